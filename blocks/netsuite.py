@@ -1,0 +1,29 @@
+"""Prefect block holding a NetSuite account's connection settings and credentials."""
+
+from __future__ import annotations
+
+from prefect.blocks.core import Block
+from pydantic import Field, SecretStr
+
+from erpsync.connectors.netsuite import NetSuiteClient, NetSuiteSettings
+
+
+class NetSuiteConnection(Block):
+    """Where the NetSuite REST API is and how to get a token (OAuth 2.0 client credentials)."""
+
+    _block_type_name = "erpsync NetSuite connection"
+    _block_type_slug = "erpsync-netsuite-connection"
+    _description = "Base URL and OAuth 2.0 client credentials of a NetSuite account (or the ERP sandbox)."
+
+    base_url: str = Field(description="e.g. https://1234567.suitetalk.api.netsuite.com, or the sandbox's URL.")
+    account_id: str = Field(default="", description="NetSuite account id (realm), e.g. 1234567.")
+    client_id: str = Field(description="Client id of the integration record.")
+    client_secret: SecretStr | None = Field(default=None, description="Client secret (sandbox, plain client credentials).")
+    certificate_id: str | None = Field(default=None, description="Certificate id of the M2M mapping (real NetSuite).")
+    private_key: SecretStr | None = Field(default=None, description="PEM private key matching the certificate.")
+
+    def settings(self) -> NetSuiteSettings:
+        return NetSuiteSettings(**self.model_dump(include=set(NetSuiteSettings.model_fields)))
+
+    def get_client(self) -> NetSuiteClient:
+        return NetSuiteClient(self.settings())

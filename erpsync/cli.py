@@ -1,0 +1,146 @@
+"""The `erpsync` command: the receiver, the sandboxes, the demo, mapping tests and the ledger's status."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from erpsync.errors import ConfigError
+
+DESCRIPTION = """\
+erpsync keeps a commerce platform and an ERP in step. Every webhook is stored in the inbox, then synced by a
+Prefect flow run (validate, dedupe, transform through a mapping file, push, confirm). Failed runs are the
+dead-letter queue. Settings come from ERPSYNC_* environment variables (see the README)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="erpsync", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the webhook receiver",
+                                description="Run the webhook receiver: POST /webhooks/shopify, GET /healthz.")
+    serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: %(default)s)")
+    serve.add_argument("--port", type=int, default=8600, help="port (default: %(default)s)")
+    serve.add_argument("--no-dispatch", action="store_true",
+                       help="only store events; leave dispatch to the sweep-inbox flow")
+    serve.set_defaults(handler=_serve)
+
+    sandbox = commands.add_parser("sandbox", help="run a local stand-in for an external system")
+    kinds = sandbox.add_subparsers(dest="kind", required=True, metavar="KIND")
+    erp = kinds.add_parser("erp", help="NetSuite-compatible ERP sandbox (REST record API subset, SuiteQL)")
+    shop = kinds.add_parser("shop", help="Shopify-like shop sandbox: signed webhooks and the Admin API")
+    from erpsync.sandboxes import erp as erp_sandbox
+    from erpsync.sandboxes import shop as shop_sandbox
+
+    erp_sandbox.add_arguments(erp)
+    erp.set_defaults(handler=erp_sandbox.run)
+    shop_sandbox.add_arguments(shop)
+    shop.set_defaults(handler=shop_sandbox.run)
+
+    demo = commands.add_parser(
+        "demo", help="start everything locally and sync a burst of sample orders",
+        description="Start a Prefect server, a worker, the receiver and both sandboxes on loopback; send a burst "
+                    "of signed order webhooks (with duplicates, updates, late old versions and an unknown SKU); "
+                    "wait until all are handled; print a summary; check the ERP holds exactly the right records.")
+    from erpsync import demo as demo_module
+
+    demo_module.add_arguments(demo)
+    demo.set_defaults(handler=demo_module.run)
+
+    mapping = commands.add_parser("mapping", help="work with mapping files")
+    mapping_commands = mapping.add_subparsers(dest="mapping_command", required=True, metavar="ACTION")
+    test = mapping_commands.add_parser("test", help="run a mapping's test cases (<mapping>.cases.yaml)")
+    test.add_argument("files", nargs="*", help="mapping files (default: every mapping in the mappings folder)")
+    test.set_defaults(handler=_mapping_test)
+
+    status = commands.add_parser("status", help="counts of the inbox and ledger, and dead-lettered events")
+    status.set_defaults(handler=_status)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args) or 0
+    except ConfigError as exc:
+        print(f"erpsync: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def shopify_secret_source():
+    """The webhook secret: ERPSYNC_SHOPIFY_WEBHOOK_SECRET for local runs, else the Prefect Secret block."""
+    from erpsync.settings import Settings
+
+    settings = Settings.from_env()
+    if settings.shopify_webhook_secret is not None:
+        secret = settings.shopify_webhook_secret.get_secret_value()
+        return lambda: secret
+    try:
+        from blocks.secrets import SHOPIFY_WEBHOOK_SECRET_BLOCK, load_shopify_webhook_secret
+
+        secret = load_shopify_webhook_secret()
+    except Exception as exc:
+        raise ConfigError(
+            "no Shopify webhook secret: set ERPSYNC_SHOPIFY_WEBHOOK_SECRET, or create the Prefect Secret block "
+            f"'{SHOPIFY_WEBHOOK_SECRET_BLOCK}' ({type(exc).__name__})"
+        ) from None
+    return lambda: secret
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from erpsync.dispatch import PrefectDispatcher
+    from erpsync.ledger import Ledger
+    from erpsync.receiver.app import create_app
+    from erpsync.settings import Settings
+
+    settings = Settings.from_env()
+    secret = shopify_secret_source()
+    ledger = Ledger.connect(settings.database_url)
+    dispatcher = None if args.no_dispatch else PrefectDispatcher(settings.prefect_api_url or "")
+    app = create_app(ledger=ledger, shopify_secret=secret, dispatcher=dispatcher,
+                     max_body_bytes=settings.max_body_bytes)
+    print(f"ready on http://{args.host}:{args.port}", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    return 0
+
+
+def _mapping_test(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from erpsync.mapping.cases import run_cases
+    from erpsync.settings import Settings
+
+    files = [Path(f) for f in args.files] or sorted(
+        p for p in Settings.from_env().mappings_dir.glob("*.yaml") if not p.name.endswith(".cases.yaml"))
+    failed = 0
+    for path in files:
+        for result in run_cases(path):
+            mark = "ok  " if result.passed else "FAIL"
+            failed += not result.passed
+            print(f"{mark} {path.name}: {result.name}" + ("" if result.passed else f"\n     {result.message}"))
+    print(f"{failed} failed" if failed else "all cases passed")
+    return 1 if failed else 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from erpsync.ledger import Ledger
+    from erpsync.settings import Settings
+    from erpsync.summary import format_summary, summarize
+
+    ledger = Ledger.connect(Settings.from_env().database_url)
+    try:
+        print(format_summary(summarize(ledger)))
+    finally:
+        ledger.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

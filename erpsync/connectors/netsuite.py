@@ -1,0 +1,542 @@
+"""NetSuite REST web services client: OAuth 2.0 client credentials, upsert by external id, SuiteQL, error classes."""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import json
+import math
+import os
+import re
+import threading
+import time
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+
+from erpsync.errors import (
+    ConfigError,
+    ErpAuthError,
+    ErpRejected,
+    ErpsyncError,
+    MappingError,
+    PermanentError,
+    TransientError,
+)
+from erpsync.retry import RetryPolicy
+
+RECORD_PATH = "/services/rest/record/v1"
+SUITEQL_PATH = "/services/rest/query/v1/suiteql"
+TOKEN_PATH = "/services/rest/auth/oauth2/v1/token"
+JWT_BEARER_ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+M2M_SCOPES = ["restlets", "rest_webservices"]
+SUITEQL_MAX_PAGE = 1000
+
+# NetSuite: "An external ID can be any string containing letters, numbers, underscore (_), and hyphen (-)";
+# a pipe is read as a multi-select delimiter, so anything else would address the wrong record.
+_EXTERNAL_ID = re.compile(r"[A-Za-z0-9_-]+")
+_RECORD_TYPE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+_INTERNAL_ID = re.compile(r"-?[0-9]+")
+# NetSuite's own documentation publishes a 429 body that is not valid JSON; this still finds its code.
+_LOOSE_DETAIL_AND_CODE = re.compile(
+    r'"detail"\s*:\s*"(?P<detail>(?:[^"\\]|\\.)*)"\s*,\s*"o:errorCode"\s*:\s*"(?P<code>[A-Za-z0-9_]+)"'
+)
+_LOOSE_CODE = re.compile(r'"o:errorCode"\s*:\s*"(?P<code>[A-Za-z0-9_]+)"')
+# Codes that mean "too much at once" whatever status they arrive with.
+TRANSIENT_CODES = frozenset({"CONCURRENCY_LIMIT_EXCEEDED", "SSS_REQUEST_LIMIT_EXCEEDED", "REQUEST_LIMIT_EXCEEDED"})
+_DETAIL_MAX = 300
+
+ENV_NAMES = {
+    "base_url": "ERPSYNC_NETSUITE_BASE_URL",
+    "account_id": "ERPSYNC_NETSUITE_ACCOUNT_ID",
+    "client_id": "ERPSYNC_NETSUITE_CLIENT_ID",
+    "client_secret": "ERPSYNC_NETSUITE_CLIENT_SECRET",
+    "certificate_id": "ERPSYNC_NETSUITE_CERTIFICATE_ID",
+    "private_key_path": "ERPSYNC_NETSUITE_PRIVATE_KEY_PATH",
+    "timeout_seconds": "ERPSYNC_NETSUITE_TIMEOUT_SECONDS",
+}
+
+
+class NetSuiteSettings(BaseModel):
+    """Where NetSuite is and how erpsync proves who it is; either a client secret or a certificate + key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base_url: str = Field(
+        description="REST web services root, e.g. https://1234567.suitetalk.api.netsuite.com or the ERP sandbox URL."
+    )
+    account_id: str | None = Field(default=None, description="NetSuite account id, e.g. 1234567 or 1234567_SB1.")
+    client_id: str = Field(min_length=1, description="Client id of the integration record.")
+    client_secret: SecretStr | None = Field(
+        default=None, description="Client secret; selects plain client credentials with HTTP basic client auth."
+    )
+    certificate_id: str | None = Field(
+        default=None, description="Certificate id of the OAuth 2.0 client credentials (M2M) mapping."
+    )
+    private_key_path: Path | None = Field(
+        default=None, description="PEM file of the RSA private key whose certificate was uploaded to NetSuite."
+    )
+    private_key: SecretStr | None = Field(
+        default=None, description="The same PEM key as text, for deployments that hold it in a secret store."
+    )
+    timeout_seconds: float = Field(default=30.0, gt=0, description="Timeout of every HTTP call, in seconds.")
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_root(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not re.match(r"https?://[^/\s]+", value):
+            raise ValueError("must be an http(s) URL such as https://1234567.suitetalk.api.netsuite.com")
+        return value
+
+    @model_validator(mode="after")
+    def _one_way_to_authenticate(self) -> NetSuiteSettings:
+        has_key = self.private_key_path is not None or self.private_key is not None
+        if self.certificate_id and not has_key:
+            raise ValueError("certificate_id needs private_key_path (or private_key)")
+        if has_key and not self.certificate_id:
+            raise ValueError("a private key needs certificate_id")
+        if self.client_secret is None and not self.certificate_id:
+            raise ValueError("set client_secret, or certificate_id with private_key_path")
+        return self
+
+    @property
+    def token_url(self) -> str:
+        return self.base_url + TOKEN_PATH
+
+    @property
+    def uses_certificate(self) -> bool:
+        return self.certificate_id is not None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> NetSuiteSettings:
+        """Read the ``ERPSYNC_NETSUITE_*`` variables; a ``ConfigError`` names the variable that is wrong."""
+        values: dict[str, Any] = {}
+        for name, env_name in ENV_NAMES.items():
+            raw = environ.get(env_name, "").strip()
+            if raw:
+                values[name] = raw
+        if "base_url" not in values and "account_id" in values:
+            values["base_url"] = base_url_for_account(values["account_id"])
+        for required in ("base_url", "client_id"):
+            if required not in values:
+                hint = f" (or {ENV_NAMES['account_id']})" if required == "base_url" else ""
+                raise ConfigError(f"{ENV_NAMES[required]}{hint} is not set")
+        try:
+            return cls(**values)
+        except ValidationError as error:
+            problem = error.errors()[0]
+            field = str(problem["loc"][0]) if problem["loc"] else ""
+            if field in ENV_NAMES:
+                raise ConfigError(f"{ENV_NAMES[field]}: {problem['msg']}") from None
+            message = problem["msg"].removeprefix("Value error, ")
+            if "client_secret" in message or "certificate_id" in message:
+                message = (
+                    f"set {ENV_NAMES['client_secret']}, or {ENV_NAMES['certificate_id']} "
+                    f"with {ENV_NAMES['private_key_path']} ({message})"
+                )
+            raise ConfigError(message) from None
+
+
+def base_url_for_account(account_id: str) -> str:
+    """NetSuite's REST host for an account: ``1234567_SB1`` → ``https://1234567-sb1.suitetalk.api.netsuite.com``."""
+    return f"https://{account_id.strip().lower().replace('_', '-')}.suitetalk.api.netsuite.com"
+
+
+# --- error classification (pure) --------------------------------------------------------------------------
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds from a ``Retry-After`` header given as delta-seconds or an HTTP-date; ``None`` if absent or garbled."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+    if not math.isfinite(seconds) or seconds < 0:
+        return None
+    return seconds
+
+
+def parse_error_body(body: bytes | str) -> tuple[str, str | None, str | None] | None:
+    """``(code, detail, path)`` of a NetSuite error document, or ``None`` when the body does not hold one."""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    try:
+        document = json.loads(text)
+    except ValueError:
+        document = None
+    if isinstance(document, dict):
+        details = document.get("o:errorDetails")
+        if isinstance(details, list) and details and isinstance(details[0], dict) and details[0].get("o:errorCode"):
+            first = details[0]
+            return str(first["o:errorCode"]), _optional_str(first.get("detail")), _optional_str(first.get("o:errorPath"))
+        if document.get("o:errorCode"):
+            return str(document["o:errorCode"]), _optional_str(document.get("title")), None
+        if isinstance(document.get("error"), str):  # the OAuth 2.0 token endpoint's shape
+            return document["error"], _optional_str(document.get("error_description")), None
+        return None
+    match = _LOOSE_DETAIL_AND_CODE.search(text)
+    if match:
+        return match["code"], match["detail"], None
+    match = _LOOSE_CODE.search(text)
+    if match:
+        return match["code"], None, None
+    return None
+
+
+def classify_error(
+    status: int,
+    body: bytes | str,
+    headers: Mapping[str, str] | None = None,
+    *,
+    describe: str = "NetSuite",
+    now: datetime | None = None,
+) -> ErpsyncError:
+    """The erpsync error for a NetSuite answer that is not a success; the caller raises it.
+
+    429, 408, 5xx and NetSuite's rate-limit codes are transient; 401 is an auth failure; other 4xx are
+    rejections of the record, carrying NetSuite's code, detail and error path.
+    """
+    parsed = parse_error_body(body)
+    code, detail, path = parsed if parsed else (None, None, None)
+    retry_after = parse_retry_after(_header(headers, "retry-after"), now)
+    label = f"{describe}: HTTP {status}" + (f" {code}" if code else "")
+    if status in (408, 429) or status >= 500 or code in TRANSIENT_CODES:
+        return TransientError(label, retry_after=retry_after, status=status)
+    if status == 401:
+        return ErpAuthError(f"{label}: NetSuite refused the access token")
+    if 400 <= status < 500:
+        if code:
+            return ErpRejected(status, code, _clip(detail or "(no detail)"), path)
+        return ErpRejected(status, f"HTTP_{status}", f"{describe}: {_body_summary(body, headers)} is not a NetSuite error document")
+    return PermanentError(f"{describe}: unexpected HTTP {status} ({_body_summary(body, headers)})")
+
+
+def classify_transport_error(error: httpx.TransportError, describe: str = "NetSuite") -> TransientError:
+    """Timeouts and connection failures: the request may or may not have reached NetSuite, so retry."""
+    if isinstance(error, httpx.TimeoutException):
+        return TransientError(f"{describe}: timed out ({type(error).__name__})")
+    return TransientError(f"{describe}: connection failed ({type(error).__name__})")
+
+
+def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
+    if headers is None:
+        return None
+    if isinstance(headers, httpx.Headers):
+        return headers.get(name)
+    for key, value in headers.items():
+        if key.lower() == name:
+            return value
+    return None
+
+
+def _body_summary(body: bytes | str, headers: Mapping[str, str] | None) -> str:
+    content_type = _header(headers, "content-type") or "no content type"
+    size = len(body.encode() if isinstance(body, str) else body)
+    return f"body of {size} bytes ({content_type.split(';')[0]})"
+
+
+def _optional_str(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= _DETAIL_MAX else text[: _DETAIL_MAX - 1] + "…"
+
+
+# --- identifiers ------------------------------------------------------------------------------------------
+
+
+def check_external_id(external_id: str) -> str:
+    """Return ``external_id`` if NetSuite can address a record by it, else raise ``MappingError``."""
+    if not isinstance(external_id, str) or not _EXTERNAL_ID.fullmatch(external_id):
+        raise MappingError("must be letters, digits, '_' or '-' only (NetSuite external id)", field="externalId")
+    return external_id
+
+
+def _check_record_type(record_type: str) -> str:
+    if not isinstance(record_type, str) or not _RECORD_TYPE.fullmatch(record_type):
+        raise ConfigError(f"record type {record_type!r} is not a NetSuite record type name")
+    return record_type
+
+
+def _record_ref(id_or_eid: str) -> str:
+    if isinstance(id_or_eid, str) and id_or_eid.startswith("eid:"):
+        return "eid:" + check_external_id(id_or_eid[4:])
+    if isinstance(id_or_eid, int) or (isinstance(id_or_eid, str) and _INTERNAL_ID.fullmatch(id_or_eid)):
+        return str(id_or_eid)
+    raise MappingError("must be an internal id (digits) or eid:<external id>", field="id")
+
+
+def internal_id_from_location(location: str) -> str:
+    """The record id NetSuite puts at the end of the ``Location`` of a created or upserted record."""
+    return location.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+
+
+# --- OAuth 2.0 M2M client assertion -----------------------------------------------------------------------
+
+
+def load_private_key(settings: NetSuiteSettings) -> Any:
+    """The RSA key of the M2M certificate; ``ConfigError`` names the setting when it cannot be used."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    if settings.private_key is not None:
+        pem, where = settings.private_key.get_secret_value().encode(), "private_key"
+    else:
+        assert settings.private_key_path is not None
+        where = f"{ENV_NAMES['private_key_path']} ({settings.private_key_path})"
+        try:
+            pem = settings.private_key_path.read_bytes()
+        except OSError as error:
+            raise ConfigError(f"{where}: cannot read the key file ({error.strerror})") from None
+    try:
+        key = serialization.load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError):
+        raise ConfigError(f"{where}: not an unencrypted PEM private key") from None
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ConfigError(f"{where}: PS256 needs an RSA key")
+    return key
+
+
+def client_assertion(
+    *, client_id: str, certificate_id: str, private_key: Any, audience: str, now: float | None = None
+) -> str:
+    """A JWT for NetSuite's client-credentials (M2M) grant, signed PS256 with the certificate's key."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    issued = int(time.time() if now is None else now)
+    header = {"alg": "PS256", "typ": "JWT", "kid": certificate_id}
+    # NetSuite refuses exp more than an hour after iat; half an hour leaves room for clock skew.
+    claims = {"iss": client_id, "scope": M2M_SCOPES, "aud": audience, "iat": issued, "exp": issued + 1800}
+    signing_input = f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}"
+    signature = private_key.sign(
+        signing_input.encode(),
+        padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH),
+        hashes.SHA256(),
+    )
+    return f"{signing_input}.{_b64url(signature)}"
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+# --- the client -------------------------------------------------------------------------------------------
+
+
+class NetSuiteClient:
+    """Talks to NetSuite's REST record and query APIs; every call goes through the retry policy.
+
+    ``transport`` is the httpx seam: tests may pass ``httpx.MockTransport`` to exercise pure behaviour.
+    Thread-safe: one client may be shared by threads (the token is fetched under a lock).
+    """
+
+    def __init__(
+        self,
+        settings: NetSuiteSettings,
+        retry: RetryPolicy | None = None,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        clock: Any = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.retry = retry if retry is not None else RetryPolicy()
+        self._clock = clock
+        self._private_key = load_private_key(settings) if settings.uses_certificate else None
+        self._http = httpx.Client(
+            base_url=settings.base_url,
+            transport=transport,
+            timeout=settings.timeout_seconds,
+            headers={"Accept": "application/json", "User-Agent": "erpsync"},
+        )
+        self._token_lock = threading.Lock()
+        self._token: str | None = None
+        self._token_expires_at = 0.0
+
+    def __enter__(self) -> NetSuiteClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- records --
+
+    def upsert(self, record_type: str, external_id: str, body: Mapping[str, Any]) -> str:
+        """Create or replace the record with this external id (``PUT …/eid:{id}``); return its internal id."""
+        ref = f"{_check_record_type(record_type)}/eid:{check_external_id(external_id)}"
+        describe = f"upsert {ref}"
+        response = self.retry.call(
+            self._request, "PUT", f"{RECORD_PATH}/{ref}", what=describe, ok=(200, 201, 204), json=dict(body),
+            describe=describe,
+        )
+        location = response.headers.get("location")
+        if location:
+            return internal_id_from_location(location)
+        # Not what NetSuite documents, but the write succeeded: ask for the id rather than fail the event.
+        record = self.get(record_type, f"eid:{external_id}")
+        if record is None or "id" not in record:
+            raise PermanentError(f"{describe}: HTTP {response.status_code} without a Location header")
+        return str(record["id"])
+
+    def get(self, record_type: str, id_or_eid: str, *, expand_sub_resources: bool = False) -> dict[str, Any] | None:
+        """The record by internal id (``"123"``) or external id (``"eid:X"``); ``None`` if it does not exist."""
+        ref = f"{_check_record_type(record_type)}/{_record_ref(id_or_eid)}"
+        describe = f"get {ref}"
+        params = {"expandSubResources": "true"} if expand_sub_resources else None
+        response = self.retry.call(
+            self._request, "GET", f"{RECORD_PATH}/{ref}", what=describe, ok=(200, 404), params=params,
+            describe=describe,
+        )
+        if response.status_code == 404:
+            parsed = parse_error_body(response.content)
+            if parsed is None or parsed[0] == "NONEXISTENT_ID":
+                return None
+            raise classify_error(404, response.content, response.headers, describe=describe)
+        return _json_object(response, describe)
+
+    def get_by_external_id(
+        self, record_type: str, external_id: str, *, expand_sub_resources: bool = False
+    ) -> dict[str, Any] | None:
+        return self.get(record_type, f"eid:{external_id}", expand_sub_resources=expand_sub_resources)
+
+    # -- SuiteQL --
+
+    def suiteql(self, query: str, params: list[Any] | None = None, page_size: int = SUITEQL_MAX_PAGE) -> list[dict[str, Any]]:
+        """All rows of a SuiteQL query, following ``hasMore`` page by page (values arrive as strings)."""
+        if not 1 <= page_size <= SUITEQL_MAX_PAGE:
+            raise ValueError(f"page_size must be between 1 and {SUITEQL_MAX_PAGE}")
+        body: dict[str, Any] = {"q": query}
+        if params:
+            body["params"] = list(params)
+        rows: list[dict[str, Any]] = []
+        offset = 0
+        while True:
+            describe = f"suiteql offset {offset}"
+            response = self.retry.call(
+                self._request,
+                "POST",
+                SUITEQL_PATH,
+                what=describe,
+                ok=(200,),
+                params={"limit": page_size, "offset": offset},
+                json=body,
+                headers={"Prefer": "transient"},
+                describe=describe,
+            )
+            page = _json_object(response, describe)
+            items = page.get("items") or []
+            rows.extend({key: value for key, value in item.items() if key != "links"} for item in items)
+            if not page.get("hasMore") or not items:
+                return rows
+            offset += page_size
+
+    # -- plumbing --
+
+    def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        what: str,
+        ok: tuple[int, ...],
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        token = self._access_token()
+        response = self._send(method, url, token, what, json=json, params=params, headers=headers)
+        if response.status_code == 401:
+            # Tokens can die before their advertised expiry (revoked, role changed): renew once and repeat.
+            token = self._access_token(stale=token)
+            response = self._send(method, url, token, what, json=json, params=params, headers=headers)
+            if response.status_code == 401:
+                parsed = parse_error_body(response.content)
+                code = f" {parsed[0]}" if parsed else ""
+                raise ErpAuthError(f"{what}: HTTP 401{code} even with a fresh access token")
+        if response.status_code not in ok:
+            raise classify_error(response.status_code, response.content, response.headers, describe=what)
+        return response
+
+    def _send(self, method: str, url: str, token: str, what: str, **kwargs: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token}", **(kwargs.pop("headers") or {})}
+        try:
+            return self._http.request(method, url, headers=headers, **kwargs)
+        except httpx.TransportError as error:
+            raise classify_transport_error(error, what) from None
+
+    def _access_token(self, stale: str | None = None) -> str:
+        """The cached token, or a new one when it is about to expire or ``stale`` was refused."""
+        with self._token_lock:
+            fresh = self._token is not None and self._token != stale and self._clock() < self._token_expires_at
+            if not fresh:
+                self._token, lifetime = self._fetch_token()
+                # Renew a little early so a token does not expire between our check and NetSuite's.
+                self._token_expires_at = self._clock() + lifetime - min(60.0, lifetime * 0.1)
+            assert self._token is not None
+            return self._token
+
+    def _fetch_token(self) -> tuple[str, float]:
+        settings = self.settings
+        form = {"grant_type": "client_credentials"}
+        auth: httpx.Auth | None = None
+        if self._private_key is not None:
+            assert settings.certificate_id is not None
+            form["client_assertion_type"] = JWT_BEARER_ASSERTION
+            form["client_assertion"] = client_assertion(
+                client_id=settings.client_id,
+                certificate_id=settings.certificate_id,
+                private_key=self._private_key,
+                audience=settings.token_url,
+            )
+        else:
+            assert settings.client_secret is not None
+            auth = httpx.BasicAuth(settings.client_id, settings.client_secret.get_secret_value())
+        what = "token request"
+        try:
+            response = self._http.post(settings.token_url, data=form, auth=auth)
+        except httpx.TransportError as error:
+            raise classify_transport_error(error, what) from None
+        if response.status_code in (400, 401, 403):
+            parsed = parse_error_body(response.content)
+            code = f" {parsed[0]}" if parsed else ""
+            raise ErpAuthError(f"{what}: HTTP {response.status_code}{code}: NetSuite refused the client credentials")
+        if response.status_code != 200:
+            raise classify_error(response.status_code, response.content, response.headers, describe=what)
+        document = _json_object(response, what)
+        token = document.get("access_token")
+        if not isinstance(token, str) or not token:
+            raise ErpAuthError(f"{what}: the answer holds no access_token")
+        try:
+            lifetime = float(document.get("expires_in", 3600))
+        except (TypeError, ValueError):
+            lifetime = 3600.0
+        return token, lifetime
+
+
+def _json_object(response: httpx.Response, describe: str) -> dict[str, Any]:
+    try:
+        document = response.json()
+    except ValueError:
+        document = None
+    if not isinstance(document, dict):
+        raise PermanentError(
+            f"{describe}: HTTP {response.status_code} {_body_summary(response.content, response.headers)}, not a JSON object"
+        )
+    return document

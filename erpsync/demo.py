@@ -1,0 +1,154 @@
+"""`erpsync demo`: the whole system on loopback, a burst of real-shaped orders, and a check of the ERP's records.
+
+Exits 0 only if the ERP sandbox holds exactly the records the shop's orders call for: one sales order per
+order that should sync, with the lines of its newest version, and nothing for the dead-lettered order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+
+from erpsync.errors import ConfigError
+from erpsync.ledger import Ledger
+from erpsync.processes import port_in_use
+from erpsync.settings import PROJECT_DIR, Settings
+from erpsync.stack import LocalStack, StackConfig
+from erpsync.summary import Summary, format_summary, summarize
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--keep-running", action="store_true",
+                        help="leave everything up after the check, to click through the Prefect UI; Ctrl-C stops it")
+    parser.add_argument("--orders", type=int, default=50, help="orders in the burst (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=7, help="seed of the generated orders (default: %(default)s)")
+    parser.add_argument("--home", type=Path, default=None,
+                        help="state folder, wiped at start (default: .erpsync/demo in the project)")
+    parser.add_argument("--prefect-port", type=int, default=4200)
+    parser.add_argument("--receiver-port", type=int, default=8600)
+    parser.add_argument("--erp-port", type=int, default=8700)
+    parser.add_argument("--shop-port", type=int, default=8800)
+    parser.add_argument("--erp-latency-ms", type=int, default=0, help="latency the ERP sandbox adds per request")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for all events (default: 900)")
+
+
+def run(args: argparse.Namespace) -> int:
+    home = (args.home or PROJECT_DIR / ".erpsync" / "demo").resolve()
+    config = StackConfig(home=home, prefect_port=args.prefect_port, receiver_port=args.receiver_port,
+                         erp_port=args.erp_port, shop_port=args.shop_port, orders=args.orders, seed=args.seed,
+                         erp_latency_ms=args.erp_latency_ms)
+    busy = [f"{name} port {port}" for name, port in (
+        ("--prefect-port", config.prefect_port), ("--receiver-port", config.receiver_port),
+        ("--erp-port", config.erp_port), ("--shop-port", config.shop_port)) if port_in_use(port)]
+    if busy:
+        raise ConfigError(f"already in use: {', '.join(busy)}; stop what holds it or pass another port "
+                          f"(make demo ARGS='--prefect-port 4300')")
+    # A fresh start each time: the check below compares the ERP with this run's orders only.
+    shutil.rmtree(home, ignore_errors=True)
+    stack = LocalStack(config, dict(os.environ), progress=lambda m: print(f"· {m}", flush=True))
+    # Ctrl-C and SIGTERM both stop every process the demo started.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        stack.start()
+        ok = drive(config, stack, timeout=args.timeout)
+        print(f"\nPrefect UI: {config.prefect_ui}  (flow runs of 'sync-event'; failed runs are the dead-letter queue)")
+        print(f"logs: {config.home / 'logs'}")
+        if args.keep_running:
+            print("everything keeps running; Ctrl-C stops it", flush=True)
+            while True:
+                stack.group.check_alive()
+                time.sleep(1)
+        return 0 if ok else 1
+    except KeyboardInterrupt:
+        print("\nstopping…", flush=True)
+        return 130
+    finally:
+        stack.stop()
+
+
+def drive(config: StackConfig, stack: LocalStack, *, timeout: float) -> bool:
+    """Send each phase of the shop's scenario, wait for it to be handled, then check the ERP."""
+    ledger = Ledger.connect(config.ledger_url)
+    try:
+        with httpx.Client(timeout=120) as http:
+            scenario = http.get(f"{config.shop_url}/_sandbox/scenario").raise_for_status().json()
+            expected_events = 0
+            for phase in scenario["phases"]:
+                print(f"· shop sandbox sends phase {phase['phase']} ({phase['name']}): "
+                      f"{phase['deliveries']} webhooks", flush=True)
+                sent = http.post(f"{config.shop_url}/_sandbox/phases/{phase['phase']}/send").raise_for_status().json()
+                refused = [d for d in sent["deliveries"] if not 200 <= d["status"] < 300]
+                if refused:
+                    print(f"! the receiver refused {len(refused)} deliveries: {refused[:3]}")
+                    return False
+                expected_events += phase["unique_deliveries"]
+                if not wait_until_handled(ledger, stack, expected_events, timeout=timeout):
+                    return False
+            summary = summarize(ledger)
+            print("\n" + format_summary(summary))
+            records = http.get(f"{config.erp_url}/_sandbox/records", params={"type": "salesOrder"}).raise_for_status()
+            problems = check_erp(scenario, records.json(), summary)
+    finally:
+        ledger.close()
+    if problems:
+        print("\nERP check FAILED:\n" + "\n".join(f"  - {p}" for p in problems))
+        return False
+    print(f"\nERP check passed: the ERP sandbox holds exactly the {scenario['counts']['synced_orders']} "
+          f"sales orders it should, each with its newest lines.")
+    return True
+
+
+def wait_until_handled(ledger: Ledger, stack: LocalStack, expected: int, *, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    last_line = ""
+    while time.monotonic() < deadline:
+        stack.group.check_alive()
+        s = summarize(ledger)
+        line = (f"  handled {s.handled}/{max(expected, s.events)}: {s.synced} synced, {s.duplicates} duplicate, "
+                f"{s.superseded} superseded, {len(s.dead_lettered)} dead-lettered")
+        if line != last_line:
+            print(line, flush=True)
+            last_line = line
+        if s.events >= expected and s.handled >= s.events:
+            return True
+        time.sleep(1)
+    print(f"! timed out after {timeout:.0f}s with {expected - summarize(ledger).handled} events unhandled; "
+          f"see the logs in {stack.config.home / 'logs'} and the Prefect UI")
+    return False
+
+
+def check_erp(scenario: dict, erp_records: dict, summary: Summary) -> list[str]:
+    """Differences between the ERP sandbox's sales orders and the scenario's newest versions."""
+    from erpsync.mapping import load_mapping
+    from erpsync.pipeline import MAPPING_FILES
+
+    mapping = load_mapping(Settings.from_env().mappings_dir / MAPPING_FILES[("shopify", "order")])
+    problems = []
+    by_external_id = {r["externalId"]: r for r in erp_records["records"]}
+    wanted = {mapping.external_id_for({"id": int(o["order_id"])}): o
+              for o in scenario["orders"] if o["outcome"] == "synced"}
+    for external_id in sorted(set(by_external_id) - set(wanted)):
+        problems.append(f"unexpected ERP record {external_id}")
+    for external_id, order in wanted.items():
+        record = by_external_id.get(external_id)
+        if record is None:
+            problems.append(f"missing ERP record {external_id}")
+            continue
+        got = [(str(line["item"]["id"]), int(line["quantity"]), Decimal(str(line["rate"])))
+               for line in record["body"]["item"]["items"]]
+        want = [(str(mapping.lookup("sku_to_item", li["sku"])), li["quantity"], Decimal(li["price"]))
+                for li in order["line_items"]]
+        if got != want:
+            problems.append(f"{external_id}: lines {got} != newest version's {want}")
+    ledger_ids = {external_id: erp_id for _, external_id, erp_id in summary.records}
+    for external_id, record in by_external_id.items():
+        if external_id in wanted and ledger_ids.get(external_id) != str(record["id"]):
+            problems.append(f"{external_id}: ledger says ERP id {ledger_ids.get(external_id)}, ERP has {record['id']}")
+    return problems

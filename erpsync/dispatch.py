@@ -1,0 +1,77 @@
+"""Starts `sync-event` flow runs through the Prefect REST API — plain HTTP, so the core never imports Prefect."""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+import httpx
+
+from erpsync.errors import ConfigError, TransientError
+
+log = logging.getLogger(__name__)
+
+SYNC_EVENT_DEPLOYMENT = "sync-event/sync-event"
+
+
+class Dispatcher(Protocol):
+    def dispatch(self, event_id: int) -> str:
+        """Start (or find) the run for this inbox event; returns the flow run id."""
+
+
+def idempotency_key(deployment: str, event_id: int) -> str:
+    # Prefect's key is unique per flow, not per deployment: prefix it with the deployment name.
+    return f"{deployment}:{event_id}"
+
+
+class PrefectDispatcher:
+    """Creates a flow run of a deployment with the inbox event id as parameter and idempotency key.
+
+    The parameter is only the id: the payload carries customer data and must not reach Prefect.
+    """
+
+    def __init__(self, api_url: str, *, deployment: str = SYNC_EVENT_DEPLOYMENT, timeout: float = 10.0,
+                 transport: httpx.BaseTransport | None = None):
+        if not api_url:
+            raise ConfigError("PREFECT_API_URL: not set; the receiver needs it to start sync-event runs")
+        self.deployment = deployment
+        self._client = httpx.Client(base_url=api_url.rstrip("/") + "/", timeout=timeout, transport=transport)
+        self._deployment_id: str | None = None
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _resolve_deployment(self) -> str:
+        if self._deployment_id is None:
+            response = self._request("GET", f"deployments/name/{self.deployment}")
+            if response.status_code == 404:
+                raise TransientError(f"deployment {self.deployment!r} not found: run `prefect deploy --all`")
+            self._deployment_id = response.json()["id"]
+        return self._deployment_id
+
+    def dispatch(self, event_id: int) -> str:
+        deployment_id = self._resolve_deployment()
+        response = self._request(
+            "POST",
+            f"deployments/{deployment_id}/create_flow_run",
+            json={
+                "parameters": {"event_id": event_id},
+                "idempotency_key": idempotency_key(self.deployment, event_id),
+                "name": f"event-{event_id}",
+            },
+        )
+        if response.status_code == 404:  # deployment re-created since we looked it up
+            self._deployment_id = None
+            raise TransientError(f"deployment {self.deployment!r} changed; retry")
+        return response.json()["id"]
+
+    def _request(self, method: str, url: str, **kwargs) -> httpx.Response:
+        try:
+            response = self._client.request(method, url, **kwargs)
+        except httpx.HTTPError as exc:
+            raise TransientError(f"Prefect API unreachable: {type(exc).__name__}") from exc
+        if response.status_code >= 500 or response.status_code == 429:
+            raise TransientError(f"Prefect API answered {response.status_code}", status=response.status_code)
+        if response.status_code >= 400 and response.status_code != 404:
+            raise TransientError(f"Prefect API answered {response.status_code}: {response.text[:200]}")
+        return response

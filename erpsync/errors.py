@@ -1,0 +1,89 @@
+"""The one error tree of erpsync, classified by what the caller should do.
+
+    ErpsyncError                 base of everything erpsync raises on purpose
+    ├── ConfigError              refuse: a setting, mapping file or block is wrong; names file and path
+    ├── TransientError           retry: the ERP or network may succeed later (429, 5xx, timeout, connect)
+    ├── PermanentError           dead-letter: retrying cannot help until data or mapping changes
+    │   ├── InvalidPayload       the source payload fails validation; names the field
+    │   ├── MappingError         a transform cannot produce a value for this record; names the field
+    │   ├── ErpRejected          the ERP refused the record (4xx with o:errorDetails): code, detail, path
+    │   └── ErpAuthError         the ERP refused our credentials even after a fresh token
+    └── SkipEvent                skip: not a failure, recorded in the ledger and the run ends Completed
+        ├── DuplicateEvent       this content was already applied
+        └── SupersededEvent      a newer version of this entity was already applied
+
+Only ``TransientError`` triggers retries (in the core's retry policy and in Prefect's task retries).
+"""
+
+from __future__ import annotations
+
+
+class ErpsyncError(Exception):
+    """Base class of every error erpsync raises on purpose."""
+
+
+class ConfigError(ErpsyncError):
+    """Bad configuration: the operator must fix a file or a setting before anything can run."""
+
+
+class TransientError(ErpsyncError):
+    """A failure that may go away by itself; safe to retry.
+
+    ``retry_after`` is the delay in seconds the remote side asked for (``Retry-After``), if any.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None, status: int | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.status = status
+
+
+class PermanentError(ErpsyncError):
+    """A failure that will repeat on every retry; the event goes to the dead-letter view."""
+
+    @property
+    def reason(self) -> str:
+        """The text the ledger stores as the failure reason."""
+        return f"{type(self).__name__}: {self}"
+
+
+class InvalidPayload(PermanentError):
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field = field
+
+
+class MappingError(PermanentError):
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field = field
+
+
+class ErpRejected(PermanentError):
+    """The ERP answered 4xx with an error body; ``code``/``detail``/``path`` are NetSuite's own."""
+
+    def __init__(self, status: int, code: str, detail: str, path: str | None = None):
+        where = f" at {path}" if path else ""
+        super().__init__(f"HTTP {status} {code}{where}: {detail}")
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.path = path
+
+
+class ErpAuthError(PermanentError):
+    """Credentials were refused after a token refresh: an operator must fix the connection block."""
+
+
+class SkipEvent(ErpsyncError):
+    """The event needs no ERP write; the ledger records why."""
+
+    outcome = "skipped"
+
+
+class DuplicateEvent(SkipEvent):
+    outcome = "duplicate"
+
+
+class SupersededEvent(SkipEvent):
+    outcome = "superseded"

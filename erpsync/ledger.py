@@ -1,0 +1,362 @@
+"""The inbox and the ledger: what arrived, what was applied to the ERP, and every outcome, in one database.
+
+Tables
+- ``inbox_event``   one row per webhook delivery (unique per source + delivery id), committed before the 2xx
+- ``entity_state``  per source entity: the ERP cross-reference (external id ↔ ERP record id), the last applied
+                    version and payload hash — what dedupe layers 2 and 3 compare against
+- ``entity_claim``  who is working on an entity right now (per-entity serialization across processes)
+- ``outcome``       append-only log of every decision: synced, duplicate, superseded, failed + reason
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Column, DateTime, Index, LargeBinary, Text, TypeDecorator, UniqueConstraint, delete, func, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Field, Session, SQLModel, select
+
+from erpsync.db import create_schema, make_engine
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on every backend (SQLite hands back naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given to the ledger")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+# Terminal inbox states: the event needs no more work.
+DONE_STATES = ("synced", "duplicate", "superseded")
+
+
+class InboxEvent(SQLModel, table=True):
+    __tablename__ = "inbox_event"
+    __table_args__ = (
+        UniqueConstraint("source", "delivery_id", name="uq_inbox_source_delivery"),
+        Index("ix_inbox_state_received", "state", "received_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=40)
+    delivery_id: str = Field(max_length=200)
+    topic: str = Field(max_length=100)
+    shop: str | None = Field(default=None, max_length=255)
+    triggered_at: str | None = Field(default=None, max_length=64, description="As the source sent it.")
+    received_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    payload_sha256: str = Field(max_length=64)
+    body: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    redeliveries: int = Field(default=0, description="Later deliveries of the same delivery id.")
+    state: str = Field(default="received", max_length=20)
+    flow_run_id: str | None = Field(default=None, max_length=64)
+    dispatched_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+
+
+class EntityState(SQLModel, table=True):
+    __tablename__ = "entity_state"
+
+    source: str = Field(primary_key=True, max_length=40)
+    entity_type: str = Field(primary_key=True, max_length=40)
+    entity_id: str = Field(primary_key=True, max_length=100)
+    erp_record_type: str = Field(max_length=60)
+    external_id: str = Field(max_length=200, index=True)
+    erp_id: str = Field(max_length=60)
+    last_version: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    last_payload_sha256: str = Field(max_length=64)
+    mapping_version: str = Field(max_length=40)
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+
+class EntityClaim(SQLModel, table=True):
+    __tablename__ = "entity_claim"
+
+    source: str = Field(primary_key=True, max_length=40)
+    entity_type: str = Field(primary_key=True, max_length=40)
+    entity_id: str = Field(primary_key=True, max_length=100)
+    event_id: int
+    claimed_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+
+class Outcome(SQLModel, table=True):
+    __tablename__ = "outcome"
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int = Field(index=True)
+    source: str = Field(max_length=40)
+    entity_type: str | None = Field(default=None, max_length=40)
+    entity_id: str | None = Field(default=None, max_length=100)
+    external_id: str | None = Field(default=None, max_length=200)
+    erp_id: str | None = Field(default=None, max_length=60)
+    outcome: str = Field(max_length=20, index=True)
+    reason: str | None = Field(default=None, sa_column=Column(Text))
+    mapping_version: str | None = Field(default=None, max_length=40)
+    payload_sha256: str | None = Field(default=None, max_length=64)
+    at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+
+@dataclass(frozen=True)
+class EntityKey:
+    source: str
+    entity_type: str
+    entity_id: str
+
+    def __str__(self) -> str:
+        return f"{self.source}/{self.entity_type}/{self.entity_id}"
+
+
+@dataclass(frozen=True)
+class Intake:
+    """What the receiver learns from storing one delivery."""
+
+    event_id: int
+    is_new: bool
+
+
+class Ledger:
+    """All reads and writes of the inbox and the ledger. One instance per process; thread-safe."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    @classmethod
+    def connect(cls, database_url: str, *, create: bool = True) -> Ledger:
+        engine = make_engine(database_url)
+        if create:
+            create_schema(engine)
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            yield session
+
+    # -- inbox ---------------------------------------------------------------------------------------------
+
+    def record_delivery(
+        self,
+        *,
+        source: str,
+        delivery_id: str,
+        topic: str,
+        shop: str | None,
+        triggered_at: str | None,
+        body: bytes,
+        payload_sha256: str,
+    ) -> Intake:
+        """Store a delivery durably; a delivery id seen before only bumps its redelivery count."""
+        event = InboxEvent(
+            source=source,
+            delivery_id=delivery_id,
+            topic=topic,
+            shop=shop,
+            triggered_at=triggered_at,
+            received_at=utcnow(),
+            payload_sha256=payload_sha256,
+            body=body,
+        )
+        with self.session() as session:
+            session.add(event)
+            try:
+                session.commit()
+                return Intake(event_id=event.id, is_new=True)
+            except IntegrityError:
+                session.rollback()
+        with self.session() as session:
+            where = (InboxEvent.source == source) & (InboxEvent.delivery_id == delivery_id)
+            session.exec(update(InboxEvent).where(where).values(redeliveries=InboxEvent.redeliveries + 1))
+            event_id = session.exec(select(InboxEvent.id).where(where)).one()
+            session.commit()
+            return Intake(event_id=event_id, is_new=False)
+
+    def inbox_ping(self) -> None:
+        with self.session() as session:
+            session.exec(select(func.count()).select_from(InboxEvent).limit(1)).one()
+
+    def get_event(self, event_id: int) -> InboxEvent | None:
+        with self.session() as session:
+            return session.get(InboxEvent, event_id)
+
+    def mark_dispatched(self, event_id: int, flow_run_id: str) -> None:
+        with self.session() as session:
+            session.exec(
+                update(InboxEvent)
+                .where(InboxEvent.id == event_id)
+                .values(flow_run_id=flow_run_id, dispatched_at=utcnow())
+            )
+            session.commit()
+
+    def undispatched(self, *, older_than: timedelta, limit: int = 500) -> list[int]:
+        """Events that have waited longer than ``older_than`` without a flow run (Prefect was away)."""
+        cutoff = utcnow() - older_than
+        with self.session() as session:
+            rows = session.exec(
+                select(InboxEvent.id)
+                .where(InboxEvent.flow_run_id.is_(None), InboxEvent.received_at < cutoff)
+                .order_by(InboxEvent.id)
+                .limit(limit)
+            )
+            return list(rows)
+
+    def set_state(self, event_id: int, state: str) -> None:
+        with self.session() as session:
+            session.exec(update(InboxEvent).where(InboxEvent.id == event_id).values(state=state))
+            session.commit()
+
+    # -- per-entity claims -----------------------------------------------------------------------------------
+
+    def claim(self, key: EntityKey, event_id: int, *, stale_after: timedelta) -> bool:
+        """Take the entity for this event; False while another live event holds it.
+
+        A claim older than ``stale_after`` belongs to a crashed run and is taken over.
+        """
+        with self.session() as session:
+            session.add(EntityClaim(**_key(key), event_id=event_id, claimed_at=utcnow()))
+            try:
+                session.commit()
+                return True
+            except IntegrityError:
+                session.rollback()
+            held = session.get(EntityClaim, (key.source, key.entity_type, key.entity_id))
+            if held is None:  # released between our insert and our read: try once more
+                return self.claim(key, event_id, stale_after=stale_after)
+            if held.event_id == event_id:
+                return True  # a retry of the same event
+            if held.claimed_at > utcnow() - stale_after:
+                return False
+            taken = session.exec(
+                update(EntityClaim)
+                .where(*_key_where(EntityClaim, key), EntityClaim.event_id == held.event_id)
+                .values(event_id=event_id, claimed_at=utcnow())
+            )
+            session.commit()
+            return taken.rowcount == 1
+
+    def release(self, key: EntityKey, event_id: int) -> None:
+        with self.session() as session:
+            session.exec(delete(EntityClaim).where(*_key_where(EntityClaim, key), EntityClaim.event_id == event_id))
+            session.commit()
+
+    def free_stale_claims(self, *, older_than: timedelta) -> int:
+        with self.session() as session:
+            result = session.exec(delete(EntityClaim).where(EntityClaim.claimed_at < utcnow() - older_than))
+            session.commit()
+            return result.rowcount
+
+    # -- entity state and outcomes -----------------------------------------------------------------------------
+
+    def entity_state(self, key: EntityKey) -> EntityState | None:
+        with self.session() as session:
+            return session.get(EntityState, (key.source, key.entity_type, key.entity_id))
+
+    def event_applied(self, event_id: int) -> bool:
+        """True when this very event already ended synced (a re-run after a crash past the ERP write)."""
+        with self.session() as session:
+            row = session.exec(
+                select(Outcome.id).where(Outcome.event_id == event_id, Outcome.outcome == "synced").limit(1)
+            ).first()
+            return row is not None
+
+    def record_outcome(
+        self,
+        *,
+        event_id: int,
+        source: str,
+        outcome: str,
+        key: EntityKey | None = None,
+        reason: str | None = None,
+        external_id: str | None = None,
+        erp_id: str | None = None,
+        mapping_version: str | None = None,
+        payload_sha256: str | None = None,
+        applied: tuple[str, datetime] | None = None,
+    ) -> None:
+        """Append an outcome and move the inbox event to that state, in one transaction.
+
+        ``applied`` = (ERP record type, version) for a synced event: the entity's cross-reference, version
+        and hash are updated in the same transaction, so the ledger never says synced without them.
+        """
+        now = utcnow()
+        with self.session() as session:
+            session.add(
+                Outcome(
+                    event_id=event_id,
+                    source=source,
+                    entity_type=key.entity_type if key else None,
+                    entity_id=key.entity_id if key else None,
+                    external_id=external_id,
+                    erp_id=erp_id,
+                    outcome=outcome,
+                    reason=reason,
+                    mapping_version=mapping_version,
+                    payload_sha256=payload_sha256,
+                    at=now,
+                )
+            )
+            session.exec(update(InboxEvent).where(InboxEvent.id == event_id).values(state=outcome))
+            if applied is not None and key is not None:
+                record_type, version = applied
+                state = session.get(EntityState, (key.source, key.entity_type, key.entity_id))
+                if state is None:
+                    state = EntityState(**_key(key), erp_record_type=record_type, external_id=external_id,
+                                        erp_id=erp_id, last_version=version, last_payload_sha256=payload_sha256,
+                                        mapping_version=mapping_version, updated_at=now)
+                else:
+                    state.erp_record_type = record_type
+                    state.external_id = external_id
+                    state.erp_id = erp_id
+                    state.last_version = version
+                    state.last_payload_sha256 = payload_sha256
+                    state.mapping_version = mapping_version
+                    state.updated_at = now
+                session.add(state)
+            session.commit()
+
+    # -- reading for people ----------------------------------------------------------------------------------
+
+    def outcomes(self, event_id: int | None = None) -> list[Outcome]:
+        with self.session() as session:
+            query = select(Outcome).order_by(Outcome.id)
+            if event_id is not None:
+                query = query.where(Outcome.event_id == event_id)
+            return list(session.exec(query))
+
+    def inbox_counts(self) -> dict[str, int]:
+        """Events per state, plus ``received`` (all events) and ``redeliveries`` (repeated delivery ids)."""
+        with self.session() as session:
+            by_state = dict(session.exec(select(InboxEvent.state, func.count()).group_by(InboxEvent.state)).all())
+            total = session.exec(select(func.count()).select_from(InboxEvent)).one()
+            redeliveries = session.exec(select(func.coalesce(func.sum(InboxEvent.redeliveries), 0))).one()
+        return {**by_state, "events": total, "redeliveries": int(redeliveries)}
+
+    def entities(self) -> list[EntityState]:
+        with self.session() as session:
+            return list(session.exec(select(EntityState).order_by(EntityState.external_id)))
+
+
+def _key(key: EntityKey) -> dict[str, str]:
+    return {"source": key.source, "entity_type": key.entity_type, "entity_id": key.entity_id}
+
+
+def _key_where(table, key: EntityKey):
+    return (table.source == key.source, table.entity_type == key.entity_type, table.entity_id == key.entity_id)

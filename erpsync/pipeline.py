@@ -1,0 +1,205 @@
+"""The steps of one event's sync — validate, dedupe, transform, push, confirm — free of Prefect.
+
+`tasks/` wraps each step in a Prefect task (retries, names in the UI); `flows/sync_event.py` orders them.
+Steps pass ids and small records between them, never the raw payload: it is re-read from the inbox where needed,
+so customer data stays in our database and out of Prefect's.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from erpsync.connectors.netsuite import NetSuiteClient
+from erpsync.dedupe import decide
+from erpsync.errors import (
+    DuplicateEvent,
+    ErpsyncError,
+    PermanentError,
+    SkipEvent,
+    SupersededEvent,
+    TransientError,
+)
+from erpsync.ledger import EntityKey, Ledger
+from erpsync.mapping import Mapping, MappedRecord, load_mapping
+from erpsync.sources import shopify
+
+log = logging.getLogger(__name__)
+
+# Which source model parses which topic, and which mapping turns that entity into an ERP record.
+# A new entity is a new line here plus a mapping file.
+PARSERS: dict[tuple[str, str], Callable[[dict], object]] = {
+    ("shopify", "orders/create"): shopify.parse_order,
+    ("shopify", "orders/updated"): shopify.parse_order,
+    ("shopify", "orders/paid"): shopify.parse_order,
+    ("shopify", "orders/cancelled"): shopify.parse_order,
+}
+MAPPING_FILES: dict[tuple[str, str], str] = {
+    ("shopify", "order"): "shopify_order_to_netsuite_sales_order.yaml",
+}
+
+# A claim older than this belongs to a run that died without releasing it.
+CLAIM_STALE_AFTER = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class ValidEvent:
+    """What the later steps need to know of a validated event — no customer data."""
+
+    event_id: int
+    source: str
+    topic: str
+    key: EntityKey
+    version: datetime
+    payload_sha256: str
+
+
+@dataclass(frozen=True)
+class Transformed:
+    record: MappedRecord
+    mapping_version: str
+
+
+class EntityBusy(TransientError):
+    """Another event for the same entity is between dedupe and confirm; try again shortly."""
+
+
+class SyncPipeline:
+    def __init__(self, ledger: Ledger, mappings_dir: Path, erp: Callable[[], NetSuiteClient]):
+        self.ledger = ledger
+        self.mappings_dir = Path(mappings_dir)
+        self._erp_factory = erp
+        self._erp: NetSuiteClient | None = None
+
+    def close(self) -> None:
+        if self._erp is not None:
+            self._erp.close()
+
+    @property
+    def erp(self) -> NetSuiteClient:
+        if self._erp is None:
+            self._erp = self._erp_factory()
+        return self._erp
+
+    def _payload(self, event_id: int) -> tuple[object, dict]:
+        event = self.ledger.get_event(event_id)
+        if event is None:
+            raise PermanentError(f"inbox event {event_id} does not exist")
+        return event, json.loads(event.body)
+
+    def validate(self, event_id: int) -> ValidEvent:
+        event, payload = self._payload(event_id)
+        parser = PARSERS.get((event.source, event.topic))
+        if parser is None:
+            raise PermanentError(f"no sync is defined for {event.source} topic {event.topic!r}")
+        model = parser(payload)
+        return ValidEvent(
+            event_id=event_id,
+            source=event.source,
+            topic=event.topic,
+            key=EntityKey(event.source, model.entity_type, model.entity_id),
+            version=model.version,
+            payload_sha256=event.payload_sha256,
+        )
+
+    def dedupe(self, event: ValidEvent) -> SkipEvent | None:
+        """Claim the entity; return why the event needs no ERP write, or None to apply it."""
+        if not self.ledger.claim(event.key, event.event_id, stale_after=CLAIM_STALE_AFTER):
+            raise EntityBusy(f"{event.key} is being synced by another event")
+        state = self.ledger.entity_state(event.key)
+        decision = decide(
+            version=event.version,
+            payload_sha256=event.payload_sha256,
+            last_version=state.last_version if state else None,
+            last_payload_sha256=state.last_payload_sha256 if state else None,
+            event_already_applied=self.ledger.event_applied(event.event_id),
+        )
+        if decision == "duplicate":
+            return DuplicateEvent(f"{event.key}: this content was already applied")
+        if decision == "superseded":
+            return SupersededEvent(
+                f"{event.key}: version {event.version.isoformat()} is older than the applied "
+                f"{state.last_version.isoformat()}"
+            )
+        return None
+
+    def mapping_for(self, event: ValidEvent) -> Mapping:
+        name = MAPPING_FILES.get((event.source, event.key.entity_type))
+        if name is None:
+            raise PermanentError(f"no mapping is defined for {event.source} {event.key.entity_type}")
+        return load_mapping(self.mappings_dir / name)
+
+    def transform(self, event: ValidEvent) -> Transformed:
+        mapping = self.mapping_for(event)
+        _, payload = self._payload(event.event_id)
+        return Transformed(record=mapping.apply(payload), mapping_version=mapping.version)
+
+    def push(self, transformed: Transformed) -> str:
+        record = transformed.record
+        return self.erp.upsert(record.record_type, record.external_id, record.body)
+
+    def confirm(self, event: ValidEvent, transformed: Transformed, erp_id: str) -> None:
+        self.ledger.record_outcome(
+            event_id=event.event_id,
+            source=event.source,
+            outcome="synced",
+            key=event.key,
+            external_id=transformed.record.external_id,
+            erp_id=erp_id,
+            mapping_version=transformed.mapping_version,
+            payload_sha256=event.payload_sha256,
+            applied=(transformed.record.record_type, event.version),
+        )
+        self.ledger.release(event.key, event.event_id)
+        log.info("event %s synced: %s → ERP %s %s", event.event_id, event.key,
+                 transformed.record.record_type, erp_id)
+
+    def skip(self, event: ValidEvent, exc: SkipEvent) -> str:
+        state = self.ledger.entity_state(event.key)
+        self.ledger.record_outcome(
+            event_id=event.event_id,
+            source=event.source,
+            outcome=exc.outcome,
+            key=event.key,
+            reason=str(exc),
+            external_id=state.external_id if state else None,
+            erp_id=state.erp_id if state else None,
+            payload_sha256=event.payload_sha256,
+        )
+        self.ledger.release(event.key, event.event_id)
+        log.info("event %s %s: %s", event.event_id, exc.outcome, exc)
+        return exc.outcome
+
+    def fail(self, event_id: int, exc: BaseException, *, event: ValidEvent | None = None,
+             transformed: Transformed | None = None) -> str:
+        """Record why the event is dead-lettered; the caller then lets the run end Failed."""
+        if isinstance(exc, PermanentError):
+            reason = exc.reason
+        elif isinstance(exc, ErpsyncError):
+            reason = f"gave up after retries: {type(exc).__name__}: {exc}"
+        else:
+            # Unknown errors keep only their type: their text may quote payload data.
+            reason = f"unexpected {type(exc).__name__}; see the flow run's logs"
+        if event is not None:
+            source = event.source
+        else:
+            stored = self.ledger.get_event(event_id)
+            source = stored.source if stored else "unknown"
+        self.ledger.record_outcome(
+            event_id=event_id,
+            source=source,
+            outcome="failed",
+            key=event.key if event else None,
+            reason=reason,
+            external_id=transformed.record.external_id if transformed else None,
+            mapping_version=transformed.mapping_version if transformed else None,
+            payload_sha256=event.payload_sha256 if event else None,
+        )
+        if event is not None:
+            self.ledger.release(event.key, event.event_id)
+        log.error("event %s dead-lettered: %s", event_id, reason)
+        return reason

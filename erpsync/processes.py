@@ -1,0 +1,118 @@
+"""Starting and stopping erpsync's parts as separate processes on loopback — for the demo, the e2e tests and
+the benchmarks. Each process gets its own session, so one Ctrl-C or `stop()` ends every child it spawned."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from erpsync.errors import ConfigError
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@dataclass
+class Managed:
+    name: str
+    process: subprocess.Popen
+    log_path: Path
+
+
+@dataclass
+class ProcessGroup:
+    """Children started with a log file each; `stop()` terminates them in reverse order of start."""
+
+    log_dir: Path
+    env: dict[str, str]
+    cwd: Path
+    children: list[Managed] = field(default_factory=list)
+
+    def start(self, name: str, argv: list[str], *, extra_env: dict[str, str] | None = None) -> Managed:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.log_dir / f"{name}.log"
+        log_file = open(log_path, "ab")
+        process = subprocess.Popen(
+            argv,
+            cwd=self.cwd,
+            env={**self.env, **(extra_env or {})},
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        log_file.close()
+        child = Managed(name, process, log_path)
+        self.children.append(child)
+        return child
+
+    def check_alive(self) -> None:
+        for child in self.children:
+            if child.process.poll() is not None:
+                raise ConfigError(f"{child.name} exited with code {child.process.returncode}; "
+                                  f"see {child.log_path}:\n{tail(child.log_path)}")
+
+    def wait_http(self, name: str, url: str, *, timeout: float = 90.0) -> None:
+        """Wait until ``url`` answers 200, failing early (with its log) if the process died."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.check_alive()
+            try:
+                if httpx.get(url, timeout=2.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise ConfigError(f"{name} did not answer {url} within {timeout:.0f}s")
+
+    def stop(self) -> None:
+        for child in reversed(self.children):
+            _signal_group(child.process, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for child in reversed(self.children):
+            try:
+                child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _signal_group(child.process, signal.SIGKILL)
+                child.process.wait()
+        self.children.clear()
+
+
+def _signal_group(process: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(process.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def python_module(module: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", module, *args]
+
+
+def venv_script(name: str) -> str:
+    """A console script installed beside this interpreter (the project's venv)."""
+    candidate = Path(sys.executable).parent / name
+    return str(candidate) if candidate.exists() else name

@@ -1,0 +1,846 @@
+"""A local stand-in for NetSuite's REST record, SuiteQL and token APIs, run as its own process for demos and tests."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import json
+import random
+import re
+import secrets
+import signal
+import sqlite3
+import sys
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+DEFAULT_PORT = 8700
+DEFAULT_DB = Path(".erpsync") / "erp-sandbox.db"
+RECORD_ROOT = "/services/rest/record/v1"
+SUITEQL_PATH = "/services/rest/query/v1/suiteql"
+TOKEN_PATH = "/services/rest/auth/oauth2/v1/token"
+JWT_BEARER_ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+ERROR_MEDIA_TYPE = "application/vnd.oracle.resource+json; type=error"
+RFC2616 = "https://www.w3.org/Protocols/rfc2616/rfc2616-sec10.html"
+
+# The transaction types the SuiteQL `transaction` table knows, by REST record type.
+TRANSACTION_TYPES = {
+    "salesOrder": ("SalesOrd", "SO"),
+    "invoice": ("CustInvc", "INV"),
+    "cashSale": ("CashSale", "CS"),
+    "itemFulfillment": ("ItemShip", "IF"),
+    "customerPayment": ("CustPymt", "PYMT"),
+}
+SUITEQL_TABLES = frozenset({"transaction", "item"})
+_EXTERNAL_ID = re.compile(r"[A-Za-z0-9_-]+")
+_RECORD_TYPE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+_TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
+
+
+@dataclass(frozen=True)
+class SandboxOptions:
+    """Everything the command line can set; ``create_app`` needs nothing else."""
+
+    db_path: Path = DEFAULT_DB
+    client_id: str = "sandbox"
+    client_secret: str = "sandbox-secret"
+    token_lifetime: float = 3600.0
+    latency_ms: float = 0.0
+    concurrency: int = 5
+    fault_rate: float = 0.0
+    fault_statuses: tuple[int, ...] = (500, 503)
+    seed: int | None = None
+    retry_after: float = 1.0
+    items: dict[int, str] = field(default_factory=lambda: parse_items("1-999"))
+
+
+def parse_items(spec: str) -> dict[int, str]:
+    """``"1-999"``, ``"98,110"``, ``"98=WIDGET"`` (id=itemid) or a mix, comma separated → {id: itemid}."""
+    items: dict[int, str] = {}
+    for part in filter(None, (piece.strip() for piece in spec.split(","))):
+        if "=" in part:
+            number, itemid = part.split("=", 1)
+            items[int(number)] = itemid.strip()
+        elif "-" in part.lstrip("-")[1:] or re.fullmatch(r"\d+-\d+", part):
+            low, high = (int(bound) for bound in part.split("-", 1))
+            items.update({n: f"item-{n}" for n in range(low, high + 1)})
+        else:
+            items[int(part)] = f"item-{int(part)}"
+    return items
+
+
+def error_body(status: int, code: str, detail: str, path: str | None = None) -> dict[str, Any]:
+    """NetSuite's error document: RFC 7807-like envelope with ``o:errorDetails``."""
+    entry: dict[str, Any] = {"detail": detail, "o:errorCode": code}
+    if path is not None:
+        entry["o:errorPath"] = path
+    return {
+        "type": f"{RFC2616}#sec10.4.1" if status == 400 else RFC2616,
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+        "o:errorDetails": [entry],
+    }
+
+
+def netsuite_error(
+    status: int, code: str, detail: str, path: str | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(error_body(status, code, detail, path), status, headers=headers, media_type=ERROR_MEDIA_TYPE)
+
+
+def concurrency_error(retry_after: float | None) -> JSONResponse:
+    # Modelled on NetSuite's published 429 (title "Bad Request" and the outer USER_ERROR included),
+    # with the comma its documentation lost, so this body is valid JSON.
+    body = {
+        "type": RFC2616,
+        "title": "Bad Request",
+        "status": 429,
+        "o:errorCode": "USER_ERROR",
+        "o:errorDetails": [
+            {"detail": "Concurrent request limit exceeded. Request blocked.", "o:errorCode": "CONCURRENCY_LIMIT_EXCEEDED"}
+        ],
+    }
+    return JSONResponse(body, 429, headers=_retry_after_header(retry_after), media_type=ERROR_MEDIA_TYPE)
+
+
+def _retry_after_header(seconds: float | None) -> dict[str, str]:
+    if seconds is None:
+        return {}
+    return {"Retry-After": str(int(seconds)) if float(seconds).is_integer() else f"{seconds:g}"}
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _field(document: Any, name: str) -> Any:
+    """NetSuite field names are case-insensitive (``otherRefNum`` and ``otherrefnum`` both work)."""
+    if not isinstance(document, dict):
+        return None
+    if name in document:
+        return document[name]
+    lowered = name.lower()
+    return next((value for key, value in document.items() if key.lower() == lowered), None)
+
+
+def validate_record(record_type: str, body: dict[str, Any], items: dict[int, str]) -> JSONResponse | None:
+    """The 400 NetSuite would answer for this body, or ``None`` if it would accept it."""
+    if record_type != "salesOrder":
+        return None
+    missing = []
+    entity = _field(body, "entity")
+    if _field(entity, "id") in (None, ""):
+        missing.append("Customer")
+    lines = _field(_field(body, "item"), "items")
+    if not isinstance(lines, list) or not lines:
+        missing.append("Items")
+    if missing:
+        return netsuite_error(
+            400, "USER_ERROR", f"Error while accessing a resource. Please enter value(s) for: {', '.join(missing)}."
+        )
+    for index, line in enumerate(lines):
+        path = f"item.items[{index}].item"
+        item_id = _field(_field(line, "item"), "id")
+        if item_id in (None, ""):
+            return netsuite_error(400, "USER_ERROR", "Error while accessing a resource. Please enter value(s) for: Item.", path)
+        try:
+            known = int(str(item_id)) in items
+        except ValueError:
+            known = False
+        if not known:
+            detail = f"Error while accessing resource: You have entered an Invalid Field Value {item_id} for the following field: item"
+            return netsuite_error(400, "INVALID_CONTENT", detail, path)
+    return None
+
+
+class RecordStore:
+    """Records and the SuiteQL tables derived from them, in one SQLite file."""
+
+    def __init__(self, path: Path, items: dict[int, str]) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(
+            """
+            CREATE TABLE IF NOT EXISTS record (
+                internal_id INTEGER PRIMARY KEY AUTOINCREMENT,
+                record_type TEXT NOT NULL,
+                external_id TEXT,
+                body TEXT NOT NULL,
+                versions INTEGER NOT NULL DEFAULT 1,
+                created TEXT NOT NULL,
+                last_modified TEXT NOT NULL,
+                UNIQUE (record_type, external_id)
+            );
+            CREATE TABLE IF NOT EXISTS "transaction" (
+                id INTEGER PRIMARY KEY, externalid TEXT, type TEXT, recordtype TEXT, trandate TEXT, tranid TEXT,
+                otherrefnum TEXT, memo TEXT, entity TEXT, lastmodifieddate TEXT
+            );
+            CREATE TABLE IF NOT EXISTS item (id INTEGER PRIMARY KEY, itemid TEXT NOT NULL);
+            """
+        )
+        with self._transaction():
+            self._db.execute("DELETE FROM item")
+            self._db.executemany("INSERT INTO item (id, itemid) VALUES (?, ?)", sorted(items.items()))
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Any:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        self._db.close()
+
+    def find(self, record_type: str, ref: str) -> sqlite3.Row | None:
+        if ref.startswith("eid:"):
+            sql, key = "SELECT * FROM record WHERE record_type = ? AND external_id = ?", ref[4:]
+        else:
+            sql, key = "SELECT * FROM record WHERE record_type = ? AND internal_id = ?", ref
+        return self._db.execute(sql, (record_type, key)).fetchone()
+
+    def upsert(self, record_type: str, external_id: str, body: dict[str, Any]) -> tuple[int, bool]:
+        """Create or replace the body of the record with this external id; the internal id never changes."""
+        now = _now()
+        with self._transaction():
+            row = self.find(record_type, f"eid:{external_id}")
+            if row is None:
+                internal_id = self._insert(record_type, external_id, body, now)
+                created = True
+            else:
+                internal_id = row["internal_id"]
+                self._db.execute(
+                    "UPDATE record SET body = ?, versions = versions + 1, last_modified = ? WHERE internal_id = ?",
+                    (json.dumps(body), now, internal_id),
+                )
+                created = False
+            self._index(record_type, internal_id, external_id, body, now)
+        return internal_id, created
+
+    def create(self, record_type: str, external_id: str | None, body: dict[str, Any]) -> int | None:
+        """Insert a new record; ``None`` when the external id is taken."""
+        now = _now()
+        with self._transaction():
+            if external_id is not None and self.find(record_type, f"eid:{external_id}") is not None:
+                return None
+            internal_id = self._insert(record_type, external_id, body, now)
+            self._index(record_type, internal_id, external_id, body, now)
+        return internal_id
+
+    def _insert(self, record_type: str, external_id: str | None, body: dict[str, Any], now: str) -> int:
+        cursor = self._db.execute(
+            "INSERT INTO record (record_type, external_id, body, created, last_modified) VALUES (?, ?, ?, ?, ?)",
+            (record_type, external_id, json.dumps(body), now, now),
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def _index(self, record_type: str, internal_id: int, external_id: str | None, body: dict[str, Any], now: str) -> None:
+        if record_type not in TRANSACTION_TYPES:
+            return
+        type_code, prefix = TRANSACTION_TYPES[record_type]
+        entity = _field(_field(body, "entity"), "id")
+        self._db.execute(
+            'INSERT OR REPLACE INTO "transaction" (id, externalid, type, recordtype, trandate, tranid, otherrefnum,'
+            " memo, entity, lastmodifieddate) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                internal_id,
+                external_id,
+                type_code,
+                record_type.lower(),
+                _text(_field(body, "tranDate")) or now[:10],
+                _text(_field(body, "tranId")) or f"{prefix}{internal_id}",
+                _text(_field(body, "otherRefNum")),
+                _text(_field(body, "memo")),
+                _text(entity),
+                now,
+            ),
+        )
+
+    def page(self, record_type: str, limit: int, offset: int) -> tuple[list[int], int]:
+        total = self._db.execute("SELECT COUNT(*) FROM record WHERE record_type = ?", (record_type,)).fetchone()[0]
+        rows = self._db.execute(
+            "SELECT internal_id FROM record WHERE record_type = ? ORDER BY internal_id LIMIT ? OFFSET ?",
+            (record_type, limit, offset),
+        ).fetchall()
+        return [row[0] for row in rows], total
+
+    def dump(self, record_type: str | None) -> list[dict[str, Any]]:
+        sql, args = "SELECT * FROM record ORDER BY internal_id", ()
+        if record_type:
+            sql, args = "SELECT * FROM record WHERE record_type = ? ORDER BY internal_id", (record_type,)
+        return [
+            {
+                "record_type": row["record_type"],
+                "internal_id": str(row["internal_id"]),
+                "external_id": row["external_id"],
+                "body": json.loads(row["body"]),
+                "versions": row["versions"],
+                "created": row["created"],
+                "last_modified": row["last_modified"],
+            }
+            for row in self._db.execute(sql, args)
+        ]
+
+    def reset(self) -> None:
+        with self._transaction():
+            self._db.execute("DELETE FROM record")
+            self._db.execute('DELETE FROM "transaction"')
+
+    def query(self, sql: str, params: list[Any], limit: int, offset: int) -> tuple[list[dict[str, str]], int]:
+        """Run one SuiteQL SELECT on a read-only connection that sees only NetSuite-named tables."""
+        reader = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            reader.execute("PRAGMA query_only = ON")
+            reader.set_authorizer(_suiteql_authorizer)
+            total = reader.execute(f"SELECT COUNT(*) FROM ({sql})", params).fetchone()[0]
+            cursor = reader.execute(f"SELECT * FROM ({sql}) LIMIT ? OFFSET ?", [*params, limit, offset])
+            names = [column[0].lower() for column in cursor.description]
+            # SuiteQL answers every value as a string and leaves out the columns that are null.
+            rows = [{name: _text(value) for name, value in zip(names, row) if value is not None} for row in cursor]
+            return rows, total
+        finally:
+            reader.close()
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _suiteql_authorizer(action: int, table: str | None, *_: Any) -> int:
+    if action == sqlite3.SQLITE_READ and table is not None and table.lower() not in SUITEQL_TABLES:
+        return sqlite3.SQLITE_DENY
+    if action in (sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION):
+        return sqlite3.SQLITE_OK
+    return sqlite3.SQLITE_DENY
+
+
+def to_sqlite(suiteql: str) -> str:
+    """Just enough SuiteQL → SQLite: ``TOP n``, the reserved word ``transaction`` as a table name, no trailing ``;``."""
+    sql = suiteql.strip().rstrip(";").strip()
+    top = re.match(r"(?is)select\s+top\s+(\d+)\s+(.*)", sql)
+    if top:
+        sql = f"SELECT * FROM (SELECT {top.group(2)}) LIMIT {int(top.group(1))}"
+    # Only outside string literals, and not where it is already quoted.
+    pieces = re.split(r"('(?:[^']|'')*')", sql)
+    for index in range(0, len(pieces), 2):
+        pieces[index] = re.sub(r'(?i)(?<!["\w])transaction(?!["\w])', '"transaction"', pieces[index])
+    return "".join(pieces)
+
+
+@dataclass
+class Fault:
+    status: int | None
+    retry_after: float | None
+    delay_ms: float
+
+
+class ErpSandbox:
+    """The state behind the app: records, issued tokens, counters, queued faults, the in-flight gauge."""
+
+    def __init__(self, options: SandboxOptions) -> None:
+        self.options = options
+        self.store = RecordStore(options.db_path, options.items)
+        self.tokens: dict[str, float] = {}
+        self.faults: list[Fault] = []
+        self.random = random.Random(options.seed)
+        self.in_flight = 0
+        self.reset_stats()
+
+    def reset_stats(self) -> None:
+        self.requests = 0
+        self.by_status: Counter[int] = Counter()
+        self.peak_in_flight = 0
+        self.tokens_issued = 0
+        self.faults_injected = 0
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "by_status": {str(status): count for status, count in sorted(self.by_status.items())},
+            "too_many_requests": self.by_status[429],
+            "unauthorized": self.by_status[401],
+            "in_flight": self.in_flight,
+            "peak_in_flight": self.peak_in_flight,
+            "tokens_issued": self.tokens_issued,
+            "faults_injected": self.faults_injected,
+        }
+
+    # -- request plumbing --
+
+    def counted(self, endpoint: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+        async def count(request: Request) -> Response:
+            self.requests += 1
+            response = await endpoint(request)
+            self.by_status[response.status_code] += 1
+            return response
+
+        return count
+
+    def governed(self, endpoint: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+        """Bearer check, then the account-wide concurrency limit, latency and faults, like NetSuite's front door."""
+
+        async def govern(request: Request) -> Response:
+            if not self._authorized(request):
+                return netsuite_error(
+                    401,
+                    "INVALID_LOGIN",
+                    "Invalid login attempt. For more details, see the Login Audit Trail in the NetSuite UI at"
+                    " Setup > Users/Roles > User Management > View Login Audit Trail.",
+                )
+            limit = self.options.concurrency
+            if limit and self.in_flight >= limit:
+                return concurrency_error(self.options.retry_after)
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+            try:
+                if self.options.latency_ms:
+                    await asyncio.sleep(self.options.latency_ms / 1000)
+                fault = self._next_fault()
+                if fault is not None:
+                    self.faults_injected += 1
+                    if fault.delay_ms:
+                        await asyncio.sleep(fault.delay_ms / 1000)
+                    if fault.status is not None:
+                        return self._fault_response(fault)
+                return await endpoint(request)
+            finally:
+                self.in_flight -= 1
+
+        return self.counted(govern)
+
+    def _authorized(self, request: Request) -> bool:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        expires = self.tokens.get(token.strip()) if scheme.lower() == "bearer" else None
+        return expires is not None and time.monotonic() < expires
+
+    def _next_fault(self) -> Fault | None:
+        if self.faults:
+            return self.faults.pop(0)
+        if self.options.fault_rate and self.random.random() < self.options.fault_rate:
+            status = self.random.choice(self.options.fault_statuses)
+            return Fault(status, self.options.retry_after if status in (429, 503) else None, 0)
+        return None
+
+    def _fault_response(self, fault: Fault) -> Response:
+        assert fault.status is not None
+        if fault.status == 429:
+            return concurrency_error(fault.retry_after)
+        headers = _retry_after_header(fault.retry_after)
+        if fault.status == 500:
+            detail = f"An unexpected error occurred. Error ID: {secrets.token_hex(10)}"
+            return netsuite_error(500, "UNEXPECTED_ERROR", detail, headers=headers)
+        return netsuite_error(fault.status, "SERVICE_UNAVAILABLE", "The sandbox injected this fault.", headers=headers)
+
+    # -- OAuth 2.0 token endpoint --
+
+    async def token(self, request: Request) -> Response:
+        if self.options.latency_ms:
+            await asyncio.sleep(self.options.latency_ms / 1000)
+        form = {key: values[0] for key, values in parse_qs((await request.body()).decode("utf-8", "replace")).items()}
+        if form.get("grant_type") != "client_credentials":
+            return JSONResponse({"error": "unsupported_grant_type"}, 400)
+        if not (self._client_by_secret(request, form) or self._client_by_assertion(request, form)):
+            return JSONResponse({"error": "invalid_client"}, 401, headers={"WWW-Authenticate": "Basic"})
+        token = "sandbox-" + secrets.token_urlsafe(24)
+        now = time.monotonic()
+        self.tokens = {known: expiry for known, expiry in self.tokens.items() if expiry > now}
+        self.tokens[token] = now + self.options.token_lifetime
+        self.tokens_issued += 1
+        lifetime = self.options.token_lifetime
+        expires_in: float = int(lifetime) if float(lifetime).is_integer() else lifetime
+        return JSONResponse({"access_token": token, "token_type": "Bearer", "expires_in": expires_in})
+
+    def _client_by_secret(self, request: Request, form: dict[str, str]) -> bool:
+        scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "basic":
+            try:
+                client_id, _, secret = base64.b64decode(encoded).decode().partition(":")
+            except ValueError:
+                return False
+        else:
+            client_id, secret = form.get("client_id", ""), form.get("client_secret", "")
+        return secrets.compare_digest(client_id, self.options.client_id) and secrets.compare_digest(
+            secret, self.options.client_secret
+        )
+
+    def _client_by_assertion(self, request: Request, form: dict[str, str]) -> bool:
+        # The sandbox holds no certificates: it checks the JWT's shape and claims, not its signature.
+        if form.get("client_assertion_type") != JWT_BEARER_ASSERTION or "client_assertion" not in form:
+            return False
+        try:
+            header_part, claims_part, signature = form["client_assertion"].split(".")
+            header = json.loads(_b64url_decode(header_part))
+            claims = json.loads(_b64url_decode(claims_part))
+        except ValueError:
+            return False
+        now = time.time()
+        return (
+            header.get("alg") == "PS256"
+            and bool(header.get("kid"))
+            and bool(signature)
+            and claims.get("iss") == self.options.client_id
+            and str(claims.get("aud", "")).endswith(TOKEN_PATH)
+            and isinstance(claims.get("iat"), int)
+            and isinstance(claims.get("exp"), int)
+            and 0 < claims["exp"] - claims["iat"] <= 3600
+            and claims["exp"] > now
+            and set(claims.get("scope") or []) <= {"restlets", "rest_webservices", "suite_analytics"}
+        )
+
+    # -- record API --
+
+    def _record_url(self, request: Request, record_type: str, internal_id: int | str) -> str:
+        return f"{str(request.base_url).rstrip('/')}{RECORD_ROOT}/{record_type}/{internal_id}"
+
+    async def upsert(self, request: Request) -> Response:
+        record_type, ref = request.path_params["type"], request.path_params["ref"]
+        if (problem := _bad_reference(record_type, ref)) is not None:
+            return problem
+        if not ref.startswith("eid:"):
+            return netsuite_error(
+                400, "USER_ERROR", "The upsert operation needs an external ID in the request URL (eid:...)."
+            )
+        body = await _json_body(request)
+        if not isinstance(body, dict):
+            return _malformed()
+        if (rejection := validate_record(record_type, body, self.options.items)) is not None:
+            return rejection
+        internal_id, _ = self.store.upsert(record_type, ref[4:], body)
+        return Response(status_code=204, headers={"Location": self._record_url(request, record_type, internal_id)})
+
+    async def create(self, request: Request) -> Response:
+        record_type = request.path_params["type"]
+        if not _RECORD_TYPE.fullmatch(record_type):
+            return _not_found()
+        body = await _json_body(request)
+        if not isinstance(body, dict):
+            return _malformed()
+        external_id = _field(body, "externalId")
+        if external_id is not None and not (isinstance(external_id, str) and _EXTERNAL_ID.fullmatch(external_id)):
+            return netsuite_error(400, "INVALID_CONTENT", "Invalid external ID.", "externalId")
+        if (rejection := validate_record(record_type, body, self.options.items)) is not None:
+            return rejection
+        internal_id = self.store.create(record_type, external_id, body)
+        if internal_id is None:
+            return netsuite_error(400, "USER_ERROR", "A record with the same external ID already exists.", "externalId")
+        return Response(status_code=204, headers={"Location": self._record_url(request, record_type, internal_id)})
+
+    async def get(self, request: Request) -> Response:
+        record_type, ref = request.path_params["type"], request.path_params["ref"]
+        if (problem := _bad_reference(record_type, ref)) is not None:
+            return problem
+        row = self.store.find(record_type, ref)
+        if row is None:
+            return _not_found()
+        self_url = self._record_url(request, record_type, row["internal_id"])
+        expand = request.query_params.get("expandSubResources", "").lower() == "true"
+        body: dict[str, Any] = {"links": [{"rel": "self", "href": self_url}]}
+        for key, value in json.loads(row["body"]).items():
+            if not expand and isinstance(value, dict) and isinstance(value.get("items"), list):
+                # NetSuite answers sublists as links unless asked to expand them.
+                value = {"links": [{"rel": "self", "href": f"{self_url}/{key}"}]}
+            body[key] = value
+        body["id"] = str(row["internal_id"])
+        if row["external_id"] is not None:
+            body["externalId"] = row["external_id"]
+        body["lastModifiedDate"] = row["last_modified"]
+        return JSONResponse(body)
+
+    async def collection(self, request: Request) -> Response:
+        record_type = request.path_params["type"]
+        if not _RECORD_TYPE.fullmatch(record_type):
+            return _not_found()
+        paging = _paging(request)
+        if isinstance(paging, Response):
+            return paging
+        limit, offset = paging
+        ids, total = self.store.page(record_type, limit, offset)
+        base = f"{str(request.base_url).rstrip('/')}{RECORD_ROOT}/{record_type}"
+        document = _collection(base, limit, offset, total, [
+            {"links": [{"rel": "self", "href": f"{base}/{internal_id}"}], "id": str(internal_id)} for internal_id in ids
+        ])
+        return JSONResponse(document)
+
+    # -- SuiteQL --
+
+    async def suiteql(self, request: Request) -> Response:
+        paging = _paging(request)
+        if isinstance(paging, Response):
+            return paging
+        limit, offset = paging
+        body = await _json_body(request)
+        query = _field(body, "q")
+        params = _field(body, "params") or []
+        if not isinstance(query, str) or not query.strip() or not isinstance(params, list):
+            return netsuite_error(400, "INVALID_PARAMETER", "Invalid search query: give the query as \"q\" and bound values as \"params\".")
+        if not re.match(r"(?is)\s*(select|with)\b", query):
+            return _search_error("only SELECT queries can be run.")
+        try:
+            rows, total = self.store.query(to_sqlite(query), params, limit, offset)
+        except (sqlite3.Error, sqlite3.Warning) as error:
+            return _search_error(str(error))
+        url = f"{str(request.base_url).rstrip('/')}{SUITEQL_PATH}"
+        return JSONResponse(_collection(url, limit, offset, total, [{"links": [], **row} for row in rows]))
+
+    # -- test and operations endpoints --
+
+    async def sandbox_records(self, request: Request) -> Response:
+        return JSONResponse({"records": self.store.dump(request.query_params.get("type"))})
+
+    async def sandbox_stats(self, request: Request) -> Response:
+        return JSONResponse(self.stats())
+
+    async def sandbox_faults(self, request: Request) -> Response:
+        spec = await _json_body(request)
+        if not isinstance(spec, dict):
+            return JSONResponse({"error": "expected a JSON object"}, 400)
+        status, count = spec.get("status"), spec.get("count", 1)
+        retry_after, delay_ms = spec.get("retry_after"), spec.get("delay_ms", 0)
+        problems = []
+        if status is not None and not (isinstance(status, int) and 400 <= status <= 599):
+            problems.append("status must be an HTTP error status (400-599)")
+        if status is None and not delay_ms:
+            problems.append("give status, delay_ms or both")
+        if not isinstance(count, int) or count < 1:
+            problems.append("count must be a positive integer")
+        if retry_after is not None and not (isinstance(retry_after, (int, float)) and retry_after >= 0):
+            problems.append("retry_after must be a non-negative number")
+        if not isinstance(delay_ms, (int, float)) or delay_ms < 0:
+            problems.append("delay_ms must be a non-negative number")
+        if problems:
+            return JSONResponse({"error": "; ".join(problems)}, 400)
+        if retry_after is None and status in (429, 503):
+            retry_after = self.options.retry_after
+        self.faults.extend(Fault(status, retry_after, delay_ms) for _ in range(count))
+        return JSONResponse({"queued": len(self.faults)})
+
+    async def sandbox_reset(self, request: Request) -> Response:
+        self.store.reset()
+        self.faults.clear()
+        self.reset_stats()
+        return JSONResponse({"reset": True})
+
+    async def sandbox_revoke_tokens(self, request: Request) -> Response:
+        revoked = len(self.tokens)
+        self.tokens.clear()
+        return JSONResponse({"revoked": revoked})
+
+
+def _b64url_decode(part: str) -> bytes:
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
+async def _json_body(request: Request) -> Any:
+    try:
+        return json.loads(await request.body())
+    except ValueError:
+        return None
+
+
+def _bad_reference(record_type: str, ref: str) -> Response | None:
+    if not _RECORD_TYPE.fullmatch(record_type):
+        return _not_found()
+    if ref.startswith("eid:"):
+        if not _EXTERNAL_ID.fullmatch(ref[4:]):
+            return netsuite_error(400, "INVALID_PARAMETER", "Invalid external ID: use letters, digits, _ and - only.")
+        return None
+    if not re.fullmatch(r"-?\d+", ref):
+        return netsuite_error(400, "INVALID_PARAMETER", "Invalid record ID.")
+    return None
+
+
+def _not_found() -> JSONResponse:
+    return netsuite_error(404, "NONEXISTENT_ID", "Record does not exist.")
+
+
+def _malformed() -> JSONResponse:
+    return netsuite_error(400, "INVALID_REQUEST", "The request could not be understood by the server due to malformed syntax.")
+
+
+def _search_error(reason: str) -> JSONResponse:
+    return netsuite_error(
+        400, "INVALID_PARAMETER", f"Invalid search query. Detailed unprocessed description follows. Search error occurred: {reason}"
+    )
+
+
+def _paging(request: Request) -> tuple[int, int] | Response:
+    try:
+        limit = int(request.query_params.get("limit", "1000"))
+        offset = int(request.query_params.get("offset", "0"))
+    except ValueError:
+        limit, offset = -1, -1
+    if not 1 <= limit <= 1000 or offset < 0:
+        return netsuite_error(400, "INVALID_PARAMETER", "Invalid value for limit or offset: limit 1-1000, offset 0 or more.")
+    return limit, offset
+
+
+def _collection(base: str, limit: int, offset: int, total: int, items: list[dict[str, Any]]) -> dict[str, Any]:
+    links = []
+    if offset > 0:
+        links.append({"rel": "prev", "href": f"{base}?limit={limit}&offset={max(0, offset - limit)}"})
+        links.append({"rel": "first", "href": f"{base}?limit={limit}&offset=0"})
+    if offset + len(items) < total:
+        links.append({"rel": "next", "href": f"{base}?limit={limit}&offset={offset + limit}"})
+        links.append({"rel": "last", "href": f"{base}?limit={limit}&offset={((total - 1) // limit) * limit}"})
+    links.append({"rel": "self", "href": f"{base}?limit={limit}&offset={offset}"})
+    return {
+        "links": links,
+        "count": len(items),
+        "hasMore": offset + len(items) < total,
+        "items": items,
+        "offset": offset,
+        "totalResults": total,
+    }
+
+
+def create_app(options: SandboxOptions | None = None) -> Starlette:
+    """The sandbox as an ASGI app; its SQLite file closes when the app's lifespan ends."""
+    sandbox = ErpSandbox(options or SandboxOptions())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            sandbox.store.close()
+
+    async def healthz(request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    record = f"{RECORD_ROOT}/{{type}}"
+    app = Starlette(
+        routes=[
+            Route("/healthz", healthz, methods=["GET"]),
+            Route(TOKEN_PATH, sandbox.counted(sandbox.token), methods=["POST"]),
+            Route(record, sandbox.governed(sandbox.collection), methods=["GET"]),
+            Route(record, sandbox.governed(sandbox.create), methods=["POST"]),
+            Route(f"{record}/{{ref}}", sandbox.governed(sandbox.get), methods=["GET"]),
+            Route(f"{record}/{{ref}}", sandbox.governed(sandbox.upsert), methods=["PUT"]),
+            Route(SUITEQL_PATH, sandbox.governed(sandbox.suiteql), methods=["POST"]),
+            Route("/_sandbox/records", sandbox.sandbox_records, methods=["GET"]),
+            Route("/_sandbox/stats", sandbox.sandbox_stats, methods=["GET"]),
+            Route("/_sandbox/faults", sandbox.sandbox_faults, methods=["POST"]),
+            Route("/_sandbox/reset", sandbox.sandbox_reset, methods=["POST"]),
+            Route("/_sandbox/revoke-tokens", sandbox.sandbox_revoke_tokens, methods=["POST"]),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.sandbox = sandbox
+    return app
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: loopback)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 picks a free one)")
+    parser.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"SQLite file of the records (default {DEFAULT_DB})")
+    parser.add_argument("--client-id", default="sandbox", help="client id the token endpoint accepts")
+    parser.add_argument("--client-secret", default="sandbox-secret", help="client secret the token endpoint accepts")
+    parser.add_argument("--token-lifetime", type=float, default=3600.0, help="seconds an access token is valid")
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="added latency of every API request")
+    parser.add_argument(
+        "--concurrency", type=int, default=5, help="account-wide limit of requests in flight; beyond it 429 (0: no limit)"
+    )
+    parser.add_argument("--fault-rate", type=float, default=0.0, help="share of record/query calls that fail at random")
+    parser.add_argument("--fault-statuses", type=_statuses, default=(500, 503), help="statuses of random faults, e.g. 500,503")
+    parser.add_argument("--seed", type=int, default=None, help="seed of the random faults")
+    parser.add_argument("--retry-after", type=float, default=1.0, help="Retry-After seconds sent with 429 and 503")
+    parser.add_argument(
+        "--items", type=parse_items, default="1-999", help="known item ids: ranges, ids or id=itemid, e.g. 1-999,5000=GIFT"
+    )
+    parser.add_argument("--log-level", default="warning", help="uvicorn log level")
+
+
+def _statuses(text: str) -> tuple[int, ...]:
+    statuses = tuple(int(part) for part in text.split(",") if part.strip())
+    if not statuses or any(not 400 <= status <= 599 for status in statuses):
+        raise argparse.ArgumentTypeError("give HTTP error statuses, e.g. 500,503")
+    return statuses
+
+
+def options_from_args(args: argparse.Namespace) -> SandboxOptions:
+    return SandboxOptions(
+        db_path=args.db,
+        client_id=args.client_id,
+        client_secret=args.client_secret,
+        token_lifetime=args.token_lifetime,
+        latency_ms=args.latency_ms,
+        concurrency=args.concurrency,
+        fault_rate=args.fault_rate,
+        fault_statuses=tuple(args.fault_statuses),
+        seed=args.seed,
+        retry_after=args.retry_after,
+        items=args.items,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until SIGTERM or SIGINT; print ``ready on http://HOST:PORT`` once listening."""
+    app = create_app(options_from_args(args))
+    config = uvicorn.Config(
+        app, host=args.host, port=args.port, log_level=args.log_level, access_log=False, timeout_graceful_shutdown=5
+    )
+    server = uvicorn.Server(config)
+
+    def stop(signum: int, frame: Any) -> None:
+        # Before uvicorn installs its handlers this stops the start-up; after it has re-raised the
+        # signal on its way out this keeps the exit status 0 for a requested shutdown.
+        server.should_exit = True
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        asyncio.run(_serve(server, args.host))
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+async def _serve(server: uvicorn.Server, host: str) -> None:
+    serving = asyncio.create_task(server.serve())
+    while not server.started and not serving.done():
+        await asyncio.sleep(0.01)
+    if server.started:
+        port = server.servers[0].sockets[0].getsockname()[1]
+        print(f"ready on http://{host}:{port}", flush=True)
+    await serving
+
+
+if __name__ == "__main__":
+    _parser = argparse.ArgumentParser(prog="python -m erpsync.sandboxes.erp", description=__doc__)
+    add_arguments(_parser)
+    sys.exit(run(_parser.parse_args()))

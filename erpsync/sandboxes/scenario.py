@@ -1,0 +1,529 @@
+"""The demo's Shopify traffic: signed order webhooks with retries, content duplicates and late versions, and what should come of them."""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+import secrets
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from erpsync.errors import ConfigError
+from erpsync.signatures import shopify_signature
+
+API_VERSION = "2025-01"
+DEFAULT_SHOP_DOMAIN = "erpsync-demo.myshopify.com"
+UNKNOWN_SKU = "DISCONTINUED-SKU-0001"
+
+# SKU -> product title. The ERP sandbox and the mapping's item lookup must know these SKUs (and not UNKNOWN_SKU).
+DEMO_CATALOGUE: dict[str, str] = {
+    "TEE-BLK-S": "Logo Tee - Black / S",
+    "TEE-BLK-M": "Logo Tee - Black / M",
+    "TEE-BLK-L": "Logo Tee - Black / L",
+    "HOODIE-GRY-M": "Zip Hoodie - Grey / M",
+    "HOODIE-GRY-L": "Zip Hoodie - Grey / L",
+    "MUG-WHT-11OZ": "Enamel Mug - White / 11 oz",
+    "CAP-NVY-OS": "Dad Cap - Navy",
+    "SOCKS-RED-M": "Crew Socks - Red / M",
+    "TOTE-NAT-OS": "Canvas Tote - Natural",
+    "STICKER-PACK-5": "Sticker Pack (5)",
+}
+DEMO_SKUS: tuple[str, ...] = tuple(DEMO_CATALOGUE)
+
+PHASE_NAMES = ("burst", "late")
+MIN_ORDERS = 3  # one unknown-SKU order, one updated order, one order paid with a content-identical body
+
+# What a delivery is, from the receiving side's point of view.
+ORIGINAL = "original"  # first delivery of a new order version: should be applied (or dead-lettered)
+REDELIVERY = "redelivery"  # same X-Shopify-Webhook-Id and body as an earlier delivery: dropped by the inbox
+CONTENT_DUPLICATE = "content_duplicate"  # new webhook id, body identical to an applied version: ledger duplicate
+STALE = "stale"  # a version older than one already applied: superseded
+
+SYNCED = "synced"
+DEAD_LETTERED = "dead_lettered"
+
+# Shopify serializes order timestamps in the shop's time zone; the demo shop is on US Eastern standard time.
+_SHOP_TZ = timezone(timedelta(hours=-5))
+_SHIPPING = Decimal("10.00")
+_CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One HTTP delivery of one order webhook, as Shopify would POST it."""
+
+    topic: str
+    webhook_id: str
+    event_id: str
+    triggered_at: str
+    body: bytes
+    order_id: str
+    updated_at: str
+    kind: str = ORIGINAL
+    # Positions in the same phase whose answers must be in before this one is sent
+    # (an update after its create, a retry after the first attempt).
+    after: tuple[int, ...] = ()
+
+    @property
+    def version(self) -> datetime:
+        return datetime.fromisoformat(self.updated_at)
+
+    def payload(self) -> dict[str, Any]:
+        return json.loads(self.body)
+
+
+def sign(
+    delivery: Delivery,
+    secret: str,
+    *,
+    shop_domain: str = DEFAULT_SHOP_DOMAIN,
+    api_version: str = API_VERSION,
+) -> dict[str, str]:
+    """The request headers Shopify sends with ``delivery``, HMAC included."""
+    return {
+        "Content-Type": "application/json",
+        "X-Shopify-Topic": delivery.topic,
+        "X-Shopify-Hmac-Sha256": shopify_signature(secret, delivery.body),
+        "X-Shopify-Shop-Domain": shop_domain,
+        "X-Shopify-API-Version": api_version,
+        "X-Shopify-Webhook-Id": delivery.webhook_id,
+        "X-Shopify-Triggered-At": delivery.triggered_at,
+        "X-Shopify-Event-Id": delivery.event_id,
+    }
+
+
+@dataclass(frozen=True)
+class ExpectedLine:
+    sku: str
+    quantity: int
+    price: str
+
+
+@dataclass(frozen=True)
+class ExpectedOrder:
+    """The newest version of one order and where it should end up."""
+
+    order_id: str
+    name: str
+    updated_at: str
+    line_items: tuple[ExpectedLine, ...]
+    outcome: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Scenario:
+    seed: int
+    started_at: datetime
+    shop_domain: str
+    skus: tuple[str, ...]
+    unknown_skus: tuple[str, ...]
+    phases: tuple[tuple[Delivery, ...], ...]
+    orders: tuple[ExpectedOrder, ...]
+
+    @property
+    def deliveries(self) -> list[Delivery]:
+        return [d for phase in self.phases for d in phase]
+
+    def counts(self, phase: int | None = None) -> dict[str, int]:
+        """Delivery and outcome counts, for one phase (1-based) or the whole scenario."""
+        deliveries = self.deliveries if phase is None else list(self.phases[phase - 1])
+        dead = {o.order_id for o in self.orders if o.outcome == DEAD_LETTERED}
+        originals = [d for d in deliveries if d.kind == ORIGINAL]
+        counts = {
+            "deliveries": len(deliveries),
+            "unique_deliveries": len(deliveries) - sum(d.kind == REDELIVERY for d in deliveries),
+            "redeliveries": sum(d.kind == REDELIVERY for d in deliveries),
+            "content_duplicates": sum(d.kind == CONTENT_DUPLICATE for d in deliveries),
+            "superseded": sum(d.kind == STALE for d in deliveries),
+            "applied": sum(d.order_id not in dead for d in originals),
+            "dead_lettered": sum(d.order_id in dead for d in originals),
+        }
+        if phase is None:
+            counts["orders"] = len(self.orders)
+            counts["synced_orders"] = len(self.orders) - len(dead)
+            counts["dead_lettered_orders"] = len(dead)
+        return counts
+
+    def expected(self) -> dict[str, Any]:
+        """The expected outcome as JSON-ready data (no secrets in here)."""
+        return {
+            "seed": self.seed,
+            "started_at": self.started_at.isoformat(),
+            "shop_domain": self.shop_domain,
+            "api_version": API_VERSION,
+            "skus": list(self.skus),
+            "unknown_skus": list(self.unknown_skus),
+            "counts": self.counts(),
+            "phases": [
+                {"phase": n, "name": PHASE_NAMES[n - 1], **self.counts(n)} for n in range(1, len(self.phases) + 1)
+            ],
+            "orders": [
+                {
+                    "order_id": o.order_id,
+                    "name": o.name,
+                    "updated_at": o.updated_at,
+                    "line_items": [{"sku": li.sku, "quantity": li.quantity, "price": li.price} for li in o.line_items],
+                    "outcome": o.outcome,
+                    "reason": o.reason,
+                }
+                for o in self.orders
+            ],
+        }
+
+
+@cache
+def _template_text() -> str:
+    return (resources.files("erpsync.sandboxes") / "data" / "shopify_order_template.json").read_text("utf-8")
+
+
+def order_template() -> dict[str, Any]:
+    """A fresh copy of the real-shaped order body every generated order starts from."""
+    return json.loads(_template_text())
+
+
+@dataclass
+class _Line:
+    line_id: int
+    sku: str
+    title: str
+    product_id: int
+    variant_id: int
+    grams: int
+    price: Decimal
+    quantity: int
+
+
+@dataclass
+class _Order:
+    order_id: int
+    order_number: int
+    customer_id: int
+    address_id: int
+    checkout_id: int
+    shipping_line_id: int
+    token: str
+    checkout_token: str
+    confirmation_number: str
+    created_at: datetime
+    lines: list[_Line]
+    known: bool
+    versions: list[tuple[datetime, bytes]] = field(default_factory=list)
+
+
+class _Ids:
+    """Shopify-sized numeric ids and UUIDs, all drawn from one seeded generator so a seed replays a scenario."""
+
+    def __init__(self, rng: random.Random):
+        self._rng = rng
+        self._used: set[int] = set()
+
+    def number(self) -> int:
+        while True:
+            n = self._rng.randrange(5_000_000_000_000, 9_999_999_999_999)
+            if n not in self._used:
+                self._used.add(n)
+                return n
+
+    def uuid(self) -> str:
+        return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+
+    def hex(self, length: int) -> str:
+        return f"{self._rng.getrandbits(4 * length):0{length}x}"
+
+    def code(self, length: int) -> str:
+        return "".join(self._rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ23456789") for _ in range(length))
+
+
+def _shop_time(moment: datetime) -> str:
+    return moment.astimezone(_SHOP_TZ).isoformat(timespec="seconds")
+
+
+def _triggered_at(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _money(amount: Decimal) -> str:
+    return str(amount.quantize(_CENT))
+
+
+def _money_set(amount: Decimal) -> dict[str, Any]:
+    value = _money(amount)
+    return {
+        "presentment_money": {"amount": value, "currency_code": "USD"},
+        "shop_money": {"amount": value, "currency_code": "USD"},
+    }
+
+
+def _render(order: _Order, *, updated_at: datetime, note: str | None, shop_domain: str) -> bytes:
+    body = order_template()
+    line_template = body["line_items"][0]
+    line_items = []
+    for line in order.lines:
+        item = copy.deepcopy(line_template)
+        item.update(
+            {
+                "admin_graphql_api_id": f"gid://shopify/LineItem/{line.line_id}",
+                "current_quantity": line.quantity,
+                "fulfillable_quantity": line.quantity,
+                "grams": line.grams,
+                "id": line.line_id,
+                "name": line.title,
+                "price": _money(line.price),
+                "price_set": _money_set(line.price),
+                "product_id": line.product_id,
+                "quantity": line.quantity,
+                "sku": line.sku,
+                "title": line.title,
+                "variant_id": line.variant_id,
+            }
+        )
+        line_items.append(item)
+    subtotal = sum((line.price * line.quantity for line in order.lines), Decimal("0"))
+    total = subtotal + _SHIPPING
+    created, updated = _shop_time(order.created_at), _shop_time(updated_at)
+    email = f"test.customer+{order.order_number}@example.com"
+
+    customer = body["customer"]
+    customer.update(
+        {
+            "admin_graphql_api_id": f"gid://shopify/Customer/{order.customer_id}",
+            "created_at": created,
+            "email": email,
+            "id": order.customer_id,
+            "updated_at": created,
+        }
+    )
+    customer["default_address"].update({"customer_id": order.customer_id, "id": order.address_id})
+    shipping = body["shipping_lines"][0]
+    shipping.update(
+        {
+            "current_discounted_price_set": _money_set(_SHIPPING),
+            "discounted_price": _money(_SHIPPING),
+            "discounted_price_set": _money_set(_SHIPPING),
+            "id": order.shipping_line_id,
+            "price": _money(_SHIPPING),
+            "price_set": _money_set(_SHIPPING),
+        }
+    )
+    body.update(
+        {
+            "admin_graphql_api_id": f"gid://shopify/Order/{order.order_id}",
+            "checkout_id": order.checkout_id,
+            "checkout_token": order.checkout_token,
+            "confirmation_number": order.confirmation_number,
+            "contact_email": email,
+            "created_at": created,
+            "current_shipping_price_set": _money_set(_SHIPPING),
+            "current_subtotal_price": _money(subtotal),
+            "current_subtotal_price_set": _money_set(subtotal),
+            "current_total_price": _money(total),
+            "current_total_price_set": _money_set(total),
+            "email": email,
+            "id": order.order_id,
+            "line_items": line_items,
+            "name": f"#{order.order_number}",
+            "note": note,
+            "number": order.order_number - 1000,
+            "order_number": order.order_number,
+            "order_status_url": (
+                f"https://{shop_domain}/{order.customer_id % 1_000_000_000}/orders/{order.token}"
+                f"/authenticate?key={order.checkout_token[:16]}"
+            ),
+            "processed_at": created,
+            "subtotal_price": _money(subtotal),
+            "subtotal_price_set": _money_set(subtotal),
+            "token": order.token,
+            "total_line_items_price": _money(subtotal),
+            "total_line_items_price_set": _money_set(subtotal),
+            "total_price": _money(total),
+            "total_price_set": _money_set(total),
+            "total_shipping_price_set": _money_set(_SHIPPING),
+            "total_weight": sum(line.grams * line.quantity for line in order.lines),
+            "updated_at": updated,
+        }
+    )
+    # Compact, as Shopify sends it; the HMAC covers exactly these bytes.
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+@dataclass
+class _Planned:
+    delivery: Delivery
+    depends_on: _Planned | None = None
+
+
+def _place_after(plan: list[_Planned], item: _Planned, rng: random.Random) -> None:
+    """Insert ``item`` somewhere after the delivery it depends on, so the burst interleaves."""
+    start = next(i for i, p in enumerate(plan) if p is item.depends_on) + 1
+    plan.insert(rng.randint(start, len(plan)), item)
+
+
+def _finalize(plan: list[_Planned]) -> tuple[Delivery, ...]:
+    position = {id(p): i for i, p in enumerate(plan)}
+    out = []
+    for p in plan:
+        after = (position[id(p.depends_on)],) if p.depends_on is not None else ()
+        out.append(replace(p.delivery, after=after))
+    return tuple(out)
+
+
+def _redeliver(original: Delivery) -> Delivery:
+    # A Shopify retry repeats the delivery exactly: same webhook id, event id, trigger time and bytes.
+    return replace(original, kind=REDELIVERY, after=())
+
+
+def build_demo_scenario(
+    orders: int = 50,
+    seed: int | None = None,
+    *,
+    skus: Sequence[str] = DEMO_SKUS,
+    unknown_sku: str = UNKNOWN_SKU,
+    shop_domain: str = DEFAULT_SHOP_DOMAIN,
+    started_at: datetime | None = None,
+) -> Scenario:
+    """Two phases of order webhooks and the outcome a correct pipeline reaches from them.
+
+    Phase 1 (burst): one orders/create per order (exactly one of them for ``unknown_sku``), Shopify retries of
+    some deliveries, orders/updated for a few orders after their create, and one orders/paid whose body is
+    the very bytes of an order's create (same merchant action, so the same event id). Phase 2 (late): an
+    orders/updated carrying a version older than the update phase 1 sent for that order, and one late retry.
+    Without ``seed`` a random one is drawn and recorded, so any run can be replayed.
+    """
+    if orders < MIN_ORDERS:
+        raise ConfigError(f"orders: must be at least {MIN_ORDERS}, got {orders}")
+    catalogue = list(dict.fromkeys(skus))
+    if not catalogue:
+        raise ConfigError("skus: the catalogue needs at least one SKU")
+    if unknown_sku in catalogue:
+        raise ConfigError(f"unknown_sku: {unknown_sku} is in the SKU catalogue")
+    if seed is None:
+        seed = secrets.randbits(32)
+    rng = random.Random(seed)
+    ids = _Ids(rng)
+    started_at = (started_at or datetime.now(timezone.utc)).replace(microsecond=0)
+
+    products = {}
+    for sku in [*catalogue, unknown_sku]:
+        price = Decimal(rng.randrange(5, 120)) + rng.choice([Decimal("0.00"), Decimal("0.50"), Decimal("0.99")])
+        title = DEMO_CATALOGUE.get(sku, f"Discontinued item {sku}" if sku == unknown_sku else f"Product {sku}")
+        products[sku] = (title, ids.number(), ids.number(), rng.randrange(50, 900), price)
+
+    def line(sku: str, quantity: int) -> _Line:
+        title, product_id, variant_id, grams, price = products[sku]
+        return _Line(ids.number(), sku, title, product_id, variant_id, grams, price, quantity)
+
+    # Orders were placed over the minute or so before the scenario starts; each version's webhook fires a
+    # second after the change, so every Triggered-At lies shortly before ``started_at``.
+    first_created = started_at - timedelta(seconds=orders + 60)
+    unknown_index = rng.randrange(orders)
+    first_number = rng.randrange(1001, 900_000)
+    # Shopify's order ids grow with time, and its Admin API pages by id, so keep them in creation order.
+    order_ids = sorted(ids.number() for _ in range(orders))
+    drafts: list[_Order] = []
+    for i in range(orders):
+        if i == unknown_index:
+            lines = [line(unknown_sku, 1)]
+        else:
+            picked = rng.sample(catalogue, k=min(len(catalogue), rng.randint(1, 3)))
+            lines = [line(sku, rng.randint(1, 4)) for sku in picked]
+        drafts.append(
+            _Order(
+                order_id=order_ids[i],
+                order_number=first_number + i,
+                customer_id=ids.number(),
+                address_id=ids.number(),
+                checkout_id=ids.number(),
+                shipping_line_id=ids.number(),
+                token=ids.hex(32),
+                checkout_token=ids.hex(32),
+                confirmation_number=ids.code(9),
+                created_at=first_created + timedelta(seconds=i),
+                lines=lines,
+                known=i != unknown_index,
+            )
+        )
+
+    def version(order: _Order, at: datetime, note: str | None, topic: str) -> Delivery:
+        body = _render(order, updated_at=at, note=note, shop_domain=shop_domain)
+        order.versions.append((at, body))
+        return Delivery(
+            topic=topic,
+            webhook_id=ids.uuid(),
+            event_id=ids.uuid(),
+            triggered_at=_triggered_at(at + timedelta(seconds=1)),
+            body=body,
+            order_id=str(order.order_id),
+            updated_at=_shop_time(at),
+        )
+
+    plan = [_Planned(version(order, order.created_at, None, "orders/create")) for order in drafts]
+    create_of = {p.delivery.order_id: p for p in plan}
+
+    extras = max(1, orders // 10)
+    known = [o for o in drafts if o.known]
+    updated = rng.sample(known, k=min(extras, len(known) - 1))
+    stale_deliveries: list[Delivery] = []
+    for order in updated:
+        # Quantities step up version by version, so every version's content differs from the others.
+        order.lines[0].quantity += 1
+        stale_deliveries.append(
+            version(order, order.created_at + timedelta(seconds=20), "Gift wrap, please.", "orders/updated")
+        )
+        order.lines[0].quantity += 1
+        update = version(
+            order, order.created_at + timedelta(seconds=40), "Gift wrap, please. Leave at the side door.", "orders/updated"
+        )
+        _place_after(plan, _Planned(update, depends_on=create_of[update.order_id]), rng)
+
+    not_updated = [o for o in known if o not in updated]
+    paid_create = create_of[str(rng.choice(not_updated).order_id)]
+    paid = replace(paid_create.delivery, topic="orders/paid", webhook_id=ids.uuid(), kind=CONTENT_DUPLICATE)
+    _place_after(plan, _Planned(paid, depends_on=paid_create), rng)
+
+    originals = [p for p in plan if p.delivery.kind == ORIGINAL and p.delivery.order_id != str(drafts[unknown_index].order_id)]
+    for original in rng.sample(originals, k=min(extras, len(originals))):
+        _place_after(plan, _Planned(_redeliver(original.delivery), depends_on=original), rng)
+    burst = _finalize(plan)
+
+    # Phase 2: the intermediate version of one updated order, delivered only now, and one retry that arrives
+    # long after its first attempt was answered.
+    stale = rng.choice(stale_deliveries)
+    stale = replace(stale, kind=STALE)
+    late_retry = _redeliver(rng.choice([d for d in burst if d.kind == ORIGINAL and d.topic == "orders/updated"]))
+    late = [stale, late_retry]
+    rng.shuffle(late)
+
+    expected = []
+    for order in drafts:
+        newest_at, newest_body = max(order.versions, key=lambda v: v[0])
+        body = json.loads(newest_body)
+        expected.append(
+            ExpectedOrder(
+                order_id=str(order.order_id),
+                name=body["name"],
+                updated_at=body["updated_at"],
+                line_items=tuple(
+                    ExpectedLine(sku=li["sku"], quantity=li["quantity"], price=li["price"]) for li in body["line_items"]
+                ),
+                outcome=SYNCED if order.known else DEAD_LETTERED,
+                reason=None if order.known else f"unknown SKU {unknown_sku}",
+            )
+        )
+
+    return Scenario(
+        seed=seed,
+        started_at=started_at,
+        shop_domain=shop_domain,
+        skus=tuple(catalogue),
+        unknown_skus=(unknown_sku,),
+        phases=(burst, tuple(late)),
+        orders=tuple(expected),
+    )

@@ -1,0 +1,447 @@
+"""The shop sandbox: a Shopify-like store that sends the demo's signed order webhooks and serves its Admin API."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import binascii
+import hmac
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+import httpx
+import uvicorn
+from pydantic import SecretStr
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from erpsync.errors import ConfigError
+from erpsync.sandboxes.scenario import (
+    API_VERSION,
+    DEFAULT_SHOP_DOMAIN,
+    DEMO_SKUS,
+    PHASE_NAMES,
+    UNKNOWN_SKU,
+    Delivery,
+    Scenario,
+    build_demo_scenario,
+    sign,
+)
+
+DEFAULT_PORT = 8800
+DEFAULT_ACCESS_TOKEN = "shpat_sandbox"
+DEFAULT_CONCURRENCY = 8
+# Shopify gives up on a delivery that is not answered within five seconds.
+DEFAULT_TIMEOUT = 5.0
+SECRET_ENV = "ERPSYNC_SHOPIFY_WEBHOOK_SECRET"
+ACCESS_TOKEN_ENV = "ERPSYNC_SHOPIFY_ACCESS_TOKEN"
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 250
+ORDER_STATUSES = ("open", "closed", "cancelled", "any")
+_INVALID_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
+# With page_info the filters travel inside the cursor; Shopify refuses any other filter beside it.
+_PAGE_INFO_COMPANIONS = {"page_info", "limit", "fields"}
+_TIME_FILTERS = {
+    "updated_at_min": ("updated_at", min),
+    "updated_at_max": ("updated_at", max),
+    "created_at_min": ("created_at", min),
+    "created_at_max": ("created_at", max),
+}
+
+
+async def send_phase(
+    deliveries: Sequence[Delivery],
+    *,
+    target: str,
+    secret: SecretStr,
+    shop_domain: str = DEFAULT_SHOP_DOMAIN,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    timeout: float = DEFAULT_TIMEOUT,
+    on_send: Callable[[Delivery], None] | None = None,
+) -> list[dict[str, Any]]:
+    """POST every delivery to ``target``, ``concurrency`` at a time, each only after those it must follow.
+
+    One result per delivery, in the phase's order. A delivery that got no answer has ``status`` None and
+    the httpx error's class name in ``error``; nothing is retried here (the scenario's redeliveries are the retries).
+    """
+    answered = [asyncio.Event() for _ in deliveries]
+    results: list[dict[str, Any]] = [{} for _ in deliveries]
+    slots = asyncio.Semaphore(concurrency)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+
+    async with httpx.AsyncClient(timeout=timeout, limits=limits) as client:
+
+        async def deliver(index: int, delivery: Delivery) -> None:
+            try:
+                for before in delivery.after:
+                    await answered[before].wait()
+                async with slots:
+                    if on_send is not None:
+                        on_send(delivery)
+                    headers = sign(delivery, secret.get_secret_value(), shop_domain=shop_domain)
+                    started = time.perf_counter()
+                    status: int | None
+                    try:
+                        response = await client.post(target, content=delivery.body, headers=headers)
+                        status, error = response.status_code, None
+                    except httpx.HTTPError as exc:
+                        status, error = None, type(exc).__name__
+                    results[index] = {
+                        "webhook_id": delivery.webhook_id,
+                        "event_id": delivery.event_id,
+                        "topic": delivery.topic,
+                        "order_id": delivery.order_id,
+                        "updated_at": delivery.updated_at,
+                        "kind": delivery.kind,
+                        "status": status,
+                        "error": error,
+                        "elapsed_ms": round((time.perf_counter() - started) * 1000, 1),
+                    }
+            finally:
+                answered[index].set()
+
+        await asyncio.gather(*(deliver(i, d) for i, d in enumerate(deliveries)))
+    return results
+
+
+def summarize(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    statuses: dict[str, int] = {}
+    for result in results:
+        key = str(result["status"]) if result["status"] is not None else (result["error"] or "error")
+        statuses[key] = statuses.get(key, 0) + 1
+    ok = sum(1 for r in results if r["status"] is not None and 200 <= r["status"] < 300)
+    return {"deliveries": len(results), "ok": ok, "failed": len(results) - ok, "statuses": statuses}
+
+
+class Shop:
+    """What the store has sent so far: the Admin API shows the newest version of each order it has announced."""
+
+    def __init__(self, scenario: Scenario):
+        self.scenario = scenario
+        self.sent_phases: list[int] = []
+        self._newest: dict[str, tuple[datetime, dict[str, Any]]] = {}
+
+    def record(self, delivery: Delivery) -> None:
+        known = self._newest.get(delivery.order_id)
+        if known is None or delivery.version > known[0]:
+            self._newest[delivery.order_id] = (delivery.version, delivery.payload())
+
+    def orders(self) -> list[dict[str, Any]]:
+        return [order for _, order in self._newest.values()]
+
+    def order(self, order_id: str) -> dict[str, Any] | None:
+        known = self._newest.get(order_id)
+        return known[1] if known else None
+
+
+def _error(status: int, errors: Any) -> JSONResponse:
+    # Shopify's REST error body: {"errors": "..."} or {"errors": {"field": ["..."]}}.
+    return JSONResponse({"errors": errors}, status_code=status)
+
+
+def _encode_cursor(cursor: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(cursor, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(page_info: str) -> dict[str, Any] | None:
+    try:
+        cursor = json.loads(base64.urlsafe_b64decode(page_info + "=" * (-len(page_info) % 4)))
+    except (ValueError, binascii.Error):
+        return None
+    if not isinstance(cursor, dict) or cursor.get("direction") not in ("next", "prev"):
+        return None
+    if not isinstance(cursor.get("last_id"), int) or not isinstance(cursor.get("filters"), dict):
+        return None
+    return cursor
+
+
+def _parse_filters(params: dict[str, str]) -> tuple[dict[str, Any], str | None]:
+    """The list filters in a request, or the message naming the one that is wrong."""
+    filters: dict[str, Any] = {"status": params.get("status", "open")}
+    if filters["status"] not in ORDER_STATUSES:
+        return filters, f"status: must be one of {', '.join(ORDER_STATUSES)}"
+    for name in _TIME_FILTERS:
+        if name in params:
+            try:
+                moment = datetime.fromisoformat(params[name])
+            except ValueError:
+                return filters, f"{name}: not an ISO 8601 timestamp"
+            if moment.tzinfo is None:
+                return filters, f"{name}: needs a UTC offset"
+            filters[name] = moment.isoformat()
+    if "ids" in params:
+        try:
+            filters["ids"] = sorted({int(part) for part in params["ids"].split(",") if part.strip()})
+        except ValueError:
+            return filters, "ids: must be comma-separated order ids"
+    return filters, None
+
+
+def _matches(order: dict[str, Any], filters: dict[str, Any]) -> bool:
+    status = filters["status"]
+    if status == "open" and (order.get("closed_at") or order.get("cancelled_at")):
+        return False
+    if status == "closed" and not order.get("closed_at"):
+        return False
+    if status == "cancelled" and not order.get("cancelled_at"):
+        return False
+    for name, (key, bound) in _TIME_FILTERS.items():
+        if name in filters:
+            value, limit = datetime.fromisoformat(order[key]), datetime.fromisoformat(filters[name])
+            if (bound is min and value < limit) or (bound is max and value > limit):
+                return False
+    return "ids" not in filters or order["id"] in filters["ids"]
+
+
+def _project(order: dict[str, Any], fields: str | None) -> dict[str, Any]:
+    if not fields:
+        return order
+    wanted = {f.strip() for f in fields.split(",")}
+    return {k: v for k, v in order.items() if k in wanted}
+
+
+def create_app(
+    scenario: Scenario,
+    *,
+    secret: SecretStr,
+    access_token: SecretStr,
+    target: str | None = None,
+    shop_domain: str = DEFAULT_SHOP_DOMAIN,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> Starlette:
+    shop = Shop(scenario)
+    sending = asyncio.Lock()
+
+    def authorized(request: Request) -> bool:
+        given = request.headers.get("x-shopify-access-token", "")
+        return hmac.compare_digest(given.encode(), access_token.get_secret_value().encode())
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"ok": True})
+
+    async def scenario_view(request: Request) -> Response:
+        return JSONResponse({**scenario.expected(), "sent_phases": shop.sent_phases})
+
+    async def send(request: Request) -> Response:
+        number = request.path_params["phase"]
+        if not 1 <= number <= len(scenario.phases):
+            return JSONResponse({"error": f"phase: must be 1..{len(scenario.phases)}"}, status_code=404)
+        url = request.query_params.get("target") or target
+        if not url:
+            return JSONResponse({"error": "target: start the sandbox with --target or pass ?target="}, status_code=409)
+        # One phase at a time: phase 2 only means something once phase 1 has been answered.
+        async with sending:
+            results = await send_phase(
+                scenario.phases[number - 1],
+                target=url,
+                secret=secret,
+                shop_domain=shop_domain,
+                concurrency=concurrency,
+                timeout=timeout,
+                on_send=shop.record,
+            )
+            shop.sent_phases.append(number)
+        return JSONResponse(
+            {"phase": number, "name": PHASE_NAMES[number - 1], "target": url, "results": results, "totals": summarize(results)}
+        )
+
+    async def list_orders(request: Request) -> Response:
+        if not authorized(request):
+            return _error(401, _INVALID_TOKEN)
+        params = dict(request.query_params)
+        raw_limit = params.get("limit", str(DEFAULT_PAGE_SIZE))
+        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_PAGE_SIZE:
+            return _error(400, {"limit": [f"must be between 1 and {MAX_PAGE_SIZE}"]})
+        limit = int(raw_limit)
+        if "page_info" in params:
+            extra = sorted(set(params) - _PAGE_INFO_COMPANIONS)
+            if extra:
+                return _error(400, {"page_info": [f"cannot be combined with {', '.join(extra)}"]})
+            cursor = _decode_cursor(params["page_info"])
+            if cursor is None:
+                return _error(400, {"page_info": ["Invalid value."]})
+            filters = cursor["filters"]
+        else:
+            cursor = None
+            filters, problem = _parse_filters(params)
+            if problem:
+                field, _, message = problem.partition(": ")
+                return _error(400, {field: [message]})
+
+        # Newest first by id, as Shopify lists orders.
+        matching = sorted((o for o in shop.orders() if _matches(o, filters)), key=lambda o: o["id"], reverse=True)
+        if cursor is None:
+            page = matching[:limit]
+        elif cursor["direction"] == "next":
+            page = [o for o in matching if o["id"] < cursor["last_id"]][:limit]
+        else:
+            page = [o for o in matching if o["id"] > cursor["last_id"]][-limit:]
+
+        links = []
+        if page:
+            link_params: dict[str, Any] = {"limit": limit}
+            if params.get("fields"):
+                link_params["fields"] = params["fields"]
+            first_id, last_id = page[0]["id"], page[-1]["id"]
+            if matching and matching[0]["id"] > first_id:
+                prev = _encode_cursor({"direction": "prev", "last_id": first_id, "filters": filters})
+                links.append(f'<{request.url.replace_query_params(**link_params, page_info=prev)}>; rel="previous"')
+            if matching and matching[-1]["id"] < last_id:
+                nxt = _encode_cursor({"direction": "next", "last_id": last_id, "filters": filters})
+                links.append(f'<{request.url.replace_query_params(**link_params, page_info=nxt)}>; rel="next"')
+        headers = {"Link": ", ".join(links)} if links else {}
+        return JSONResponse({"orders": [_project(o, params.get("fields")) for o in page]}, headers=headers)
+
+    async def count_orders(request: Request) -> Response:
+        if not authorized(request):
+            return _error(401, _INVALID_TOKEN)
+        filters, problem = _parse_filters(dict(request.query_params))
+        if problem:
+            field, _, message = problem.partition(": ")
+            return _error(400, {field: [message]})
+        return JSONResponse({"count": sum(1 for o in shop.orders() if _matches(o, filters))})
+
+    async def get_order(request: Request) -> Response:
+        if not authorized(request):
+            return _error(401, _INVALID_TOKEN)
+        order = shop.order(str(request.path_params["order_id"]))
+        if order is None:
+            return _error(404, "Not Found")
+        return JSONResponse({"order": _project(order, request.query_params.get("fields"))})
+
+    return Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/_sandbox/scenario", scenario_view),
+            Route("/_sandbox/phases/{phase:int}/send", send, methods=["POST"]),
+            Route("/admin/api/{version}/orders.json", list_orders),
+            Route("/admin/api/{version}/orders/count.json", count_orders),
+            Route("/admin/api/{version}/orders/{order_id:int}.json", get_order),
+        ]
+    )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "command",
+        nargs="?",
+        choices=("serve", "send"),
+        default="serve",
+        help="serve: run the store (webhook sender + Admin API) until stopped; send: deliver the phases once and exit",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (serve)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to listen on; 0 picks a free one (serve)")
+    parser.add_argument("--target", help="URL of the receiver's Shopify webhook endpoint, e.g. http://127.0.0.1:8600/webhooks/shopify")
+    parser.add_argument("--secret", help=f"webhook signing secret (default: ${SECRET_ENV}); prefer the environment")
+    parser.add_argument("--orders", type=int, default=50, help="number of orders in the scenario")
+    parser.add_argument("--seed", type=int, help="scenario seed; a random one is drawn and shown in /_sandbox/scenario")
+    parser.add_argument("--shop-domain", default=DEFAULT_SHOP_DOMAIN, help="sent as X-Shopify-Shop-Domain")
+    parser.add_argument(
+        "--access-token",
+        help=f"Admin API token the store accepts (default: ${ACCESS_TOKEN_ENV} or {DEFAULT_ACCESS_TOKEN})",
+    )
+    parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY, help="deliveries in flight at once")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds to wait for each answer")
+    parser.add_argument("--skus", help=f"comma-separated SKU catalogue (default: {','.join(DEMO_SKUS)})")
+    parser.add_argument("--unknown-sku", default=UNKNOWN_SKU, help="SKU of the one order that must dead-letter")
+    parser.add_argument("--phase", type=int, action="append", help="send: only this phase (repeatable); default all")
+
+
+def run(args: argparse.Namespace) -> int:
+    secret_value = args.secret or os.environ.get(SECRET_ENV)
+    if not secret_value:
+        print(f"shop sandbox: a webhook secret is required (--secret or ${SECRET_ENV})", file=sys.stderr)
+        return 2
+    secret = SecretStr(secret_value)
+    access_token = SecretStr(args.access_token or os.environ.get(ACCESS_TOKEN_ENV) or DEFAULT_ACCESS_TOKEN)
+    if args.concurrency < 1:
+        print("shop sandbox: --concurrency must be at least 1", file=sys.stderr)
+        return 2
+    skus = [s.strip() for s in args.skus.split(",") if s.strip()] if args.skus else list(DEMO_SKUS)
+    try:
+        scenario = build_demo_scenario(
+            args.orders, args.seed, skus=skus, unknown_sku=args.unknown_sku, shop_domain=args.shop_domain
+        )
+    except ConfigError as exc:
+        print(f"shop sandbox: {exc}", file=sys.stderr)
+        return 2
+
+    if args.command == "send":
+        if not args.target:
+            print("shop sandbox: send needs --target", file=sys.stderr)
+            return 2
+        return asyncio.run(_send_once(scenario, args, secret))
+
+    app = create_app(
+        scenario,
+        secret=secret,
+        access_token=access_token,
+        target=args.target,
+        shop_domain=args.shop_domain,
+        concurrency=args.concurrency,
+        timeout=args.timeout,
+    )
+    return asyncio.run(_serve(app, args.host, args.port))
+
+
+async def _send_once(scenario: Scenario, args: argparse.Namespace, secret: SecretStr) -> int:
+    numbers = args.phase or list(range(1, len(scenario.phases) + 1))
+    for number in numbers:
+        if not 1 <= number <= len(scenario.phases):
+            print(f"shop sandbox: --phase must be 1..{len(scenario.phases)}", file=sys.stderr)
+            return 2
+    report: dict[str, Any] = {"seed": scenario.seed, "expected": scenario.counts(), "phases": []}
+    for number in numbers:
+        results = await send_phase(
+            scenario.phases[number - 1],
+            target=args.target,
+            secret=secret,
+            shop_domain=args.shop_domain,
+            concurrency=args.concurrency,
+            timeout=args.timeout,
+        )
+        failures = [r for r in results if r["status"] is None or not 200 <= r["status"] < 300]
+        report["phases"].append(
+            {"phase": number, "name": PHASE_NAMES[number - 1], "totals": summarize(results), "failures": failures}
+        )
+    print(json.dumps(report, indent=2), flush=True)
+    return 0 if all(not p["failures"] for p in report["phases"]) else 1
+
+
+async def _serve(app: Starlette, host: str, port: int) -> int:
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off"))
+
+    def stop(signum: int, frame: object) -> None:
+        server.should_exit = True
+
+    # uvicorn installs its own handlers while serving and afterwards re-raises the signal it caught through
+    # the handler that was there before; these make that (and a signal during startup) a clean stop, exit 0.
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        if serving.done():
+            await serving
+            return 1
+        await asyncio.sleep(0.02)
+    bound = server.servers[0].sockets[0].getsockname()[1]
+    print(f"ready on http://{host}:{bound}", flush=True)
+    await serving
+    return 0
+
+
+if __name__ == "__main__":
+    _parser = argparse.ArgumentParser(prog="python -m erpsync.sandboxes.shop", description=__doc__)
+    add_arguments(_parser)
+    sys.exit(run(_parser.parse_args()))

@@ -1,0 +1,49 @@
+"""Settings of the core, read from the environment with one predictable name each (ERPSYNC_*)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from erpsync.errors import ConfigError
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+
+
+class Settings(BaseModel):
+    """Non-secret settings, plus the webhook secret when it is given by the environment (local runs)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    home: Path = Field(description="State folder: SQLite ledger, sandbox databases, Prefect home for the demo.")
+    database_url: str = Field(description="SQLAlchemy URL of the ledger and inbox.")
+    mappings_dir: Path = Field(description="Folder holding the mapping files and lookup tables.")
+    max_body_bytes: int = Field(gt=0, description="Largest webhook body the receiver accepts (413 above).")
+    shopify_webhook_secret: SecretStr | None = Field(
+        default=None, description="Shopify app secret used to verify X-Shopify-Hmac-Sha256."
+    )
+    prefect_api_url: str | None = Field(default=None, description="Prefect API the receiver dispatches runs to.")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        home = Path(env.get("ERPSYNC_HOME") or Path.cwd() / ".erpsync").resolve()
+        raw_cap = env.get("ERPSYNC_MAX_BODY_BYTES", str(DEFAULT_MAX_BODY_BYTES))
+        try:
+            cap = int(raw_cap)
+        except ValueError:
+            raise ConfigError(f"ERPSYNC_MAX_BODY_BYTES: expected a number of bytes, got {raw_cap!r}") from None
+        secret = env.get("ERPSYNC_SHOPIFY_WEBHOOK_SECRET")
+        return cls(
+            home=home,
+            database_url=env.get("ERPSYNC_DATABASE_URL") or f"sqlite:///{home / 'erpsync.db'}",
+            mappings_dir=Path(env.get("ERPSYNC_MAPPINGS_DIR") or PROJECT_DIR / "mappings"),
+            max_body_bytes=cap,
+            shopify_webhook_secret=SecretStr(secret) if secret else None,
+            prefect_api_url=env.get("PREFECT_API_URL") or None,
+        )

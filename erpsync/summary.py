@@ -1,0 +1,80 @@
+"""What the ledger says happened: counts per outcome, the dead-lettered events and the ERP cross-reference."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlmodel import select
+
+from erpsync.ledger import InboxEvent, Ledger, Outcome
+
+
+@dataclass
+class DeadLetter:
+    event_id: int
+    topic: str
+    entity: str | None
+    reason: str
+
+
+@dataclass
+class Summary:
+    deliveries: int  # every POST accepted, redeliveries included
+    events: int  # unique delivery ids stored in the inbox
+    redeliveries: int
+    synced: int
+    duplicates: int  # content already applied (ledger layer 2), not counting redeliveries
+    superseded: int
+    dead_lettered: list[DeadLetter] = field(default_factory=list)
+    pending: int = 0
+    records: list[tuple[str, str, str]] = field(default_factory=list)  # (entity, external id, ERP id)
+
+    @property
+    def handled(self) -> int:
+        return self.synced + self.duplicates + self.superseded + len(self.dead_lettered)
+
+
+def summarize(ledger: Ledger) -> Summary:
+    counts = ledger.inbox_counts()
+    with ledger.session() as session:
+        failed = session.exec(select(InboxEvent.id, InboxEvent.topic).where(InboxEvent.state == "failed")).all()
+        dead = []
+        for event_id, topic in failed:
+            last = session.exec(select(Outcome).where(Outcome.event_id == event_id, Outcome.outcome == "failed")
+                                .order_by(Outcome.id.desc()).limit(1)).first()
+            entity = f"{last.entity_type}/{last.entity_id}" if last and last.entity_id else None
+            dead.append(DeadLetter(event_id, topic, entity, last.reason if last else "no reason recorded"))
+    summary = Summary(
+        deliveries=counts["events"] + counts["redeliveries"],
+        events=counts["events"],
+        redeliveries=counts["redeliveries"],
+        synced=counts.get("synced", 0),
+        duplicates=counts.get("duplicate", 0),
+        superseded=counts.get("superseded", 0),
+        dead_lettered=dead,
+        records=[(f"{s.source}/{s.entity_type}/{s.entity_id}", s.external_id, s.erp_id) for s in ledger.entities()],
+    )
+    summary.pending = summary.events - summary.handled
+    return summary
+
+
+def format_summary(s: Summary, *, max_records: int = 100) -> str:
+    lines = [
+        f"received      {s.deliveries} deliveries ({s.events} unique, {s.redeliveries} redelivered)",
+        f"synced        {s.synced}",
+        f"duplicates    {s.redeliveries + s.duplicates} skipped "
+        f"({s.redeliveries} repeated delivery ids, {s.duplicates} content already applied)",
+        f"superseded    {s.superseded} (older than the version already applied)",
+        f"dead-lettered {len(s.dead_lettered)}",
+    ]
+    if s.pending:
+        lines.append(f"pending       {s.pending}")
+    for d in s.dead_lettered:
+        lines.append(f"  event {d.event_id} {d.topic} {d.entity or ''}: {d.reason}")
+    if s.records:
+        lines.append(f"ERP records ({len(s.records)}): external id → ERP internal id")
+        for _, external_id, erp_id in s.records[:max_records]:
+            lines.append(f"  {external_id} → {erp_id}")
+        if len(s.records) > max_records:
+            lines.append(f"  … and {len(s.records) - max_records} more (erpsync status)")
+    return "\n".join(lines)

@@ -1,0 +1,38 @@
+"""Flow `sweep-inbox`: dispatches inbox events that have no run yet (Prefect was down) and frees stale claims."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from prefect import flow, get_run_logger
+from prefect.settings import PREFECT_API_URL
+
+from erpsync.dispatch import PrefectDispatcher
+from erpsync.errors import ErpsyncError
+from erpsync.ledger import Ledger
+from erpsync.pipeline import CLAIM_STALE_AFTER
+from erpsync.settings import Settings
+
+
+@flow(name="sweep-inbox", log_prints=False)
+def sweep_inbox(grace_seconds: int = 30, limit: int = 500) -> dict:
+    """Dispatch events older than ``grace_seconds`` that no run has picked up; at most ``limit`` per sweep."""
+    logger = get_run_logger()
+    settings = Settings.from_env()
+    ledger = Ledger.connect(settings.database_url)
+    dispatcher = PrefectDispatcher(PREFECT_API_URL.value())
+    try:
+        freed = ledger.free_stale_claims(older_than=CLAIM_STALE_AFTER)
+        dispatched = failed = 0
+        for event_id in ledger.undispatched(older_than=timedelta(seconds=grace_seconds), limit=limit):
+            try:
+                ledger.mark_dispatched(event_id, dispatcher.dispatch(event_id))
+                dispatched += 1
+            except ErpsyncError as exc:
+                failed += 1
+                logger.warning("event %s not dispatched: %s", event_id, exc)
+        logger.info("sweep: %d dispatched, %d could not be, %d stale claims freed", dispatched, failed, freed)
+        return {"dispatched": dispatched, "failed": failed, "stale_claims_freed": freed}
+    finally:
+        dispatcher.close()
+        ledger.close()

@@ -1,0 +1,62 @@
+"""Shared fixtures: the ledger on SQLite always, and on PostgreSQL too when ERPSYNC_TEST_POSTGRES_URL is set."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from erpsync.db import normalise_url
+from erpsync.ledger import Ledger
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO.parent / "shared" / "fixtures"
+POSTGRES_URL = os.environ.get("ERPSYNC_TEST_POSTGRES_URL")
+
+BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+
+
+def fixture_path(*parts: str) -> Path:
+    path = FIXTURES.joinpath(*parts)
+    if not path.exists():
+        pytest.fail(f"reference fixture missing: {path} (the shared folder must sit beside the checkout)")
+    return path
+
+
+@pytest.fixture
+def fixtures_dir() -> Path:
+    return FIXTURES
+
+
+def _postgres_database() -> Iterator[str]:
+    """A throwaway database on the test server, dropped afterwards."""
+    admin_url = normalise_url(POSTGRES_URL)
+    name = f"erpsync_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request, tmp_path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'ledger.db'}"
+    else:
+        yield from _postgres_database()
+
+
+@pytest.fixture
+def ledger(database_url) -> Iterator[Ledger]:
+    ledger = Ledger.connect(database_url)
+    yield ledger
+    ledger.close()
