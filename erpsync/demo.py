@@ -132,7 +132,7 @@ def check_erp(scenario: dict, erp_records: dict, summary: Summary) -> list[str]:
     mapping = load_mapping(Settings.from_env().mappings_dir / MAPPING_FILES[("shopify", "order")])
     problems = []
     by_external_id = {r["externalId"]: r for r in erp_records["records"]}
-    wanted = {mapping.external_id_for({"id": int(o["order_id"])}): o
+    wanted = {mapping.config.external_id.render({"id": int(o["order_id"])}): o
               for o in scenario["orders"] if o["outcome"] == "synced"}
     for external_id in sorted(set(by_external_id) - set(wanted)):
         problems.append(f"unexpected ERP record {external_id}")
@@ -143,7 +143,7 @@ def check_erp(scenario: dict, erp_records: dict, summary: Summary) -> list[str]:
             continue
         got = [(str(line["item"]["id"]), int(line["quantity"]), Decimal(str(line["rate"])))
                for line in record["body"]["item"]["items"]]
-        want = [(str(mapping.lookup("sku_to_item", li["sku"])), li["quantity"], Decimal(li["price"]))
+        want = [(str(mapping.tables["sku_to_item"].get(li["sku"])), li["quantity"], Decimal(li["price"]))
                 for li in order["line_items"]]
         if got != want:
             problems.append(f"{external_id}: lines {got} != newest version's {want}")

@@ -36,7 +36,6 @@ PARSERS: dict[tuple[str, str], Callable[[dict], object]] = {
     ("shopify", "orders/create"): shopify.parse_order,
     ("shopify", "orders/updated"): shopify.parse_order,
     ("shopify", "orders/paid"): shopify.parse_order,
-    ("shopify", "orders/cancelled"): shopify.parse_order,
 }
 MAPPING_FILES: dict[tuple[str, str], str] = {
     ("shopify", "order"): "shopify_order_to_netsuite_sales_order.yaml",
@@ -135,6 +134,8 @@ class SyncPipeline:
 
     def transform(self, event: ValidEvent) -> Transformed:
         mapping = self.mapping_for(event)
+        if not mapping.handles(event.source, event.topic):
+            raise PermanentError(f"{mapping.display} does not handle {event.source} topic {event.topic!r}")
         _, payload = self._payload(event.event_id)
         return Transformed(record=mapping.apply(payload), mapping_version=mapping.version)
 

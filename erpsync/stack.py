@@ -30,6 +30,7 @@ class StackConfig:
     erp_latency_ms: int = 0
     erp_concurrency: int = 5
     worker_limit: int = 4
+    erp_items: str = "1-999"  # item ids the ERP sandbox knows
     project_dir: Path = PROJECT_DIR
     # A fresh secret per stack: known to the shop sandbox and the receiver only, never printed.
     webhook_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
@@ -109,7 +110,7 @@ class LocalStack:
         g.start("erp-sandbox", python_module(
             "erpsync.sandboxes.erp", "--port", str(c.erp_port), "--db", str(c.home / "erp-sandbox.db"),
             "--latency-ms", str(c.erp_latency_ms), "--concurrency", str(c.erp_concurrency),
-            "--client-id", SANDBOX_CLIENT_ID, "--client-secret", SANDBOX_CLIENT_SECRET))
+            "--client-id", SANDBOX_CLIENT_ID, "--client-secret", SANDBOX_CLIENT_SECRET, "--items", c.erp_items))
         g.wait_http("ERP sandbox", f"{c.erp_url}/healthz")
         g.wait_http("Prefect server", f"{c.prefect_api}/health", timeout=180)
         self.progress("creating the work pool and deploying (prefect deploy --all)")

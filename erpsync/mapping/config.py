@@ -42,9 +42,7 @@ class TransformRef(_Strict):
         spec = TRANSFORMS.get(name)
         if spec is None:
             raise PydanticCustomError(
-                "unknown_transform",
-                "unknown transform {name!r} (known: {known})",
-                {"name": name, "known": known_transforms()},
+                "unknown_transform", "{detail}", {"detail": f"unknown transform {name!r} (known: {known_transforms()})"}
             )
         try:
             params = spec.params.model_validate(args)
@@ -53,7 +51,7 @@ class TransformRef(_Strict):
                 f"{'.'.join(str(p) for p in e['loc'])}: {_short_message(e)}" for e in exc.errors()
             )
             raise PydanticCustomError(
-                "transform_params", "transform {name!r}: {problems}", {"name": name, "problems": problems}
+                "transform_params", "{detail}", {"detail": f"transform {name!r}: {problems}"}
             ) from None
         return {"name": name, "params": params}
 

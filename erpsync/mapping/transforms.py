@@ -58,8 +58,9 @@ class TransformSpec:
     params: type[TransformParams]
 
     @property
-    def doc(self) -> str:
-        return (self.func.__doc__ or "").strip().splitlines()[0] if self.func.__doc__ else ""
+    def summary(self) -> str:
+        """The first line of the function's docstring, for `erpsync mapping` listings."""
+        return (self.func.__doc__ or "").strip().partition("\n")[0]
 
 
 TRANSFORMS: dict[str, TransformSpec] = {}

@@ -85,7 +85,7 @@ def parse_items(spec: str) -> dict[int, str]:
         if "=" in part:
             number, itemid = part.split("=", 1)
             items[int(number)] = itemid.strip()
-        elif "-" in part.lstrip("-")[1:] or re.fullmatch(r"\d+-\d+", part):
+        elif re.fullmatch(r"\d+\s*-\s*\d+", part):
             low, high = (int(bound) for bound in part.split("-", 1))
             items.update({n: f"item-{n}" for n in range(low, high + 1)})
         else:
@@ -416,12 +416,7 @@ class ErpSandbox:
 
         async def govern(request: Request) -> Response:
             if not self._authorized(request):
-                return netsuite_error(
-                    401,
-                    "INVALID_LOGIN",
-                    "Invalid login attempt. For more details, see the Login Audit Trail in the NetSuite UI at"
-                    " Setup > Users/Roles > User Management > View Login Audit Trail.",
-                )
+                return _invalid_login()
             limit = self.options.concurrency
             if limit and self.in_flight >= limit:
                 return concurrency_error(self.options.retry_after)
@@ -461,10 +456,15 @@ class ErpSandbox:
         if fault.status == 429:
             return concurrency_error(fault.retry_after)
         headers = _retry_after_header(fault.retry_after)
+        if fault.status == 401:
+            return _invalid_login()
+        if fault.status == 404:
+            return _not_found()
         if fault.status == 500:
             detail = f"An unexpected error occurred. Error ID: {secrets.token_hex(10)}"
             return netsuite_error(500, "UNEXPECTED_ERROR", detail, headers=headers)
-        return netsuite_error(fault.status, "SERVICE_UNAVAILABLE", "The sandbox injected this fault.", headers=headers)
+        code = "USER_ERROR" if fault.status < 500 else "SERVICE_UNAVAILABLE"
+        return netsuite_error(fault.status, code, "The sandbox injected this fault.", headers=headers)
 
     # -- OAuth 2.0 token endpoint --
 
@@ -682,6 +682,15 @@ def _bad_reference(record_type: str, ref: str) -> Response | None:
     if not re.fullmatch(r"-?\d+", ref):
         return netsuite_error(400, "INVALID_PARAMETER", "Invalid record ID.")
     return None
+
+
+def _invalid_login() -> JSONResponse:
+    return netsuite_error(
+        401,
+        "INVALID_LOGIN",
+        "Invalid login attempt. For more details, see the Login Audit Trail in the NetSuite UI at"
+        " Setup > Users/Roles > User Management > View Login Audit Trail.",
+    )
 
 
 def _not_found() -> JSONResponse:

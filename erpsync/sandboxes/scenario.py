@@ -1,4 +1,4 @@
-"""The demo's Shopify traffic: signed order webhooks with retries, content duplicates and late versions, and what should come of them."""
+"""The demo's Shopify traffic: signed order webhooks, retries, duplicates, late versions, and their expected outcome."""
 
 from __future__ import annotations
 
@@ -478,9 +478,8 @@ def build_demo_scenario(
             version(order, order.created_at + timedelta(seconds=20), "Gift wrap, please.", "orders/updated")
         )
         order.lines[0].quantity += 1
-        update = version(
-            order, order.created_at + timedelta(seconds=40), "Gift wrap, please. Leave at the side door.", "orders/updated"
-        )
+        note = "Gift wrap, please. Leave at the side door."
+        update = version(order, order.created_at + timedelta(seconds=40), note, "orders/updated")
         _place_after(plan, _Planned(update, depends_on=create_of[update.order_id]), rng)
 
     not_updated = [o for o in known if o not in updated]
@@ -488,7 +487,8 @@ def build_demo_scenario(
     paid = replace(paid_create.delivery, topic="orders/paid", webhook_id=ids.uuid(), kind=CONTENT_DUPLICATE)
     _place_after(plan, _Planned(paid, depends_on=paid_create), rng)
 
-    originals = [p for p in plan if p.delivery.kind == ORIGINAL and p.delivery.order_id != str(drafts[unknown_index].order_id)]
+    dead_order_id = str(drafts[unknown_index].order_id)
+    originals = [p for p in plan if p.delivery.kind == ORIGINAL and p.delivery.order_id != dead_order_id]
     for original in rng.sample(originals, k=min(extras, len(originals))):
         _place_after(plan, _Planned(_redeliver(original.delivery), depends_on=original), rng)
     burst = _finalize(plan)

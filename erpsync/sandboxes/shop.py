@@ -10,6 +10,7 @@ import hmac
 import json
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -253,7 +254,13 @@ def create_app(
             )
             shop.sent_phases.append(number)
         return JSONResponse(
-            {"phase": number, "name": PHASE_NAMES[number - 1], "target": url, "results": results, "totals": summarize(results)}
+            {
+                "phase": number,
+                "name": PHASE_NAMES[number - 1],
+                "target": url,
+                "results": results,
+                "totals": summarize(results),
+            }
         )
 
     async def list_orders(request: Request) -> Response:
@@ -342,7 +349,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (serve)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to listen on; 0 picks a free one (serve)")
-    parser.add_argument("--target", help="URL of the receiver's Shopify webhook endpoint, e.g. http://127.0.0.1:8600/webhooks/shopify")
+    parser.add_argument(
+        "--target", help="URL of the receiver's Shopify webhook endpoint, e.g. http://127.0.0.1:8600/webhooks/shopify"
+    )
     parser.add_argument("--secret", help=f"webhook signing secret (default: ${SECRET_ENV}); prefer the environment")
     parser.add_argument("--orders", type=int, default=50, help="number of orders in the scenario")
     parser.add_argument("--seed", type=int, help="scenario seed; a random one is drawn and shown in /_sandbox/scenario")
@@ -392,7 +401,16 @@ def run(args: argparse.Namespace) -> int:
         concurrency=args.concurrency,
         timeout=args.timeout,
     )
-    return asyncio.run(_serve(app, args.host, args.port))
+    # Bound here rather than by uvicorn, so a busy port is a plain error message and --port 0 can be reported.
+    try:
+        listener = socket.create_server(
+            (args.host, args.port), family=socket.AF_INET6 if ":" in args.host else socket.AF_INET
+        )
+    except OSError as exc:
+        print(f"shop sandbox: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
+        return 1
+    with listener:
+        return asyncio.run(_serve(app, listener))
 
 
 async def _send_once(scenario: Scenario, args: argparse.Namespace, secret: SecretStr) -> int:
@@ -419,8 +437,8 @@ async def _send_once(scenario: Scenario, args: argparse.Namespace, secret: Secre
     return 0 if all(not p["failures"] for p in report["phases"]) else 1
 
 
-async def _serve(app: Starlette, host: str, port: int) -> int:
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off"))
+async def _serve(app: Starlette, listener: socket.socket) -> int:
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
 
     def stop(signum: int, frame: object) -> None:
         server.should_exit = True
@@ -429,14 +447,14 @@ async def _serve(app: Starlette, host: str, port: int) -> int:
     # the handler that was there before; these make that (and a signal during startup) a clean stop, exit 0.
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    serving = asyncio.create_task(server.serve())
+    serving = asyncio.create_task(server.serve(sockets=[listener]))
     while not server.started:
         if serving.done():
             await serving
             return 1
         await asyncio.sleep(0.02)
-    bound = server.servers[0].sockets[0].getsockname()[1]
-    print(f"ready on http://{host}:{bound}", flush=True)
+    host, port = listener.getsockname()[:2]
+    print(f"ready on http://{f'[{host}]' if ':' in host else host}:{port}", flush=True)
     await serving
     return 0
 

@@ -57,6 +57,11 @@ class ShopifyOrder(_ShopifyModel):
     note: str | None = None
     tags: str = ""  # Shopify sends one comma-separated string
 
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _no_tags(cls, value: Any) -> Any:
+        return "" if value is None else value
+
     @property
     def entity_id(self) -> str:
         return str(self.id)
