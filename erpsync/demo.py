@@ -84,7 +84,7 @@ def drive(config: StackConfig, stack: LocalStack, *, timeout: float) -> bool:
                 print(f"· shop sandbox sends phase {phase['phase']} ({phase['name']}): "
                       f"{phase['deliveries']} webhooks", flush=True)
                 sent = http.post(f"{config.shop_url}/_sandbox/phases/{phase['phase']}/send").raise_for_status().json()
-                refused = [d for d in sent["deliveries"] if not 200 <= d["status"] < 300]
+                refused = [d for d in sent["deliveries"] if d["status"] is None or not 200 <= d["status"] < 300]
                 if refused:
                     print(f"! the receiver refused {len(refused)} deliveries: {refused[:3]}")
                     return False
@@ -131,7 +131,7 @@ def check_erp(scenario: dict, erp_records: dict, summary: Summary) -> list[str]:
 
     mapping = load_mapping(Settings.from_env().mappings_dir / MAPPING_FILES[("shopify", "order")])
     problems = []
-    by_external_id = {r["externalId"]: r for r in erp_records["records"]}
+    by_external_id = {r["external_id"]: r for r in erp_records["records"]}
     wanted = {mapping.config.external_id.render({"id": int(o["order_id"])}): o
               for o in scenario["orders"] if o["outcome"] == "synced"}
     for external_id in sorted(set(by_external_id) - set(wanted)):
@@ -149,6 +149,7 @@ def check_erp(scenario: dict, erp_records: dict, summary: Summary) -> list[str]:
             problems.append(f"{external_id}: lines {got} != newest version's {want}")
     ledger_ids = {external_id: erp_id for _, external_id, erp_id in summary.records}
     for external_id, record in by_external_id.items():
-        if external_id in wanted and ledger_ids.get(external_id) != str(record["id"]):
-            problems.append(f"{external_id}: ledger says ERP id {ledger_ids.get(external_id)}, ERP has {record['id']}")
+        if external_id in wanted and ledger_ids.get(external_id) != record["internal_id"]:
+            problems.append(f"{external_id}: ledger says ERP id {ledger_ids.get(external_id)}, "
+                            f"ERP has {record['internal_id']}")
     return problems

@@ -10,8 +10,9 @@ import os
 import re
 import threading
 import time
-from collections.abc import Mapping
-from datetime import datetime, timezone
+from collections.abc import Callable, Mapping
+from datetime import date, datetime, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -181,7 +182,8 @@ def parse_error_body(body: bytes | str) -> tuple[str, str | None, str | None] | 
         details = document.get("o:errorDetails")
         if isinstance(details, list) and details and isinstance(details[0], dict) and details[0].get("o:errorCode"):
             first = details[0]
-            return str(first["o:errorCode"]), _optional_str(first.get("detail")), _optional_str(first.get("o:errorPath"))
+            code, detail, path = first["o:errorCode"], first.get("detail"), first.get("o:errorPath")
+            return str(code), _optional_str(detail), _optional_str(path)
         if document.get("o:errorCode"):
             return str(document["o:errorCode"]), _optional_str(document.get("title")), None
         if isinstance(document.get("error"), str):  # the OAuth 2.0 token endpoint's shape
@@ -220,7 +222,8 @@ def classify_error(
     if 400 <= status < 500:
         if code:
             return ErpRejected(status, code, _clip(detail or "(no detail)"), path)
-        return ErpRejected(status, f"HTTP_{status}", f"{describe}: {_body_summary(body, headers)} is not a NetSuite error document")
+        summary = _body_summary(body, headers)
+        return ErpRejected(status, f"HTTP_{status}", f"{describe}: {summary} is not a NetSuite error document")
     return PermanentError(f"{describe}: unexpected HTTP {status} ({_body_summary(body, headers)})")
 
 
@@ -351,7 +354,7 @@ class NetSuiteClient:
         retry: RetryPolicy | None = None,
         *,
         transport: httpx.BaseTransport | None = None,
-        clock: Any = time.monotonic,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.retry = retry if retry is not None else RetryPolicy()
@@ -383,7 +386,13 @@ class NetSuiteClient:
         ref = f"{_check_record_type(record_type)}/eid:{check_external_id(external_id)}"
         describe = f"upsert {ref}"
         response = self.retry.call(
-            self._request, "PUT", f"{RECORD_PATH}/{ref}", what=describe, ok=(200, 201, 204), json=dict(body),
+            self._request,
+            "PUT",
+            f"{RECORD_PATH}/{ref}",
+            what=describe,
+            ok=(200, 201, 204),
+            content=record_json(body),
+            headers={"Content-Type": "application/json"},
             describe=describe,
         )
         location = response.headers.get("location")
@@ -418,7 +427,9 @@ class NetSuiteClient:
 
     # -- SuiteQL --
 
-    def suiteql(self, query: str, params: list[Any] | None = None, page_size: int = SUITEQL_MAX_PAGE) -> list[dict[str, Any]]:
+    def suiteql(
+        self, query: str, params: list[Any] | None = None, page_size: int = SUITEQL_MAX_PAGE
+    ) -> list[dict[str, Any]]:
         """All rows of a SuiteQL query, following ``hasMore`` page by page (values arrive as strings)."""
         if not 1 <= page_size <= SUITEQL_MAX_PAGE:
             raise ValueError(f"page_size must be between 1 and {SUITEQL_MAX_PAGE}")
@@ -457,15 +468,17 @@ class NetSuiteClient:
         what: str,
         ok: tuple[int, ...],
         json: Any = None,
+        content: bytes | None = None,
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
+        request = {"json": json, "content": content, "params": params, "headers": headers}
         token = self._access_token()
-        response = self._send(method, url, token, what, json=json, params=params, headers=headers)
+        response = self._send(method, url, token, what, **request)
         if response.status_code == 401:
             # Tokens can die before their advertised expiry (revoked, role changed): renew once and repeat.
             token = self._access_token(stale=token)
-            response = self._send(method, url, token, what, json=json, params=params, headers=headers)
+            response = self._send(method, url, token, what, **request)
             if response.status_code == 401:
                 parsed = parse_error_body(response.content)
                 code = f" {parsed[0]}" if parsed else ""
@@ -530,13 +543,28 @@ class NetSuiteClient:
         return token, lifetime
 
 
+def record_json(body: Mapping[str, Any]) -> bytes:
+    """A record body as JSON; decimals become numbers and dates ISO strings, anything else is a mapping bug."""
+
+    def encode(value: Any) -> Any:
+        if isinstance(value, Decimal):
+            return int(value) if value == value.to_integral_value() else float(value)
+        if isinstance(value, (date, datetime)):
+            return value.isoformat()
+        raise MappingError(f"a value of type {type(value).__name__} cannot be sent to NetSuite", field="body")
+
+    try:
+        return json.dumps(dict(body), default=encode, allow_nan=False).encode()
+    except ValueError:
+        raise MappingError("a number is NaN or infinite; NetSuite's JSON cannot carry it", field="body") from None
+
+
 def _json_object(response: httpx.Response, describe: str) -> dict[str, Any]:
     try:
         document = response.json()
     except ValueError:
         document = None
     if not isinstance(document, dict):
-        raise PermanentError(
-            f"{describe}: HTTP {response.status_code} {_body_summary(response.content, response.headers)}, not a JSON object"
-        )
+        summary = _body_summary(response.content, response.headers)
+        raise PermanentError(f"{describe}: HTTP {response.status_code} {summary}, not a JSON object")
     return document

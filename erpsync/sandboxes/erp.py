@@ -121,7 +121,10 @@ def concurrency_error(retry_after: float | None) -> JSONResponse:
         "status": 429,
         "o:errorCode": "USER_ERROR",
         "o:errorDetails": [
-            {"detail": "Concurrent request limit exceeded. Request blocked.", "o:errorCode": "CONCURRENCY_LIMIT_EXCEEDED"}
+            {
+                "detail": "Concurrent request limit exceeded. Request blocked.",
+                "o:errorCode": "CONCURRENCY_LIMIT_EXCEEDED",
+            }
         ],
     }
     return JSONResponse(body, 429, headers=_retry_after_header(retry_after), media_type=ERROR_MEDIA_TYPE)
@@ -166,13 +169,17 @@ def validate_record(record_type: str, body: dict[str, Any], items: dict[int, str
         path = f"item.items[{index}].item"
         item_id = _field(_field(line, "item"), "id")
         if item_id in (None, ""):
-            return netsuite_error(400, "USER_ERROR", "Error while accessing a resource. Please enter value(s) for: Item.", path)
+            detail = "Error while accessing a resource. Please enter value(s) for: Item."
+            return netsuite_error(400, "USER_ERROR", detail, path)
         try:
             known = int(str(item_id)) in items
         except ValueError:
             known = False
         if not known:
-            detail = f"Error while accessing resource: You have entered an Invalid Field Value {item_id} for the following field: item"
+            detail = (
+                "Error while accessing resource: You have entered an Invalid Field Value"
+                f" {item_id} for the following field: item"
+            )
             return netsuite_error(400, "INVALID_CONTENT", detail, path)
     return None
 
@@ -265,7 +272,9 @@ class RecordStore:
         assert cursor.lastrowid is not None
         return cursor.lastrowid
 
-    def _index(self, record_type: str, internal_id: int, external_id: str | None, body: dict[str, Any], now: str) -> None:
+    def _index(
+        self, record_type: str, internal_id: int, external_id: str | None, body: dict[str, Any], now: str
+    ) -> None:
         if record_type not in TRANSACTION_TYPES:
             return
         type_code, prefix = TRANSACTION_TYPES[record_type]
@@ -423,6 +432,9 @@ class ErpSandbox:
             self.in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
             try:
+                # Read the whole request first: like NetSuite, a request that arrived is carried out
+                # even if the caller stops waiting for the answer.
+                await request.body()
                 if self.options.latency_ms:
                     await asyncio.sleep(self.options.latency_ms / 1000)
                 fault = self._next_fault()
@@ -607,7 +619,8 @@ class ErpSandbox:
         query = _field(body, "q")
         params = _field(body, "params") or []
         if not isinstance(query, str) or not query.strip() or not isinstance(params, list):
-            return netsuite_error(400, "INVALID_PARAMETER", "Invalid search query: give the query as \"q\" and bound values as \"params\".")
+            detail = 'Invalid search query: give the query as "q" and bound values as "params".'
+            return netsuite_error(400, "INVALID_PARAMETER", detail)
         if not re.match(r"(?is)\s*(select|with)\b", query):
             return _search_error("only SELECT queries can be run.")
         try:
@@ -698,13 +711,13 @@ def _not_found() -> JSONResponse:
 
 
 def _malformed() -> JSONResponse:
-    return netsuite_error(400, "INVALID_REQUEST", "The request could not be understood by the server due to malformed syntax.")
+    detail = "The request could not be understood by the server due to malformed syntax."
+    return netsuite_error(400, "INVALID_REQUEST", detail)
 
 
 def _search_error(reason: str) -> JSONResponse:
-    return netsuite_error(
-        400, "INVALID_PARAMETER", f"Invalid search query. Detailed unprocessed description follows. Search error occurred: {reason}"
-    )
+    detail = f"Invalid search query. Detailed unprocessed description follows. Search error occurred: {reason}"
+    return netsuite_error(400, "INVALID_PARAMETER", detail)
 
 
 def _paging(request: Request) -> tuple[int, int] | Response:
@@ -714,7 +727,8 @@ def _paging(request: Request) -> tuple[int, int] | Response:
     except ValueError:
         limit, offset = -1, -1
     if not 1 <= limit <= 1000 or offset < 0:
-        return netsuite_error(400, "INVALID_PARAMETER", "Invalid value for limit or offset: limit 1-1000, offset 0 or more.")
+        detail = "Invalid value for limit or offset: limit 1-1000, offset 0 or more."
+        return netsuite_error(400, "INVALID_PARAMETER", detail)
     return limit, offset
 
 
@@ -775,21 +789,33 @@ def create_app(options: SandboxOptions | None = None) -> Starlette:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: loopback)")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 picks a free one)")
-    parser.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"SQLite file of the records (default {DEFAULT_DB})")
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 picks a free one)"
+    )
+    parser.add_argument(
+        "--db", type=Path, default=DEFAULT_DB, help=f"SQLite file of the records (default {DEFAULT_DB})"
+    )
     parser.add_argument("--client-id", default="sandbox", help="client id the token endpoint accepts")
     parser.add_argument("--client-secret", default="sandbox-secret", help="client secret the token endpoint accepts")
     parser.add_argument("--token-lifetime", type=float, default=3600.0, help="seconds an access token is valid")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="added latency of every API request")
     parser.add_argument(
-        "--concurrency", type=int, default=5, help="account-wide limit of requests in flight; beyond it 429 (0: no limit)"
+        "--concurrency",
+        type=int,
+        default=5,
+        help="account-wide limit of requests in flight; beyond it 429 (0: no limit)",
     )
     parser.add_argument("--fault-rate", type=float, default=0.0, help="share of record/query calls that fail at random")
-    parser.add_argument("--fault-statuses", type=_statuses, default=(500, 503), help="statuses of random faults, e.g. 500,503")
+    parser.add_argument(
+        "--fault-statuses", type=_statuses, default=(500, 503), help="statuses of random faults, e.g. 500,503"
+    )
     parser.add_argument("--seed", type=int, default=None, help="seed of the random faults")
     parser.add_argument("--retry-after", type=float, default=1.0, help="Retry-After seconds sent with 429 and 503")
     parser.add_argument(
-        "--items", type=parse_items, default="1-999", help="known item ids: ranges, ids or id=itemid, e.g. 1-999,5000=GIFT"
+        "--items",
+        type=parse_items,
+        default="1-999",
+        help="known item ids: ranges, ids or id=itemid, e.g. 1-999,5000=GIFT",
     )
     parser.add_argument("--log-level", default="warning", help="uvicorn log level")
 

@@ -27,7 +27,6 @@ from starlette.routing import Route
 
 from erpsync.errors import ConfigError
 from erpsync.sandboxes.scenario import (
-    API_VERSION,
     DEFAULT_SHOP_DOMAIN,
     DEMO_SKUS,
     PHASE_NAMES,
@@ -258,7 +257,7 @@ def create_app(
                 "phase": number,
                 "name": PHASE_NAMES[number - 1],
                 "target": url,
-                "results": results,
+                "deliveries": results,
                 "totals": summarize(results),
             }
         )

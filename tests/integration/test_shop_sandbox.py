@@ -139,9 +139,9 @@ def test_phase_one_arrives_signed_with_shopifys_headers_and_in_order(shop, recei
             assert first_create[order_id] < index
 
     # The report lists every delivery with what it is.
-    kinds = [r["kind"] for r in report["results"]]
+    kinds = [r["kind"] for r in report["deliveries"]]
     assert kinds.count("redelivery") == 5 and kinds.count("content_duplicate") == 1
-    assert {r["webhook_id"] for r in report["results"]} == set(webhook_ids)
+    assert {r["webhook_id"] for r in report["deliveries"]} == set(webhook_ids)
 
 
 def test_phase_two_delivers_an_older_version_and_a_late_retry(shop, receiver):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 from email.utils import format_datetime
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from erpsync.connectors.netsuite import (
     load_private_key,
     parse_error_body,
     parse_retry_after,
+    record_json,
 )
 from erpsync.errors import (
     ConfigError,
@@ -56,7 +58,9 @@ def body(fixtures_dir: Path, name: str) -> bytes:
         ("error_404_nonexistent_id.oracle-docs.json", 404, "NONEXISTENT_ID", None),
     ],
 )
-def test_4xx_with_error_details_is_a_rejection(fixtures_dir: Path, name: str, status: int, code: str, path: str | None) -> None:
+def test_4xx_with_error_details_is_a_rejection(
+    fixtures_dir: Path, name: str, status: int, code: str, path: str | None
+) -> None:
     error = classify_error(status, body(fixtures_dir, name), describe="upsert salesOrder/eid:SO-1")
     assert isinstance(error, ErpRejected)
     assert (error.status, error.code, error.path) == (status, code, path)
@@ -114,7 +118,8 @@ def test_concurrency_code_is_transient_even_under_a_400_status() -> None:
 
 
 def test_unparseable_4xx_is_a_rejection_naming_the_status() -> None:
-    error = classify_error(400, b"<html>oops</html>", {"Content-Type": "text/html; charset=utf-8"}, describe="get salesOrder/1")
+    headers = {"Content-Type": "text/html; charset=utf-8"}
+    error = classify_error(400, b"<html>oops</html>", headers, describe="get salesOrder/1")
     assert isinstance(error, ErpRejected)
     assert error.status == 400
     assert error.code == "HTTP_400"
@@ -253,7 +258,10 @@ def test_account_id_alone_gives_the_netsuite_host() -> None:
         ({"ERPSYNC_NETSUITE_CLIENT_ID": None}, "ERPSYNC_NETSUITE_CLIENT_ID is not set"),
         ({"ERPSYNC_NETSUITE_BASE_URL": "ftp://x"}, "ERPSYNC_NETSUITE_BASE_URL: Value error, must be an http(s) URL"),
         ({"ERPSYNC_NETSUITE_TIMEOUT_SECONDS": "0"}, "ERPSYNC_NETSUITE_TIMEOUT_SECONDS:"),
-        ({"ERPSYNC_NETSUITE_CLIENT_SECRET": None}, "set ERPSYNC_NETSUITE_CLIENT_SECRET, or ERPSYNC_NETSUITE_CERTIFICATE_ID"),
+        (
+            {"ERPSYNC_NETSUITE_CLIENT_SECRET": None},
+            "set ERPSYNC_NETSUITE_CLIENT_SECRET, or ERPSYNC_NETSUITE_CERTIFICATE_ID",
+        ),
         ({"ERPSYNC_NETSUITE_CERTIFICATE_ID": "abc"}, "ERPSYNC_NETSUITE_PRIVATE_KEY_PATH"),
     ],
 )
@@ -272,7 +280,9 @@ def test_settings_errors_name_the_variable(change: dict[str, str | None], messag
 
 def test_settings_forbid_unknown_fields() -> None:
     with pytest.raises(ValidationError):
-        NetSuiteSettings(base_url="http://x", client_id="a", client_secret="b", clientsecret="typo")  # type: ignore[call-arg]
+        NetSuiteSettings(
+            base_url="http://x", client_id="a", client_secret="b", clientsecret="typo"  # type: ignore[call-arg]
+        )
 
 
 # --- OAuth 2.0 M2M client assertion ------------------------------------------------------------------------
@@ -326,6 +336,26 @@ def test_private_key_may_be_given_as_text(rsa_key: rsa.RSAPrivateKey) -> None:
     pem = rsa_key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
-    settings = NetSuiteSettings(base_url="https://x.suitetalk.api.netsuite.com", client_id="c", certificate_id="k", private_key=pem)
+    settings = NetSuiteSettings(
+        base_url="https://x.suitetalk.api.netsuite.com", client_id="c", certificate_id="k", private_key=pem
+    )
     assert isinstance(load_private_key(settings), rsa.RSAPrivateKey)
     assert "PRIVATE KEY" not in repr(settings)
+
+
+# --- record bodies -----------------------------------------------------------------------------------------
+
+
+def test_record_json_turns_decimals_and_dates_into_json() -> None:
+    body = {"tranDate": date(2025, 3, 1), "item": {"items": [{"quantity": Decimal("2"), "amount": Decimal("19.99")}]}}
+    assert json.loads(record_json(body)) == {
+        "tranDate": "2025-03-01",
+        "item": {"items": [{"quantity": 2, "amount": 19.99}]},
+    }
+
+
+@pytest.mark.parametrize("value", [object(), float("nan"), {1, 2}])
+def test_record_json_refuses_what_json_cannot_carry(value: object) -> None:
+    with pytest.raises(MappingError) as raised:
+        record_json({"memo": value})
+    assert raised.value.field == "body"

@@ -79,7 +79,9 @@ def test_gives_up_after_max_attempts_with_the_last_error() -> None:
     assert len(sleeps) == 2
 
 
-@pytest.mark.parametrize("error", [ErpRejected(400, "INVALID_CONTENT", "bad item", "item.items[0].item"), ValueError("bug")])
+@pytest.mark.parametrize(
+    "error", [ErpRejected(400, "INVALID_CONTENT", "bad item", "item.items[0].item"), ValueError("bug")]
+)
 def test_other_errors_are_not_retried(error: Exception) -> None:
     sleeps: list[float] = []
     fn = Flaky(error)
