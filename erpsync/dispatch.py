@@ -8,6 +8,7 @@ from typing import Protocol
 import httpx
 
 from erpsync.errors import ConfigError, TransientError
+from erpsync.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +31,18 @@ class PrefectDispatcher:
     The parameter is only the id: the payload carries customer data and must not reach Prefect.
     """
 
+    # Prefect on SQLite answers 503 while its database is locked by a burst; a few quick retries ride that
+    # out instead of leaving the event to the next sweep a minute later.
+    DEFAULT_RETRY = RetryPolicy(max_attempts=6, base=0.25, cap=4.0)
+
     def __init__(self, api_url: str, *, deployment: str = SYNC_EVENT_DEPLOYMENT, timeout: float = 10.0,
-                 transport: httpx.BaseTransport | None = None):
+                 transport: httpx.BaseTransport | None = None, retry: RetryPolicy | None = None):
         if not api_url:
             raise ConfigError("PREFECT_API_URL: not set; the receiver needs it to start sync-event runs")
         self.deployment = deployment
         self._client = httpx.Client(base_url=api_url.rstrip("/") + "/", timeout=timeout, transport=transport)
         self._deployment_id: str | None = None
+        self.retry = retry or self.DEFAULT_RETRY
 
     def close(self) -> None:
         self._client.close()
@@ -50,6 +56,9 @@ class PrefectDispatcher:
         return self._deployment_id
 
     def dispatch(self, event_id: int) -> str:
+        return self.retry.call(self._create_run, event_id, describe=f"dispatch of event {event_id}")
+
+    def _create_run(self, event_id: int) -> str:
         deployment_id = self._resolve_deployment()
         response = self._request(
             "POST",

@@ -10,6 +10,8 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
@@ -53,6 +55,36 @@ def problem(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
+class DispatchQueue:
+    """Starts flow runs for stored events on a few threads of its own, off the request path.
+
+    Dispatch must not run inside the request (or its background task): on a keep-alive connection the next
+    delivery would wait for Prefect. A few threads also bound the load a burst puts on the Prefect API.
+    Whatever is queued when the process dies is still in the inbox, and the sweep dispatches it.
+    """
+
+    def __init__(self, ledger: Ledger, dispatcher: Dispatcher, *, threads: int = 4):
+        self.ledger = ledger
+        self.dispatcher = dispatcher
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="dispatch")
+
+    def submit(self, event_id: int) -> None:
+        self._pool.submit(self._dispatch, event_id)
+
+    def _dispatch(self, event_id: int) -> None:
+        try:
+            flow_run_id = self.dispatcher.dispatch(event_id)
+            self.ledger.mark_dispatched(event_id, flow_run_id)
+        except ErpsyncError as exc:
+            # Stored and acknowledged already: the sweep will start it. Say so, without payload data.
+            log.warning("event %s stored; dispatch deferred to the sweep: %s", event_id, exc)
+        except Exception:  # a bug here must not kill the dispatch thread; the sweep still has the event
+            log.exception("event %s stored; dispatch failed unexpectedly, deferred to the sweep", event_id)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=False)
+
+
 def create_app(
     *,
     ledger: Ledger,
@@ -61,17 +93,13 @@ def create_app(
     max_body_bytes: int,
 ) -> Starlette:
     """The receiver as an ASGI app. ``shopify_secret`` is called per request so a rotated secret applies."""
+    queue = DispatchQueue(ledger, dispatcher) if dispatcher is not None else None
 
-    def dispatch(event_id: int) -> None:
-        if dispatcher is None:
-            return
-        try:
-            flow_run_id = dispatcher.dispatch(event_id)
-        except ErpsyncError as exc:
-            # Stored and acknowledged already: the sweep will start it. Say so, without payload data.
-            log.warning("event %s stored; dispatch deferred to the sweep: %s", event_id, exc)
-            return
-        ledger.mark_dispatched(event_id, flow_run_id)
+    @asynccontextmanager
+    async def lifespan(_app):
+        yield
+        if queue is not None:
+            await run_in_threadpool(queue.close)
 
     async def shopify_webhook(request: Request) -> JSONResponse:
         try:
@@ -104,8 +132,9 @@ def create_app(
         answer = {"event_id": intake.event_id, "duplicate_delivery": not intake.is_new}
         if not intake.is_new:
             return JSONResponse(answer, status_code=200)
-        return JSONResponse(answer, status_code=202, background=BackgroundTask(run_in_threadpool, dispatch,
-                                                                                intake.event_id))
+        # After the answer is sent, only hand the id to the dispatch threads: instant, never waits on Prefect.
+        background = BackgroundTask(queue.submit, intake.event_id) if queue is not None else None
+        return JSONResponse(answer, status_code=202, background=background)
 
     async def healthz(_: Request) -> JSONResponse:
         try:
@@ -115,6 +144,7 @@ def create_app(
         return JSONResponse({"status": "ok"})
 
     return Starlette(
+        lifespan=lifespan,
         routes=[
             Route("/webhooks/shopify", shopify_webhook, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),

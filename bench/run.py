@@ -1,0 +1,162 @@
+"""`make bench`: baselines for intake, end-to-end sync and Prefect's cost per flow run.
+
+Every part runs as its own process on loopback, as in `make demo`. Prints a Markdown report (paste it into
+docs/BENCHMARKS.md with the date and machine) and writes the raw figures to .erpsync/bench/results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import os
+import platform
+import shutil
+import statistics
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+from pydantic import SecretStr
+
+from erpsync.ledger import Ledger
+from erpsync.processes import ProcessGroup, free_port, python_module
+from erpsync.sandboxes.scenario import DEMO_SKUS, build_demo_scenario
+from erpsync.sandboxes.shop import send_phase
+from erpsync.settings import PROJECT_DIR
+from erpsync.stack import LocalStack, StackConfig
+from erpsync.summary import summarize
+
+HOME = PROJECT_DIR / ".erpsync" / "bench"
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def bench_intake(deliveries: int, concurrency: int, database_url: str | None) -> dict:
+    """The receiver alone (no dispatch): signed deliveries stored and answered, as fast as it can."""
+    home = HOME / "intake"
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    secret = "bench-secret"
+    url = database_url or f"sqlite:///{home / 'ledger.db'}"
+    port = free_port()
+    env = {**os.environ, "ERPSYNC_HOME": str(home), "ERPSYNC_DATABASE_URL": url,
+           "ERPSYNC_SHOPIFY_WEBHOOK_SECRET": secret}
+    group = ProcessGroup(log_dir=home / "logs", env=env, cwd=PROJECT_DIR)
+    group.start("receiver", python_module("erpsync", "serve", "--port", str(port), "--no-dispatch"))
+    try:
+        group.wait_http("receiver", f"http://127.0.0.1:{port}/healthz")
+        scenario = build_demo_scenario(orders=deliveries, seed=1, skus=DEMO_SKUS)
+        batch = [d for d in scenario.phases[0] if d.kind != "redelivery"][:deliveries]
+        batch = [dataclasses.replace(d, after=()) for d in batch]  # intake only: no ordering waits
+        started = time.perf_counter()
+        results = asyncio.run(send_phase(batch, target=f"http://127.0.0.1:{port}/webhooks/shopify",
+                                         secret=SecretStr(secret), concurrency=concurrency, timeout=30))
+        elapsed = time.perf_counter() - started
+    finally:
+        group.stop()
+    ok = [r["elapsed_ms"] for r in results if r["status"] and 200 <= r["status"] < 300]
+    return {"backend": url.split(":", 1)[0], "deliveries": len(batch), "accepted": len(ok),
+            "concurrency": concurrency, "seconds": round(elapsed, 2),
+            "per_second": round(len(ok) / elapsed, 1), "p50_ms": percentile(ok, 50), "p99_ms": percentile(ok, 99)}
+
+
+def bench_end_to_end(orders: int, latency_ms: int, erp_concurrency: int, worker_limit: int) -> dict:
+    """Shop burst → receiver → Prefect runs → ERP sandbox with latency; first delivery to last ERP record."""
+    home = HOME / "e2e"
+    shutil.rmtree(home, ignore_errors=True)
+    config = StackConfig(home=home, prefect_port=free_port(), receiver_port=free_port(), erp_port=free_port(),
+                         shop_port=free_port(), orders=orders, seed=3, erp_latency_ms=latency_ms,
+                         erp_concurrency=erp_concurrency, worker_limit=worker_limit)
+    with LocalStack(config, dict(os.environ), progress=lambda m: print(f"  · {m}", file=sys.stderr)) as stack, \
+            httpx.Client(timeout=300) as http:
+        ledger = Ledger.connect(config.ledger_url)
+        scenario = http.get(f"{config.shop_url}/_sandbox/scenario").raise_for_status().json()
+        expected = scenario["phases"][0]["unique_deliveries"]
+        first_delivery = time.time()
+        http.post(f"{config.shop_url}/_sandbox/phases/1/send").raise_for_status()
+        while (s := summarize(ledger)).handled < expected:
+            stack.group.check_alive()
+            time.sleep(0.5)
+        records = http.get(f"{config.erp_url}/_sandbox/records", params={"type": "salesOrder"}).json()["records"]
+        last_record = max(datetime.fromisoformat(r["last_modified"]).timestamp() for r in records)
+        runs = flow_run_costs(http, config.prefect_api)
+        ledger.close()
+    seconds = last_record - first_delivery
+    return {"orders": orders, "events": expected, "erp_records": len(records), "synced": s.synced,
+            "erp_latency_ms": latency_ms, "erp_concurrency": erp_concurrency, "worker_limit": worker_limit,
+            "seconds": round(seconds, 1), "events_per_second": round(expected / seconds, 2), **runs}
+
+
+def flow_run_costs(http: httpx.Client, api: str) -> dict:
+    """Per sync-event run: wall time, time inside its tasks, and the rest (Prefect's own cost)."""
+    deployment = http.get(f"{api}/deployments/name/sync-event/sync-event").json()["id"]
+    runs = http.post(f"{api}/flow_runs/filter", json={
+        "flow_runs": {"deployment_id": {"any_": [deployment]}, "state": {"type": {"any_": ["COMPLETED"]}}},
+        "limit": 200}).json()
+    walls, overheads, lags = [], [], []
+    for run in runs:
+        start, end = (datetime.fromisoformat(run[k]).timestamp() for k in ("start_time", "end_time"))
+        tasks = http.post(f"{api}/task_runs/filter",
+                          json={"flow_runs": {"id": {"any_": [run["id"]]}}, "limit": 50}).json()
+        in_tasks = sum(datetime.fromisoformat(t["end_time"]).timestamp()
+                       - datetime.fromisoformat(t["start_time"]).timestamp() for t in tasks if t["end_time"])
+        walls.append(end - start)
+        overheads.append(end - start - in_tasks)
+        lags.append(start - datetime.fromisoformat(run["created"]).timestamp())
+    return {
+        "runs_measured": len(runs),
+        "run_wall_p50_s": round(statistics.median(walls), 2),
+        "run_overhead_p50_s": round(statistics.median(overheads), 2),
+        "run_overhead_p95_s": round(percentile(overheads, 95), 2),
+        "created_to_running_p50_s": round(statistics.median(lags), 2),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--deliveries", type=int, default=2000, help="signed deliveries for the intake run")
+    parser.add_argument("--intake-concurrency", type=int, default=16)
+    parser.add_argument("--orders", type=int, default=50, help="orders in the end-to-end burst")
+    parser.add_argument("--erp-latency-ms", type=int, default=100)
+    parser.add_argument("--erp-concurrency", type=int, default=5)
+    parser.add_argument("--worker-limit", type=int, default=4)
+    parser.add_argument("--postgres-url", default=os.environ.get("ERPSYNC_TEST_POSTGRES_URL"),
+                        help="also measure intake with the ledger on this PostgreSQL database")
+    parser.add_argument("--skip-e2e", action="store_true")
+    args = parser.parse_args()
+
+    machine = f"{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
+    results = {"machine": machine, "date": datetime.now().isoformat(timespec="seconds"), "intake": []}
+    print("intake (SQLite ledger)…", file=sys.stderr)
+    results["intake"].append(bench_intake(args.deliveries, args.intake_concurrency, None))
+    if args.postgres_url:
+        print("intake (PostgreSQL ledger)…", file=sys.stderr)
+        results["intake"].append(bench_intake(args.deliveries, args.intake_concurrency, args.postgres_url))
+    if not args.skip_e2e:
+        print("end to end…", file=sys.stderr)
+        results["end_to_end"] = bench_end_to_end(args.orders, args.erp_latency_ms, args.erp_concurrency,
+                                                 args.worker_limit)
+    HOME.mkdir(parents=True, exist_ok=True)
+    (HOME / "results.json").write_text(json.dumps(results, indent=2))
+    print(f"## Results ({results['date']}, {machine})\n")
+    print("| intake: ledger | deliveries | concurrency | accepted/s | p50 ms | p99 ms |\n|---|---|---|---|---|---|")
+    for r in results["intake"]:
+        print(f"| {r['backend']} | {r['accepted']}/{r['deliveries']} | {r['concurrency']} | {r['per_second']} "
+              f"| {r['p50_ms']} | {r['p99_ms']} |")
+    if "end_to_end" in results:
+        e = results["end_to_end"]
+        print(f"\n| end to end | value |\n|---|---|")
+        for key, value in e.items():
+            print(f"| {key} | {value} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
