@@ -1,5 +1,6 @@
 """End to end: shop sandbox → receiver → inbox → Prefect server + process worker → ERP sandbox, each a separate
-process, as `make demo` runs them (with fewer orders). One stack per module; the tests run in order on it."""
+process, as `make demo` runs them (with fewer orders). The tests run in order on one stack; the first sends
+the shop's whole scenario and checks the ERP holds exactly the right records."""
 
 from __future__ import annotations
 
@@ -15,44 +16,11 @@ import pytest
 from erpsync.demo import check_erp, wait_until_handled
 from erpsync.dispatch import idempotency_key
 from erpsync.ledger import Ledger
-from erpsync.processes import free_port
 from erpsync.signatures import shopify_signature
-from erpsync.stack import LocalStack, StackConfig
 from erpsync.summary import summarize
-from tests.conftest import POSTGRES_URL, _postgres_database
+from tests.e2e.conftest import RETIRED_SKU
 
 pytestmark = pytest.mark.e2e
-
-ORDERS = 6
-# An SKU the lookup table maps to ERP item 901, which this ERP sandbox is started without: NetSuite answers 400.
-RETIRED_SKU, RETIRED_ITEM_ID = "GIFTWRAP-STD", 901
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    home = tmp_path_factory.mktemp("stack")
-    # The ledger on PostgreSQL when CI provides one (the demo covers SQLite), so both backends meet Prefect.
-    databases = _postgres_database() if POSTGRES_URL else None
-    database_url = next(databases) if databases else None
-    config = StackConfig(home=home, prefect_port=free_port(), receiver_port=free_port(), erp_port=free_port(),
-                         shop_port=free_port(), orders=ORDERS, seed=11, database_url=database_url,
-                         erp_items=f"1-{RETIRED_ITEM_ID - 1}")
-    stack = LocalStack(config, dict(os.environ), progress=lambda m: None)
-    try:
-        stack.start()
-        ledger = Ledger.connect(config.ledger_url)
-        yield stack, ledger
-        ledger.close()
-    finally:
-        stack.stop()
-        if databases:
-            next(databases, None)
-
-
-@pytest.fixture(scope="module")
-def http():
-    with httpx.Client(timeout=120) as client:
-        yield client
 
 
 def prefect_runs(http, config, **flow_run_filter) -> list[dict]:
@@ -186,3 +154,24 @@ def _run_of(http, config, event_id: int) -> dict:
             return runs[0]
         time.sleep(0.5)
     raise AssertionError(f"no finished run for event {event_id}")
+
+
+def test_an_erpsync_event_starts_a_run_through_the_deployment_trigger(stack, http):
+    """The path a Prefect Cloud webhook would take: an `erpsync.event.received` event, no receiver dispatch."""
+    stack_, ledger = stack
+    order = copy.deepcopy(a_template_order(ledger))
+    order["id"] = 990000000004
+    body = json.dumps(order).encode()
+    import hashlib
+    from datetime import UTC, datetime
+
+    intake = ledger.record_delivery(source="shopify", delivery_id=str(uuid.uuid4()), topic="orders/create",
+                                    shop=None, triggered_at=None, body=body,
+                                    payload_sha256=hashlib.sha256(body).hexdigest())
+    event = {"id": str(uuid.uuid4()), "occurred": datetime.now(UTC).isoformat(), "event": "erpsync.event.received",
+             "resource": {"prefect.resource.id": f"erpsync.event.{intake.event_id}"}}
+    assert http.post(f"{stack_.config.prefect_api}/events", json=[event]).status_code == 204
+    assert wait_for_state(ledger, intake.event_id).state == "synced"
+    triggered = [r for r in prefect_runs(http, stack_.config) if r["parameters"].get("event_id") in
+                 (intake.event_id, str(intake.event_id))]
+    assert triggered, "the trigger started a sync-event run for the event"

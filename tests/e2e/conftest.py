@@ -1,0 +1,46 @@
+"""One local stack for all end-to-end tests: Prefect server, worker, receiver, ERP and shop sandboxes."""
+
+from __future__ import annotations
+
+import os
+
+import httpx
+import pytest
+
+from erpsync.ledger import Ledger
+from erpsync.processes import free_port
+from erpsync.stack import LocalStack, StackConfig
+from tests.conftest import POSTGRES_URL, _postgres_database
+
+ORDERS = 6
+# An SKU the lookup table maps to ERP item 901, which this ERP sandbox is started without: NetSuite answers 400.
+RETIRED_SKU, RETIRED_ITEM_ID = "GIFTWRAP-STD", 901
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    home = tmp_path_factory.mktemp("stack")
+    # The ledger on PostgreSQL when CI provides one (the demo covers SQLite), so both backends meet Prefect.
+    databases = _postgres_database() if POSTGRES_URL else None
+    database_url = next(databases) if databases else None
+    config = StackConfig(home=home, prefect_port=free_port(), receiver_port=free_port(), erp_port=free_port(),
+                         shop_port=free_port(), orders=ORDERS, seed=11, database_url=database_url,
+                         erp_items=f"1-{RETIRED_ITEM_ID - 1}")
+    stack = LocalStack(config, dict(os.environ), progress=lambda m: None)
+    try:
+        stack.start()
+        ledger = Ledger.connect(config.ledger_url)
+        yield stack, ledger
+        ledger.close()
+    finally:
+        stack.stop()
+        if databases:
+            next(databases, None)
+
+
+@pytest.fixture(scope="session")
+def http():
+    with httpx.Client(timeout=120) as client:
+        yield client
+
+
