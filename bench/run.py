@@ -17,7 +17,6 @@ import statistics
 import sys
 import time
 from datetime import datetime
-from pathlib import Path
 
 import httpx
 from pydantic import SecretStr
@@ -152,7 +151,7 @@ def main() -> int:
               f"| {r['p50_ms']} | {r['p99_ms']} |")
     if "end_to_end" in results:
         e = results["end_to_end"]
-        print(f"\n| end to end | value |\n|---|---|")
+        print("\n| end to end | value |\n|---|---|")
         for key, value in e.items():
             print(f"| {key} | {value} |")
     return 0

@@ -16,14 +16,16 @@ class NetSuiteConnection(Block):
     _description = "Base URL and OAuth 2.0 client credentials of a NetSuite account (or the ERP sandbox)."
 
     base_url: str = Field(description="e.g. https://1234567.suitetalk.api.netsuite.com, or the sandbox's URL.")
-    account_id: str = Field(default="", description="NetSuite account id (realm), e.g. 1234567.")
+    account_id: str | None = Field(default=None, description="NetSuite account id (realm), e.g. 1234567 or 1234567_SB1.")
     client_id: str = Field(description="Client id of the integration record.")
     client_secret: SecretStr | None = Field(default=None, description="Client secret (sandbox, plain client credentials).")
     certificate_id: str | None = Field(default=None, description="Certificate id of the M2M mapping (real NetSuite).")
     private_key: SecretStr | None = Field(default=None, description="PEM private key matching the certificate.")
+    timeout_seconds: float = Field(default=30.0, gt=0, description="Timeout of every HTTP call, in seconds.")
 
     def settings(self) -> NetSuiteSettings:
-        return NetSuiteSettings(**self.model_dump(include=set(NetSuiteSettings.model_fields)))
+        """The core's settings object; validation (e.g. a secret or a certificate is required) happens there."""
+        return NetSuiteSettings(**self.model_dump(include=set(NetSuiteSettings.model_fields), exclude_none=True))
 
     def get_client(self) -> NetSuiteClient:
         return NetSuiteClient(self.settings())

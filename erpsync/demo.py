@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     shutil.rmtree(home, ignore_errors=True)
     stack = LocalStack(config, dict(os.environ), progress=lambda m: print(f"· {m}", flush=True))
     # Ctrl-C and SIGTERM both stop every process the demo started.
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         stack.start()
         ok = drive(config, stack, timeout=args.timeout)
@@ -71,6 +71,10 @@ def run(args: argparse.Namespace) -> int:
         return 130
     finally:
         stack.stop()
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def drive(config: StackConfig, stack: LocalStack, *, timeout: float) -> bool:

@@ -3,6 +3,7 @@
     ErpsyncError                 base of everything erpsync raises on purpose
     ├── ConfigError              refuse: a setting, mapping file or block is wrong; names file and path
     ├── TransientError           retry: the ERP or network may succeed later (429, 5xx, timeout, connect)
+    │   └── EntityBusy           another event of the same entity is being synced right now
     ├── PermanentError           dead-letter: retrying cannot help until data or mapping changes
     │   ├── InvalidPayload       the source payload fails validation; names the field
     │   ├── MappingError         a transform cannot produce a value for this record; names the field
@@ -36,6 +37,10 @@ class TransientError(ErpsyncError):
         super().__init__(message)
         self.retry_after = retry_after
         self.status = status
+
+
+class EntityBusy(TransientError):
+    """Another event for the same entity is between dedupe and confirm; try again shortly."""
 
 
 class PermanentError(ErpsyncError):

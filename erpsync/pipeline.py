@@ -18,13 +18,13 @@ from erpsync.connectors.netsuite import NetSuiteClient
 from erpsync.dedupe import decide
 from erpsync.errors import (
     DuplicateEvent,
+    EntityBusy,
     ErpsyncError,
     PermanentError,
     SkipEvent,
     SupersededEvent,
-    TransientError,
 )
-from erpsync.ledger import EntityKey, Ledger
+from erpsync.ledger import EntityKey, InboxEvent, Ledger
 from erpsync.mapping import Mapping, MappedRecord, load_mapping
 from erpsync.sources import shopify
 
@@ -63,10 +63,6 @@ class Transformed:
     mapping_version: str
 
 
-class EntityBusy(TransientError):
-    """Another event for the same entity is between dedupe and confirm; try again shortly."""
-
-
 class SyncPipeline:
     def __init__(self, ledger: Ledger, mappings_dir: Path, erp: Callable[[], NetSuiteClient]):
         self.ledger = ledger
@@ -84,7 +80,7 @@ class SyncPipeline:
             self._erp = self._erp_factory()
         return self._erp
 
-    def _payload(self, event_id: int) -> tuple[object, dict]:
+    def _payload(self, event_id: int) -> tuple[InboxEvent, dict]:
         event = self.ledger.get_event(event_id)
         if event is None:
             raise PermanentError(f"inbox event {event_id} does not exist")

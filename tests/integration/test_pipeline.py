@@ -1,0 +1,142 @@
+"""The five steps of one event, without Prefect: a real ledger (SQLite / PostgreSQL) and the ERP sandbox process."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import uuid
+from datetime import timedelta
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from erpsync.connectors.netsuite import NetSuiteClient, NetSuiteSettings
+from erpsync.errors import EntityBusy, ErpRejected, InvalidPayload, PermanentError
+from erpsync.pipeline import SyncPipeline
+from erpsync.retry import RetryPolicy
+from erpsync.settings import PROJECT_DIR
+from tests.conftest import fixture_path
+from tests.sandbox_procs import ERP_CLIENT_ID, ERP_CLIENT_SECRET, start_erp_sandbox
+
+
+@pytest.fixture(scope="module")
+def erp_url(tmp_path_factory):
+    # Item 901 (GIFTWRAP-STD in the lookup table) is unknown to this ERP: NetSuite answers 400 for it.
+    with start_erp_sandbox(tmp_path_factory.mktemp("erp"), "--items", "1-900") as base_url:
+        yield base_url
+
+
+@pytest.fixture
+def pipeline(ledger, erp_url):
+    settings = NetSuiteSettings(base_url=erp_url, client_id=ERP_CLIENT_ID, client_secret=SecretStr(ERP_CLIENT_SECRET))
+    pipeline = SyncPipeline(ledger, PROJECT_DIR / "mappings",
+                            lambda: NetSuiteClient(settings, RetryPolicy(max_attempts=2, base=0.01)))
+    yield pipeline
+    pipeline.close()
+
+
+def sample_order(**changes) -> dict:
+    order = json.loads(fixture_path("shopify", "orders_create.json").read_text())
+    order["id"] = 900000000000 + uuid.uuid4().int % 10**9
+    order.update(changes)
+    return order
+
+
+def store(ledger, order: dict, topic: str = "orders/create") -> int:
+    body = json.dumps(order).encode()
+    return ledger.record_delivery(source="shopify", delivery_id=str(uuid.uuid4()), topic=topic, shop=None,
+                                  triggered_at=None, body=body, payload_sha256=hashlib.sha256(body).hexdigest()
+                                  ).event_id
+
+
+def sync(pipeline, event_id: int):
+    """What flows/sync_event.py orders, minus Prefect: the outcome name, or the ERP internal id."""
+    event = pipeline.validate(event_id)
+    skip = pipeline.dedupe(event)
+    if skip is not None:
+        return pipeline.skip(event, skip)
+    transformed = pipeline.transform(event)
+    erp_id = pipeline.push(transformed)
+    pipeline.confirm(event, transformed, erp_id)
+    return erp_id
+
+
+def test_an_order_becomes_a_sales_order_with_both_ids_in_the_ledger(pipeline, ledger):
+    order = sample_order()
+    event_id = store(ledger, order)
+    erp_id = sync(pipeline, event_id)
+    record = pipeline.erp.get("salesOrder", f"eid:shopify-order-{order['id']}")
+    assert str(record["id"]) == erp_id
+    [outcome] = ledger.outcomes(event_id)
+    assert (outcome.outcome, outcome.external_id, outcome.erp_id) == ("synced", f"shopify-order-{order['id']}", erp_id)
+    assert outcome.mapping_version and ledger.get_event(event_id).state == "synced"
+
+
+def test_same_content_is_a_duplicate_older_is_superseded_newer_updates_the_same_record(pipeline, ledger, erp_url):
+    order = sample_order(updated_at="2026-11-01T10:00:00-05:00")
+    first = sync(pipeline, store(ledger, order))
+    assert sync(pipeline, store(ledger, order, topic="orders/paid")) == "duplicate"
+    older = copy.deepcopy(order) | {"updated_at": "2026-11-01T09:00:00-05:00", "note": "older"}
+    assert sync(pipeline, store(ledger, older, topic="orders/updated")) == "superseded"
+    newer = copy.deepcopy(order) | {"updated_at": "2026-11-01T11:00:00-05:00"}
+    newer["line_items"][0]["quantity"] = 3
+    assert sync(pipeline, store(ledger, newer, topic="orders/updated")) == first, "upsert keeps the internal id"
+    [record] = [r for r in httpx.get(f"{erp_url}/_sandbox/records", params={"type": "salesOrder"}).json()["records"]
+                if r["external_id"] == f"shopify-order-{order['id']}"]
+    assert [line["quantity"] for line in record["body"]["item"]["items"]] == [3, 1]
+
+
+def test_a_rerun_of_an_applied_event_is_a_duplicate(pipeline, ledger):
+    event_id = store(ledger, sample_order())
+    sync(pipeline, event_id)
+    assert sync(pipeline, event_id) == "duplicate"
+
+
+def test_one_event_per_entity_at_a_time(pipeline, ledger):
+    order = sample_order()
+    a = pipeline.validate(store(ledger, order))
+    b = pipeline.validate(store(ledger, order | {"updated_at": "2030-01-01T00:00:00Z"}, topic="orders/updated"))
+    assert pipeline.dedupe(a) is None
+    with pytest.raises(EntityBusy):
+        pipeline.dedupe(b)
+    transformed = pipeline.transform(a)
+    pipeline.confirm(a, transformed, pipeline.push(transformed))
+    assert pipeline.dedupe(b) is None, "the claim is released by confirm"
+
+
+def test_a_bad_payload_fails_naming_the_field_and_no_customer_value(pipeline, ledger):
+    order = sample_order()
+    order["line_items"][1]["quantity"] = 0
+    event_id = store(ledger, order)
+    with pytest.raises(InvalidPayload) as caught:
+        pipeline.validate(event_id)
+    reason = pipeline.fail(event_id, caught.value)
+    assert "line_items[1].quantity" in reason
+    assert "jon@example.com" not in reason and "Steve" not in reason
+    assert ledger.get_event(event_id).state == "failed"
+
+
+def test_an_erp_rejection_is_recorded_with_netsuites_code_and_path(pipeline, ledger):
+    order = sample_order()
+    order["line_items"] = order["line_items"][:1]
+    order["line_items"][0]["sku"] = "GIFTWRAP-STD"
+    event_id = store(ledger, order)
+    event = pipeline.validate(event_id)
+    assert pipeline.dedupe(event) is None
+    transformed = pipeline.transform(event)
+    with pytest.raises(ErpRejected) as caught:
+        pipeline.push(transformed)
+    reason = pipeline.fail(event_id, caught.value, event=event, transformed=transformed)
+    assert "INVALID_CONTENT" in reason and "item.items[0].item" in reason
+    [outcome] = ledger.outcomes(event_id)
+    assert (outcome.outcome, outcome.external_id) == ("failed", f"shopify-order-{order['id']}")
+    assert ledger.claim(event.key, 999, stale_after=timedelta(minutes=5)), "a failed event releases its claim"
+
+
+def test_a_topic_without_a_sync_is_refused_by_name(pipeline, ledger):
+    event_id = store(ledger, sample_order(), topic="orders/fulfilled")
+    with pytest.raises(PermanentError, match="orders/fulfilled"):
+        pipeline.validate(event_id)
+
