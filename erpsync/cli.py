@@ -49,11 +49,34 @@ def build_parser() -> argparse.ArgumentParser:
     demo_module.add_arguments(demo)
     demo.set_defaults(handler=demo_module.run)
 
-    mapping = commands.add_parser("mapping", help="work with mapping files")
-    mapping_commands = mapping.add_subparsers(dest="mapping_command", required=True, metavar="ACTION")
-    test = mapping_commands.add_parser("test", help="run a mapping's test cases (<mapping>.cases.yaml)")
-    test.add_argument("files", nargs="*", help="mapping files (default: every mapping in the mappings folder)")
-    test.set_defaults(handler=_mapping_test)
+    mapping = commands.add_parser(
+        "mapping", help="check, preview and test mapping files",
+        description="Mappings are data: mappings/*.yaml turn a source payload into an ERP record. These commands "
+                    "check them without a deployment; each exits 1 when something fails (CI-friendly).")
+    actions = mapping.add_subparsers(dest="mapping_command", required=True, metavar="ACTION")
+    validate = actions.add_parser("validate", help="load and validate mapping files (default: all)")
+    validate.add_argument("paths", nargs="*", help="mapping files or folders (default: the mappings folder)")
+    validate.set_defaults(handler=_mapping_command("validate"))
+    test = actions.add_parser("test", help="run each mapping's named cases (<name>_test.yaml)")
+    test.add_argument("paths", nargs="*", help="mapping files or folders (default: the mappings folder)")
+    test.set_defaults(handler=_mapping_command("test"))
+    preview = actions.add_parser("preview", help="show the ERP body a payload would become, rule by rule")
+    preview.add_argument("mapping", help="the mapping file")
+    preview.add_argument("payload", help="a JSON file holding one source payload")
+    preview.set_defaults(handler=_mapping_preview)
+    drift = actions.add_parser("drift", help="list source fields seen in the inbox that no mapping reads")
+    drift.set_defaults(handler=_mapping_drift)
+
+    new = commands.add_parser("new", help="scaffold new files")
+    new_kinds = new.add_subparsers(dest="new_kind", required=True, metavar="KIND")
+    new_mapping = new_kinds.add_parser(
+        "mapping", help="scaffold a mapping and its test cases",
+        description="Write mappings/<source>_<entity>_to_netsuite_<record>.yaml and its _test.yaml, ready to edit. "
+                    "Example: erpsync new mapping shopify orders/partially_fulfilled salesOrder")
+    new_mapping.add_argument("source", help="the source, e.g. shopify")
+    new_mapping.add_argument("topic", help="the webhook topic, e.g. customers/create")
+    new_mapping.add_argument("record", help="the ERP record type, e.g. customer")
+    new_mapping.set_defaults(handler=_new_mapping)
 
     status = commands.add_parser("status", help="counts of the inbox and ledger, and dead-lettered events")
     status.set_defaults(handler=_status)
@@ -112,22 +135,46 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _mapping_test(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from erpsync.mapping.cases import run_cases
+def _mappings_dir():
     from erpsync.settings import Settings
 
-    files = [Path(f) for f in args.files] or sorted(
-        p for p in Settings.from_env().mappings_dir.glob("*.yaml") if not p.name.endswith(".cases.yaml"))
-    failed = 0
-    for path in files:
-        for result in run_cases(path):
-            mark = "ok  " if result.passed else "FAIL"
-            failed += not result.passed
-            print(f"{mark} {path.name}: {result.name}" + ("" if result.passed else f"\n     {result.message}"))
-    print(f"{failed} failed" if failed else "all cases passed")
-    return 1 if failed else 0
+    return Settings.from_env().mappings_dir
+
+
+def _mapping_command(name: str):
+    def handler(args: argparse.Namespace) -> int:
+        from erpsync.mapping import commands
+
+        return getattr(commands, name)(args.paths or [_mappings_dir()], sys.stdout)
+
+    return handler
+
+
+def _mapping_preview(args: argparse.Namespace) -> int:
+    from erpsync.mapping import commands
+
+    return commands.preview(args.mapping, args.payload, sys.stdout)
+
+
+def _mapping_drift(args: argparse.Namespace) -> int:
+    from erpsync.ledger import Ledger
+    from erpsync.mapping import commands
+    from erpsync.settings import Settings
+
+    ledger = Ledger.connect(Settings.from_env().database_url)
+    try:
+        return commands.drift(ledger, _mappings_dir(), sys.stdout)
+    finally:
+        ledger.close()
+
+
+def _new_mapping(args: argparse.Namespace) -> int:
+    from erpsync.mapping.scaffold import scaffold_mapping
+
+    for path in scaffold_mapping(_mappings_dir(), args.source, args.topic, args.record):
+        print(f"wrote {path}")
+    print("next: edit the fields, add cases, then `erpsync mapping test` (see docs/authoring.md)")
+    return 0
 
 
 def _status(args: argparse.Namespace) -> int:

@@ -48,5 +48,6 @@ def make_engine(url: str) -> Engine:
 
 def create_schema(engine: Engine) -> None:
     import erpsync.ledger  # noqa: F401  (registers the tables)
+    import erpsync.xref  # noqa: F401  (registers erp_xref)
 
     SQLModel.metadata.create_all(engine)

@@ -130,10 +130,9 @@ def wait_until_handled(ledger: Ledger, stack: LocalStack, expected: int, *, time
 
 def check_erp(scenario: dict, erp_records: dict, summary: Summary) -> list[str]:
     """Differences between the ERP sandbox's sales orders and the scenario's newest versions."""
-    from erpsync.mapping import load_mapping
-    from erpsync.pipeline import MAPPING_FILES
+    from erpsync.mapping import find_mapping
 
-    mapping = load_mapping(Settings.from_env().mappings_dir / MAPPING_FILES[("shopify", "order")])
+    mapping = find_mapping(Settings.from_env().mappings_dir, "shopify", "orders/create")
     problems = []
     by_external_id = {r["external_id"]: r for r in erp_records["records"]}
     wanted = {mapping.config.external_id.render({"id": int(o["order_id"])}): o

@@ -3,6 +3,9 @@
 `tasks/` wraps each step in a Prefect task (retries, names in the UI); `flows/sync_event.py` orders them.
 Steps pass ids and small records between them, never the raw payload: it is re-read from the inbox where needed,
 so customer data stays in our database and out of Prefect's.
+
+Which mapping handles an event is data: the mapping file that declares the event's source and topic. It also
+says which entity the event is about and where its version is, so a new topic needs a mapping file, not code.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 from erpsync.connectors.netsuite import NetSuiteClient
 from erpsync.dedupe import decide
 from erpsync.errors import (
+    ConfigError,
     DuplicateEvent,
     EntityBusy,
     ErpsyncError,
@@ -25,21 +29,11 @@ from erpsync.errors import (
     SupersededEvent,
 )
 from erpsync.ledger import EntityKey, InboxEvent, Ledger
-from erpsync.mapping import Mapping, MappedRecord, load_mapping
-from erpsync.sources import shopify
+from erpsync.mapping import Mapping, MappedRecord, find_mapping
+from erpsync.sources import MODELS
+from erpsync.xref import LedgerXref
 
 log = logging.getLogger(__name__)
-
-# Which source model parses which topic, and which mapping turns that entity into an ERP record.
-# A new entity is a new line here plus a mapping file.
-PARSERS: dict[tuple[str, str], Callable[[dict], object]] = {
-    ("shopify", "orders/create"): shopify.parse_order,
-    ("shopify", "orders/updated"): shopify.parse_order,
-    ("shopify", "orders/paid"): shopify.parse_order,
-}
-MAPPING_FILES: dict[tuple[str, str], str] = {
-    ("shopify", "order"): "shopify_order_to_netsuite_sales_order.yaml",
-}
 
 # A claim older than this belongs to a run that died without releasing it.
 CLAIM_STALE_AFTER = timedelta(minutes=10)
@@ -69,6 +63,7 @@ class SyncPipeline:
         self.mappings_dir = Path(mappings_dir)
         self._erp_factory = erp
         self._erp: NetSuiteClient | None = None
+        self._xref: LedgerXref | None = None
 
     def close(self) -> None:
         if self._erp is not None:
@@ -80,24 +75,42 @@ class SyncPipeline:
             self._erp = self._erp_factory()
         return self._erp
 
+    @property
+    def xref(self) -> LedgerXref:
+        """ERP internal ids by natural key (SKU, email), cached in the ledger, asked of the ERP on a miss."""
+        if self._xref is None:
+            self._xref = LedgerXref(self.ledger.engine, self.erp)
+        return self._xref
+
     def _payload(self, event_id: int) -> tuple[InboxEvent, dict]:
         event = self.ledger.get_event(event_id)
         if event is None:
             raise PermanentError(f"inbox event {event_id} does not exist")
         return event, json.loads(event.body)
 
+    def mapping_for(self, source: str, topic: str) -> Mapping:
+        """The mapping that handles this source and topic, read from disk now (a fixed file applies on retry)."""
+        return find_mapping(self.mappings_dir, source, topic)
+
     def validate(self, event_id: int) -> ValidEvent:
         event, payload = self._payload(event_id)
-        parser = PARSERS.get((event.source, event.topic))
-        if parser is None:
-            raise PermanentError(f"no sync is defined for {event.source} topic {event.topic!r}")
-        model = parser(payload)
+        mapping = self.mapping_for(event.source, event.topic)
+        if mapping.model is not None:
+            MODELS[mapping.model](payload)  # raises InvalidPayload naming the field
+        version = mapping.source_version(payload)
+        if not isinstance(version, datetime):
+            raise ConfigError(f"{mapping.ref}: entity.version must name a timestamp field; numeric versions "
+                              f"are not supported by the ledger yet")
+        unread = mapping.unread_fields(payload)
+        if unread:
+            # Not fatal: new source fields are how a platform change announces itself. Names only, no values.
+            log.info("%s: %d source fields no rule reads: %s", mapping.ref, len(unread), ", ".join(unread[:20]))
         return ValidEvent(
             event_id=event_id,
             source=event.source,
             topic=event.topic,
-            key=EntityKey(event.source, model.entity_type, model.entity_id),
-            version=model.version,
+            key=EntityKey(event.source, mapping.entity_type, mapping.entity_id(payload)),
+            version=version,
             payload_sha256=event.payload_sha256,
         )
 
@@ -122,18 +135,10 @@ class SyncPipeline:
             )
         return None
 
-    def mapping_for(self, event: ValidEvent) -> Mapping:
-        name = MAPPING_FILES.get((event.source, event.key.entity_type))
-        if name is None:
-            raise PermanentError(f"no mapping is defined for {event.source} {event.key.entity_type}")
-        return load_mapping(self.mappings_dir / name)
-
     def transform(self, event: ValidEvent) -> Transformed:
-        mapping = self.mapping_for(event)
-        if not mapping.handles(event.source, event.topic):
-            raise PermanentError(f"{mapping.display} does not handle {event.source} topic {event.topic!r}")
+        mapping = self.mapping_for(event.source, event.topic)
         _, payload = self._payload(event.event_id)
-        return Transformed(record=mapping.apply(payload), mapping_version=mapping.version)
+        return Transformed(record=mapping.apply(payload, xref=self.xref), mapping_version=mapping.version)
 
     def push(self, transformed: Transformed) -> str:
         record = transformed.record
@@ -176,6 +181,8 @@ class SyncPipeline:
         """Record why the event is dead-lettered; the caller then lets the run end Failed."""
         if isinstance(exc, PermanentError):
             reason = exc.reason
+        elif isinstance(exc, ConfigError):
+            reason = f"ConfigError (fix the configuration, then retry the run): {exc}"
         elif isinstance(exc, ErpsyncError):
             reason = f"gave up after retries: {type(exc).__name__}: {exc}"
         else:

@@ -1,9 +1,24 @@
-"""The mapping layer: data-driven transforms from a source payload to an ERP record body (no Prefect here)."""
+"""The mapping layer: data-driven transforms from a source payload to an ERP record body (no Prefect here).
+
+docs/mapping-format.md describes the files; docs/transforms.md the transforms.
+"""
 
 from __future__ import annotations
 
 from erpsync.mapping.cases import CaseResult, run_cases
-from erpsync.mapping.engine import MappedRecord, Mapping
-from erpsync.mapping.loader import discover_mappings, load_mapping
+from erpsync.mapping.engine import MappedRecord, Mapping, RuleResult
+from erpsync.mapping.loader import discover_mappings, find_mapping, load_mapping
+from erpsync.mapping.xref import InMemoryXref, XrefResolver
 
-__all__ = ["CaseResult", "MappedRecord", "Mapping", "discover_mappings", "load_mapping", "run_cases"]
+__all__ = [
+    "CaseResult",
+    "InMemoryXref",
+    "MappedRecord",
+    "Mapping",
+    "RuleResult",
+    "XrefResolver",
+    "discover_mappings",
+    "find_mapping",
+    "load_mapping",
+    "run_cases",
+]

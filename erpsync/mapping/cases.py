@@ -1,16 +1,19 @@
-"""Running a mapping's named test cases (the sibling ``*.cases.yaml``), for the test suite and ``erpsync mapping test``."""
+"""Running a mapping's named test cases (the sibling ``<name>_test.yaml``), for the test suite and ``erpsync mapping test``."""
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from erpsync.errors import ConfigError, MappingError
 from erpsync.mapping.config import CaseConfig, CaseFileConfig
 from erpsync.mapping.engine import Mapping
-from erpsync.mapping.loader import CASES_SUFFIX, display_path, load_mapping, read_yaml, validate_file
+from erpsync.mapping.loader import TEST_SUFFIX, display_path, load_mapping, read_yaml, validate_file
+from erpsync.mapping.xref import InMemoryXref
 
 
 @dataclass(frozen=True)
@@ -22,9 +25,9 @@ class CaseResult:
 
 
 def cases_path(mapping_path: str | Path) -> Path:
-    """``mappings/x.yaml`` → ``mappings/x.cases.yaml``."""
+    """``mappings/x.yaml`` → ``mappings/x_test.yaml``."""
     path = Path(mapping_path)
-    return path.with_name(path.name.removesuffix(".yaml").removesuffix(".yml") + CASES_SUFFIX)
+    return path.with_name(path.name.removesuffix(".yaml").removesuffix(".yml") + TEST_SUFFIX)
 
 
 def load_cases(mapping_path: str | Path) -> list[CaseConfig]:
@@ -43,41 +46,80 @@ def run_cases(mapping_path: str | Path) -> list[CaseResult]:
     return [run_case(mapping, case, base) for case in load_cases(mapping_path)]
 
 
-def run_case(mapping: Mapping, case: CaseConfig, base: Path) -> CaseResult:
-    if case.input_file is not None:
-        source = base / case.input_file
-        if not source.exists():
-            if case.optional:
-                return CaseResult(case.name, True, f"skipped: {display_path(source)} not found", skipped=True)
-            return CaseResult(case.name, False, f"input_file {display_path(source)} not found")
-        try:
-            payload = json.loads(source.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            return CaseResult(case.name, False, f"input_file {display_path(source)}: {exc}")
-    else:
-        payload = case.input
-
+def read_case_input(case: CaseConfig, base: Path) -> dict[str, Any] | CaseResult:
+    """The case's payload, or the result that ends it (input file absent or unreadable)."""
+    if case.input_file is None:
+        return case.input or {}
+    source = base / case.input_file
+    if not source.exists():
+        if case.optional:
+            return CaseResult(case.name, True, f"skipped: {display_path(source)} not found", skipped=True)
+        return CaseResult(case.name, False, f"input_file {display_path(source)} not found")
     try:
-        record = mapping.apply(payload)
+        return json.loads(source.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return CaseResult(case.name, False, f"input_file {display_path(source)}: {exc}")
+
+
+def run_case(mapping: Mapping, case: CaseConfig, base: Path) -> CaseResult:
+    payload = read_case_input(case, base)
+    if isinstance(payload, CaseResult):
+        return payload
+    xref = InMemoryXref(case.xref)
+    try:
+        record = mapping.apply(payload, xref=xref)
+        entity_id = mapping.entity_id(payload)
+        version = mapping.source_version(payload)
     except MappingError as exc:
         if case.error is None:
             return CaseResult(case.name, False, f"unexpected MappingError: {exc}")
-        if case.error not in str(exc):
-            return CaseResult(case.name, False, f"error {str(exc)!r} does not contain {case.error!r}")
+        if not error_matches(case.error, str(exc)):
+            return CaseResult(case.name, False, f"error {str(exc)!r} does not match {case.error!r}")
         return CaseResult(case.name, True, "")
     if case.error is not None:
-        return CaseResult(case.name, False, f"expected an error containing {case.error!r}, got a record")
+        return CaseResult(case.name, False, f"expected an error matching {case.error!r}, got a record")
 
+    expected = case.expected
+    assert expected is not None
     differences: list[str] = []
-    if case.external_id is not None and record.external_id != case.external_id:
-        differences.append(f"external_id: expected {case.external_id!r}, got {record.external_id!r}")
-    differences += _diff(case.body, record.body, "body")
+    if expected.external_id is not None and record.external_id != expected.external_id:
+        differences.append(f"external_id: expected {expected.external_id!r}, got {record.external_id!r}")
+    if expected.entity_id is not None and entity_id != expected.entity_id:
+        differences.append(f"entity_id: expected {expected.entity_id!r}, got {entity_id!r}")
+    if expected.version is not None and not _same_version(expected.version, version):
+        differences.append(f"version: expected {expected.version!r}, got {_version_text(version)!r}")
+    differences += diff(expected.body, record.body, "body")
     if differences:
         return CaseResult(case.name, False, "; ".join(differences))
     return CaseResult(case.name, True, "")
 
 
-def _diff(expected: Any, actual: Any, where: str) -> list[str]:
+def error_matches(pattern: str, message: str) -> bool:
+    """A substring of the message, or else a regular expression found in it."""
+    if pattern in message:
+        return True
+    try:
+        return re.search(pattern, message) is not None
+    except re.error:
+        return False
+
+
+def _version_text(version: datetime | int | float) -> str | int | float:
+    return version.isoformat() if isinstance(version, datetime) else version
+
+
+def _same_version(expected: str | int | float, actual: datetime | int | float) -> bool:
+    if isinstance(actual, datetime):
+        if not isinstance(expected, str):
+            return False
+        try:
+            return datetime.fromisoformat(expected) == actual
+        except ValueError:
+            return False
+    return expected == actual
+
+
+def diff(expected: Any, actual: Any, where: str) -> list[str]:
     """Paths where two JSON values differ; 1 and 1.0 are equal (YAML and the decimal transform may differ there)."""
     if isinstance(expected, dict) and isinstance(actual, dict):
         out: list[str] = []
@@ -86,12 +128,12 @@ def _diff(expected: Any, actual: Any, where: str) -> list[str]:
         for key in actual.keys() - expected.keys():
             out.append(f"{where}.{key}: not expected")
         for key in expected.keys() & actual.keys():
-            out += _diff(expected[key], actual[key], f"{where}.{key}")
+            out += diff(expected[key], actual[key], f"{where}.{key}")
         return sorted(out)
     if isinstance(expected, list) and isinstance(actual, list):
         if len(expected) != len(actual):
             return [f"{where}: expected {len(expected)} elements, got {len(actual)}"]
-        return [d for n, (e, a) in enumerate(zip(expected, actual)) for d in _diff(e, a, f"{where}[{n}]")]
+        return [d for n, (e, a) in enumerate(zip(expected, actual)) for d in diff(e, a, f"{where}[{n}]")]
     same_type = isinstance(expected, bool) == isinstance(actual, bool) and (
         type(expected) is type(actual) or all(isinstance(v, (int, float)) for v in (expected, actual))
     )

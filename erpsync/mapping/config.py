@@ -1,22 +1,65 @@
-"""The pydantic models of a mapping file (``mappings/*.yaml``) and of its sibling case file (``*.cases.yaml``)."""
+"""The pydantic models of a mapping file (``mappings/*.yaml``) and of its sibling case file (``*_test.yaml``).
+
+docs/mapping-format.md describes the format; every model forbids unknown keys and suggests the close name.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import difflib
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
-from erpsync.mapping.paths import FieldPath
+from erpsync.mapping.conditions import Condition
+from erpsync.mapping.jinja_template import JinjaTemplate
+from erpsync.mapping.paths import FieldPath, PathText
 from erpsync.mapping.templates import Template
-from erpsync.mapping.transforms import TRANSFORMS, TransformParams, known_transforms
+from erpsync.mapping.transforms import TRANSFORMS, TransformParams
+from erpsync.mapping.transforms.dates import check_zone
 
-PathText = Annotated[FieldPath, BeforeValidator(FieldPath.parse)]
 TemplateText = Annotated[Template, BeforeValidator(Template.parse)]
+JinjaText = Annotated[JinjaTemplate, BeforeValidator(JinjaTemplate.parse)]
+_IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+def did_you_mean(name: str, known: Any, *, show_all: bool = True) -> str:
+    """`` (did you mean 'x'?)`` for a close name, else `` (known: a, b)``; empty if nothing is known."""
+    options = sorted(str(k) for k in known)
+    close = difflib.get_close_matches(name, options, n=1, cutoff=0.6)
+    if close:
+        return f" (did you mean {close[0]!r}?)"
+    return f" (known: {', '.join(options)})" if show_all and options else ""
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+    """Base of the file models: frozen, unknown keys refused with a suggestion of the close name."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True, populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            known = {f.alias or name for name, f in cls.model_fields.items()}
+            unknown = [k for k in data if isinstance(k, str) and k not in known]
+            if unknown:
+                key = unknown[0]
+                raise PydanticCustomError(
+                    "unknown_key", "{detail}", {"detail": f"unknown key {key!r}{did_you_mean(key, known)}"}
+                )
+        return data
 
 
 class TransformRef(_Strict):
@@ -24,6 +67,11 @@ class TransformRef(_Strict):
 
     name: str
     params: TransformParams
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        return data  # the keys besides `name` are the transform's own, checked against its parameters
 
     @model_validator(mode="before")
     @classmethod
@@ -42,13 +90,14 @@ class TransformRef(_Strict):
         spec = TRANSFORMS.get(name)
         if spec is None:
             raise PydanticCustomError(
-                "unknown_transform", "{detail}", {"detail": f"unknown transform {name!r} (known: {known_transforms()})"}
+                "unknown_transform", "{detail}", {"detail": f"unknown transform {name!r}{did_you_mean(name, TRANSFORMS)}"}
             )
         try:
             params = spec.params.model_validate(args)
         except ValidationError as exc:  # re-raised as one error of this field, naming the argument
             problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc'])}: {_short_message(e)}" for e in exc.errors()
+                f"{'.'.join(str(p) for p in e['loc'])}: {short_message(e)}" if e["loc"] else short_message(e)
+                for e in exc.errors()
             )
             raise PydanticCustomError(
                 "transform_params", "{detail}", {"detail": f"transform {name!r}: {problems}"}
@@ -56,37 +105,72 @@ class TransformRef(_Strict):
         return {"name": name, "params": params}
 
 
+def _one_or_chain(value: Any) -> str:
+    return "transform-chain" if isinstance(value, list) else "transform-one"
+
+
+# One transform, or a list applied in order. Tagged so that errors say `transform` or `transform[1]`.
+TransformChain = Annotated[
+    Annotated[TransformRef, Tag("transform-one")] | Annotated[list[TransformRef], Tag("transform-chain")],
+    Discriminator(_one_or_chain),
+]
+UNION_TAGS = frozenset({"transform-one", "transform-chain"})
+
+SourceType = Literal["text", "number", "integer", "boolean", "object", "list"]
+
+
 class FieldConfig(_Strict):
-    """One target field, filled from a source field, a constant ``value`` or a ``template``."""
+    """One target field, filled from a source field, a constant ``value`` or a Jinja ``template``."""
 
     target_field: PathText
     source_field: PathText | None = None
     value: Any = None
-    template: TemplateText | None = None
-    transform: TransformRef | None = None
+    template: JinjaText | None = None
+    transform: TransformChain | None = None
+    default: Any = Field(None, description="used when the source value is absent or null, before the transforms")
     required: bool = Field(True, description="a missing (absent or null) source value is an error; false: skip")
+    type: SourceType | None = Field(None, description="the JSON type the source value must have")
+    when: Condition | None = Field(None, description="map this field only when the condition holds")
 
     @model_validator(mode="after")
     def _one_source(self) -> FieldConfig:
         given = [k for k in ("source_field", "value", "template") if k in self.model_fields_set]
         if len(given) != 1:
             raise ValueError(
-                "set exactly one of source_field, value, template"
-                + (f" (found: {', '.join(given)})" if given else "")
+                "set exactly one of source_field, value, template" + (f" (found: {', '.join(given)})" if given else "")
             )
         if self.template is not None and self.target_field.iterations:
             raise ValueError("a template cannot fill a list ([]) target")
+        if self.source_field is None and ({"default", "type"} & self.model_fields_set):
+            raise ValueError("default and type apply to a source_field")
         if self.source_field is not None:
             src, dst = self.source_field.iterations, self.target_field.iterations
             if src != dst:
-                raise ValueError(
-                    f"source_field has {src} list step(s) ([]) but target_field has {dst}; they must match"
-                )
+                raise ValueError(f"source_field has {src} list step(s) ([]) but target_field has {dst}; they must match")
+        if self.when is not None and self.source_field is not None:
+            own = self.source_field.list_prefixes()
+            for path in self.when.paths():
+                theirs = path.list_prefixes()[: len(own)]
+                if theirs != own[: len(theirs)]:
+                    raise ValueError(
+                        f"when: {path.text!r} iterates another list than source_field {self.source_field.text!r};"
+                        " a condition's [] stand for the rule's own line"
+                    )
         return self
 
     @property
     def kind(self) -> str:
         return "source_field" if self.source_field is not None else "template" if self.template else "value"
+
+    @property
+    def has_default(self) -> bool:
+        return "default" in self.model_fields_set
+
+    @property
+    def transforms(self) -> tuple[TransformRef, ...]:
+        if self.transform is None:
+            return ()
+        return tuple(self.transform) if isinstance(self.transform, list) else (self.transform,)
 
 
 class LookupConfig(_Strict):
@@ -100,14 +184,52 @@ class LookupConfig(_Strict):
         return {"path": data} if isinstance(data, str) else data
 
 
+class RejectConfig(_Strict):
+    """An event the mapping refuses on purpose: ``{when: {field: variants[1].id, exists: true}, message: ...}``."""
+
+    when: Condition
+    message: str = Field(min_length=1, description="why, and what to do; shown with the first field of `when`")
+
+
+class EntityConfig(_Strict):
+    """Who an event is about, and the version that orders its events (the pipeline's version guard)."""
+
+    type: str = Field(description="the entity kind, e.g. order, refund, customer")
+    id: TemplateText = Field(description="key template of the entity id, e.g. '{id}'")
+    version: PathText = Field(description="source path of a tz-aware ISO timestamp or a number, e.g. updated_at")
+
+    @field_validator("type")
+    @classmethod
+    def _identifier(cls, value: str) -> str:
+        if not _IDENTIFIER.match(value):
+            raise ValueError("expected a name such as order (letters, digits, _)")
+        return value
+
+    @field_validator("version")
+    @classmethod
+    def _single(cls, value: FieldPath) -> FieldPath:
+        if value.iterations:
+            raise ValueError(f"{value.text!r} iterates a list ([]); a version is one value")
+        return value
+
+
 class MappingConfig(_Strict):
     source: str = Field(min_length=1, description="the source system, e.g. shopify")
     topic: str | None = Field(None, description="the one source topic handled, e.g. orders/create")
     topics: list[str] | None = Field(None, min_length=1, description="several source topics")
+    entity: EntityConfig
+    model: str | None = Field(None, description="a validation model in erpsync.sources.MODELS, e.g. shopify.order")
     record_type: str = Field(min_length=1, description="the ERP record type, e.g. salesOrder")
-    external_id: TemplateText = Field(description="template of the ERP external id, e.g. shopify-order-{id}")
+    external_id: TemplateText = Field(description="key template of the ERP external id, e.g. shopify-order-{id}")
+    timezone: str | None = Field(None, description="the ERP account's IANA time zone, for date/datetime transforms")
     lookups: dict[str, LookupConfig] = Field(default_factory=dict)
+    reject: list[RejectConfig] = Field(default_factory=list, description="events refused with a named error")
     fields: list[FieldConfig] = Field(min_length=1)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, tz: str | None) -> str | None:
+        return check_zone(tz)
 
     @model_validator(mode="after")
     def _one_topic_key(self) -> MappingConfig:
@@ -120,25 +242,32 @@ class MappingConfig(_Strict):
         return (self.topic,) if self.topic is not None else tuple(self.topics or ())
 
 
+class ExpectedConfig(_Strict):
+    body: dict[str, Any] = Field(description="the expected ERP record body")
+    external_id: str | None = None
+    entity_id: str | None = None
+    version: str | int | float | None = Field(None, description="the expected source version (ISO text or number)")
+
+
 class CaseConfig(_Strict):
-    """One named case: an input (inline or a JSON file) and either the expected record or an error substring."""
+    """One named case: an input (inline or a JSON file) and either the expected record or an error pattern."""
 
     name: str = Field(min_length=1)
     input: dict[str, Any] | None = None
     input_file: str | None = Field(None, description="JSON file, relative to the case file")
     optional: bool = Field(False, description="skip, not fail, when input_file does not exist")
-    external_id: str | None = None
-    body: dict[str, Any] | None = None
-    error: str | None = Field(None, description="a substring of the expected MappingError message")
+    xref: dict[str, dict[str, str]] = Field(
+        default_factory=dict, description="fake ERP ids for erp_lookup: {'item.itemid': {SKU: id}}"
+    )
+    expected: ExpectedConfig | None = None
+    error: str | None = Field(None, description="a substring or regular expression of the expected error")
 
     @model_validator(mode="after")
     def _shape(self) -> CaseConfig:
         if (self.input is None) == (self.input_file is None):
             raise ValueError("set exactly one of input, input_file")
-        if self.error is not None and (self.body is not None or self.external_id is not None):
-            raise ValueError("a case expects either error or body/external_id, not both")
-        if self.error is None and self.body is None:
-            raise ValueError("set body (the expected record body) or error")
+        if (self.error is None) == (self.expected is None):
+            raise ValueError("set exactly one of expected (the record) or error (a message pattern)")
         return self
 
 
@@ -155,7 +284,7 @@ class CaseFileConfig(_Strict):
         return self
 
 
-def _short_message(error: Any) -> str:
+def short_message(error: Any) -> str:
     """Pydantic's message without its "Value error, " prefix, and plainer words for the common cases."""
     kind = error.get("type")
     if kind == "extra_forbidden":
@@ -167,11 +296,13 @@ def _short_message(error: Any) -> str:
 
 
 def error_location(loc: tuple[Any, ...]) -> str:
-    """``('fields', 3, 'transform')`` → ``fields[3].transform``."""
+    """``('fields', 3, 'transform', 'transform-chain', 0)`` → ``fields[3].transform[0]`` (union tags left out)."""
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
+        elif part in UNION_TAGS:
+            continue
         else:
             out += f".{part}" if out else str(part)
     return out
@@ -182,6 +313,6 @@ def describe_errors(errors: list[Any]) -> list[str]:
     lines = []
     for error in errors:
         where = error_location(tuple(error.get("loc", ())))
-        message = _short_message(error)
+        message = short_message(error)
         lines.append(f"{where}: {message}" if where else message)
     return lines

@@ -1,4 +1,8 @@
-"""Applying a loaded mapping to one source payload: payload dict in, ERP record (type, external id, body) out."""
+"""Applying a loaded mapping to one source payload: payload in, ERP record (type, external id, body) out.
+
+Every MappingError raised here starts with ``<mapping name>@<version>:`` and carries the concrete source
+path in ``.field``, so a dead-lettered event says which mapping, which version and which field failed.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +10,30 @@ import copy
 import re
 from collections.abc import Mapping as AnyMapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from erpsync.errors import MappingError
 from erpsync.mapping.config import FieldConfig, MappingConfig
 from erpsync.mapping.lookups import LookupTable
-from erpsync.mapping.paths import MISSING, positions, read, write
+from erpsync.mapping.paths import MISSING, FieldPath, positions, read, write
+from erpsync.mapping.source_fields import leaf_paths, normalised_shape, shape_text
 from erpsync.mapping.transforms import TRANSFORMS, TransformContext
+from erpsync.mapping.xref import XrefResolver
 
 # NetSuite accepts letters, digits, underscore and hyphen in an external id (a `|` even breaks the URL form).
 _EXTERNAL_ID = re.compile(r"^[A-Za-z0-9_-]+$")
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "text": (str,),
+    "number": (int, float),
+    "integer": (int,),
+    "boolean": (bool,),
+    "object": (dict,),
+    "list": (list,),
+}
+_JSON_NAMES = {str: "text", int: "integer", float: "number", bool: "boolean", dict: "object", list: "list"}
 
 
 @dataclass(frozen=True)
@@ -33,6 +50,17 @@ class MappedRecord:
 
 
 @dataclass(frozen=True)
+class RuleResult:
+    """What one rule did for one value, for ``erpsync mapping preview``."""
+
+    rule: str  # fields[3]
+    target: str  # item.items[1].rate
+    source: str | None  # line_items[1].price, or None for a constant or template
+    value: Any = None  # what was written
+    skipped: str | None = None  # why nothing was written
+
+
+@dataclass(frozen=True)
 class Mapping:
     """A validated mapping file with its lookup tables, ready to apply; build it with ``load_mapping``."""
 
@@ -41,6 +69,15 @@ class Mapping:
     config: MappingConfig = field(repr=False)
     tables: dict[str, LookupTable] = field(repr=False)
     version: str  # short sha256 of the file's bytes and of every lookup table it declares
+
+    @property
+    def name(self) -> str:
+        return self.path.name.removesuffix(".yaml").removesuffix(".yml")
+
+    @property
+    def ref(self) -> str:
+        """``name@version``, the prefix of every error this mapping raises."""
+        return f"{self.name}@{self.version}"
 
     @property
     def source(self) -> str:
@@ -54,47 +91,210 @@ class Mapping:
     def record_type(self) -> str:
         return self.config.record_type
 
+    @property
+    def entity_type(self) -> str:
+        return self.config.entity.type
+
+    @property
+    def model(self) -> str | None:
+        return self.config.model
+
     def handles(self, source: str, topic: str) -> bool:
         return source == self.source and topic in self.topics
 
-    def apply(self, payload: AnyMapping[str, Any]) -> MappedRecord:
-        """Map one payload; raises MappingError whose ``field`` is the concrete source path at fault."""
-        if not isinstance(payload, AnyMapping):
-            raise MappingError(f"expected a JSON object, found {type(payload).__name__}", field="(payload)")
+    # -- who and which version --
+
+    def entity_id(self, payload: AnyMapping[str, Any]) -> str:
+        """The entity id from the ``entity.id`` template; MappingError naming the field when it is missing."""
+        try:
+            return self.config.entity.id.render(_object(payload))
+        except MappingError as exc:
+            raise self._located(exc) from None
+
+    def source_version(self, payload: AnyMapping[str, Any]) -> datetime | int | float:
+        """The value at ``entity.version``: a tz-aware datetime (from ISO 8601 text) or a number."""
+        path = self.config.entity.version
+        try:
+            (found,) = read(_object(payload), path)
+            value = found.value
+            if value is MISSING:
+                raise MappingError("required source field is missing", field=found.where)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return value
+            if not isinstance(value, str):
+                raise MappingError(f"a version must be a timestamp or a number, found {_json_name(value)}", field=found.where)
+            try:
+                moment = datetime.fromisoformat(value.strip())
+            except ValueError:
+                raise MappingError("not an ISO 8601 timestamp", field=found.where) from None
+            if moment.tzinfo is None or moment.utcoffset() is None:
+                raise MappingError("timestamp has no UTC offset, so events cannot be ordered", field=found.where)
+            return moment
+        except MappingError as exc:
+            raise self._located(exc) from None
+
+    # -- the record --
+
+    def apply(
+        self,
+        payload: AnyMapping[str, Any],
+        *,
+        xref: XrefResolver | None = None,
+        trace: list[RuleResult] | None = None,
+    ) -> MappedRecord:
+        """Map one payload; MappingError (``name@version: path: problem``) names the source path at fault.
+
+        ``xref`` resolves ``erp_lookup`` transforms; ``trace``, when given, receives each rule's result.
+        """
+        try:
+            return self._apply(_object(payload), xref, trace)
+        except MappingError as exc:
+            raise self._located(exc) from None
+
+    def _apply(self, payload: AnyMapping[str, Any], xref: XrefResolver | None, trace: list[RuleResult] | None) -> MappedRecord:
         external_id = self.config.external_id.render(payload)
         if not _EXTERNAL_ID.match(external_id):
             raise MappingError(
-                "rendered external id may hold only letters, digits, '_' and '-' (NetSuite's rule)",
-                field="external_id",
+                "rendered external id may hold only letters, digits, '_' and '-' (NetSuite's rule)", field="external_id"
             )
+        for reject in self.config.reject:
+            if reject.when.holds(payload):
+                raise MappingError(reject.message, field=reject.when.paths()[0].text)
         body: dict[str, Any] = {}
         spread_later: list[tuple[int, FieldConfig]] = []
         for i, rule in enumerate(self.config.fields):
             if rule.source_field is not None:
-                for found in read(payload, rule.source_field):
-                    if found.value is MISSING:
-                        if rule.required:
-                            raise MappingError("required source field is missing", field=found.where)
-                        continue
-                    value = self._transform(rule, found.value, found.where)
-                    write(body, rule.target_field, found.indices, value)
+                self._map_source(i, rule, rule.source_field, payload, body, xref, trace)
             elif rule.template is not None:
-                text = rule.template.render(payload)
-                write(body, rule.target_field, (), self._transform(rule, text, f"fields[{i}].template"))
+                if self._skipped(i, rule, payload, (), trace):
+                    continue
+                text = rule.template.render(payload, f"fields[{i}].template")
+                value = self._transform(rule, text, f"fields[{i}].template", xref)
+                self._write(i, rule, body, (), value, None, trace)
             elif rule.target_field.iterations:
                 # A constant for every list element: wait until the source fields have created them all.
                 spread_later.append((i, rule))
-            else:
-                value = self._transform(rule, copy.deepcopy(rule.value), f"fields[{i}].value")
-                write(body, rule.target_field, (), value)
+            elif not self._skipped(i, rule, payload, (), trace):
+                value = self._transform(rule, copy.deepcopy(rule.value), f"fields[{i}].value", xref)
+                self._write(i, rule, body, (), value, None, trace)
         for i, rule in spread_later:
             for indices in positions(body, rule.target_field):
-                value = self._transform(rule, copy.deepcopy(rule.value), f"fields[{i}].value")
-                write(body, rule.target_field, indices, value)
+                if self._skipped(i, rule, payload, indices, trace):
+                    continue
+                value = self._transform(rule, copy.deepcopy(rule.value), f"fields[{i}].value", xref)
+                self._write(i, rule, body, indices, value, None, trace)
         return MappedRecord(self.record_type, external_id, body)
 
-    def _transform(self, rule: FieldConfig, value: Any, where: str) -> Any:
-        if rule.transform is None:
+    def _map_source(
+        self,
+        i: int,
+        rule: FieldConfig,
+        source: FieldPath,
+        payload: AnyMapping[str, Any],
+        body: dict[str, Any],
+        xref: XrefResolver | None,
+        trace: list[RuleResult] | None,
+    ) -> None:
+        for found in read(payload, source):
+            if self._skipped(i, rule, payload, found.indices, trace, found.where):
+                continue
+            value = found.value
+            if value is MISSING:
+                if rule.has_default and len(found.indices) == source.iterations:
+                    value = copy.deepcopy(rule.default)
+                elif rule.required and not rule.has_default:
+                    raise MappingError("required source field is missing", field=found.where)
+                else:
+                    if trace is not None:
+                        trace.append(RuleResult(f"fields[{i}]", rule.target_field.text, found.where, skipped="missing"))
+                    continue
+            elif rule.type is not None and (
+                not isinstance(value, _JSON_TYPES[rule.type]) or (isinstance(value, bool) and rule.type != "boolean")
+            ):
+                raise MappingError(f"expected {rule.type}, found {_json_name(value)}", field=found.where)
+            value = self._transform(rule, value, found.where, xref)
+            self._write(i, rule, body, found.indices, value, found.where, trace)
+
+    def _skipped(
+        self,
+        i: int,
+        rule: FieldConfig,
+        payload: AnyMapping[str, Any],
+        indices: tuple[int, ...],
+        trace: list[RuleResult] | None,
+        where: str | None = None,
+    ) -> bool:
+        if rule.when is None or rule.when.holds(payload, indices):
+            return False
+        if trace is not None:
+            target = rule.target_field.bound(indices).text
+            trace.append(RuleResult(f"fields[{i}]", target, where, skipped="when: condition does not hold"))
+        return True
+
+    def _write(
+        self,
+        i: int,
+        rule: FieldConfig,
+        body: dict[str, Any],
+        indices: tuple[int, ...],
+        value: Any,
+        where: str | None,
+        trace: list[RuleResult] | None,
+    ) -> None:
+        write(body, rule.target_field, indices, value)
+        if trace is not None:
+            trace.append(RuleResult(f"fields[{i}]", rule.target_field.bound(indices).text, where, value=value))
+
+    def _transform(self, rule: FieldConfig, value: Any, where: str, xref: XrefResolver | None) -> Any:
+        if not rule.transforms:
             return value
-        spec = TRANSFORMS[rule.transform.name]
-        return spec.func(value, rule.transform.params, TransformContext(where, self.tables))
+        ctx = TransformContext(where, self.tables, xref, self.config.timezone)
+        for ref in rule.transforms:
+            value = TRANSFORMS[ref.name].func(value, ref.params, ctx)
+        return value
+
+    def _located(self, exc: MappingError) -> MappingError:
+        located = MappingError(f"{self.ref}: {exc}")
+        located.field = exc.field
+        return located
+
+    # -- schema drift --
+
+    def read_shapes(self) -> frozenset[tuple[str, ...]]:
+        """The source paths any part of the mapping reads, list positions erased (``line_items[].sku``)."""
+        paths: list[FieldPath] = [*self.config.external_id.fields, *self.config.entity.id.fields]
+        paths.append(self.config.entity.version)
+        shapes: set[tuple[str, ...]] = set()
+        for reject in self.config.reject:
+            paths.extend(reject.when.paths())
+        for rule in self.config.fields:
+            if rule.source_field is not None:
+                paths.append(rule.source_field)
+            if rule.when is not None:
+                paths.extend(rule.when.paths())
+            if rule.template is not None:
+                shapes.update((name,) for name in rule.template.names)  # reads the whole value
+        shapes.update(normalised_shape(p) for p in paths)
+        return frozenset(shapes)
+
+    def unread_fields(self, payload: AnyMapping[str, Any]) -> list[str]:
+        """Source paths present in ``payload`` that no rule reads (``line_items[].tax_lines[].rate``), sorted.
+
+        Not an error: a report that lets a team see a platform change (a new or renamed field) coming.
+        """
+        read_shapes = self.read_shapes()
+        unread = set()
+        for leaf in leaf_paths(payload):
+            if not any(leaf[: len(r)] == r or r[: len(leaf)] == leaf for r in read_shapes):
+                unread.add(shape_text(leaf))
+        return sorted(unread)
+
+
+def _object(payload: Any) -> AnyMapping[str, Any]:
+    if not isinstance(payload, AnyMapping):
+        raise MappingError(f"expected a JSON object, found {_json_name(payload)}", field="(payload)")
+    return payload
+
+
+def _json_name(value: Any) -> str:
+    return "null" if value is None else _JSON_NAMES.get(type(value), type(value).__name__)

@@ -1,8 +1,9 @@
-"""Reading a mapping file: YAML → validated config → lookup tables → checks across fields → ``Mapping``."""
+"""Reading mapping files: YAML → validated config → lookup tables → checks across fields → ``Mapping``; finding the one for a topic."""
 
 from __future__ import annotations
 
 import hashlib
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -10,11 +11,12 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from erpsync.errors import ConfigError
-from erpsync.mapping.config import MappingConfig, describe_errors
+from erpsync.mapping.config import MappingConfig, describe_errors, did_you_mean
 from erpsync.mapping.engine import Mapping
 from erpsync.mapping.lookups import LookupTable
 
-CASES_SUFFIX = ".cases.yaml"
+TEST_SUFFIX = "_test.yaml"  # the sibling case file: mappings/x.yaml → mappings/x_test.yaml
+_LEGACY_CASES_SUFFIX = ".cases.yaml"
 
 
 def display_path(path: Path) -> str:
@@ -76,17 +78,25 @@ def load_mapping(path: str | Path) -> Mapping:
 
 
 def _cross_checks(config: MappingConfig) -> list[str]:
-    """What one field cannot see alone: table names, two fields writing one place, lists nobody fills."""
+    """What one field cannot see alone: table and model names, two fields writing one place, lists nobody fills."""
     problems: list[str] = []
-    declared = ", ".join(sorted(config.lookups)) or "none"
     for i, rule in enumerate(config.fields):
-        if rule.transform is not None:
-            for table in sorted(rule.transform.params.tables_used() - set(config.lookups)):
-                problems.append(f"fields[{i}].transform: unknown lookup table {table!r} (declared: {declared})")
+        chained = isinstance(rule.transform, list)
+        for k, ref in enumerate(rule.transforms):
+            where = f"fields[{i}].transform[{k}]" if chained else f"fields[{i}].transform"
+            for table in sorted(ref.params.tables_used() - set(config.lookups)):
+                hint = did_you_mean(table, config.lookups) or " (no lookups: declared)"
+                problems.append(f"{where}: unknown lookup table {table!r}{hint}")
+    if config.model is not None:
+        models = _source_models()
+        if models is not None and config.model not in models:
+            problems.append(f"model: unknown model {config.model!r}{did_you_mean(config.model, models)}")
 
     first_at: dict[tuple[str, ...], int] = {}
     for i, rule in enumerate(config.fields):
         shape = rule.target_field.shape
+        if shape in first_at and rule.when is not None and config.fields[first_at[shape]].when is not None:
+            continue  # alternatives: each rule writes the target under its own condition
         if shape in first_at:
             problems.append(
                 f"fields[{i}].target_field: duplicate target {rule.target_field.text!r} (also fields[{first_at[shape]}])"
@@ -113,6 +123,71 @@ def _cross_checks(config: MappingConfig) -> list[str]:
     return problems
 
 
+def _source_models() -> dict | None:
+    """erpsync.sources.MODELS, or None while no source package defines it (then the name is not checked)."""
+    try:
+        from erpsync.sources import MODELS
+    except ImportError:
+        return None
+    return MODELS
+
+
+def is_mapping_file(path: Path) -> bool:
+    return path.suffix == ".yaml" and not path.name.endswith((TEST_SUFFIX, _LEGACY_CASES_SUFFIX))
+
+
 def discover_mappings(directory: str | Path) -> list[Path]:
-    """The mapping files in a folder: ``*.yaml`` except the ``*.cases.yaml`` case files beside them."""
-    return sorted(p for p in Path(directory).glob("*.yaml") if not p.name.endswith(CASES_SUFFIX))
+    """The mapping files in a folder: ``*.yaml`` except the ``*_test.yaml`` case files beside them."""
+    return sorted(p for p in Path(directory).glob("*.yaml") if is_mapping_file(p))
+
+
+# Loaded mappings by file, valid while the file and its tables keep their size and modification time:
+# a retry after an edit sees the edit, and an unchanged folder is not re-parsed for every event.
+_LOADED: dict[Path, tuple[tuple, Mapping]] = {}
+_LOADED_LOCK = threading.Lock()
+
+
+def _stamp(path: Path, tables: list[Path]) -> tuple:
+    stamps = []
+    for p in (path, *tables):
+        try:
+            st = p.stat()
+        except OSError:
+            return ()
+        stamps.append((st.st_mtime_ns, st.st_size))
+    return tuple(stamps)
+
+
+def load_mapping_cached(path: Path) -> Mapping:
+    """``load_mapping``, reusing the last result while neither the file nor its tables changed."""
+    key = path.resolve()
+    with _LOADED_LOCK:
+        cached = _LOADED.get(key)
+    if cached is not None:
+        stamp, mapping = cached
+        if stamp and stamp == _stamp(key, [t.path for t in mapping.tables.values()]):
+            return mapping
+    mapping = load_mapping(path)
+    with _LOADED_LOCK:
+        _LOADED[key] = (_stamp(key, [t.path for t in mapping.tables.values()]), mapping)
+    return mapping
+
+
+def find_mapping(mappings_dir: str | Path, source: str, topic: str) -> Mapping:
+    """The one mapping in the folder that handles ``source``/``topic``; ConfigError if none, several, or a file is bad."""
+    loaded: list[Mapping] = []
+    broken: list[str] = []
+    for path in discover_mappings(mappings_dir):
+        try:
+            loaded.append(load_mapping_cached(path))
+        except ConfigError as exc:
+            broken.append(str(exc))
+    if broken:
+        raise ConfigError("\n".join(broken))
+    handling = [m for m in loaded if m.handles(source, topic)]
+    if not handling:
+        raise ConfigError(f"{display_path(Path(mappings_dir))}: no mapping handles {source} topic {topic!r}")
+    if len(handling) > 1:
+        names = ", ".join(m.display for m in handling)
+        raise ConfigError(f"{source} topic {topic!r} is handled by more than one mapping: {names}")
+    return handling[0]

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator
 
 from erpsync.errors import MappingError
 
@@ -85,11 +87,32 @@ class FieldPath:
                 out.append(f"[{s.index}]")
         return tuple(out)
 
+    def bound(self, indices: tuple[int, ...]) -> FieldPath:
+        """The path with its first ``[]`` segments fixed to ``indices`` (a line's own position)."""
+        if not indices:
+            return self
+        pending = list(indices)
+        segments = []
+        for seg in self.segments:
+            if seg.each and pending:
+                seg = Segment(seg.key, index=pending.pop(0))
+            segments.append(seg)
+        return FieldPath(".".join(str(s) for s in segments), tuple(segments))
+
+    def list_prefixes(self) -> tuple[tuple[str, ...], ...]:
+        """The shape up to each ``[]``: which lists the path iterates, outermost first."""
+        shape = self.shape
+        return tuple(shape[: i + 1] for i, part in enumerate(shape) if part == "[]")
+
     def list_prefix(self) -> tuple[str, ...]:
         """The shape up to and including the last ``[]`` (what decides a list's length)."""
         shape = self.shape
         last = max(i for i, part in enumerate(shape) if part == "[]")
         return shape[: last + 1]
+
+
+# A path as a pydantic field of a mapping file: parsed, or a "bad path" error at that key.
+PathText = Annotated[FieldPath, BeforeValidator(FieldPath.parse)]
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,8 @@ class Template:
             return text
         if not isinstance(text, str) or not text:
             raise ValueError("expected a template such as 'shopify-order-{id}'")
+        if "{{" in text or "{%" in text:
+            raise ValueError(f"bad template {text!r}: '{{{{' is Jinja syntax; key templates take {{field}}")
         parts: list[str | FieldPath] = []
         try:
             pieces = list(string.Formatter().parse(text))

@@ -28,6 +28,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from erpsync.sandboxes.erp_records import (
+    ITEM_RECORD_TYPES,
+    SUITEQL_SCHEMA,
+    SUITEQL_TABLES,
+    Rejection,
+    check_record,
+    suiteql_rows,
+)
+from erpsync.sandboxes.erp_records import field as _field
+from erpsync.sandboxes.erp_records import text as _text
+
 DEFAULT_PORT = 8700
 DEFAULT_DB = Path(".erpsync") / "erp-sandbox.db"
 RECORD_ROOT = "/services/rest/record/v1"
@@ -37,15 +48,6 @@ JWT_BEARER_ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ERROR_MEDIA_TYPE = "application/vnd.oracle.resource+json; type=error"
 RFC2616 = "https://www.w3.org/Protocols/rfc2616/rfc2616-sec10.html"
 
-# The transaction types the SuiteQL `transaction` table knows, by REST record type.
-TRANSACTION_TYPES = {
-    "salesOrder": ("SalesOrd", "SO"),
-    "invoice": ("CustInvc", "INV"),
-    "cashSale": ("CashSale", "CS"),
-    "itemFulfillment": ("ItemShip", "IF"),
-    "customerPayment": ("CustPymt", "PYMT"),
-}
-SUITEQL_TABLES = frozenset({"transaction", "item"})
 _EXTERNAL_ID = re.compile(r"[A-Za-z0-9_-]+")
 _RECORD_TYPE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _TITLES = {
@@ -140,55 +142,12 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _field(document: Any, name: str) -> Any:
-    """NetSuite field names are case-insensitive (``otherRefNum`` and ``otherrefnum`` both work)."""
-    if not isinstance(document, dict):
-        return None
-    if name in document:
-        return document[name]
-    lowered = name.lower()
-    return next((value for key, value in document.items() if key.lower() == lowered), None)
-
-
-def validate_record(record_type: str, body: dict[str, Any], items: dict[int, str]) -> JSONResponse | None:
-    """The 400 NetSuite would answer for this body, or ``None`` if it would accept it."""
-    if record_type != "salesOrder":
-        return None
-    missing = []
-    entity = _field(body, "entity")
-    if _field(entity, "id") in (None, ""):
-        missing.append("Customer")
-    lines = _field(_field(body, "item"), "items")
-    if not isinstance(lines, list) or not lines:
-        missing.append("Items")
-    if missing:
-        return netsuite_error(
-            400, "USER_ERROR", f"Error while accessing a resource. Please enter value(s) for: {', '.join(missing)}."
-        )
-    for index, line in enumerate(lines):
-        path = f"item.items[{index}].item"
-        item_id = _field(_field(line, "item"), "id")
-        if item_id in (None, ""):
-            detail = "Error while accessing a resource. Please enter value(s) for: Item."
-            return netsuite_error(400, "USER_ERROR", detail, path)
-        try:
-            known = int(str(item_id)) in items
-        except ValueError:
-            known = False
-        if not known:
-            detail = (
-                "Error while accessing resource: You have entered an Invalid Field Value"
-                f" {item_id} for the following field: item"
-            )
-            return netsuite_error(400, "INVALID_CONTENT", detail, path)
-    return None
-
-
 class RecordStore:
     """Records and the SuiteQL tables derived from them, in one SQLite file."""
 
     def __init__(self, path: Path, items: dict[int, str]) -> None:
         self.path = path
+        self.seed_items = dict(items)
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
@@ -205,16 +164,28 @@ class RecordStore:
                 last_modified TEXT NOT NULL,
                 UNIQUE (record_type, external_id)
             );
-            CREATE TABLE IF NOT EXISTS "transaction" (
-                id INTEGER PRIMARY KEY, externalid TEXT, type TEXT, recordtype TEXT, trandate TEXT, tranid TEXT,
-                otherrefnum TEXT, memo TEXT, entity TEXT, lastmodifieddate TEXT
-            );
-            CREATE TABLE IF NOT EXISTS item (id INTEGER PRIMARY KEY, itemid TEXT NOT NULL);
             """
         )
         with self._transaction():
-            self._db.execute("DELETE FROM item")
-            self._db.executemany("INSERT INTO item (id, itemid) VALUES (?, ?)", sorted(items.items()))
+            self._rebuild_suiteql_tables()
+
+    def _rebuild_suiteql_tables(self) -> None:
+        # Derived from the records, so they are recreated rather than migrated: a file from an older
+        # sandbox gets today's columns, and the --items of this run.
+        for table in SUITEQL_TABLES:
+            self._db.execute(f'DROP TABLE IF EXISTS "{table}"')
+        for statement in filter(str.strip, SUITEQL_SCHEMA.split(";")):
+            self._db.execute(statement)
+        self._seed_items()
+        for row in self._db.execute("SELECT * FROM record ORDER BY internal_id").fetchall():
+            self._index(row["record_type"], row["internal_id"], row["external_id"], json.loads(row["body"]),
+                        row["last_modified"])
+
+    def _seed_items(self) -> None:
+        self._db.executemany(
+            "INSERT OR REPLACE INTO item (id, itemid, itemtype) VALUES (?, ?, 'InvtPart')",
+            sorted(self.seed_items.items()),
+        )
 
     @contextlib.contextmanager
     def _transaction(self) -> Any:
@@ -235,6 +206,20 @@ class RecordStore:
         else:
             sql, key = "SELECT * FROM record WHERE record_type = ? AND internal_id = ?", ref
         return self._db.execute(sql, (record_type, key)).fetchone()
+
+    def body(self, row: sqlite3.Row) -> dict[str, Any]:
+        return json.loads(row["body"])  # type: ignore[no-any-return]
+
+    def item_exists(self, item_id: int) -> bool:
+        return self._db.execute("SELECT 1 FROM item WHERE id = ?", (item_id,)).fetchone() is not None
+
+    def item_named(self, itemid: str) -> tuple[int, str | None] | None:
+        row = self._db.execute("SELECT id, externalid FROM item WHERE lower(itemid) = lower(?)", (itemid,)).fetchone()
+        return None if row is None else (row["id"], row["externalid"])
+
+    def check(self, record_type: str, body: dict[str, Any], external_id: str | None = None) -> Rejection | None:
+        """What NetSuite would refuse in this body, given the records there are now."""
+        return check_record(record_type, body, self, external_id)
 
     def upsert(self, record_type: str, external_id: str, body: dict[str, Any]) -> tuple[int, bool]:
         """Create or replace the body of the record with this external id; the internal id never changes."""
@@ -265,9 +250,17 @@ class RecordStore:
         return internal_id
 
     def _insert(self, record_type: str, external_id: str | None, body: dict[str, Any], now: str) -> int:
+        internal_id = None
+        if record_type in ITEM_RECORD_TYPES:
+            # Items from --items hold their ids outside the record table: a new item takes the next id after both.
+            internal_id = self._db.execute(
+                "SELECT max(coalesce((SELECT max(id) FROM item), 0),"
+                " coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'record'), 0)) + 1"
+            ).fetchone()[0]
         cursor = self._db.execute(
-            "INSERT INTO record (record_type, external_id, body, created, last_modified) VALUES (?, ?, ?, ?, ?)",
-            (record_type, external_id, json.dumps(body), now, now),
+            "INSERT INTO record (internal_id, record_type, external_id, body, created, last_modified)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (internal_id, record_type, external_id, json.dumps(body), now, now),
         )
         assert cursor.lastrowid is not None
         return cursor.lastrowid
@@ -275,26 +268,10 @@ class RecordStore:
     def _index(
         self, record_type: str, internal_id: int, external_id: str | None, body: dict[str, Any], now: str
     ) -> None:
-        if record_type not in TRANSACTION_TYPES:
-            return
-        type_code, prefix = TRANSACTION_TYPES[record_type]
-        entity = _field(_field(body, "entity"), "id")
-        self._db.execute(
-            'INSERT OR REPLACE INTO "transaction" (id, externalid, type, recordtype, trandate, tranid, otherrefnum,'
-            " memo, entity, lastmodifieddate) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                internal_id,
-                external_id,
-                type_code,
-                record_type.lower(),
-                _text(_field(body, "tranDate")) or now[:10],
-                _text(_field(body, "tranId")) or f"{prefix}{internal_id}",
-                _text(_field(body, "otherRefNum")),
-                _text(_field(body, "memo")),
-                _text(entity),
-                now,
-            ),
-        )
+        for table, row in suiteql_rows(record_type, internal_id, external_id, body, now):
+            columns = ", ".join(row)
+            marks = ", ".join("?" for _ in row)
+            self._db.execute(f'INSERT OR REPLACE INTO "{table}" ({columns}) VALUES ({marks})', list(row.values()))
 
     def page(self, record_type: str, limit: int, offset: int) -> tuple[list[int], int]:
         total = self._db.execute("SELECT COUNT(*) FROM record WHERE record_type = ?", (record_type,)).fetchone()[0]
@@ -324,7 +301,7 @@ class RecordStore:
     def reset(self) -> None:
         with self._transaction():
             self._db.execute("DELETE FROM record")
-            self._db.execute('DELETE FROM "transaction"')
+            self._rebuild_suiteql_tables()
 
     def query(self, sql: str, params: list[Any], limit: int, offset: int) -> tuple[list[dict[str, str]], int]:
         """Run one SuiteQL SELECT on a read-only connection that sees only NetSuite-named tables."""
@@ -340,14 +317,6 @@ class RecordStore:
             return rows, total
         finally:
             reader.close()
-
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
 
 
 def _suiteql_authorizer(action: int, table: str | None, *_: Any) -> int:
@@ -550,8 +519,8 @@ class ErpSandbox:
         body = await _json_body(request)
         if not isinstance(body, dict):
             return _malformed()
-        if (rejection := validate_record(record_type, body, self.options.items)) is not None:
-            return rejection
+        if (rejection := self.store.check(record_type, body, ref[4:])) is not None:
+            return _rejected(rejection)
         internal_id, _ = self.store.upsert(record_type, ref[4:], body)
         return Response(status_code=204, headers={"Location": self._record_url(request, record_type, internal_id)})
 
@@ -565,8 +534,8 @@ class ErpSandbox:
         external_id = _field(body, "externalId")
         if external_id is not None and not (isinstance(external_id, str) and _EXTERNAL_ID.fullmatch(external_id)):
             return netsuite_error(400, "INVALID_CONTENT", "Invalid external ID.", "externalId")
-        if (rejection := validate_record(record_type, body, self.options.items)) is not None:
-            return rejection
+        if (rejection := self.store.check(record_type, body, external_id)) is not None:
+            return _rejected(rejection)
         internal_id = self.store.create(record_type, external_id, body)
         if internal_id is None:
             return netsuite_error(400, "USER_ERROR", "A record with the same external ID already exists.", "externalId")
@@ -695,6 +664,10 @@ def _bad_reference(record_type: str, ref: str) -> Response | None:
     if not re.fullmatch(r"-?\d+", ref):
         return netsuite_error(400, "INVALID_PARAMETER", "Invalid record ID.")
     return None
+
+
+def _rejected(rejection: Rejection) -> JSONResponse:
+    return netsuite_error(rejection.status, rejection.code, rejection.detail, rejection.path)
 
 
 def _invalid_login() -> JSONResponse:

@@ -1,10 +1,10 @@
-"""The typed model of a Shopify order webhook body, and its validation with errors that name the field."""
+"""The typed models of Shopify webhook bodies, and their validation with errors that name the field."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -16,7 +16,26 @@ class _ShopifyModel(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
-class ShopifyCustomer(_ShopifyModel):
+class _ShopifyEntity(_ShopifyModel):
+    """A webhook body about one entity: its id, and the value that orders its versions."""
+
+    entity_type: ClassVar[str]
+
+    id: int
+
+    @property
+    def entity_id(self) -> str:
+        return str(self.id)
+
+    @property
+    def version(self) -> datetime:
+        """The entity's ``updated_at``: a delivery older than the last applied one is superseded."""
+        return self.updated_at  # type: ignore[attr-defined, no-any-return]
+
+
+class ShopifyOrderCustomer(_ShopifyModel):
+    """The customer as an order embeds it (Shopify leaves its timestamps null there)."""
+
     id: int
 
 
@@ -37,12 +56,11 @@ class ShopifyLineItem(_ShopifyModel):
         return value
 
 
-class ShopifyOrder(_ShopifyModel):
+class ShopifyOrder(_ShopifyEntity):
     """The body of an ``orders/create``/``orders/updated``/``orders/paid``/``orders/cancelled`` webhook."""
 
     entity_type: ClassVar[str] = "order"
 
-    id: int
     name: str  # "#1001": the shop's order code
     order_number: int
     email: str | None = None
@@ -51,8 +69,9 @@ class ShopifyOrder(_ShopifyModel):
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     total_price: Decimal
     line_items: list[ShopifyLineItem] = Field(min_length=1)
-    customer: ShopifyCustomer | None = None
+    customer: ShopifyOrderCustomer | None = None
     cancelled_at: AwareDatetime | None = None
+    cancel_reason: str | None = None
     financial_status: str | None = None
     note: str | None = None
     tags: str = ""  # Shopify sends one comma-separated string
@@ -63,28 +82,165 @@ class ShopifyOrder(_ShopifyModel):
         return "" if value is None else value
 
     @property
-    def entity_id(self) -> str:
-        return str(self.id)
-
-    @property
-    def version(self) -> datetime:
-        """Orders change under one id; a delivery older than the last applied ``updated_at`` is superseded."""
-        return self.updated_at
-
-    @property
     def tag_list(self) -> list[str]:
         return [t.strip() for t in self.tags.split(",") if t.strip()]
 
 
+class ShopifyTransaction(_ShopifyModel):
+    """A payment-gateway transaction, here the money movement of a refund."""
+
+    id: int
+    kind: str  # "refund" for the money a refund returned
+    status: str  # only "success" moved money
+    amount: Decimal = Field(ge=0)
+    currency: str | None = Field(None, pattern=r"^[A-Z]{3}$")
+
+
+class ShopifyRefundLineItem(_ShopifyModel):
+    id: int
+    line_item_id: int
+    quantity: int = Field(gt=0)
+    subtotal: Decimal = Field(ge=0)  # what was refunded for this line, after its discounts
+    restock_type: str | None = None  # no_restock, cancel, return, legacy_restock
+    line_item: ShopifyLineItem
+
+
+class ShopifyRefund(_ShopifyEntity):
+    """The body of a ``refunds/create`` webhook: one refund of one order."""
+
+    entity_type: ClassVar[str] = "refund"
+
+    order_id: int
+    created_at: AwareDatetime
+    processed_at: AwareDatetime | None = None
+    note: str | None = None
+    restock: bool | None = None
+    # Empty for a refund of shipping or of an amount only: valid at Shopify; a mapping decides what it needs.
+    refund_line_items: list[ShopifyRefundLineItem] = Field(default_factory=list)
+    transactions: list[ShopifyTransaction] = Field(default_factory=list)
+
+    @property
+    def version(self) -> datetime:
+        """A refund is never edited (Shopify sends no refunds/update): its creation orders it."""
+        return self.created_at
+
+    @property
+    def refunded_amount(self) -> Decimal:
+        """The money that actually went back: the successful refund transactions."""
+        return sum(
+            (t.amount for t in self.transactions if t.kind == "refund" and t.status == "success"), Decimal(0)
+        )
+
+
+class ShopifyFulfillment(_ShopifyEntity):
+    """The body of a ``fulfillments/create``/``fulfillments/update`` webhook: one shipment of an order."""
+
+    entity_type: ClassVar[str] = "fulfillment"
+
+    order_id: int
+    name: str | None = None  # "#1001.1": the order's code and the shipment's number
+    status: str  # pending, open, success, cancelled, error, failure
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+    tracking_company: str | None = None
+    tracking_numbers: list[str] = Field(default_factory=list)
+    line_items: list[ShopifyLineItem] = Field(min_length=1)
+
+    @field_validator("tracking_numbers", mode="before")
+    @classmethod
+    def _no_tracking(cls, value: Any) -> Any:
+        return [] if value is None else value
+
+
+class ShopifyVariant(_ShopifyModel):
+    id: int
+    # Null is valid at Shopify (the products/update sample has none); a mapping that needs it says so.
+    sku: str | None = None
+    title: str | None = None
+    price: Decimal = Field(ge=0)
+    compare_at_price: Decimal | None = Field(None, ge=0)
+    barcode: str | None = None
+    taxable: bool = True
+    inventory_quantity: int | None = None
+    position: int | None = None
+
+
+class ShopifyProduct(_ShopifyEntity):
+    """The body of a ``products/create``/``products/update`` webhook: the product with all its variants."""
+
+    entity_type: ClassVar[str] = "product"
+
+    title: str
+    updated_at: AwareDatetime
+    status: str | None = None  # active, archived, draft
+    product_type: str | None = None
+    vendor: str | None = None
+    handle: str | None = None
+    variants: list[ShopifyVariant] = Field(min_length=1)
+
+
+class ShopifyAddress(_ShopifyModel):
+    country_code: str | None = Field(None, pattern=r"^[A-Z]{2}$")
+    province_code: str | None = None
+
+
+class ShopifyCustomer(_ShopifyEntity):
+    """The body of a ``customers/create``/``customers/update`` webhook.
+
+    Names, email and phone are all optional at Shopify (a newsletter sign-up may have an email only);
+    what the ERP needs of them is the mapping's rule, so the refusal names the mapping's field.
+    """
+
+    entity_type: ClassVar[str] = "customer"
+
+    email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    phone: str | None = None
+    state: str | None = None  # disabled, invited, enabled, declined
+    tax_exempt: bool = False
+    created_at: AwareDatetime | None = None
+    updated_at: AwareDatetime
+    default_address: ShopifyAddress | None = None
+
+
+_Model = TypeVar("_Model", bound=_ShopifyModel)
+
+
 def parse_order(payload: Any) -> ShopifyOrder:
-    """Validate a webhook body; raises InvalidPayload whose ``field`` is e.g. ``line_items[0].quantity``.
+    """Validate an order webhook body; raises InvalidPayload whose ``field`` is e.g. ``line_items[0].quantity``."""
+    return _parse(ShopifyOrder, payload)
+
+
+def parse_refund(payload: Any) -> ShopifyRefund:
+    """Validate a ``refunds/create`` body; e.g. ``refund_line_items[0].quantity`` names a bad quantity."""
+    return _parse(ShopifyRefund, payload)
+
+
+def parse_fulfillment(payload: Any) -> ShopifyFulfillment:
+    """Validate a fulfillment webhook body; e.g. ``line_items[1].sku`` names a line without SKU."""
+    return _parse(ShopifyFulfillment, payload)
+
+
+def parse_product(payload: Any) -> ShopifyProduct:
+    """Validate a product webhook body; e.g. ``variants[0].price`` names a price that is not a number."""
+    return _parse(ShopifyProduct, payload)
+
+
+def parse_customer(payload: Any) -> ShopifyCustomer:
+    """Validate a customer webhook body; e.g. ``updated_at`` names a missing or naive timestamp."""
+    return _parse(ShopifyCustomer, payload)
+
+
+def _parse(model: type[_Model], payload: Any) -> _Model:
+    """Validate ``payload`` as ``model``; raises InvalidPayload naming the first bad field.
 
     The message lists every problem by path and never echoes a value: pydantic's own text carries
     ``input_value=…``, which may be a name or an email, so it is rebuilt from the error parts and the
     original exception is not chained (a logged traceback would print it).
     """
     try:
-        return ShopifyOrder.model_validate(payload)
+        return model.model_validate(payload)
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
     problems = [(_location(e["loc"]), _message(e)) for e in errors]

@@ -1,4 +1,9 @@
-"""One local stack for all end-to-end tests: Prefect server, worker, receiver, ERP and shop sandboxes."""
+"""One local stack for all end-to-end tests: Prefect server, worker, receiver, ERP and shop sandboxes.
+
+Starting it costs about 25 s, so the tests share it. test_live_sync.py's first test must be the first to put
+events in its ledger or sales orders in its ERP (it checks exact counts): modules that add either sort after it
+(test_sync_*.py); test_blocks.py adds neither.
+"""
 
 from __future__ import annotations
 

@@ -17,25 +17,50 @@ def erpsync(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
 def test_help_explains_every_command():
     result = erpsync("--help")
     assert result.returncode == 0
-    for command in ("serve", "sandbox", "demo", "mapping", "status"):
+    for command in ("serve", "sandbox", "demo", "mapping", "new", "status"):
         assert command in result.stdout
 
 
-def test_mapping_test_runs_the_shipped_cases():
-    result = erpsync("mapping", "test")
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "shopify_order_to_netsuite_sales_order.yaml" in result.stdout
-    assert "all cases passed" in result.stdout
+def test_mapping_validate_and_test_pass_for_the_shipped_mappings():
+    validated = erpsync("mapping", "validate")
+    assert validated.returncode == 0, validated.stdout + validated.stderr
+    tested = erpsync("mapping", "test")
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert "shopify_order_to_netsuite_sales_order.yaml" in tested.stdout
+    assert "all cases passed" in tested.stdout
 
 
-def test_a_broken_mapping_is_refused_with_file_and_path(tmp_path):
+def test_a_broken_mapping_fails_validation_naming_file_rule_and_path(tmp_path):
     broken = tmp_path / "broken.yaml"
     broken.write_text(
         "source: shopify\ntopic: orders/create\nrecord_type: salesOrder\nexternal_id: 'x-{id}'\n"
+        "entity: {type: order, id: '{id}', version: updated_at}\n"
         "fields:\n  - source_field: name\n    target_field: memo\n    transform: upercase\n")
-    result = erpsync("mapping", "test", str(broken))
-    assert result.returncode == 2
-    assert "broken.yaml: fields[0].transform: unknown transform 'upercase'" in result.stderr
+    result = erpsync("mapping", "validate", str(broken))
+    assert result.returncode == 1
+    assert "broken.yaml: fields[0].transform: unknown transform 'upercase' (did you mean 'uppercase'?)" in result.stdout
+
+
+def test_preview_shows_the_body_a_payload_becomes(tmp_path):
+    payload = tmp_path / "order.json"
+    payload.write_text('{"id": 7, "name": "#7", "created_at": "2026-01-02T03:04:05Z", '
+                       '"updated_at": "2026-01-02T03:04:05Z", "currency": "USD", "total_price": "5.00", '
+                       '"line_items": [{"sku": "TEE-BLK-S", "quantity": 1, "price": "5.00", "title": "Tee"}]}')
+    result = erpsync("mapping", "preview", str(REPO / "mappings" / "shopify_order_to_netsuite_sales_order.yaml"),
+                     str(payload))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "shopify-order-7" in result.stdout and '"210"' in result.stdout
+
+
+def test_new_mapping_scaffolds_files_that_pass_their_own_cases(tmp_path):
+    env = {"ERPSYNC_MAPPINGS_DIR": str(tmp_path)}
+    made = erpsync("new", "mapping", "shopify", "customers/update", "customer", env=env)
+    assert made.returncode == 0, made.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "shopify_customer_to_netsuite_customer.yaml", "shopify_customer_to_netsuite_customer_test.yaml"]
+    assert erpsync("mapping", "test", str(tmp_path), env=env).returncode == 0
+    again = erpsync("new", "mapping", "shopify", "customers/update", "customer", env=env)
+    assert again.returncode == 2 and "exists already" in again.stderr
 
 
 def test_serve_without_a_secret_says_how_to_give_one(tmp_path):

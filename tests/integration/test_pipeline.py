@@ -13,7 +13,7 @@ import pytest
 from pydantic import SecretStr
 
 from erpsync.connectors.netsuite import NetSuiteClient, NetSuiteSettings
-from erpsync.errors import EntityBusy, ErpRejected, InvalidPayload, PermanentError
+from erpsync.errors import ConfigError, EntityBusy, ErpRejected, InvalidPayload
 from erpsync.pipeline import SyncPipeline
 from erpsync.retry import RetryPolicy
 from erpsync.settings import PROJECT_DIR
@@ -135,8 +135,9 @@ def test_an_erp_rejection_is_recorded_with_netsuites_code_and_path(pipeline, led
     assert ledger.claim(event.key, 999, stale_after=timedelta(minutes=5)), "a failed event releases its claim"
 
 
-def test_a_topic_without_a_sync_is_refused_by_name(pipeline, ledger):
+def test_a_topic_no_mapping_handles_is_dead_lettered_by_name(pipeline, ledger):
     event_id = store(ledger, sample_order(), topic="orders/fulfilled")
-    with pytest.raises(PermanentError, match="orders/fulfilled"):
+    with pytest.raises(ConfigError, match="no mapping handles shopify topic 'orders/fulfilled'") as caught:
         pipeline.validate(event_id)
+    assert "fix the configuration, then retry" in pipeline.fail(event_id, caught.value)
 

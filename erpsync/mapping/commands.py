@@ -1,0 +1,195 @@
+"""``erpsync mapping validate | preview | test | drift``: each a function writing to a stream and returning an exit code.
+
+Exit codes: 0 everything is fine, 1 a case fails or a file is invalid (CI-friendly). The CLI only parses
+arguments and calls these.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from erpsync.errors import ConfigError, MappingError
+from erpsync.mapping.cases import cases_path, load_cases, run_cases
+from erpsync.mapping.engine import Mapping, RuleResult
+from erpsync.mapping.loader import discover_mappings, load_mapping
+from erpsync.mapping.xref import InMemoryXref, XrefResolver
+
+if TYPE_CHECKING:
+    from erpsync.ledger import Ledger
+
+
+def mapping_files(paths: Iterable[str | Path]) -> list[Path]:
+    """Mapping files named directly, or found in the folders named; a case file stands for its mapping."""
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files += discover_mappings(path)
+        elif path.name.endswith("_test.yaml"):
+            files.append(path.with_name(path.name.removesuffix("_test.yaml") + ".yaml"))
+        else:
+            files.append(path)
+    return files
+
+
+def validate(paths: Iterable[str | Path], out: TextIO = sys.stdout) -> int:
+    """Load every mapping and its case file; report each problem with file and path; 1 if any is invalid."""
+    files = mapping_files(paths)
+    failed = 0
+    handlers: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for path in files:
+        try:
+            mapping = load_mapping(path)
+            load_cases(path)
+        except ConfigError as exc:
+            failed += 1
+            print(f"FAIL {exc}", file=out)
+            continue
+        for topic in mapping.topics:
+            handlers[(mapping.source, topic)].append(mapping.display)
+        print(f"ok   {mapping.display} @{mapping.version} ({mapping.source} {', '.join(mapping.topics)} → "
+              f"{mapping.record_type})", file=out)
+    for (source, topic), names in sorted(handlers.items()):
+        if len(names) > 1:
+            failed += 1
+            print(f"FAIL {source} topic {topic!r} is handled by more than one mapping: {', '.join(names)}", file=out)
+    print(f"{failed} invalid" if failed else f"{len(files)} mapping(s) valid", file=out)
+    return 1 if failed else 0
+
+
+def test(paths: Iterable[str | Path], out: TextIO = sys.stdout) -> int:
+    """Run each mapping's ``_test.yaml`` cases; 1 if a case fails or a file is invalid."""
+    failed = 0
+    for path in mapping_files(paths):
+        try:
+            results = run_cases(path)
+        except ConfigError as exc:
+            failed += 1
+            print(f"FAIL {exc}", file=out)
+            continue
+        for result in results:
+            mark = "skip" if result.skipped else "ok  " if result.passed else "FAIL"
+            failed += not result.passed
+            detail = f"\n     {result.message}" if result.message and (result.skipped or not result.passed) else ""
+            print(f"{mark} {path.name}: {result.name}{detail}", file=out)
+    print(f"{failed} failed" if failed else "all cases passed", file=out)
+    return 1 if failed else 0
+
+
+def preview(
+    mapping_path: str | Path,
+    payload_path: str | Path,
+    out: TextIO = sys.stdout,
+    *,
+    xref: XrefResolver | None = None,
+) -> int:
+    """Print each rule's result and the ERP body the mapping would send for this payload; 1 if it fails.
+
+    Without ``xref``, erp_lookup rules answer from the ``xref:`` tables of the mapping's case file (if any).
+    """
+    try:
+        mapping = load_mapping(mapping_path)
+        payload = json.loads(Path(payload_path).read_text(encoding="utf-8"))
+    except ConfigError as exc:
+        print(f"FAIL {exc}", file=out)
+        return 1
+    except (OSError, ValueError) as exc:
+        print(f"FAIL {payload_path}: cannot read a JSON payload: {exc}", file=out)
+        return 1
+    if xref is None:
+        xref = _case_xref(mapping)
+    trace: list[RuleResult] = []
+    print(f"{mapping.display} @{mapping.version}: {mapping.source} → {mapping.record_type}", file=out)
+    try:
+        record = mapping.apply(payload, xref=xref, trace=trace)
+        print(f"entity: {mapping.entity_type} {mapping.entity_id(payload)} "
+              f"version {_text(mapping.source_version(payload))}", file=out)
+    except MappingError as exc:
+        _print_trace(trace, out)
+        print(f"FAIL {exc}", file=out)
+        return 1
+    _print_trace(trace, out)
+    print(f"external id: {record.external_id}", file=out)
+    print(json.dumps(record.body, indent=2, ensure_ascii=False), file=out)
+    return 0
+
+
+def drift(ledger: Ledger, mappings_dir: str | Path, out: TextIO = sys.stdout, *, limit: int = 1000) -> int:
+    """List the source fields seen in the newest ``limit`` inbox events that no mapping reads, per topic.
+
+    A new field here is a platform change coming: map it, or know why it is left out.
+    """
+    from sqlmodel import select
+
+    from erpsync.ledger import InboxEvent
+
+    mappings = _loadable(mappings_dir, out)
+    with ledger.session() as session:
+        events = session.exec(select(InboxEvent).order_by(InboxEvent.id.desc()).limit(limit)).all()  # type: ignore[union-attr]
+    seen: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    events_per_topic: Counter[tuple[str, str]] = Counter()
+    unmapped: Counter[tuple[str, str]] = Counter()
+    for event in events:
+        key = (event.source, event.topic)
+        handling = [m for m in mappings if m.handles(*key)]
+        if not handling:
+            unmapped[key] += 1
+            continue
+        try:
+            payload = json.loads(event.body)
+        except ValueError:
+            continue
+        events_per_topic[key] += 1
+        unread = set.intersection(*(set(m.unread_fields(payload)) for m in handling))
+        seen[key].update(unread)
+    if not events:
+        print("no events in the inbox", file=out)
+    for key in sorted(events_per_topic):
+        source, topic = key
+        fields = seen[key]
+        print(f"{source} {topic}: {events_per_topic[key]} event(s); {len(fields)} field(s) no mapping reads", file=out)
+        for name, count in sorted(fields.items()):
+            print(f"  {name}  ({count} event(s))", file=out)
+    for (source, topic), count in sorted(unmapped.items()):
+        print(f"{source} {topic}: {count} event(s); no mapping handles this topic", file=out)
+    return 0
+
+
+def _loadable(mappings_dir: str | Path, out: TextIO) -> list[Mapping]:
+    loaded = []
+    for path in discover_mappings(mappings_dir):
+        try:
+            loaded.append(load_mapping(path))
+        except ConfigError as exc:
+            print(f"skipping an invalid mapping: {exc}", file=out)
+    return loaded
+
+
+def _case_xref(mapping: Mapping) -> InMemoryXref:
+    table: dict[str, dict[str, str]] = {}
+    if cases_path(mapping.path).exists():
+        try:
+            for case in load_cases(mapping.path):
+                for key, values in case.xref.items():
+                    table.setdefault(key, {}).update(values)
+        except ConfigError:
+            pass
+    return InMemoryXref(table)
+
+
+def _print_trace(trace: list[RuleResult], out: TextIO) -> None:
+    for result in trace:
+        source = f" ← {result.source}" if result.source else ""
+        outcome = f"skipped ({result.skipped})" if result.skipped else json.dumps(result.value, ensure_ascii=False)
+        print(f"  {result.rule:<11} {result.target}{source}: {outcome}", file=out)
+
+
+def _text(value: Any) -> str:
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+

@@ -1,0 +1,64 @@
+"""Cross-references to ERP internal ids (SKU → item id, email → customer id): the resolver protocol and its allow-list.
+
+The ``erp_lookup`` transform asks an ``XrefResolver``; erpsync/xref.py has the one backed by the ledger and
+a SuiteQL query, ``InMemoryXref`` serves case files and previews. Record types and fields are identifiers
+that end up in a query text, so only the pairs listed in ``XREF_FIELDS`` are accepted, at load time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol, runtime_checkable
+
+# SuiteQL table → the columns a mapping may look an internal id up by (each unique enough to be a key).
+XREF_FIELDS: dict[str, frozenset[str]] = {
+    "item": frozenset({"itemid", "externalid", "upccode", "displayname", "vendorname"}),
+    "customer": frozenset({"email", "entityid", "externalid", "companyname"}),
+    "vendor": frozenset({"email", "entityid", "externalid"}),
+    "employee": frozenset({"email", "entityid", "externalid"}),
+    "contact": frozenset({"email", "entityid", "externalid"}),
+    "location": frozenset({"name", "externalid"}),
+    "subsidiary": frozenset({"name", "externalid"}),
+    "department": frozenset({"name", "externalid"}),
+    "classification": frozenset({"name", "externalid"}),
+    "currency": frozenset({"symbol", "name"}),
+    "account": frozenset({"acctnumber", "externalid"}),
+    "term": frozenset({"name", "externalid"}),
+    "shipitem": frozenset({"itemid", "externalid"}),
+    "transaction": frozenset({"tranid", "externalid", "otherrefnum"}),
+}
+
+# Fields whose values are personal data: an error names the field, never the value.
+PERSONAL_FIELDS = frozenset({"email", "entityid", "companyname"})
+
+
+def check_xref_field(record_type: str, field: str) -> None:
+    """ValueError unless ``record_type.field`` is on the allow-list (the only guard before it reaches a query)."""
+    import difflib
+
+    if record_type not in XREF_FIELDS:
+        close = difflib.get_close_matches(record_type, XREF_FIELDS, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(sorted(XREF_FIELDS))}"
+        raise ValueError(f"unknown ERP record {record_type!r} ({hint})")
+    allowed = XREF_FIELDS[record_type]
+    if field not in allowed:
+        close = difflib.get_close_matches(field, allowed, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(sorted(allowed))}"
+        raise ValueError(f"{record_type!r} cannot be looked up by {field!r} ({hint})")
+
+
+@runtime_checkable
+class XrefResolver(Protocol):
+    def resolve(self, record_type: str, field: str, value: str) -> str | None:
+        """The ERP internal id of the record whose ``field`` equals ``value``, or None if there is none."""
+        ...
+
+
+class InMemoryXref:
+    """A fixed table of ERP ids, keyed ``"record.field"`` → value → id: the ``xref:`` of a case file."""
+
+    def __init__(self, table: Mapping[str, Mapping[str, str]] | None = None):
+        self.table = {key: {str(k): str(v) for k, v in values.items()} for key, values in (table or {}).items()}
+
+    def resolve(self, record_type: str, field: str, value: str) -> str | None:
+        return self.table.get(f"{record_type}.{field}", {}).get(value)

@@ -1,0 +1,320 @@
+"""What the ERP sandbox knows of each record type: the checks NetSuite would make, and the SuiteQL rows a record adds.
+
+    salesOrder        entity.id and item lines required; each line's item known; ``isClosed`` a boolean
+    customer          companyName, or firstName + lastName for a person (isPerson); email well formed; subsidiary.id
+    cashRefund        entity.id or createdFrom (an existing cash sale or return); item lines with known items
+    creditMemo        entity.id or createdFrom (an existing invoice or return); item lines with known items
+    itemFulfillment   createdFrom ({id} or {externalId}) an existing salesOrder; item lines whose items are on it
+    inventoryItem     itemId required and not taken by another item; the record then is a known item
+
+Other record types are stored unchecked. Rejections carry NetSuite's codes (USER_ERROR for a missing value,
+INVALID_CONTENT for a wrong one, with ``o:errorPath``); a detail never quotes customer data (names, emails).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+# SuiteQL's type code and the tranId prefix of each transaction record type, by REST record type.
+TRANSACTION_TYPES = {
+    "salesOrder": ("SalesOrd", "SO"),
+    "invoice": ("CustInvc", "INV"),
+    "cashSale": ("CashSale", "CS"),
+    "cashRefund": ("CashRfnd", "CR"),
+    "creditMemo": ("CustCred", "CM"),
+    "returnAuthorization": ("RtnAuth", "RMA"),
+    "itemFulfillment": ("ItemShip", "IF"),
+    "customerPayment": ("CustPymt", "PYMT"),
+}
+ITEM_RECORD_TYPES = frozenset({"inventoryItem"})
+
+# The derived tables SuiteQL can read. They are rebuilt from the records whenever the sandbox starts,
+# so a column added here needs no migration of an existing file.
+SUITEQL_SCHEMA = """
+    CREATE TABLE "transaction" (
+        id INTEGER PRIMARY KEY, externalid TEXT, type TEXT, recordtype TEXT, trandate TEXT, tranid TEXT,
+        otherrefnum TEXT, memo TEXT, entity TEXT, status TEXT, lastmodifieddate TEXT
+    );
+    CREATE TABLE item (id INTEGER PRIMARY KEY, itemid TEXT NOT NULL, externalid TEXT, itemtype TEXT,
+                       displayname TEXT, lastmodifieddate TEXT);
+    CREATE TABLE customer (
+        id INTEGER PRIMARY KEY, entityid TEXT, externalid TEXT, email TEXT, companyname TEXT, firstname TEXT,
+        lastname TEXT, isperson TEXT, lastmodifieddate TEXT
+    );
+"""
+SUITEQL_TABLES = frozenset({"transaction", "item", "customer"})
+
+_MISSING = "Error while accessing a resource. Please enter value(s) for: {}."
+_INVALID = "Error while accessing resource: You have entered an Invalid Field Value {} for the following field: {}"
+# Enough to catch a name or a phone number in the email field; NetSuite's own check is stricter.
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """The 400 NetSuite would answer: its error code, detail and ``o:errorPath``."""
+
+    code: str
+    detail: str
+    path: str | None = None
+    status: int = 400
+
+
+class Records(Protocol):
+    """What the checks read of the sandbox's current state."""
+
+    def find(self, record_type: str, ref: str) -> Any | None:
+        """The stored record (with ``body`` as JSON text) by internal id or ``eid:external id``."""
+
+    def item_exists(self, item_id: int) -> bool: ...
+
+    def item_named(self, itemid: str) -> tuple[int, str | None] | None:
+        """(internal id, external id) of the item whose itemId is ``itemid`` (case-insensitive)."""
+
+    def body(self, row: Any) -> dict[str, Any]: ...
+
+
+def field(document: Any, name: str) -> Any:
+    """NetSuite field names are case-insensitive (``otherRefNum`` and ``otherrefnum`` both work)."""
+    if not isinstance(document, dict):
+        return None
+    if name in document:
+        return document[name]
+    lowered = name.lower()
+    return next((value for key, value in document.items() if key.lower() == lowered), None)
+
+
+def text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def reference(value: Any) -> str | None:
+    """``{"id": "12"}`` → ``"12"``, ``{"externalId": "x"}`` → ``"eid:x"``: how a body points at another record."""
+    internal_id, external_id = field(value, "id"), field(value, "externalId")
+    if not _blank(internal_id):
+        return str(internal_id)
+    if isinstance(external_id, str) and external_id.strip():
+        return f"eid:{external_id}"
+    return None
+
+
+def _find(records: Records, record_types: tuple[str, ...], ref: str | None) -> tuple[str, Any] | None:
+    if ref is None or (not ref.startswith("eid:") and not re.fullmatch(r"-?\d+", ref)):
+        return None
+    for record_type in record_types:
+        if (row := records.find(record_type, ref)) is not None:
+            return record_type, row
+    return None
+
+
+def _item_lines(
+    body: dict[str, Any], records: Records, *, allowed: set[int] | None = None
+) -> tuple[list[dict[str, Any]] | None, Rejection | None]:
+    """The ``item.items`` sublist, checked line by line; ``allowed`` limits the items (those of the source order)."""
+    lines = field(field(body, "item"), "items")
+    if not isinstance(lines, list) or not lines:
+        return None, None
+    for index, line in enumerate(lines):
+        path = f"item.items[{index}].item"
+        item_id = field(field(line, "item"), "id")
+        if _blank(item_id):
+            return lines, Rejection("USER_ERROR", _MISSING.format("Item"), path)
+        try:
+            number = int(str(item_id))
+        except ValueError:
+            number = None
+        if number is None or not records.item_exists(number) or (allowed is not None and number not in allowed):
+            return lines, Rejection("INVALID_CONTENT", _INVALID.format(item_id, "item"), path)
+        for flag in ("isClosed", "itemReceive"):
+            value = field(line, flag)
+            if value is not None and not isinstance(value, bool):
+                # The value is the caller's own field, not customer data; NetSuite names it the same way.
+                return lines, Rejection(
+                    "INVALID_CONTENT", _INVALID.format(value, flag.lower()), f"item.items[{index}].{flag}"
+                )
+    return lines, None
+
+
+def _missing(*labels: str, path: str | None = None) -> Rejection:
+    return Rejection("USER_ERROR", _MISSING.format(", ".join(labels)), path)
+
+
+def check_sales_order(body: dict[str, Any], records: Records, external_id: str | None) -> Rejection | None:
+    missing = []
+    if _blank(field(field(body, "entity"), "id")):
+        missing.append("Customer")
+    lines, rejection = _item_lines(body, records)
+    if lines is None:
+        missing.append("Items")
+    if missing:
+        return _missing(*missing)
+    return rejection
+
+
+def check_customer(body: dict[str, Any], records: Records, external_id: str | None) -> Rejection | None:
+    is_person = field(body, "isPerson")
+    if is_person is not None and not isinstance(is_person, bool):
+        return Rejection("INVALID_CONTENT", _INVALID.format(is_person, "isperson"), "isPerson")
+    first, last, company = (field(body, name) for name in ("firstName", "lastName", "companyName"))
+    # Without isPerson, NetSuite's form decides; here names make it a person, else it is a company.
+    person = is_person if is_person is not None else not (_blank(first) and _blank(last))
+    if person:
+        missing = [label for label, value in (("First Name", first), ("Last Name", last)) if _blank(value)]
+        if missing:
+            return _missing(*missing)
+    elif _blank(company):
+        return _missing("Company Name")
+    email = field(body, "email")
+    if not _blank(email) and not (isinstance(email, str) and _EMAIL.fullmatch(email.strip())):
+        # Unlike NetSuite, the value is not quoted: it is customer data and this detail reaches logs.
+        return Rejection("INVALID_CONTENT", "Error while accessing a resource. Please enter a valid email address.",
+                         "email")
+    subsidiary = field(body, "subsidiary")
+    if subsidiary is not None and _blank(field(subsidiary, "id")):
+        return _missing("Subsidiary", path="subsidiary")
+    return None
+
+
+def _refund_check(sources: tuple[str, ...]) -> Callable[[dict[str, Any], Records, str | None], Rejection | None]:
+    """Cash refunds and credit memos: a customer, or the transaction they are created from."""
+
+    def check(body: dict[str, Any], records: Records, external_id: str | None) -> Rejection | None:
+        created_from = field(body, "createdFrom")
+        if created_from is not None:
+            ref = reference(created_from)
+            if ref is None:
+                return _missing("Created From", path="createdFrom")
+            if _find(records, sources, ref) is None:
+                return Rejection("INVALID_CONTENT", _INVALID.format(ref, "createdfrom"), "createdFrom")
+        missing = []
+        if created_from is None and _blank(field(field(body, "entity"), "id")):
+            missing.append("Customer")
+        lines, rejection = _item_lines(body, records)
+        if lines is None:
+            missing.append("Items")
+        if missing:
+            return _missing(*missing)
+        return rejection
+
+    return check
+
+
+def check_item_fulfillment(body: dict[str, Any], records: Records, external_id: str | None) -> Rejection | None:
+    created_from = field(body, "createdFrom")
+    if created_from is None:
+        return _missing("Created From", path="createdFrom")
+    ref = reference(created_from)
+    found = _find(records, ("salesOrder",), ref)
+    if found is None:
+        return Rejection("INVALID_CONTENT", _INVALID.format(ref, "createdfrom"), "createdFrom")
+    order = records.body(found[1])
+    on_order = set()
+    for line in field(field(order, "item"), "items") or []:
+        try:
+            on_order.add(int(str(field(field(line, "item"), "id"))))
+        except ValueError:
+            continue
+    # NetSuite fulfils lines of the order it was created from; an item that is not on it is refused.
+    lines, rejection = _item_lines(body, records, allowed=on_order)
+    if lines is None:
+        return _missing("Items")
+    return rejection
+
+
+def check_inventory_item(body: dict[str, Any], records: Records, external_id: str | None) -> Rejection | None:
+    itemid = field(body, "itemId")
+    if _blank(itemid):
+        return _missing("Item Name/Number", path="itemId")
+    if not isinstance(itemid, str):
+        return Rejection("INVALID_CONTENT", _INVALID.format(itemid, "itemid"), "itemId")
+    taken = records.item_named(itemid.strip())
+    if taken is not None and (external_id is None or taken[1] != external_id):
+        # Item names are unique in NetSuite; the SKU is no customer data, so it may be quoted.
+        detail = f"Error while accessing a resource. The item name {itemid.strip()} is already used by another item."
+        return Rejection("USER_ERROR", detail, "itemId")
+    return None
+
+
+CHECKS: dict[str, Callable[[dict[str, Any], Records, str | None], Rejection | None]] = {
+    "salesOrder": check_sales_order,
+    "customer": check_customer,
+    "cashRefund": _refund_check(("cashSale", "returnAuthorization")),
+    "creditMemo": _refund_check(("invoice", "returnAuthorization")),
+    "itemFulfillment": check_item_fulfillment,
+    "inventoryItem": check_inventory_item,
+}
+
+
+def check_record(
+    record_type: str, body: dict[str, Any], records: Records, external_id: str | None = None
+) -> Rejection | None:
+    """The rejection NetSuite would answer for this body (upserted under ``external_id``), or ``None``."""
+    check = CHECKS.get(record_type)
+    return check(body, records, external_id) if check is not None else None
+
+
+def suiteql_rows(
+    record_type: str, internal_id: int, external_id: str | None, body: dict[str, Any], modified: str
+) -> list[tuple[str, dict[str, Any]]]:
+    """The (table, row) pairs a record adds to the SuiteQL tables; each row replaces the one with its id."""
+    if record_type in TRANSACTION_TYPES:
+        type_code, prefix = TRANSACTION_TYPES[record_type]
+        return [("transaction", {
+            "id": internal_id,
+            "externalid": external_id,
+            "type": type_code,
+            "recordtype": record_type.lower(),
+            "trandate": text(field(body, "tranDate")) or modified[:10],
+            "tranid": text(field(body, "tranId")) or f"{prefix}{internal_id}",
+            "otherrefnum": text(field(body, "otherRefNum")),
+            "memo": text(field(body, "memo")),
+            "entity": text(field(field(body, "entity"), "id")),
+            "status": _status(record_type, body),
+            "lastmodifieddate": modified,
+        })]
+    if record_type in ITEM_RECORD_TYPES:
+        return [("item", {
+            "id": internal_id,
+            "itemid": text(field(body, "itemId")),
+            "externalid": external_id,
+            "itemtype": "InvtPart",
+            "displayname": text(field(body, "displayName")),
+            "lastmodifieddate": modified,
+        })]
+    if record_type == "customer":
+        first, last, company = (text(field(body, name)) for name in ("firstName", "lastName", "companyName"))
+        person = field(body, "isPerson")
+        person = person if isinstance(person, bool) else bool(first or last)
+        name = " ".join(part for part in (first, last) if part) if person else company
+        return [("customer", {
+            "id": internal_id,
+            "entityid": text(field(body, "entityId")) or name or f"CUST{internal_id}",
+            "externalid": external_id,
+            "email": text(field(body, "email")),
+            "companyname": company,
+            "firstname": first,
+            "lastname": last,
+            "isperson": "T" if person else "F",
+            "lastmodifieddate": modified,
+        })]
+    return []
+
+
+def _status(record_type: str, body: dict[str, Any]) -> str | None:
+    """SuiteQL's one-letter status, for sales orders only: H (Closed) once every line is closed, else B."""
+    if record_type != "salesOrder":
+        return None
+    lines = field(field(body, "item"), "items") or []
+    closed = bool(lines) and all(field(line, "isClosed") is True for line in lines)
+    return "H" if closed else "B"

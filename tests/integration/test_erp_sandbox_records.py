@@ -1,0 +1,354 @@
+"""The ERP sandbox's record types beyond the sales order, through the NetSuite connector against its own process."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from erpsync.connectors.netsuite import NetSuiteClient, NetSuiteSettings
+from erpsync.errors import ErpRejected
+from erpsync.mapping import MappedRecord, load_mapping
+from erpsync.retry import RetryPolicy
+from erpsync.sources import MODELS
+from tests.sandbox_procs import ERP_CLIENT_ID, ERP_CLIENT_SECRET, start_erp_sandbox
+
+FAST = RetryPolicy(max_attempts=3, base=0.01, cap=0.05, max_retry_after=0.05)
+FIXTURES = Path(__file__).parents[2] / "../shared/fixtures/netsuite"
+# Items 1-200 as item-N, and two with the SKU as their name, like an account the shop syncs with.
+ITEMS = "1-200,98=IPOD2008PINK,99=IPOD2008BLACK"
+
+
+@pytest.fixture(scope="module")
+def erp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with start_erp_sandbox(tmp_path_factory.mktemp("erp"), "--items", ITEMS) as base_url:
+        yield base_url
+
+
+@pytest.fixture
+def ops(erp: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=erp) as client:
+        client.post("/_sandbox/reset").raise_for_status()
+        yield client
+
+
+@pytest.fixture
+def client(erp: str, ops: httpx.Client) -> Iterator[NetSuiteClient]:
+    settings = NetSuiteSettings(base_url=erp, client_id=ERP_CLIENT_ID, client_secret=ERP_CLIENT_SECRET)
+    with NetSuiteClient(settings, retry=FAST) as netsuite:
+        yield netsuite
+
+
+def lines(*items: tuple[int, int], **extra: Any) -> dict[str, Any]:
+    return {"items": [{"item": {"id": str(item)}, "quantity": quantity, **extra} for item, quantity in items]}
+
+
+def sales_order(**fields: Any) -> dict[str, Any]:
+    return {"entity": {"id": "110"}, "tranDate": "2021-12-31", "item": lines((98, 1), (99, 2)), **fields}
+
+
+def rejected(client: NetSuiteClient, record_type: str, external_id: str, body: dict[str, Any]) -> ErpRejected:
+    with pytest.raises(ErpRejected) as raised:
+        client.upsert(record_type, external_id, body)
+    assert raised.value.status == 400
+    return raised.value
+
+
+# --- customer ------------------------------------------------------------------------------------------------
+
+
+def test_customer_upserts_and_shows_in_suiteql(client: NetSuiteClient) -> None:
+    body = {"isPerson": True, "firstName": "John", "lastName": "Smith", "email": "john@example.com",
+            "subsidiary": {"id": "1"}}
+    internal_id = client.upsert("customer", "shopify-customer-115310627314723954", body)
+    assert client.upsert("customer", "shopify-customer-115310627314723954", {**body, "phone": "123"}) == internal_id
+    company = client.upsert("customer", "shopify-customer-2", {"isPerson": False, "companyName": "Shipping Company"})
+
+    rows = client.suiteql(
+        "SELECT id, entityid, email, externalid, companyname, isperson FROM customer ORDER BY id"
+    )
+    assert rows == [
+        {"id": internal_id, "entityid": "John Smith", "email": "john@example.com",
+         "externalid": "shopify-customer-115310627314723954", "isperson": "T"},
+        {"id": company, "entityid": "Shipping Company", "externalid": "shopify-customer-2",
+         "companyname": "Shipping Company", "isperson": "F"},
+    ]
+    by_email = client.suiteql("SELECT id FROM customer WHERE email = ?", ["john@example.com"])
+    assert by_email == [{"id": internal_id}]
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "path", "detail"),
+    [
+        ({"isPerson": True, "email": "a@example.com"}, "USER_ERROR", None,
+         "Please enter value(s) for: First Name, Last Name."),
+        ({"isPerson": True, "firstName": "John"}, "USER_ERROR", None, "Please enter value(s) for: Last Name."),
+        ({"isPerson": False, "firstName": "John", "lastName": "Smith"}, "USER_ERROR", None, "Company Name"),
+        ({"email": "a@example.com"}, "USER_ERROR", None, "Company Name"),
+        ({"companyName": "Acme", "email": "John Smith"}, "INVALID_CONTENT", "email", "valid email address"),
+        ({"companyName": "Acme", "subsidiary": {}}, "USER_ERROR", "subsidiary", "Subsidiary"),
+        ({"companyName": "Acme", "isPerson": "yes"}, "INVALID_CONTENT", "isPerson", "isperson"),
+    ],
+    ids=["person without names", "person without last name", "company without name", "no name at all",
+         "bad email", "subsidiary without id", "isPerson not a boolean"],
+)
+def test_customer_validation(client: NetSuiteClient, body: dict[str, Any], code: str, path: str | None,
+                             detail: str) -> None:
+    error = rejected(client, "customer", "shopify-customer-9", body)
+    assert (error.code, error.path) == (code, path)
+    assert detail in error.detail
+    assert "John Smith" not in error.detail  # a customer value is never quoted back
+
+
+def test_missing_names_answer_like_netsuite(client: NetSuiteClient, erp: str) -> None:
+    published = json.loads((FIXTURES / "error_400_user_error_missing_fields.github-issue.json").read_text())
+    token = client_token(erp)
+    response = httpx.put(f"{erp}/services/rest/record/v1/customer/eid:c-1", json={"isPerson": True},
+                         headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith("application/vnd.oracle.resource+json; type=error")
+    assert response.json() == published
+
+
+def client_token(erp: str) -> str:
+    response = httpx.post(f"{erp}/services/rest/auth/oauth2/v1/token", data={
+        "grant_type": "client_credentials", "client_id": ERP_CLIENT_ID, "client_secret": ERP_CLIENT_SECRET})
+    response.raise_for_status()
+    return str(response.json()["access_token"])
+
+
+# --- inventoryItem -------------------------------------------------------------------------------------------
+
+
+def test_inventory_item_becomes_a_known_item(client: NetSuiteClient) -> None:
+    body = {"itemId": "TEE-BLK-S", "displayName": "Example T-Shirt - Small", "salesDescription": "An example"}
+    internal_id = client.upsert("inventoryItem", "shopify-variant-642667041472713922", body)
+    assert int(internal_id) > 200  # after the --items ids: an item id is never shared
+    again = client.upsert("inventoryItem", "shopify-variant-642667041472713922", {**body, "displayName": "Tee S"})
+    assert again == internal_id
+
+    rows = client.suiteql("SELECT id, itemid, externalid, displayname FROM item WHERE itemid = ?", ["TEE-BLK-S"])
+    assert rows == [{"id": internal_id, "itemid": "TEE-BLK-S", "externalid": "shopify-variant-642667041472713922",
+                     "displayname": "Tee S"}]
+    seeded = client.suiteql("SELECT id, itemid FROM item WHERE itemid LIKE 'IPOD%' ORDER BY id")
+    assert seeded == [{"id": "98", "itemid": "IPOD2008PINK"}, {"id": "99", "itemid": "IPOD2008BLACK"}]
+
+    # Now a sales order may sell it.
+    order = {"entity": {"id": "110"}, "item": lines((int(internal_id), 1))}
+    client.upsert("salesOrder", "shopify-order-77", order)
+
+
+def test_inventory_item_validation(client: NetSuiteClient) -> None:
+    missing = rejected(client, "inventoryItem", "shopify-variant-1", {"displayName": "No SKU"})
+    assert (missing.code, missing.path) == ("USER_ERROR", "itemId")
+    assert "Item Name/Number" in missing.detail
+
+    taken = rejected(client, "inventoryItem", "shopify-variant-2", {"itemId": "ipod2008pink"})
+    assert (taken.code, taken.path) == ("USER_ERROR", "itemId")
+    assert "already used by another item" in taken.detail
+
+    client.upsert("inventoryItem", "shopify-variant-3", {"itemId": "MUG-WHT-11OZ"})
+    client.upsert("inventoryItem", "shopify-variant-3", {"itemId": "MUG-WHT-11OZ"})  # its own name is no clash
+    other = rejected(client, "inventoryItem", "shopify-variant-4", {"itemId": "MUG-WHT-11OZ"})
+    assert other.path == "itemId"
+
+
+# --- salesOrder closed ---------------------------------------------------------------------------------------
+
+
+def test_closing_every_line_closes_the_sales_order(client: NetSuiteClient) -> None:
+    internal_id = client.upsert("salesOrder", "shopify-order-1", sales_order())
+    status = "SELECT status FROM transaction WHERE id = ?"
+    assert client.suiteql(status, [internal_id]) == [{"status": "B"}]
+
+    closed = sales_order(item=lines((98, 1), (99, 2), isClosed=True))
+    assert client.upsert("salesOrder", "shopify-order-1", closed) == internal_id
+    assert client.suiteql(status, [internal_id]) == [{"status": "H"}]
+    stored = client.get_by_external_id("salesOrder", "shopify-order-1", expand_sub_resources=True)
+    assert stored is not None and [line["isClosed"] for line in stored["item"]["items"]] == [True, True]
+
+
+def test_is_closed_must_be_a_boolean(client: NetSuiteClient) -> None:
+    error = rejected(client, "salesOrder", "shopify-order-2", sales_order(item=lines((98, 1), isClosed="yes")))
+    assert (error.code, error.path) == ("INVALID_CONTENT", "item.items[0].isClosed")
+
+
+# --- itemFulfillment -----------------------------------------------------------------------------------------
+
+
+def test_item_fulfillment_from_a_sales_order(client: NetSuiteClient, ops: httpx.Client) -> None:
+    order_id = client.upsert("salesOrder", "shopify-order-820982911946154508", sales_order())
+    by_external_id = {"createdFrom": {"externalId": "shopify-order-820982911946154508"}, "tranDate": "2021-12-31",
+                      "item": lines((98, 1))}
+    first = client.upsert("itemFulfillment", "shopify-fulfillment-123456", by_external_id)
+    by_id = {"createdFrom": {"id": order_id}, "item": lines((99, 2))}
+    second = client.upsert("itemFulfillment", "shopify-fulfillment-123457", by_id)
+
+    rows = client.suiteql(
+        "SELECT id, externalid, type, trandate FROM transaction WHERE type = ? ORDER BY id", ["ItemShip"]
+    )
+    assert rows == [
+        {"id": first, "externalid": "shopify-fulfillment-123456", "type": "ItemShip", "trandate": "2021-12-31"},
+        {"id": second, "externalid": "shopify-fulfillment-123457", "type": "ItemShip",
+         "trandate": rows[1]["trandate"]},
+    ]
+    stored = ops.get("/_sandbox/records", params={"type": "itemFulfillment"}).json()["records"]
+    assert stored[0]["body"]["createdFrom"] == {"externalId": "shopify-order-820982911946154508"}
+
+
+@pytest.mark.parametrize(
+    "created_from",
+    [{"externalId": "shopify-order-404"}, {"id": "999999"}, {"externalId": "shopify-refund-1"}],
+    ids=["unknown external id", "unknown internal id", "not a sales order"],
+)
+def test_item_fulfillment_for_a_missing_sales_order(client: NetSuiteClient, ops: httpx.Client,
+                                                    created_from: dict[str, str]) -> None:
+    client.upsert("cashRefund", "shopify-refund-1", {"entity": {"id": "110"}, "item": lines((98, 1))})
+    error = rejected(client, "itemFulfillment", "shopify-fulfillment-1",
+                     {"createdFrom": created_from, "item": lines((98, 1))})
+    assert (error.code, error.path) == ("INVALID_CONTENT", "createdFrom")
+    assert "for the following field: createdfrom" in error.detail
+    assert ops.get("/_sandbox/records", params={"type": "itemFulfillment"}).json()["records"] == []
+
+
+def test_item_fulfillment_validation(client: NetSuiteClient) -> None:
+    client.upsert("salesOrder", "shopify-order-5", sales_order())
+    created_from = {"externalId": "shopify-order-5"}
+
+    no_source = rejected(client, "itemFulfillment", "f-1", {"item": lines((98, 1))})
+    assert (no_source.code, no_source.path) == ("USER_ERROR", "createdFrom")
+
+    no_lines = rejected(client, "itemFulfillment", "f-2", {"createdFrom": created_from})
+    assert no_lines.code == "USER_ERROR" and "Items" in no_lines.detail
+
+    not_on_order = rejected(client, "itemFulfillment", "f-3", {"createdFrom": created_from, "item": lines((100, 1))})
+    assert (not_on_order.code, not_on_order.path) == ("INVALID_CONTENT", "item.items[0].item")
+
+    two_lines = {"createdFrom": created_from, "item": lines((98, 1), (9999, 1))}
+    unknown = rejected(client, "itemFulfillment", "f-4", two_lines)
+    assert (unknown.code, unknown.path) == ("INVALID_CONTENT", "item.items[1].item")
+
+
+# --- cashRefund and creditMemo -------------------------------------------------------------------------------
+
+
+def test_cash_refund_upserts_and_shows_in_suiteql(client: NetSuiteClient) -> None:
+    body = {"entity": {"id": "110"}, "tranDate": "2021-12-31", "memo": "Shopify refund 890088186047892319",
+            "item": {"items": [{"item": {"id": "98"}, "quantity": 1, "amount": 199.0}]}}
+    internal_id = client.upsert("cashRefund", "shopify-refund-890088186047892319", body)
+    rows = client.suiteql("SELECT id, type, recordtype, tranid, entity FROM transaction WHERE externalid = ?",
+                          ["shopify-refund-890088186047892319"])
+    assert rows == [{"id": internal_id, "type": "CashRfnd", "recordtype": "cashrefund", "tranid": f"CR{internal_id}",
+                     "entity": "110"}]
+
+    client.upsert("cashSale", "shopify-cashsale-1", {"entity": {"id": "110"}, "item": lines((98, 1))})
+    from_sale = {"createdFrom": {"externalId": "shopify-cashsale-1"}, "item": lines((98, 1))}
+    client.upsert("cashRefund", "shopify-refund-2", from_sale)
+    client.upsert("creditMemo", "shopify-credit-1", {"entity": {"id": "110"}, "item": lines((99, 1))})
+    assert client.suiteql("SELECT type FROM transaction WHERE externalid = ?", ["shopify-credit-1"]) == [
+        {"type": "CustCred"}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "path", "detail"),
+    [
+        ({"item": lines((98, 1))}, "USER_ERROR", None, "Please enter value(s) for: Customer."),
+        ({"entity": {"id": "110"}}, "USER_ERROR", None, "Please enter value(s) for: Items."),
+        ({"entity": {"id": "110"}, "item": lines((9999, 1))}, "INVALID_CONTENT", "item.items[0].item",
+         "Invalid Field Value 9999"),
+        ({"createdFrom": {"externalId": "shopify-cashsale-404"}, "item": lines((98, 1))}, "INVALID_CONTENT",
+         "createdFrom", "createdfrom"),
+    ],
+    ids=["no customer", "no lines", "unknown item", "unknown source"],
+)
+def test_cash_refund_validation(client: NetSuiteClient, body: dict[str, Any], code: str, path: str | None,
+                                detail: str) -> None:
+    error = rejected(client, "cashRefund", "shopify-refund-9", body)
+    assert (error.code, error.path) == (code, path)
+    assert detail in error.detail
+
+
+# --- the derived tables survive a restart --------------------------------------------------------------------
+
+
+def test_suiteql_tables_are_rebuilt_from_the_records(tmp_path: Path) -> None:
+    db = tmp_path / "erp.db"
+    with start_erp_sandbox(tmp_path, "--db", str(db), "--items", "1-5") as base_url:
+        settings = NetSuiteSettings(base_url=base_url, client_id=ERP_CLIENT_ID, client_secret=ERP_CLIENT_SECRET)
+        with NetSuiteClient(settings, retry=FAST) as netsuite:
+            item = netsuite.upsert("inventoryItem", "shopify-variant-1", {"itemId": "CAP-NVY-OS"})
+            netsuite.upsert("customer", "shopify-customer-1", {"companyName": "Acme"})
+    with start_erp_sandbox(tmp_path, "--db", str(db), "--items", "1-3") as base_url:
+        settings = NetSuiteSettings(base_url=base_url, client_id=ERP_CLIENT_ID, client_secret=ERP_CLIENT_SECRET)
+        with NetSuiteClient(settings, retry=FAST) as netsuite:
+            assert netsuite.suiteql("SELECT id, itemid FROM item ORDER BY id") == [
+                {"id": "1", "itemid": "item-1"}, {"id": "2", "itemid": "item-2"}, {"id": "3", "itemid": "item-3"},
+                {"id": item, "itemid": "CAP-NVY-OS"},
+            ]
+            assert netsuite.suiteql("SELECT companyname FROM customer") == [{"companyname": "Acme"}]
+
+
+# --- the shipped mappings land in the sandbox ----------------------------------------------------------------
+
+REPO = Path(__file__).parents[2]
+SHOPIFY = REPO / "../shared/fixtures/shopify"
+
+
+def mapped(mapping_file: str, payload: dict[str, Any]) -> MappedRecord:
+    mapping = load_mapping(REPO / "mappings" / mapping_file)
+    assert mapping.model is not None
+    MODELS[mapping.model](payload)  # the pipeline validates with the mapping's model first
+    return mapping.apply(payload)
+
+
+def shopify_sample(name: str) -> dict[str, Any]:
+    path = SHOPIFY / f"{name}.json"
+    if not path.exists():
+        pytest.skip(f"{path} not found")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_an_order_lifecycle_from_shopifys_samples(client: NetSuiteClient) -> None:
+    def push(mapping_file: str, sample: str) -> str:
+        record = mapped(mapping_file, shopify_sample(sample))
+        return client.upsert(record.record_type, record.external_id, record.body)
+
+    fulfilment_first = mapped(
+        "shopify_fulfillment_to_netsuite_item_fulfillment.yaml", shopify_sample("fulfillments_create")
+    )
+    early = rejected(client, fulfilment_first.record_type, fulfilment_first.external_id, fulfilment_first.body)
+    assert (early.code, early.path) == ("INVALID_CONTENT", "createdFrom")  # the order has not synced yet
+
+    order_id = push("shopify_order_to_netsuite_sales_order.yaml", "orders_create")
+    fulfilment = push("shopify_fulfillment_to_netsuite_item_fulfillment.yaml", "fulfillments_create")
+    refund = push("shopify_refund_to_netsuite_cash_refund.yaml", "refunds_create")
+    assert push("shopify_order_cancelled_to_netsuite_sales_order.yaml", "orders_cancelled") == order_id
+
+    rows = client.suiteql("SELECT id, type, status FROM transaction ORDER BY id")
+    assert rows == [
+        {"id": order_id, "type": "SalesOrd", "status": "H"},
+        {"id": fulfilment, "type": "ItemShip"},
+        {"id": refund, "type": "CashRfnd"},
+    ]
+
+
+def test_a_product_and_a_customer_from_shopifys_samples(client: NetSuiteClient) -> None:
+    product = shopify_sample("products_update")
+    product["variants"] = product["variants"][:1]
+    product["variants"][0]["sku"] = "TEE-BLK-S"
+    item = mapped("shopify_product_to_netsuite_inventory_item.yaml", product)
+    item_id = client.upsert(item.record_type, item.external_id, item.body)
+    assert client.suiteql("SELECT id FROM item WHERE itemid = ?", ["TEE-BLK-S"]) == [{"id": item_id}]
+
+    customer = shopify_sample("orders_create")["customer"]
+    customer["updated_at"] = "2021-12-31T19:00:00-05:00"
+    record = mapped("shopify_customer_to_netsuite_customer.yaml", customer)
+    customer_id = client.upsert(record.record_type, record.external_id, record.body)
+    assert client.suiteql("SELECT id, entityid FROM customer WHERE email = ?", ["john@example.com"]) == [
+        {"id": customer_id, "entityid": "John Smith"}
+    ]
