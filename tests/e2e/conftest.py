@@ -7,13 +7,17 @@ events in its ledger or sales orders in its ERP (it checks exact counts): module
 
 from __future__ import annotations
 
+import json
 import os
+import time
+import uuid
 
 import httpx
 import pytest
 
 from erpsync.ledger import Ledger
 from erpsync.processes import free_port
+from erpsync.signatures import shopify_signature
 from erpsync.stack import LocalStack, StackConfig
 from tests.conftest import POSTGRES_URL, _postgres_database
 
@@ -49,3 +53,21 @@ def http():
         yield client
 
 
+def send_event(http, config, payload: dict, *, topic="orders/create") -> int:
+    body = json.dumps(payload).encode()
+    response = http.post(f"{config.receiver_url}/webhooks/shopify", content=body, headers={
+        "Content-Type": "application/json", "X-Shopify-Topic": topic,
+        "X-Shopify-Hmac-Sha256": shopify_signature(config.webhook_secret, body),
+        "X-Shopify-Webhook-Id": str(uuid.uuid4()), "X-Shopify-Shop-Domain": "erpsync-test.myshopify.com"})
+    assert response.status_code == 202, response.text
+    return response.json()["event_id"]
+
+
+def wait_for_state(ledger, event_id, states=("synced", "failed", "duplicate", "superseded"), timeout=240):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        event = ledger.get_event(event_id)
+        if event.state in states:
+            return event
+        time.sleep(0.5)
+    raise AssertionError(f"event {event_id} still {ledger.get_event(event_id).state} after {timeout}s")

@@ -15,9 +15,8 @@ import pytest
 
 from erpsync.demo import check_erp, wait_until_handled
 from erpsync.dispatch import idempotency_key
-from erpsync.signatures import shopify_signature
 from erpsync.summary import summarize
-from tests.e2e.conftest import RETIRED_SKU
+from tests.e2e.conftest import RETIRED_SKU, send_event, wait_for_state
 
 pytestmark = pytest.mark.e2e
 
@@ -26,26 +25,6 @@ def prefect_runs(http, config, **flow_run_filter) -> list[dict]:
     response = http.post(f"{config.prefect_api}/flow_runs/filter",
                          json={"flow_runs": flow_run_filter, "limit": 200})
     return response.raise_for_status().json()
-
-
-def send_order(http, config, payload: dict, *, topic="orders/create") -> int:
-    body = json.dumps(payload).encode()
-    response = http.post(f"{config.receiver_url}/webhooks/shopify", content=body, headers={
-        "Content-Type": "application/json", "X-Shopify-Topic": topic,
-        "X-Shopify-Hmac-Sha256": shopify_signature(config.webhook_secret, body),
-        "X-Shopify-Webhook-Id": str(uuid.uuid4()), "X-Shopify-Shop-Domain": "erpsync-test.myshopify.com"})
-    assert response.status_code == 202, response.text
-    return response.json()["event_id"]
-
-
-def wait_for_state(ledger, event_id, states=("synced", "failed", "duplicate", "superseded"), timeout=240):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        event = ledger.get_event(event_id)
-        if event.state in states:
-            return event
-        time.sleep(0.5)
-    raise AssertionError(f"event {event_id} still {ledger.get_event(event_id).state} after {timeout}s")
 
 
 def a_template_order(ledger) -> dict:
@@ -104,7 +83,7 @@ def test_an_erp_rejection_fails_at_once_with_netsuites_code_in_the_ledger(stack,
     order["id"] = 990000000001
     order["line_items"] = order["line_items"][:1]
     order["line_items"][0]["sku"] = RETIRED_SKU  # in the lookup table, but no longer an item in the ERP
-    event_id = send_order(http, stack_.config, order)
+    event_id = send_event(http, stack_.config, order)
     event = wait_for_state(ledger, event_id)
     assert event.state == "failed"
     [outcome] = [o for o in ledger.outcomes(event_id) if o.outcome == "failed"]
@@ -119,7 +98,7 @@ def test_transient_erp_errors_are_retried_to_success(stack, http):
     http.post(f"{stack_.config.erp_url}/_sandbox/faults", json={"status": 503, "count": 2, "retry_after": 1})
     order = copy.deepcopy(a_template_order(ledger))
     order["id"] = 990000000002
-    event_id = send_order(http, stack_.config, order)
+    event_id = send_event(http, stack_.config, order)
     assert wait_for_state(ledger, event_id).state == "synced"
     stats = http.get(f"{stack_.config.erp_url}/_sandbox/stats").json()
     assert stats["by_status"].get("503", 0) >= 2
