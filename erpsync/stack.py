@@ -31,6 +31,7 @@ class StackConfig:
     erp_concurrency: int = 5
     worker_limit: int = 4
     erp_items: str = "1-999"  # item ids the ERP sandbox knows
+    mappings_dir: Path | None = None  # default: the checkout's mappings/
     project_dir: Path = PROJECT_DIR
     # A fresh secret per stack: known to the shop sandbox and the receiver only, never printed.
     webhook_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
@@ -74,6 +75,7 @@ class StackConfig:
             "ERPSYNC_HOME": str(self.home),
             "ERPSYNC_PROJECT_DIR": str(self.project_dir),
             "ERPSYNC_DATABASE_URL": self.ledger_url,
+            **({"ERPSYNC_MAPPINGS_DIR": str(self.mappings_dir)} if self.mappings_dir else {}),
             "ERPSYNC_SHOPIFY_WEBHOOK_SECRET": self.webhook_secret,
             "ERPSYNC_NETSUITE_BASE_URL": self.erp_url,
             "ERPSYNC_NETSUITE_ACCOUNT_ID": "SANDBOX",

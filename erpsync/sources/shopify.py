@@ -64,7 +64,8 @@ class ShopifyOrder(_ShopifyEntity):
     name: str  # "#1001": the shop's order code
     order_number: int
     email: str | None = None
-    created_at: AwareDatetime
+    # Typed when present; whether the ERP needs it is the mapping's call (a renamed field is a mapping edit).
+    created_at: AwareDatetime | None = None
     updated_at: AwareDatetime
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     total_price: Decimal

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 import uuid
 
@@ -19,7 +20,7 @@ from erpsync.ledger import Ledger
 from erpsync.processes import free_port
 from erpsync.signatures import shopify_signature
 from erpsync.stack import LocalStack, StackConfig
-from tests.conftest import POSTGRES_URL, _postgres_database
+from tests.conftest import POSTGRES_URL, REPO, _postgres_database
 
 ORDERS = 6
 # An SKU the lookup table maps to ERP item 901, which this ERP sandbox is started without: NetSuite answers 400.
@@ -32,9 +33,12 @@ def stack(tmp_path_factory):
     # The ledger on PostgreSQL when CI provides one (the demo covers SQLite), so both backends meet Prefect.
     databases = _postgres_database() if POSTGRES_URL else None
     database_url = next(databases) if databases else None
+    # The stack reads a copy of the mappings, so a test can edit one as a data engineer would.
+    mappings_dir = home / "mappings"
+    shutil.copytree(REPO / "mappings", mappings_dir)
     config = StackConfig(home=home, prefect_port=free_port(), receiver_port=free_port(), erp_port=free_port(),
                          shop_port=free_port(), orders=ORDERS, seed=11, database_url=database_url,
-                         erp_items=f"1-{RETIRED_ITEM_ID - 1}")
+                         erp_items=f"1-{RETIRED_ITEM_ID - 1}", mappings_dir=mappings_dir)
     stack = LocalStack(config, dict(os.environ), progress=lambda m: None)
     try:
         stack.start()
