@@ -66,6 +66,24 @@ def bench_intake(deliveries: int, concurrency: int, database_url: str | None) ->
             "per_second": round(len(ok) / elapsed, 1), "p50_ms": percentile(ok, 50), "p99_ms": percentile(ok, 99)}
 
 
+def bench_mapping(records: int) -> dict:
+    """The mapping engine alone: real-shaped order payloads through the shipped order mapping."""
+    from erpsync.mapping import find_mapping
+
+    mapping = find_mapping(PROJECT_DIR / "mappings", "shopify", "orders/create")
+    scenario = build_demo_scenario(orders=max(3, records), seed=2, skus=DEMO_SKUS[:5])
+    payloads = [d.payload() for d in scenario.phases[0]
+                if d.kind == "original" and "DISCONTINUED" not in d.body.decode()]
+    payloads = (payloads * (records // len(payloads) + 1))[:records]
+    started = time.perf_counter()
+    for payload in payloads:
+        mapping.apply(payload)
+    elapsed = time.perf_counter() - started
+    return {"records": len(payloads), "seconds": round(elapsed, 3),
+            "records_per_second": round(len(payloads) / elapsed),
+            "lines_per_record": round(statistics.mean(len(p["line_items"]) for p in payloads), 2)}
+
+
 def bench_end_to_end(orders: int, latency_ms: int, erp_concurrency: int, worker_limit: int) -> dict:
     """Shop burst → receiver → Prefect runs → ERP sandbox with latency; first delivery to last ERP record."""
     home = HOME / "e2e"
@@ -80,8 +98,12 @@ def bench_end_to_end(orders: int, latency_ms: int, erp_concurrency: int, worker_
         expected = scenario["phases"][0]["unique_deliveries"]
         first_delivery = time.time()
         http.post(f"{config.shop_url}/_sandbox/phases/1/send").raise_for_status()
+        deadline = time.monotonic() + 900
         while (s := summarize(ledger)).handled < expected:
             stack.group.check_alive()
+            if time.monotonic() > deadline:
+                raise SystemExit(f"end to end: {expected - s.handled} events unhandled after 900 s; "
+                                 f"see {home / 'logs'}")
             time.sleep(0.5)
         records = http.get(f"{config.erp_url}/_sandbox/records", params={"type": "salesOrder"}).json()["records"]
         last_record = max(datetime.fromisoformat(r["last_modified"]).timestamp() for r in records)
@@ -93,19 +115,26 @@ def bench_end_to_end(orders: int, latency_ms: int, erp_concurrency: int, worker_
             "seconds": round(seconds, 1), "events_per_second": round(expected / seconds, 2), **runs}
 
 
+def seconds_between(start: str, end: str) -> float:
+    return datetime.fromisoformat(end).timestamp() - datetime.fromisoformat(start).timestamp()
+
+
 def flow_run_costs(http: httpx.Client, api: str) -> dict:
     """Per sync-event run: wall time, time inside its tasks, and the rest (Prefect's own cost)."""
     deployment = http.get(f"{api}/deployments/name/sync-event/sync-event").json()["id"]
     runs = http.post(f"{api}/flow_runs/filter", json={
         "flow_runs": {"deployment_id": {"any_": [deployment]}, "state": {"type": {"any_": ["COMPLETED"]}}},
         "limit": 200}).json()
-    walls, overheads, lags = [], [], []
+    walls, overheads, lags, transforms = [], [], [], []
     for run in runs:
         start, end = (datetime.fromisoformat(run[k]).timestamp() for k in ("start_time", "end_time"))
         tasks = http.post(f"{api}/task_runs/filter",
                           json={"flow_runs": {"id": {"any_": [run["id"]]}}, "limit": 50}).json()
-        in_tasks = sum(datetime.fromisoformat(t["end_time"]).timestamp()
-                       - datetime.fromisoformat(t["start_time"]).timestamp() for t in tasks if t["end_time"])
+        # Task run names are "<task>-<suffix>", e.g. "transform-829".
+        spans = {t["name"].rsplit("-", 1)[0]: seconds_between(t["start_time"], t["end_time"])
+                 for t in tasks if t["start_time"] and t["end_time"]}
+        in_tasks = sum(spans.values())
+        transforms.append((spans.get("transform", 0.0), in_tasks, end - start))
         walls.append(end - start)
         overheads.append(end - start - in_tasks)
         lags.append(start - datetime.fromisoformat(run["created"]).timestamp())
@@ -115,6 +144,10 @@ def flow_run_costs(http: httpx.Client, api: str) -> dict:
         "run_overhead_p50_s": round(statistics.median(overheads), 2),
         "run_overhead_p95_s": round(percentile(overheads, 95), 2),
         "created_to_running_p50_s": round(statistics.median(lags), 2),
+        "transform_ms_p50": round(statistics.median(t for t, _, _ in transforms) * 1000, 1),
+        "transform_share_of_task_time_p50": round(
+            statistics.median(t / tasks for t, tasks, _ in transforms if tasks), 3),
+        "transform_share_of_run_time_p50": round(statistics.median(t / wall for t, _, wall in transforms), 4),
     }
 
 
@@ -128,6 +161,7 @@ def main() -> int:
     parser.add_argument("--worker-limit", type=int, default=4)
     parser.add_argument("--postgres-url", default=os.environ.get("ERPSYNC_TEST_POSTGRES_URL"),
                         help="also measure intake with the ledger on this PostgreSQL database")
+    parser.add_argument("--mapping-records", type=int, default=5000, help="payloads for the mapping engine run")
     parser.add_argument("--skip-e2e", action="store_true")
     args = parser.parse_args()
 
@@ -138,6 +172,8 @@ def main() -> int:
     if args.postgres_url:
         print("intake (PostgreSQL ledger)…", file=sys.stderr)
         results["intake"].append(bench_intake(args.deliveries, args.intake_concurrency, args.postgres_url))
+    print("mapping engine…", file=sys.stderr)
+    results["mapping"] = bench_mapping(args.mapping_records)
     if not args.skip_e2e:
         print("end to end…", file=sys.stderr)
         results["end_to_end"] = bench_end_to_end(args.orders, args.erp_latency_ms, args.erp_concurrency,
@@ -149,6 +185,10 @@ def main() -> int:
     for r in results["intake"]:
         print(f"| {r['backend']} | {r['accepted']}/{r['deliveries']} | {r['concurrency']} | {r['per_second']} "
               f"| {r['p50_ms']} | {r['p99_ms']} |")
+    m = results["mapping"]
+    print("\n| mapping engine (order mapping) | value |\n|---|---|")
+    for key, value in m.items():
+        print(f"| {key} | {value} |")
     if "end_to_end" in results:
         e = results["end_to_end"]
         print("\n| end to end | value |\n|---|---|")
