@@ -125,7 +125,7 @@ def flow_run_costs(http: httpx.Client, api: str) -> dict:
     runs = http.post(f"{api}/flow_runs/filter", json={
         "flow_runs": {"deployment_id": {"any_": [deployment]}, "state": {"type": {"any_": ["COMPLETED"]}}},
         "limit": 200}).json()
-    walls, overheads, lags, transforms = [], [], [], []
+    walls, overheads, lags, transforms, starts = [], [], [], [], []
     for run in runs:
         start, end = (datetime.fromisoformat(run[k]).timestamp() for k in ("start_time", "end_time"))
         tasks = http.post(f"{api}/task_runs/filter",
@@ -135,6 +135,11 @@ def flow_run_costs(http: httpx.Client, api: str) -> dict:
                  for t in tasks if t["start_time"] and t["end_time"]}
         in_tasks = sum(spans.values())
         transforms.append((spans.get("transform", 0.0), in_tasks, end - start))
+        # PENDING (the worker took it) → RUNNING (the flow began): the process start a run pays.
+        states = http.get(f"{api}/flow_run_states/", params={"flow_run_id": run["id"]}).json()
+        pending = [st["timestamp"] for st in states if st["type"] == "PENDING"]
+        if pending:
+            starts.append(start - datetime.fromisoformat(min(pending)).timestamp())
         walls.append(end - start)
         overheads.append(end - start - in_tasks)
         lags.append(start - datetime.fromisoformat(run["created"]).timestamp())
@@ -143,6 +148,8 @@ def flow_run_costs(http: httpx.Client, api: str) -> dict:
         "run_wall_p50_s": round(statistics.median(walls), 2),
         "run_overhead_p50_s": round(statistics.median(overheads), 2),
         "run_overhead_p95_s": round(percentile(overheads, 95), 2),
+        "process_start_p50_s": round(statistics.median(starts), 2) if starts else None,
+        "process_start_p95_s": round(percentile(starts, 95), 2) if starts else None,
         "created_to_running_p50_s": round(statistics.median(lags), 2),
         "transform_ms_p50": round(statistics.median(t for t, _, _ in transforms) * 1000, 1),
         "transform_share_of_task_time_p50": round(

@@ -72,6 +72,8 @@ class StackConfig:
             # Poll for new runs every second instead of every 10 s: events should not wait in the queue.
             "PREFECT_WORKER_QUERY_SECONDS": "1",
             "PREFECT_CLI_PROMPT": "false",
+            # erpsync's own log lines (outcomes, retries, drift) shown on the flow run in the UI, not only on stdout.
+            "PREFECT_LOGGING_EXTRA_LOGGERS": "erpsync",
             "ERPSYNC_HOME": str(self.home),
             "ERPSYNC_PROJECT_DIR": str(self.project_dir),
             "ERPSYNC_DATABASE_URL": self.ledger_url,
