@@ -78,6 +78,17 @@ def build_parser() -> argparse.ArgumentParser:
     new_mapping.add_argument("record", help="the ERP record type, e.g. customer")
     new_mapping.set_defaults(handler=_new_mapping)
 
+    purge = commands.add_parser(
+        "purge", help="delete raw payloads past the retention period, keeping the audit log",
+        description="Empty the raw webhook bodies (they hold customer data) of handled events older than the "
+                    "retention period. Delivery ids, hashes, states and every outcome stay.")
+    purge.add_argument("--older-than", required=True, type=_duration, metavar="AGE",
+                       help="retention period, e.g. 30d, 12h, 90m")
+    purge.add_argument("--include-failed", action="store_true",
+                       help="also purge dead-lettered events (they can no longer be retried)")
+    purge.add_argument("--dry-run", action="store_true", help="only count what would be purged")
+    purge.set_defaults(handler=_purge)
+
     status = commands.add_parser("status", help="counts of the inbox and ledger, and dead-lettered events")
     status.set_defaults(handler=_status)
     return parser
@@ -174,6 +185,30 @@ def _new_mapping(args: argparse.Namespace) -> int:
     for path in scaffold_mapping(_mappings_dir(), args.source, args.topic, args.record):
         print(f"wrote {path}")
     print("next: edit the fields, add cases, then `erpsync mapping test` (see docs/authoring.md)")
+    return 0
+
+
+def _duration(text: str):
+    from datetime import timedelta
+
+    units = {"d": "days", "h": "hours", "m": "minutes"}
+    number, unit = text[:-1], text[-1:]
+    if unit not in units or not number.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a number and a unit (d, h or m), e.g. 30d; got {text!r}")
+    return timedelta(**{units[unit]: int(number)})
+
+
+def _purge(args: argparse.Namespace) -> int:
+    from erpsync.ledger import Ledger
+    from erpsync.settings import Settings
+
+    ledger = Ledger.connect(Settings.from_env().database_url)
+    try:
+        count = ledger.purge_payloads(older_than=args.older_than, include_failed=args.include_failed,
+                                      dry_run=args.dry_run)
+    finally:
+        ledger.close()
+    print(f"{count} payloads {'would be' if args.dry_run else ''} purged".replace("  ", " "))
     return 0
 
 

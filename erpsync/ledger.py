@@ -223,6 +223,23 @@ class Ledger:
             session.exec(update(InboxEvent).where(InboxEvent.id == event_id).values(state=state))
             session.commit()
 
+    def purge_payloads(self, *, older_than: timedelta, include_failed: bool = False, dry_run: bool = False) -> int:
+        """Empty the raw bodies (customer data) of handled events received before ``older_than`` ago.
+
+        The audit trail stays: inbox metadata (delivery id, topic, hash, state) and every outcome. Failed
+        events keep their payload unless asked, because a replay needs it. Returns how many were (or would be)
+        purged.
+        """
+        states = DONE_STATES + (("failed",) if include_failed else ())
+        where = (InboxEvent.received_at < utcnow() - older_than, InboxEvent.state.in_(states),
+                 func.length(InboxEvent.body) > 0)
+        with self.session() as session:
+            if dry_run:
+                return session.exec(select(func.count()).select_from(InboxEvent).where(*where)).one()
+            result = session.exec(update(InboxEvent).where(*where).values(body=b""))
+            session.commit()
+            return result.rowcount
+
     # -- per-entity claims -----------------------------------------------------------------------------------
 
     def claim(self, key: EntityKey, event_id: int, *, stale_after: timedelta) -> bool:

@@ -86,6 +86,9 @@ class SyncPipeline:
         event = self.ledger.get_event(event_id)
         if event is None:
             raise PermanentError(f"inbox event {event_id} does not exist")
+        if not event.body:
+            raise PermanentError(f"inbox event {event_id}: its payload was purged (erpsync purge); "
+                                 f"the source must send it again")
         return event, json.loads(event.body)
 
     def mapping_for(self, source: str, topic: str) -> Mapping:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from erpsync.mapping.cases import CaseResult, run_cases
 from erpsync.mapping.engine import MappedRecord, Mapping, RuleResult
-from erpsync.mapping.loader import discover_mappings, find_mapping, load_mapping
+from erpsync.mapping.loader import discover_mappings, find_mapping, handled_topics, load_mapping
 from erpsync.mapping.xref import InMemoryXref, XrefResolver
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "XrefResolver",
     "discover_mappings",
     "find_mapping",
+    "handled_topics",
     "load_mapping",
     "run_cases",
 ]

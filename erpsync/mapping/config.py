@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -191,25 +192,57 @@ class RejectConfig(_Strict):
     message: str = Field(min_length=1, description="why, and what to do; shown with the first field of `when`")
 
 
+@dataclass(frozen=True)
+class VersionSpec:
+    """``entity.version``: ``updated_at``, or ``{field: date_modified_gmt, timezone: UTC}``.
+
+    ``timezone`` is the IANA zone of a timestamp written without a UTC offset (WooCommerce's ``*_gmt``
+    fields are UTC but say so only in their name); a timestamp that carries an offset keeps its own.
+    """
+
+    field: FieldPath
+    timezone: str | None = None
+
+    @classmethod
+    def parse(cls, data: object) -> VersionSpec:
+        if isinstance(data, VersionSpec):
+            return data
+        if isinstance(data, dict):
+            unknown = [k for k in data if k not in ("field", "timezone")]
+            if unknown:
+                key = str(unknown[0])
+                raise ValueError(f"unknown key {key!r}{did_you_mean(key, ('field', 'timezone'))}")
+            if "field" not in data:
+                raise ValueError("field: required key is missing (e.g. {field: date_modified_gmt, timezone: UTC})")
+            zone = data.get("timezone")
+            if zone is not None and not isinstance(zone, str):
+                raise ValueError("timezone: expected an IANA zone name such as UTC")
+            spec = cls(FieldPath.parse(data["field"]), check_zone(zone))
+        else:
+            spec = cls(FieldPath.parse(data))
+        if spec.field.iterations:
+            raise ValueError(f"{spec.field.text!r} iterates a list ([]); a version is one value")
+        return spec
+
+
+VersionText = Annotated[VersionSpec, BeforeValidator(VersionSpec.parse)]
+
+
 class EntityConfig(_Strict):
     """Who an event is about, and the version that orders its events (the pipeline's version guard)."""
 
     type: str = Field(description="the entity kind, e.g. order, refund, customer")
     id: TemplateText = Field(description="key template of the entity id, e.g. '{id}'")
-    version: PathText = Field(description="source path of a tz-aware ISO timestamp or a number, e.g. updated_at")
+    version: VersionText = Field(
+        description="source path of a tz-aware ISO timestamp or a number, e.g. updated_at; or"
+        " {field: date_modified_gmt, timezone: UTC} for timestamps written without an offset"
+    )
 
     @field_validator("type")
     @classmethod
     def _identifier(cls, value: str) -> str:
         if not _IDENTIFIER.match(value):
             raise ValueError("expected a name such as order (letters, digits, _)")
-        return value
-
-    @field_validator("version")
-    @classmethod
-    def _single(cls, value: FieldPath) -> FieldPath:
-        if value.iterations:
-            raise ValueError(f"{value.text!r} iterates a list ([]); a version is one value")
         return value
 
 

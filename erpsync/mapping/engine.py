@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from erpsync.errors import MappingError
 from erpsync.mapping.config import FieldConfig, MappingConfig
@@ -112,8 +113,12 @@ class Mapping:
             raise self._located(exc) from None
 
     def source_version(self, payload: AnyMapping[str, Any]) -> datetime | int | float:
-        """The value at ``entity.version``: a tz-aware datetime (from ISO 8601 text) or a number."""
-        path = self.config.entity.version
+        """The value at ``entity.version``: a tz-aware datetime (from ISO 8601 text) or a number.
+
+        A timestamp without offset is read in ``entity.version``'s ``timezone`` when the mapping gives one.
+        """
+        spec = self.config.entity.version
+        path = spec.field
         try:
             (found,) = read(_object(payload), path)
             value = found.value
@@ -128,7 +133,13 @@ class Mapping:
             except ValueError:
                 raise MappingError("not an ISO 8601 timestamp", field=found.where) from None
             if moment.tzinfo is None or moment.utcoffset() is None:
-                raise MappingError("timestamp has no UTC offset, so events cannot be ordered", field=found.where)
+                if spec.timezone is None:
+                    raise MappingError(
+                        "timestamp has no UTC offset, so events cannot be ordered"
+                        " (entity.version can name its zone: {field: ..., timezone: UTC})",
+                        field=found.where,
+                    )
+                moment = moment.replace(tzinfo=ZoneInfo(spec.timezone))
             return moment
         except MappingError as exc:
             raise self._located(exc) from None
@@ -263,7 +274,7 @@ class Mapping:
     def read_shapes(self) -> frozenset[tuple[str, ...]]:
         """The source paths any part of the mapping reads, list positions erased (``line_items[].sku``)."""
         paths: list[FieldPath] = [*self.config.external_id.fields, *self.config.entity.id.fields]
-        paths.append(self.config.entity.version)
+        paths.append(self.config.entity.version.field)
         shapes: set[tuple[str, ...]] = set()
         for reject in self.config.reject:
             paths.extend(reject.when.paths())

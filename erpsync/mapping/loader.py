@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,8 @@ from erpsync.errors import ConfigError
 from erpsync.mapping.config import MappingConfig, describe_errors, did_you_mean
 from erpsync.mapping.engine import Mapping
 from erpsync.mapping.lookups import LookupTable
+
+log = logging.getLogger(__name__)
 
 TEST_SUFFIX = "_test.yaml"  # the sibling case file: mappings/x.yaml → mappings/x_test.yaml
 _LEGACY_CASES_SUFFIX = ".cases.yaml"
@@ -191,3 +194,63 @@ def find_mapping(mappings_dir: str | Path, source: str, topic: str) -> Mapping:
         names = ", ".join(m.display for m in handling)
         raise ConfigError(f"{source} topic {topic!r} is handled by more than one mapping: {names}")
     return handling[0]
+
+
+# handled_topics() per folder: the stamps of its mapping files when the answer was computed, and the answer.
+_TOPICS: dict[Path, tuple[tuple, frozenset[tuple[str, str]]]] = {}
+_REPORTED_BROKEN: set[tuple[Path, tuple]] = set()  # (file, stamp) already logged, so each breakage logs once
+
+
+def handled_topics(mappings_dir: str | Path) -> set[tuple[str, str]]:
+    """Every ``(source, topic)`` some mapping file in the folder handles; never raises.
+
+    For the receiver, which answers 404 to a delivery no mapping wants. Recomputed only when a mapping file
+    is added, removed or changed (size and modification time), like ``find_mapping``'s cache.
+
+    A broken file does not take the others down: every valid file counts, and a file that fails to load
+    still counts for the ``source`` and ``topic``/``topics`` its YAML declares, if it declares them plainly.
+    Its deliveries are then stored, and their runs fail with the file's ConfigError until it is fixed and the
+    runs retried, rather than being answered 404 (which a platform counts as a failed delivery and, repeated,
+    may answer by removing the subscription). The breakage is logged once per version of the file.
+    """
+    directory = Path(mappings_dir)
+    try:
+        key = directory.resolve()
+        files = discover_mappings(directory)
+    except OSError:
+        return set()
+    stamp = tuple((p.name, _stamp(p, [])) for p in files)
+    with _LOADED_LOCK:
+        cached = _TOPICS.get(key)
+    if cached is not None and cached[0] == stamp:
+        return set(cached[1])
+    topics: set[tuple[str, str]] = set()
+    for path, (_, file_stamp) in zip(files, stamp):
+        try:
+            mapping = load_mapping_cached(path)
+        except ConfigError as exc:
+            topics |= _declared_topics(path)
+            with _LOADED_LOCK:
+                first_time = (path, file_stamp) not in _REPORTED_BROKEN
+                _REPORTED_BROKEN.add((path, file_stamp))
+            if first_time:
+                log.warning("mapping file does not load; its declared topics are still accepted: %s", exc)
+            continue
+        topics |= {(mapping.source, topic) for topic in mapping.topics}
+    with _LOADED_LOCK:
+        _TOPICS[key] = (stamp, frozenset(topics))
+    return topics
+
+
+def _declared_topics(path: Path) -> set[tuple[str, str]]:
+    """The (source, topic) pairs a broken file's YAML states as plain text, if it can be read that far."""
+    try:
+        data = yaml.safe_load(path.read_bytes())
+    except (OSError, yaml.YAMLError):
+        return set()
+    if not isinstance(data, dict) or not isinstance(data.get("source"), str):
+        return set()
+    raw = data.get("topics", [data.get("topic")])
+    if not isinstance(raw, list):
+        return set()
+    return {(data["source"], t) for t in raw if isinstance(t, str) and t}

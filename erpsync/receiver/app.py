@@ -1,21 +1,41 @@
-"""The webhook receiver: verify, store durably, answer, and only then dispatch a flow run.
+"""The webhook receiver: authenticate, check, store durably, answer, and only then dispatch a flow run.
 
 Nothing is acknowledged before it is committed to the inbox; dispatch happens after the answer so that a slow
-or absent Prefect never delays Shopify (5 s budget) or loses an event — the sweep dispatches what is left.
+or absent Prefect never delays a source (Shopify allows 5 s) or loses an event — the sweep dispatches what is left.
+
+``POST /webhooks/{source}`` checks, in this order, each refusal answered as ``{"error": ...}`` with nothing stored:
+
+    404  no source of that name (erpsync.receiver.sources.SOURCES)
+    429  the source's token bucket is empty (Retry-After says when to come back)
+    413  the body is larger than the cap (by Content-Length, or while streaming)
+    401  no active secret of the source verifies it / its timestamp is outside the window
+    200  WooCommerce's unsigned creation ping (nothing stored)
+    400  a header the inbox needs is missing
+    415  the body is not declared JSON
+    400  the body is not a JSON object, or nests deeper than 32 levels or holds more than 10,000 values
+    404  no mapping handles the delivery's (source, topic)
+    202  stored; 200 when the delivery id was stored before (no new work)
+
+Authentication comes before every check that reads the body, so an unauthenticated caller learns only "401".
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-from collections.abc import Callable
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from datetime import datetime, timezone
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -23,9 +43,15 @@ from starlette.routing import Route
 from erpsync.dispatch import Dispatcher
 from erpsync.errors import ErpsyncError
 from erpsync.ledger import Ledger
-from erpsync.signatures import verify_shopify
+from erpsync.receiver.limits import IntakeLimits, JsonRefused, RateLimiter, is_json_media_type, parse_json_object
+from erpsync.receiver.openapi import openapi_document
+from erpsync.receiver.secrets import secrets_from_env
+from erpsync.receiver.sources import SOURCES, DeliveryRefused, NotAWebhook, WebhookSource
 
 log = logging.getLogger("erpsync.receiver")
+
+# A topic is echoed in a 404 only when it looks like one; anything else is not repeated back.
+_PRINTABLE_TOPIC = re.compile(r"[A-Za-z0-9_./:-]{1,100}")
 
 
 class BodyTooLarge(Exception):
@@ -46,13 +72,8 @@ async def read_capped(request: Request, cap: int) -> bytes:
     return b"".join(chunks)
 
 
-def shopify_header(request: Request, name: str) -> str | None:
-    """Shopify's header, under its ``X-Shopify-`` name or the newer unprefixed ``shopify-`` one."""
-    return request.headers.get(f"x-shopify-{name}") or request.headers.get(f"shopify-{name}")
-
-
-def problem(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+def problem(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
 class DispatchQueue:
@@ -85,15 +106,89 @@ class DispatchQueue:
         self._pool.shutdown(wait=True, cancel_futures=False)
 
 
+class HandledTopics:
+    """The (source, topic) pairs some mapping handles, re-read at most once a ``refresh_seconds``.
+
+    Answers must stay fast under load, so a request never waits on the mappings folder except for the one
+    refresh a second. If the folder cannot be read (a broken file), the last good set stays in force; before any
+    good read every topic is accepted — an authenticated event is better stored (and dead-lettered if unmapped)
+    than refused while an operator fixes a file.
+    """
+
+    def __init__(self, mappings_dir: str | Path, *, refresh_seconds: float = 1.0):
+        self.mappings_dir = Path(mappings_dir)
+        self.refresh_seconds = refresh_seconds
+        self._topics: frozenset[tuple[str, str]] | None = None
+        self._loaded_at = float("-inf")
+        self._lock = threading.Lock()
+
+    def stale(self) -> bool:
+        return time.monotonic() - self._loaded_at >= self.refresh_seconds
+
+    def refresh(self) -> None:
+        if not self._lock.acquire(blocking=False):
+            return  # another request is refreshing; this one uses the set in force
+        try:
+            if not self.stale():
+                return
+            from erpsync.mapping import handled_topics
+
+            self._topics = frozenset(handled_topics(self.mappings_dir))
+        except Exception as exc:  # keep answering with the last good set; the pipeline reports the broken file
+            log.warning("mappings in %s unreadable, keeping the topics in force: %s: %s",
+                        self.mappings_dir, type(exc).__name__, exc)
+        finally:
+            self._loaded_at = time.monotonic()
+            self._lock.release()
+
+    def handles(self, source: str, topic: str) -> bool:
+        return self._topics is None or (source, topic) in self._topics
+
+
+def _compat_secrets(shopify_secret: Callable[[], str] | None) -> Callable[[str], list[str]]:
+    from_env = secrets_from_env()
+
+    def secrets(source: str) -> list[str]:
+        found = from_env(source)
+        if not found and source == "shopify" and shopify_secret is not None:
+            found = [shopify_secret()]
+        return found
+
+    return secrets
+
+
 def create_app(
     *,
     ledger: Ledger,
-    shopify_secret: Callable[[], str],
     dispatcher: Dispatcher | None,
-    max_body_bytes: int,
+    secrets: Callable[[str], list[str]] | None = None,
+    mappings_dir: str | Path | None = None,
+    limits: IntakeLimits | None = None,
+    sources: Mapping[str, WebhookSource] | None = None,
+    max_body_bytes: int | None = None,
+    shopify_secret: Callable[[], str] | None = None,
 ) -> Starlette:
-    """The receiver as an ASGI app. ``shopify_secret`` is called per request so a rotated secret applies."""
+    """The receiver as an ASGI app.
+
+    ``secrets(source_name)`` gives the source's active secrets and is called per request, so a rotated secret
+    applies at once (cache slow stores in the callable). ``limits`` defaults to ``IntakeLimits.from_env`` with
+    ``max_body_bytes``; ``mappings_dir`` to the settings' folder. ``shopify_secret`` is the former single-secret
+    form, used only when ``secrets`` is not given (then secrets come from ERPSYNC_<NAME>_WEBHOOK_SECRET).
+    """
+    from erpsync.settings import DEFAULT_MAX_BODY_BYTES, Settings
+
+    if secrets is None:
+        secrets = _compat_secrets(shopify_secret)
+    if limits is None:
+        limits = IntakeLimits.from_env(max_body_bytes or DEFAULT_MAX_BODY_BYTES)
+    if mappings_dir is None:
+        mappings_dir = Settings.from_env().mappings_dir
+    registry = dict(SOURCES if sources is None else sources)
+    topics = HandledTopics(mappings_dir)
+    rate = RateLimiter(limits.rate_per_second, limits.rate_burst)
+    document = openapi_document(sorted(registry), limits)
     queue = DispatchQueue(ledger, dispatcher) if dispatcher is not None else None
+    unconfigured_warned: set[str] = set()
 
     @asynccontextmanager
     async def lifespan(_app):
@@ -101,31 +196,55 @@ def create_app(
         if queue is not None:
             await run_in_threadpool(queue.close)
 
-    async def shopify_webhook(request: Request) -> JSONResponse:
+    def active_secrets(name: str) -> list[str]:
         try:
-            body = await read_capped(request, max_body_bytes)
+            found = [s for s in secrets(name) if s]
+        except Exception as exc:  # a secret store that fails refuses deliveries (401); it must not crash (500)
+            log.warning("webhook secrets of source %s unavailable: %s", name, type(exc).__name__)
+            return []
+        if not found and name not in unconfigured_warned:
+            unconfigured_warned.add(name)
+            log.warning("source %s has no webhook secret: every delivery is refused (401)", name)
+        return found
+
+    async def webhook(request: Request) -> JSONResponse:
+        name = request.path_params["source"]
+        source = registry.get(name)
+        if source is None:
+            return problem(404, f"unknown webhook source; known: {', '.join(sorted(registry))}")
+        wait = rate.retry_after(name)
+        if wait:
+            return problem(429, f"rate limit of {name} exceeded; retry later", {"Retry-After": str(wait)})
+        try:
+            body = await read_capped(request, limits.max_body_bytes)
         except BodyTooLarge:
-            return problem(413, f"body larger than {max_body_bytes} bytes")
-        if not verify_shopify(shopify_secret(), body, shopify_header(request, "hmac-sha256")):
-            return problem(401, "missing or invalid X-Shopify-Hmac-Sha256")
+            return problem(413, f"body larger than {limits.max_body_bytes} bytes")
         try:
-            payload = json.loads(body)
-        except (UnicodeDecodeError, ValueError):
-            return problem(400, "body is not valid JSON")
-        if not isinstance(payload, dict):
-            return problem(400, "body must be a JSON object")
-        delivery_id, topic = shopify_header(request, "webhook-id"), shopify_header(request, "topic")
-        missing = [name for name, value in (("X-Shopify-Webhook-Id", delivery_id), ("X-Shopify-Topic", topic))
-                   if not value]
-        if missing:
-            return problem(400, f"missing header: {', '.join(missing)}")
+            delivery = source.authenticate(request.headers, body, active_secrets(name),
+                                           datetime.now(timezone.utc))
+        except NotAWebhook:
+            return JSONResponse({"ping": True}, status_code=200)
+        except DeliveryRefused as exc:
+            log.info("refused %s delivery: %s %s", name, exc.status, exc.message)
+            return problem(exc.status, exc.message)
+        if not is_json_media_type(request.headers.get("content-type")):
+            return problem(415, "Content-Type must be application/json")
+        try:
+            parse_json_object(body, max_depth=limits.max_json_depth, max_values=limits.max_json_values)
+        except JsonRefused as exc:
+            return problem(400, str(exc))
+        if topics.stale():
+            await run_in_threadpool(topics.refresh)
+        if not topics.handles(name, delivery.topic):
+            shown = f" {delivery.topic!r}" if _PRINTABLE_TOPIC.fullmatch(delivery.topic) else ""
+            return problem(404, f"no mapping handles {name} topic{shown}")
         intake = await run_in_threadpool(
             ledger.record_delivery,
-            source="shopify",
-            delivery_id=delivery_id,
-            topic=topic,
-            shop=shopify_header(request, "shop-domain"),
-            triggered_at=shopify_header(request, "triggered-at"),
+            source=delivery.source,
+            delivery_id=delivery.delivery_id,
+            topic=delivery.topic,
+            shop=delivery.shop,
+            triggered_at=delivery.triggered_at,
             body=body,
             payload_sha256=hashlib.sha256(body).hexdigest(),
         )
@@ -143,10 +262,22 @@ def create_app(
             return JSONResponse({"status": "unavailable", "database": type(exc).__name__}, status_code=503)
         return JSONResponse({"status": "ok"})
 
+    async def openapi(_: Request) -> JSONResponse:
+        return JSONResponse(document)
+
+    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        return problem(exc.status_code, exc.detail, exc.headers)
+
+    async def server_error(_: Request, exc: Exception) -> JSONResponse:
+        log.error("receiver error: %s", type(exc).__name__)  # no traceback text: it could quote a payload
+        return problem(500, "internal error")
+
     return Starlette(
         lifespan=lifespan,
         routes=[
-            Route("/webhooks/shopify", shopify_webhook, methods=["POST"]),
+            Route("/webhooks/{source}", webhook, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
-        ]
+            Route("/openapi.json", openapi, methods=["GET"]),
+        ],
+        exception_handlers={HTTPException: http_error, 500: server_error},
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from erpsync.sources import shopify
+from erpsync.sources import shopify, standard, woocommerce
 
 # name → parse(payload) that returns the typed entity or raises InvalidPayload(field=...).
 # A mapping's `model:` must be one of these names; a new source entity is a new line here.
@@ -14,6 +14,8 @@ MODELS: dict[str, Callable[[dict], object]] = {
     "shopify.fulfillment": shopify.parse_fulfillment,
     "shopify.product": shopify.parse_product,
     "shopify.customer": shopify.parse_customer,
+    "woocommerce.order": woocommerce.parse_order,
+    "standard.order": standard.parse_order,
 }
 
 __all__ = ["MODELS"]

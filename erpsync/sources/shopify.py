@@ -6,9 +6,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from erpsync.errors import InvalidPayload
+from erpsync.sources.validation import parse_model
 
 
 class _ShopifyModel(BaseModel):
@@ -234,40 +234,4 @@ def parse_customer(payload: Any) -> ShopifyCustomer:
 
 
 def _parse(model: type[_Model], payload: Any) -> _Model:
-    """Validate ``payload`` as ``model``; raises InvalidPayload naming the first bad field.
-
-    The message lists every problem by path and never echoes a value: pydantic's own text carries
-    ``input_value=…``, which may be a name or an email, so it is rebuilt from the error parts and the
-    original exception is not chained (a logged traceback would print it).
-    """
-    try:
-        return model.model_validate(payload)
-    except ValidationError as exc:
-        errors = exc.errors(include_url=False)
-    problems = [(_location(e["loc"]), _message(e)) for e in errors]
-    field, message = problems[0]
-    if len(problems) > 1:
-        shown = problems[1:11]
-        message += "; also " + "; ".join(f"{where}: {text}" for where, text in shown)
-        if len(problems) > 11:
-            message += f"; and {len(problems) - 11} more"
-    raise InvalidPayload(message, field=field) from None
-
-
-def _location(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(payload)"
-
-
-def _message(error: Any) -> str:
-    kind = error.get("type")
-    if kind == "missing":
-        return "required field is missing"
-    message = str(error.get("msg", "")).removeprefix("Value error, ")
-    value = error.get("input")
-    # Belt and braces: no pydantic message we know of quotes the input, but a future one might.
-    if isinstance(value, (str, int)) and not isinstance(value, bool) and len(str(value)) >= 3:
-        message = message.replace(str(value), "<redacted>")
-    return message
+    return parse_model(model, payload)

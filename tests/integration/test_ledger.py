@@ -87,3 +87,20 @@ def test_undispatched_events_wait_for_the_sweep(ledger):
     ledger.mark_dispatched(a, "run-a")
     assert ledger.undispatched(older_than=timedelta(0)) == [b]
     assert ledger.undispatched(older_than=timedelta(hours=1)) == []
+
+
+def test_purge_empties_old_handled_payloads_and_keeps_the_audit_trail(ledger):
+    done = deliver(ledger, "done").event_id
+    failed = deliver(ledger, "failed").event_id
+    pending = deliver(ledger, "pending").event_id
+    ledger.record_outcome(event_id=done, source="shopify", outcome="synced", key=KEY, external_id="x", erp_id="1",
+                          mapping_version="m", payload_sha256="hdone", applied=("salesOrder", V1))
+    ledger.record_outcome(event_id=failed, source="shopify", outcome="failed", reason="HTTP 400 INVALID_CONTENT")
+    assert ledger.purge_payloads(older_than=timedelta(hours=1)) == 0, "nothing is old enough"
+    assert ledger.purge_payloads(older_than=timedelta(0), dry_run=True) == 1
+    assert ledger.purge_payloads(older_than=timedelta(0)) == 1
+    assert ledger.get_event(done).body == b"" and ledger.get_event(done).payload_sha256 == "hdone"
+    assert ledger.get_event(failed).body == b"{}", "a dead letter keeps its payload for replay"
+    assert ledger.get_event(pending).body == b"{}"
+    assert [o.outcome for o in ledger.outcomes(done)] == ["synced"]
+    assert ledger.purge_payloads(older_than=timedelta(0), include_failed=True) == 1

@@ -1,0 +1,75 @@
+"""The typed model of an order event from a Standard Webhooks sender, in the JSON shape docs/sources.md defines."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, ClassVar, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from erpsync.sources.validation import parse_model
+
+# An id becomes part of an ERP external id, which NetSuite limits to letters, digits, _ and -.
+ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+
+
+class _StandardModel(BaseModel):
+    # A sender may add fields anywhere (the spec's "additional metadata"); only what the sync uses is typed.
+    model_config = ConfigDict(extra="allow")
+
+
+class StandardOrderLine(_StandardModel):
+    sku: str = Field(min_length=1)
+    quantity: int = Field(gt=0)
+    price: Decimal = Field(ge=0, allow_inf_nan=False)  # the unit price; text ("12.50") or a JSON number
+    title: str | None = None
+
+    @field_validator("sku", mode="before")
+    @classmethod
+    def _sku_present(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            raise ValueError("a SKU is required to sync a line to the ERP")
+        return value
+
+    @field_validator("quantity", "price", mode="before")
+    @classmethod
+    def _not_boolean(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError("expected a number")
+        return value
+
+
+class StandardOrder(_StandardModel):
+    """``data`` of an order event: the order as it is now."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    number: str = Field(min_length=1)  # the order code staff search for, e.g. "SO-1001"
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    total: Decimal | None = Field(None, allow_inf_nan=False)
+    lines: list[StandardOrderLine] = Field(min_length=1)
+
+
+class StandardOrderEvent(_StandardModel):
+    """The whole body: ``{"type": "order.created", "timestamp": "...", "data": {...}}`` (Standard Webhooks' envelope)."""
+
+    entity_type: ClassVar[str] = "order"
+
+    type: Literal["order.created", "order.updated"]
+    timestamp: AwareDatetime  # when the event happened; the order's own updated_at orders its versions
+    data: StandardOrder
+
+    @property
+    def entity_id(self) -> str:
+        return self.data.id
+
+    @property
+    def version(self) -> datetime:
+        return self.data.updated_at
+
+
+def parse_order(payload: Any) -> StandardOrderEvent:
+    """Validate an order event body; raises InvalidPayload whose ``field`` is e.g. ``data.lines[0].quantity``."""
+    return parse_model(StandardOrderEvent, payload)

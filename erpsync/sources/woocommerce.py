@@ -1,0 +1,96 @@
+"""The typed model of a WooCommerce order webhook body (REST API v3 order), validated with errors that name the field."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from erpsync.sources.validation import parse_model
+
+
+class _WooModel(BaseModel):
+    # WooCommerce and its plugins add fields (meta_data, _links, …); only what the sync uses is typed.
+    model_config = ConfigDict(extra="allow")
+
+
+def _gmt(value: Any) -> Any:
+    """WooCommerce's ``*_gmt`` timestamps are UTC written without an offset; one with an offset keeps it."""
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError("expected an ISO 8601 timestamp such as 2024-05-02T14:15:00") from None
+    elif isinstance(value, datetime):
+        moment = value
+    else:
+        raise ValueError("expected an ISO 8601 timestamp such as 2024-05-02T14:15:00")
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+class WooLineItem(_WooModel):
+    id: int
+    # WooCommerce sends "" for a product without SKU. The ERP item is found by SKU, so such a line cannot be
+    # synced: refusing it here names `line_items[i].sku` instead of a lookup failure.
+    sku: str
+    quantity: int = Field(gt=0)
+    price: Decimal = Field(ge=0)  # the unit price, a JSON number (total and subtotal are text)
+    name: str
+
+    @field_validator("sku", mode="before")
+    @classmethod
+    def _sku_present(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            raise ValueError("a SKU is required to sync a line item to the ERP")
+        return value
+
+    @field_validator("price", mode="before")
+    @classmethod
+    def _finite(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError("expected a number")
+        return value
+
+
+class WooOrder(_WooModel):
+    """The body of an ``order.created``/``order.updated`` webhook: the REST v3 representation of the order."""
+
+    entity_type: ClassVar[str] = "order"
+
+    id: int = Field(gt=0)
+    number: str  # the order code staff see ("727"); text, as plugins may add prefixes
+    status: str  # pending, processing, on-hold, completed, cancelled, refunded, failed, trash, …
+    date_created_gmt: datetime
+    date_modified_gmt: datetime
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    total: Decimal
+    line_items: list[WooLineItem] = Field(min_length=1)
+    customer_id: int | None = None  # 0 for a guest
+    customer_note: str | None = None
+
+    @field_validator("number", mode="before")
+    @classmethod
+    def _number_text(cls, value: Any) -> Any:
+        # Older stores and some plugins send the number as a JSON number.
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("date_created_gmt", "date_modified_gmt", mode="before")
+    @classmethod
+    def _utc(cls, value: Any) -> Any:
+        return _gmt(value)
+
+    @property
+    def entity_id(self) -> str:
+        return str(self.id)
+
+    @property
+    def version(self) -> datetime:
+        """``date_modified_gmt`` as UTC: a delivery older than the last applied one is superseded."""
+        return self.date_modified_gmt
+
+
+def parse_order(payload: Any) -> WooOrder:
+    """Validate an order webhook body; raises InvalidPayload whose ``field`` is e.g. ``line_items[0].sku``."""
+    return parse_model(WooOrder, payload)
