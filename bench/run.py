@@ -37,18 +37,23 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def bench_intake(deliveries: int, concurrency: int, database_url: str | None) -> dict:
-    """The receiver alone (no dispatch): signed deliveries stored and answered, as fast as it can."""
-    home = HOME / "intake"
+def bench_intake(deliveries: int, concurrency: int, database_url: str | None, *, verify: bool = True) -> dict:
+    """The receiver alone (no dispatch): signed deliveries stored and answered, as fast as it can.
+
+    ``verify=False`` runs bench/unverified_receiver.py instead, to show what signature verification costs.
+    """
+    home = HOME / ("intake" if verify else "intake-unverified")
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
     secret = "bench-secret"
     url = database_url or f"sqlite:///{home / 'ledger.db'}"
     port = free_port()
     env = {**os.environ, "ERPSYNC_HOME": str(home), "ERPSYNC_DATABASE_URL": url,
-           "ERPSYNC_SHOPIFY_WEBHOOK_SECRET": secret}
+           "ERPSYNC_SHOPIFY_WEBHOOK_SECRET": secret, "ERPSYNC_RATE_LIMIT_PER_SECOND": "0"}
     group = ProcessGroup(log_dir=home / "logs", env=env, cwd=PROJECT_DIR)
-    group.start("receiver", python_module("erpsync", "serve", "--port", str(port), "--no-dispatch"))
+    argv = (python_module("erpsync", "serve", "--port", str(port), "--no-dispatch") if verify
+            else [sys.executable, str(PROJECT_DIR / "bench" / "unverified_receiver.py"), str(port)])
+    group.start("receiver", argv)
     try:
         group.wait_http("receiver", f"http://127.0.0.1:{port}/healthz")
         scenario = build_demo_scenario(orders=deliveries, seed=1, skus=DEMO_SKUS)
@@ -61,7 +66,7 @@ def bench_intake(deliveries: int, concurrency: int, database_url: str | None) ->
     finally:
         group.stop()
     ok = [r["elapsed_ms"] for r in results if r["status"] and 200 <= r["status"] < 300]
-    return {"backend": url.split(":", 1)[0], "deliveries": len(batch), "accepted": len(ok),
+    return {"backend": url.split(":", 1)[0], "verify": verify, "deliveries": len(batch), "accepted": len(ok),
             "concurrency": concurrency, "seconds": round(elapsed, 2),
             "per_second": round(len(ok) / elapsed, 1), "p50_ms": percentile(ok, 50), "p99_ms": percentile(ok, 99)}
 
@@ -176,6 +181,8 @@ def main() -> int:
     results = {"machine": machine, "date": datetime.now().isoformat(timespec="seconds"), "intake": []}
     print("intake (SQLite ledger)…", file=sys.stderr)
     results["intake"].append(bench_intake(args.deliveries, args.intake_concurrency, None))
+    print("intake (SQLite ledger, signature verification off)…", file=sys.stderr)
+    results["intake"].append(bench_intake(args.deliveries, args.intake_concurrency, None, verify=False))
     if args.postgres_url:
         print("intake (PostgreSQL ledger)…", file=sys.stderr)
         results["intake"].append(bench_intake(args.deliveries, args.intake_concurrency, args.postgres_url))
@@ -188,10 +195,11 @@ def main() -> int:
     HOME.mkdir(parents=True, exist_ok=True)
     (HOME / "results.json").write_text(json.dumps(results, indent=2))
     print(f"## Results ({results['date']}, {machine})\n")
-    print("| intake: ledger | deliveries | concurrency | accepted/s | p50 ms | p99 ms |\n|---|---|---|---|---|---|")
+    print("| intake: ledger | verify | deliveries | concurrency | accepted/s | p50 ms | p99 ms |\n"
+          "|---|---|---|---|---|---|---|")
     for r in results["intake"]:
-        print(f"| {r['backend']} | {r['accepted']}/{r['deliveries']} | {r['concurrency']} | {r['per_second']} "
-              f"| {r['p50_ms']} | {r['p99_ms']} |")
+        print(f"| {r['backend']} | {r['verify']} | {r['accepted']}/{r['deliveries']} | {r['concurrency']} "
+              f"| {r['per_second']} | {r['p50_ms']} | {r['p99_ms']} |")
     m = results["mapping"]
     print("\n| mapping engine (order mapping) | value |\n|---|---|")
     for key, value in m.items():

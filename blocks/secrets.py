@@ -1,11 +1,56 @@
-"""Webhook secrets from Prefect Secret blocks, for deployments that keep secrets in Prefect."""
+"""Webhook secrets from Prefect Secret blocks, for deployments that keep secrets in Prefect.
+
+Block `<source>-webhook-secret` (e.g. `shopify-webhook-secret`) holds one secret, or several separated by
+commas while a secret is rotated. Blocks are read at most once a minute per source, so a rotation applies
+without a restart and the receiver does not call Prefect on every delivery.
+"""
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
+from collections.abc import Callable
+
 from prefect.blocks.system import Secret
 
-SHOPIFY_WEBHOOK_SECRET_BLOCK = "shopify-webhook-secret"
+from erpsync.receiver.secrets import split_secrets
+
+log = logging.getLogger(__name__)
+
+REFRESH_SECONDS = 60.0
 
 
-def load_shopify_webhook_secret(block_name: str = SHOPIFY_WEBHOOK_SECRET_BLOCK) -> str:
-    return Secret.load(block_name, _sync=True).get()
+def block_name(source: str) -> str:
+    return f"{source}-webhook-secret"
+
+
+def load_webhook_secrets(source: str) -> list[str]:
+    """The source's secrets from its Secret block; [] when there is no such block or Prefect is unreachable."""
+    try:
+        value = Secret.load(block_name(source), _sync=True).get()
+    except ValueError:  # Prefect raises ValueError for a block that does not exist
+        return []
+    except Exception as exc:  # Prefect down: deliveries of this source are refused (401) until it is back
+        log.warning("could not read Prefect Secret block %s: %s", block_name(source), type(exc).__name__)
+        return []
+    return split_secrets(str(value))
+
+
+def with_block_fallback(from_env: Callable[[str], list[str]]) -> Callable[[str], list[str]]:
+    """Secrets from the environment when set for a source, else from its Prefect Secret block (cached)."""
+    cache: dict[str, tuple[float, list[str]]] = {}
+    lock = threading.Lock()
+
+    def secrets(source: str) -> list[str]:
+        found = from_env(source)
+        if found:
+            return found
+        with lock:
+            fetched_at, values = cache.get(source, (0.0, []))
+            if time.monotonic() - fetched_at > REFRESH_SECONDS:
+                values = load_webhook_secrets(source)
+                cache[source] = (time.monotonic(), values)
+            return values
+
+    return secrets

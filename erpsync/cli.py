@@ -19,8 +19,11 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    serve = commands.add_parser("serve", help="run the webhook receiver",
-                                description="Run the webhook receiver: POST /webhooks/shopify, GET /healthz.")
+    serve = commands.add_parser(
+        "serve", help="run the webhook receiver",
+        description="Run the webhook receiver: POST /webhooks/{shopify,woocommerce,standard}, GET /healthz, "
+                    "GET /openapi.json. Each source's secret comes from ERPSYNC_<SOURCE>_WEBHOOK_SECRET "
+                    "(comma-separated while rotating) or the Prefect Secret block <source>-webhook-secret.")
     serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: %(default)s)")
     serve.add_argument("--port", type=int, default=8600, help="port (default: %(default)s)")
     serve.add_argument("--no-dispatch", action="store_true",
@@ -107,43 +110,42 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def shopify_secret_source():
-    """The webhook secret: ERPSYNC_SHOPIFY_WEBHOOK_SECRET for local runs, else the Prefect Secret block."""
-    from erpsync.settings import Settings
-
-    settings = Settings.from_env()
-    if settings.shopify_webhook_secret is not None:
-        secret = settings.shopify_webhook_secret.get_secret_value()
-        return lambda: secret
-    try:
-        from blocks.secrets import SHOPIFY_WEBHOOK_SECRET_BLOCK, load_shopify_webhook_secret
-
-        secret = load_shopify_webhook_secret()
-    except Exception as exc:
-        raise ConfigError(
-            "no Shopify webhook secret: set ERPSYNC_SHOPIFY_WEBHOOK_SECRET, or create the Prefect Secret block "
-            f"'{SHOPIFY_WEBHOOK_SECRET_BLOCK}' ({type(exc).__name__})"
-        ) from None
-    return lambda: secret
-
-
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from erpsync.dispatch import PrefectDispatcher
     from erpsync.ledger import Ledger
     from erpsync.receiver.app import create_app
+    from erpsync.receiver.limits import IntakeLimits
+    from erpsync.receiver.secrets import secret_env_name
+    from erpsync.receiver.sources import SOURCES
     from erpsync.settings import Settings
 
     settings = Settings.from_env()
-    secret = shopify_secret_source()
+    secrets = webhook_secrets()
+    if not any(secrets(name) for name in SOURCES):
+        names = ", ".join(secret_env_name(name) for name in SOURCES)
+        raise ConfigError(f"no webhook secret for any source: set one of {names}, or create a Prefect Secret "
+                          f"block named <source>-webhook-secret (e.g. shopify-webhook-secret)")
     ledger = Ledger.connect(settings.database_url)
     dispatcher = None if args.no_dispatch else PrefectDispatcher(settings.prefect_api_url or "")
-    app = create_app(ledger=ledger, shopify_secret=secret, dispatcher=dispatcher,
-                     max_body_bytes=settings.max_body_bytes)
+    app = create_app(ledger=ledger, dispatcher=dispatcher, secrets=secrets, mappings_dir=settings.mappings_dir,
+                     limits=IntakeLimits.from_env(settings.max_body_bytes))
     print(f"ready on http://{args.host}:{args.port}", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
     return 0
+
+
+def webhook_secrets():
+    """Each source's secrets: ERPSYNC_<SOURCE>_WEBHOOK_SECRET (comma-separated), else its Prefect Secret block."""
+    from erpsync.receiver.secrets import secrets_from_env
+
+    from_env = secrets_from_env()
+    try:
+        from blocks.secrets import with_block_fallback
+    except ImportError:  # the core alone, without the Prefect adapters
+        return from_env
+    return with_block_fallback(from_env)
 
 
 def _mappings_dir():

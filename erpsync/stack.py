@@ -3,6 +3,7 @@ separate process. `erpsync demo`, the end-to-end tests and `make bench` all star
 
 from __future__ import annotations
 
+import base64
 import secrets
 import subprocess
 from dataclasses import dataclass, field
@@ -35,6 +36,9 @@ class StackConfig:
     project_dir: Path = PROJECT_DIR
     # A fresh secret per stack: known to the shop sandbox and the receiver only, never printed.
     webhook_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    woocommerce_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    # Standard Webhooks secrets are "whsec_" + base64 of the key bytes.
+    standard_secret: str = field(default_factory=lambda: "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode())
 
     @property
     def prefect_api(self) -> str:
@@ -79,6 +83,8 @@ class StackConfig:
             "ERPSYNC_DATABASE_URL": self.ledger_url,
             **({"ERPSYNC_MAPPINGS_DIR": str(self.mappings_dir)} if self.mappings_dir else {}),
             "ERPSYNC_SHOPIFY_WEBHOOK_SECRET": self.webhook_secret,
+            "ERPSYNC_WOOCOMMERCE_WEBHOOK_SECRET": self.woocommerce_secret,
+            "ERPSYNC_STANDARD_WEBHOOK_SECRET": self.standard_secret,
             "ERPSYNC_NETSUITE_BASE_URL": self.erp_url,
             "ERPSYNC_NETSUITE_ACCOUNT_ID": "SANDBOX",
             "ERPSYNC_NETSUITE_CLIENT_ID": SANDBOX_CLIENT_ID,

@@ -7,15 +7,23 @@ a ``template:`` rule is Jinja: ``"Shopify order {{ name }}"``, ``{{ line_items |
   attribute or method (so no ``.__class__``, no ``.format``); no globals (no ``range``, ``lipsum``, …);
 - an allow-list of filters (no ``center``/``indent``/``wordwrap``/``format``, which take a width, no ``random``);
 - ``*``, ``**`` and ``%`` on text are refused or bounded, and output stops at ``MAX_OUTPUT`` characters;
+- work is bounded, not only output: every loop iteration and every element a filter goes through counts
+  against ``MAX_STEPS`` per render; a value built on the way (``~``, ``+``, a filter's result) holds at most
+  ``MAX_VALUE`` characters or elements, and a whole number at most ``MAX_INT_BITS`` bits;
+- what could escape those counts is refused at load: macros and call blocks (recursion), ``recursive``
+  loops, ``{% set %}…{% endset %}`` and ``{% filter %}`` blocks (output built aside from the bounded
+  stream), and include/import/extends;
 - StrictUndefined: a missing key is an error naming the rule (use ``default('')`` or ``is defined``);
   a JSON null renders as empty text; autoescape is off (the output is JSON, not HTML).
 """
 
 from __future__ import annotations
 
+import functools
 import operator
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +34,9 @@ from erpsync.errors import MappingError
 
 MAX_OUTPUT = 10_000  # characters; an ERP text field is far shorter
 MAX_REPEAT = 1_000  # the largest sequence `*` may build
+MAX_VALUE = 100_000  # characters or elements of any value built on the way to the output
+MAX_STEPS = 100_000  # loop iterations plus elements filters go through, per render (a payload holds ≤ 10,000 values)
+MAX_INT_BITS = 4_096  # whole numbers beyond this are refused before they are computed
 
 SAFE_FILTERS = frozenset(
     """abs attr batch capitalize count default d dictsort first float groupby int items join last length list
@@ -38,7 +49,7 @@ _KEY_TEMPLATE_FIELD = re.compile(r"(?<!\{)\{\s*[A-Za-z_][\w.\[\]]*\s*\}(?!\})")
 
 
 class _PayloadOnlyEnvironment(ImmutableSandboxedEnvironment):
-    intercepted_binops = frozenset({"*", "**", "%"})
+    intercepted_binops = frozenset({"*", "**", "%", "+", "-"})
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         return self.getitem(obj, attribute)
@@ -59,9 +70,119 @@ class _PayloadOnlyEnvironment(ImmutableSandboxedEnvironment):
             for seq, count in ((left, right), (right, left)):
                 if isinstance(seq, (str, list, tuple)) and isinstance(count, int) and len(seq) * count > MAX_REPEAT:
                     raise SecurityError(f"'*' would build more than {MAX_REPEAT} elements")
-        if operator_name == "**" and isinstance(right, (int, float)) and abs(right) > 64:
-            raise SecurityError("'**' exponent above 64")
-        return {"*": operator.mul, "**": operator.pow, "%": operator.mod}[operator_name](left, right)
+            if _whole(left) and _whole(right) and left.bit_length() + right.bit_length() > MAX_INT_BITS:
+                raise SecurityError(f"'*' would build a number above {MAX_INT_BITS} bits")
+        if operator_name == "**" and isinstance(right, (int, float)):
+            if abs(right) > 64:
+                raise SecurityError("'**' exponent above 64")
+            if _whole(left) and abs(left).bit_length() * abs(right) > MAX_INT_BITS:
+                raise SecurityError(f"'**' would build a number above {MAX_INT_BITS} bits")
+        if operator_name == "+" and isinstance(left, (str, list, tuple)) and isinstance(right, (str, list, tuple)):
+            if len(left) + len(right) > MAX_VALUE:
+                raise SecurityError(f"'+' would build more than {MAX_VALUE} characters or elements")
+        operation = {"*": operator.mul, "**": operator.pow, "%": operator.mod, "+": operator.add, "-": operator.sub}
+        return _bounded(operation[operator_name](left, right))
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+# The work a render may still do; set by JinjaTemplate.render, spent by loops and filters.
+_STEPS_LEFT: ContextVar[list[int] | None] = ContextVar("jinja_steps_left", default=None)
+
+
+def _spend(steps: int) -> None:
+    left = _STEPS_LEFT.get()
+    if left is None:
+        raise SecurityError("templates render only through JinjaTemplate.render")
+    left[0] -= steps
+    if left[0] < 0:
+        raise SecurityError(f"template does more than {MAX_STEPS} steps of work (loop iterations, filtered elements)")
+
+
+def _size(value: Any) -> int:
+    return len(value) if isinstance(value, (str, list, tuple, dict)) else 0
+
+
+def _counted(items: Iterator[Any]) -> Iterator[Any]:
+    for item in items:
+        _spend(1)
+        yield item
+
+
+def _bounded(value: Any) -> Any:
+    """``value`` if within the size limits; a lazy sequence is counted element by element as it is consumed."""
+    if isinstance(value, (str, list, tuple, dict)) and len(value) > MAX_VALUE:
+        raise SecurityError(f"a value of more than {MAX_VALUE} characters or elements")
+    if _whole(value) and value.bit_length() > MAX_INT_BITS:
+        raise SecurityError(f"a number above {MAX_INT_BITS} bits")
+    if isinstance(value, Iterator):
+        return _counted(value)
+    return value
+
+
+def _bounded_filter(func: Any) -> Any:
+    """``func`` charged for the elements it goes through, its result bounded (wraps keep jinja's pass_* marks)."""
+
+    @functools.wraps(func)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        _spend(1 + sum(_size(a) for a in args))
+        return _bounded(func(*args, **kwargs))
+
+    return run
+
+
+def _bounded_iter(value: Any) -> Any:
+    """A ``{% for %}`` loop's sequence, each iteration counted (installed on every loop at load)."""
+    if not isinstance(value, (str, list, tuple, dict, Iterator)):
+        return value  # an undefined name or a number: the loop raises its own error
+    return _counted(iter(value))
+
+
+def _bounded_concat(parts: list[Any]) -> str:
+    """``a ~ b``, refused before it builds more than MAX_VALUE characters (installed on every ``~`` at load)."""
+    out: list[str] = []
+    size = 0
+    for part in parts:
+        text = str(part)
+        size += len(text)
+        if size > MAX_VALUE:
+            raise SecurityError(f"'~' would build more than {MAX_VALUE} characters")
+        out.append(text)
+    return "".join(out)
+
+
+# Statements refused at load, with the reason: each can do work or build output outside the bounded stream.
+_REFUSED_NODES: dict[type[nodes.Node], str] = {
+    nodes.Macro: "macros are not available in templates",
+    nodes.CallBlock: "call blocks are not available in templates",
+    nodes.Include: "include is not available in templates",
+    nodes.Import: "import is not available in templates",
+    nodes.FromImport: "import is not available in templates",
+    nodes.Extends: "extends is not available in templates",
+    nodes.AssignBlock: "{% set %}…{% endset %} blocks are not available in templates (use {% set x = … %})",
+    nodes.FilterBlock: "{% filter %} blocks are not available in templates (use {{ … | filter }})",
+}
+_ITER_FILTER = "_erpsync_bounded_iter"
+_CONCAT_FILTER = "_erpsync_bounded_concat"
+
+
+def _harden(tree: nodes.Template) -> nodes.Template:
+    """Refuse the statements above; route every loop's sequence and every ``~`` through the bounded helpers."""
+    for node in tree.find_all(nodes.Stmt):
+        for kind, reason in _REFUSED_NODES.items():
+            if isinstance(node, kind):
+                raise ValueError(reason)
+        if isinstance(node, nodes.For) and node.recursive:
+            raise ValueError("recursive loops are not available in templates")
+    for loop in list(tree.find_all(nodes.For)):
+        loop.iter = nodes.Filter(loop.iter, _ITER_FILTER, [], [], None, None, lineno=loop.lineno)
+    for concat in list(tree.find_all(nodes.Concat)):
+        joined = nodes.List(list(concat.nodes), lineno=concat.lineno)
+        concat.nodes = [nodes.Filter(joined, _CONCAT_FILTER, [], [], None, None, lineno=concat.lineno)]
+    tree.set_environment(ENVIRONMENT)
+    return tree
 
 
 def _finalize(value: Any) -> Any:
@@ -70,7 +191,33 @@ def _finalize(value: Any) -> Any:
 
 ENVIRONMENT = _PayloadOnlyEnvironment(undefined=StrictUndefined, autoescape=False, finalize=_finalize)
 ENVIRONMENT.globals.clear()
-ENVIRONMENT.filters = {name: f for name, f in ENVIRONMENT.filters.items() if name in SAFE_FILTERS}
+ENVIRONMENT.filters = {name: _bounded_filter(f) for name, f in ENVIRONMENT.filters.items() if name in SAFE_FILTERS}
+ENVIRONMENT.filters[_ITER_FILTER] = _bounded_iter
+ENVIRONMENT.filters[_CONCAT_FILTER] = _bounded_concat
+
+
+def _without_values(message: str, payload: Any, source: str) -> str:
+    """``message`` with payload text replaced: ``customer[name]`` would name a value as the missing key.
+
+    Text the template itself spells (``customer.nope``) is the author's, and stays."""
+    texts: set[str] = set()
+
+    def collect(value: Any) -> None:
+        if isinstance(value, str) and len(value) >= 3:
+            texts.add(value)
+        elif isinstance(value, Mapping):
+            for key, child in value.items():
+                collect(key)
+                collect(child)
+        elif isinstance(value, (list, tuple)):
+            for child in value:
+                collect(child)
+
+    collect(payload)
+    for text in sorted(texts, key=len, reverse=True):
+        if text in message and text not in source:
+            message = message.replace(text, "<value>")
+    return message
 
 
 @dataclass(frozen=True)
@@ -89,7 +236,7 @@ class JinjaTemplate:
             tree = ENVIRONMENT.parse(text)
         except TemplateSyntaxError as exc:
             raise ValueError(f"bad Jinja template (line {exc.lineno}): {exc.message}") from None
-        unknown = sorted({f.name for f in tree.find_all(nodes.Filter)} - ENVIRONMENT.filters.keys())
+        unknown = sorted({f.name for f in tree.find_all(nodes.Filter)} - SAFE_FILTERS)
         if unknown:
             raise ValueError(
                 f"filter(s) not available in templates: {', '.join(unknown)} (allowed: {', '.join(sorted(SAFE_FILTERS))})"
@@ -100,12 +247,14 @@ class JinjaTemplate:
             raise ValueError(
                 f"{match.group(0)!r} is key-template syntax; a template: rule is Jinja, write {{{{ {inner} }}}}"
             )
-        return cls(text, frozenset(meta.find_undeclared_variables(tree)), ENVIRONMENT.from_string(text))
+        names = frozenset(meta.find_undeclared_variables(tree))
+        return cls(text, names, ENVIRONMENT.from_string(_harden(tree)))
 
     def render(self, payload: Mapping[str, Any], where: str) -> str:
         """The text, at most MAX_OUTPUT characters; MappingError naming ``where`` (never a value) on failure."""
         out: list[str] = []
         size = 0
+        budget = _STEPS_LEFT.set([MAX_STEPS])
         try:
             for chunk in self.compiled.generate(dict(payload)):
                 size += len(chunk)
@@ -113,10 +262,14 @@ class JinjaTemplate:
                     raise MappingError(f"template output exceeds {MAX_OUTPUT} characters", field=where)
                 out.append(chunk)
         except UndefinedError as exc:
-            raise MappingError(f"template: {exc.message}", field=where) from None
+            raise MappingError(f"template: {_without_values(exc.message or '', payload, self.text)}", field=where) from None
         except SecurityError as exc:
             raise MappingError(f"template refused: {exc}", field=where) from None
         except (TemplateError, TypeError, ValueError, ArithmeticError, LookupError) as exc:
             # The text of these may quote payload values; the type is enough to find the rule.
             raise MappingError(f"template failed ({type(exc).__name__})", field=where) from None
+        except RecursionError:
+            raise MappingError("template failed (nested too deeply)", field=where) from None
+        finally:
+            _STEPS_LEFT.reset(budget)
         return "".join(out)

@@ -10,7 +10,7 @@ or absent Prefect never delays a source (Shopify allows 5 s) or loses an event â
     413  the body is larger than the cap (by Content-Length, or while streaming)
     401  no active secret of the source verifies it / its timestamp is outside the window
     200  WooCommerce's unsigned creation ping (nothing stored)
-    400  a header the inbox needs is missing
+    400  a header the inbox needs is missing, or wider than its inbox column
     415  the body is not declared JSON
     400  the body is not a JSON object, or nests deeper than 32 levels or holds more than 10,000 values
     404  no mapping handles the delivery's (source, topic)
@@ -45,17 +45,40 @@ from erpsync.errors import ErpsyncError
 from erpsync.ledger import Ledger
 from erpsync.receiver.limits import IntakeLimits, JsonRefused, RateLimiter, is_json_media_type, parse_json_object
 from erpsync.receiver.openapi import openapi_document
-from erpsync.receiver.secrets import secrets_from_env
-from erpsync.receiver.sources import SOURCES, DeliveryRefused, NotAWebhook, WebhookSource
+from erpsync.receiver.sources import (
+    SOURCES,
+    BadDelivery,
+    Delivery,
+    DeliveryRefused,
+    NotAWebhook,
+    WebhookSource,
+)
 
 log = logging.getLogger("erpsync.receiver")
 
 # A topic is echoed in a 404 only when it looks like one; anything else is not repeated back.
 _PRINTABLE_TOPIC = re.compile(r"[A-Za-z0-9_./:-]{1,100}")
 
+# The inbox's column widths: a longer value would fail the insert (a 500 on PostgreSQL), so it is refused first.
+_DELIVERY_FIELD_WIDTHS = {"delivery_id": ("delivery id", 200), "topic": ("topic", 100), "shop": ("shop", 255),
+                          "triggered_at": ("trigger time", 64)}
+
+
+def oversized_field(delivery: Delivery) -> str | None:
+    """A 400 message when a field of ``delivery`` is wider than its inbox column, else None."""
+    for attribute, (label, width) in _DELIVERY_FIELD_WIDTHS.items():
+        value = getattr(delivery, attribute)
+        if value is not None and len(value) > width:
+            return f"{label} longer than {width} characters"
+    return None
+
 
 class BodyTooLarge(Exception):
     pass
+
+
+class NotJson(DeliveryRefused):
+    status = 415
 
 
 async def read_capped(request: Request, cap: int) -> bytes:
@@ -145,44 +168,20 @@ class HandledTopics:
         return self._topics is None or (source, topic) in self._topics
 
 
-def _compat_secrets(shopify_secret: Callable[[], str] | None) -> Callable[[str], list[str]]:
-    from_env = secrets_from_env()
-
-    def secrets(source: str) -> list[str]:
-        found = from_env(source)
-        if not found and source == "shopify" and shopify_secret is not None:
-            found = [shopify_secret()]
-        return found
-
-    return secrets
-
-
 def create_app(
     *,
     ledger: Ledger,
     dispatcher: Dispatcher | None,
-    secrets: Callable[[str], list[str]] | None = None,
-    mappings_dir: str | Path | None = None,
-    limits: IntakeLimits | None = None,
+    secrets: Callable[[str], list[str]],
+    mappings_dir: str | Path,
+    limits: IntakeLimits,
     sources: Mapping[str, WebhookSource] | None = None,
-    max_body_bytes: int | None = None,
-    shopify_secret: Callable[[], str] | None = None,
 ) -> Starlette:
     """The receiver as an ASGI app.
 
     ``secrets(source_name)`` gives the source's active secrets and is called per request, so a rotated secret
-    applies at once (cache slow stores in the callable). ``limits`` defaults to ``IntakeLimits.from_env`` with
-    ``max_body_bytes``; ``mappings_dir`` to the settings' folder. ``shopify_secret`` is the former single-secret
-    form, used only when ``secrets`` is not given (then secrets come from ERPSYNC_<NAME>_WEBHOOK_SECRET).
+    applies at once (cache slow stores in the callable). ``sources`` defaults to the registry in sources.py.
     """
-    from erpsync.settings import DEFAULT_MAX_BODY_BYTES, Settings
-
-    if secrets is None:
-        secrets = _compat_secrets(shopify_secret)
-    if limits is None:
-        limits = IntakeLimits.from_env(max_body_bytes or DEFAULT_MAX_BODY_BYTES)
-    if mappings_dir is None:
-        mappings_dir = Settings.from_env().mappings_dir
     registry = dict(SOURCES if sources is None else sources)
     topics = HandledTopics(mappings_dir)
     rate = RateLimiter(limits.rate_per_second, limits.rate_burst)
@@ -192,6 +191,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app):
+        await run_in_threadpool(topics.refresh)  # the first delivery should not wait for the mappings to load
         yield
         if queue is not None:
             await run_in_threadpool(queue.close)
@@ -207,6 +207,20 @@ def create_app(
             log.warning("source %s has no webhook secret: every delivery is refused (401)", name)
         return found
 
+    def admit(name: str, source: WebhookSource, headers: Mapping[str, str], body: bytes) -> Delivery:
+        """The authenticated delivery in ``body``, or a DeliveryRefused / NotAWebhook saying why not."""
+        delivery = source.authenticate(headers, body, active_secrets(name), datetime.now(timezone.utc))
+        oversized = oversized_field(delivery)
+        if oversized:
+            raise BadDelivery(oversized)
+        if not is_json_media_type(headers.get("content-type")):
+            raise NotJson("Content-Type must be application/json")
+        try:
+            parse_json_object(body, max_depth=limits.max_json_depth, max_values=limits.max_json_values)
+        except JsonRefused as exc:
+            raise BadDelivery(str(exc)) from None
+        return delivery
+
     async def webhook(request: Request) -> JSONResponse:
         name = request.path_params["source"]
         source = registry.get(name)
@@ -220,19 +234,13 @@ def create_app(
         except BodyTooLarge:
             return problem(413, f"body larger than {limits.max_body_bytes} bytes")
         try:
-            delivery = source.authenticate(request.headers, body, active_secrets(name),
-                                           datetime.now(timezone.utc))
+            # Secrets (possibly a slow store), HMAC and JSON parsing of up to the body cap run off the event loop.
+            delivery = await run_in_threadpool(admit, name, source, request.headers, body)
         except NotAWebhook:
             return JSONResponse({"ping": True}, status_code=200)
         except DeliveryRefused as exc:
             log.info("refused %s delivery: %s %s", name, exc.status, exc.message)
             return problem(exc.status, exc.message)
-        if not is_json_media_type(request.headers.get("content-type")):
-            return problem(415, "Content-Type must be application/json")
-        try:
-            parse_json_object(body, max_depth=limits.max_json_depth, max_values=limits.max_json_values)
-        except JsonRefused as exc:
-            return problem(400, str(exc))
         if topics.stale():
             await run_in_threadpool(topics.refresh)
         if not topics.handles(name, delivery.topic):

@@ -127,7 +127,7 @@ class IntakeLimits:
 
     @classmethod
     def from_env(cls, max_body_bytes: int, environ: Mapping[str, str] | None = None) -> IntakeLimits:
-        """ERPSYNC_RATE_LIMIT_PER_SECOND (default 200, 0 = off) and ERPSYNC_RATE_LIMIT_BURST (default twice the rate)."""
+        """ERPSYNC_RATE_LIMIT_PER_SECOND (default 200, 0 = off), ERPSYNC_RATE_LIMIT_BURST (default twice the rate)."""
         env = os.environ if environ is None else environ
         rate = _number(env, "ERPSYNC_RATE_LIMIT_PER_SECOND", DEFAULT_RATE_PER_SECOND)
         burst = _number(env, "ERPSYNC_RATE_LIMIT_BURST", max(1.0, 2 * rate))

@@ -71,7 +71,7 @@ class WebhookSource(Protocol):
         """
 
 
-def _required(headers: Mapping[str, str], names: list[tuple[str, str | None]]) -> None:
+def _required(names: list[tuple[str, str | None]]) -> None:
     missing = [name for name, value in names if not value]
     if missing:
         raise BadDelivery(f"missing header: {', '.join(missing)}")
@@ -91,7 +91,7 @@ class ShopifySource:
         if not any(verify_shopify(secret, body, signature) for secret in secrets):
             raise SignatureRefused("missing or invalid X-Shopify-Hmac-Sha256")
         delivery_id, topic = self.header(headers, "webhook-id"), self.header(headers, "topic")
-        _required(headers, [("X-Shopify-Webhook-Id", delivery_id), ("X-Shopify-Topic", topic)])
+        _required([("X-Shopify-Webhook-Id", delivery_id), ("X-Shopify-Topic", topic)])
         return Delivery(self.name, delivery_id, topic, self.header(headers, "shop-domain"),
                         self.header(headers, "triggered-at"))
 
@@ -113,7 +113,7 @@ class WooCommerceSource:
         if not any(verify_woocommerce(secret, body, signature) for secret in secrets):
             raise SignatureRefused("missing or invalid X-WC-Webhook-Signature")
         delivery_id, topic = headers.get("x-wc-webhook-delivery-id"), headers.get("x-wc-webhook-topic")
-        _required(headers, [("X-WC-Webhook-Delivery-ID", delivery_id), ("X-WC-Webhook-Topic", topic)])
+        _required([("X-WC-Webhook-Delivery-ID", delivery_id), ("X-WC-Webhook-Topic", topic)])
         return Delivery(self.name, delivery_id, topic, headers.get("x-wc-webhook-source"), None)
 
 

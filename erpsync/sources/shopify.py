@@ -234,4 +234,5 @@ def parse_customer(payload: Any) -> ShopifyCustomer:
 
 
 def _parse(model: type[_Model], payload: Any) -> _Model:
+    """Validate ``payload`` as ``model``; InvalidPayload names the first bad field and never echoes a value."""
     return parse_model(model, payload)

@@ -36,7 +36,7 @@ class WooLineItem(_WooModel):
     # synced: refusing it here names `line_items[i].sku` instead of a lookup failure.
     sku: str
     quantity: int = Field(gt=0)
-    price: Decimal = Field(ge=0)  # the unit price, a JSON number (total and subtotal are text)
+    price: Decimal = Field(ge=0, allow_inf_nan=False)  # the unit price, a JSON number (total and subtotal are text)
     name: str
 
     @field_validator("sku", mode="before")
@@ -46,9 +46,9 @@ class WooLineItem(_WooModel):
             raise ValueError("a SKU is required to sync a line item to the ERP")
         return value
 
-    @field_validator("price", mode="before")
+    @field_validator("quantity", "price", mode="before")
     @classmethod
-    def _finite(cls, value: Any) -> Any:
+    def _not_boolean(cls, value: Any) -> Any:
         if isinstance(value, bool):
             raise ValueError("expected a number")
         return value

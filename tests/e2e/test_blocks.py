@@ -72,8 +72,8 @@ def test_the_receiver_takes_its_secret_from_a_prefect_secret_block(stack, tmp_pa
     try:
         group.wait_http("receiver", f"http://127.0.0.1:{port}/healthz", timeout=60)
         body = json.dumps({"id": 1}).encode()
-        headers = {"X-Shopify-Topic": "orders/create", "X-Shopify-Webhook-Id": "block-1",
-                   "X-Shopify-Hmac-Sha256": shopify_signature(secret, body)}
+        headers = {"Content-Type": "application/json", "X-Shopify-Topic": "orders/create",
+                   "X-Shopify-Webhook-Id": "block-1", "X-Shopify-Hmac-Sha256": shopify_signature(secret, body)}
         assert httpx.post(f"http://127.0.0.1:{port}/webhooks/shopify", content=body, headers=headers).status_code == 202
         headers["X-Shopify-Hmac-Sha256"] = shopify_signature("not-the-secret", body)
         assert httpx.post(f"http://127.0.0.1:{port}/webhooks/shopify", content=body, headers=headers).status_code == 401

@@ -64,11 +64,12 @@ def test_new_mapping_scaffolds_files_that_pass_their_own_cases(tmp_path):
 
 
 def test_serve_without_a_secret_says_how_to_give_one(tmp_path):
-    env = {"ERPSYNC_SHOPIFY_WEBHOOK_SECRET": "", "PREFECT_API_URL": "http://127.0.0.1:9/api",
+    env = {"ERPSYNC_SHOPIFY_WEBHOOK_SECRET": "", "ERPSYNC_WOOCOMMERCE_WEBHOOK_SECRET": "",
+           "ERPSYNC_STANDARD_WEBHOOK_SECRET": "", "PREFECT_API_URL": "http://127.0.0.1:9/api",
            "ERPSYNC_HOME": str(tmp_path)}
     result = erpsync("serve", "--port", "0", env=env)
-    assert result.returncode == 2
-    assert "ERPSYNC_SHOPIFY_WEBHOOK_SECRET" in result.stderr
+    assert result.returncode == 2, result.stderr
+    assert "ERPSYNC_SHOPIFY_WEBHOOK_SECRET" in result.stderr and "shopify-webhook-secret" in result.stderr
 
 
 def test_a_bad_database_url_is_a_clear_error(tmp_path):

@@ -17,6 +17,7 @@ from erpsync.signatures import shopify_signature
 from tests.conftest import REPO, fixture_path
 
 SECRET = "test-webhook-secret"
+PREVIOUS_SECRET = "previous-webhook-secret"  # still active during a rotation
 CAP = 64 * 1024
 
 
@@ -24,7 +25,7 @@ CAP = 64 * 1024
 def receiver(database_url, tmp_path):
     port = free_port()
     env = {**os.environ, "ERPSYNC_HOME": str(tmp_path), "ERPSYNC_DATABASE_URL": database_url,
-           "ERPSYNC_SHOPIFY_WEBHOOK_SECRET": SECRET, "ERPSYNC_MAX_BODY_BYTES": str(CAP)}
+           "ERPSYNC_SHOPIFY_WEBHOOK_SECRET": f"{PREVIOUS_SECRET}, {SECRET}", "ERPSYNC_MAX_BODY_BYTES": str(CAP)}
     group = ProcessGroup(log_dir=tmp_path / "logs", env=env, cwd=REPO)
     group.start("receiver", [sys.executable, "-m", "erpsync", "serve", "--port", str(port), "--no-dispatch"])
     try:
@@ -41,10 +42,11 @@ def order_body() -> bytes:
     return fixture_path("shopify", "orders_create.json").read_bytes()
 
 
-def headers(body: bytes, *, delivery_id: str | None = None, secret: str = SECRET, prefix: str = "X-Shopify-"):
+def headers(body: bytes, *, delivery_id: str | None = None, secret: str = SECRET, prefix: str = "X-Shopify-",
+            topic: str = "orders/create"):
     return {
         "Content-Type": "application/json",
-        f"{prefix}Topic": "orders/create",
+        f"{prefix}Topic": topic,
         f"{prefix}Hmac-Sha256": shopify_signature(secret, body),
         f"{prefix}Shop-Domain": "erpsync-test.myshopify.com",
         f"{prefix}API-Version": "2025-01",
@@ -149,3 +151,44 @@ def test_parallel_deliveries_all_land(receiver):
 def test_healthz(receiver):
     client, _ = receiver
     assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_every_active_secret_verifies_during_a_rotation(receiver):
+    client, ledger = receiver
+    body = order_body()
+    old = client.post("/webhooks/shopify", content=body, headers=headers(body, secret=PREVIOUS_SECRET))
+    new = client.post("/webhooks/shopify", content=body, headers=headers(body, secret=SECRET))
+    retired = client.post("/webhooks/shopify", content=body, headers=headers(body, secret="retired-secret"))
+    assert (old.status_code, new.status_code, retired.status_code) == (202, 202, 401)
+    assert ledger.inbox_counts()["events"] == 2
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
+def test_a_signed_body_not_declared_json_is_415(receiver, content_type):
+    client, ledger = receiver
+    body = order_body()
+    h = headers(body)
+    if content_type is None:
+        del h["Content-Type"]
+    else:
+        h["Content-Type"] = content_type
+    response = client.post("/webhooks/shopify", content=body, headers=h)
+    assert response.status_code == 415
+    assert "Content-Type" in response.json()["error"]
+    assert ledger.inbox_counts()["events"] == 0
+
+
+def test_json_with_a_charset_parameter_is_accepted(receiver):
+    client, _ = receiver
+    body = order_body()
+    h = {**headers(body), "Content-Type": "application/json; charset=utf-8"}
+    assert client.post("/webhooks/shopify", content=body, headers=h).status_code == 202
+
+
+def test_a_topic_no_mapping_handles_is_404_and_stores_nothing(receiver):
+    client, ledger = receiver
+    body = order_body()
+    response = client.post("/webhooks/shopify", content=body, headers=headers(body, topic="carts/update"))
+    assert response.status_code == 404
+    assert response.json() == {"error": "no mapping handles shopify topic 'carts/update'"}
+    assert ledger.inbox_counts()["events"] == 0

@@ -43,7 +43,8 @@ def customer_payload() -> dict[str, Any]:
 
 
 def test_registry_names_every_model() -> None:
-    assert MODELS == {
+    # Other sources register their own models beside these (tests/unit/test_woocommerce_*, test_standard_*).
+    assert {name: parse for name, parse in MODELS.items() if name.startswith("shopify.")} == {
         "shopify.order": parse_order,
         "shopify.refund": parse_refund,
         "shopify.fulfillment": parse_fulfillment,

@@ -59,7 +59,10 @@ def moment_of(value: Any, params: MomentParams, ctx: TransformContext) -> dateti
         moment = moment.replace(tzinfo=ZoneInfo(params.assume_tz))
     zone = params.tz or ctx.timezone
     if zone is not None:
-        moment = moment.astimezone(ZoneInfo(zone))
+        try:
+            moment = moment.astimezone(ZoneInfo(zone))
+        except (OverflowError, ValueError):  # year 1 or 9999 pushed past the calendar's ends
+            raise ctx.fail("timestamp out of range") from None
     return moment
 
 

@@ -22,6 +22,10 @@ ROUNDING_MODES: dict[str, str] = {
 }
 
 
+MAX_INTEGER_DIGITS = 30  # digits before the decimal point of any number a transform reads
+MAX_EXPONENT = 30  # smallest magnitude (1e-30) of a non-zero number a transform reads
+
+
 def decimal_of(value: Any, ctx: TransformContext) -> Decimal:
     if isinstance(value, bool):
         raise ctx.fail("expected a number, found bool")
@@ -41,6 +45,11 @@ def decimal_of(value: Any, ctx: TransformContext) -> Decimal:
         raise ctx.fail(f"expected a number, found {kind(value)}")
     if not number.is_finite():
         raise ctx.fail("not a finite number")
+    # Far beyond any amount or quantity, and big enough to make int() or quantize() fail or crawl.
+    if number and not -MAX_EXPONENT <= number.adjusted() < MAX_INTEGER_DIGITS:
+        raise ctx.fail(f"out of range (at most {MAX_INTEGER_DIGITS} digits before the point, nothing below 1e-{MAX_EXPONENT})")
+    if not number and number.as_tuple().exponent < -MAX_EXPONENT:  # type: ignore[operator]
+        number = Decimal(0)
     return number
 
 
@@ -113,7 +122,8 @@ class DecimalParams(TransformParams):
 def to_decimal(value: Any, params: DecimalParams, ctx: TransformContext) -> int | float | str:
     """An exact decimal (from text or a number), optionally rounded, rendered as a JSON number or string.
 
-    Rounding modes: half_up, half_even (banker's), half_down, up, down, ceiling, floor.
+    Rounding modes: half_up, half_even (banker's), half_down, up, down, ceiling, floor. Like every number
+    transform, it refuses a number of more than 30 digits before the point or a non-zero one below 1e-30.
 
     Example:
         transform: decimal
