@@ -8,7 +8,7 @@ from typing import Any, ClassVar, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from erpsync.sources.validation import parse_model
+from erpsync.sources.validation import Sku, parse_model
 
 
 class _ShopifyModel(BaseModel):
@@ -41,19 +41,10 @@ class ShopifyOrderCustomer(_ShopifyModel):
 
 class ShopifyLineItem(_ShopifyModel):
     id: int
-    # Shopify allows null/empty SKUs (custom items, products without one). The ERP item is found by SKU, so
-    # such a line cannot be synced: refusing it here names `line_items[i].sku` instead of a lookup failure.
-    sku: str
+    sku: Sku  # Shopify allows null/empty SKUs (custom items)
     quantity: int = Field(gt=0)
     price: Decimal = Field(ge=0)
     title: str
-
-    @field_validator("sku", mode="before")
-    @classmethod
-    def _sku_present(cls, value: Any) -> Any:
-        if value is None or (isinstance(value, str) and not value.strip()):
-            raise ValueError("a SKU is required to sync a line item to the ERP")
-        return value
 
 
 class ShopifyOrder(_ShopifyEntity):

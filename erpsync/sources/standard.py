@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from erpsync.sources.validation import parse_model
+from erpsync.sources.validation import NotBoolean, Sku, parse_model
 
 # An id becomes part of an ERP external id, which NetSuite limits to letters, digits, _ and -.
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
@@ -20,24 +20,10 @@ class _StandardModel(BaseModel):
 
 
 class StandardOrderLine(_StandardModel):
-    sku: str = Field(min_length=1)
-    quantity: int = Field(gt=0)
-    price: Decimal = Field(ge=0, allow_inf_nan=False)  # the unit price; text ("12.50") or a JSON number
+    sku: Sku
+    quantity: Annotated[int, NotBoolean] = Field(gt=0)
+    price: Annotated[Decimal, NotBoolean] = Field(ge=0, allow_inf_nan=False)  # the unit price; text ("12.50") or a JSON number
     title: str | None = None
-
-    @field_validator("sku", mode="before")
-    @classmethod
-    def _sku_present(cls, value: Any) -> Any:
-        if value is None or (isinstance(value, str) and not value.strip()):
-            raise ValueError("a SKU is required to sync a line to the ERP")
-        return value
-
-    @field_validator("quantity", "price", mode="before")
-    @classmethod
-    def _not_boolean(cls, value: Any) -> Any:
-        if isinstance(value, bool):
-            raise ValueError("expected a number")
-        return value
 
 
 class StandardOrder(_StandardModel):

@@ -2,13 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, BeforeValidator, ValidationError
 
 from erpsync.errors import InvalidPayload
 
 _Model = TypeVar("_Model", bound=BaseModel)
+
+
+def _sku_present(value: Any) -> Any:
+    # Platforms allow lines without a SKU (custom items). The ERP item is found by SKU, so such a line cannot
+    # be synced: refusing it here names `line_items[i].sku` instead of a lookup failure later.
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise ValueError("a SKU is required to sync a line to the ERP")
+    return value
+
+
+def _not_boolean(value: Any) -> Any:
+    # JSON true/false would otherwise pass as 1/0.
+    if isinstance(value, bool):
+        raise ValueError("expected a number")
+    return value
+
+
+Sku = Annotated[str, BeforeValidator(_sku_present)]
+NotBoolean = BeforeValidator(_not_boolean)
 
 
 def parse_model(model: type[_Model], payload: Any) -> _Model:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from erpsync.sources.validation import parse_model
+from erpsync.sources.validation import NotBoolean, Sku, parse_model
 
 
 class _WooModel(BaseModel):
@@ -32,26 +32,11 @@ def _gmt(value: Any) -> Any:
 
 class WooLineItem(_WooModel):
     id: int
-    # WooCommerce sends "" for a product without SKU. The ERP item is found by SKU, so such a line cannot be
-    # synced: refusing it here names `line_items[i].sku` instead of a lookup failure.
-    sku: str
-    quantity: int = Field(gt=0)
-    price: Decimal = Field(ge=0, allow_inf_nan=False)  # the unit price, a JSON number (total and subtotal are text)
+    sku: Sku  # WooCommerce sends "" for a product without SKU
+    quantity: Annotated[int, NotBoolean] = Field(gt=0)
+    # The unit price, a JSON number (total and subtotal are text).
+    price: Annotated[Decimal, NotBoolean] = Field(ge=0, allow_inf_nan=False)
     name: str
-
-    @field_validator("sku", mode="before")
-    @classmethod
-    def _sku_present(cls, value: Any) -> Any:
-        if value is None or (isinstance(value, str) and not value.strip()):
-            raise ValueError("a SKU is required to sync a line item to the ERP")
-        return value
-
-    @field_validator("quantity", "price", mode="before")
-    @classmethod
-    def _not_boolean(cls, value: Any) -> Any:
-        if isinstance(value, bool):
-            raise ValueError("expected a number")
-        return value
 
 
 class WooOrder(_WooModel):
