@@ -25,20 +25,31 @@ def block_name(source: str) -> str:
     return f"{source}-webhook-secret"
 
 
+class _Unreachable(Exception):
+    pass
+
+
 def load_webhook_secrets(source: str) -> list[str]:
-    """The source's secrets from its Secret block; [] when there is no such block or Prefect is unreachable."""
+    """The source's secrets from its Secret block; [] when there is no such block.
+
+    Raises _Unreachable when Prefect cannot be asked, so the caller keeps what it had.
+    """
     try:
         value = Secret.load(block_name(source), _sync=True).get()
     except ValueError:  # Prefect raises ValueError for a block that does not exist
         return []
-    except Exception as exc:  # Prefect down: deliveries of this source are refused (401) until it is back
+    except Exception as exc:
         log.warning("could not read Prefect Secret block %s: %s", block_name(source), type(exc).__name__)
-        return []
+        raise _Unreachable from None
     return split_secrets(str(value))
 
 
 def with_block_fallback(from_env: Callable[[str], list[str]]) -> Callable[[str], list[str]]:
-    """Secrets from the environment when set for a source, else from its Prefect Secret block (cached)."""
+    """Secrets from the environment when set for a source, else from its Prefect Secret block.
+
+    Block values are cached for REFRESH_SECONDS. While Prefect is unreachable the last good values stay in
+    force, and the fetch happens outside the lock, so one slow call never stalls deliveries of other sources.
+    """
     cache: dict[str, tuple[float, list[str]]] = {}
     lock = threading.Lock()
 
@@ -47,10 +58,16 @@ def with_block_fallback(from_env: Callable[[str], list[str]]) -> Callable[[str],
         if found:
             return found
         with lock:
-            fetched_at, values = cache.get(source, (0.0, []))
-            if time.monotonic() - fetched_at > REFRESH_SECONDS:
-                values = load_webhook_secrets(source)
-                cache[source] = (time.monotonic(), values)
+            fetched_at, values = cache.get(source, (float("-inf"), []))
+            if time.monotonic() - fetched_at <= REFRESH_SECONDS:
+                return values
+            cache[source] = (time.monotonic(), values)  # others use these values while this request fetches
+        try:
+            fresh = load_webhook_secrets(source)
+        except _Unreachable:
             return values
+        with lock:
+            cache[source] = (time.monotonic(), fresh)
+        return fresh
 
     return secrets

@@ -127,8 +127,14 @@ def _serve(args: argparse.Namespace) -> int:
         names = ", ".join(secret_env_name(name) for name in SOURCES)
         raise ConfigError(f"no webhook secret for any source: set one of {names}, or create a Prefect Secret "
                           f"block named <source>-webhook-secret (e.g. shopify-webhook-secret)")
+    from erpsync.mapping import handled_topics
+
+    if not handled_topics(settings.mappings_dir):
+        raise ConfigError(f"ERPSYNC_MAPPINGS_DIR: no mapping in {settings.mappings_dir}; every delivery would "
+                          f"be refused")
     ledger = Ledger.connect(settings.database_url)
-    dispatcher = None if args.no_dispatch else PrefectDispatcher(settings.prefect_api_url or "")
+    api_key = settings.prefect_api_key.get_secret_value() if settings.prefect_api_key else None
+    dispatcher = None if args.no_dispatch else PrefectDispatcher(settings.prefect_api_url or "", api_key=api_key)
     app = create_app(ledger=ledger, dispatcher=dispatcher, secrets=secrets, mappings_dir=settings.mappings_dir,
                      limits=IntakeLimits.from_env(settings.max_body_bytes))
     print(f"ready on http://{args.host}:{args.port}", flush=True)

@@ -35,12 +35,16 @@ class PrefectDispatcher:
     # out instead of leaving the event to the next sweep a minute later.
     DEFAULT_RETRY = RetryPolicy(max_attempts=6, base=0.25, cap=4.0)
 
-    def __init__(self, api_url: str, *, deployment: str = SYNC_EVENT_DEPLOYMENT, timeout: float = 10.0,
-                 transport: httpx.BaseTransport | None = None, retry: RetryPolicy | None = None):
+    def __init__(self, api_url: str, *, api_key: str | None = None, deployment: str = SYNC_EVENT_DEPLOYMENT,
+                 timeout: float = 10.0, transport: httpx.BaseTransport | None = None,
+                 retry: RetryPolicy | None = None):
         if not api_url:
             raise ConfigError("PREFECT_API_URL: not set; the receiver needs it to start sync-event runs")
         self.deployment = deployment
-        self._client = httpx.Client(base_url=api_url.rstrip("/") + "/", timeout=timeout, transport=transport)
+        # Prefect Cloud (or a server behind auth) wants the key; a local open-source server needs none.
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._client = httpx.Client(base_url=api_url.rstrip("/") + "/", timeout=timeout, transport=transport,
+                                    headers=headers)
         self._deployment_id: str | None = None
         self.retry = retry or self.DEFAULT_RETRY
 
@@ -52,7 +56,7 @@ class PrefectDispatcher:
             response = self._request("GET", f"deployments/name/{self.deployment}")
             if response.status_code == 404:
                 raise TransientError(f"deployment {self.deployment!r} not found: run `prefect deploy --all`")
-            self._deployment_id = response.json()["id"]
+            self._deployment_id = _json_field(response, "id")
         return self._deployment_id
 
     def dispatch(self, event_id: int) -> str:
@@ -72,7 +76,7 @@ class PrefectDispatcher:
         if response.status_code == 404:  # deployment re-created since we looked it up
             self._deployment_id = None
             raise TransientError(f"deployment {self.deployment!r} changed; retry")
-        return response.json()["id"]
+        return _json_field(response, "id")
 
     def _request(self, method: str, url: str, **kwargs) -> httpx.Response:
         try:
@@ -81,6 +85,15 @@ class PrefectDispatcher:
             raise TransientError(f"Prefect API unreachable: {type(exc).__name__}") from exc
         if response.status_code >= 500 or response.status_code == 429:
             raise TransientError(f"Prefect API answered {response.status_code}", status=response.status_code)
+        if response.status_code in (401, 403):
+            raise ConfigError(f"Prefect API refused our credentials ({response.status_code}): check PREFECT_API_KEY")
         if response.status_code >= 400 and response.status_code != 404:
-            raise TransientError(f"Prefect API answered {response.status_code}: {response.text[:200]}")
+            raise ConfigError(f"Prefect API answered {response.status_code}: {response.text[:200]}")
         return response
+
+
+def _json_field(response: httpx.Response, name: str) -> str:
+    try:
+        return response.json()[name]
+    except (ValueError, KeyError, TypeError):
+        raise TransientError(f"Prefect API answered {response.status_code} without a JSON {name!r}") from None

@@ -65,15 +65,23 @@ class MappingError(PermanentError):
 
 
 class ErpRejected(PermanentError):
-    """The ERP answered 4xx with an error body; ``code``/``detail``/``path`` are NetSuite's own."""
+    """The ERP answered 4xx with an error body; ``code``/``detail``/``path`` are NetSuite's own.
+
+    NetSuite's ``detail`` may quote a value we sent (a name, an email), so it stays out of the message, which
+    reaches logs and Prefect; only ``reason``, stored in the ledger, carries it.
+    """
 
     def __init__(self, status: int, code: str, detail: str, path: str | None = None):
         where = f" at {path}" if path else ""
-        super().__init__(f"HTTP {status} {code}{where}: {detail}")
+        super().__init__(f"HTTP {status} {code}{where}")
         self.status = status
         self.code = code
         self.detail = detail
         self.path = path
+
+    @property
+    def reason(self) -> str:
+        return f"{super().reason}: {self.detail}"
 
 
 class ErpAuthError(PermanentError):

@@ -17,10 +17,11 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Column, DateTime, Index, LargeBinary, Text, TypeDecorator, UniqueConstraint, delete, func, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlmodel import Field, Session, SQLModel, select
 
 from erpsync.db import create_schema, make_engine
+from erpsync.errors import TransientError
 
 
 def utcnow() -> datetime:
@@ -148,8 +149,15 @@ class Ledger:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        with Session(self.engine, expire_on_commit=False) as session:
-            yield session
+        """A session whose database outages (locked, connection lost) surface as TransientError: retried."""
+        try:
+            with Session(self.engine, expire_on_commit=False) as session:
+                yield session
+        except IntegrityError:
+            raise  # a constraint doing its job (a duplicate delivery id, a held claim): the caller decides
+        except (OperationalError, InterfaceError) as exc:
+            raise TransientError(f"ledger database unavailable: {type(exc.orig).__name__ if exc.orig else exc}")\
+                from exc
 
     # -- inbox ---------------------------------------------------------------------------------------------
 
@@ -206,6 +214,17 @@ class Ledger:
             )
             session.commit()
 
+    def note_run(self, event_id: int, flow_run_id: str) -> None:
+        """Record the run that is handling the event, if none is recorded (a run started by a trigger or by hand),
+        so the sweep does not dispatch it again."""
+        with self.session() as session:
+            session.exec(
+                update(InboxEvent)
+                .where(InboxEvent.id == event_id, InboxEvent.flow_run_id.is_(None))
+                .values(flow_run_id=flow_run_id, dispatched_at=utcnow())
+            )
+            session.commit()
+
     def undispatched(self, *, older_than: timedelta, limit: int = 500) -> list[int]:
         """Events that have waited longer than ``older_than`` without a flow run (Prefect was away)."""
         cutoff = utcnow() - older_than
@@ -217,11 +236,6 @@ class Ledger:
                 .limit(limit)
             )
             return list(rows)
-
-    def set_state(self, event_id: int, state: str) -> None:
-        with self.session() as session:
-            session.exec(update(InboxEvent).where(InboxEvent.id == event_id).values(state=state))
-            session.commit()
 
     def purge_payloads(self, *, older_than: timedelta, include_failed: bool = False, dry_run: bool = False) -> int:
         """Empty the raw bodies (customer data) of handled events received before ``older_than`` ago.
@@ -330,15 +344,22 @@ class Ledger:
                     at=now,
                 )
             )
-            session.exec(update(InboxEvent).where(InboxEvent.id == event_id).values(state=outcome))
+            # An event once synced stays synced: a later re-run of it (sweep, trigger, a retry of a Completed
+            # run) is logged as a duplicate outcome but does not rewrite the event's state.
+            session.exec(update(InboxEvent)
+                         .where(InboxEvent.id == event_id, InboxEvent.state != "synced")
+                         .values(state=outcome))
             if applied is not None and key is not None:
                 record_type, version = applied
-                state = session.get(EntityState, (key.source, key.entity_type, key.entity_id))
+                state = session.get(EntityState, (key.source, key.entity_type, key.entity_id),
+                                    with_for_update=True)
                 if state is None:
                     state = EntityState(**_key(key), erp_record_type=record_type, external_id=external_id,
                                         erp_id=erp_id, last_version=version, last_payload_sha256=payload_sha256,
                                         mapping_version=mapping_version, updated_at=now)
-                else:
+                # A version older than the stored one can only arrive if a stale claim was taken over while
+                # its holder still ran: the cross-reference never moves back.
+                elif version >= state.last_version:
                     state.erp_record_type = record_type
                     state.external_id = external_id
                     state.erp_id = erp_id

@@ -35,8 +35,9 @@ from erpsync.xref import LedgerXref
 
 log = logging.getLogger(__name__)
 
-# A claim older than this belongs to a run that died without releasing it.
-CLAIM_STALE_AFTER = timedelta(minutes=10)
+# A claim older than this belongs to a run that died without releasing it. Longer than the slowest live
+# push (connector retries × timeout, plus the push task's retries), and matched by dedupe's wait in tasks/.
+CLAIM_STALE_AFTER = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,9 @@ class SyncPipeline:
         """The mapping that handles this source and topic, read from disk now (a fixed file applies on retry)."""
         return find_mapping(self.mappings_dir, source, topic)
 
-    def validate(self, event_id: int) -> ValidEvent:
+    def validate(self, event_id: int, *, flow_run_id: str | None = None) -> ValidEvent:
+        if flow_run_id is not None:
+            self.ledger.note_run(event_id, flow_run_id)
         event, payload = self._payload(event_id)
         mapping = self.mapping_for(event.source, event.topic)
         if mapping.model is not None:
@@ -181,7 +184,10 @@ class SyncPipeline:
 
     def fail(self, event_id: int, exc: BaseException, *, event: ValidEvent | None = None,
              transformed: Transformed | None = None) -> str:
-        """Record why the event is dead-lettered; the caller then lets the run end Failed."""
+        """Record why the event is dead-lettered; the caller then lets the run end Failed.
+
+        Returns the reason as it may be logged: without the ERP's detail text, which only the ledger keeps.
+        """
         if isinstance(exc, PermanentError):
             reason = exc.reason
         elif isinstance(exc, ConfigError):
@@ -208,5 +214,7 @@ class SyncPipeline:
         )
         if event is not None:
             self.ledger.release(event.key, event.event_id)
-        log.error("event %s dead-lettered: %s", event_id, reason)
-        return reason
+        # The log (and Prefect) get the error's message; the ledger's reason may hold the ERP's own detail text.
+        summary = f"{type(exc).__name__}: {exc}" if isinstance(exc, ErpsyncError) else reason
+        log.error("event %s dead-lettered: %s", event_id, summary)
+        return summary

@@ -16,7 +16,7 @@ DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 
 
 class Settings(BaseModel):
-    """Non-secret settings, plus the webhook secret when it is given by the environment (local runs)."""
+    """The core's settings; webhook secrets are per source (erpsync/receiver/secrets.py), ERP ones in the connector."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -24,10 +24,8 @@ class Settings(BaseModel):
     database_url: str = Field(description="SQLAlchemy URL of the ledger and inbox.")
     mappings_dir: Path = Field(description="Folder holding the mapping files and lookup tables.")
     max_body_bytes: int = Field(gt=0, description="Largest webhook body the receiver accepts (413 above).")
-    shopify_webhook_secret: SecretStr | None = Field(
-        default=None, description="Shopify app secret used to verify X-Shopify-Hmac-Sha256."
-    )
     prefect_api_url: str | None = Field(default=None, description="Prefect API the receiver dispatches runs to.")
+    prefect_api_key: SecretStr | None = Field(default=None, description="Prefect Cloud API key, if any.")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -37,13 +35,14 @@ class Settings(BaseModel):
         try:
             cap = int(raw_cap)
         except ValueError:
-            raise ConfigError(f"ERPSYNC_MAX_BODY_BYTES: expected a number of bytes, got {raw_cap!r}") from None
-        secret = env.get("ERPSYNC_SHOPIFY_WEBHOOK_SECRET")
+            cap = 0
+        if cap <= 0:
+            raise ConfigError(f"ERPSYNC_MAX_BODY_BYTES: expected a positive number of bytes, got {raw_cap!r}")
         return cls(
             home=home,
             database_url=env.get("ERPSYNC_DATABASE_URL") or f"sqlite:///{home / 'erpsync.db'}",
             mappings_dir=Path(env.get("ERPSYNC_MAPPINGS_DIR") or PROJECT_DIR / "mappings"),
             max_body_bytes=cap,
-            shopify_webhook_secret=SecretStr(secret) if secret else None,
             prefect_api_url=env.get("PREFECT_API_URL") or None,
+            prefect_api_key=SecretStr(env["PREFECT_API_KEY"]) if env.get("PREFECT_API_KEY") else None,
         )

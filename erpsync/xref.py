@@ -9,6 +9,8 @@ erpsync/mapping/xref.py, and the value is a bound parameter, so nothing from a p
 
 from __future__ import annotations
 
+import hashlib
+
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -31,6 +33,7 @@ class ErpXref(SQLModel, table=True):
 
     record_type: str = Field(primary_key=True, max_length=40)
     field: str = Field(primary_key=True, max_length=40)
+    # For personal fields (an email, a name) the SHA-256 of the value, so the cache holds no customer data.
     value: str = Field(primary_key=True, max_length=300)
     erp_id: str = Field(max_length=40)
     fetched_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
@@ -51,7 +54,7 @@ class LedgerXref:
     def resolve(self, record_type: str, field: str, value: str) -> str | None:
         check_xref_field(record_type, field)  # the only gate before the names reach a query text
         with Session(self.engine) as session:
-            row = session.get(ErpXref, (record_type, field, value))
+            row = session.get(ErpXref, (record_type, field, _cache_key(field, value)))
             if row is not None and utcnow() - row.fetched_at < self.ttl:
                 return row.erp_id
         erp_id = self._ask_erp(record_type, field, value)
@@ -73,17 +76,16 @@ class LedgerXref:
 
     def _store(self, record_type: str, field: str, value: str, erp_id: str) -> None:
         with Session(self.engine) as session:
-            session.merge(ErpXref(record_type=record_type, field=field, value=value, erp_id=erp_id, fetched_at=utcnow()))
+            session.merge(ErpXref(record_type=record_type, field=field, value=_cache_key(field, value),
+                                  erp_id=erp_id, fetched_at=utcnow()))
             try:
                 session.commit()
             except IntegrityError:
                 # Another worker cached the same key between our read and write; its answer is as good.
                 session.rollback()
 
-    def forget(self, record_type: str, field: str, value: str) -> None:
-        """Drop one cached id (e.g. after the ERP answered that it no longer exists)."""
-        with Session(self.engine) as session:
-            row = session.get(ErpXref, (record_type, field, value))
-            if row is not None:
-                session.delete(row)
-                session.commit()
+
+def _cache_key(field: str, value: str) -> str:
+    if field in PERSONAL_FIELDS:
+        return "sha256:" + hashlib.sha256(value.encode()).hexdigest()
+    return value

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from prefect import flow, get_run_logger
-from prefect.settings import PREFECT_API_URL
+from prefect.settings import PREFECT_API_KEY, PREFECT_API_URL
 
 from erpsync.dispatch import PrefectDispatcher
 from erpsync.errors import ErpsyncError
@@ -20,7 +20,8 @@ def sweep_inbox(grace_seconds: int = 30, limit: int = 500) -> dict:
     logger = get_run_logger()
     settings = Settings.from_env()
     ledger = Ledger.connect(settings.database_url)
-    dispatcher = PrefectDispatcher(PREFECT_API_URL.value())
+    # The key is None for a local open-source server; Prefect Cloud needs it.
+    dispatcher = PrefectDispatcher(PREFECT_API_URL.value(), api_key=PREFECT_API_KEY.value() or None)
     try:
         freed = ledger.free_stale_claims(older_than=CLAIM_STALE_AFTER)
         dispatched = failed = 0

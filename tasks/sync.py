@@ -10,11 +10,12 @@ import os
 from functools import cache
 
 from prefect import task
+from prefect.runtime import flow_run
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
 from erpsync.connectors.netsuite import NetSuiteClient, NetSuiteSettings
-from erpsync.errors import TransientError
+from erpsync.errors import ConfigError, TransientError
 from erpsync.ledger import Ledger
 from erpsync.pipeline import SyncPipeline, Transformed, ValidEvent
 from erpsync.settings import Settings
@@ -34,13 +35,19 @@ def only_transient(task, task_run, state) -> bool:
 
 
 def erp_client() -> NetSuiteClient:
-    """The ERP connection from the environment when ERPSYNC_NETSUITE_BASE_URL is set, else from a block."""
-    if os.environ.get("ERPSYNC_NETSUITE_BASE_URL"):
+    """The ERP connection from the environment (ERPSYNC_NETSUITE_BASE_URL or _ACCOUNT_ID set), else a block."""
+    if os.environ.get("ERPSYNC_NETSUITE_BASE_URL") or os.environ.get("ERPSYNC_NETSUITE_ACCOUNT_ID"):
         return NetSuiteClient(NetSuiteSettings.from_env())
     from blocks.netsuite import NetSuiteConnection
 
     name = os.environ.get("ERPSYNC_NETSUITE_BLOCK", NETSUITE_BLOCK_DEFAULT)
-    return NetSuiteConnection.load(name, _sync=True).get_client()
+    try:
+        block = NetSuiteConnection.load(name, _sync=True)
+    except ValueError:  # Prefect's answer for a block that does not exist
+        raise ConfigError(f"no NetSuite connection: set ERPSYNC_NETSUITE_ACCOUNT_ID (or _BASE_URL) and its "
+                          f"credentials for the workers, or create the block '{name}' "
+                          f"(erpsync-netsuite-connection)") from None
+    return block.get_client()
 
 
 @cache
@@ -53,16 +60,18 @@ def pipeline() -> SyncPipeline:
 _no_results = dict(cache_policy=NO_CACHE, persist_result=False)
 
 
-@task(name="validate", **_no_results)
+@task(name="validate", retries=3, retry_delay_seconds=2, retry_condition_fn=only_transient, **_no_results)
 def validate(event_id: int) -> ValidEvent:
-    return pipeline().validate(event_id)
+    # Runs started by the trigger or by hand record themselves, so the sweep does not start another.
+    return pipeline().validate(event_id, flow_run_id=str(flow_run.id) if flow_run.id else None)
 
 
 @task(
     name="dedupe",
-    # Waiting for another event of the same entity to finish: short, jittered, many times.
-    retries=60,
-    retry_delay_seconds=1,
+    # Waiting for another event of the same entity to finish, jittered: up to ~15 minutes, longer than the
+    # slowest push (connector retries and the push task's own) and as long as a claim stays live.
+    retries=180,
+    retry_delay_seconds=5,
     retry_jitter_factor=1.0,
     retry_condition_fn=only_transient,
     **_no_results,
@@ -71,15 +80,23 @@ def dedupe(event: ValidEvent):
     return pipeline().dedupe(event)
 
 
-@task(name="transform", **_no_results)
+@task(
+    name="transform",
+    # erp_lookup rules may ask the ERP (SuiteQL) on a cache miss: its 429s and 5xx are retried like push's.
+    retries=3,
+    retry_delay_seconds=exponential_backoff(backoff_factor=10),
+    retry_jitter_factor=0.5,
+    retry_condition_fn=only_transient,
+    **_no_results,
+)
 def transform(event: ValidEvent) -> Transformed:
     return pipeline().transform(event)
 
 
 @task(
     name="push",
-    # The connector already retried quickly (honouring Retry-After); these are the slow retries that ride
-    # out an ERP outage of a few minutes before the event is dead-lettered.
+    # The connector already retried quickly (honouring Retry-After); these are the slow retries (10, 20 and
+    # 40 s, jittered) that ride out a short ERP outage before the event is dead-lettered.
     retries=3,
     retry_delay_seconds=exponential_backoff(backoff_factor=10),
     retry_jitter_factor=0.5,

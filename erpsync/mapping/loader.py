@@ -177,14 +177,18 @@ def load_mapping_cached(path: Path) -> Mapping:
 
 
 def find_mapping(mappings_dir: str | Path, source: str, topic: str) -> Mapping:
-    """The one mapping in the folder that handles ``source``/``topic``; ConfigError if none, several, or a file is bad."""
+    """The one mapping in the folder that handles ``source``/``topic``; ConfigError if none, several, or a file
+    that declares this topic is broken. A broken file that declares other topics does not stop this one: a
+    typo in the refund mapping must not dead-letter every order."""
     loaded: list[Mapping] = []
     broken: list[str] = []
     for path in discover_mappings(mappings_dir):
         try:
             loaded.append(load_mapping_cached(path))
         except ConfigError as exc:
-            broken.append(str(exc))
+            declared = _declared_topics(path)
+            if not declared or (source, topic) in declared:  # unreadable, or the file meant for this topic
+                broken.append(str(exc))
     if broken:
         raise ConfigError("\n".join(broken))
     handling = [m for m in loaded if m.handles(source, topic)]

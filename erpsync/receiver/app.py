@@ -126,16 +126,19 @@ class DispatchQueue:
             log.exception("event %s stored; dispatch failed unexpectedly, deferred to the sweep", event_id)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=False)
+        # Queued ids are dropped, not waited for (Prefect may be down): they are in the inbox, and the sweep
+        # dispatches them. Dispatches already under way finish.
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 class HandledTopics:
     """The (source, topic) pairs some mapping handles, re-read at most once a ``refresh_seconds``.
 
     Answers must stay fast under load, so a request never waits on the mappings folder except for the one
-    refresh a second. If the folder cannot be read (a broken file), the last good set stays in force; before any
-    good read every topic is accepted — an authenticated event is better stored (and dead-lettered if unmapped)
-    than refused while an operator fixes a file.
+    refresh a second. An empty answer (the folder emptied or unmounted) never replaces a non-empty set: a
+    platform that is answered 404 repeatedly drops its subscription, so an authenticated event is better stored
+    (and dead-lettered if unmapped) while an operator fixes the folder. `erpsync serve` refuses to start on a
+    folder that handles nothing.
     """
 
     def __init__(self, mappings_dir: str | Path, *, refresh_seconds: float = 1.0):
@@ -156,7 +159,12 @@ class HandledTopics:
                 return
             from erpsync.mapping import handled_topics
 
-            self._topics = frozenset(handled_topics(self.mappings_dir))
+            found = frozenset(handled_topics(self.mappings_dir))
+            if found or not self._topics:
+                self._topics = found
+            else:
+                log.warning("no mapping found in %s; keeping the %d topics in force", self.mappings_dir,
+                            len(self._topics))
         except Exception as exc:  # keep answering with the last good set; the pipeline reports the broken file
             log.warning("mappings in %s unreadable, keeping the topics in force: %s: %s",
                         self.mappings_dir, type(exc).__name__, exc)
@@ -195,6 +203,9 @@ def create_app(
         yield
         if queue is not None:
             await run_in_threadpool(queue.close)
+        if dispatcher is not None and hasattr(dispatcher, "close"):
+            dispatcher.close()
+        ledger.close()
 
     def active_secrets(name: str) -> list[str]:
         try:

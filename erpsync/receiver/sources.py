@@ -151,8 +151,7 @@ class StandardWebhooksSource:
         topic = payload.get("type")
         if not isinstance(topic, str) or not topic:
             raise BadDelivery("payload field 'type' must be a non-empty string")
-        occurred = payload.get("timestamp")
-        return Delivery(self.name, msg_id, topic, None, occurred if isinstance(occurred, str) else None)
+        return Delivery(self.name, msg_id, topic, None, _iso_or_none(payload.get("timestamp")))
 
     @staticmethod
     def _verifies(secret: str, body: bytes, headers: dict[str, str]) -> bool:
@@ -169,3 +168,15 @@ class StandardWebhooksSource:
 SOURCES: dict[str, WebhookSource] = {
     source.name: source for source in (ShopifySource(), WooCommerceSource(), StandardWebhooksSource("standard"))
 }
+
+
+def _iso_or_none(value: object) -> str | None:
+    """The payload's own timestamp, kept only when it is one: the signed body may carry any text there (a NUL
+    byte or a lone surrogate would make the inbox insert fail)."""
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    try:
+        datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return value

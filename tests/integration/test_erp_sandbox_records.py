@@ -327,7 +327,7 @@ def test_an_order_lifecycle_from_shopifys_samples(client: NetSuiteClient) -> Non
     order_id = push("shopify_order_to_netsuite_sales_order.yaml", "orders_create")
     fulfilment = push("shopify_fulfillment_to_netsuite_item_fulfillment.yaml", "fulfillments_create")
     refund = push("shopify_refund_to_netsuite_cash_refund.yaml", "refunds_create")
-    assert push("shopify_order_cancelled_to_netsuite_sales_order.yaml", "orders_cancelled") == order_id
+    assert push("shopify_order_to_netsuite_sales_order.yaml", "orders_cancelled") == order_id
 
     rows = client.suiteql("SELECT id, type, status FROM transaction ORDER BY id")
     assert rows == [

@@ -128,10 +128,12 @@ def test_an_erp_rejection_is_recorded_with_netsuites_code_and_path(pipeline, led
     transformed = pipeline.transform(event)
     with pytest.raises(ErpRejected) as caught:
         pipeline.push(transformed)
-    reason = pipeline.fail(event_id, caught.value, event=event, transformed=transformed)
-    assert "INVALID_CONTENT" in reason and "item.items[0].item" in reason
+    logged = pipeline.fail(event_id, caught.value, event=event, transformed=transformed)
+    assert "INVALID_CONTENT" in logged and "item.items[0].item" in logged
+    assert "Invalid Field Value" not in logged, "NetSuite's detail may quote our data: ledger only"
     [outcome] = ledger.outcomes(event_id)
     assert (outcome.outcome, outcome.external_id) == ("failed", f"shopify-order-{order['id']}")
+    assert "INVALID_CONTENT" in outcome.reason and "Invalid Field Value" in outcome.reason
     assert ledger.claim(event.key, 999, stale_after=timedelta(minutes=5)), "a failed event releases its claim"
 
 
@@ -139,5 +141,24 @@ def test_a_topic_no_mapping_handles_is_dead_lettered_by_name(pipeline, ledger):
     event_id = store(ledger, sample_order(), topic="orders/fulfilled")
     with pytest.raises(ConfigError, match="no mapping handles shopify topic 'orders/fulfilled'") as caught:
         pipeline.validate(event_id)
-    assert "fix the configuration, then retry" in pipeline.fail(event_id, caught.value)
+    pipeline.fail(event_id, caught.value)
+    [outcome] = ledger.outcomes(event_id)
+    assert "fix the configuration, then retry" in outcome.reason
 
+
+
+def test_a_broken_mapping_for_another_topic_does_not_stop_orders(ledger, erp_url, tmp_path):
+    import shutil
+
+    mappings = tmp_path / "mappings"
+    shutil.copytree(PROJECT_DIR / "mappings", mappings)
+    refund = mappings / "shopify_refund_to_netsuite_cash_refund.yaml"
+    refund.write_text(refund.read_text().replace("transform: int", "transform: integr", 1))
+    settings = NetSuiteSettings(base_url=erp_url, client_id=ERP_CLIENT_ID, client_secret=SecretStr(ERP_CLIENT_SECRET))
+    pipeline = SyncPipeline(ledger, mappings, lambda: NetSuiteClient(settings))
+    try:
+        assert sync(pipeline, store(ledger, sample_order())).isdigit(), "orders still sync"
+        with pytest.raises(ConfigError, match="integr"):
+            pipeline.validate(store(ledger, {"id": 1}, topic="refunds/create"))
+    finally:
+        pipeline.close()

@@ -72,7 +72,8 @@ def test_invalid_content_keeps_netsuites_detail_and_path(fixtures_dir: Path) -> 
     error = classify_error(400, body(fixtures_dir, "error_400_invalid_content_errorPath.oracle-docs.json"))
     assert isinstance(error, ErpRejected)
     assert "Invalid Field Value 9999" in error.detail
-    assert str(error).startswith("HTTP 400 INVALID_CONTENT at item.items[0].item:")
+    assert str(error) == "HTTP 400 INVALID_CONTENT at item.items[0].item", "the detail may quote our data"
+    assert error.reason.endswith(error.detail), "the ledger's reason keeps it"
 
 
 def test_401_is_an_auth_error(fixtures_dir: Path) -> None:
@@ -124,7 +125,7 @@ def test_unparseable_4xx_is_a_rejection_naming_the_status() -> None:
     assert error.status == 400
     assert error.code == "HTTP_400"
     assert "HTTP 400" in str(error)
-    assert "text/html" in str(error)
+    assert "text/html" in error.reason
 
 
 def test_empty_error_body_names_the_status() -> None:
