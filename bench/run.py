@@ -22,7 +22,7 @@ import httpx
 from pydantic import SecretStr
 
 from erpsync.ledger import Ledger
-from erpsync.processes import ProcessGroup, free_port, python_module
+from erpsync.processes import ProcessGroup, free_port, interrupt_on_signals, python_module
 from erpsync.sandboxes.scenario import DEMO_SKUS, build_demo_scenario
 from erpsync.sandboxes.shop import send_phase
 from erpsync.settings import PROJECT_DIR
@@ -176,6 +176,7 @@ def main() -> int:
     parser.add_argument("--mapping-records", type=int, default=5000, help="payloads for the mapping engine run")
     parser.add_argument("--skip-e2e", action="store_true")
     args = parser.parse_args()
+    interrupt_on_signals()  # an interrupted benchmark still stops every process it started
 
     machine = f"{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
     results = {"machine": machine, "date": datetime.now().isoformat(timespec="seconds"), "intake": []}

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -18,7 +17,7 @@ import httpx
 
 from erpsync.errors import ConfigError
 from erpsync.ledger import Ledger
-from erpsync.processes import port_in_use
+from erpsync.processes import interrupt_on_signals, port_in_use
 from erpsync.settings import PROJECT_DIR, Settings
 from erpsync.stack import LocalStack, StackConfig
 from erpsync.summary import Summary, format_summary, summarize
@@ -53,8 +52,7 @@ def run(args: argparse.Namespace) -> int:
     # A fresh start each time: the check below compares the ERP with this run's orders only.
     shutil.rmtree(home, ignore_errors=True)
     stack = LocalStack(config, dict(os.environ), progress=lambda m: print(f"· {m}", flush=True))
-    # Ctrl-C and SIGTERM both stop every process the demo started.
-    signal.signal(signal.SIGTERM, _interrupt)
+    interrupt_on_signals()  # Ctrl-C and SIGTERM both stop every process the demo started
     try:
         stack.start()
         ok = drive(config, stack, timeout=args.timeout)
@@ -71,10 +69,6 @@ def run(args: argparse.Namespace) -> int:
         return 130
     finally:
         stack.stop()
-
-
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
 
 
 def drive(config: StackConfig, stack: LocalStack, *, timeout: float) -> bool:

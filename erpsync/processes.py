@@ -17,6 +17,20 @@ import httpx
 from erpsync.errors import ConfigError
 
 
+def interrupt_on_signals() -> None:
+    """Make SIGINT and SIGTERM raise KeyboardInterrupt, so `finally` blocks stop every child process.
+
+    SIGINT is set explicitly because a process started in the background by a non-interactive shell inherits
+    it ignored; SIGTERM because its default kills without unwinding.
+    """
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
