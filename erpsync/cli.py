@@ -81,6 +81,20 @@ def build_parser() -> argparse.ArgumentParser:
     new_mapping.add_argument("record", help="the ERP record type, e.g. customer")
     new_mapping.set_defaults(handler=_new_mapping)
 
+    reconcile = commands.add_parser(
+        "reconcile", help="compare Shopify orders with NetSuite sales orders over a window, and repair",
+        description="Read both sides over [--since, --until) with an overlap, compare them through the order "
+                    "mapping, queue repairs of missing or stale records through the normal pipeline (inbox → "
+                    "sync-event), and report the rest. Needs ERPSYNC_SHOPIFY_SHOP_URL, "
+                    "ERPSYNC_SHOPIFY_ACCESS_TOKEN and the ERPSYNC_NETSUITE_* settings.")
+    reconcile.add_argument("--since", required=True, help="start, ISO 8601 (a date means its midnight)")
+    reconcile.add_argument("--until", help="end, ISO 8601 (default: now)")
+    reconcile.add_argument("--timezone", default="UTC", help="zone of dates without one (default: UTC)")
+    reconcile.add_argument("--dry-run", action="store_true", help="report only; queue nothing")
+    reconcile.add_argument("--authoritative", action="append", default=[], metavar="FIELD",
+                           help="a field the source owns: an ERP-side edit of it is overwritten (repeatable)")
+    reconcile.set_defaults(handler=_reconcile)
+
     purge = commands.add_parser(
         "purge", help="delete raw payloads past the retention period, keeping the audit log",
         description="Empty the raw webhook bodies (they hold customer data) of handled events older than the "
@@ -217,6 +231,33 @@ def _purge(args: argparse.Namespace) -> int:
     finally:
         ledger.close()
     print(f"{count} payloads {'would be' if args.dry_run else ''} purged".replace("  ", " "))
+    return 0
+
+
+def _reconcile(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from erpsync.connectors.netsuite import NetSuiteClient, NetSuiteSettings
+    from erpsync.ledger import Ledger
+    from erpsync.reconcile.job import reconcile_order_window
+    from erpsync.reconcile.report import markdown_summary, report_dir, save_html
+    from erpsync.reconcile.windows import Window, parse_moment
+    from erpsync.settings import Settings
+
+    settings = Settings.from_env()
+    window = Window(parse_moment(args.since, tz=args.timezone),
+                    parse_moment(args.until, tz=args.timezone) if args.until else datetime.now(UTC))
+    ledger = Ledger.connect(settings.database_url)
+    # Repairs are stored in the inbox; without a dispatcher here, sweep-inbox starts their runs.
+    try:
+        with NetSuiteClient(NetSuiteSettings.from_env()) as erp:
+            result = reconcile_order_window(window, ledger=ledger, erp_client=erp, mappings_dir=settings.mappings_dir,
+                                            dry_run=args.dry_run, authoritative_fields=args.authoritative)
+    finally:
+        ledger.close()
+    print(markdown_summary(result.summary, result.drift))
+    path = save_html(result.summary, result.drift, report_dir(settings.database_url, settings.home / "reports"))
+    print(f"\nreport: {path}")
     return 0
 
 

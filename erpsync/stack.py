@@ -85,6 +85,8 @@ class StackConfig:
             "ERPSYNC_SHOPIFY_WEBHOOK_SECRET": self.webhook_secret,
             "ERPSYNC_WOOCOMMERCE_WEBHOOK_SECRET": self.woocommerce_secret,
             "ERPSYNC_STANDARD_WEBHOOK_SECRET": self.standard_secret,
+            "ERPSYNC_SHOPIFY_SHOP_URL": self.shop_url,
+            "ERPSYNC_SHOPIFY_ACCESS_TOKEN": SHOP_ACCESS_TOKEN,
             "ERPSYNC_NETSUITE_BASE_URL": self.erp_url,
             "ERPSYNC_NETSUITE_ACCOUNT_ID": "SANDBOX",
             "ERPSYNC_NETSUITE_CLIENT_ID": SANDBOX_CLIENT_ID,

@@ -86,3 +86,27 @@ def test_forged_deliveries_of_every_source_are_refused_and_store_nothing(stack, 
                              headers={"Content-Type": "application/json", **headers})
         assert response.status_code == 401, (source, response.text)
     assert ledger.inbox_counts()["events"] == before
+
+
+def test_the_reconcile_deployment_compares_both_sides_and_leaves_artifacts(stack, http):
+    """After the scenario: the nightly deployment, run now over today, finds the dead letter and nothing to
+    repair (webhooks delivered everything), and leaves its table and markdown artifacts on the run."""
+    import time
+
+    stack_, _ = stack
+    api = stack_.config.prefect_api
+    deployment = http.get(f"{api}/deployments/name/reconcile/reconcile-nightly").raise_for_status().json()
+    run = http.post(f"{api}/deployments/{deployment['id']}/create_flow_run",
+                    json={"parameters": {"since": "2000-01-01", "dry_run": True}}).raise_for_status().json()
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        run = http.get(f"{api}/flow_runs/{run['id']}").json()
+        if run["state_type"] in ("COMPLETED", "FAILED", "CRASHED"):
+            break
+        time.sleep(1)
+    assert run["state_type"] == "COMPLETED", run["state"]
+    artifacts = http.post(f"{api}/artifacts/filter",
+                          json={"artifacts": {"flow_run_id": {"any_": [run["id"]]}}}).json()
+    assert {a["key"] for a in artifacts} == {"reconcile-drift", "reconcile-summary"}
+    summary = next(a for a in artifacts if a["key"] == "reconcile-summary")["data"]
+    assert "dead_lettered" in summary and "missing_in_erp" in summary

@@ -1,0 +1,100 @@
+"""One reconciliation run over a window, wired from its parts (the Prefect flow and the CLI call this)."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from erpsync.dispatch import Dispatcher
+from erpsync.ledger import Ledger
+from erpsync.mapping import Mapping as ErpMapping
+from erpsync.reconcile.compare import DEFAULT_CHUNK, ERP_EDIT_SLACK, Comparison, DriftSet, external_id_shape
+from erpsync.reconcile.erp_side import ErpSalesOrders
+from erpsync.reconcile.repair import Repair, RepairResult, enqueue_repairs, plan_repairs
+from erpsync.reconcile.report import ReconcileSummary, summarize
+from erpsync.reconcile.shopify_admin import ShopifyAdminClient
+from erpsync.reconcile.windows import Window
+
+
+@dataclass
+class ReconcileResult:
+    """Everything one run produced: the drift (in its spool file), the repairs and the summary."""
+
+    drift: DriftSet
+    repairs: list[Repair]
+    repair_result: RepairResult
+    summary: ReconcileSummary
+
+
+def run_reconciliation(
+    window: Window,
+    *,
+    shop: ShopifyAdminClient,
+    erp: ErpSalesOrders,
+    ledger: Ledger,
+    mapping: ErpMapping,
+    spool: Path | None = None,
+    dispatcher: Dispatcher | None = None,
+    dry_run: bool = False,
+    authoritative_fields: Iterable[str] = (),
+    retry_dead_letters: bool = False,
+    chunk_size: int = DEFAULT_CHUNK,
+    erp_edit_slack: timedelta = ERP_EDIT_SLACK,
+) -> ReconcileResult:
+    """Read both sides over the window (with overlap), compare, plan and enqueue repairs, and summarise.
+
+    ``mapping`` is the one the sync uses for the repair topic (``find_mapping(dir, "shopify",
+    "orders/updated")``); ``spool`` is the on-disk working file (a temporary file when None).
+    """
+    if spool is None:
+        spool = Path(tempfile.mkdtemp(prefix="erpsync-reconcile-")) / "spool.sqlite"
+    comparison = Comparison(mapping, ledger, spool, chunk_size=chunk_size, erp_edit_slack=erp_edit_slack)
+    started = time.perf_counter()
+    try:
+        for page in shop.order_pages(updated_at_min=window.query_start, updated_at_max=window.query_end):
+            comparison.add_source_page(page)
+        for page in erp.pages(modified_min=window.query_start, modified_max=window.query_end):
+            comparison.add_erp_page(page)
+        comparison.fill_in(find_in_erp=erp.by_external_ids, find_in_source=shop.orders_by_ids)
+        drift = comparison.run(dead_letter_since=window.query_start)
+        comparison.stats.seconds = time.perf_counter() - started
+    finally:
+        comparison.close()
+    repairs = plan_repairs(drift, authoritative_fields=authoritative_fields, retry_dead_letters=retry_dead_letters)
+    repair_result = enqueue_repairs(
+        ledger, repairs, mapping=mapping, fetch_orders=shop.orders_by_ids, dispatcher=dispatcher, dry_run=dry_run,
+    )
+    return ReconcileResult(drift, repairs, repair_result, summarize(window, comparison.stats, drift, repair_result))
+
+
+def reconcile_order_window(
+    window: Window,
+    *,
+    ledger: Ledger,
+    erp_client,
+    mappings_dir: Path,
+    dispatcher: Dispatcher | None = None,
+    dry_run: bool = False,
+    authoritative_fields: Iterable[str] = (),
+    environ=None,
+) -> ReconcileResult:
+    """Shopify orders vs NetSuite sales orders over ``window``: what the CLI and the nightly flow both run.
+
+    The shop comes from ERPSYNC_SHOPIFY_SHOP_URL / ERPSYNC_SHOPIFY_ACCESS_TOKEN; the mapping is the one the
+    sync uses for orders/updated, so both sides are compared through the same rules that wrote the ERP.
+    """
+    import os
+
+    from erpsync.mapping import find_mapping
+
+    mapping = find_mapping(mappings_dir, "shopify", "orders/updated")
+    shape = external_id_shape(mapping)
+    with ShopifyAdminClient.from_env(os.environ if environ is None else environ) as shop:
+        erp = ErpSalesOrders(erp_client, external_id_prefix=shape.prefix if shape else "",
+                             record_type=mapping.record_type)
+        return run_reconciliation(window, shop=shop, erp=erp, ledger=ledger, mapping=mapping, dispatcher=dispatcher,
+                                  dry_run=dry_run, authoritative_fields=authoritative_fields)

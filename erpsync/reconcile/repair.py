@@ -1,0 +1,196 @@
+"""Repairs: which drift is re-synced, and re-syncing it through the normal pipeline (inbox event + dispatch).
+
+A repair is never a side door to the ERP. The source record is stored in the inbox as if it had been
+delivered (delivery id ``reconcile:<entity type>/<entity id>:<version>``, topic ``orders/updated``) and the
+usual sync-event run picks it up: same validation, dedupe, ledger and upsert as a webhook.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+
+from erpsync.dispatch import Dispatcher
+from erpsync.errors import ErpsyncError, MappingError
+from erpsync.ledger import Ledger
+from erpsync.mapping import Mapping as ErpMapping
+from erpsync.reconcile.compare import DriftSet
+
+log = logging.getLogger(__name__)
+
+REPAIR_TOPIC = "orders/updated"
+DELIVERY_PREFIX = "reconcile"
+FETCH_BATCH = 250
+
+
+@dataclass(frozen=True)
+class Repair:
+    """One entity to re-sync, and why (no customer data: ids, kinds and field names only)."""
+
+    entity_id: str
+    external_id: str | None
+    kind: str
+    fields: str | None
+    newer: str
+
+
+@dataclass
+class RepairResult:
+    """What ``enqueue_repairs`` did (or, with ``dry_run``, would do)."""
+
+    planned: int = 0
+    enqueued: int = 0
+    already_in_inbox: int = 0
+    dispatched: int = 0
+    left_for_sweep: int = 0
+    gone_at_source: int = 0
+    dry_run: bool = False
+    event_ids: list[int] = field(default_factory=list)
+
+
+def plan_repairs(
+    drift: DriftSet | pd.DataFrame,
+    *,
+    authoritative_fields: Iterable[str] = (),
+    retry_dead_letters: bool = False,
+) -> list[Repair]:
+    """The drift rows to re-sync from the source; everything else is reported only.
+
+    - ``missing_in_erp`` whose record the mapping accepts: re-sync.
+    - ``mismatch`` where the source is newer or neither side is (``newer`` source/same): re-sync.
+    - ``mismatch`` where the ERP is newer (a hand edit) or both changed: re-sync only if every differing field
+      is in ``authoritative_fields`` (the source owns it), else report — a person's edit is not overwritten.
+    - ``erp_only``: never (deleting or overwriting an ERP record is a person's decision).
+    - ``dead_lettered``: only with ``retry_dead_letters`` and when the mapping now accepts the record;
+      otherwise a re-sync would fail the same way.
+    """
+    owned = set(authoritative_fields) | {"version"}
+    frames = [drift] if isinstance(drift, pd.DataFrame) else drift.chunks()
+    repairs: list[Repair] = []
+    for frame in frames:
+        for row in frame.itertuples(index=False):
+            if _should_repair(row, owned, retry_dead_letters):
+                repairs.append(Repair(
+                    entity_id=str(row.entity_id), external_id=_text(row.external_id), kind=row.kind,
+                    fields=_text(row.fields), newer=row.newer,
+                ))
+    return repairs
+
+
+def _should_repair(row: Any, owned: set[str], retry_dead_letters: bool) -> bool:
+    mapping_fails = isinstance(row.detail, str) and row.detail.startswith("mapping fails")
+    if row.entity_id is None or pd.isna(row.entity_id) or mapping_fails:
+        return False
+    if row.kind == "missing_in_erp":
+        return True
+    if row.kind == "mismatch":
+        if row.fields == "mapping":
+            return False
+        if row.newer in ("source", "same"):
+            return True
+        differing = set(str(row.fields or "").split(",")) - {""}
+        return bool(differing) and differing <= owned and differing != {"version"}
+    if row.kind == "dead_lettered":
+        return retry_dead_letters
+    return False
+
+
+def delivery_id(entity_type: str, entity_id: str, version: datetime | int | float) -> str:
+    """``reconcile:order/123:2026-11-27T10:00:00+00:00``: one inbox event per entity and source version.
+
+    A second reconciliation of the same version finds the event already in the inbox (layer-1 dedupe) rather
+    than queueing the same work twice.
+    """
+    stamp = version.astimezone(UTC).isoformat() if isinstance(version, datetime) else str(version)
+    return f"{DELIVERY_PREFIX}:{entity_type}/{entity_id}:{stamp}"
+
+
+def enqueue_repairs(
+    ledger: Ledger,
+    repairs: Iterable[Repair],
+    *,
+    mapping: ErpMapping,
+    fetch_orders: Callable[[list[str]], Iterable[list[Mapping[str, Any]]]],
+    dispatcher: Dispatcher | None = None,
+    shop: str | None = None,
+    topic: str = REPAIR_TOPIC,
+    dry_run: bool = False,
+) -> RepairResult:
+    """Store each repair's current source record as an inbox event and dispatch it (or count it, ``dry_run``).
+
+    ``fetch_orders(entity_ids)`` yields pages of source records (``ShopifyAdminClient.orders_by_ids``): the
+    record is read again now, so the newest version is what gets synced. An entity the source no longer has
+    is counted in ``gone_at_source``. Without a ``dispatcher``, or when dispatch fails transiently, the
+    events wait for the sweep-inbox flow, exactly like a webhook received while Prefect was away.
+    """
+    todo = list(repairs)
+    result = RepairResult(planned=len(todo), dry_run=dry_run)
+    if dry_run or not todo:
+        return result
+    for start in range(0, len(todo), FETCH_BATCH):
+        batch = todo[start: start + FETCH_BATCH]
+        wanted = {repair.entity_id for repair in batch}
+        found: set[str] = set()
+        for page in fetch_orders(sorted(wanted)):
+            for payload in page:
+                entity_id = mapping.entity_id(payload)
+                if entity_id not in wanted or entity_id in found:
+                    continue
+                found.add(entity_id)
+                _enqueue_one(ledger, mapping, payload, entity_id, dispatcher, shop, topic, result)
+        result.gone_at_source += len(wanted - found)
+    return result
+
+
+def _enqueue_one(
+    ledger: Ledger,
+    mapping: ErpMapping,
+    payload: Mapping[str, Any],
+    entity_id: str,
+    dispatcher: Dispatcher | None,
+    shop: str | None,
+    topic: str,
+    result: RepairResult,
+) -> None:
+    try:
+        version = mapping.source_version(payload)
+    except MappingError:
+        version = "unversioned"
+    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    intake = ledger.record_delivery(
+        source=mapping.source,
+        delivery_id=delivery_id(mapping.entity_type, entity_id, version),
+        topic=topic,
+        shop=shop,
+        triggered_at=datetime.now(UTC).isoformat(),
+        body=body,
+        payload_sha256=hashlib.sha256(body).hexdigest(),
+    )
+    if not intake.is_new:
+        result.already_in_inbox += 1
+        return
+    result.enqueued += 1
+    result.event_ids.append(intake.event_id)
+    if dispatcher is None:
+        result.left_for_sweep += 1
+        return
+    try:
+        flow_run_id = dispatcher.dispatch(intake.event_id)
+    except ErpsyncError as exc:
+        # The event is safe in the inbox; sweep-inbox dispatches it later, as for any webhook.
+        log.warning("repair event %s not dispatched (%s); left for sweep-inbox", intake.event_id, type(exc).__name__)
+        result.left_for_sweep += 1
+        return
+    ledger.mark_dispatched(intake.event_id, flow_run_id)
+    result.dispatched += 1
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)

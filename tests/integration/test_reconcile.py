@@ -1,0 +1,217 @@
+"""Reconciliation end to end without Prefect: the shop and ERP sandboxes as processes, a real ledger, injected drift."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from erpsync.connectors.netsuite import NetSuiteClient, NetSuiteSettings
+from erpsync.errors import ErpsyncError
+from erpsync.mapping import find_mapping
+from erpsync.pipeline import SyncPipeline
+from erpsync.reconcile import (
+    ErpSalesOrders,
+    ShopifyAdminClient,
+    Window,
+    markdown_summary,
+    plan_repairs,
+    report_dir,
+    run_reconciliation,
+    save_html,
+)
+from erpsync.retry import RetryPolicy
+from erpsync.settings import PROJECT_DIR
+from tests.sandbox_procs import ERP_CLIENT_ID, ERP_CLIENT_SECRET, start_erp_sandbox
+from tests.shop_proc import start_shop_sandbox
+
+ACCESS_TOKEN = "shpat_reconcile_test"
+ORDERS = 12
+
+
+class InlineDispatcher:
+    """Runs the sync-event steps at once in this process, in place of a Prefect flow run."""
+
+    def __init__(self, pipeline: SyncPipeline):
+        self.pipeline = pipeline
+        self.outcomes: dict[int, str] = {}
+
+    def dispatch(self, event_id: int) -> str:
+        self.outcomes[event_id] = sync(self.pipeline, event_id)
+        return f"inline-{event_id}"
+
+
+def sync(pipeline: SyncPipeline, event_id: int) -> str:
+    """What flows/sync_event.py orders, minus Prefect; the outcome name."""
+    event = None
+    try:
+        event = pipeline.validate(event_id)
+        skip = pipeline.dedupe(event)
+        if skip is not None:
+            return pipeline.skip(event, skip)
+        transformed = pipeline.transform(event)
+        pipeline.confirm(event, transformed, pipeline.push(transformed))
+        return "synced"
+    except ErpsyncError as exc:
+        pipeline.fail(event_id, exc, event=event)
+        return "failed"
+
+
+@pytest.fixture(scope="module")
+def sandboxes(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("reconcile")
+    erp_db = directory / "erp.db"
+    with start_erp_sandbox(directory, "--db", str(erp_db)) as erp_url, start_shop_sandbox(
+        directory, "--orders", str(ORDERS), "--seed", "11", "--secret", "whsec-test", "--access-token", ACCESS_TOKEN,
+        # Nobody listens there: the webhooks are lost, but the store records what it "sent" for its Admin API.
+        "--target", "http://127.0.0.1:9/webhooks/shopify", "--timeout", "0.5",
+    ) as shop_url:
+        for phase in (1, 2):
+            httpx.post(f"{shop_url}/_sandbox/phases/{phase}/send", timeout=30).raise_for_status()
+        yield {"erp_url": erp_url, "erp_db": erp_db, "shop_url": shop_url}
+
+
+@pytest.fixture
+def erp_client(sandboxes):
+    settings = NetSuiteSettings(base_url=sandboxes["erp_url"], client_id=ERP_CLIENT_ID,
+                                client_secret=SecretStr(ERP_CLIENT_SECRET))
+    client = NetSuiteClient(settings, RetryPolicy(max_attempts=4, base=0.05))
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def shop(sandboxes):
+    client = ShopifyAdminClient(sandboxes["shop_url"], SecretStr(ACCESS_TOKEN), page_size=5)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def pipeline(ledger, sandboxes):
+    settings = NetSuiteSettings(base_url=sandboxes["erp_url"], client_id=ERP_CLIENT_ID,
+                                client_secret=SecretStr(ERP_CLIENT_SECRET))
+    pipeline = SyncPipeline(ledger, PROJECT_DIR / "mappings",
+                            lambda: NetSuiteClient(settings, RetryPolicy(max_attempts=4, base=0.05)))
+    yield pipeline
+    pipeline.close()
+
+
+def deliver(ledger, pipeline, order: dict) -> str:
+    """The webhook the store would have sent for this order, stored and synced."""
+    body = json.dumps(order).encode()
+    event_id = ledger.record_delivery(
+        source="shopify", delivery_id=str(uuid.uuid4()), topic="orders/updated", shop=None, triggered_at=None,
+        body=body, payload_sha256=hashlib.sha256(body).hexdigest(),
+    ).event_id
+    return sync(pipeline, event_id)
+
+
+def delete_from_erp(erp_db: Path, external_id: str) -> None:
+    """Someone deleted the record in the ERP (the sandbox has no DELETE route, so its file is edited)."""
+    with sqlite3.connect(erp_db) as conn:
+        conn.execute("DELETE FROM record WHERE record_type = 'salesOrder' AND external_id = ?", (external_id,))
+        conn.execute('DELETE FROM "transaction" WHERE externalid = ?', (external_id,))
+
+
+def window_around_now() -> Window:
+    now = datetime.now(UTC)
+    return Window(now - timedelta(days=2), now + timedelta(days=2), overlap=timedelta(hours=1))
+
+
+def test_injected_drift_is_found_repaired_or_reported_and_a_second_run_has_nothing_to_repair(
+    sandboxes, ledger, pipeline, shop, erp_client, database_url, tmp_path
+):
+    mapping = find_mapping(PROJECT_DIR / "mappings", "shopify", "orders/updated")
+    window = window_around_now()
+    orders = [o for page in shop.order_pages(updated_at_min=window.query_start, updated_at_max=window.query_end)
+              for o in page]
+    assert len(orders) == ORDERS and len({o["id"] for o in orders}) == ORDERS, "cursor pages neither skip nor repeat"
+
+    outcomes = {}
+    never_delivered = []
+    for order in orders:
+        if len(never_delivered) < 2 and not any(line["sku"] == "NOPE-404" for line in order["line_items"]):
+            never_delivered.append(str(order["id"]))
+            continue
+        outcomes[str(order["id"])] = deliver(ledger, pipeline, order)
+    dead = {entity for entity, outcome in outcomes.items() if outcome == "failed"}
+    synced = sorted(entity for entity, outcome in outcomes.items() if outcome == "synced")
+    assert len(dead) == 1, "the scenario has one order with an SKU no lookup knows"
+
+    deleted, hand_edited = synced[0], synced[1]
+    delete_from_erp(sandboxes["erp_db"], f"shopify-order-{deleted}")
+    record = erp_client.get("salesOrder", f"eid:shopify-order-{hand_edited}", expand_sub_resources=True)
+    body = {key: record[key] for key in ("entity", "tranDate", "otherRefNum", "memo", "item")}
+    for line in body["item"]["items"]:
+        line["isClosed"] = True  # closed by hand in the ERP
+    erp_client.upsert("salesOrder", f"shopify-order-{hand_edited}", body)
+    erp_client.upsert("salesOrder", "shopify-order-1", {"entity": {"id": "110"}, "item": {"items": [
+        {"item": {"id": "98"}, "quantity": 1, "rate": 5.0}]}})
+
+    dispatcher = InlineDispatcher(pipeline)
+    erp = ErpSalesOrders(erp_client, external_id_prefix="shopify-order-", page_size=4, with_lines=True)
+    first = run_reconciliation(window, shop=shop, erp=erp, ledger=ledger, mapping=mapping,
+                               spool=tmp_path / "first.sqlite", dispatcher=dispatcher, erp_edit_slack=timedelta(0))
+    drift = first.drift.frame()
+    by_kind = {kind: set(drift.loc[drift["kind"] == kind, "entity_id"]) for kind in drift["kind"].unique()}
+    assert by_kind["missing_in_erp"] == {*never_delivered, deleted}
+    assert by_kind["erp_only"] == {"1"}
+    assert by_kind["dead_lettered"] == dead
+    assert by_kind["mismatch"] == {hand_edited}
+    edit = drift[drift["entity_id"] == hand_edited].iloc[0]
+    assert (edit["fields"], edit["newer"]) == ("status", "erp")
+    assert drift.loc[drift["kind"] == "erp_only", "newer"].tolist() == ["erp"]
+
+    assert {r.entity_id for r in first.repairs} == {*never_delivered, deleted}, "hand edits and ERP-only are reported"
+    assert first.repair_result.enqueued == 3 and set(dispatcher.outcomes.values()) == {"synced"}
+    assert first.summary.compared == ORDERS + 1
+
+    html = save_html(first.summary, first.drift, report_dir(database_url, tmp_path / "reports"))
+    page = html.read_text()
+    assert "<svg" in page and "missing_in_erp" in page
+    markdown = markdown_summary(first.summary, first.drift)
+    assert "| missing_in_erp | 3 |" in markdown
+    for order in orders:  # no customer value reaches the report
+        for value in (order.get("email"), (order.get("customer") or {}).get("first_name")):
+            if value:
+                assert value not in page and value not in markdown
+
+    second = run_reconciliation(window, shop=shop, erp=erp, ledger=ledger, mapping=mapping,
+                                spool=tmp_path / "second.sqlite", dispatcher=dispatcher, erp_edit_slack=timedelta(0))
+    assert second.repairs == []
+    assert second.summary.drift == {"missing_in_erp": 0, "erp_only": 1, "mismatch": 1, "dead_lettered": 1}
+
+    # Declaring status source-authoritative lets the hand edit be overwritten, through the pipeline.
+    owned = plan_repairs(second.drift, authoritative_fields={"status"})
+    assert [r.entity_id for r in owned] == [hand_edited]
+
+
+def test_dry_run_plans_without_touching_the_inbox(sandboxes, ledger, shop, erp_client, tmp_path):
+    mapping = find_mapping(PROJECT_DIR / "mappings", "shopify", "orders/updated")
+    erp = ErpSalesOrders(erp_client, external_id_prefix="shopify-order-")
+    some_order = next(page for page in shop.order_pages(updated_at_min=datetime(2020, 1, 1, tzinfo=UTC),
+                                                        updated_at_max=datetime(2100, 1, 1, tzinfo=UTC)))[0]
+    delete_from_erp(sandboxes["erp_db"], f"shopify-order-{some_order['id']}")
+    result = run_reconciliation(window_around_now(), shop=shop, erp=erp, ledger=ledger, mapping=mapping,
+                                spool=tmp_path / "dry.sqlite", dry_run=True)
+    assert result.repair_result.dry_run and result.repair_result.enqueued == 0
+    assert result.repair_result.planned == len(result.repairs) > 0
+    assert str(some_order["id"]) in {r.entity_id for r in result.repairs}
+    assert ledger.inbox_counts()["events"] == 0
+
+
+def test_admin_client_refuses_a_wrong_token_naming_the_setting(sandboxes):
+    from erpsync.errors import ConfigError
+
+    with ShopifyAdminClient(sandboxes["shop_url"], SecretStr("wrong")) as client:
+        with pytest.raises(ConfigError, match="ERPSYNC_SHOPIFY_ACCESS_TOKEN"):
+            next(client.order_pages(updated_at_min=datetime(2020, 1, 1, tzinfo=UTC),
+                                    updated_at_max=datetime(2030, 1, 1, tzinfo=UTC)))

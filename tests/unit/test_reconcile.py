@@ -1,0 +1,262 @@
+"""Reconciliation's pure parts: windows, drift classification, the repair rules, rate-limit handling, the chart."""
+
+from __future__ import annotations
+
+import ast
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+from pydantic import SecretStr
+
+from erpsync.errors import ConfigError, TransientError
+from erpsync.mapping import find_mapping
+from erpsync.reconcile import Window, classify, nightly_window, parse_moment, plan_repairs, source_row, split_window
+from erpsync.reconcile.compare import external_id_shape
+from erpsync.reconcile.erp_side import line_summary
+from erpsync.reconcile.repair import delivery_id
+from erpsync.reconcile.report import drift_chart_svg
+from erpsync.reconcile.shopify_admin import ShopifyAdminClient, parse_call_limit, throttle_delay
+from erpsync.settings import PROJECT_DIR
+
+MAPPINGS = PROJECT_DIR / "mappings"
+
+
+# -- windows ---------------------------------------------------------------------------------------------------
+
+
+def test_nightly_window_is_yesterday_in_the_shops_zone_widened_by_the_overlap():
+    window = nightly_window(datetime(2026, 11, 28, 1, 0, tzinfo=UTC), tz="Europe/Berlin")
+    assert window.start == datetime(2026, 11, 26, 23, 0, tzinfo=UTC)
+    assert window.end == datetime(2026, 11, 27, 23, 0, tzinfo=UTC)
+    assert window.query_start == window.start - timedelta(hours=1)
+    assert window.query_end == window.end + timedelta(hours=1)
+
+
+def test_a_dst_day_is_25_hours_long():
+    window = nightly_window(datetime(2026, 10, 26, 2, 0, tzinfo=UTC), tz="Europe/Berlin", overlap=timedelta(0))
+    assert window.end - window.start == timedelta(hours=25)
+
+
+def test_split_windows_cover_the_range_without_gaps():
+    window = Window(parse_moment("2026-11-01"), parse_moment("2026-11-04T12:00:00Z"))
+    parts = list(split_window(window))
+    assert [p.start.day for p in parts] == [1, 2, 3, 4]
+    assert parts[-1].end == window.end and all(a.end == b.start for a, b in zip(parts, parts[1:]))
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("2026-11-27", datetime(2026, 11, 27, tzinfo=UTC)),
+    ("2026-11-27T10:00:00+02:00", datetime(2026, 11, 27, 8, tzinfo=UTC)),
+    ("2026-11-27T10:00:00Z", datetime(2026, 11, 27, 10, tzinfo=UTC)),
+])
+def test_parse_moment_reads_dates_and_offsets_as_utc(text, expected):
+    assert parse_moment(text) == expected
+
+
+@pytest.mark.parametrize(("build", "message"), [
+    (lambda: parse_moment("yesterday"), "since/until"),
+    (lambda: parse_moment("2026-11-27", tz="Mars/Olympus"), "tz"),
+    (lambda: Window(datetime(2026, 1, 2, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC)), "until must be after"),
+    (lambda: Window(datetime(2026, 1, 1), datetime(2026, 1, 2, tzinfo=UTC)), "window.start"),
+])
+def test_bad_windows_are_refused_naming_the_setting(build, message):
+    with pytest.raises(ConfigError, match=message):
+        build()
+
+
+# -- the source side through the mapping -----------------------------------------------------------------------
+
+
+def order(**changes):
+    base = {"id": 1001, "name": "#1001", "created_at": "2026-11-27T10:00:00-05:00",
+            "updated_at": "2026-11-27T11:00:00-05:00", "currency": "USD",
+            "line_items": [{"sku": "IPOD2008PINK", "quantity": 2, "price": "10.50", "title": "iPod"},
+                           {"sku": "EARBUD-WHT-STD", "quantity": 1, "price": "3.00", "title": "Earbuds"}]}
+    return {**base, **changes}
+
+
+def test_source_row_applies_the_sync_mapping():
+    mapping = find_mapping(MAPPINGS, "shopify", "orders/updated")
+    row = source_row(mapping, order())
+    assert row["external_id"] == "shopify-order-1001" and row["entity_id"] == "1001"
+    assert (row["src_total"], row["src_lines"], row["src_status"], row["src_customer"]) == (24.0, 2, "open", "110")
+    assert row["source_version"] == "2026-11-27T16:00:00.000000+00:00"
+    assert source_row(mapping, order(cancelled_at="2026-11-27T12:00:00Z"))["src_status"] == "closed"
+
+
+def test_a_record_the_mapping_refuses_keeps_its_row_with_the_field_named():
+    mapping = find_mapping(MAPPINGS, "shopify", "orders/updated")
+    row = source_row(mapping, order(line_items=[{"sku": "NO-SUCH-SKU", "quantity": 1, "price": "1"}]))
+    assert row["external_id"] == "shopify-order-1001"
+    assert row["map_error"] and "line_items[0].sku" in row["map_error"]
+
+
+def test_external_id_shape_recovers_the_entity_id():
+    shape = external_id_shape(find_mapping(MAPPINGS, "shopify", "orders/updated"))
+    assert shape.entity_id("shopify-order-42") == "42"
+    assert shape.entity_id("woo-order-42") is None
+
+
+def test_line_summary_sums_quantity_times_rate():
+    assert line_summary({"item": {"items": [{"quantity": 2, "rate": 10.5}, {"quantity": 1, "rate": "3"}]}}) == (2, 24.0)
+    assert line_summary({"item": {"items": [{"quantity": 2, "rate": None}]}}) == (1, None)
+
+
+# -- classification --------------------------------------------------------------------------------------------
+
+T0 = "2026-11-27T10:00:00.000000+00:00"
+T1 = "2026-11-27T11:00:00.000000+00:00"
+T2 = "2026-11-27T12:00:00.000000+00:00"
+
+
+def joined(**overrides):
+    row = {"external_id": "shopify-order-1", "entity_id": "1", "source_version": T0, "src_total": 10.0,
+           "src_status": "open", "src_lines": 1, "src_customer": "110", "map_error": None, "erp_id": "7",
+           "erp_status": "open", "erp_customer": "110", "erp_modified": T0, "erp_total": 10.0, "erp_lines": 1,
+           "has_source": 1, "has_erp": 1}
+    return {**row, **overrides}
+
+
+def ledger_row(**overrides):
+    row = {"entity_id": "1", "last_version": T0, "synced_at": T0, "last_outcome": "synced", "last_reason": None,
+           "outcome_at": T0}
+    return {**row, **overrides}
+
+
+CASES = {
+    "in step": (joined(), ledger_row(), None),
+    "missing in the ERP": (joined(has_erp=0, erp_id=None, erp_modified=None, erp_status=None, erp_total=None,
+                                  erp_lines=None, erp_customer=None), ledger_row(), ("missing_in_erp", None, "source")),
+    "only in the ERP": (joined(has_source=0, source_version=None, src_total=None, src_status=None, src_lines=None,
+                               src_customer=None), ledger_row(), ("erp_only", None, "erp")),
+    "hand-closed in the ERP": (joined(erp_status="closed", erp_modified=T1), ledger_row(),
+                               ("mismatch", "status", "erp")),
+    "a lost update": (joined(source_version=T1, src_total=12.0, src_lines=2), ledger_row(),
+                      ("mismatch", "total,lines,version", "source")),
+    "both changed": (joined(source_version=T1, erp_modified=T2, erp_customer="111"), ledger_row(),
+                     ("mismatch", "customer,version", "both")),
+    "unknown total is not compared": (joined(erp_total=None), ledger_row(), None),
+    "dead-lettered": (joined(source_version=T1, erp_modified=T0, map_error="line_items[0].sku"),
+                      ledger_row(last_outcome="failed", last_reason="MappingError: x"),
+                      ("dead_lettered", "mapping", "source")),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_classify(case):
+    chunk, ledger_view, expected = CASES[case]
+    drift = classify(pd.DataFrame([chunk]), pd.DataFrame([ledger_view]), erp_edit_slack=timedelta(0))
+    if expected is None:
+        assert drift.empty
+    else:
+        row = drift.iloc[0]
+        assert (row["kind"], row["fields"], row["newer"]) == expected
+        assert row["day"] == "2026-11-27"
+
+
+def test_erp_edits_within_the_slack_are_our_own_write():
+    drift = classify(pd.DataFrame([joined(erp_status="closed", erp_modified=T0)]),
+                     pd.DataFrame([ledger_row(synced_at=T0)]))
+    assert drift.iloc[0]["newer"] == "same"
+
+
+# -- repair rules ----------------------------------------------------------------------------------------------
+
+
+def drift_row(kind, fields=None, newer="source", detail=None, entity_id="1"):
+    return {"kind": kind, "external_id": f"shopify-order-{entity_id}", "entity_id": entity_id, "erp_id": None,
+            "fields": fields, "newer": newer, "source_version": T0, "erp_modified": None, "day": "2026-11-27",
+            "detail": detail}
+
+
+@pytest.mark.parametrize(("row", "repaired"), [
+    (drift_row("missing_in_erp"), True),
+    (drift_row("missing_in_erp", detail="mapping fails at line_items[0].sku"), False),
+    (drift_row("erp_only", newer="erp"), False),
+    (drift_row("mismatch", "total,version", "source"), True),
+    (drift_row("mismatch", "status", "same"), True),
+    (drift_row("mismatch", "status", "erp"), False),
+    (drift_row("mismatch", "status,version", "both"), False),
+    (drift_row("mismatch", "mapping", "same"), False),
+    (drift_row("dead_lettered"), False),
+])
+def test_plan_repairs(row, repaired):
+    assert bool(plan_repairs(pd.DataFrame([row]))) is repaired
+
+
+def test_source_authoritative_fields_overwrite_erp_edits():
+    frame = pd.DataFrame([drift_row("mismatch", "status,version", "both", entity_id="1"),
+                          drift_row("mismatch", "customer", "erp", entity_id="2")])
+    assert [r.entity_id for r in plan_repairs(frame, authoritative_fields={"status"})] == ["1"]
+
+
+def test_delivery_id_names_entity_and_version():
+    version = datetime(2026, 11, 27, 11, tzinfo=UTC)
+    assert delivery_id("order", "1001", version) == "reconcile:order/1001:2026-11-27T11:00:00+00:00"
+
+
+# -- the Admin API client's rate limiting ------------------------------------------------------------------------
+
+
+def test_call_limit_parsing_and_throttle():
+    assert parse_call_limit("32/40") == (32, 40) and parse_call_limit("x") is None
+    assert throttle_delay((10, 40)) == 0
+    assert throttle_delay((39, 40), headroom=4) == pytest.approx(2.0)
+
+
+def test_429_waits_retry_after_then_follows_the_link_cursor():
+    calls = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(str(request.url))
+        if len(calls) == 1:
+            return httpx.Response(429, headers={"Retry-After": "2.0"})
+        if "page_info" not in request.url.params:
+            return httpx.Response(200, json={"orders": [{"id": 2}]}, headers={
+                "Link": '<https://shop.test/admin/api/2025-01/orders.json?limit=1&page_info=abc>; rel="next"',
+                "X-Shopify-Shop-Api-Call-Limit": "39/40"})
+        return httpx.Response(200, json={"orders": [{"id": 1}]})
+
+    slept: list[float] = []
+    with ShopifyAdminClient("https://shop.test", SecretStr("t"), page_size=1, transport=httpx.MockTransport(handler),
+                            sleep=slept.append) as client:
+        pages = list(client.order_pages(updated_at_min=datetime(2026, 1, 1, tzinfo=UTC),
+                                        updated_at_max=datetime(2026, 1, 2, tzinfo=UTC)))
+    assert pages == [[{"id": 2}], [{"id": 1}]]
+    assert slept[0] == 2.0, "Retry-After honoured"
+    assert slept[1] > 0, "slowed down before a nearly full bucket"
+    assert "updated_at_min" not in calls[-1], "the cursor carries the filters"
+
+
+def test_persistent_429_becomes_a_transient_error():
+    transport = httpx.MockTransport(lambda request: httpx.Response(429, headers={"Retry-After": "1"}))
+    with ShopifyAdminClient("https://shop.test", SecretStr("t"), transport=transport, max_attempts=3,
+                            sleep=lambda s: None) as client, pytest.raises(TransientError) as caught:
+        next(client.order_pages(updated_at_min=datetime(2026, 1, 1, tzinfo=UTC),
+                                updated_at_max=datetime(2026, 1, 2, tzinfo=UTC)))
+    assert caught.value.status == 429 and caught.value.retry_after == 1.0
+
+
+# -- report and boundaries -------------------------------------------------------------------------------------------
+
+
+def test_chart_has_one_bar_segment_per_day_and_kind():
+    by_day = pd.DataFrame([
+        {"day": "2026-11-26", "missing_in_erp": 2, "erp_only": 0, "mismatch": 1, "dead_lettered": 0},
+        {"day": "2026-11-27", "missing_in_erp": 0, "erp_only": 1, "mismatch": 0, "dead_lettered": 0},
+    ])
+    svg = drift_chart_svg(by_day)
+    assert svg.startswith("<svg") and svg.count("<rect") == 3 + 4  # segments + legend
+    assert "<script" not in svg
+
+
+def test_the_reconcile_package_does_not_import_prefect():
+    package = Path(__file__).resolve().parents[2] / "erpsync" / "reconcile"
+    for path in package.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            assert not any(name.split(".")[0] == "prefect" for name in names), path.name
