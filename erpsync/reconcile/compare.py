@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from sqlmodel import select
 from erpsync.errors import ConfigError, MappingError
 from erpsync.ledger import EntityState, Ledger, Outcome
 from erpsync.mapping import Mapping as ErpMapping
+from erpsync.reconcile.erp_side import line_summary
 
 DRIFT_KINDS = ("missing_in_erp", "erp_only", "mismatch", "dead_lettered")
 COMPARED_FIELDS = ("total", "status", "lines", "customer")
@@ -117,15 +117,7 @@ def source_row(mapping: ErpMapping, payload: Mapping[str, Any]) -> dict[str, Any
     row["external_id"] = record.external_id
     body = record.body
     lines = ((body.get("item") or {}).get("items")) or []
-    total = Decimal(0)
-    for line in lines:
-        try:
-            total += Decimal(str(line.get("quantity"))) * Decimal(str(line.get("rate")))
-        except (InvalidOperation, AttributeError):
-            total = None
-            break
-    row["src_total"] = float(total.quantize(Decimal("0.01"))) if total is not None else None
-    row["src_lines"] = len(lines)
+    row["src_lines"], row["src_total"] = line_summary(body)
     # NetSuite closes a sales order once every line is closed; that is what the mapping's isClosed means.
     row["src_status"] = "closed" if lines and all(line.get("isClosed") is True for line in lines) else "open"
     customer = (body.get("entity") or {}).get("id")
