@@ -80,6 +80,8 @@ def sandboxes(tmp_path_factory):
 
 @pytest.fixture
 def erp_client(sandboxes):
+    # The sandboxes outlive one test (and run once per ledger backend): each test starts from an empty ERP.
+    httpx.post(f"{sandboxes['erp_url']}/_sandbox/reset", timeout=30).raise_for_status()
     settings = NetSuiteSettings(base_url=sandboxes["erp_url"], client_id=ERP_CLIENT_ID,
                                 client_secret=SecretStr(ERP_CLIENT_SECRET))
     client = NetSuiteClient(settings, RetryPolicy(max_attempts=4, base=0.05))
