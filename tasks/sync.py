@@ -80,29 +80,19 @@ def dedupe(event: ValidEvent):
     return pipeline().dedupe(event)
 
 
-@task(
-    name="transform",
-    # erp_lookup rules may ask the ERP (SuiteQL) on a cache miss: its 429s and 5xx are retried like push's.
-    retries=3,
-    retry_delay_seconds=exponential_backoff(backoff_factor=10),
-    retry_jitter_factor=0.5,
-    retry_condition_fn=only_transient,
-    **_no_results,
-)
+# Calls to the ERP: the connector already retried quickly (honouring Retry-After); these are the slow retries
+# (10, 20 and 40 s, jittered) that ride out a short ERP outage before the event is dead-lettered.
+_erp_retries = dict(retries=3, retry_delay_seconds=exponential_backoff(backoff_factor=10), retry_jitter_factor=0.5,
+                    retry_condition_fn=only_transient)
+
+
+# erp_lookup rules may ask the ERP (SuiteQL) on a cache miss.
+@task(name="transform", **_erp_retries, **_no_results)
 def transform(event: ValidEvent) -> Transformed:
     return pipeline().transform(event)
 
 
-@task(
-    name="push",
-    # The connector already retried quickly (honouring Retry-After); these are the slow retries (10, 20 and
-    # 40 s, jittered) that ride out a short ERP outage before the event is dead-lettered.
-    retries=3,
-    retry_delay_seconds=exponential_backoff(backoff_factor=10),
-    retry_jitter_factor=0.5,
-    retry_condition_fn=only_transient,
-    **_no_results,
-)
+@task(name="push", **_erp_retries, **_no_results)
 def push(transformed: Transformed) -> str:
     return pipeline().push(transformed)
 

@@ -151,8 +151,13 @@ def _missing(*labels: str, path: str | None = None) -> Rejection:
 
 
 def check_sales_order(body: dict[str, Any], records: Records, external_id: str | None) -> Rejection | None:
+    return _customer_and_items(body, records, customer_required=True)
+
+
+def _customer_and_items(body: dict[str, Any], records: Records, *, customer_required: bool) -> Rejection | None:
+    """NetSuite names every missing mandatory field at once (Customer, Items), then checks the lines."""
     missing = []
-    if _blank(field(field(body, "entity"), "id")):
+    if customer_required and _blank(field(field(body, "entity"), "id")):
         missing.append("Customer")
     lines, rejection = _item_lines(body, records)
     if lines is None:
@@ -197,15 +202,7 @@ def _refund_check(sources: tuple[str, ...]) -> Callable[[dict[str, Any], Records
                 return _missing("Created From", path="createdFrom")
             if _find(records, sources, ref) is None:
                 return Rejection("INVALID_CONTENT", _INVALID.format(ref, "createdfrom"), "createdFrom")
-        missing = []
-        if created_from is None and _blank(field(field(body, "entity"), "id")):
-            missing.append("Customer")
-        lines, rejection = _item_lines(body, records)
-        if lines is None:
-            missing.append("Items")
-        if missing:
-            return _missing(*missing)
-        return rejection
+        return _customer_and_items(body, records, customer_required=created_from is None)
 
     return check
 
