@@ -78,6 +78,37 @@ class PrefectDispatcher:
             raise TransientError(f"deployment {self.deployment!r} changed; retry")
         return _json_field(response, "id")
 
+    def reschedule(self, flow_run_id: str, *, message: str) -> None:
+        """Run an existing flow run again under the same id, as "Retry" in the Prefect UI does.
+
+        Used for runs that ended Failed (a replay of a dead letter) or Crashed (a worker was killed): the run
+        keeps its parameters, its history and its place as the event's one run.
+        """
+        self.retry.call(self._reschedule, flow_run_id, message, describe=f"reschedule of flow run {flow_run_id}")
+
+    def _reschedule(self, flow_run_id: str, message: str) -> None:
+        response = self._request(
+            "POST",
+            f"flow_runs/{flow_run_id}/set_state",
+            json={"state": {"type": "SCHEDULED", "name": "AwaitingRetry", "message": message}, "force": True},
+        )
+        if response.status_code == 404:
+            raise ConfigError(f"flow run {flow_run_id} does not exist in Prefect")
+
+    def run_states(self, flow_run_ids: list[str]) -> dict[str, str]:
+        """{flow run id: state type (COMPLETED, FAILED, CRASHED, RUNNING, …)} for the runs Prefect knows."""
+        states: dict[str, str] = {}
+        for start in range(0, len(flow_run_ids), 200):
+            chunk = flow_run_ids[start:start + 200]
+            response = self.retry.call(
+                self._request, "POST", "flow_runs/filter",
+                json={"flow_runs": {"id": {"any_": chunk}}, "limit": len(chunk)},
+                describe="flow run states",
+            )
+            for run in response.json():
+                states[run["id"]] = run.get("state_type") or "UNKNOWN"
+        return states
+
     def _request(self, method: str, url: str, **kwargs) -> httpx.Response:
         try:
             response = self._client.request(method, url, **kwargs)
