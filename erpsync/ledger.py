@@ -10,12 +10,26 @@ Tables
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Column, DateTime, Index, LargeBinary, Text, TypeDecorator, UniqueConstraint, delete, func, update
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Index,
+    LargeBinary,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    bindparam,
+    delete,
+    func,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlmodel import Field, Session, SQLModel, select
@@ -124,6 +138,19 @@ class EntityKey:
 
 
 @dataclass(frozen=True)
+class InboxDelivery:
+    """One authenticated webhook delivery, as the inbox stores it."""
+
+    source: str
+    delivery_id: str
+    topic: str
+    shop: str | None
+    triggered_at: str | None
+    body: bytes
+    payload_sha256: str
+
+
+@dataclass(frozen=True)
 class Intake:
     """What the receiver learns from storing one delivery."""
 
@@ -173,29 +200,41 @@ class Ledger:
         payload_sha256: str,
     ) -> Intake:
         """Store a delivery durably; a delivery id seen before only bumps its redelivery count."""
-        event = InboxEvent(
-            source=source,
-            delivery_id=delivery_id,
-            topic=topic,
-            shop=shop,
-            triggered_at=triggered_at,
-            received_at=utcnow(),
-            payload_sha256=payload_sha256,
-            body=body,
-        )
-        with self.session() as session:
-            session.add(event)
-            try:
-                session.commit()
-                return Intake(event_id=event.id, is_new=True)
-            except IntegrityError:
-                session.rollback()
-        with self.session() as session:
-            where = (InboxEvent.source == source) & (InboxEvent.delivery_id == delivery_id)
-            session.exec(update(InboxEvent).where(where).values(redeliveries=InboxEvent.redeliveries + 1))
-            event_id = session.exec(select(InboxEvent.id).where(where)).one()
-            session.commit()
-            return Intake(event_id=event_id, is_new=False)
+        return self.record_deliveries([InboxDelivery(source, delivery_id, topic, shop, triggered_at, body,
+                                                     payload_sha256)])[0]
+
+    def record_deliveries(self, deliveries: Sequence[InboxDelivery]) -> list[Intake]:
+        """Store many deliveries in one transaction (the receiver's group commit); one Intake each, in order.
+
+        One commit for a batch is what lets the intake take a burst: a commit per delivery serialises every
+        request on SQLite's write lock (and on PostgreSQL's WAL flush). All or nothing: if the transaction
+        fails, none is stored and the caller answers none of them 2xx.
+        """
+        table = InboxEvent.__table__
+        insert = (sqlite_insert if self.engine.dialect.name == "sqlite" else postgresql_insert)(table)
+        insert = insert.on_conflict_do_nothing(index_elements=["source", "delivery_id"]).returning(table.c.id)
+        redelivered = (update(table)
+                       .where(table.c.source == bindparam("d_source"), table.c.delivery_id == bindparam("d_id"))
+                       .values(redeliveries=table.c.redeliveries + 1)
+                       .returning(table.c.id))
+        now = utcnow()
+        intakes = []
+        try:
+            with self.engine.begin() as connection:
+                for d in deliveries:
+                    new_id = connection.execute(insert.values(
+                        source=d.source, delivery_id=d.delivery_id, topic=d.topic, shop=d.shop,
+                        triggered_at=d.triggered_at, received_at=now, payload_sha256=d.payload_sha256, body=d.body,
+                        redeliveries=0, state="received")).scalar()
+                    if new_id is not None:
+                        intakes.append(Intake(event_id=new_id, is_new=True))
+                    else:
+                        old_id = connection.execute(redelivered, {"d_source": d.source, "d_id": d.delivery_id}).scalar_one()
+                        intakes.append(Intake(event_id=old_id, is_new=False))
+        except (OperationalError, InterfaceError) as exc:
+            raise TransientError(f"ledger database unavailable: {type(exc.orig).__name__ if exc.orig else exc}")\
+                from exc
+        return intakes
 
     def inbox_ping(self) -> None:
         with self.session() as session:

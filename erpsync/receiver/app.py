@@ -14,6 +14,7 @@ or absent Prefect never delays a source (Shopify allows 5 s) or loses an event â
     415  the body is not declared JSON
     400  the body is not a JSON object, or nests deeper than 32 levels or holds more than 10,000 values
     404  no mapping handles the delivery's (source, topic)
+    503  the inbox could not store it (database down or locked too long): nothing acknowledged, retry later
     202  stored; 200 when the delivery id was stored before (no new work)
 
 Authentication comes before every check that reads the body, so an unauthenticated caller learns only "401".
@@ -41,8 +42,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from erpsync.dispatch import Dispatcher
-from erpsync.errors import ErpsyncError
-from erpsync.ledger import Ledger
+from erpsync.errors import ErpsyncError, TransientError
+from erpsync.ledger import InboxDelivery, Ledger
+from erpsync.receiver.inbox_writer import InboxWriter
 from erpsync.receiver.limits import IntakeLimits, JsonRefused, RateLimiter, is_json_media_type, parse_json_object
 from erpsync.receiver.openapi import openapi_document
 from erpsync.receiver.sources import (
@@ -195,12 +197,14 @@ def create_app(
     rate = RateLimiter(limits.rate_per_second, limits.rate_burst)
     document = openapi_document(sorted(registry), limits)
     queue = DispatchQueue(ledger, dispatcher) if dispatcher is not None else None
+    writer = InboxWriter(ledger)
     unconfigured_warned: set[str] = set()
 
     @asynccontextmanager
     async def lifespan(_app):
         await run_in_threadpool(topics.refresh)  # the first delivery should not wait for the mappings to load
         yield
+        await run_in_threadpool(writer.close)
         if queue is not None:
             await run_in_threadpool(queue.close)
         if dispatcher is not None and hasattr(dispatcher, "close"):
@@ -257,16 +261,14 @@ def create_app(
         if not topics.handles(name, delivery.topic):
             shown = f" {delivery.topic!r}" if _PRINTABLE_TOPIC.fullmatch(delivery.topic) else ""
             return problem(404, f"no mapping handles {name} topic{shown}")
-        intake = await run_in_threadpool(
-            ledger.record_delivery,
-            source=delivery.source,
-            delivery_id=delivery.delivery_id,
-            topic=delivery.topic,
-            shop=delivery.shop,
-            triggered_at=delivery.triggered_at,
-            body=body,
-            payload_sha256=hashlib.sha256(body).hexdigest(),
-        )
+        try:
+            intake = await writer.store(InboxDelivery(
+                source=delivery.source, delivery_id=delivery.delivery_id, topic=delivery.topic, shop=delivery.shop,
+                triggered_at=delivery.triggered_at, body=body, payload_sha256=hashlib.sha256(body).hexdigest()))
+        except TransientError as exc:
+            # Not durable, so not acknowledged: the source retries the delivery later.
+            log.warning("%s delivery not stored: %s", name, exc)
+            return problem(503, "the inbox is unavailable; retry later", {"Retry-After": "5"})
         answer = {"event_id": intake.event_id, "duplicate_delivery": not intake.is_new}
         if not intake.is_new:
             return JSONResponse(answer, status_code=200)
