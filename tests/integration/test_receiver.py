@@ -10,11 +10,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, text
 
+from erpsync.db import normalise_url
 from erpsync.ledger import Ledger
 from erpsync.processes import ProcessGroup, free_port
 from erpsync.signatures import shopify_signature
-from tests.conftest import REPO, fixture_path
+from tests.conftest import POSTGRES_URL, REPO, _postgres_database, fixture_path
 
 SECRET = "test-webhook-secret"
 PREVIOUS_SECRET = "previous-webhook-secret"  # still active during a rotation
@@ -192,3 +194,40 @@ def test_a_topic_no_mapping_handles_is_404_and_stores_nothing(receiver):
     assert response.status_code == 404
     assert response.json() == {"error": "no mapping handles shopify topic 'carts/update'"}
     assert ledger.inbox_counts()["events"] == 0
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason="needs ERPSYNC_TEST_POSTGRES_URL (a PostgreSQL server to cut off)")
+def test_the_database_gone_is_503_and_nothing_is_acknowledged(tmp_path):
+    """Cut the receiver's database off (no new connections, existing ones killed): every delivery is answered
+    503, so the source retries it; once the database is back the same delivery is stored."""
+    throwaway = _postgres_database()  # keep the generator alive: closing it drops the database
+    database_url = next(throwaway)
+    name = database_url.rsplit("/", 1)[1]
+    admin = create_engine(normalise_url(POSTGRES_URL), isolation_level="AUTOCOMMIT")
+    port = free_port()
+    env = {**os.environ, "ERPSYNC_HOME": str(tmp_path), "ERPSYNC_DATABASE_URL": database_url,
+           "ERPSYNC_SHOPIFY_WEBHOOK_SECRET": SECRET}
+    group = ProcessGroup(log_dir=tmp_path / "logs", env=env, cwd=REPO)
+    group.start("receiver", [sys.executable, "-m", "erpsync", "serve", "--port", str(port), "--no-dispatch"])
+    body = order_body()
+    try:
+        group.wait_http("receiver", f"http://127.0.0.1:{port}/healthz", timeout=60)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client, admin.connect() as pg:
+            pg.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
+            pg.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"), {"n": name})
+            refused = client.post("/webhooks/shopify", content=body, headers=headers(body, delivery_id="while-down"))
+            assert refused.status_code == 503, refused.text
+            assert refused.headers["Retry-After"]
+            assert client.get("/healthz").status_code == 503
+            pg.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+            stored = client.post("/webhooks/shopify", content=body, headers=headers(body, delivery_id="while-down"))
+            assert stored.status_code == 202, stored.text
+        ledger = Ledger.connect(database_url)
+        try:
+            assert ledger.inbox_counts() == {"received": 1, "events": 1, "redeliveries": 0}
+        finally:
+            ledger.close()
+    finally:
+        group.stop()
+        admin.dispose()
+        throwaway.close()
