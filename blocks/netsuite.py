@@ -6,6 +6,7 @@ from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
 from erpsync.connectors.netsuite import NetSuiteClient, NetSuiteSettings
+from erpsync.erp_slots import ErpSlots
 
 
 class NetSuiteConnection(Block):
@@ -22,10 +23,16 @@ class NetSuiteConnection(Block):
     certificate_id: str | None = Field(default=None, description="Certificate id of the M2M mapping (real NetSuite).")
     private_key: SecretStr | None = Field(default=None, description="PEM private key matching the certificate.")
     timeout_seconds: float = Field(default=30.0, gt=0, description="Timeout of every HTTP call, in seconds.")
+    concurrency_limit: int = Field(
+        default=5, ge=0,
+        description="Requests in flight to the account, all workers together: NetSuite's concurrency limit for "
+                    "the account (0: no limit). Shared through the ledger database.",
+    )
 
     def settings(self) -> NetSuiteSettings:
         """The core's settings object; validation (e.g. a secret or a certificate is required) happens there."""
         return NetSuiteSettings(**self.model_dump(include=set(NetSuiteSettings.model_fields), exclude_none=True))
 
-    def get_client(self) -> NetSuiteClient:
-        return NetSuiteClient(self.settings())
+    def get_client(self, slots: ErpSlots | None = None) -> NetSuiteClient:
+        """A client; pass ``slots`` (``ErpSlots.for_database``) to share the limit with other processes."""
+        return NetSuiteClient(self.settings(), slots=slots)

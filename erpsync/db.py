@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import event
+from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import SQLModel, create_engine
 
@@ -46,8 +46,37 @@ def make_engine(url: str) -> Engine:
     raise ConfigError(f"ERPSYNC_DATABASE_URL: unsupported backend {parsed.get_backend_name()!r} (use sqlite or postgresql)")
 
 
+# Key of the advisory lock that serialises schema creation on PostgreSQL (any constant of our own).
+SCHEMA_LOCK_KEY = 0x6572_7073_796E_6301  # "erpsync" + 1
+
+
 def create_schema(engine: Engine) -> None:
+    """Create missing tables, and add columns newer code declares to tables an older version created.
+
+    On PostgreSQL several workers starting together on a fresh database would race in ``create_all`` (both see
+    no table, one CREATE fails on the type or index the other just made): a transaction-scoped advisory lock
+    lets one create and the others then find everything in place. SQLite serialises DDL itself.
+    """
     import erpsync.ledger  # noqa: F401  (registers the tables)
     import erpsync.xref  # noqa: F401  (registers erp_xref)
 
-    SQLModel.metadata.create_all(engine)
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+        SQLModel.metadata.create_all(connection)
+        _add_missing_columns(connection)
+
+
+def _add_missing_columns(connection) -> None:
+    """``create_all`` never alters a table. A nullable column added to a model since (e.g.
+    ``entity_claim.flow_run_id``) is added here, so a ledger from an earlier version keeps working."""
+    inspector = inspect(connection)
+    preparer = connection.dialect.identifier_preparer
+    for table in SQLModel.metadata.sorted_tables:
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present or not column.nullable or column.primary_key:
+                continue
+            kind = column.type.compile(dialect=connection.dialect)
+            connection.execute(text(f"ALTER TABLE {preparer.format_table(table)} "
+                                    f"ADD COLUMN {preparer.format_column(column)} {kind}"))

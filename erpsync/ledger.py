@@ -108,6 +108,9 @@ class EntityClaim(SQLModel, table=True):
     entity_id: str = Field(primary_key=True, max_length=100)
     event_id: int
     claimed_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    # The flow run working under the claim: once Prefect says that run is over (crashed, failed), recovery
+    # frees the claim at once instead of after the stale-claim timeout.
+    flow_run_id: str | None = Field(default=None, max_length=64)
 
 
 class Outcome(SQLModel, table=True):
@@ -264,6 +267,46 @@ class Ledger:
             )
             session.commit()
 
+    def take_for_batch(self, flow_run_id: str, *, limit: int, resume: bool = False) -> list[int]:
+        """Assign up to ``limit`` events that have no run to the batch run ``flow_run_id``; their ids, oldest first.
+
+        ``resume``: first the events already assigned to this run and not finished — a batch run that crashed and
+        was rescheduled (same run id) picks up its own. On PostgreSQL two batch runs skip each other's locked
+        rows; SQLite has one writer at a time.
+        """
+        now = utcnow()
+        with self.session() as session:
+            own = list(session.exec(select(InboxEvent.id)
+                                    .where(InboxEvent.flow_run_id == flow_run_id, InboxEvent.state == "received")
+                                    .order_by(InboxEvent.id).limit(limit))) if resume else []
+            free = (select(InboxEvent.id)
+                    .where(InboxEvent.flow_run_id.is_(None), InboxEvent.state == "received")
+                    .order_by(InboxEvent.id).limit(limit - len(own))
+                    .with_for_update(skip_locked=True))
+            taken = session.exec(update(InboxEvent)
+                                 .where(InboxEvent.id.in_(free.scalar_subquery()))
+                                 .values(flow_run_id=flow_run_id, dispatched_at=now)
+                                 .returning(InboxEvent.id)).scalars().all() if len(own) < limit else []
+            session.commit()
+        return own + sorted(taken)
+
+    def release_from_batch(self, event_id: int) -> None:
+        """Take the event back from a batch run, to give it a run of its own (or leave it to the sweep)."""
+        with self.session() as session:
+            session.exec(update(InboxEvent).where(InboxEvent.id == event_id)
+                         .values(flow_run_id=None, dispatched_at=None))
+            session.commit()
+
+    def release_batch(self, flow_run_id: str) -> int:
+        """Give back every unfinished event the batch run ``flow_run_id`` still holds (it is stopping on an error):
+        the sweep dispatches them. Returns how many."""
+        with self.session() as session:
+            result = session.exec(update(InboxEvent)
+                                  .where(InboxEvent.flow_run_id == flow_run_id, InboxEvent.state == "received")
+                                  .values(flow_run_id=None, dispatched_at=None))
+            session.commit()
+            return result.rowcount
+
     def undispatched(self, *, older_than: timedelta, limit: int = 500) -> list[int]:
         """Events that have waited longer than ``older_than`` without a flow run (Prefect was away)."""
         cutoff = utcnow() - older_than
@@ -295,13 +338,14 @@ class Ledger:
 
     # -- per-entity claims -----------------------------------------------------------------------------------
 
-    def claim(self, key: EntityKey, event_id: int, *, stale_after: timedelta) -> bool:
+    def claim(self, key: EntityKey, event_id: int, *, stale_after: timedelta, flow_run_id: str | None = None) -> bool:
         """Take the entity for this event; False while another live event holds it.
 
-        A claim older than ``stale_after`` belongs to a crashed run and is taken over.
+        A re-run of the same event (a retry, or a run rescheduled after its process died) takes the claim back
+        and refreshes it. A claim older than ``stale_after`` belongs to a crashed run and is taken over.
         """
         with self.session() as session:
-            session.add(EntityClaim(**_key(key), event_id=event_id, claimed_at=utcnow()))
+            session.add(EntityClaim(**_key(key), event_id=event_id, claimed_at=utcnow(), flow_run_id=flow_run_id))
             try:
                 session.commit()
                 return True
@@ -309,18 +353,21 @@ class Ledger:
                 session.rollback()
             held = session.get(EntityClaim, (key.source, key.entity_type, key.entity_id))
             if held is None:  # released between our insert and our read: try once more
-                return self.claim(key, event_id, stale_after=stale_after)
-            if held.event_id == event_id:
-                return True  # a retry of the same event
-            if held.claimed_at > utcnow() - stale_after:
+                return self.claim(key, event_id, stale_after=stale_after, flow_run_id=flow_run_id)
+            if held.event_id != event_id and held.claimed_at > utcnow() - stale_after:
                 return False
             taken = session.exec(
                 update(EntityClaim)
-                .where(*_key_where(EntityClaim, key), EntityClaim.event_id == held.event_id)
-                .values(event_id=event_id, claimed_at=utcnow())
+                .where(*_key_where(EntityClaim, key), EntityClaim.event_id == held.event_id,
+                       EntityClaim.claimed_at == held.claimed_at)
+                .values(event_id=event_id, claimed_at=utcnow(), flow_run_id=flow_run_id)
             )
             session.commit()
-            return taken.rowcount == 1
+            if taken.rowcount == 1:
+                return True
+            # Changed under us: released, or taken by someone else. Our own event may still hold it.
+            return self.claim(key, event_id, stale_after=stale_after, flow_run_id=flow_run_id) \
+                if held.event_id == event_id else False
 
     def release(self, key: EntityKey, event_id: int) -> None:
         with self.session() as session:
@@ -332,6 +379,22 @@ class Ledger:
             result = session.exec(delete(EntityClaim).where(EntityClaim.claimed_at < utcnow() - older_than))
             session.commit()
             return result.rowcount
+
+    def claims_with_runs(self, *, limit: int = 1000) -> list[EntityClaim]:
+        """Claims that name their flow run, oldest first: recovery asks Prefect whether those runs still live."""
+        with self.session() as session:
+            return list(session.exec(select(EntityClaim).where(EntityClaim.flow_run_id.is_not(None))
+                                     .order_by(EntityClaim.claimed_at).limit(limit)))
+
+    def free_claim(self, claim: EntityClaim) -> bool:
+        """Delete this claim if nobody took or refreshed it since it was read (a re-run refreshes its claim)."""
+        key = EntityKey(claim.source, claim.entity_type, claim.entity_id)
+        with self.session() as session:
+            result = session.exec(delete(EntityClaim).where(
+                *_key_where(EntityClaim, key), EntityClaim.event_id == claim.event_id,
+                EntityClaim.claimed_at == claim.claimed_at))
+            session.commit()
+            return result.rowcount == 1
 
     # -- entity state and outcomes -----------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from erpsync import failpoints
 from erpsync.connectors.netsuite import NetSuiteClient
 from erpsync.dedupe import decide
 from erpsync.errors import (
@@ -50,6 +51,7 @@ class ValidEvent:
     key: EntityKey
     version: datetime
     payload_sha256: str
+    flow_run_id: str | None = None  # the run syncing it, recorded on the entity's claim
 
 
 @dataclass(frozen=True)
@@ -118,12 +120,15 @@ class SyncPipeline:
             key=EntityKey(event.source, mapping.entity_type, mapping.entity_id(payload)),
             version=version,
             payload_sha256=event.payload_sha256,
+            flow_run_id=flow_run_id,
         )
 
     def dedupe(self, event: ValidEvent) -> SkipEvent | None:
         """Claim the entity; return why the event needs no ERP write, or None to apply it."""
-        if not self.ledger.claim(event.key, event.event_id, stale_after=CLAIM_STALE_AFTER):
+        if not self.ledger.claim(event.key, event.event_id, stale_after=CLAIM_STALE_AFTER,
+                                 flow_run_id=event.flow_run_id):
             raise EntityBusy(f"{event.key} is being synced by another event")
+        failpoints.hit("dedupe.after")
         state = self.ledger.entity_state(event.key)
         decision = decide(
             version=event.version,
@@ -148,7 +153,10 @@ class SyncPipeline:
 
     def push(self, transformed: Transformed) -> str:
         record = transformed.record
-        return self.erp.upsert(record.record_type, record.external_id, record.body)
+        failpoints.hit("push.before")
+        erp_id = self.erp.upsert(record.record_type, record.external_id, record.body)
+        failpoints.hit("push.after")
+        return erp_id
 
     def confirm(self, event: ValidEvent, transformed: Transformed, erp_id: str) -> None:
         self.ledger.record_outcome(
@@ -162,6 +170,7 @@ class SyncPipeline:
             payload_sha256=event.payload_sha256,
             applied=(transformed.record.record_type, event.version),
         )
+        failpoints.hit("confirm.after")
         self.ledger.release(event.key, event.event_id)
         log.info("event %s synced: %s → ERP %s %s", event.event_id, event.key,
                  transformed.record.record_type, erp_id)

@@ -15,6 +15,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
 from erpsync.connectors.netsuite import NetSuiteClient, NetSuiteSettings
+from erpsync.erp_slots import ErpSlots
 from erpsync.errors import ConfigError, TransientError
 from erpsync.ledger import Ledger
 from erpsync.pipeline import SyncPipeline, Transformed, ValidEvent
@@ -35,19 +36,26 @@ def only_transient(task, task_run, state) -> bool:
 
 
 def erp_client() -> NetSuiteClient:
-    """The ERP connection from the environment (ERPSYNC_NETSUITE_BASE_URL or _ACCOUNT_ID set), else a block."""
-    if os.environ.get("ERPSYNC_NETSUITE_BASE_URL") or os.environ.get("ERPSYNC_NETSUITE_ACCOUNT_ID"):
-        return NetSuiteClient(NetSuiteSettings.from_env())
-    from blocks.netsuite import NetSuiteConnection
+    """The ERP connection from the environment (ERPSYNC_NETSUITE_BASE_URL or _ACCOUNT_ID set), else a block.
 
-    name = os.environ.get("ERPSYNC_NETSUITE_BLOCK", NETSUITE_BLOCK_DEFAULT)
-    try:
-        block = NetSuiteConnection.load(name, _sync=True)
-    except ValueError:  # Prefect's answer for a block that does not exist
-        raise ConfigError(f"no NetSuite connection: set ERPSYNC_NETSUITE_ACCOUNT_ID (or _BASE_URL) and its "
-                          f"credentials for the workers, or create the block '{name}' "
-                          f"(erpsync-netsuite-connection)") from None
-    return block.get_client()
+    Its concurrency limit is shared with every worker through the ledger database (erpsync/erp_slots.py).
+    """
+    if os.environ.get("ERPSYNC_NETSUITE_BASE_URL") or os.environ.get("ERPSYNC_NETSUITE_ACCOUNT_ID"):
+        settings = NetSuiteSettings.from_env()
+    else:
+        from blocks.netsuite import NetSuiteConnection
+
+        name = os.environ.get("ERPSYNC_NETSUITE_BLOCK", NETSUITE_BLOCK_DEFAULT)
+        try:
+            block = NetSuiteConnection.load(name, _sync=True)
+        except ValueError:  # Prefect's answer for a block that does not exist
+            raise ConfigError(f"no NetSuite connection: set ERPSYNC_NETSUITE_ACCOUNT_ID (or _BASE_URL) and its "
+                              f"credentials for the workers, or create the block '{name}' "
+                              f"(erpsync-netsuite-connection)") from None
+        settings = block.settings()
+    slots = ErpSlots.for_database(Settings.from_env().database_url, settings.concurrency_limit,
+                                  name=settings.base_url)
+    return NetSuiteClient(settings, slots=slots)
 
 
 @cache

@@ -28,6 +28,7 @@ from erpsync.errors import (
     PermanentError,
     TransientError,
 )
+from erpsync.erp_slots import ErpSlots
 from erpsync.retry import RetryPolicy
 
 RECORD_PATH = "/services/rest/record/v1"
@@ -59,6 +60,7 @@ ENV_NAMES = {
     "certificate_id": "ERPSYNC_NETSUITE_CERTIFICATE_ID",
     "private_key_path": "ERPSYNC_NETSUITE_PRIVATE_KEY_PATH",
     "timeout_seconds": "ERPSYNC_NETSUITE_TIMEOUT_SECONDS",
+    "concurrency_limit": "ERPSYNC_NETSUITE_CONCURRENCY",
 }
 
 
@@ -85,6 +87,11 @@ class NetSuiteSettings(BaseModel):
         default=None, description="The same PEM key as text, for deployments that hold it in a secret store."
     )
     timeout_seconds: float = Field(default=30.0, gt=0, description="Timeout of every HTTP call, in seconds.")
+    concurrency_limit: int = Field(
+        default=5, ge=0,
+        description="Requests in flight to this account, all workers together (NetSuite's account limit; 0: no "
+                    "limit). Token requests do not count, as NetSuite does not count them.",
+    )
 
     @field_validator("base_url")
     @classmethod
@@ -346,6 +353,10 @@ class NetSuiteClient:
 
     ``transport`` is the httpx seam: tests may pass ``httpx.MockTransport`` to exercise pure behaviour.
     Thread-safe: one client may be shared by threads (the token is fetched under a lock).
+
+    Every record and SuiteQL request holds one of ``slots`` while on the wire (the account's concurrency limit);
+    pass ``ErpSlots.for_database(...)`` to share the limit with other processes. Without it the limit
+    (``settings.concurrency_limit``) holds within this process only. The client closes its slots.
     """
 
     def __init__(
@@ -355,9 +366,11 @@ class NetSuiteClient:
         *,
         transport: httpx.BaseTransport | None = None,
         clock: Callable[[], float] = time.monotonic,
+        slots: ErpSlots | None = None,
     ) -> None:
         self.settings = settings
         self.retry = retry if retry is not None else RetryPolicy()
+        self.slots = slots if slots is not None else ErpSlots.in_process(settings.concurrency_limit)
         self._clock = clock
         self._private_key = load_private_key(settings) if settings.uses_certificate else None
         self._http = httpx.Client(
@@ -378,6 +391,7 @@ class NetSuiteClient:
 
     def close(self) -> None:
         self._http.close()
+        self.slots.close()
 
     # -- records --
 
@@ -490,7 +504,9 @@ class NetSuiteClient:
     def _send(self, method: str, url: str, token: str, what: str, **kwargs: Any) -> httpx.Response:
         headers = {"Authorization": f"Bearer {token}", **(kwargs.pop("headers") or {})}
         try:
-            return self._http.request(method, url, headers=headers, **kwargs)
+            # The slot covers the request until its answer is read; retries wait outside it.
+            with self.slots.hold():
+                return self._http.request(method, url, headers=headers, **kwargs)
         except httpx.TransportError as error:
             raise classify_transport_error(error, what) from None
 

@@ -1,0 +1,292 @@
+"""One limit on concurrent ERP calls shared by every worker and process: C slots held in the ledger's database.
+
+NetSuite counts the requests in flight per account and answers 429 beyond its limit. Every worker takes one of
+C slots for the time a request is on the wire, so all of them together never exceed the limit.
+
+- PostgreSQL: session advisory locks ``pg_try_advisory_lock(namespace, slot)``, one pooled connection per
+  slot held. The server releases the lock when the connection goes, so a killed process frees its slot at once.
+- SQLite (one machine): ``flock`` on C lock files beside the database file; the kernel releases them when the
+  process dies.
+- No shared store (an in-memory database): C slots within this process only.
+
+Why not Prefect's global concurrency limit: its clients poll on HTTP 423 with a jittered Retry-After, which
+kept about a quarter of the slots busy under contention, and a killed holder keeps its slot until it decays.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import logging
+import os
+import random
+import threading
+import time
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from erpsync.db import normalise_url
+from erpsync.errors import ConfigError, TransientError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_WAIT = 120.0  # seconds; longer than a slow request, so a full account delays rather than fails
+_FIRST_BACKOFF = 0.001
+_MAX_BACKOFF = 0.008  # a slot freed by another process is seen within ~10 ms
+
+
+@dataclass
+class SlotStats:
+    """Counters of one process's slot store, for tests, benchmarks and the chaos run."""
+
+    acquired: int = 0
+    timeouts: int = 0
+    waited_seconds: float = 0.0
+    max_wait_seconds: float = 0.0
+    held_seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        return {"acquired": self.acquired, "timeouts": self.timeouts, "waited_seconds": round(self.waited_seconds, 4),
+                "max_wait_seconds": round(self.max_wait_seconds, 4), "held_seconds": round(self.held_seconds, 4)}
+
+
+class ErpSlots:
+    """C slots shared through a backend; ``with slots.hold(): <one ERP request>``. Thread-safe.
+
+    ``limit`` 0 means no limit. ``max_wait`` bounds the wait for a slot: past it, ``TransientError`` (the
+    caller's retry policy and task retries take it from there).
+    """
+
+    def __init__(self, backend: _Backend, limit: int, *, max_wait: float = DEFAULT_MAX_WAIT):
+        if limit < 0:
+            raise ConfigError(f"ERP concurrency limit must be 0 (no limit) or more, got {limit}")
+        self.limit = limit
+        self.max_wait = max_wait
+        self.stats = SlotStats()
+        self._backend = backend
+        self._held: set[int] = set()  # slots this process holds: never tried again until released
+        self._cond = threading.Condition()
+
+    @classmethod
+    def for_database(cls, database_url: str, limit: int, *, name: str = "erp",
+                     max_wait: float = DEFAULT_MAX_WAIT) -> ErpSlots:
+        """Slots kept in the ledger's database (``ERPSYNC_DATABASE_URL``); ``name`` separates ERP accounts."""
+        url = make_url(normalise_url(database_url))
+        backend_name = url.get_backend_name()
+        if limit == 0:
+            backend: _Backend = _LocalBackend()
+        elif backend_name == "postgresql":
+            backend = _PostgresBackend(url.set(drivername="postgresql").render_as_string(hide_password=False),
+                                       namespace=_namespace(name))
+        elif backend_name == "sqlite" and url.database and url.database != ":memory:":
+            digest = hashlib.sha256(name.encode()).hexdigest()[:12]
+            backend = _FileBackend(Path(url.database).with_name(Path(url.database).name + ".erp-slots"), digest)
+        elif backend_name == "sqlite":
+            backend = _LocalBackend()
+        else:
+            raise ConfigError(f"ERPSYNC_DATABASE_URL: no ERP slot store for backend {backend_name!r}")
+        return cls(backend, limit, max_wait=max_wait)
+
+    @classmethod
+    def in_process(cls, limit: int, *, max_wait: float = DEFAULT_MAX_WAIT) -> ErpSlots:
+        """Slots shared by the threads of this process only (a client built without a ledger database)."""
+        return cls(_LocalBackend(), limit, max_wait=max_wait)
+
+    @property
+    def shared(self) -> bool:
+        return not isinstance(self._backend, _LocalBackend)
+
+    def close(self) -> None:
+        self._backend.close()
+
+    @contextmanager
+    def hold(self) -> Iterator[int | None]:
+        """Hold one slot for the block; yields its number (None without a limit)."""
+        if not self.limit:
+            yield None
+            return
+        slot = self.acquire()
+        taken = time.monotonic()
+        try:
+            yield slot
+        finally:
+            self.release(slot, held_for=time.monotonic() - taken)
+
+    def acquire(self) -> int:
+        start = time.monotonic()
+        deadline = start + self.max_wait
+        backoff = _FIRST_BACKOFF
+        offset = random.randrange(self.limit)  # spread processes over the slots instead of all fighting for 0
+        while True:
+            for step in range(self.limit):
+                slot = (offset + step) % self.limit
+                with self._cond:
+                    if slot in self._held:
+                        continue
+                    self._held.add(slot)
+                try:
+                    taken = self._backend.try_take(slot)
+                except BaseException:
+                    self._forget(slot, notify=False)
+                    raise
+                if taken:
+                    waited = time.monotonic() - start
+                    with self._cond:
+                        self.stats.acquired += 1
+                        self.stats.waited_seconds += waited
+                        self.stats.max_wait_seconds = max(self.stats.max_wait_seconds, waited)
+                    return slot
+                self._forget(slot, notify=False)
+            now = time.monotonic()
+            if now >= deadline:
+                with self._cond:
+                    self.stats.timeouts += 1
+                raise TransientError(f"ERP concurrency limit: all {self.limit} slots stayed busy for "
+                                     f"{self.max_wait:g}s")
+            # Jittered so that waiting processes do not retry in lockstep; a release in this process wakes us.
+            with self._cond:
+                self._cond.wait(min(deadline - now, backoff * (0.5 + random.random() / 2)))
+            backoff = min(_MAX_BACKOFF, backoff * 2)
+
+    def release(self, slot: int, *, held_for: float = 0.0) -> None:
+        try:
+            self._backend.give_back(slot)
+        finally:
+            with self._cond:
+                self.stats.held_seconds += held_for
+            self._forget(slot, notify=True)
+
+    def _forget(self, slot: int, *, notify: bool) -> None:
+        with self._cond:
+            self._held.discard(slot)
+            if notify:
+                self._cond.notify()
+
+
+def _namespace(name: str) -> int:
+    """A signed 32-bit key for the first half of the advisory lock, from the slot store's name."""
+    value = zlib.crc32(f"erpsync.erp-slots:{name}".encode())
+    return value - 2**32 if value >= 2**31 else value
+
+
+class _Backend:
+    def try_take(self, slot: int) -> bool:
+        raise NotImplementedError
+
+    def give_back(self, slot: int) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class _LocalBackend(_Backend):
+    """Only the in-process bookkeeping of ErpSlots: a slot not held here is free."""
+
+    def try_take(self, slot: int) -> bool:
+        return True
+
+    def give_back(self, slot: int) -> None:
+        pass
+
+
+class _FileBackend(_Backend):
+    """``flock`` on one file per slot. flock belongs to the open file, so each slot keeps its own descriptor
+    (ErpSlots makes sure only one thread of this process uses a slot at a time)."""
+
+    def __init__(self, directory: Path, prefix: str):
+        self.directory = directory
+        self.prefix = prefix
+        self._fds: dict[int, int] = {}
+        self._lock = threading.Lock()
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot create the ERP slot folder {directory}: {exc.strerror}") from None
+
+    def _fd(self, slot: int) -> int:
+        with self._lock:
+            fd = self._fds.get(slot)
+            if fd is None:
+                path = self.directory / f"{self.prefix}-{slot}.lock"
+                fd = self._fds[slot] = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            return fd
+
+    def try_take(self, slot: int) -> bool:
+        try:
+            fcntl.flock(self._fd(slot), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            return False
+
+    def give_back(self, slot: int) -> None:
+        fcntl.flock(self._fd(slot), fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        with self._lock:
+            for fd in self._fds.values():
+                os.close(fd)
+            self._fds.clear()
+
+
+class _PostgresBackend(_Backend):
+    """Session advisory locks. A held slot keeps its connection; free connections are pooled for reuse."""
+
+    def __init__(self, conninfo: str, namespace: int):
+        self.conninfo = conninfo
+        self.namespace = namespace
+        self._idle: list = []
+        self._holding: dict[int, object] = {}
+        self._lock = threading.Lock()
+
+    def _connect(self):
+        import psycopg
+
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        try:
+            return psycopg.connect(self.conninfo, autocommit=True, connect_timeout=10)
+        except psycopg.OperationalError as exc:
+            raise TransientError(f"ERP slot store (PostgreSQL) unavailable: {type(exc).__name__}") from None
+
+    def try_take(self, slot: int) -> bool:
+        import psycopg
+
+        connection = self._connect()
+        try:
+            taken = connection.execute("SELECT pg_try_advisory_lock(%s, %s)", (self.namespace, slot)).fetchone()[0]
+        except psycopg.Error as exc:
+            connection.close()  # a broken connection holds nothing: the server let its locks go with it
+            raise TransientError(f"ERP slot store (PostgreSQL) unavailable: {type(exc).__name__}") from None
+        with self._lock:
+            if taken:
+                self._holding[slot] = connection
+            else:
+                self._idle.append(connection)
+        return bool(taken)
+
+    def give_back(self, slot: int) -> None:
+        import psycopg
+
+        with self._lock:
+            connection = self._holding.pop(slot)
+        try:
+            connection.execute("SELECT pg_advisory_unlock(%s, %s)", (self.namespace, slot))
+        except psycopg.Error:
+            connection.close()  # the lock went with the broken connection
+            return
+        with self._lock:
+            self._idle.append(connection)
+
+    def close(self) -> None:
+        with self._lock:
+            connections = self._idle + list(self._holding.values())
+            self._idle, self._holding = [], {}
+        for connection in connections:
+            connection.close()

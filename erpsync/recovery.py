@@ -1,0 +1,157 @@
+"""Recovery of events whose run died: re-run them, and free the entity claims their dead runs still hold.
+
+An event keeps one flow run for life (the idempotency key is the event id), so the sweep, which dispatches only
+events without a run, never looks at it again. When a worker process is killed (SIGKILL, OOM, a lost machine)
+Prefect marks its run Crashed and the event stays ``received`` in the inbox. Each sweep calls ``recover``:
+
+    event not final in the inbox, and its run is …
+      CRASHED                 rescheduled, as "Retry" in the UI does (same run id, same parameters)
+      FAILED                  rescheduled too: a run that failed without recording a ledger outcome died
+                              before ``fail()`` could record it (the ledger was down); a FAILED run with an
+                              outcome is a dead letter, and its event is final ("failed"), so it is not here
+      unknown to Prefect      dispatched afresh (the run was deleted, or Prefect's database was replaced)
+      anything else           left alone: running, scheduled, or cancelled by someone on purpose
+
+A `sync-batch` run that crashed is rescheduled the same way, once; it resumes the events it had taken.
+
+Re-running is safe at any point of a crash: the pipeline's steps are idempotent (dedupe, upsert by external id).
+An event whose run crashed ``max_recoveries`` times is dead-lettered rather than re-run forever: an event that
+kills its process every time (memory) must not take a worker down every minute.
+
+An entity claim records the run that took it. When Prefect says that run is over (crashed, failed, completed,
+cancelled, or gone) the claim is freed at once, so other events of the entity do not wait for the 15-minute
+stale-claim timeout; a re-run of the same event refreshes its claim, and a refreshed claim is never freed.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from sqlmodel import func, select
+
+from erpsync.errors import ErpsyncError
+from erpsync.ledger import DONE_STATES, InboxEvent, Ledger, Outcome, utcnow
+
+log = logging.getLogger(__name__)
+
+MAX_RECOVERIES = 5
+RERUN_STATES = frozenset({"CRASHED", "FAILED"})
+FINISHED_STATES = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
+# Appended to the outcome log (without changing the event's state) each time a run is re-run after it died.
+RECOVERED = "recovered"
+
+
+class RunControl(Protocol):
+    """What recovery needs of Prefect; `erpsync.dispatch.PrefectDispatcher` provides it."""
+
+    def dispatch(self, event_id: int) -> str: ...
+
+    def reschedule(self, flow_run_id: str, *, message: str) -> None: ...
+
+    def run_states(self, flow_run_ids: list[str]) -> dict[str, str]: ...
+
+
+@dataclass
+class RecoveryReport:
+    rescheduled: list[int] = field(default_factory=list)
+    redispatched: list[int] = field(default_factory=list)
+    dead_lettered: list[int] = field(default_factory=list)
+    claims_freed: int = 0
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return {"crashed_rescheduled": len(self.rescheduled), "vanished_redispatched": len(self.redispatched),
+                "crash_dead_lettered": len(self.dead_lettered), "dead_run_claims_freed": self.claims_freed,
+                **({"recovery_error": self.error} if self.error else {})}
+
+
+def recover(ledger: Ledger, runs: RunControl, *, limit: int = 500,
+            max_recoveries: int = MAX_RECOVERIES) -> RecoveryReport:
+    """One recovery pass; a Prefect or ledger outage ends it early (the next sweep tries again)."""
+    report = RecoveryReport()
+    try:
+        report.claims_freed = free_claims_of_finished_runs(ledger, runs)
+        _rerun_dead_runs(ledger, runs, report, limit=limit, max_recoveries=max_recoveries)
+    except ErpsyncError as exc:
+        report.error = f"{type(exc).__name__}: {exc}"
+        log.warning("recovery stopped early, the next sweep goes on: %s", report.error)
+    return report
+
+
+def free_claims_of_finished_runs(ledger: Ledger, runs: RunControl) -> int:
+    claims = ledger.claims_with_runs()
+    if not claims:
+        return 0
+    states = runs.run_states(sorted({claim.flow_run_id for claim in claims}))
+    freed = 0
+    for claim in claims:
+        state = states.get(claim.flow_run_id)
+        if (state is None or state in FINISHED_STATES) and ledger.free_claim(claim):
+            freed += 1
+            log.info("freed the claim on %s/%s/%s of event %s: its run %s is %s", claim.source, claim.entity_type,
+                     claim.entity_id, claim.event_id, claim.flow_run_id, (state or "unknown to Prefect").lower())
+    return freed
+
+
+def _rerun_dead_runs(ledger: Ledger, runs: RunControl, report: RecoveryReport, *, limit: int,
+                     max_recoveries: int) -> None:
+    pending = unfinished_with_runs(ledger, limit=limit)
+    if not pending:
+        return
+    states = runs.run_states(sorted({run_id for _, run_id, _ in pending}))
+    rescheduled_runs: set[str] = set()  # a sync-batch run holds many events; it is rescheduled once
+    for event_id, run_id, source in pending:
+        state = states.get(run_id)
+        if state is None:
+            ledger.mark_dispatched(event_id, runs.dispatch(event_id))
+            report.redispatched.append(event_id)
+            log.warning("event %s: its run %s is unknown to Prefect; dispatched afresh", event_id, run_id)
+            continue
+        if state not in RERUN_STATES:
+            continue
+        done = recoveries(ledger, event_id)
+        if done >= max_recoveries:
+            reason = (f"RunCrashed: the run of this event ended {state.lower()} {done + 1} times without an outcome "
+                      f"(worker killed, or the process died on this event); retry it once the cause is fixed")
+            ledger.record_outcome(event_id=event_id, source=source, outcome="failed", reason=reason)
+            report.dead_lettered.append(event_id)
+            log.error("event %s dead-lettered: %s", event_id, reason)
+            continue
+        note = f"run {run_id} ended {state.lower()} without an outcome; rescheduled ({done + 1} of {max_recoveries})"
+        _note_recovery(ledger, event_id, source, note)
+        if run_id not in rescheduled_runs:
+            runs.reschedule(run_id, message=f"erpsync recovery: {note}")
+            rescheduled_runs.add(run_id)
+        report.rescheduled.append(event_id)
+        log.warning("event %s: %s", event_id, note)
+
+
+def unfinished_with_runs(ledger: Ledger, *, limit: int) -> list[tuple[int, str, str]]:
+    """(event id, flow run id, source) of events with a run but no final outcome, longest dispatched first.
+
+    ``failed`` is final here: such an event has its reason in the ledger and waits for a replay.
+    """
+    with ledger.session() as session:
+        rows = session.exec(
+            select(InboxEvent.id, InboxEvent.flow_run_id, InboxEvent.source)
+            .where(InboxEvent.flow_run_id.is_not(None), InboxEvent.state.not_in((*DONE_STATES, "failed")))
+            .order_by(InboxEvent.dispatched_at, InboxEvent.id)
+            .limit(limit)
+        )
+        return [tuple(row) for row in rows]
+
+
+def recoveries(ledger: Ledger, event_id: int) -> int:
+    with ledger.session() as session:
+        return session.exec(select(func.count()).select_from(Outcome)
+                            .where(Outcome.event_id == event_id, Outcome.outcome == RECOVERED)).one()
+
+
+def _note_recovery(ledger: Ledger, event_id: int, source: str, reason: str) -> None:
+    # Appended to the audit trail without touching the event's state, which stays "received" until the re-run
+    # records its own outcome.
+    with ledger.session() as session:
+        session.add(Outcome(event_id=event_id, source=source, outcome=RECOVERED, reason=reason, at=utcnow()))
+        session.commit()

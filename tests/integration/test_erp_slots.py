@@ -1,0 +1,83 @@
+"""The ERP concurrency limit shared by processes through the ledger database (SQLite file locks, PostgreSQL
+advisory locks), against the ERP sandbox running with the same limit as its own process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from erpsync.erp_slots import ErpSlots
+from erpsync.errors import TransientError
+from tests.conftest import REPO
+from tests.erp_load_proc import SLOT_NAME
+from tests.sandbox_procs import start_erp_sandbox
+
+LIMIT = 3
+PROCESSES, THREADS, CALLS = 3, 6, 4
+
+
+def start(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "tests.erp_load_proc", *args], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def test_processes_sharing_the_limit_never_exceed_it_and_draw_no_429(database_url, tmp_path):
+    # The sandbox answers 429 above LIMIT requests in flight: any overshoot by the clients would show.
+    with start_erp_sandbox(tmp_path, "--concurrency", str(LIMIT), "--latency-ms", "30", "--retry-after", "0") as erp:
+        workers = [start(erp, database_url, str(LIMIT), str(THREADS), str(CALLS), f"p{n}") for n in range(PROCESSES)]
+        reports = []
+        for worker in workers:
+            out, err = worker.communicate(timeout=300)
+            assert worker.returncode == 0, err[-2000:]
+            reports.append(json.loads(out.strip().splitlines()[-1]))
+        stats = httpx.get(f"{erp}/_sandbox/stats").json()
+        records = httpx.get(f"{erp}/_sandbox/records", params={"type": "salesOrder"}).json()["records"]
+    assert sum(report["written"] for report in reports) == PROCESSES * THREADS * CALLS == len(records)
+    assert stats["too_many_requests"] == 0, stats
+    assert 1 <= stats["peak_in_flight"] <= LIMIT, stats
+    assert all(report["timeouts"] == 0 for report in reports)
+
+
+def test_a_killed_holder_frees_its_slot(database_url):
+    holder = start("--hold", database_url, "1")
+    try:
+        assert json.loads(holder.stdout.readline())["holding"] == 0
+        slots = ErpSlots.for_database(database_url, 1, name=SLOT_NAME, max_wait=0.3)
+        try:
+            assert slots.shared
+            with pytest.raises(TransientError, match="all 1 slots stayed busy"):
+                slots.acquire()
+            holder.send_signal(signal.SIGKILL)
+            holder.wait(timeout=30)
+            slots.max_wait = 30  # the kernel (file lock) or the server (advisory lock) lets go on its own
+            with slots.hold() as slot:
+                assert slot == 0
+            assert slots.stats.timeouts == 1 and slots.stats.acquired == 1
+        finally:
+            slots.close()
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+        holder.communicate(timeout=30)
+
+
+def test_the_slots_of_different_erp_accounts_are_apart(database_url):
+    first = ErpSlots.for_database(database_url, 1, name="account-a", max_wait=0.2)
+    second = ErpSlots.for_database(database_url, 1, name="account-b", max_wait=0.2)
+    same = ErpSlots.for_database(database_url, 1, name="account-a", max_wait=0.2)
+    try:
+        with first.hold(), second.hold():
+            with pytest.raises(TransientError):
+                same.acquire()
+        with same.hold() as slot:
+            assert slot == 0
+    finally:
+        for slots in (first, second, same):
+            slots.close()
