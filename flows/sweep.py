@@ -5,18 +5,24 @@ from __future__ import annotations
 from datetime import timedelta
 
 from prefect import flow, get_run_logger
+from prefect.events import emit_event
 from prefect.settings import PREFECT_API_KEY, PREFECT_API_URL
 
 from erpsync.dispatch import PrefectDispatcher
 from erpsync.errors import ErpsyncError
 from erpsync.ledger import Ledger
 from erpsync.pipeline import CLAIM_STALE_AFTER
+from erpsync.recovery import recover
 from erpsync.settings import Settings
+from erpsync.stale_inbox import STALE_EVENT, STALE_RESOURCE, stale_inbox
 
 
 @flow(name="sweep-inbox", log_prints=False)
-def sweep_inbox(grace_seconds: int = 30, limit: int = 500) -> dict:
-    """Dispatch events older than ``grace_seconds`` that no run has picked up; at most ``limit`` per sweep."""
+def sweep_inbox(grace_seconds: int = 30, limit: int = 500, stale_after_seconds: int = 600) -> dict:
+    """Dispatch events older than ``grace_seconds`` that no run has picked up; at most ``limit`` per sweep.
+
+    Events waiting longer than ``stale_after_seconds`` are also reported as the Prefect event erpsync.inbox.stale.
+    """
     logger = get_run_logger()
     settings = Settings.from_env()
     ledger = Ledger.connect(settings.database_url)
@@ -24,6 +30,13 @@ def sweep_inbox(grace_seconds: int = 30, limit: int = 500) -> dict:
     dispatcher = PrefectDispatcher(PREFECT_API_URL.value(), api_key=PREFECT_API_KEY.value() or None)
     try:
         freed = ledger.free_stale_claims(older_than=CLAIM_STALE_AFTER)
+        # Counted before dispatching: events that waited this long without a run mean Prefect or the dispatch was
+        # away; the stale-inbox automation (alerts.yaml) turns the event into a notification.
+        stale = stale_inbox(ledger, older_than=timedelta(seconds=stale_after_seconds))
+        if stale is not None:
+            logger.warning("inbox: %d events without a run, the oldest for %d s", stale.count,
+                           stale.oldest_age_seconds)
+            emit_event(STALE_EVENT, resource=STALE_RESOURCE, payload=stale.payload())
         dispatched = failed = 0
         for event_id in ledger.undispatched(older_than=timedelta(seconds=grace_seconds), limit=limit):
             try:
@@ -33,7 +46,9 @@ def sweep_inbox(grace_seconds: int = 30, limit: int = 500) -> dict:
                 failed += 1
                 logger.warning("event %s not dispatched: %s", event_id, exc)
         logger.info("sweep: %d dispatched, %d could not be, %d stale claims freed", dispatched, failed, freed)
-        return {"dispatched": dispatched, "failed": failed, "stale_claims_freed": freed}
+        # Events whose run died (a killed worker) keep their run id, so the loop above never sees them again.
+        recovered = recover(ledger, dispatcher).as_dict()
+        return {"dispatched": dispatched, "failed": failed, "stale_claims_freed": freed, **recovered}
     finally:
         dispatcher.close()
         ledger.close()

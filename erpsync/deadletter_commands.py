@@ -1,0 +1,149 @@
+"""`erpsync dlq list | show | replay`: the dead-letter view and its replay, for an operator at a terminal."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import datetime
+from typing import TextIO
+
+from erpsync.deadletters import (
+    DeadLetterFilter,
+    FailedEvent,
+    group_dead_letters,
+    parse_reason,
+    replay as replay_events,
+    select_dead_letters,
+)
+from erpsync.errors import ConfigError
+from erpsync.ledger import Ledger
+from erpsync.settings import Settings
+
+
+def _filter(args: argparse.Namespace) -> DeadLetterFilter:
+    return DeadLetterFilter.parse(since=args.since, until=args.until, time_of=args.time_of, source=args.source,
+                                  topic=args.topic, reason=args.reason, prefix="--")
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
+
+
+def _table(rows: list[list[str]], out: TextIO) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths)] + [row[-1]]
+        out.write("  ".join(cells).rstrip() + "\n")
+
+
+def list_command(args: argparse.Namespace, out: TextIO) -> int:
+    where = _filter(args)
+    ledger = Ledger.connect(Settings.from_env().database_url)
+    try:
+        events = select_dead_letters(ledger, where)
+    finally:
+        ledger.close()
+    groups = group_dead_letters(events)
+    if args.json:
+        document = {"filter": where.describe(), "dead_letters": len(events),
+                    "groups": [g.as_json() for g in groups]}
+        if args.events:
+            document["events"] = [e.as_json() for e in events]
+        out.write(json.dumps(document, indent=2) + "\n")
+        return 0
+    if not events:
+        out.write(f"no dead letters ({where.describe()})\n")
+        return 0
+    out.write(f"{len(events)} dead letters in {len(groups)} groups ({where.describe()}); times in UTC\n\n")
+    rows = [["COUNT", "FIRST FAILED", "LAST FAILED", "EVENTS", "CAUSE"]]
+    for g in groups:
+        more = ", …" if g.count > len(g.examples) else ""
+        rows.append([str(g.count), _when(g.oldest), _when(g.newest), ", ".join(map(str, g.examples)) + more,
+                     g.group])
+    _table(rows, out)
+    if args.events:
+        out.write("\n")
+        rows = [["EVENT", "SOURCE", "TOPIC", "RECEIVED", "FLOW RUN", "CAUSE"]]
+        rows += [[str(e.event_id), e.source, e.topic, _when(e.received_at), e.flow_run_id or "(none)",
+                  e.reason.group] for e in events]
+        _table(rows, out)
+    out.write("\nFull reason of one event: erpsync dlq show EVENT_ID. Replay: erpsync dlq replay [filters].\n")
+    return 0
+
+
+def show_command(args: argparse.Namespace, out: TextIO) -> int:
+    ledger = Ledger.connect(Settings.from_env().database_url)
+    try:
+        event = ledger.get_event(args.event_id)
+        if event is None:
+            raise ConfigError(f"event {args.event_id}: not in the inbox")
+        outcomes = ledger.outcomes(args.event_id)
+    finally:
+        ledger.close()
+    lines = [
+        f"event        {event.id}",
+        f"state        {event.state}" + ("  (dead letter)" if event.state == "failed" else ""),
+        f"source       {event.source}",
+        f"topic        {event.topic}",
+        f"delivery id  {event.delivery_id}",
+        f"received     {_when(event.received_at)} UTC" + (f" ({event.redeliveries} redeliveries)"
+                                                          if event.redeliveries else ""),
+        f"flow run     {event.flow_run_id or '(none yet)'}" + (f"  (name event-{event.id})" if event.flow_run_id
+                                                                else ""),
+    ]
+    failures = [o for o in outcomes if o.outcome == "failed"]
+    if failures:
+        r = parse_reason(failures[-1].reason)
+        lines += ["", "latest failure", f"  cause      {r.group}"]
+        for name, value in (("class", r.error_class), ("ERP code", r.erp_code), ("HTTP status", r.http_status),
+                            ("field", r.field), ("mapping", r.mapping),
+                            ("mapping v.", r.mapping_version or failures[-1].mapping_version),
+                            ("lookup", f"{r.lookup_key or 'a key'} not in {r.lookup_table}" if r.lookup_table
+                             else None),
+                            ("ERP detail", r.detail)):
+            if value is not None:
+                lines.append(f"  {name:<10} {value}")
+    lines += ["", "history (UTC)"]
+    for o in outcomes:
+        version = f" [mapping {o.mapping_version}]" if o.mapping_version else ""
+        lines.append(f"  {_when(o.at)}  {o.outcome:<10}{version}" + (f"  {o.reason}" if o.reason else ""))
+    if event.state == "failed":
+        lines += ["", f"Replay after fixing the cause: Retry on flow run event-{event.id} in the Prefect UI, or "
+                      f"erpsync dlq replay --reason <class or code>."]
+    out.write("\n".join(lines) + "\n")
+    return 0
+
+
+def replay_command(args: argparse.Namespace, out: TextIO) -> int:
+    where = _filter(args)
+    settings = Settings.from_env()
+    ledger = Ledger.connect(settings.database_url)
+    runs = None
+    try:
+        chosen: list[FailedEvent] = select_dead_letters(ledger, where, limit=args.limit)
+        if not chosen:
+            out.write(f"no dead letters to replay ({where.describe()})\n")
+            return 0
+        if not args.dry_run:
+            from erpsync.dispatch import PrefectDispatcher
+
+            api_key = settings.prefect_api_key.get_secret_value() if settings.prefect_api_key else None
+            runs = PrefectDispatcher(settings.prefect_api_url or "", api_key=api_key)
+        verb = "would replay" if args.dry_run else "replaying"
+        out.write(f"{verb} {len(chosen)} dead letters ({where.describe()}) at up to {args.rate:g} per second\n")
+
+        def progress(line: str) -> None:
+            out.write(line + "\n")
+            out.flush()
+
+        result = replay_events(ledger, runs, chosen, rate=args.rate, dry_run=args.dry_run, progress=progress)
+    finally:
+        if runs is not None:
+            runs.close()
+        ledger.close()
+    out.write(result.summary() + "\n")
+    if args.json:
+        out.write(json.dumps(result.as_json(), indent=2) + "\n")
+    if not args.dry_run and result.chosen - len(result.in_flight) - len(result.failed):
+        out.write("The runs read each event and the mapping when they start; `erpsync dlq list` shows what is left.\n")
+    return 1 if result.failed else 0
