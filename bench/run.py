@@ -1,4 +1,4 @@
-"""`make bench`: baselines for intake, end-to-end sync and Prefect's cost per flow run.
+"""`make bench`: baselines for intake, end-to-end sync, Prefect's cost per flow run and reconciliation.
 
 Every part runs as its own process on loopback, as in `make demo`. Prints a Markdown report (paste it into
 docs/BENCHMARKS.md with the date and machine) and writes the raw figures to .erpsync/bench/results.json.
@@ -28,6 +28,10 @@ from erpsync.sandboxes.shop import send_phase
 from erpsync.settings import PROJECT_DIR
 from erpsync.stack import LocalStack, StackConfig
 from erpsync.summary import summarize
+
+sys.path.insert(0, str(PROJECT_DIR))
+from bench.reconcile import bench_reconcile  # noqa: E402
+from bench.reconcile import markdown as reconcile_markdown  # noqa: E402
 
 HOME = PROJECT_DIR / ".erpsync" / "bench"
 
@@ -175,11 +179,17 @@ def main() -> int:
                         help="also measure intake with the ledger on this PostgreSQL database")
     parser.add_argument("--mapping-records", type=int, default=5000, help="payloads for the mapping engine run")
     parser.add_argument("--skip-e2e", action="store_true")
+    parser.add_argument("--reconcile-orders", type=int, action="append",
+                        help="orders in a reconciliation run (repeatable; default 10000 and 100000)")
+    parser.add_argument("--skip-reconcile", action="store_true", help="leave out the reconciliation runs")
+    parser.add_argument("--only-reconcile", action="store_true", help="run the reconciliation part only")
     args = parser.parse_args()
     interrupt_on_signals()  # an interrupted benchmark still stops every process it started
 
     machine = f"{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
     results = {"machine": machine, "date": datetime.now().isoformat(timespec="seconds"), "intake": []}
+    if args.only_reconcile:
+        return report_reconcile(results, args.reconcile_orders or [10_000, 100_000])
     print("intake (SQLite ledger)…", file=sys.stderr)
     results["intake"].append(bench_intake(args.deliveries, args.intake_concurrency, None))
     print("intake (SQLite ledger, signature verification off)…", file=sys.stderr)
@@ -193,6 +203,8 @@ def main() -> int:
         print("end to end…", file=sys.stderr)
         results["end_to_end"] = bench_end_to_end(args.orders, args.erp_latency_ms, args.erp_concurrency,
                                                  args.worker_limit)
+    if not args.skip_reconcile:
+        results["reconcile"] = run_reconcile_sizes(args.reconcile_orders or [10_000, 100_000])
     HOME.mkdir(parents=True, exist_ok=True)
     (HOME / "results.json").write_text(json.dumps(results, indent=2))
     print(f"## Results ({results['date']}, {machine})\n")
@@ -210,6 +222,26 @@ def main() -> int:
         print("\n| end to end | value |\n|---|---|")
         for key, value in e.items():
             print(f"| {key} | {value} |")
+    if "reconcile" in results:
+        print("\n" + reconcile_markdown(results["reconcile"]))
+    return 0
+
+
+def run_reconcile_sizes(sizes: list[int]) -> list[dict]:
+    """bench/reconcile.py for each catalogue size: shop sandbox Admin API vs ERP sandbox SuiteQL, real HTTP."""
+    out = []
+    for orders in sizes:
+        print(f"reconciliation of {orders} orders…", file=sys.stderr)
+        out.append(bench_reconcile(orders))
+    return out
+
+
+def report_reconcile(results: dict, sizes: list[int]) -> int:
+    results["reconcile"] = run_reconcile_sizes(sizes)
+    HOME.mkdir(parents=True, exist_ok=True)
+    (HOME / "results-reconcile.json").write_text(json.dumps(results, indent=2))
+    print(f"## Reconciliation ({results['date']}, {results['machine']})\n")
+    print(reconcile_markdown(results["reconcile"]))
     return 0
 
 

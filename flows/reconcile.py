@@ -1,5 +1,6 @@
 """Flow `reconcile`: Shopify orders vs NetSuite sales orders over a window; repairs go through the normal
-pipeline (inbox → sync-event), the rest is reported as artifacts and an HTML file beside the ledger."""
+pipeline (inbox → sync-event), the rest is reported as artifacts and an HTML file beside the ledger, and
+drift a person must look at beyond a threshold is announced as an `erpsync.reconcile.drift-exceeded` event."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ from datetime import UTC, datetime
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.events import emit_event
+from prefect.runtime import flow_run
 from prefect.settings import PREFECT_API_KEY, PREFECT_API_URL
 
 from erpsync.dispatch import PrefectDispatcher
 from erpsync.ledger import Ledger
+from erpsync.reconcile.alert import DEFAULT_THRESHOLD, drift_alert
 from erpsync.reconcile.job import reconcile_order_window
 from erpsync.reconcile.report import first_rows, markdown_summary, report_dir, save_html
 from erpsync.reconcile.windows import Window, nightly_window, parse_moment
@@ -20,9 +24,16 @@ from tasks.sync import erp_client
 
 @flow(name="reconcile", log_prints=False)
 def reconcile(since: str | None = None, until: str | None = None, days: int = 1, timezone: str = "UTC",
-              dry_run: bool = False, authoritative_fields: list[str] | None = None) -> dict:
+              dry_run: bool = False, authoritative_fields: list[str] | None = None,
+              drift_alert_threshold: int | None = DEFAULT_THRESHOLD, erp_timezone: str = "UTC") -> dict:
     """Compare and repair orders updated in [since, until) — by default the ``days`` whole days before today in
-    ``timezone`` — with an overlap at both ends. ``dry_run`` queues nothing."""
+    ``timezone`` — with an overlap at both ends. ``dry_run`` queues nothing.
+
+    When the drift left for a person (ERP-only records, ERP-newer edits, dead letters) exceeds
+    ``drift_alert_threshold`` an `erpsync.reconcile.drift-exceeded` event is emitted (counts only); the
+    default 0 alerts on any such row, ``None`` turns the alert off. ``erp_timezone`` is the NetSuite
+    integration role's time zone preference, in which SuiteQL reads and returns timestamps.
+    """
     logger = get_run_logger()
     if since:
         window = Window(parse_moment(since, tz=timezone), parse_moment(until, tz=timezone) if until
@@ -35,16 +46,26 @@ def reconcile(since: str | None = None, until: str | None = None, days: int = 1,
                                                         api_key=PREFECT_API_KEY.value() or None)
     try:
         with erp_client() as erp:
+            # The flow run id names the repairs: a retry of this run re-finds them in the inbox, a later run
+            # may queue the same repair again.
             result = reconcile_order_window(window, ledger=ledger, erp_client=erp,
                                             mappings_dir=settings.mappings_dir, dispatcher=dispatcher,
-                                            dry_run=dry_run, authoritative_fields=authoritative_fields or ())
+                                            dry_run=dry_run, authoritative_fields=authoritative_fields or (),
+                                            run_id=flow_run.get_id(), erp_timezone=erp_timezone)
         # Ids, kinds, field names and versions only: no customer data in artifacts.
         create_table_artifact(key="reconcile-drift", table=first_rows(result.drift),
                               description=f"Drift found in {window.describe()} (first rows of each kind)")
         create_markdown_artifact(key="reconcile-summary", markdown=markdown_summary(result.summary, result.drift))
         path = save_html(result.summary, result.drift, report_dir(settings.database_url, settings.home / "reports"))
-        logger.info("reconcile %s: %s drift, %s repairs queued; report %s", window.describe(),
-                    result.summary.total_drift, result.summary.repairs_enqueued, path)
+        logger.info("reconcile %s: %s drift, %s repairs queued, %s left for a person; report %s",
+                    window.describe(), result.summary.total_drift, result.summary.repairs_enqueued,
+                    result.summary.needs_attention, path)
+        alert = drift_alert(result.summary, window, drift_alert_threshold)
+        if alert is not None:
+            emit_event(event=alert.event, resource=alert.resource, payload=alert.payload)
+            logger.warning("%s: %s drift rows need a person (threshold %s); event %s emitted",
+                           alert.resource["prefect.resource.id"], alert.payload["needs_attention"],
+                           drift_alert_threshold, alert.event)
         return result.summary.as_dict()
     finally:
         if dispatcher is not None:

@@ -5,10 +5,11 @@ Core code: no Prefect here. ``flows/`` wraps ``run_reconciliation`` and publishe
 
 from __future__ import annotations
 
+from erpsync.reconcile.alert import DRIFT_EVENT, DriftAlert, drift_alert
 from erpsync.reconcile.compare import DRIFT_KINDS, CompareStats, Comparison, DriftSet, classify, source_row
 from erpsync.reconcile.erp_side import ErpSalesOrders
 from erpsync.reconcile.job import ReconcileResult, run_reconciliation
-from erpsync.reconcile.repair import Repair, RepairResult, delivery_id, enqueue_repairs, plan_repairs
+from erpsync.reconcile.repair import Repair, RepairResult, delivery_id, enqueue_repairs, plan_repairs, run_stamp
 from erpsync.reconcile.report import (
     ReconcileSummary,
     first_rows,
@@ -22,8 +23,10 @@ from erpsync.reconcile.shopify_admin import ShopifyAdminClient
 from erpsync.reconcile.windows import Window, nightly_window, parse_moment, split_window
 
 __all__ = [
+    "DRIFT_EVENT",
     "DRIFT_KINDS",
     "CompareStats",
+    "DriftAlert",
     "Comparison",
     "DriftSet",
     "ErpSalesOrders",
@@ -35,6 +38,7 @@ __all__ = [
     "Window",
     "classify",
     "delivery_id",
+    "drift_alert",
     "enqueue_repairs",
     "first_rows",
     "markdown_summary",
@@ -42,6 +46,7 @@ __all__ = [
     "parse_moment",
     "plan_repairs",
     "render_html",
+    "run_stamp",
     "report_dir",
     "run_reconciliation",
     "save_html",

@@ -1,49 +1,95 @@
-"""The ERP side of reconciliation: sales orders read through SuiteQL in keyset pages (ORDER BY id), bounded memory."""
+"""The ERP side of reconciliation: sales orders and their line sums, read by SuiteQL in keyset pages."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from erpsync.connectors.netsuite import SUITEQL_MAX_PAGE, NetSuiteClient
 from erpsync.errors import ConfigError
 
 # SuiteQL's one-letter sales order statuses that mean no line is open any more (H = Closed, C = Cancelled).
 CLOSED_STATUSES = frozenset({"H", "C"})
-# Bound values per IN (...) list: NetSuite caps a query's length, and a page of keys fits well below it.
+# Bound values per IN (...) list: Oracle allows 1,000 and NetSuite caps a query's length; 200 keys fit well.
 IN_BATCH = 200
+# SuiteQL's ``transaction.type`` of each REST record type reconciliation can read.
+TRANSACTION_TYPE_CODES = {
+    "salesOrder": "SalesOrd", "invoice": "CustInvc", "cashSale": "CashSale", "cashRefund": "CashRfnd",
+    "creditMemo": "CustCred", "returnAuthorization": "RtnAuth", "itemFulfillment": "ItemShip",
+}
+# Item lines NetSuite books as credits come back from SuiteQL with negative quantity and amount.
+CREDIT_LINE_TYPES = frozenset({"salesOrder", "invoice", "cashSale", "itemFulfillment"})
+# A format mask both NetSuite (Oracle) and the ERP sandbox read; lastmodifieddate is compared and returned
+# through it, because SuiteQL neither takes a bare string as a timestamp nor returns one in a fixed format
+# (it answers in the account's date preference, e.g. 28/11/2026, without the time).
+TIMESTAMP_MASK = "YYYY-MM-DD HH24:MI:SS"
+_TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
+# Safe inside a quoted SuiteQL literal: the external ids NetSuite accepts and our mappings produce.
+_LITERAL = re.compile(r"[A-Za-z0-9_.:@/ -]*")
 
-_COLUMNS = "id, externalid, tranid, status, entity, lastmodifieddate"
+_SELECT = (
+    "t.id, t.externalid, t.tranid, t.status, t.entity, t.foreigntotal, "
+    f"TO_CHAR(t.lastmodifieddate, '{TIMESTAMP_MASK}') AS lastmodified"
+)
 
 
-def erp_timestamp(moment: datetime) -> str:
-    """A bound for ``lastmodifieddate`` in the form SuiteQL hands it back (``2026-11-28T03:01:20.123Z``)."""
+def erp_timestamp(moment: datetime, *, tz: str = "UTC", round_up: bool = False) -> str:
+    """``TO_TIMESTAMP('2026-11-28 03:01:20', 'YYYY-MM-DD HH24:MI:SS')`` for a bound on ``lastmodifieddate``.
+
+    SuiteQL reads the string in the integration role's time zone (``tz``) and to the second: a lower bound is
+    rounded down and an upper bound (``round_up``) up, so the window only ever widens.
+    """
     if moment.tzinfo is None:
         raise ConfigError("lastmodifieddate bound: needs a time zone")
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    local = moment.astimezone(ZoneInfo(tz))
+    if round_up and local.microsecond:
+        local = local.replace(microsecond=0) + timedelta(seconds=1)
+    return f"TO_TIMESTAMP('{local.strftime(_TIMESTAMP_FORMAT)}', '{TIMESTAMP_MASK}')"
 
 
-def parse_erp_timestamp(value: str | None) -> datetime | None:
-    """``lastmodifieddate`` as a tz-aware UTC datetime (None when empty or unreadable)."""
+def parse_erp_timestamp(value: str | None, *, tz: str = "UTC") -> datetime | None:
+    """``lastmodified`` as SuiteQL returns it through the mask, read in ``tz``, as tz-aware UTC (None if unreadable)."""
     if not value:
         return None
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        moment = datetime.strptime(value, _TIMESTAMP_FORMAT)
     except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(tz))
+    return moment.astimezone(UTC)
+
+
+def literal(value: str) -> str:
+    """A quoted SuiteQL string literal; NetSuite's REST SuiteQL takes no bind parameters, so values are inlined.
+
+    Only the characters external ids are made of are accepted (ConfigError otherwise), and quotes are doubled.
+    """
+    if not _LITERAL.fullmatch(value):
+        raise ConfigError("SuiteQL literal: only letters, digits and _ . : @ / - are allowed in an external id")
+    return "'" + value.replace("'", "''") + "'"
 
 
 class ErpSalesOrders:
-    """Reads the ERP's sales orders whose external id starts with ``external_id_prefix``.
+    """Reads the ERP's sales orders whose external id starts with ``external_id_prefix``, with their line sums.
 
-    Pages are keyset pages: ``SELECT TOP n … WHERE id > :last ORDER BY id``. The internal id is unique and
-    never changes, so a record edited while the job runs cannot shift a page boundary (offset paging would
-    skip or repeat rows), and each call holds one page only. With ``with_lines`` each record is also read
-    through the record API (one GET per order) for its line count and total, which SuiteQL's ``transaction``
-    table alone does not give; without it those two fields are not compared.
+    Each page is two SuiteQL queries: a keyset page of ``transaction`` rows
+    (``SELECT TOP n … WHERE t.id > last ORDER BY t.id``), then the count and sum of those transactions' item
+    lines in ``transactionline`` (``GROUP BY tl.transaction``), so status, customer, line count and line total
+    (Σ quantity × rate, what the mapping wrote; ``foreigntotal`` would add tax and shipping) are all compared.
+    The internal id is unique and never changes, so a record edited while the job runs cannot shift a page
+    boundary (offset paging would skip or repeat rows), and each call holds one page only. Joining and grouping
+    in one query would make the database group every row of the window before it can return the first page.
+
+    ``tz`` is the time zone of the integration role's user preferences, in which SuiteQL reads and writes
+    timestamps (UTC for the sandbox; set the role's preference to UTC, or pass its zone).
     """
 
     def __init__(
@@ -53,33 +99,54 @@ class ErpSalesOrders:
         external_id_prefix: str = "",
         record_type: str = "salesOrder",
         page_size: int = SUITEQL_MAX_PAGE,
-        with_lines: bool = False,
+        tz: str = "UTC",
     ) -> None:
         if not 1 <= page_size <= SUITEQL_MAX_PAGE:
             raise ConfigError(f"page_size: must be between 1 and {SUITEQL_MAX_PAGE}")
+        if record_type not in TRANSACTION_TYPE_CODES:
+            raise ConfigError(f"record_type: {record_type!r} is not a transaction type reconciliation can read "
+                              f"({', '.join(sorted(TRANSACTION_TYPE_CODES))})")
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"tz: unknown IANA time zone {tz!r}") from None
+        literal(external_id_prefix)
         self.client = client
         self.external_id_prefix = external_id_prefix
         self.record_type = record_type
+        self.type_code = TRANSACTION_TYPE_CODES[record_type]
         self.page_size = page_size
-        self.with_lines = with_lines
+        self.tz = tz
         self.queries = 0
+
+    def page_query(self, *, modified_min: datetime, modified_max: datetime, after_id: int) -> str:
+        """One keyset page's SuiteQL: records modified in ``[modified_min, modified_max)``, id > ``after_id``."""
+        return (
+            f"SELECT TOP {self.page_size} {_SELECT} FROM transaction t "
+            f"WHERE t.type = '{self.type_code}' AND t.externalid LIKE {_like_prefix(self.external_id_prefix)} "
+            f"ESCAPE '\\' AND t.lastmodifieddate >= {erp_timestamp(modified_min, tz=self.tz)} "
+            f"AND t.lastmodifieddate < {erp_timestamp(modified_max, tz=self.tz, round_up=True)} "
+            f"AND t.id > {int(after_id)} ORDER BY t.id"
+        )
+
+    @staticmethod
+    def lines_query(internal_ids: Iterable[int]) -> str:
+        """The SuiteQL of item-line count and amount per transaction (main line and tax lines left out)."""
+        keys = ", ".join(str(int(internal_id)) for internal_id in internal_ids)
+        return ("SELECT tl.transaction, COUNT(tl.id) AS linecount, SUM(tl.foreignamount) AS lineamount "
+                f"FROM transactionline tl WHERE tl.transaction IN ({keys}) AND tl.mainline = 'F' "
+                "AND tl.taxline = 'F' GROUP BY tl.transaction")
 
     def pages(self, *, modified_min: datetime, modified_max: datetime) -> Iterator[list[dict[str, Any]]]:
         """Records last modified in ``[modified_min, modified_max)``, one page of normalised rows at a time."""
         last_id = 0
         while True:
-            query = (
-                f"SELECT TOP {self.page_size} {_COLUMNS} FROM transaction "
-                "WHERE recordtype = ? AND externalid LIKE ? AND lastmodifieddate >= ? AND lastmodifieddate < ? "
-                "AND id > ? ORDER BY id"
-            )
-            params = [self.record_type.lower(), _like_prefix(self.external_id_prefix),
-                      erp_timestamp(modified_min), erp_timestamp(modified_max), last_id]
-            rows = self._query(query, params)
+            rows = self._query(self.page_query(modified_min=modified_min, modified_max=modified_max,
+                                               after_id=last_id))
             if not rows:
                 return
             prefix = self.external_id_prefix
-            yield [self.normalise(row) for row in rows if str(row.get("externalid", "")).startswith(prefix)]
+            yield self._with_lines([row for row in rows if str(row.get("externalid", "")).startswith(prefix)])
             last_id = int(rows[-1]["id"])
             if len(rows) < self.page_size:
                 return
@@ -88,6 +155,8 @@ class ErpSalesOrders:
         """The records with these external ids, whenever they were modified, in pages of normalised rows."""
         batch: list[str] = []
         for external_id in external_ids:
+            if not _LITERAL.fullmatch(external_id):
+                continue  # not an external id NetSuite could hold, so not in the ERP
             batch.append(external_id)
             if len(batch) == IN_BATCH:
                 yield self._by_ids(batch)
@@ -96,34 +165,50 @@ class ErpSalesOrders:
             yield self._by_ids(batch)
 
     def _by_ids(self, external_ids: list[str]) -> list[dict[str, Any]]:
-        marks = ", ".join("?" for _ in external_ids)
-        query = (f"SELECT {_COLUMNS} FROM transaction WHERE recordtype = ? AND externalid IN ({marks}) "
-                 "ORDER BY id")
-        rows = self._query(query, [self.record_type.lower(), *external_ids])
-        return [self.normalise(row) for row in rows]
+        keys = ", ".join(literal(external_id) for external_id in external_ids)
+        query = (f"SELECT {_SELECT} FROM transaction t WHERE t.type = '{self.type_code}' "
+                 f"AND t.externalid IN ({keys}) ORDER BY t.id")
+        return self._with_lines(self._query(query))
 
-    def _query(self, query: str, params: list[Any]) -> list[dict[str, Any]]:
+    def _with_lines(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        sums: dict[str, dict[str, Any]] = {}
+        ids = [int(row["id"]) for row in rows if str(row.get("id", "")).isdigit()]
+        # IN lists of at most 1,000 values (Oracle's limit), however large a page is.
+        for start in range(0, len(ids), SUITEQL_MAX_PAGE):
+            for line in self._query(self.lines_query(ids[start: start + SUITEQL_MAX_PAGE])):
+                sums[str(line.get("transaction"))] = line
+        return [self.normalise({**row, "linecount": "0", **sums.get(str(row.get("id")), {})}) for row in rows]
+
+    def _query(self, query: str) -> list[dict[str, Any]]:
         self.queries += 1
-        return self.client.suiteql(query, params, page_size=SUITEQL_MAX_PAGE)
+        return self.client.suiteql(query, page_size=SUITEQL_MAX_PAGE)
 
     def normalise(self, row: dict[str, Any]) -> dict[str, Any]:
-        """One SuiteQL row as the comparison's ERP columns (``erp_*``), plus lines and total when asked."""
-        normal: dict[str, Any] = {
+        """One SuiteQL row as the comparison's ERP columns (``erp_*``)."""
+        lines = _number(row.get("linecount"))
+        amount = _number(row.get("lineamount"))
+        if amount is not None and self.record_type in CREDIT_LINE_TYPES:
+            amount = -amount
+        return {
             "external_id": row.get("externalid"),
             "erp_id": row.get("id"),
             "erp_tranid": row.get("tranid"),
             "erp_status": "closed" if row.get("status") in CLOSED_STATUSES else "open",
             "erp_customer": row.get("entity"),
-            "erp_modified": parse_erp_timestamp(row.get("lastmodifieddate")),
-            "erp_total": None,
-            "erp_lines": None,
+            "erp_modified": parse_erp_timestamp(row.get("lastmodified"), tz=self.tz),
+            "erp_total": None if amount is None else round(amount, 2),
+            # SuiteQL leaves null columns out; COUNT is never null, so a missing count means it was not asked.
+            "erp_lines": None if lines is None else int(lines),
         }
-        if self.with_lines and row.get("id"):
-            record = self.client.get(self.record_type, str(row["id"]), expand_sub_resources=True)
-            if record is not None:
-                lines, total = line_summary(record)
-                normal["erp_lines"], normal["erp_total"] = lines, total
-        return normal
+
+
+def _number(value: Any) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def line_summary(body: dict[str, Any]) -> tuple[int, float | None]:
@@ -142,5 +227,8 @@ def line_summary(body: dict[str, Any]) -> tuple[int, float | None]:
 
 
 def _like_prefix(prefix: str) -> str:
-    # _ and % are LIKE wildcards and external ids may contain _, so pages() re-checks the prefix exactly.
-    return prefix + "%"
+    # _ and % are LIKE wildcards and external ids may contain _: they are escaped (ESCAPE '\'), and pages()
+    # re-checks the prefix exactly anyway.
+    literal(prefix)
+    escaped = prefix.replace("_", "\\_").replace("%", "\\%").replace("'", "''")
+    return f"'{escaped}%'"

@@ -6,7 +6,7 @@ import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from erpsync.dispatch import Dispatcher
@@ -14,7 +14,7 @@ from erpsync.ledger import Ledger
 from erpsync.mapping import Mapping as ErpMapping
 from erpsync.reconcile.compare import DEFAULT_CHUNK, ERP_EDIT_SLACK, Comparison, DriftSet, external_id_shape
 from erpsync.reconcile.erp_side import ErpSalesOrders
-from erpsync.reconcile.repair import Repair, RepairResult, enqueue_repairs, plan_repairs
+from erpsync.reconcile.repair import Repair, RepairResult, enqueue_repairs, plan_repairs, run_stamp
 from erpsync.reconcile.report import ReconcileSummary, summarize
 from erpsync.reconcile.shopify_admin import ShopifyAdminClient
 from erpsync.reconcile.windows import Window
@@ -44,12 +44,15 @@ def run_reconciliation(
     retry_dead_letters: bool = False,
     chunk_size: int = DEFAULT_CHUNK,
     erp_edit_slack: timedelta = ERP_EDIT_SLACK,
+    run_id: str | None = None,
 ) -> ReconcileResult:
     """Read both sides over the window (with overlap), compare, plan and enqueue repairs, and summarise.
 
     ``mapping`` is the one the sync uses for the repair topic (``find_mapping(dir, "shopify",
-    "orders/updated")``); ``spool`` is the on-disk working file (a temporary file when None).
+    "orders/updated")``); ``spool`` is the on-disk working file (a temporary file when None). ``run_id`` names
+    this run in its repairs' delivery ids (the flow passes its flow run id; by default the start time).
     """
+    run_id = run_id or run_stamp(datetime.now(UTC))
     if spool is None:
         spool = Path(tempfile.mkdtemp(prefix="erpsync-reconcile-")) / "spool.sqlite"
     comparison = Comparison(mapping, ledger, spool, chunk_size=chunk_size, erp_edit_slack=erp_edit_slack)
@@ -66,7 +69,8 @@ def run_reconciliation(
         comparison.close()
     repairs = plan_repairs(drift, authoritative_fields=authoritative_fields, retry_dead_letters=retry_dead_letters)
     repair_result = enqueue_repairs(
-        ledger, repairs, mapping=mapping, fetch_orders=shop.orders_by_ids, dispatcher=dispatcher, dry_run=dry_run,
+        ledger, repairs, mapping=mapping, fetch_orders=shop.orders_by_ids, run=run_id, dispatcher=dispatcher,
+        dry_run=dry_run,
     )
     return ReconcileResult(drift, repairs, repair_result, summarize(window, comparison.stats, drift, repair_result))
 
@@ -81,6 +85,8 @@ def reconcile_order_window(
     dry_run: bool = False,
     authoritative_fields: Iterable[str] = (),
     environ=None,
+    run_id: str | None = None,
+    erp_timezone: str = "UTC",
 ) -> ReconcileResult:
     """Shopify orders vs NetSuite sales orders over ``window``: what the CLI and the nightly flow both run.
 
@@ -95,6 +101,6 @@ def reconcile_order_window(
     shape = external_id_shape(mapping)
     with ShopifyAdminClient.from_env(os.environ if environ is None else environ) as shop:
         erp = ErpSalesOrders(erp_client, external_id_prefix=shape.prefix if shape else "",
-                             record_type=mapping.record_type)
+                             record_type=mapping.record_type, tz=erp_timezone)
         return run_reconciliation(window, shop=shop, erp=erp, ledger=ledger, mapping=mapping, dispatcher=dispatcher,
-                                  dry_run=dry_run, authoritative_fields=authoritative_fields)
+                                  dry_run=dry_run, authoritative_fields=authoritative_fields, run_id=run_id)

@@ -1,8 +1,15 @@
 """Repairs: which drift is re-synced, and re-syncing it through the normal pipeline (inbox event + dispatch).
 
 A repair is never a side door to the ERP. The source record is stored in the inbox as if it had been
-delivered (delivery id ``reconcile:<entity type>/<entity id>:<version>``, topic ``orders/updated``) and the
-usual sync-event run picks it up: same validation, dedupe, ledger and upsert as a webhook.
+delivered (delivery id ``reconcile:<run>:<entity type>/<entity id>:<version>``, topic ``orders/updated``) and
+the usual sync-event run picks it up: same validation, dedupe, ledger and upsert as a webhook.
+
+The run is part of the delivery id: one run never queues the same repair twice (a retried run of the same
+flow run id finds its events already in the inbox), while a later run can repair the same version again
+when the ERP lost it again. Before queueing, the entity's "this content is applied" mark in the ledger is
+cleared, because the comparison has just shown the ERP does not hold it; otherwise dedupe's layer 2 would
+skip the repair as a duplicate of the content it is restoring. The version guard (layer 3) stays: a repair
+never overwrites a newer applied version.
 """
 
 from __future__ import annotations
@@ -16,10 +23,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
+from sqlmodel import select
 
 from erpsync.dispatch import Dispatcher
-from erpsync.errors import ErpsyncError, MappingError
-from erpsync.ledger import Ledger
+from erpsync.errors import ConfigError, ErpsyncError, MappingError
+from erpsync.ledger import EntityState, Ledger
 from erpsync.mapping import Mapping as ErpMapping
 from erpsync.reconcile.compare import DriftSet
 
@@ -102,14 +110,21 @@ def _should_repair(row: Any, owned: set[str], retry_dead_letters: bool) -> bool:
     return False
 
 
-def delivery_id(entity_type: str, entity_id: str, version: datetime | int | float) -> str:
-    """``reconcile:order/123:2026-11-27T10:00:00+00:00``: one inbox event per entity and source version.
+def delivery_id(entity_type: str, entity_id: str, version: datetime | int | float | str, run: str) -> str:
+    """``reconcile:<run>:order/123:2026-11-27T10:00:00+00:00``: one inbox event per run, entity and version.
 
-    A second reconciliation of the same version finds the event already in the inbox (layer-1 dedupe) rather
-    than queueing the same work twice.
+    ``run`` names the reconciliation run (its flow run id, or its start time): the same run queueing the same
+    repair again finds it in the inbox (layer-1 dedupe); a later run gets an event of its own.
     """
+    if not run or ":" in run or len(run) > 60:
+        raise ConfigError("run: a non-empty id of at most 60 characters without ':'")
     stamp = version.astimezone(UTC).isoformat() if isinstance(version, datetime) else str(version)
-    return f"{DELIVERY_PREFIX}:{entity_type}/{entity_id}:{stamp}"
+    return f"{DELIVERY_PREFIX}:{run}:{entity_type}/{entity_id}:{stamp}"
+
+
+def run_stamp(moment: datetime) -> str:
+    """A run id from a start time, for runs outside Prefect: ``20261128T020000.123456Z``."""
+    return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
 
 
 def enqueue_repairs(
@@ -118,6 +133,7 @@ def enqueue_repairs(
     *,
     mapping: ErpMapping,
     fetch_orders: Callable[[list[str]], Iterable[list[Mapping[str, Any]]]],
+    run: str,
     dispatcher: Dispatcher | None = None,
     shop: str | None = None,
     topic: str = REPAIR_TOPIC,
@@ -130,7 +146,8 @@ def enqueue_repairs(
     is counted in ``gone_at_source``. Without a ``dispatcher``, or when dispatch fails transiently, the
     events wait for the sweep-inbox flow, exactly like a webhook received while Prefect was away.
     """
-    todo = list(repairs)
+    # One repair per entity and run, however many drift rows named it.
+    todo = list({repair.entity_id: repair for repair in repairs}.values())
     result = RepairResult(planned=len(todo), dry_run=dry_run)
     if dry_run or not todo:
         return result
@@ -144,7 +161,7 @@ def enqueue_repairs(
                 if entity_id not in wanted or entity_id in found:
                     continue
                 found.add(entity_id)
-                _enqueue_one(ledger, mapping, payload, entity_id, dispatcher, shop, topic, result)
+                _enqueue_one(ledger, mapping, payload, entity_id, run, dispatcher, shop, topic, result)
         result.gone_at_source += len(wanted - found)
     return result
 
@@ -154,6 +171,7 @@ def _enqueue_one(
     mapping: ErpMapping,
     payload: Mapping[str, Any],
     entity_id: str,
+    run: str,
     dispatcher: Dispatcher | None,
     shop: str | None,
     topic: str,
@@ -166,7 +184,7 @@ def _enqueue_one(
     body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
     intake = ledger.record_delivery(
         source=mapping.source,
-        delivery_id=delivery_id(mapping.entity_type, entity_id, version),
+        delivery_id=delivery_id(mapping.entity_type, entity_id, version, run),
         topic=topic,
         shop=shop,
         triggered_at=datetime.now(UTC).isoformat(),
@@ -176,6 +194,7 @@ def _enqueue_one(
     if not intake.is_new:
         result.already_in_inbox += 1
         return
+    forget_applied_content(ledger, mapping, entity_id)
     result.enqueued += 1
     result.event_ids.append(intake.event_id)
     if dispatcher is None:
@@ -190,6 +209,25 @@ def _enqueue_one(
         return
     ledger.mark_dispatched(intake.event_id, flow_run_id)
     result.dispatched += 1
+
+
+def forget_applied_content(ledger: Ledger, mapping: ErpMapping, entity_id: str) -> bool:
+    """Clear the entity's last applied payload hash: the ERP was found not to hold that content any more.
+
+    The cross-reference, the applied version and the outcome history stay; only dedupe's "same content,
+    already applied" shortcut (layer 2) is turned off for the entity until its next sync records a hash.
+    """
+    with ledger.session() as session:
+        state = session.exec(select(EntityState).where(
+            EntityState.source == mapping.source, EntityState.entity_type == mapping.entity_type,
+            EntityState.entity_id == entity_id,
+        )).first()
+        if state is None or not state.last_payload_sha256:
+            return False
+        state.last_payload_sha256 = ""
+        session.add(state)
+        session.commit()
+    return True
 
 
 def _text(value: Any) -> str | None:

@@ -47,9 +47,14 @@ class ReconcileSummary:
         """All drift rows."""
         return sum(self.drift.values())
 
+    @property
+    def needs_attention(self) -> int:
+        """Drift rows no repair covers: ERP-only records, ERP-newer edits, dead letters — a person decides."""
+        return max(self.total_drift - self.repairs_planned, 0)
+
     def as_dict(self) -> dict[str, Any]:
         """The summary as a JSON-ready dict."""
-        return {**self.__dict__, "total_drift": self.total_drift}
+        return {**self.__dict__, "total_drift": self.total_drift, "needs_attention": self.needs_attention}
 
 
 def summarize(window: Window, stats: CompareStats, drift: DriftSet, repairs: RepairResult) -> ReconcileSummary:

@@ -32,12 +32,22 @@ TRANSACTION_TYPES = {
 ITEM_RECORD_TYPES = frozenset({"inventoryItem"})
 
 # The derived tables SuiteQL can read. They are rebuilt from the records whenever the sandbox starts,
-# so a column added here needs no migration of an existing file.
+# so a column added here needs no migration of an existing file. Like NetSuite's, a transaction's
+# ``foreigntotal`` is in the transaction's currency, and ``transactionline`` holds its main line (``mainline``
+# 'T', line id 0, the total) and one row per item line, whose ``quantity`` and ``foreignamount`` carry the
+# posting sign: negative on a sales order's item lines (revenue is a credit).
 SUITEQL_SCHEMA = """
     CREATE TABLE "transaction" (
         id INTEGER PRIMARY KEY, externalid TEXT, type TEXT, recordtype TEXT, trandate TEXT, tranid TEXT,
-        otherrefnum TEXT, memo TEXT, entity TEXT, status TEXT, lastmodifieddate TEXT
+        otherrefnum TEXT, memo TEXT, entity TEXT, status TEXT, foreigntotal REAL, lastmodifieddate TEXT
     );
+    CREATE TABLE transactionline (
+        uniquekey INTEGER PRIMARY KEY, "transaction" INTEGER NOT NULL, id INTEGER NOT NULL, linesequencenumber INTEGER,
+        mainline TEXT NOT NULL, taxline TEXT NOT NULL, item TEXT, quantity REAL, rate REAL, foreignamount REAL,
+        isclosed TEXT
+    );
+    CREATE INDEX transactionline_transaction ON transactionline ("transaction", id);
+    CREATE INDEX transaction_externalid ON "transaction" (externalid);
     CREATE TABLE item (id INTEGER PRIMARY KEY, itemid TEXT NOT NULL, externalid TEXT, itemtype TEXT,
                        displayname TEXT, lastmodifieddate TEXT);
     CREATE TABLE customer (
@@ -45,7 +55,9 @@ SUITEQL_SCHEMA = """
         lastname TEXT, isperson TEXT, lastmodifieddate TEXT
     );
 """
-SUITEQL_TABLES = frozenset({"transaction", "item", "customer"})
+SUITEQL_TABLES = frozenset({"transaction", "transactionline", "item", "customer"})
+# Transaction types whose item lines NetSuite books as credits (negative quantity and amount in SuiteQL).
+_CREDIT_LINE_TYPES = frozenset({"salesOrder", "invoice", "cashSale", "itemFulfillment"})
 
 _MISSING = "Error while accessing a resource. Please enter value(s) for: {}."
 _INVALID = "Error while accessing resource: You have entered an Invalid Field Value {} for the following field: {}"
@@ -267,6 +279,12 @@ def suiteql_rows(
     """The (table, row) pairs a record adds to the SuiteQL tables; each row replaces the one with its id."""
     if record_type in TRANSACTION_TYPES:
         type_code, prefix = TRANSACTION_TYPES[record_type]
+        lines = _line_rows(record_type, internal_id, body)
+        # The header total is positive whatever the lines' posting sign.
+        sign = -1.0 if record_type in _CREDIT_LINE_TYPES else 1.0
+        total = sign * sum(line["foreignamount"] or 0.0 for line in lines)
+        main = {"transaction": internal_id, "id": 0, "linesequencenumber": 0, "mainline": "T", "taxline": "F",
+                "item": None, "quantity": None, "rate": None, "foreignamount": round(total, 2), "isclosed": "F"}
         return [("transaction", {
             "id": internal_id,
             "externalid": external_id,
@@ -278,8 +296,9 @@ def suiteql_rows(
             "memo": text(field(body, "memo")),
             "entity": text(field(field(body, "entity"), "id")),
             "status": _status(record_type, body),
+            "foreigntotal": round(total, 2),
             "lastmodifieddate": modified,
-        })]
+        }), ("transactionline", main), *(("transactionline", line) for line in lines)]
     if record_type in ITEM_RECORD_TYPES:
         return [("item", {
             "id": internal_id,
@@ -306,6 +325,34 @@ def suiteql_rows(
             "lastmodifieddate": modified,
         })]
     return []
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        return float(str(value))
+    except ValueError:
+        return None
+
+
+def _line_rows(record_type: str, internal_id: int, body: dict[str, Any]) -> list[dict[str, Any]]:
+    """``transactionline`` rows of a transaction's ``item.items``: line ids 1…n, amount = quantity × rate."""
+    sign = -1.0 if record_type in _CREDIT_LINE_TYPES else 1.0
+    rows = []
+    for number, line in enumerate(field(field(body, "item"), "items") or [], start=1):
+        quantity, rate = _number(field(line, "quantity")), _number(field(line, "rate"))
+        amount = _number(field(line, "amount"))
+        if amount is None and quantity is not None and rate is not None:
+            amount = quantity * rate
+        rows.append({
+            "transaction": internal_id, "id": number, "linesequencenumber": number, "mainline": "F",
+            "taxline": "F", "item": text(field(field(line, "item"), "id")),
+            "quantity": None if quantity is None else sign * quantity, "rate": rate,
+            "foreignamount": None if amount is None else round(sign * amount, 2),
+            "isclosed": "T" if field(line, "isClosed") is True else "F",
+        })
+    return rows
 
 
 def _status(record_type: str, body: dict[str, Any]) -> str | None:

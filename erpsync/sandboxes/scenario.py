@@ -263,6 +263,13 @@ def _money_set(amount: Decimal) -> dict[str, Any]:
 
 
 def _render(order: _Order, *, updated_at: datetime, note: str | None, shop_domain: str) -> bytes:
+    body = render_order(order, updated_at=updated_at, note=note, shop_domain=shop_domain)
+    # Compact, as Shopify sends it; the HMAC covers exactly these bytes.
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def render_order(order: _Order, *, updated_at: datetime, note: str | None, shop_domain: str) -> dict[str, Any]:
+    """One version of an order as Shopify's order JSON (the webhook body and the Admin API's order)."""
     body = order_template()
     line_template = body["line_items"][0]
     line_items = []
@@ -350,8 +357,7 @@ def _render(order: _Order, *, updated_at: datetime, note: str | None, shop_domai
             "updated_at": updated,
         }
     )
-    # Compact, as Shopify sends it; the HMAC covers exactly these bytes.
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    return body
 
 
 @dataclass
@@ -527,3 +533,73 @@ def build_demo_scenario(
         phases=(burst, tuple(late)),
         orders=tuple(expected),
     )
+
+
+class GeneratedOrders:
+    """A large, lazy catalogue of orders for the Admin API: order ``i`` is computed from ``(seed, i)`` on demand.
+
+    Nothing is held per order, so 100,000 orders cost no memory until a page asks for them, and two processes
+    with the same arguments (the shop sandbox, and a benchmark seeding the ERP) see the very same orders.
+    Ids grow with the index (``FIRST_ID + i``), and so do ``created_at`` and ``updated_at`` (spread evenly over
+    ``span`` from ``start``), so a page of ids or a time range is a range of indexes, found without a scan.
+    """
+
+    FIRST_ID = 7_000_000_000_000
+    UPDATED_AFTER = timedelta(seconds=90)  # every order was updated once, 90 s after it was placed
+
+    def __init__(self, count: int, seed: int, *, start: datetime, span: timedelta = timedelta(days=2),
+                 skus: Sequence[str] = DEMO_SKUS, shop_domain: str = DEFAULT_SHOP_DOMAIN):
+        if count < 1:
+            raise ConfigError(f"generated orders: count must be at least 1, got {count}")
+        if start.tzinfo is None:
+            raise ConfigError("generated orders: start needs a time zone")
+        if span <= timedelta(0):
+            raise ConfigError("generated orders: span must be positive")
+        self.count, self.seed, self.start, self.span = count, seed, start.astimezone(timezone.utc), span
+        self.shop_domain = shop_domain
+        rng = random.Random(f"catalogue:{seed}")
+        self.products = {
+            sku: (DEMO_CATALOGUE.get(sku, f"Product {sku}"), 8_000_000_000_000 + n, 8_100_000_000_000 + n,
+                  rng.randrange(50, 900), Decimal(rng.randrange(5, 120)) + rng.choice(
+                      [Decimal("0.00"), Decimal("0.50"), Decimal("0.99")]))
+            for n, sku in enumerate(dict.fromkeys(skus))
+        }
+        if not self.products:
+            raise ConfigError("generated orders: the catalogue needs at least one SKU")
+
+    def index_of(self, order_id: int) -> int | None:
+        """The index of an order id, or None when the catalogue has no such order."""
+        index = order_id - self.FIRST_ID
+        return index if 0 <= index < self.count else None
+
+    def created_at(self, index: int) -> datetime:
+        return (self.start + self.span * index / self.count).replace(microsecond=0)
+
+    def updated_at(self, index: int) -> datetime:
+        return self.created_at(index) + self.UPDATED_AFTER
+
+    def order(self, index: int) -> dict[str, Any]:
+        """Order ``index`` as the Admin API shows it."""
+        rng = random.Random(f"order:{self.seed}:{index}")
+        skus = rng.sample(list(self.products), k=min(len(self.products), rng.randint(1, 3)))
+        base = self.FIRST_ID * 10 + index * 10  # line and other ids: unique, and stable per order
+        lines = []
+        for n, sku in enumerate(skus):
+            title, product_id, variant_id, grams, price = self.products[sku]
+            lines.append(_Line(base + n, sku, title, product_id, variant_id, grams, price, rng.randint(1, 4)))
+        draft = _Order(
+            order_id=self.FIRST_ID + index, order_number=1001 + index, customer_id=base + 5, address_id=base + 6,
+            checkout_id=base + 7, shipping_line_id=base + 8, token=f"{rng.getrandbits(128):032x}",
+            checkout_token=f"{rng.getrandbits(128):032x}", confirmation_number=f"G{index:08d}",
+            created_at=self.created_at(index), lines=lines, known=True,
+        )
+        return render_order(draft, updated_at=self.updated_at(index), note=None, shop_domain=self.shop_domain)
+
+    def index_range(self, updated_min: datetime | None, updated_max: datetime | None) -> range:
+        """Indexes whose updated_at lies in [updated_min, updated_max] (either bound may be open)."""
+        import bisect
+
+        indexes = range(self.count)
+        low = 0 if updated_min is None else bisect.bisect_left(indexes, updated_min, key=self.updated_at)
+        high = self.count if updated_max is None else bisect.bisect_right(indexes, updated_max, key=self.updated_at)
+        return range(low, max(low, high))

@@ -32,6 +32,7 @@ from erpsync.sandboxes.scenario import (
     PHASE_NAMES,
     UNKNOWN_SKU,
     Delivery,
+    GeneratedOrders,
     Scenario,
     build_demo_scenario,
     sign,
@@ -136,6 +137,13 @@ class Shop:
         if known is None or delivery.version > known[0]:
             self._newest[delivery.order_id] = (delivery.version, delivery.payload())
 
+    def announce(self, order: dict[str, Any]) -> None:
+        """Show an order in the Admin API without sending its webhook (one the webhooks never delivered)."""
+        version = datetime.fromisoformat(order["updated_at"])
+        known = self._newest.get(str(order["id"]))
+        if known is None or version >= known[0]:
+            self._newest[str(order["id"])] = (version, order)
+
     def orders(self) -> list[dict[str, Any]]:
         return [order for _, order in self._newest.values()]
 
@@ -210,6 +218,54 @@ def _project(order: dict[str, Any], fields: str | None) -> dict[str, Any]:
     return {k: v for k, v in order.items() if k in wanted}
 
 
+def _generated_page(
+    generated: GeneratedOrders, filters: dict[str, Any], cursor: dict[str, Any] | None, limit: int
+) -> tuple[list[dict[str, Any]], bool, bool]:
+    """(page newest first, has a previous page, has a next page) of the generated catalogue, by index arithmetic."""
+    if filters["status"] in ("closed", "cancelled"):
+        return [], False, False  # generated orders are all open
+    bounds = {name: datetime.fromisoformat(filters[name]) for name in ("updated_at_min", "updated_at_max")
+              if name in filters}
+    span = generated.index_range(bounds.get("updated_at_min"), bounds.get("updated_at_max"))
+    for name in ("created_at_min", "created_at_max"):
+        if name in filters:  # created_at grows with the index as updated_at does
+            moment = datetime.fromisoformat(filters[name])
+            cut = next((i for i in (span if name.endswith("min") else reversed(span))
+                        if (generated.created_at(i) >= moment if name.endswith("min")
+                            else generated.created_at(i) <= moment)), None)
+            span = range(0) if cut is None else (range(cut, span.stop) if name.endswith("min")
+                                                 else range(span.start, cut + 1))
+    if "ids" in filters:
+        wanted = sorted({i for i in (generated.index_of(n) for n in filters["ids"]) if i is not None and i in span},
+                        reverse=True)
+    else:
+        wanted = None
+    if cursor is not None:
+        at = generated.index_of(cursor["last_id"])
+        at = (span.stop if cursor["direction"] == "next" else span.start - 1) if at is None else at
+    if wanted is not None:
+        if cursor is None:
+            page = wanted[:limit]
+        elif cursor["direction"] == "next":
+            page = [i for i in wanted if i < at][:limit]
+        else:
+            page = [i for i in wanted if i > at][-limit:]
+        first, last = (wanted[0], wanted[-1]) if wanted else (None, None)
+    else:
+        if cursor is None:
+            top = span.stop - 1
+        elif cursor["direction"] == "next":
+            top = min(at - 1, span.stop - 1)
+        else:
+            top = min(at + limit, span.stop - 1)
+        floor = at if cursor is not None and cursor["direction"] == "prev" else span.start - 1
+        page = list(range(top, max(top - limit, floor), -1))
+        first, last = (span.stop - 1, span.start) if len(span) else (None, None)
+    has_prev = bool(page) and first is not None and page[0] < first
+    has_next = bool(page) and last is not None and page[-1] > last
+    return [generated.order(i) for i in page], has_prev, has_next
+
+
 def create_app(
     scenario: Scenario,
     *,
@@ -219,7 +275,9 @@ def create_app(
     shop_domain: str = DEFAULT_SHOP_DOMAIN,
     concurrency: int = DEFAULT_CONCURRENCY,
     timeout: float = DEFAULT_TIMEOUT,
+    generated: GeneratedOrders | None = None,
 ) -> Starlette:
+    """The store. With ``generated`` its Admin API serves that lazy catalogue instead of the orders it sent."""
     shop = Shop(scenario)
     sending = asyncio.Lock()
 
@@ -286,13 +344,19 @@ def create_app(
                 return _error(400, {field: [message]})
 
         # Newest first by id, as Shopify lists orders.
-        matching = sorted((o for o in shop.orders() if _matches(o, filters)), key=lambda o: o["id"], reverse=True)
-        if cursor is None:
-            page = matching[:limit]
-        elif cursor["direction"] == "next":
-            page = [o for o in matching if o["id"] < cursor["last_id"]][:limit]
+        if generated is not None:
+            page, has_prev, has_next = _generated_page(generated, filters, cursor, limit)
         else:
-            page = [o for o in matching if o["id"] > cursor["last_id"]][-limit:]
+            matching = sorted((o for o in shop.orders() if _matches(o, filters)), key=lambda o: o["id"],
+                              reverse=True)
+            if cursor is None:
+                page = matching[:limit]
+            elif cursor["direction"] == "next":
+                page = [o for o in matching if o["id"] < cursor["last_id"]][:limit]
+            else:
+                page = [o for o in matching if o["id"] > cursor["last_id"]][-limit:]
+            has_prev = bool(page) and matching[0]["id"] > page[0]["id"]
+            has_next = bool(page) and matching[-1]["id"] < page[-1]["id"]
 
         links = []
         if page:
@@ -300,10 +364,10 @@ def create_app(
             if params.get("fields"):
                 link_params["fields"] = params["fields"]
             first_id, last_id = page[0]["id"], page[-1]["id"]
-            if matching and matching[0]["id"] > first_id:
+            if has_prev:
                 prev = _encode_cursor({"direction": "prev", "last_id": first_id, "filters": filters})
                 links.append(f'<{request.url.replace_query_params(**link_params, page_info=prev)}>; rel="previous"')
-            if matching and matching[-1]["id"] < last_id:
+            if has_next:
                 nxt = _encode_cursor({"direction": "next", "last_id": last_id, "filters": filters})
                 links.append(f'<{request.url.replace_query_params(**link_params, page_info=nxt)}>; rel="next"')
         headers = {"Link": ", ".join(links)} if links else {}
@@ -316,19 +380,54 @@ def create_app(
         if problem:
             field, _, message = problem.partition(": ")
             return _error(400, {field: [message]})
+        if generated is not None and not ({"ids", "created_at_min", "created_at_max"} & set(filters)):
+            span = generated.index_range(*(datetime.fromisoformat(filters[name]) if name in filters else None
+                                           for name in ("updated_at_min", "updated_at_max")))
+            return JSONResponse({"count": 0 if filters["status"] in ("closed", "cancelled") else len(span)})
+        if generated is not None:
+            return _error(400, {"count": ["with a generated catalogue, filter by updated_at only"]})
         return JSONResponse({"count": sum(1 for o in shop.orders() if _matches(o, filters))})
 
     async def get_order(request: Request) -> Response:
         if not authorized(request):
             return _error(401, _INVALID_TOKEN)
-        order = shop.order(str(request.path_params["order_id"]))
+        if generated is not None:
+            index = generated.index_of(request.path_params["order_id"])
+            order = None if index is None else generated.order(index)
+        else:
+            order = shop.order(str(request.path_params["order_id"]))
         if order is None:
             return _error(404, "Not Found")
         return JSONResponse({"order": _project(order, request.query_params.get("fields"))})
 
+    async def announce(request: Request) -> Response:
+        try:
+            order = json.loads(await request.body())
+        except ValueError:
+            order = None
+        problems = []
+        if not isinstance(order, dict):
+            problems.append("body: must be a JSON order object")
+        else:
+            if not isinstance(order.get("id"), int) or isinstance(order.get("id"), bool):
+                problems.append("id: must be an integer")
+            for name in ("created_at", "updated_at"):
+                try:
+                    if datetime.fromisoformat(str(order.get(name))).tzinfo is None:
+                        problems.append(f"{name}: needs a UTC offset")
+                except ValueError:
+                    problems.append(f"{name}: not an ISO 8601 timestamp")
+        if problems:
+            return JSONResponse({"error": "; ".join(problems)}, status_code=400)
+        if generated is not None:
+            return JSONResponse({"error": "this store serves a generated catalogue"}, status_code=409)
+        shop.announce(order)
+        return JSONResponse({"announced": order["id"]})
+
     return Starlette(
         routes=[
             Route("/healthz", healthz),
+            Route("/_sandbox/orders", announce, methods=["POST"]),
             Route("/_sandbox/scenario", scenario_view),
             Route("/_sandbox/phases/{phase:int}/send", send, methods=["POST"]),
             Route("/admin/api/{version}/orders.json", list_orders),
@@ -364,6 +463,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--skus", help=f"comma-separated SKU catalogue (default: {','.join(DEMO_SKUS)})")
     parser.add_argument("--unknown-sku", default=UNKNOWN_SKU, help="SKU of the one order that must dead-letter")
     parser.add_argument("--phase", type=int, action="append", help="send: only this phase (repeatable); default all")
+    parser.add_argument(
+        "--generated-orders", type=int, default=0, metavar="N",
+        help="serve a lazy catalogue of N generated orders in the Admin API instead of the orders sent (benchmarks)",
+    )
+    parser.add_argument("--generated-seed", type=int, default=1, help="seed of the generated catalogue")
+    parser.add_argument(
+        "--generated-start", default="2026-11-26T00:00:00+00:00",
+        help="created_at of the first generated order (ISO 8601 with offset); they spread over two days",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -391,6 +499,15 @@ def run(args: argparse.Namespace) -> int:
             return 2
         return asyncio.run(_send_once(scenario, args, secret))
 
+    generated = None
+    if args.generated_orders:
+        try:
+            start = datetime.fromisoformat(args.generated_start)
+            generated = GeneratedOrders(args.generated_orders, args.generated_seed, start=start,
+                                        shop_domain=args.shop_domain)
+        except (ValueError, ConfigError) as exc:
+            print(f"shop sandbox: --generated-*: {exc}", file=sys.stderr)
+            return 2
     app = create_app(
         scenario,
         secret=secret,
@@ -399,6 +516,7 @@ def run(args: argparse.Namespace) -> int:
         shop_domain=args.shop_domain,
         concurrency=args.concurrency,
         timeout=args.timeout,
+        generated=generated,
     )
     # Bound here rather than by uvicorn, so a busy port is a plain error message and --port 0 can be reported.
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +21,7 @@ from erpsync.reconcile import (
     ErpSalesOrders,
     ShopifyAdminClient,
     Window,
+    enqueue_repairs,
     markdown_summary,
     plan_repairs,
     report_dir,
@@ -116,11 +117,19 @@ def deliver(ledger, pipeline, order: dict) -> str:
     return sync(pipeline, event_id)
 
 
-def delete_from_erp(erp_db: Path, external_id: str) -> None:
-    """Someone deleted the record in the ERP (the sandbox has no DELETE route, so its file is edited)."""
-    with sqlite3.connect(erp_db) as conn:
-        conn.execute("DELETE FROM record WHERE record_type = 'salesOrder' AND external_id = ?", (external_id,))
-        conn.execute('DELETE FROM "transaction" WHERE externalid = ?', (external_id,))
+def delete_from_erp(erp_url: str, external_id: str) -> None:
+    """Someone deleted the record in the ERP (NetSuite's DELETE on the record API)."""
+    token = httpx.post(f"{erp_url}/services/rest/auth/oauth2/v1/token", data={
+        "grant_type": "client_credentials", "client_id": ERP_CLIENT_ID, "client_secret": ERP_CLIENT_SECRET,
+    }, timeout=30).raise_for_status().json()["access_token"]
+    response = httpx.delete(f"{erp_url}/services/rest/record/v1/salesOrder/eid:{external_id}",
+                            headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    assert response.status_code == 204, response.text
+
+
+def next_second() -> None:
+    """SuiteQL stamps lastmodifieddate to the second: an edit made in a later second than the sync is newer."""
+    time.sleep(1.0)
 
 
 def window_around_now() -> Window:
@@ -148,18 +157,24 @@ def test_injected_drift_is_found_repaired_or_reported_and_a_second_run_has_nothi
     synced = sorted(entity for entity, outcome in outcomes.items() if outcome == "synced")
     assert len(dead) == 1, "the scenario has one order with an SKU no lookup knows"
 
-    deleted, hand_edited = synced[0], synced[1]
-    delete_from_erp(sandboxes["erp_db"], f"shopify-order-{deleted}")
+    deleted, hand_edited, requantified = synced[0], synced[1], synced[2]
+    delete_from_erp(sandboxes["erp_url"], f"shopify-order-{deleted}")
+    next_second()
     record = erp_client.get("salesOrder", f"eid:shopify-order-{hand_edited}", expand_sub_resources=True)
     body = {key: record[key] for key in ("entity", "tranDate", "otherRefNum", "memo", "item")}
     for line in body["item"]["items"]:
         line["isClosed"] = True  # closed by hand in the ERP
     erp_client.upsert("salesOrder", f"shopify-order-{hand_edited}", body)
+    record = erp_client.get("salesOrder", f"eid:shopify-order-{requantified}", expand_sub_resources=True)
+    body = {key: record[key] for key in ("entity", "tranDate", "otherRefNum", "memo", "item")}
+    body["item"]["items"][0]["quantity"] += 5  # a quantity changed by hand: SuiteQL's line sum differs
+    body["item"]["items"].append({**body["item"]["items"][0], "quantity": 1})
+    erp_client.upsert("salesOrder", f"shopify-order-{requantified}", body)
     erp_client.upsert("salesOrder", "shopify-order-1", {"entity": {"id": "110"}, "item": {"items": [
         {"item": {"id": "98"}, "quantity": 1, "rate": 5.0}]}})
 
     dispatcher = InlineDispatcher(pipeline)
-    erp = ErpSalesOrders(erp_client, external_id_prefix="shopify-order-", page_size=4, with_lines=True)
+    erp = ErpSalesOrders(erp_client, external_id_prefix="shopify-order-", page_size=4)
     first = run_reconciliation(window, shop=shop, erp=erp, ledger=ledger, mapping=mapping,
                                spool=tmp_path / "first.sqlite", dispatcher=dispatcher, erp_edit_slack=timedelta(0))
     drift = first.drift.frame()
@@ -167,9 +182,11 @@ def test_injected_drift_is_found_repaired_or_reported_and_a_second_run_has_nothi
     assert by_kind["missing_in_erp"] == {*never_delivered, deleted}
     assert by_kind["erp_only"] == {"1"}
     assert by_kind["dead_lettered"] == dead
-    assert by_kind["mismatch"] == {hand_edited}
+    assert by_kind["mismatch"] == {hand_edited, requantified}
     edit = drift[drift["entity_id"] == hand_edited].iloc[0]
     assert (edit["fields"], edit["newer"]) == ("status", "erp")
+    edit = drift[drift["entity_id"] == requantified].iloc[0]
+    assert (edit["fields"], edit["newer"]) == ("total,lines", "erp")
     assert drift.loc[drift["kind"] == "erp_only", "newer"].tolist() == ["erp"]
 
     assert {r.entity_id for r in first.repairs} == {*never_delivered, deleted}, "hand edits and ERP-only are reported"
@@ -189,11 +206,44 @@ def test_injected_drift_is_found_repaired_or_reported_and_a_second_run_has_nothi
     second = run_reconciliation(window, shop=shop, erp=erp, ledger=ledger, mapping=mapping,
                                 spool=tmp_path / "second.sqlite", dispatcher=dispatcher, erp_edit_slack=timedelta(0))
     assert second.repairs == []
-    assert second.summary.drift == {"missing_in_erp": 0, "erp_only": 1, "mismatch": 1, "dead_lettered": 1}
+    assert second.summary.drift == {"missing_in_erp": 0, "erp_only": 1, "mismatch": 2, "dead_lettered": 1}
 
     # Declaring status source-authoritative lets the hand edit be overwritten, through the pipeline.
     owned = plan_repairs(second.drift, authoritative_fields={"status"})
     assert [r.entity_id for r in owned] == [hand_edited]
+
+
+def test_a_later_run_repairs_a_record_deleted_again_which_one_run_queues_once(
+    sandboxes, ledger, pipeline, shop, erp_client, tmp_path
+):
+    mapping = find_mapping(PROJECT_DIR / "mappings", "shopify", "orders/updated")
+    window = window_around_now()
+    order = next(o for page in shop.order_pages(updated_at_min=window.query_start, updated_at_max=window.query_end)
+                 for o in page if not any(line["sku"] == "DISCONTINUED-SKU-0001" for line in o["line_items"]))
+    # Delivered exactly as the Admin API shows it: a repair's body is then the very content already applied.
+    body = json.dumps(order, separators=(",", ":"), ensure_ascii=False).encode()
+    event_id = ledger.record_delivery(source="shopify", delivery_id=str(uuid.uuid4()), topic="orders/updated",
+                                      shop=None, triggered_at=None, body=body,
+                                      payload_sha256=hashlib.sha256(body).hexdigest()).event_id
+    assert sync(pipeline, event_id) == "synced"
+    external_id = f"shopify-order-{order['id']}"
+    erp = ErpSalesOrders(erp_client, external_id_prefix="shopify-order-")
+    dispatcher = InlineDispatcher(pipeline)
+    # The ERP starts empty: a first run brings every other order in as well.
+    run_reconciliation(window, shop=shop, erp=erp, ledger=ledger, mapping=mapping, spool=tmp_path / "catch-up.sqlite",
+                       dispatcher=dispatcher, run_id="catch-up")
+    dispatcher.outcomes.clear()
+    for attempt in ("first", "second"):
+        delete_from_erp(sandboxes["erp_url"], external_id)
+        result = run_reconciliation(window, shop=shop, erp=erp, ledger=ledger, mapping=mapping,
+                                    spool=tmp_path / f"{attempt}.sqlite", dispatcher=dispatcher, run_id=attempt)
+        assert result.repair_result.enqueued == 1, attempt
+        assert erp_client.get("salesOrder", f"eid:{external_id}") is not None, f"{attempt} repair restored it"
+        # The same run queueing its repairs again (a retried flow run) finds them in the inbox.
+        again = enqueue_repairs(ledger, result.repairs, mapping=mapping, fetch_orders=shop.orders_by_ids,
+                                run=attempt, dispatcher=dispatcher)
+        assert (again.enqueued, again.already_in_inbox) == (0, 1)
+    assert sorted(dispatcher.outcomes.values()) == ["synced", "synced"]
 
 
 def test_dry_run_plans_without_touching_the_inbox(sandboxes, ledger, shop, erp_client, tmp_path):
@@ -201,7 +251,6 @@ def test_dry_run_plans_without_touching_the_inbox(sandboxes, ledger, shop, erp_c
     erp = ErpSalesOrders(erp_client, external_id_prefix="shopify-order-")
     some_order = next(page for page in shop.order_pages(updated_at_min=datetime(2020, 1, 1, tzinfo=UTC),
                                                         updated_at_max=datetime(2100, 1, 1, tzinfo=UTC)))[0]
-    delete_from_erp(sandboxes["erp_db"], f"shopify-order-{some_order['id']}")
     result = run_reconciliation(window_around_now(), shop=shop, erp=erp, ledger=ledger, mapping=mapping,
                                 spool=tmp_path / "dry.sqlite", dry_run=True)
     assert result.repair_result.dry_run and result.repair_result.enqueued == 0
@@ -217,3 +266,24 @@ def test_admin_client_refuses_a_wrong_token_naming_the_setting(sandboxes):
         with pytest.raises(ConfigError, match="ERPSYNC_SHOPIFY_ACCESS_TOKEN"):
             next(client.order_pages(updated_at_min=datetime(2020, 1, 1, tzinfo=UTC),
                                     updated_at_max=datetime(2030, 1, 1, tzinfo=UTC)))
+
+
+def test_a_generated_catalogue_pages_by_cursor_without_gaps_and_answers_by_ids(tmp_path):
+    from erpsync.sandboxes.scenario import GeneratedOrders
+
+    start = datetime(2026, 11, 26, tzinfo=UTC)
+    with start_shop_sandbox(tmp_path, "--secret", "whsec-test", "--access-token", ACCESS_TOKEN,
+                            "--generated-orders", "620", "--generated-seed", "9",
+                            "--generated-start", start.isoformat()) as shop_url, \
+            ShopifyAdminClient(shop_url, SecretStr(ACCESS_TOKEN), page_size=250) as shop:
+        catalogue = GeneratedOrders(620, 9, start=start)
+        everything = [o for page in shop.order_pages(updated_at_min=start, updated_at_max=start + timedelta(days=3))
+                      for o in page]
+        assert [o["id"] for o in everything] == [GeneratedOrders.FIRST_ID + i for i in range(619, -1, -1)]
+        assert everything[-1] == catalogue.order(0), "the shop serves what any process computes for the index"
+        part = [o["id"] for page in shop.order_pages(updated_at_min=catalogue.updated_at(100),
+                                                     updated_at_max=catalogue.updated_at(399)) for o in page]
+        assert part == [GeneratedOrders.FIRST_ID + i for i in range(399, 99, -1)]
+        wanted = [str(GeneratedOrders.FIRST_ID + i) for i in (3, 600, 7)] + ["1"]
+        found = [o["id"] for page in shop.orders_by_ids(wanted) for o in page]
+        assert sorted(found) == sorted(GeneratedOrders.FIRST_ID + i for i in (3, 600, 7))

@@ -15,8 +15,10 @@ from erpsync.errors import ConfigError, TransientError
 from erpsync.mapping import find_mapping
 from erpsync.reconcile import Window, classify, nightly_window, parse_moment, plan_repairs, source_row, split_window
 from erpsync.reconcile.compare import external_id_shape
-from erpsync.reconcile.erp_side import line_summary
-from erpsync.reconcile.repair import delivery_id
+from erpsync.reconcile.alert import drift_alert
+from erpsync.reconcile.erp_side import ErpSalesOrders, erp_timestamp, line_summary, parse_erp_timestamp
+from erpsync.reconcile.repair import delivery_id, run_stamp
+from erpsync.reconcile.report import ReconcileSummary
 from erpsync.reconcile.report import drift_chart_svg
 from erpsync.reconcile.shopify_admin import ShopifyAdminClient, parse_call_limit, throttle_delay
 from erpsync.settings import PROJECT_DIR
@@ -193,9 +195,90 @@ def test_source_authoritative_fields_overwrite_erp_edits():
     assert [r.entity_id for r in plan_repairs(frame, authoritative_fields={"status"})] == ["1"]
 
 
-def test_delivery_id_names_entity_and_version():
+def test_delivery_id_names_run_entity_and_version():
     version = datetime(2026, 11, 27, 11, tzinfo=UTC)
-    assert delivery_id("order", "1001", version) == "reconcile:order/1001:2026-11-27T11:00:00+00:00"
+    assert delivery_id("order", "1001", version, "run-a") == "reconcile:run-a:order/1001:2026-11-27T11:00:00+00:00"
+    # A later run repairs the same entity and version again under an id of its own.
+    assert delivery_id("order", "1001", version, "run-b") != delivery_id("order", "1001", version, "run-a")
+    assert run_stamp(datetime(2026, 11, 28, 2, 0, 0, 5, tzinfo=UTC)) == "20261128T020000.000005Z"
+
+
+@pytest.mark.parametrize("run", ["", "a:b", "x" * 61])
+def test_delivery_id_refuses_a_run_id_that_would_blur_the_key(run):
+    with pytest.raises(ConfigError, match="run"):
+        delivery_id("order", "1", datetime(2026, 1, 1, tzinfo=UTC), run)
+
+
+# -- the SuiteQL the ERP side sends ------------------------------------------------------------------------------
+
+
+def test_erp_page_query_bounds_lastmodifieddate_with_a_format_mask_and_pages_by_id():
+    erp = ErpSalesOrders(client=None, external_id_prefix="shopify_order-", page_size=500)
+    query = erp.page_query(modified_min=datetime(2026, 11, 27, 0, 0, 0, 500, tzinfo=UTC),
+                           modified_max=datetime(2026, 11, 28, 1, 0, 0, 1, tzinfo=UTC), after_id=42)
+    assert query.startswith("SELECT TOP 500 t.id, t.externalid")
+    assert "TO_CHAR(t.lastmodifieddate, 'YYYY-MM-DD HH24:MI:SS') AS lastmodified FROM transaction t" in query
+    assert "t.type = 'SalesOrd'" in query
+    # _ is a LIKE wildcard: escaped. Bounds are whole seconds, rounded outwards so the window only widens.
+    assert "t.externalid LIKE 'shopify\\_order-%' ESCAPE '\\'" in query
+    assert "t.lastmodifieddate >= TO_TIMESTAMP('2026-11-27 00:00:00', 'YYYY-MM-DD HH24:MI:SS')" in query
+    assert "t.lastmodifieddate < TO_TIMESTAMP('2026-11-28 01:00:01', 'YYYY-MM-DD HH24:MI:SS')" in query
+    assert query.endswith("AND t.id > 42 ORDER BY t.id")
+    assert "?" not in query, "NetSuite's REST SuiteQL takes no bind parameters"
+    assert ErpSalesOrders.lines_query([7, 9]) == (
+        "SELECT tl.transaction, COUNT(tl.id) AS linecount, SUM(tl.foreignamount) AS lineamount "
+        "FROM transactionline tl WHERE tl.transaction IN (7, 9) AND tl.mainline = 'F' AND tl.taxline = 'F' "
+        "GROUP BY tl.transaction")
+
+
+def test_erp_bounds_and_stamps_follow_the_roles_time_zone():
+    moment = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+    assert erp_timestamp(moment, tz="America/New_York") == (
+        "TO_TIMESTAMP('2026-11-27 07:00:00', 'YYYY-MM-DD HH24:MI:SS')")
+    assert parse_erp_timestamp("2026-11-27 07:00:00", tz="America/New_York") == moment
+    assert parse_erp_timestamp("27/11/2026") is None
+
+
+def test_erp_rows_normalise_the_credit_sign_of_sales_order_lines():
+    erp = ErpSalesOrders(client=None, external_id_prefix="shopify-order-")
+    row = erp.normalise({"id": "7", "externalid": "shopify-order-1", "status": "H", "entity": "110",
+                         "lastmodified": "2026-11-27 10:00:00", "linecount": "2", "lineamount": "-24.5"})
+    assert (row["erp_total"], row["erp_lines"], row["erp_status"], row["erp_customer"]) == (24.5, 2, "closed", "110")
+
+
+@pytest.mark.parametrize(("build", "message"), [
+    (lambda: ErpSalesOrders(client=None, external_id_prefix="x'; DROP"), "literal"),
+    (lambda: ErpSalesOrders(client=None, record_type="customer"), "record_type"),
+    (lambda: ErpSalesOrders(client=None, tz="Mars/Olympus"), "tz"),
+])
+def test_erp_reader_refuses_what_it_cannot_query_safely(build, message):
+    with pytest.raises(ConfigError, match=message):
+        build()
+
+
+# -- the drift alert ---------------------------------------------------------------------------------------------
+
+
+def summary(drift: dict, planned: int) -> ReconcileSummary:
+    return ReconcileSummary(window="w", source_records=10, erp_records=10, compared=12, per_second=1.0,
+                            drift={"missing_in_erp": 0, "erp_only": 0, "mismatch": 0, "dead_lettered": 0, **drift},
+                            repairs_planned=planned, repairs_enqueued=planned, dry_run=False)
+
+
+def test_drift_alert_counts_only_what_a_person_must_look_at():
+    window = Window(datetime(2026, 11, 27, tzinfo=UTC), datetime(2026, 11, 28, tzinfo=UTC))
+    repaired_only = summary({"missing_in_erp": 3}, planned=3)
+    assert drift_alert(repaired_only, window, 0) is None
+    left = summary({"missing_in_erp": 3, "erp_only": 1, "dead_lettered": 1}, planned=3)
+    alert = drift_alert(left, window, 0)
+    assert alert.event == "erpsync.reconcile.drift-exceeded"
+    assert alert.resource == {"prefect.resource.id": "erpsync.reconcile.2026-11-27",
+                              "prefect.resource.name": "reconcile"}
+    assert alert.payload["needs_attention"] == 2 and alert.payload["erp_only"] == 1
+    assert all(isinstance(value, (int, bool)) for value in alert.payload.values()), "counts only"
+    assert drift_alert(left, window, 2) is None and drift_alert(left, window, None) is None
+    with pytest.raises(ConfigError, match="drift_alert_threshold"):
+        drift_alert(left, window, -1)
 
 
 # -- the Admin API client's rate limiting ------------------------------------------------------------------------
@@ -260,3 +343,33 @@ def test_the_reconcile_package_does_not_import_prefect():
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             assert not any(name.split(".")[0] == "prefect" for name in names), path.name
+
+
+# -- the ERP sandbox's SuiteQL date functions ---------------------------------------------------------------------
+
+
+def test_sandbox_reads_and_writes_oracle_format_masks():
+    from erpsync.sandboxes.suiteql_functions import MaskError, format_masked, parse_masked
+
+    moment = parse_masked("2026-11-27 10:05:09", "YYYY-MM-DD HH24:MI:SS")
+    assert moment == datetime(2026, 11, 27, 10, 5, 9, tzinfo=UTC)
+    assert format_masked(moment.replace(microsecond=123000), 'YYYY-MM-DD"T"HH24:MI:SS.FF3') == "2026-11-27T10:05:09.123"
+    assert parse_masked("27/11/2026", "DD/MM/YYYY") == datetime(2026, 11, 27, tzinfo=UTC)
+    with pytest.raises(MaskError, match="format"):
+        parse_masked("2026-11-27", "YYYY-MON-DD")
+    with pytest.raises(MaskError, match="does not match"):
+        parse_masked("2026-11-27T10:00:00", "YYYY-MM-DD HH24:MI:SS")
+
+
+def test_generated_orders_are_lazy_deterministic_and_ordered_by_index():
+    from erpsync.sandboxes.scenario import GeneratedOrders
+
+    start = datetime(2026, 11, 26, tzinfo=UTC)
+    one, two = GeneratedOrders(1000, 3, start=start), GeneratedOrders(1000, 3, start=start)
+    assert one.order(517) == two.order(517), "the same order in every process"
+    assert one.order(517)["id"] == GeneratedOrders.FIRST_ID + 517 and one.index_of(one.order(517)["id"]) == 517
+    assert one.index_of(GeneratedOrders.FIRST_ID + 1000) is None
+    window = one.index_range(one.updated_at(100), one.updated_at(199))
+    assert (window.start, window.stop) == (100, 200)
+    mapping = find_mapping(MAPPINGS, "shopify", "orders/updated")
+    assert mapping.apply(one.order(5)).external_id == f"shopify-order-{GeneratedOrders.FIRST_ID + 5}"
