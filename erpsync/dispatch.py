@@ -13,11 +13,20 @@ from erpsync.retry import RetryPolicy
 log = logging.getLogger(__name__)
 
 SYNC_EVENT_DEPLOYMENT = "sync-event/sync-event"
+SYNC_BATCH_DEPLOYMENT = "sync-batch/sync-batch"
 
 
 class Dispatcher(Protocol):
     def dispatch(self, event_id: int) -> str:
         """Start (or find) the run for this inbox event; returns the flow run id."""
+
+
+class BatchDispatcher(Dispatcher, Protocol):
+    def start_batch(self, key: str) -> str:
+        """Start a run that takes waiting events from the inbox; returns its flow run id."""
+
+    def active_batches(self) -> list[str]:
+        """Batch runs that will still take waiting events."""
 
 
 def idempotency_key(deployment: str, event_id: int) -> str:
@@ -45,37 +54,49 @@ class PrefectDispatcher:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.Client(base_url=api_url.rstrip("/") + "/", timeout=timeout, transport=transport,
                                     headers=headers)
-        self._deployment_id: str | None = None
+        self._deployment_ids: dict[str, str] = {}
         self.retry = retry or self.DEFAULT_RETRY
 
     def close(self) -> None:
         self._client.close()
 
-    def _resolve_deployment(self) -> str:
-        if self._deployment_id is None:
-            response = self._request("GET", f"deployments/name/{self.deployment}")
+    def _resolve_deployment(self, name: str) -> str:
+        if name not in self._deployment_ids:
+            response = self._request("GET", f"deployments/name/{name}")
             if response.status_code == 404:
-                raise TransientError(f"deployment {self.deployment!r} not found: run `prefect deploy --all`")
-            self._deployment_id = _json_field(response, "id")
-        return self._deployment_id
+                raise TransientError(f"deployment {name!r} not found: run `prefect deploy --all`")
+            self._deployment_ids[name] = _json_field(response, "id")
+        return self._deployment_ids[name]
 
     def dispatch(self, event_id: int) -> str:
-        return self.retry.call(self._create_run, event_id, describe=f"dispatch of event {event_id}")
+        return self.retry.call(self._create_run, self.deployment, {"event_id": event_id},
+                               idempotency_key(self.deployment, event_id), f"event-{event_id}",
+                               describe=f"dispatch of event {event_id}")
 
-    def _create_run(self, event_id: int) -> str:
-        deployment_id = self._resolve_deployment()
-        response = self._request(
-            "POST",
-            f"deployments/{deployment_id}/create_flow_run",
-            json={
-                "parameters": {"event_id": event_id},
-                "idempotency_key": idempotency_key(self.deployment, event_id),
-                "name": f"event-{event_id}",
-            },
+    def start_batch(self, key: str) -> str:
+        """Start a `sync-batch` run (it takes waiting events from the inbox itself); ``key`` makes it once-only."""
+        return self.retry.call(self._create_run, SYNC_BATCH_DEPLOYMENT, {},
+                               idempotency_key(SYNC_BATCH_DEPLOYMENT, key), f"batch-{key}",
+                               describe="start of a sync-batch run")
+
+    def active_batches(self) -> list[str]:
+        """Ids of `sync-batch` runs that are scheduled, pending or running (they will take waiting events)."""
+        response = self.retry.call(
+            self._request, "POST", "flow_runs/filter",
+            json={"deployments": {"name": {"any_": [SYNC_BATCH_DEPLOYMENT.split("/")[1]]}},
+                  "flow_runs": {"state": {"type": {"any_": ["SCHEDULED", "PENDING", "RUNNING"]}}},
+                  "limit": 50},
+            describe="active sync-batch runs",
         )
+        return [run["id"] for run in response.json()]
+
+    def _create_run(self, deployment: str, parameters: dict, key: str, name: str) -> str:
+        deployment_id = self._resolve_deployment(deployment)
+        response = self._request("POST", f"deployments/{deployment_id}/create_flow_run",
+                                 json={"parameters": parameters, "idempotency_key": key, "name": name})
         if response.status_code == 404:  # deployment re-created since we looked it up
-            self._deployment_id = None
-            raise TransientError(f"deployment {self.deployment!r} changed; retry")
+            self._deployment_ids.pop(deployment, None)
+            raise TransientError(f"deployment {deployment!r} changed; retry")
         return _json_field(response, "id")
 
     def reschedule(self, flow_run_id: str, *, message: str) -> None:

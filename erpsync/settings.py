@@ -13,6 +13,7 @@ from erpsync.errors import ConfigError
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+DEFAULT_BATCH_THRESHOLD = 0
 
 
 class Settings(BaseModel):
@@ -26,6 +27,9 @@ class Settings(BaseModel):
     max_body_bytes: int = Field(gt=0, description="Largest webhook body the receiver accepts (413 above).")
     prefect_api_url: str | None = Field(default=None, description="Prefect API the receiver dispatches runs to.")
     prefect_api_key: SecretStr | None = Field(default=None, description="Prefect Cloud API key, if any.")
+    batch_threshold: int = Field(default=DEFAULT_BATCH_THRESHOLD, ge=0, description=(
+        "Events waiting for dispatch above which the receiver starts a sync-batch run instead of one run per "
+        "event (0 = never)."))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -38,7 +42,12 @@ class Settings(BaseModel):
             cap = 0
         if cap <= 0:
             raise ConfigError(f"ERPSYNC_MAX_BODY_BYTES: expected a positive number of bytes, got {raw_cap!r}")
+        raw_threshold = env.get("ERPSYNC_BATCH_THRESHOLD", str(DEFAULT_BATCH_THRESHOLD))
+        if not raw_threshold.strip().isdigit():
+            raise ConfigError(f"ERPSYNC_BATCH_THRESHOLD: expected a whole number of events (0 = never batch), "
+                              f"got {raw_threshold!r}")
         return cls(
+            batch_threshold=int(raw_threshold),
             home=home,
             database_url=env.get("ERPSYNC_DATABASE_URL") or f"sqlite:///{home / 'erpsync.db'}",
             mappings_dir=Path(env.get("ERPSYNC_MAPPINGS_DIR") or PROJECT_DIR / "mappings"),

@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -41,7 +41,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from erpsync.dispatch import Dispatcher
+from erpsync.dispatch import BatchDispatcher, Dispatcher
 from erpsync.errors import ErpsyncError, TransientError
 from erpsync.ledger import InboxDelivery, Ledger
 from erpsync.receiver.inbox_writer import InboxWriter
@@ -107,18 +107,35 @@ class DispatchQueue:
     Dispatch must not run inside the request (or its background task): on a keep-alive connection the next
     delivery would wait for Prefect. A few threads also bound the load a burst puts on the Prefect API.
     Whatever is queued when the process dies is still in the inbox, and the sweep dispatches it.
+
+    Backlog: when more than ``batch_threshold`` events wait for dispatch, one run per event cannot keep up (a run
+    takes seconds to start), so a `sync-batch` run is started instead and the events are left in the inbox for
+    it; while any batch run is active, new events go to it too. When the last one ends, what is still waiting
+    is dispatched again (a batch run for many, one run each for a few).
     """
 
-    def __init__(self, ledger: Ledger, dispatcher: Dispatcher, *, threads: int = 4):
+    # How often the state of the batch runs is asked of Prefect while relying on them.
+    BATCH_CHECK_SECONDS = 2.0
+
+    def __init__(self, ledger: Ledger, dispatcher: BatchDispatcher, *, threads: int = 4, batch_threshold: int = 0):
         self.ledger = ledger
         self.dispatcher = dispatcher
+        self.batch_threshold = batch_threshold
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="dispatch")
+        self._lock = threading.Lock()
+        self._pending = 0
+        self._batches: list[str] = []
+        self._checked = 0.0
 
     def submit(self, event_id: int) -> None:
+        with self._lock:
+            self._pending += 1
         self._pool.submit(self._dispatch, event_id)
 
     def _dispatch(self, event_id: int) -> None:
         try:
+            if self.batch_threshold and self._leave_to_batch():
+                return
             flow_run_id = self.dispatcher.dispatch(event_id)
             self.ledger.mark_dispatched(event_id, flow_run_id)
         except ErpsyncError as exc:
@@ -126,6 +143,45 @@ class DispatchQueue:
             log.warning("event %s stored; dispatch deferred to the sweep: %s", event_id, exc)
         except Exception:  # a bug here must not kill the dispatch thread; the sweep still has the event
             log.exception("event %s stored; dispatch failed unexpectedly, deferred to the sweep", event_id)
+        finally:
+            with self._lock:
+                self._pending -= 1
+
+    def _leave_to_batch(self) -> bool:
+        """True when the event should wait in the inbox for a batch run (starting one if needed)."""
+        with self._lock:
+            if time.monotonic() - self._checked >= self.BATCH_CHECK_SECONDS:
+                self._checked = time.monotonic()
+                had_batches, self._batches = bool(self._batches), self.dispatcher.active_batches()
+                if had_batches and not self._batches:
+                    self._catch_up()
+            if self._batches:
+                return True
+            if self._pending <= self.batch_threshold:
+                return False
+            self._start_batch()
+            return True
+
+    def _start_batch(self) -> None:
+        run = self.dispatcher.start_batch(f"{time.time_ns()}")
+        self._batches = [run]
+        self._checked = time.monotonic()
+        log.info("backlog of %d events: started sync-batch run %s", self._pending, run)
+
+    def _catch_up(self) -> None:
+        """The batch runs ended: events that arrived as they finished must not wait for the sweep."""
+        waiting = self.ledger.undispatched(older_than=timedelta(0), limit=self.batch_threshold + 1)
+        if len(waiting) > self.batch_threshold:
+            self._start_batch()
+            return
+        for event_id in waiting:
+            self._pool.submit(self._dispatch_now, event_id)
+
+    def _dispatch_now(self, event_id: int) -> None:
+        try:
+            self.ledger.mark_dispatched(event_id, self.dispatcher.dispatch(event_id))
+        except ErpsyncError as exc:
+            log.warning("event %s stored; dispatch deferred to the sweep: %s", event_id, exc)
 
     def close(self) -> None:
         # Queued ids are dropped, not waited for (Prefect may be down): they are in the inbox, and the sweep
@@ -186,6 +242,7 @@ def create_app(
     mappings_dir: str | Path,
     limits: IntakeLimits,
     sources: Mapping[str, WebhookSource] | None = None,
+    batch_threshold: int = 0,
 ) -> Starlette:
     """The receiver as an ASGI app.
 
@@ -196,7 +253,7 @@ def create_app(
     topics = HandledTopics(mappings_dir)
     rate = RateLimiter(limits.rate_per_second, limits.rate_burst)
     document = openapi_document(sorted(registry), limits)
-    queue = DispatchQueue(ledger, dispatcher) if dispatcher is not None else None
+    queue = DispatchQueue(ledger, dispatcher, batch_threshold=batch_threshold) if dispatcher is not None else None
     writer = InboxWriter(ledger)
     unconfigured_warned: set[str] = set()
 

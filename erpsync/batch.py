@@ -1,0 +1,139 @@
+"""Many inbox events through the same steps in one process: what a `sync-batch` run does under backlog.
+
+A flow run costs seconds of process start and orchestration (docs/BENCHMARKS.md); the ERP call it wraps costs
+about 100 ms. Under a burst, one run per event leaves the ERP idle while Prefect starts processes. A batch run
+instead takes the waiting events from the inbox in chunks and runs each through validate → dedupe → transform
+→ push → confirm — the very `SyncPipeline` steps `sync-event` runs — on as many threads as the ERP takes calls
+at once (the shared ERP limit in the connector still caps all processes together).
+
+The dead-letter view stays one failed `sync-event` run per event: an event that does not end synced or
+skipped here is released and handed to a `sync-event` run of its own, which retries it slowly and, if it
+still fails, records the reason and ends Failed. Nothing is recorded as failed by a batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from erpsync.dispatch import BatchDispatcher
+from erpsync.errors import ErpsyncError, SkipEvent
+from erpsync.ledger import EntityKey, Ledger
+from erpsync.pipeline import SyncPipeline, ValidEvent
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ChunkResult:
+    """Outcome counts of one chunk, and the events to hand to `sync-event` runs with the reason class."""
+
+    outcomes: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    handed_off: dict[int, str] = field(default_factory=dict)
+
+    def add(self, other: ChunkResult) -> None:
+        for outcome, count in other.outcomes.items():
+            self.outcomes[outcome] += count
+        self.handed_off.update(other.handed_off)
+
+    @property
+    def handled(self) -> int:
+        return sum(self.outcomes.values()) + len(self.handed_off)
+
+
+def sync_one(pipeline: SyncPipeline, event: ValidEvent) -> str:
+    """One validated event through dedupe → transform → push → confirm; returns its outcome.
+
+    The same order of steps as flows/sync_event.py, without Prefect's per-step retries: anything that fails is
+    raised for the caller to hand off.
+    """
+    skip = pipeline.dedupe(event)
+    if skip is not None:
+        return pipeline.skip(event, skip)
+    transformed = pipeline.transform(event)
+    erp_id = pipeline.push(transformed)
+    pipeline.confirm(event, transformed, erp_id)
+    return "synced"
+
+
+def run_chunk(pipeline: SyncPipeline, event_ids: Iterable[int], *, run_id: str, threads: int) -> ChunkResult:
+    """Run a chunk of events concurrently, events of one entity one after the other in inbox order.
+
+    Grouping by entity first keeps two versions of one order in the same chunk from racing for its claim.
+    """
+    result = ChunkResult()
+    by_entity: dict[EntityKey, list[ValidEvent]] = defaultdict(list)
+    for event_id in sorted(event_ids):
+        try:
+            event = pipeline.validate(event_id, flow_run_id=run_id)
+        except Exception as exc:  # its own run will fail the same way and record why
+            result.handed_off[event_id] = type(exc).__name__
+            continue
+        by_entity[event.key].append(event)
+
+    def run_entity(events: list[ValidEvent]) -> ChunkResult:
+        part = ChunkResult()
+        for event in events:
+            try:
+                part.outcomes[sync_one(pipeline, event)] += 1
+            except SkipEvent as exc:  # not raised by sync_one today; kept so a future step cannot lose one
+                part.outcomes[exc.outcome] += 1
+            except Exception as exc:
+                pipeline.ledger.release(event.key, event.event_id)
+                part.handed_off[event.event_id] = type(exc).__name__
+        return part
+
+    with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="batch") as pool:
+        for part in pool.map(run_entity, by_entity.values()):
+            result.add(part)
+    return result
+
+
+def hand_off(ledger: Ledger, handed_off: dict[int, str], dispatch: Callable[[int], str]) -> int:
+    """Give each event its own `sync-event` run; returns how many could not be dispatched now.
+
+    Those stay in the inbox without a run, so the sweep dispatches them when Prefect answers again.
+    """
+    deferred = 0
+    for event_id, reason in sorted(handed_off.items()):
+        try:
+            run_id = dispatch(event_id)
+        except ErpsyncError as exc:
+            ledger.release_from_batch(event_id)
+            deferred += 1
+            log.warning("event %s: its sync-event run could not be started (%s); the sweep will", event_id, exc)
+            continue
+        # Straight from the batch to its own run: never free in between, so no other batch takes it again.
+        ledger.mark_dispatched(event_id, run_id)
+        log.info("event %s handed to its own sync-event run (%s in the batch)", event_id, reason)
+    return deferred
+
+
+def dispatch_waiting(ledger: Ledger, dispatcher: BatchDispatcher, *, older_than: timedelta, limit: int,
+                     batch_threshold: int) -> dict[str, int]:
+    """The sweep's dispatch: events that waited ``older_than`` without a run get one.
+
+    With batching on (``batch_threshold`` > 0): nothing while a batch run is active (it takes them), one batch
+    run when more than ``batch_threshold`` wait, else one run per event as always.
+    """
+    waiting = ledger.undispatched(older_than=older_than, limit=limit)
+    if batch_threshold and waiting:
+        if dispatcher.active_batches():
+            return {"dispatched": 0, "failed": 0, "left_to_batch": len(waiting)}
+        if len(waiting) > batch_threshold:
+            dispatcher.start_batch(f"sweep-{time.time_ns()}")
+            return {"dispatched": 0, "failed": 0, "left_to_batch": len(waiting)}
+    dispatched = failed = 0
+    for event_id in waiting:
+        try:
+            ledger.mark_dispatched(event_id, dispatcher.dispatch(event_id))
+            dispatched += 1
+        except ErpsyncError as exc:
+            failed += 1
+            log.warning("event %s not dispatched: %s", event_id, exc)
+    return {"dispatched": dispatched, "failed": failed, "left_to_batch": 0}

@@ -1,0 +1,67 @@
+"""Flow `sync-batch`: drains the inbox in chunks under backlog, with the same steps as `sync-event`.
+
+Started by the receiver (and the sweep) when events arrive faster than one run per event can start. It takes
+events that have no run, a chunk at a time, keeps two chunks in flight so the ERP never waits on a chunk's
+slowest event, and stops when the inbox has nothing left for it. Events that fail in a chunk get their own
+`sync-event` run, so the dead-letter view is unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact
+from prefect.runtime import flow_run
+from prefect.settings import PREFECT_API_KEY, PREFECT_API_URL
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from erpsync.batch import ChunkResult, hand_off
+from erpsync.dispatch import PrefectDispatcher
+from tasks.batch import sync_chunk
+from tasks.sync import pipeline
+
+
+@flow(name="sync-batch", log_prints=False, task_runner=ThreadPoolTaskRunner(max_workers=2))
+def sync_batch(chunk_size: int = 50, max_events: int = 20000, threads: int | None = None) -> dict:
+    """Sync up to ``max_events`` waiting inbox events, ``chunk_size`` at a time, on ``threads`` threads per chunk
+    (default: the ERP's concurrency limit, ERPSYNC_NETSUITE_CONCURRENCY, else 5)."""
+    logger = get_run_logger()
+    run_id = str(flow_run.id)
+    threads = threads or int(os.environ.get("ERPSYNC_NETSUITE_CONCURRENCY") or 5) or 5
+    ledger = pipeline().ledger
+    dispatcher = PrefectDispatcher(PREFECT_API_URL.value(), api_key=PREFECT_API_KEY.value() or None)
+    total, in_flight, taken, deferred = ChunkResult(), deque(), 0, 0
+    try:
+        resume = True  # a rescheduled run (it crashed) first takes back the events it held
+        while True:
+            ids = ledger.take_for_batch(run_id, limit=min(chunk_size, max_events - taken), resume=resume) \
+                if taken < max_events else []
+            resume = False
+            if ids:
+                taken += len(ids)
+                in_flight.append(sync_chunk.submit(ids, run_id, threads))
+            if in_flight and (len(in_flight) >= 2 or not ids):
+                result = in_flight.popleft().result()
+                total.add(result)
+                deferred += hand_off(ledger, result.handed_off, dispatcher.dispatch)
+            elif not ids:
+                break
+        summary = {"events": taken, **dict(total.outcomes), "handed_off": len(total.handed_off),
+                   "left_to_the_sweep": deferred}
+        logger.info("sync-batch: %s", summary)
+        create_markdown_artifact(
+            key="sync-batch",
+            markdown="| outcome | events |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in summary.items()),
+            description="Events this batch run took from the inbox, by outcome (failures got their own run)",
+        )
+        return summary
+    except BaseException:
+        # Stopping on an error: what this run still holds goes back to the inbox for the sweep. (A killed run
+        # never gets here; the sweep reschedules it, and it takes its own events back first.)
+        released = ledger.release_batch(run_id)
+        logger.error("sync-batch stopped on an error; %d unfinished events returned to the inbox", released)
+        raise
+    finally:
+        dispatcher.close()
