@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 from erpsync.errors import ConfigError
 
@@ -106,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     purge.add_argument("--dry-run", action="store_true", help="only count what would be purged")
     purge.set_defaults(handler=_purge)
 
+    _add_dlq(commands)
+    _add_alerts(commands)
+
     status = commands.add_parser("status", help="counts of the inbox and ledger, and dead-lettered events")
     status.set_defaults(handler=_status)
     return parser
@@ -150,7 +154,7 @@ def _serve(args: argparse.Namespace) -> int:
     api_key = settings.prefect_api_key.get_secret_value() if settings.prefect_api_key else None
     dispatcher = None if args.no_dispatch else PrefectDispatcher(settings.prefect_api_url or "", api_key=api_key)
     app = create_app(ledger=ledger, dispatcher=dispatcher, secrets=secrets, mappings_dir=settings.mappings_dir,
-                     limits=IntakeLimits.from_env(settings.max_body_bytes))
+                     limits=IntakeLimits.from_env(settings.max_body_bytes), batch_threshold=settings.batch_threshold)
     print(f"ready on http://{args.host}:{args.port}", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
     return 0
@@ -271,6 +275,124 @@ def _status(args: argparse.Namespace) -> int:
         print(format_summary(summarize(ledger)))
     finally:
         ledger.close()
+    return 0
+
+
+DLQ_DESCRIPTION = """\
+Dead letters are the events whose sync-event run failed. Each keeps its reason in the ledger (the ERP's code and
+detail, the field, the unknown SKU…) and its failed flow run in Prefect. `list` groups them by cause, `show` prints
+one event's full reason, `replay` runs a chosen set again with the mapping as it is now: each event's failed run is
+rescheduled, as Retry in the Prefect UI does. A replay that succeeds closes the dead letter. See
+docs/operations.md."""
+
+DLQ_FILTERS_HELP = """\
+filters (all optional, combined with AND):
+  --since/--until  an ISO 8601 date or time in UTC unless it says otherwise (2026-11-28, 2026-11-28T08:00Z,
+                   2026-11-28T09:00+01:00) or an age (30m, 12h, 7d, 2w); applies to when events failed, or
+                   with --time-of received to when they arrived; --until is exclusive
+  --reason         an error class (ErpRejected, InvalidPayload, MappingError, ErpAuthError, ConfigError,
+                   TransientError, EntityBusy) or a piece of the reason or its cause: an ERP error code
+                   (INVALID_CONTENT), a lookup table (sku_to_item), a field (line_items[].sku)"""
+
+
+def _dlq_filters(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--since", metavar="WHEN", help="only dead letters at or after WHEN")
+    parser.add_argument("--until", metavar="WHEN", help="only dead letters before WHEN")
+    parser.add_argument("--time-of", choices=("failed", "received"), default="failed",
+                        help="what --since/--until apply to (default: %(default)s)")
+    parser.add_argument("--source", help="only this source (shopify, woocommerce, standard)")
+    parser.add_argument("--topic", help="only this topic, e.g. orders/create")
+    parser.add_argument("--reason", metavar="TEXT", help="an error class, or a piece of the reason or its cause")
+
+
+def _add_dlq(commands) -> None:
+    fmt = argparse.RawDescriptionHelpFormatter
+    dlq = commands.add_parser("dlq", help="dead letters: list them by cause, show one, replay a set",
+                              description=DLQ_DESCRIPTION, formatter_class=fmt)
+    actions = dlq.add_subparsers(dest="dlq_command", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="dead letters grouped by cause, with counts",
+                                 description="Dead letters grouped by cause: count, first and last failure, example "
+                                             "event ids.", epilog=DLQ_FILTERS_HELP, formatter_class=fmt)
+    _dlq_filters(listing)
+    listing.add_argument("--events", action="store_true",
+                         help="list each event: id, source, topic, received, flow run, cause")
+    listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    listing.set_defaults(handler=_dlq_command("list"))
+    show = actions.add_parser("show", help="one event's full failure reason, the ERP's detail included",
+                              description="Everything the ledger holds on one event's failures, the ERP's own detail "
+                                          "text included (it may quote customer data: it stays out of Prefect).")
+    show.add_argument("event_id", type=int, metavar="EVENT_ID", help="the inbox event id (flow run event-<id>)")
+    show.set_defaults(handler=_dlq_command("show"))
+    again = actions.add_parser(
+        "replay", help="run the chosen dead letters again, at a bounded rate",
+        description="Reschedule the failed sync-event run of each chosen dead letter (oldest first), as Retry in the "
+                    "Prefect UI does; an event that never got a run is dispatched. Runs use the mapping as it is "
+                    "now. Needs PREFECT_API_URL.", epilog=DLQ_FILTERS_HELP, formatter_class=fmt)
+    _dlq_filters(again)
+    again.add_argument("--rate", type=_positive_float, default=2.0, metavar="PER_SECOND",
+                       help="at most this many replays per second (default: %(default)s)")
+    again.add_argument("--limit", type=_positive_int, metavar="N", help="replay at most N dead letters")
+    again.add_argument("--dry-run", action="store_true", help="list what would be replayed; change nothing")
+    again.add_argument("--json", action="store_true", help="print the result as JSON at the end")
+    again.set_defaults(handler=_dlq_command("replay"))
+
+
+def _dlq_command(name: str):
+    def handler(args: argparse.Namespace) -> int:
+        from erpsync import deadletter_commands
+        from erpsync.errors import TransientError
+
+        try:
+            return getattr(deadletter_commands, f"{name}_command")(args, sys.stdout)
+        except TransientError as exc:  # the ledger or Prefect is away: say which, and let the operator retry
+            print(f"erpsync: {exc}", file=sys.stderr)
+            return 1
+
+    return handler
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
+def _add_alerts(commands) -> None:
+    alerts = commands.add_parser(
+        "alerts", help="create the Prefect automations declared in alerts.yaml",
+        description="Alerts are Prefect automations declared in alerts.yaml (failed sync-event runs, a backlog of "
+                    "failures, a stale inbox, reconciliation drift). They notify through a webhook block: Slack's "
+                    "own for a Slack URL, else a Custom Webhook posting Slack-compatible JSON. Needs PREFECT_API_URL.")
+    actions = alerts.add_subparsers(dest="alerts_command", required=True, metavar="ACTION")
+    apply = actions.add_parser(
+        "apply", help="save the notification block and create or update every declared automation",
+        description="Create each automation of the alerts file, or update the one of the same name: running it "
+                    "again never duplicates. The webhook URL is a credential: give it by environment variable "
+                    "(ERPSYNC_ALERT_WEBHOOK_URL, or the file's url_env) or --webhook-url, never in a file.")
+    apply.add_argument("--file", type=Path, help="the alerts file (default: alerts.yaml of the checkout)")
+    apply.add_argument("--webhook-url", metavar="URL", help="where notifications go (default: from the environment)")
+    apply.add_argument("--dry-run", action="store_true", help="print what would be created or updated")
+    apply.set_defaults(handler=_alerts_apply)
+
+
+def _alerts_apply(args: argparse.Namespace) -> int:
+    import os
+
+    from blocks.alerts import DEFAULT_FILE, apply, load_alerts
+
+    alerts = load_alerts(args.file or DEFAULT_FILE)
+    url = args.webhook_url or os.environ.get(alerts.notification.url_env) or None
+    apply(alerts, url=url, dry_run=args.dry_run)
     return 0
 
 
