@@ -16,7 +16,8 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from erpsync.errors import ConfigError
+from erpsync.errors import ConfigError, ErpsyncError
+from erpsync.recovery import CRASH_DETECTION_AUTOMATION, ensure_crash_detection
 from erpsync.settings import PROJECT_DIR
 
 DEFAULT_FILE = PROJECT_DIR / "alerts.yaml"
@@ -183,6 +184,20 @@ def _apply(alerts: AlertsFile, *, url: str | None, dry_run: bool, out: Callable[
                 client.create_automation(wanted)
             done[alert.name] = f"{action}d"
             out(f"{action}d automation {alert.name}: {_describe(wanted)}")
+    # Not an alert but part of the same setup: runs whose worker died are marked Crashed, so the sweep re-runs them.
+    crash_name = CRASH_DETECTION_AUTOMATION["name"]
+    if dry_run:
+        out(f"would create or update automation {crash_name}: runs without heartbeats for 90 s are marked Crashed")
+        done[crash_name] = "would create or update"
+    else:
+        from prefect.settings import PREFECT_API_KEY
+
+        try:
+            done[crash_name] = ensure_crash_detection(PREFECT_API_URL.value(), api_key=PREFECT_API_KEY.value() or None)
+        except ErpsyncError as exc:
+            raise ConfigError(str(exc)) from None
+        out(f"{done[crash_name]} automation {crash_name}: runs without heartbeats for 90 s are marked Crashed "
+            f"(workers need PREFECT_FLOWS_HEARTBEAT_FREQUENCY=30)")
     return done
 
 

@@ -123,11 +123,15 @@ def dispatch_waiting(ledger: Ledger, dispatcher: BatchDispatcher, *, older_than:
     """
     waiting = ledger.undispatched(older_than=older_than, limit=limit)
     if batch_threshold and waiting:
-        if dispatcher.active_batches():
-            return {"dispatched": 0, "failed": 0, "left_to_batch": len(waiting)}
-        if len(waiting) > batch_threshold:
-            dispatcher.start_batch(f"sweep-{time.time_ns()}")
-            return {"dispatched": 0, "failed": 0, "left_to_batch": len(waiting)}
+        try:
+            if dispatcher.active_batches():
+                return {"dispatched": 0, "failed": 0, "left_to_batch": len(waiting)}
+            if len(waiting) > batch_threshold:
+                dispatcher.start_batch(f"sweep-{time.time_ns()}")
+                return {"dispatched": 0, "failed": 0, "left_to_batch": len(waiting)}
+        except ErpsyncError as exc:  # Prefect away: the next sweep tries again
+            log.warning("%d waiting events: no batch run could be started: %s", len(waiting), exc)
+            return {"dispatched": 0, "failed": len(waiting), "left_to_batch": 0}
     dispatched = failed = 0
     for event_id in waiting:
         try:

@@ -402,6 +402,20 @@ class Ledger:
         with self.session() as session:
             return session.get(EntityState, (key.source, key.entity_type, key.entity_id))
 
+    def forget_applied_content(self, key: EntityKey) -> bool:
+        """Clear the entity's last applied payload hash: reconciliation found the ERP no longer holds it.
+
+        The cross-reference, the applied version and the outcome history stay; only dedupe's "same content,
+        already applied" shortcut (layer 2) is off for the entity until its next sync records a hash, so a
+        repair that re-sends the same content is applied. The version guard (layer 3) still holds.
+        """
+        with self.session() as session:
+            result = session.exec(update(EntityState).where(*_key_where(EntityState, key),
+                                                            EntityState.last_payload_sha256 != "")
+                                  .values(last_payload_sha256=""))
+            session.commit()
+            return result.rowcount == 1
+
     def event_applied(self, event_id: int) -> bool:
         """True when this very event already ended synced (a re-run after a crash past the ERP write)."""
         with self.session() as session:

@@ -155,3 +155,57 @@ def _note_recovery(ledger: Ledger, event_id: int, source: str, reason: str) -> N
     with ledger.session() as session:
         session.add(Outcome(event_id=event_id, source=source, outcome=RECOVERED, reason=reason, at=utcnow()))
         session.commit()
+
+
+# Prefect's documented zombie-run detection: a run whose heartbeats stop without a final state (its worker or
+# host died with it) is marked Crashed, and `recover` above re-runs its event at the next sweep. Workers must
+# send heartbeats: PREFECT_FLOWS_HEARTBEAT_FREQUENCY=30 in their environment; `within` is three of them.
+CRASH_DETECTION_AUTOMATION = {
+    "name": "erpsync-crash-zombie-runs",
+    "description": "A flow run that stopped sending heartbeats (its worker or host died) is marked Crashed, so "
+                   "the sweep's recovery re-runs its event.",
+    "enabled": True,
+    "tags": ["erpsync"],
+    "trigger": {
+        "type": "event",
+        "posture": "Proactive",
+        "match": {"prefect.resource.id": "prefect.flow-run.*"},
+        "after": ["prefect.flow-run.heartbeat"],
+        "expect": ["prefect.flow-run.heartbeat", "prefect.flow-run.Completed", "prefect.flow-run.Failed",
+                   "prefect.flow-run.Cancelled", "prefect.flow-run.Crashed"],
+        "for_each": ["prefect.resource.id"],
+        "threshold": 1,
+        "within": 90,
+    },
+    "actions": [{"type": "change-flow-run-state", "state": "CRASHED",
+                 "message": "No heartbeat for 90 s: the process running this flow run is gone."}],
+}
+
+
+def ensure_crash_detection(api_url: str, *, api_key: str | None = None, timeout: float = 30.0) -> str:
+    """Create (or replace, matched by name) the crash-detection automation; returns "created" or "updated".
+
+    Plain HTTP, like the dispatcher, so the local stack and `erpsync alerts apply` share it.
+    """
+    import httpx
+
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    name = CRASH_DETECTION_AUTOMATION["name"]
+    try:
+        with httpx.Client(base_url=api_url.rstrip("/") + "/", headers=headers, timeout=timeout) as client:
+            found = client.post("automations/filter", json={"automations": {"name": {"any_": [name]}}})
+            found.raise_for_status()
+            existing = [automation["id"] for automation in found.json()]
+            if existing:
+                keep, *twins = existing
+                client.put(f"automations/{keep}", json=CRASH_DETECTION_AUTOMATION).raise_for_status()
+                for twin in twins:
+                    client.delete(f"automations/{twin}").raise_for_status()
+                return "updated"
+            client.post("automations/", json=CRASH_DETECTION_AUTOMATION).raise_for_status()
+            return "created"
+    except httpx.HTTPStatusError as exc:
+        raise ErpsyncError(f"Prefect API refused the crash-detection automation: HTTP {exc.response.status_code} "
+                           f"{exc.response.text[:300]}") from None
+    except httpx.HTTPError as exc:
+        raise ErpsyncError(f"Prefect API unreachable: {type(exc).__name__}") from None

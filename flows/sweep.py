@@ -8,8 +8,8 @@ from prefect import flow, get_run_logger
 from prefect.events import emit_event
 from prefect.settings import PREFECT_API_KEY, PREFECT_API_URL
 
+from erpsync.batch import dispatch_waiting
 from erpsync.dispatch import PrefectDispatcher
-from erpsync.errors import ErpsyncError
 from erpsync.ledger import Ledger
 from erpsync.pipeline import CLAIM_STALE_AFTER
 from erpsync.recovery import recover
@@ -37,18 +37,14 @@ def sweep_inbox(grace_seconds: int = 30, limit: int = 500, stale_after_seconds: 
             logger.warning("inbox: %d events without a run, the oldest for %d s", stale.count,
                            stale.oldest_age_seconds)
             emit_event(STALE_EVENT, resource=STALE_RESOURCE, payload=stale.payload())
-        dispatched = failed = 0
-        for event_id in ledger.undispatched(older_than=timedelta(seconds=grace_seconds), limit=limit):
-            try:
-                ledger.mark_dispatched(event_id, dispatcher.dispatch(event_id))
-                dispatched += 1
-            except ErpsyncError as exc:
-                failed += 1
-                logger.warning("event %s not dispatched: %s", event_id, exc)
-        logger.info("sweep: %d dispatched, %d could not be, %d stale claims freed", dispatched, failed, freed)
+        # With batching on, a backlog goes to a sync-batch run rather than to hundreds of runs of one event.
+        result = dispatch_waiting(ledger, dispatcher, older_than=timedelta(seconds=grace_seconds), limit=limit,
+                                  batch_threshold=settings.batch_threshold)
+        logger.info("sweep: %d dispatched, %d could not be, %d left to a batch run, %d stale claims freed",
+                    result["dispatched"], result["failed"], result["left_to_batch"], freed)
         # Events whose run died (a killed worker) keep their run id, so the loop above never sees them again.
         recovered = recover(ledger, dispatcher).as_dict()
-        return {"dispatched": dispatched, "failed": failed, "stale_claims_freed": freed, **recovered}
+        return {**result, "stale_claims_freed": freed, **recovered}
     finally:
         dispatcher.close()
         ledger.close()

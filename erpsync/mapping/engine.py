@@ -70,6 +70,8 @@ class Mapping:
     config: MappingConfig = field(repr=False)
     tables: dict[str, LookupTable] = field(repr=False)
     version: str  # short sha256 of the file's bytes and of every lookup table it declares
+    # leaf path → whether some rule reads it: the same payload shapes come back with every event of a topic
+    _leaf_is_read: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def name(self) -> str:
@@ -294,9 +296,13 @@ class Mapping:
         Not an error: a report that lets a team see a platform change (a new or renamed field) coming.
         """
         read_shapes = self.read_shapes()
+        known = self._leaf_is_read
         unread = set()
         for leaf in leaf_paths(payload):
-            if not any(leaf[: len(r)] == r or r[: len(leaf)] == leaf for r in read_shapes):
+            is_read = known.get(leaf)
+            if is_read is None:
+                is_read = known[leaf] = any(leaf[: len(r)] == r or r[: len(leaf)] == leaf for r in read_shapes)
+            if not is_read:
                 unread.add(shape_text(leaf))
         return sorted(unread)
 

@@ -23,11 +23,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
-from sqlmodel import select
 
 from erpsync.dispatch import Dispatcher
 from erpsync.errors import ConfigError, ErpsyncError, MappingError
-from erpsync.ledger import EntityState, Ledger
+from erpsync.ledger import EntityKey, Ledger
 from erpsync.mapping import Mapping as ErpMapping
 from erpsync.reconcile.compare import DriftSet
 
@@ -194,7 +193,7 @@ def _enqueue_one(
     if not intake.is_new:
         result.already_in_inbox += 1
         return
-    forget_applied_content(ledger, mapping, entity_id)
+    ledger.forget_applied_content(EntityKey(mapping.source, mapping.entity_type, entity_id))
     result.enqueued += 1
     result.event_ids.append(intake.event_id)
     if dispatcher is None:
@@ -209,25 +208,6 @@ def _enqueue_one(
         return
     ledger.mark_dispatched(intake.event_id, flow_run_id)
     result.dispatched += 1
-
-
-def forget_applied_content(ledger: Ledger, mapping: ErpMapping, entity_id: str) -> bool:
-    """Clear the entity's last applied payload hash: the ERP was found not to hold that content any more.
-
-    The cross-reference, the applied version and the outcome history stay; only dedupe's "same content,
-    already applied" shortcut (layer 2) is turned off for the entity until its next sync records a hash.
-    """
-    with ledger.session() as session:
-        state = session.exec(select(EntityState).where(
-            EntityState.source == mapping.source, EntityState.entity_type == mapping.entity_type,
-            EntityState.entity_id == entity_id,
-        )).first()
-        if state is None or not state.last_payload_sha256:
-            return False
-        state.last_payload_sha256 = ""
-        session.add(state)
-        session.commit()
-    return True
 
 
 def _text(value: Any) -> str | None:

@@ -109,6 +109,9 @@ def test_apply_creates_each_declared_automation_once_and_again_only_updates(stac
     assert all(f"updated automation {name}" in again.stdout for name in names), again.stdout
     found = automations_named(http, stack_.config, names)
     assert sorted(a["name"] for a in found) == sorted(names), "one automation per declared alert"
+    # The crash detection comes with the alerts: once, however often they are applied.
+    assert "automation erpsync-crash-zombie-runs" in again.stdout
+    assert len(automations_named(http, stack_.config, ["erpsync-crash-zombie-runs"])) == 1
     block = http.get(f"{stack_.config.prefect_api}/block_types/slug/custom-webhook/block_documents/name/"
                      f"{declared['notification']['block']}").raise_for_status().json()
     assert url not in json.dumps(block), "the URL is stored as a secret, masked by the API"

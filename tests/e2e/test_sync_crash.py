@@ -2,7 +2,7 @@
 Prefect marking the run Crashed, and the sweep's recovery re-running it: one ERP record, the event synced.
 
 A whole worker killed with its runs (a lost host) leaves them Running: no process is left to report the crash.
-Prefect's heartbeat automation (ZOMBIE_AUTOMATION below) marks them Crashed, and recovery takes it from there.
+Prefect's heartbeat automation (erpsync.recovery.CRASH_DETECTION_AUTOMATION) marks them Crashed, and recovery takes it from there.
 
 This module runs a stack of its own, started with ERPSYNC_FAILPOINTS naming three kill-once points, all disarmed
 (their markers exist); each test arms one by deleting its marker (see erpsync/failpoints.py).
@@ -21,7 +21,7 @@ import pytest
 from erpsync import failpoints
 from erpsync.ledger import EntityKey, Ledger
 from erpsync.processes import free_port
-from erpsync.recovery import RECOVERED
+from erpsync.recovery import RECOVERED, ensure_crash_detection
 from erpsync.stack import LocalStack, StackConfig
 from tests.conftest import POSTGRES_URL, REPO, _postgres_database, fixture_path
 from tests.e2e.conftest import send_event, wait_for_state
@@ -132,29 +132,6 @@ def test_a_run_killed_at_a_failpoint_is_recovered_with_one_erp_record(crash_stac
     assert record["body"]["item"]["items"][0]["quantity"] == 7
 
 
-# Prefect's documented zombie-run detection: a run whose heartbeats stop without a final state is marked Crashed.
-# `within` is three heartbeats of PREFECT_FLOWS_HEARTBEAT_FREQUENCY=30.
-ZOMBIE_AUTOMATION = {
-    "name": "erpsync-crash-zombie-runs",
-    "description": "A flow run that stopped sending heartbeats (its worker or host died) is marked Crashed, so "
-                   "the sweep's recovery re-runs its event.",
-    "enabled": True,
-    "trigger": {
-        "type": "event",
-        "posture": "Proactive",
-        "match": {"prefect.resource.id": "prefect.flow-run.*"},
-        "after": ["prefect.flow-run.heartbeat"],
-        "expect": ["prefect.flow-run.heartbeat", "prefect.flow-run.Completed", "prefect.flow-run.Failed",
-                   "prefect.flow-run.Cancelled", "prefect.flow-run.Crashed"],
-        "for_each": ["prefect.resource.id"],
-        "threshold": 1,
-        "within": 90,
-    },
-    "actions": [{"type": "change-flow-run-state", "state": "CRASHED",
-                 "message": "No heartbeat for 90 s: the process running this flow run is gone."}],
-}
-
-
 def test_events_arriving_while_prefect_is_down_are_acknowledged_and_synced_once_it_is_back(crash_stack, http):
     stack, ledger = crash_stack
     config = stack.config
@@ -174,7 +151,7 @@ def test_events_arriving_while_prefect_is_down_are_acknowledged_and_synced_once_
 def test_a_worker_killed_with_its_runs_is_recovered_through_the_heartbeat_automation(crash_stack, http):
     stack, ledger = crash_stack
     config = stack.config
-    http.post(f"{config.prefect_api}/automations/", json=ZOMBIE_AUTOMATION).raise_for_status()
+    assert ensure_crash_detection(config.prefect_api) in ("created", "updated")
     order_id = 930000000000
     # The next ERP call is held for 40 s: the run is mid-push when its worker dies.
     http.post(f"{config.erp_url}/_sandbox/faults", json={"delay_ms": 40000, "count": 1}).raise_for_status()
