@@ -32,6 +32,7 @@ from erpsync.summary import summarize
 sys.path.insert(0, str(PROJECT_DIR))
 from bench.reconcile import bench_reconcile  # noqa: E402
 from bench.reconcile import markdown as reconcile_markdown  # noqa: E402
+from bench import throughput  # noqa: E402
 
 HOME = PROJECT_DIR / ".erpsync" / "bench"
 
@@ -183,6 +184,16 @@ def main() -> int:
                         help="orders in a reconciliation run (repeatable; default 10000 and 100000)")
     parser.add_argument("--skip-reconcile", action="store_true", help="leave out the reconciliation runs")
     parser.add_argument("--only-reconcile", action="store_true", help="run the reconciliation part only")
+    parser.add_argument("--only-throughput", action="store_true",
+                        help="run the throughput part only (intake vs a bare endpoint, a burst, quiet latency)")
+    parser.add_argument("--skip-throughput", action="store_true", help="leave out the throughput part")
+    parser.add_argument("--burst-orders", type=int, default=5000, help="orders in the throughput burst")
+    parser.add_argument("--workers", type=int, default=2, help="Prefect workers in the throughput burst")
+    parser.add_argument("--intake-deliveries", type=int, default=2000,
+                        help="signed deliveries in the intake-vs-bare run")
+    parser.add_argument("--intake-connections", type=int, default=32,
+                        help="keep-alive connections sending them at once")
+    parser.add_argument("--quiet-samples", type=int, default=10, help="single events for the quiet latency")
     args = parser.parse_args()
     interrupt_on_signals()  # an interrupted benchmark still stops every process it started
 
@@ -190,6 +201,8 @@ def main() -> int:
     results = {"machine": machine, "date": datetime.now().isoformat(timespec="seconds"), "intake": []}
     if args.only_reconcile:
         return report_reconcile(results, args.reconcile_orders or [10_000, 100_000])
+    if args.only_throughput:
+        return report_throughput(results, args)
     print("intake (SQLite ledger)…", file=sys.stderr)
     results["intake"].append(bench_intake(args.deliveries, args.intake_concurrency, None))
     print("intake (SQLite ledger, signature verification off)…", file=sys.stderr)
@@ -205,6 +218,8 @@ def main() -> int:
                                                  args.worker_limit)
     if not args.skip_reconcile:
         results["reconcile"] = run_reconcile_sizes(args.reconcile_orders or [10_000, 100_000])
+    if not args.skip_throughput:
+        results["throughput"] = throughput.run_all(args)
     HOME.mkdir(parents=True, exist_ok=True)
     (HOME / "results.json").write_text(json.dumps(results, indent=2))
     print(f"## Results ({results['date']}, {machine})\n")
@@ -224,6 +239,8 @@ def main() -> int:
             print(f"| {key} | {value} |")
     if "reconcile" in results:
         print("\n" + reconcile_markdown(results["reconcile"]))
+    if "throughput" in results:
+        print("\n" + throughput.report(results["throughput"]))
     return 0
 
 
@@ -242,6 +259,15 @@ def report_reconcile(results: dict, sizes: list[int]) -> int:
     (HOME / "results-reconcile.json").write_text(json.dumps(results, indent=2))
     print(f"## Reconciliation ({results['date']}, {results['machine']})\n")
     print(reconcile_markdown(results["reconcile"]))
+    return 0
+
+
+def report_throughput(results: dict, args) -> int:
+    results["throughput"] = throughput.run_all(args)
+    HOME.mkdir(parents=True, exist_ok=True)
+    (HOME / "results-throughput.json").write_text(json.dumps(results, indent=2))
+    print(f"## Throughput ({results['date']}, {results['machine']})\n")
+    print(throughput.report(results["throughput"]))
     return 0
 
 

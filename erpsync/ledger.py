@@ -10,6 +10,7 @@ Tables
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,8 +29,6 @@ from sqlalchemy import (
     func,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlmodel import Field, Session, SQLModel, select
@@ -210,30 +209,50 @@ class Ledger:
         """Store many deliveries in one transaction (the receiver's group commit); one Intake each, in order.
 
         One commit for a batch is what lets the intake take a burst: a commit per delivery serialises every
-        request on SQLite's write lock (and on PostgreSQL's WAL flush). All or nothing: if the transaction
-        fails, none is stored and the caller answers none of them 2xx.
+        request on SQLite's write lock (and on PostgreSQL's WAL flush). Three statements per batch, not per
+        delivery: which delivery ids are known, one multi-row INSERT for the new ones, one UPDATE of the
+        redelivery counts. All or nothing: if the transaction fails (a concurrent writer stored one of the ids
+        in between: IntegrityError), none is stored and the caller retries them one by one.
         """
         table = InboxEvent.__table__
-        insert = (sqlite_insert if self.engine.dialect.name == "sqlite" else postgresql_insert)(table)
-        insert = insert.on_conflict_do_nothing(index_elements=["source", "delivery_id"]).returning(table.c.id)
-        redelivered = (update(table)
-                       .where(table.c.source == bindparam("d_source"), table.c.delivery_id == bindparam("d_id"))
-                       .values(redeliveries=table.c.redeliveries + 1)
-                       .returning(table.c.id))
         now = utcnow()
-        intakes = []
         try:
             with self.engine.begin() as connection:
+                ids: dict[tuple[str, str], int] = {}
+                for source in {d.source for d in deliveries}:
+                    wanted = [d.delivery_id for d in deliveries if d.source == source]
+                    known = connection.execute(select(table.c.id, table.c.delivery_id)
+                                               .where(table.c.source == source, table.c.delivery_id.in_(wanted)))
+                    ids.update(((source, delivery_id), event_id) for event_id, delivery_id in known)
+                new: dict[tuple[str, str], dict] = {}
                 for d in deliveries:
-                    new_id = connection.execute(insert.values(
-                        source=d.source, delivery_id=d.delivery_id, topic=d.topic, shop=d.shop,
-                        triggered_at=d.triggered_at, received_at=now, payload_sha256=d.payload_sha256, body=d.body,
-                        redeliveries=0, state="received")).scalar()
-                    if new_id is not None:
-                        intakes.append(Intake(event_id=new_id, is_new=True))
+                    key = (d.source, d.delivery_id)
+                    if key not in ids and key not in new:
+                        new[key] = dict(source=d.source, delivery_id=d.delivery_id, topic=d.topic, shop=d.shop,
+                                        triggered_at=d.triggered_at, received_at=now, payload_sha256=d.payload_sha256,
+                                        body=d.body, redeliveries=0, state="received")
+                if new:
+                    created = connection.execute(
+                        table.insert().returning(table.c.id, table.c.source, table.c.delivery_id,
+                                                 sort_by_parameter_order=True),
+                        list(new.values()))
+                    ids.update(((source, delivery_id), event_id) for event_id, source, delivery_id in created)
+                intakes, counted, redelivered = [], set(), Counter()
+                for d in deliveries:
+                    key = (d.source, d.delivery_id)
+                    if key in new and key not in counted:
+                        counted.add(key)
+                        intakes.append(Intake(event_id=ids[key], is_new=True))
                     else:
-                        old_id = connection.execute(redelivered, {"d_source": d.source, "d_id": d.delivery_id}).scalar_one()
-                        intakes.append(Intake(event_id=old_id, is_new=False))
+                        redelivered[key] += 1
+                        intakes.append(Intake(event_id=ids[key], is_new=False))
+                if redelivered:
+                    connection.execute(
+                        update(table)
+                        .where(table.c.source == bindparam("b_source"), table.c.delivery_id == bindparam("b_id"))
+                        .values(redeliveries=table.c.redeliveries + bindparam("b_times")),
+                        [{"b_source": source, "b_id": delivery_id, "b_times": times}
+                         for (source, delivery_id), times in redelivered.items()])
         except (OperationalError, InterfaceError) as exc:
             raise TransientError(f"ledger database unavailable: {type(exc.orig).__name__ if exc.orig else exc}")\
                 from exc

@@ -13,7 +13,7 @@ from erpsync.errors import ConfigError
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
-DEFAULT_BATCH_THRESHOLD = 0
+DEFAULT_BATCH_THRESHOLD = 20
 
 
 class Settings(BaseModel):

@@ -21,18 +21,8 @@ from erpsync.ledger import Ledger
 from erpsync.pipeline import SyncPipeline
 from erpsync.retry import RetryPolicy
 from erpsync.settings import PROJECT_DIR
+from tests.integration.test_pipeline import sync
 from tests.sandbox_procs import ERP_CLIENT_ID, ERP_CLIENT_SECRET
-
-
-def sync(pipeline: SyncPipeline, event_id: int):
-    event = pipeline.validate(event_id)
-    skip = pipeline.dedupe(event)
-    if skip is not None:
-        return pipeline.skip(event, skip)
-    transformed = pipeline.transform(event)
-    erp_id = pipeline.push(transformed)
-    pipeline.confirm(event, transformed, erp_id)
-    return erp_id
 
 
 def main(database_url: str, erp_url: str, event_ids: list[int]) -> None:

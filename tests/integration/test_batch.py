@@ -9,15 +9,11 @@ import random
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from pydantic import SecretStr
 
 from erpsync.batch import run_chunk
-from erpsync.connectors.netsuite import NetSuiteClient, NetSuiteSettings
-from erpsync.pipeline import CLAIM_STALE_AFTER, SyncPipeline
-from erpsync.retry import RetryPolicy
-from erpsync.settings import PROJECT_DIR
-from tests.integration.test_pipeline import sample_order, store
-from tests.sandbox_procs import ERP_CLIENT_ID, ERP_CLIENT_SECRET, start_erp_sandbox
+from erpsync.pipeline import CLAIM_STALE_AFTER
+from tests.integration.test_pipeline import pipeline, sample_order, store  # noqa: F401  (pipeline: a fixture)
+from tests.sandbox_procs import start_erp_sandbox
 
 
 @pytest.fixture(scope="module")
@@ -25,15 +21,6 @@ def erp_url(tmp_path_factory):
     # Item 901 (GIFTWRAP-STD in the lookup table) is unknown to this ERP: a permanent rejection.
     with start_erp_sandbox(tmp_path_factory.mktemp("erp"), "--items", "1-900", "--latency-ms", "20") as base_url:
         yield base_url
-
-
-@pytest.fixture
-def pipeline(ledger, erp_url):
-    settings = NetSuiteSettings(base_url=erp_url, client_id=ERP_CLIENT_ID, client_secret=SecretStr(ERP_CLIENT_SECRET))
-    pipeline = SyncPipeline(ledger, PROJECT_DIR / "mappings",
-                            lambda: NetSuiteClient(settings, RetryPolicy(max_attempts=2, base=0.01)))
-    yield pipeline
-    pipeline.close()
 
 
 def test_batch_runs_take_disjoint_events_and_a_rerun_takes_its_own_back_first(ledger):

@@ -1,0 +1,249 @@
+"""Throughput benchmarks: how close erpsync gets to the ERP's ceiling C / L, how fast the door is, how long a
+quiet event waits. `make bench ARGS=--only-throughput` runs them; bench/run.py includes them by default.
+
+- intake: signed deliveries stored and answered by `erpsync serve`, against a bare ASGI endpoint that only
+  answers 200, both on uvicorn in one process, from the same lean load generator (bench/loadgen.py);
+- burst: N orders delivered at once through the receiver (batching on) to the ERP sandbox at concurrency C and
+  latency L, two workers; records/s against C / L, 429s we caused, CPU spent on our side per event;
+- quiet: single events, one at a time, from delivery to the ERP record.
+
+Every part runs as separate processes on loopback, as in `make demo`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import statistics
+import sys
+import time
+from contextlib import ExitStack
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+from bench.loadgen import build_request, percentile, send_all
+from erpsync.ledger import Ledger
+from erpsync.processes import ProcessGroup, free_port, python_module
+from erpsync.sandboxes.scenario import DEMO_SKUS, GeneratedOrders
+from erpsync.settings import PROJECT_DIR
+from erpsync.signatures import shopify_signature
+from erpsync.stack import LocalStack, StackConfig, fresh_postgres_databases
+
+HOME = PROJECT_DIR / ".erpsync" / "bench"
+FINAL = ("synced", "duplicate", "superseded", "failed")
+
+
+def log(message: str) -> None:
+    print(f"  · {message}", file=sys.stderr, flush=True)
+
+
+def order_requests(url: str, secret: str, count: int, *, seed: int, first: int = 0) -> list[bytes]:
+    """``count`` distinct real-shaped orders/create deliveries, signed as Shopify signs them."""
+    orders = GeneratedOrders(first + count, seed, start=datetime.now(UTC) - timedelta(days=1), skus=DEMO_SKUS[:5])
+    requests = []
+    for index in range(first, first + count):
+        body = json.dumps(orders.order(index), separators=(",", ":")).encode()
+        requests.append(build_request(url, body, {
+            "Content-Type": "application/json", "X-Shopify-Topic": "orders/create",
+            "X-Shopify-Hmac-Sha256": shopify_signature(secret, body),
+            "X-Shopify-Shop-Domain": "erpsync-bench.myshopify.com", "X-Shopify-API-Version": "2025-01",
+            "X-Shopify-Webhook-Id": f"bench-{seed}-{index}",
+            "X-Shopify-Triggered-At": datetime.now(UTC).isoformat()}))
+    return requests
+
+
+# -- intake ------------------------------------------------------------------------------------------------------
+
+def bench_intake(deliveries: int, connections: int, database_url: str | None) -> dict:
+    """The receiver storing signed deliveries vs a bare endpoint answering 200, same load generator."""
+    home = HOME / "intake-vs-bare"
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    secret = "bench-secret"
+    url = database_url or f"sqlite:///{home / 'ledger.db'}"
+    env = {**os.environ, "ERPSYNC_HOME": str(home), "ERPSYNC_DATABASE_URL": url,
+           "ERPSYNC_SHOPIFY_WEBHOOK_SECRET": secret, "ERPSYNC_RATE_LIMIT_PER_SECOND": "0"}
+    results = {}
+    for name, argv in (("bare", [sys.executable, str(PROJECT_DIR / "bench" / "bare_asgi.py")]),
+                       ("receiver", python_module("erpsync", "serve", "--no-dispatch"))):
+        port = free_port()
+        group = ProcessGroup(log_dir=home / "logs", env=env, cwd=PROJECT_DIR)
+        group.start(name, [*argv, "--port", str(port)])
+        try:
+            group.wait_http(name, f"http://127.0.0.1:{port}/healthz")
+            target = f"http://127.0.0.1:{port}/webhooks/shopify"
+            requests = order_requests(target, secret, deliveries, seed=len(results) + 1)
+            asyncio.run(send_all(target, requests[:50], connections=10))  # warm up (stored too)
+            answers, seconds = asyncio.run(send_all(target, requests[50:], connections=connections))
+        finally:
+            group.stop()
+        ok = [a.elapsed_ms for a in answers if 200 <= a.status < 300]
+        results[name] = {"sent": len(answers), "accepted": len(ok), "seconds": round(seconds, 2),
+                         "per_second": round(len(ok) / seconds), "p50_ms": percentile(ok, 50),
+                         "p99_ms": percentile(ok, 99)}
+    ledger = Ledger.connect(url)
+    stored = ledger.inbox_counts()["events"]
+    ledger.close()
+    receiver = results["receiver"]
+    return {"backend": url.split(":", 1)[0], "connections": connections, "bare": results["bare"], **receiver,
+            "stored": stored, "ratio_to_bare": round(receiver["per_second"] / results["bare"]["per_second"], 2)}
+
+
+# -- burst -------------------------------------------------------------------------------------------------------
+
+def cpu_seconds_total() -> float:
+    """Busy CPU seconds of the whole machine since boot (user + nice + system + irq + softirq)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:8]]
+    busy = fields[0] + fields[1] + fields[2] + fields[5] + fields[6]
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """CPU seconds of one process (and its waited-for children)."""
+    parts = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(v) for v in parts[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def bench_burst(orders: int, latency_ms: int, concurrency: int, workers: int, postgres_url: str | None,
+                batch_threshold: int = 20) -> dict:
+    """``orders`` deliveries at once; from the first delivery to the last ERP write."""
+    backend = "postgresql" if postgres_url else "sqlite"
+    home = HOME / f"burst-{backend}"
+    shutil.rmtree(home, ignore_errors=True)
+    with ExitStack() as cleanup:
+        urls = cleanup.enter_context(fresh_postgres_databases(postgres_url, "ledger", "prefect")) \
+            if postgres_url else {}
+        config = StackConfig(
+            home=home, prefect_port=free_port(), receiver_port=free_port(), erp_port=free_port(),
+            shop_port=free_port(), orders=3, seed=5, database_url=urls.get("ledger"),
+            prefect_database_url=urls.get("prefect"), erp_latency_ms=latency_ms, erp_concurrency=concurrency,
+            netsuite_concurrency=concurrency, workers=workers,
+            extra_env={"ERPSYNC_BATCH_THRESHOLD": str(batch_threshold), "ERPSYNC_RATE_LIMIT_PER_SECOND": "0"})
+        stack = cleanup.enter_context(LocalStack(config, dict(os.environ), progress=log))
+        http = cleanup.enter_context(httpx.Client(timeout=120))
+        ledger = Ledger.connect(config.ledger_url)
+        cleanup.callback(ledger.close)
+        target = f"{config.receiver_url}/webhooks/shopify"
+        requests = order_requests(target, config.webhook_secret, orders, seed=99)
+        erp_pid = stack.group.get("erp-sandbox").process.pid
+        cpu_before, erp_before, own_before = cpu_seconds_total(), process_cpu_seconds(erp_pid), time.process_time()
+        started = time.time()
+        answers, send_seconds = asyncio.run(send_all(target, requests, connections=50))
+        accepted = sum(1 for a in answers if 200 <= a.status < 300)
+        log(f"{accepted}/{orders} deliveries accepted in {send_seconds:.1f} s")
+        deadline = time.monotonic() + max(600, orders)
+        while True:
+            counts = ledger.inbox_counts()
+            done = sum(counts.get(state, 0) for state in FINAL)
+            if done >= accepted:
+                break
+            if time.monotonic() > deadline:
+                raise SystemExit(f"burst: {accepted - done} events unhandled; see {home / 'logs'}")
+            stack.group.check_alive()
+            log(f"{done}/{accepted} events handled")
+            time.sleep(5)
+        our_cpu = (cpu_seconds_total() - cpu_before) - (process_cpu_seconds(erp_pid) - erp_before) \
+            - (time.process_time() - own_before)
+        stats = http.get(f"{config.erp_url}/_sandbox/stats").json()
+        records = http.get(f"{config.erp_url}/_sandbox/records", params={"type": "salesOrder"}).json()["records"]
+        last_write = max(datetime.fromisoformat(r["last_modified"]).timestamp() for r in records)
+        batch_runs = runs_of(http, config.prefect_api, "sync-batch")
+        event_runs = runs_of(http, config.prefect_api, "sync-event")
+    seconds = last_write - started
+    ceiling = concurrency / (latency_ms / 1000)
+    rate = len(records) / seconds
+    return {"backend": backend, "orders": orders, "accepted": accepted, "erp_records": len(records),
+            "synced": counts.get("synced", 0), "failed": counts.get("failed", 0), "workers": workers,
+            "erp_concurrency": concurrency, "erp_latency_ms": latency_ms, "ceiling_per_second": ceiling,
+            "seconds": round(seconds, 1), "records_per_second": round(rate, 1),
+            "share_of_ceiling": round(rate / ceiling, 3), "send_seconds": round(send_seconds, 1),
+            "erp_requests": stats["requests"], "peak_in_flight": stats["peak_in_flight"],
+            "throttled_by_limit": stats.get("throttled_by_limit"), "too_many_requests": stats["too_many_requests"],
+            "our_cpu_ms_per_event": round(our_cpu * 1000 / max(1, accepted), 1),
+            "sync_batch_runs": len(batch_runs), "sync_event_runs": len(event_runs)}
+
+
+def runs_of(http: httpx.Client, api: str, deployment: str) -> list[dict]:
+    found = http.get(f"{api}/deployments/name/{deployment}/{deployment}")
+    if found.status_code != 200:
+        return []
+    return http.post(f"{api}/flow_runs/filter", json={
+        "flow_runs": {"deployment_id": {"any_": [found.json()["id"]]}}, "limit": 200}).json()
+
+
+# -- quiet -------------------------------------------------------------------------------------------------------
+
+def bench_quiet(samples: int, gap_seconds: float) -> dict:
+    """One event at a time, ``gap_seconds`` apart: delivery → ERP record written."""
+    home = HOME / "quiet"
+    shutil.rmtree(home, ignore_errors=True)
+    config = StackConfig(home=home, prefect_port=free_port(), receiver_port=free_port(), erp_port=free_port(),
+                         shop_port=free_port(), orders=3, seed=5, erp_latency_ms=100)
+    waits = []
+    with LocalStack(config, dict(os.environ), progress=log), httpx.Client(timeout=60) as http:
+        target = f"{config.receiver_url}/webhooks/shopify"
+        requests = order_requests(target, config.webhook_secret, samples, seed=7)
+        orders = GeneratedOrders(samples, 7, start=datetime.now(UTC) - timedelta(days=1), skus=DEMO_SKUS[:5])
+        for index, request in enumerate(requests):
+            time.sleep(gap_seconds)
+            sent = time.time()
+            answers, _ = asyncio.run(send_all(target, [request], connections=1))
+            assert answers[0].status == 202, answers[0]
+            external_id = f"eid:shopify-order-{orders.order(index)['id']}"
+            deadline = time.monotonic() + 120
+            while (record := _record(http, config, external_id)) is None:
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"quiet: order {index} not in the ERP after 120 s")
+                time.sleep(0.05)
+            waits.append(datetime.fromisoformat(record["last_modified"]).timestamp() - sent)
+            log(f"event {index + 1}/{samples}: {waits[-1]:.2f} s")
+    return {"samples": samples, "gap_seconds": gap_seconds, "p50_s": round(statistics.median(waits), 2),
+            "min_s": round(min(waits), 2), "max_s": round(max(waits), 2)}
+
+
+def _record(http: httpx.Client, config: StackConfig, external_id: str) -> dict | None:
+    records = http.get(f"{config.erp_url}/_sandbox/records", params={"type": "salesOrder"}).json()["records"]
+    wanted = external_id.removeprefix("eid:")
+    return next((r for r in records if r["external_id"] == wanted), None)
+
+
+def run_all(args) -> dict:
+    results: dict = {"intake_vs_bare": [], "burst": []}
+    log("intake vs a bare endpoint (SQLite ledger)")
+    results["intake_vs_bare"].append(bench_intake(args.intake_deliveries, args.intake_connections, None))
+    if args.postgres_url:
+        log("intake vs a bare endpoint (PostgreSQL ledger)")
+        results["intake_vs_bare"].append(bench_intake(args.intake_deliveries, args.intake_connections,
+                                                      args.postgres_url))
+    for postgres in [None] + ([args.postgres_url] if args.postgres_url else []):
+        log(f"burst of {args.burst_orders} orders ({'PostgreSQL' if postgres else 'SQLite'})")
+        results["burst"].append(bench_burst(args.burst_orders, args.erp_latency_ms, args.erp_concurrency,
+                                            args.workers, postgres))
+    log("quiet latency")
+    results["quiet"] = bench_quiet(args.quiet_samples, 3.0)
+    return results
+
+
+def report(results: dict) -> str:
+    lines = ["| intake: ledger | connections | accepted/s | p50 ms | p99 ms | bare endpoint/s | bare p99 ms | ratio |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in results.get("intake_vs_bare", []):
+        lines.append(f"| {r['backend']} | {r['connections']} | {r['per_second']} | {r['p50_ms']} | {r['p99_ms']} "
+                     f"| {r['bare']['per_second']} | {r['bare']['p99_ms']} | {r['ratio_to_bare']} |")
+    lines += ["", "| burst: ledger + Prefect | orders | C / L | ceiling/s | records/s | share | peak in flight "
+                  "| 429 by limit | our CPU ms/event | batch runs | event runs |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results.get("burst", []):
+        lines.append(f"| {r['backend']} | {r['erp_records']}/{r['orders']} | {r['erp_concurrency']} / "
+                     f"{r['erp_latency_ms']} ms | {r['ceiling_per_second']:g} | {r['records_per_second']} "
+                     f"| {r['share_of_ceiling']:.0%} | {r['peak_in_flight']} | {r['throttled_by_limit']} "
+                     f"| {r['our_cpu_ms_per_event']} | {r['sync_batch_runs']} | {r['sync_event_runs']} |")
+    if "quiet" in results:
+        q = results["quiet"]
+        lines += ["", f"quiet: {q['samples']} single events {q['gap_seconds']:g} s apart, delivery → ERP record: "
+                      f"p50 {q['p50_s']} s (min {q['min_s']}, max {q['max_s']})"]
+    return "\n".join(lines)
