@@ -6,6 +6,7 @@ Prefect marks its run Crashed and the event stays ``received`` in the inbox. Eac
 
     event not final in the inbox, and its run is …
       CRASHED                 rescheduled, as "Retry" in the UI does (same run id, same parameters)
+      PENDING for 5 minutes   rescheduled too: its worker died between taking it and starting its process
       FAILED                  rescheduled too: a run that failed without recording a ledger outcome died
                               before ``fail()`` could record it (the ledger was down); a FAILED run with an
                               outcome is a dead letter, and its event is final ("failed"), so it is not here
@@ -37,7 +38,10 @@ from erpsync.ledger import DONE_STATES, InboxEvent, Ledger, Outcome, utcnow
 log = logging.getLogger(__name__)
 
 MAX_RECOVERIES = 5
-RERUN_STATES = frozenset({"CRASHED", "FAILED"})
+# A process worker moves a run from PENDING to RUNNING within seconds; one PENDING this long lost its worker
+# while submitting it (killed between taking the run and starting its process), and nothing else will start it.
+STUCK_PENDING_SECONDS = 300
+RERUN_STATES = frozenset({"CRASHED", "FAILED", "PENDING_STUCK"})
 FINISHED_STATES = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
 # Appended to the outcome log (without changing the event's state) each time a run is re-run after it died.
 RECOVERED = "recovered"
@@ -51,6 +55,8 @@ class RunControl(Protocol):
     def reschedule(self, flow_run_id: str, *, message: str) -> None: ...
 
     def run_states(self, flow_run_ids: list[str]) -> dict[str, str]: ...
+
+    def state_ages(self, flow_run_ids: list[str]) -> dict[str, float]: ...
 
 
 @dataclass
@@ -100,7 +106,11 @@ def _rerun_dead_runs(ledger: Ledger, runs: RunControl, report: RecoveryReport, *
     pending = unfinished_with_runs(ledger, limit=limit)
     if not pending:
         return
-    states = runs.run_states(sorted({run_id for _, run_id, _ in pending}))
+    run_ids = sorted({run_id for _, run_id, _ in pending})
+    states = runs.run_states(run_ids)
+    if any(state == "PENDING" for state in states.values()):
+        ages = runs.state_ages([run_id for run_id, state in states.items() if state == "PENDING"])
+        states.update({run_id: "PENDING_STUCK" for run_id, age in ages.items() if age >= STUCK_PENDING_SECONDS})
     rescheduled_runs: set[str] = set()  # a sync-batch run holds many events; it is rescheduled once
     for event_id, run_id, source in pending:
         state = states.get(run_id)

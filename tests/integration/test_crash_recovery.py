@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from erpsync.ledger import EntityKey
-from erpsync.recovery import RECOVERED, recover
+from erpsync.recovery import RECOVERED, STUCK_PENDING_SECONDS, recover
 
 KEY = EntityKey("shopify", "order", "4242")
 
@@ -20,6 +20,7 @@ class RunTable:
 
     def __init__(self):
         self.states: dict[str, str] = {}
+        self.ages: dict[str, float] = {}
         self.rescheduled: list[str] = []
         self.dispatched: list[int] = []
 
@@ -30,6 +31,9 @@ class RunTable:
 
     def run_states(self, flow_run_ids):
         return {run_id: self.states[run_id] for run_id in flow_run_ids if run_id in self.states}
+
+    def state_ages(self, flow_run_ids):
+        return {run_id: self.ages.get(run_id, 0.0) for run_id in flow_run_ids if run_id in self.states}
 
     def reschedule(self, flow_run_id, *, message):
         assert "recovery" in message
@@ -150,3 +154,13 @@ def test_a_crashed_batch_run_is_rescheduled_once_for_all_its_events(ledger):
     report = recover(ledger, runs)
     assert sorted(report.rescheduled) == events
     assert runs.rescheduled == [batch_run]
+
+
+def test_a_run_left_pending_by_a_dead_worker_is_rescheduled_a_fresh_one_is_not(ledger):
+    runs = RunTable()
+    stuck, stuck_run = event_with_run(ledger, runs, "PENDING")
+    fresh, _ = event_with_run(ledger, runs, "PENDING")
+    runs.ages[stuck_run] = STUCK_PENDING_SECONDS + 1
+    report = recover(ledger, runs)
+    assert report.rescheduled == [stuck] and runs.rescheduled == [stuck_run]
+    assert ledger.outcomes(fresh) == []
