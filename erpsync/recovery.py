@@ -180,7 +180,8 @@ CRASH_DETECTION_AUTOMATION = {
         "type": "event",
         "posture": "Proactive",
         "match": {"prefect.resource.id": "prefect.flow-run.*"},
-        "after": ["prefect.flow-run.heartbeat"],
+        # Running too: a run killed before its first heartbeat must not escape (it would stay Running forever).
+        "after": ["prefect.flow-run.heartbeat", "prefect.flow-run.Running"],
         "expect": ["prefect.flow-run.heartbeat", "prefect.flow-run.Completed", "prefect.flow-run.Failed",
                    "prefect.flow-run.Cancelled", "prefect.flow-run.Crashed"],
         "for_each": ["prefect.resource.id"],
