@@ -1,10 +1,11 @@
 # The two commands: `make demo` and `make test`. Everything else is set up by them.
+# `make chaos` is the reliability proof (docs/RELIABILITY.md); CI runs it small: make chaos ARGS="--webhooks 120".
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test unit bench clean
+.PHONY: demo test unit bench chaos clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +24,9 @@ unit: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py $(ARGS)
+
+chaos: $(STAMP)
+	$(BIN)/python bench/chaos.py $(ARGS)
 
 clean:
 	rm -rf .erpsync $(VENV)

@@ -47,11 +47,17 @@ class Managed:
     name: str
     process: subprocess.Popen
     log_path: Path
+    argv: list[str] = field(default_factory=list)
+    extra_env: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
 class ProcessGroup:
-    """Children started with a log file each; `stop()` terminates them in reverse order of start."""
+    """Children started with a log file each; `stop()` terminates them in reverse order of start.
+
+    Names are unique: `kill(name)` and `restart(name)` act on one child, as `make chaos` does to workers and the
+    receiver.
+    """
 
     log_dir: Path
     env: dict[str, str]
@@ -59,6 +65,8 @@ class ProcessGroup:
     children: list[Managed] = field(default_factory=list)
 
     def start(self, name: str, argv: list[str], *, extra_env: dict[str, str] | None = None) -> Managed:
+        if any(child.name == name for child in self.children):
+            raise ConfigError(f"a process named {name!r} is already running in this group")
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"{name}.log"
         log_file = open(log_path, "ab")
@@ -72,9 +80,44 @@ class ProcessGroup:
             start_new_session=True,
         )
         log_file.close()
-        child = Managed(name, process, log_path)
+        child = Managed(name, process, log_path, list(argv), dict(extra_env or {}))
         self.children.append(child)
         return child
+
+    def get(self, name: str) -> Managed:
+        for child in self.children:
+            if child.name == name:
+                return child
+        raise ConfigError(f"no process named {name!r}; running: {', '.join(c.name for c in self.children)}")
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> int:
+        """Send ``sig`` to the child and to everything it spawned, as a host crash would; wait for the child.
+
+        Descendants that left the child's session (a worker's flow-run processes may) are found through /proc
+        first, so none survives the "crash". Returns how many processes were signalled.
+        """
+        child = self.get(name)
+        victims = [child.process.pid, *_descendants(child.process.pid)]
+        _signal_group(child.process, sig)
+        for pid in victims:
+            try:
+                os.kill(pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+        try:
+            child.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            _signal_group(child.process, signal.SIGKILL)
+            child.process.wait()
+        return len(victims)
+
+    def restart(self, name: str) -> Managed:
+        """Start a killed (or exited) child again with the same command line, environment and log file."""
+        child = self.get(name)
+        if child.process.poll() is None:
+            raise ConfigError(f"{name} is still running (pid {child.process.pid}); kill it first")
+        self.children.remove(child)
+        return self.start(name, child.argv, extra_env=child.extra_env)
 
     def check_alive(self) -> None:
         for child in self.children:
@@ -113,6 +156,24 @@ def _signal_group(process: subprocess.Popen, sig: int) -> None:
         os.killpg(process.pid, sig)
     except ProcessLookupError:
         pass
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every live descendant of ``pid``, from /proc (Linux); an empty list where /proc is missing."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            # The command name in field 2 may hold spaces and parentheses: split after its closing one.
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, stack = [], [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.append(child)
+            stack.append(child)
+    return found
 
 
 def tail(path: Path, lines: int = 15) -> str:

@@ -1,14 +1,24 @@
-"""A whole local erpsync on loopback: Prefect server, worker, receiver, ERP sandbox and shop sandbox, each a
-separate process. `erpsync demo`, the end-to-end tests and `make bench` all start it the same way."""
+"""A whole local erpsync on loopback: Prefect server, worker(s), receiver, ERP sandbox and shop sandbox, each a
+separate process. `erpsync demo`, the end-to-end tests, `make bench` and `make chaos` all start it the same way.
+
+By default everything is on SQLite and one worker runs (the demo). `make chaos` scales it out: the ledger and
+Prefect's own database on PostgreSQL, several workers on one pool, and an ERP sandbox that injects faults.
+"""
 
 from __future__ import annotations
 
 import base64
 import secrets
 import subprocess
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy import create_engine, text
+
+from erpsync.db import normalise_url
 from erpsync.errors import ConfigError
 from erpsync.processes import ProcessGroup, python_module, tail, venv_script
 from erpsync.settings import PROJECT_DIR
@@ -26,12 +36,32 @@ class StackConfig:
     erp_port: int = 8700
     shop_port: int = 8800
     database_url: str | None = None
+    # Prefect's own database; None keeps it in SQLite under home (the demo). For load: a PostgreSQL URL
+    # (postgresql+asyncpg://…), see fresh_postgres_databases().
+    prefect_database_url: str | None = None
     orders: int = 50
     seed: int = 7
     erp_latency_ms: int = 0
     erp_concurrency: int = 5
-    worker_limit: int = 4
+    workers: int = 1  # separate `prefect worker start` processes on the one pool
+    worker_limit: int = 4  # runs at once per worker
     erp_items: str = "1-999"  # item ids the ERP sandbox knows
+    # Faults the ERP sandbox injects into record and query calls (shares of all such calls).
+    erp_fault_rate: float = 0.0  # transient 5xx
+    erp_fault_statuses: str = "500,503"
+    erp_throttle_rate: float = 0.0  # 429 not caused by the concurrency limit
+    erp_timeout_rate: float = 0.0  # carried out, answered after erp_timeout_hold_seconds
+    erp_timeout_hold_seconds: float = 35.0  # keep it above netsuite_timeout_seconds
+    erp_retry_after: float = 1.0
+    erp_reject_external_ids: tuple[str, ...] = ()  # writes refused for good: injected dead letters
+    erp_fault_seed: int | None = None
+    # The connector's side: its timeout, and the limit on ERP calls shared by all workers (None: its default).
+    netsuite_timeout_seconds: float | None = None
+    netsuite_concurrency: int | None = None
+    # Runs send heartbeats and an automation marks a run Crashed when they stop (its worker died with it), so the
+    # sweep's recovery re-runs the event. Off for the demo, which kills nothing.
+    crash_detection: bool = False
+    extra_env: dict[str, str] = field(default_factory=dict)  # e.g. ERPSYNC_FAILPOINTS for a test
     mappings_dir: Path | None = None  # default: the checkout's mappings/
     project_dir: Path = PROJECT_DIR
     # A fresh secret per stack: known to the shop sandbox and the receiver only, never printed.
@@ -64,13 +94,29 @@ class StackConfig:
     def ledger_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home / 'erpsync.db'}"
 
+    @property
+    def worker_names(self) -> list[str]:
+        """Process names of the workers: "worker" alone (the demo), else "worker-1", "worker-2", …"""
+        if self.workers < 1:
+            raise ConfigError(f"workers: at least 1, got {self.workers}")
+        return ["worker"] if self.workers == 1 else [f"worker-{n}" for n in range(1, self.workers + 1)]
+
     def environment(self, base: dict[str, str]) -> dict[str, str]:
         prefect_home = self.home / "prefect"
+        connector = {
+            **({"ERPSYNC_NETSUITE_TIMEOUT_SECONDS": f"{self.netsuite_timeout_seconds:g}"}
+               if self.netsuite_timeout_seconds else {}),
+            **({"ERPSYNC_NETSUITE_CONCURRENCY": str(self.netsuite_concurrency)}
+               if self.netsuite_concurrency is not None else {}),
+        }
+        # Three heartbeats fit in the crash-detection automation's 90 s window (Prefect's default is one per 180 s).
+        heartbeats = {"PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30"} if self.crash_detection else {}
         return {
             **base,
             "PREFECT_HOME": str(prefect_home),
             "PREFECT_API_URL": self.prefect_api,
-            "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{prefect_home / 'prefect.db'}",
+            "PREFECT_API_DATABASE_CONNECTION_URL": (
+                self.prefect_database_url or f"sqlite+aiosqlite:///{prefect_home / 'prefect.db'}"),
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_SERVER_UI_API_URL": self.prefect_api,
             # Poll for new runs every second instead of every 10 s: events should not wait in the queue.
@@ -91,7 +137,62 @@ class StackConfig:
             "ERPSYNC_NETSUITE_ACCOUNT_ID": "SANDBOX",
             "ERPSYNC_NETSUITE_CLIENT_ID": SANDBOX_CLIENT_ID,
             "ERPSYNC_NETSUITE_CLIENT_SECRET": SANDBOX_CLIENT_SECRET,
+            **connector,
+            **heartbeats,
+            **self.extra_env,
         }
+
+    def erp_sandbox_args(self) -> list[str]:
+        c = self
+        args = ["--port", str(c.erp_port), "--db", str(c.home / "erp-sandbox.db"),
+                "--latency-ms", str(c.erp_latency_ms), "--concurrency", str(c.erp_concurrency),
+                "--client-id", SANDBOX_CLIENT_ID, "--client-secret", SANDBOX_CLIENT_SECRET, "--items", c.erp_items]
+        if c.erp_fault_rate or c.erp_throttle_rate or c.erp_timeout_rate:
+            args += ["--fault-rate", f"{c.erp_fault_rate:g}", "--fault-statuses", c.erp_fault_statuses,
+                     "--throttle-rate", f"{c.erp_throttle_rate:g}", "--timeout-rate", f"{c.erp_timeout_rate:g}",
+                     "--timeout-hold-seconds", f"{c.erp_timeout_hold_seconds:g}",
+                     "--retry-after", f"{c.erp_retry_after:g}"]
+            if c.erp_fault_seed is not None:
+                args += ["--seed", str(c.erp_fault_seed)]
+        if c.erp_reject_external_ids:
+            args += ["--reject-external-ids", ",".join(c.erp_reject_external_ids)]
+        return args
+
+
+@contextmanager
+def fresh_postgres_databases(admin_url: str, *purposes: str, keep: bool = False) -> Iterator[dict[str, str]]:
+    """One new, empty database per purpose on the server of ``admin_url``, dropped afterwards (unless ``keep``).
+
+    Yields {purpose: SQLAlchemy URL}: ``ledger`` gets a psycopg URL (ERPSYNC_DATABASE_URL), ``prefect`` an asyncpg
+    one (PREFECT_API_DATABASE_CONNECTION_URL). Unique names, so runs on one server never see each other's rows.
+    """
+    admin_url = normalise_url(admin_url)
+    base = admin_url.rsplit("/", 1)[0]
+    run = uuid.uuid4().hex[:10]
+    names = {purpose: f"erpsync_{purpose}_{run}" for purpose in purposes}
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    created: list[str] = []
+    try:
+        with admin.connect() as conn:
+            for name in names.values():
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+                created.append(name)
+        urls = {}
+        for purpose, name in names.items():
+            url = f"{base}/{name}"
+            urls[purpose] = url.replace("postgresql+psycopg://", "postgresql+asyncpg://", 1) \
+                if purpose == "prefect" else url
+        yield urls
+    except Exception as exc:
+        if not created:
+            raise ConfigError(f"could not create databases on {admin_url.split('@')[-1]}: {exc}") from exc
+        raise
+    finally:
+        if not keep:
+            with admin.connect() as conn:
+                for name in created:
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 class LocalStack:
@@ -119,18 +220,21 @@ class LocalStack:
         g.start("prefect-server", [venv_script("prefect"), "server", "start", "--host", "127.0.0.1",
                                    "--port", str(c.prefect_port)])
         self.progress(f"starting ERP sandbox on {c.erp_url}")
-        g.start("erp-sandbox", python_module(
-            "erpsync.sandboxes.erp", "--port", str(c.erp_port), "--db", str(c.home / "erp-sandbox.db"),
-            "--latency-ms", str(c.erp_latency_ms), "--concurrency", str(c.erp_concurrency),
-            "--client-id", SANDBOX_CLIENT_ID, "--client-secret", SANDBOX_CLIENT_SECRET, "--items", c.erp_items))
+        g.start("erp-sandbox", python_module("erpsync.sandboxes.erp", *c.erp_sandbox_args()))
         g.wait_http("ERP sandbox", f"{c.erp_url}/healthz")
         g.wait_http("Prefect server", f"{c.prefect_api}/health", timeout=180)
         self.progress("creating the work pool and deploying (prefect deploy --all)")
         self._run([venv_script("prefect"), "work-pool", "create", "erpsync", "--type", "process", "--overwrite"])
         self._run([venv_script("prefect"), "--no-prompt", "deploy", "--all"])
-        self.progress(f"starting a process worker (up to {c.worker_limit} runs at once)")
-        g.start("worker", [venv_script("prefect"), "worker", "start", "--pool", "erpsync", "--type", "process",
-                           "--limit", str(c.worker_limit)])
+        if c.crash_detection:
+            from erpsync.recovery import ensure_crash_detection
+
+            self.progress(f"crash detection: automation {ensure_crash_detection(c.prefect_api)}")
+        names = c.worker_names
+        self.progress(f"starting {len(names)} process worker(s) (up to {c.worker_limit} runs at once each)")
+        for name in names:
+            g.start(name, [venv_script("prefect"), "worker", "start", "--pool", "erpsync", "--type", "process",
+                           "--limit", str(c.worker_limit), "--name", name])
         self.progress(f"starting the receiver on {c.receiver_url}")
         g.start("receiver", python_module("erpsync", "serve", "--port", str(c.receiver_port)))
         g.wait_http("receiver", f"{c.receiver_url}/healthz")
@@ -149,6 +253,19 @@ class LocalStack:
         if result.returncode != 0:
             raise ConfigError(f"`{' '.join(argv[-3:])}` failed ({result.returncode}); see {log_path}:\n"
                               f"{tail(log_path)}")
+
+    def kill(self, name: str) -> int:
+        """SIGKILL one part (e.g. "worker-1", "receiver") and everything it spawned, as a crash would."""
+        return self.group.kill(name)
+
+    def restart(self, name: str) -> None:
+        """Start a killed part again; waits until the receiver or a sandbox answers again."""
+        self.group.restart(name)
+        c = self.config
+        health = {"receiver": f"{c.receiver_url}/healthz", "erp-sandbox": f"{c.erp_url}/healthz",
+                  "shop-sandbox": f"{c.shop_url}/healthz", "prefect-server": f"{c.prefect_api}/health"}
+        if name in health:
+            self.group.wait_http(name, health[name], timeout=180)
 
     def stop(self) -> None:
         self.group.stop()

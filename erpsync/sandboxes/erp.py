@@ -38,6 +38,7 @@ from erpsync.sandboxes.erp_records import (
 )
 from erpsync.sandboxes.erp_records import field as _field
 from erpsync.sandboxes.erp_records import text as _text
+from erpsync.sandboxes.suiteql_functions import register as register_suiteql_functions
 
 DEFAULT_PORT = 8700
 DEFAULT_DB = Path(".erpsync") / "erp-sandbox.db"
@@ -75,6 +76,13 @@ class SandboxOptions:
     concurrency: int = 5
     fault_rate: float = 0.0
     fault_statuses: tuple[int, ...] = (500, 503)
+    # Injected 429s, counted apart from the ones the concurrency limit gives, so a test can tell them apart.
+    throttle_rate: float = 0.0
+    # Timeouts: the request is carried out, then its answer held back longer than the client waits.
+    timeout_rate: float = 0.0
+    timeout_hold_seconds: float = 35.0
+    # Writes to these external ids are refused for good (400 USER_ERROR): the injected permanent failures.
+    reject_external_ids: frozenset[str] = frozenset()
     seed: int | None = None
     retry_after: float = 1.0
     items: dict[int, str] = field(default_factory=lambda: parse_items("1-999"))
@@ -268,10 +276,53 @@ class RecordStore:
     def _index(
         self, record_type: str, internal_id: int, external_id: str | None, body: dict[str, Any], now: str
     ) -> None:
-        for table, row in suiteql_rows(record_type, internal_id, external_id, body, now):
-            columns = ", ".join(row)
+        rows = suiteql_rows(record_type, internal_id, external_id, body, now)
+        if any(table == "transactionline" for table, _ in rows):
+            # A transaction's lines are replaced as a whole: an edit may drop some.
+            self._db.execute('DELETE FROM transactionline WHERE "transaction" = ?', (internal_id,))
+        for table, row in rows:
+            columns = ", ".join(f'"{column}"' for column in row)
             marks = ", ".join("?" for _ in row)
             self._db.execute(f'INSERT OR REPLACE INTO "{table}" ({columns}) VALUES ({marks})', list(row.values()))
+
+    def delete(self, record_type: str, ref: str) -> bool:
+        """Delete a record and its SuiteQL rows; False when there is none."""
+        with self._transaction():
+            row = self.find(record_type, ref)
+            if row is None:
+                return False
+            internal_id = row["internal_id"]
+            self._db.execute("DELETE FROM record WHERE internal_id = ?", (internal_id,))
+            for table, key in (("transaction", "id"), ("transactionline", '"transaction"'), ("item", "id"),
+                               ("customer", "id")):
+                self._db.execute(f'DELETE FROM "{table}" WHERE {key} = ?', (internal_id,))
+        return True
+
+    def bulk_upsert(self, record_type: str, records: list[tuple[str, dict[str, Any], str | None]]) -> int:
+        """Seed many records in one transaction, unchecked: (external id, body, last modified or None for now).
+
+        The sandbox-only seeding path for benchmarks and tests: what the sync would have written, loaded
+        without one HTTP upsert per record.
+        """
+        now = _now()
+        with self._transaction():
+            for external_id, body, modified in records:
+                stamp = modified or now
+                row = self.find(record_type, f"eid:{external_id}")
+                if row is None:
+                    internal_id = self._db.execute(
+                        "INSERT INTO record (record_type, external_id, body, created, last_modified)"
+                        " VALUES (?, ?, ?, ?, ?)", (record_type, external_id, json.dumps(body), stamp, stamp),
+                    ).lastrowid
+                else:
+                    internal_id = row["internal_id"]
+                    self._db.execute(
+                        "UPDATE record SET body = ?, versions = versions + 1, last_modified = ? WHERE internal_id = ?",
+                        (json.dumps(body), stamp, internal_id),
+                    )
+                assert internal_id is not None
+                self._index(record_type, internal_id, external_id, body, stamp)
+        return len(records)
 
     def page(self, record_type: str, limit: int, offset: int) -> tuple[list[int], int]:
         total = self._db.execute("SELECT COUNT(*) FROM record WHERE record_type = ?", (record_type,)).fetchone()[0]
@@ -308,6 +359,7 @@ class RecordStore:
         reader = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
         try:
             reader.execute("PRAGMA query_only = ON")
+            register_suiteql_functions(reader)
             reader.set_authorizer(_suiteql_authorizer)
             total = reader.execute(f"SELECT COUNT(*) FROM ({sql})", params).fetchone()[0]
             cursor = reader.execute(f"SELECT * FROM ({sql}) LIMIT ? OFFSET ?", [*params, limit, offset])
@@ -345,6 +397,8 @@ class Fault:
     status: int | None
     retry_after: float | None
     delay_ms: float
+    # Seconds the answer is held after the request was carried out: the client times out, the write stands.
+    hold_seconds: float = 0.0
 
 
 class ErpSandbox:
@@ -363,8 +417,14 @@ class ErpSandbox:
         self.requests = 0
         self.by_status: Counter[int] = Counter()
         self.peak_in_flight = 0
+        self.peak_offered = 0
+        self.api_requests = 0
         self.tokens_issued = 0
         self.faults_injected = 0
+        self.throttled_by_limit = 0
+        self.throttled_injected = 0
+        self.timeouts_injected = 0
+        self.rejections_injected = 0
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -372,8 +432,16 @@ class ErpSandbox:
             "by_status": {str(status): count for status, count in sorted(self.by_status.items())},
             "too_many_requests": self.by_status[429],
             "unauthorized": self.by_status[401],
+            # 429s split by cause: the account's concurrency limit (the callers' doing) or injected at random.
+            "api_requests": self.api_requests,  # record and query calls, authorised: where faults are drawn
+            "throttled_by_limit": self.throttled_by_limit,
+            "throttled_injected": self.throttled_injected,
+            "timeouts_injected": self.timeouts_injected,
+            "rejections_injected": self.rejections_injected,
             "in_flight": self.in_flight,
             "peak_in_flight": self.peak_in_flight,
+            # Requests at the door at once, the refused ones included: what the callers asked of the limit.
+            "peak_offered": self.peak_offered,
             "tokens_issued": self.tokens_issued,
             "faults_injected": self.faults_injected,
         }
@@ -396,26 +464,41 @@ class ErpSandbox:
             if not self._authorized(request):
                 return _invalid_login()
             limit = self.options.concurrency
+            self.api_requests += 1
+            self.peak_offered = max(self.peak_offered, self.in_flight + 1)
             if limit and self.in_flight >= limit:
+                self.throttled_by_limit += 1
                 return concurrency_error(self.options.retry_after)
             self.in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+            hold = 0.0
             try:
                 # Read the whole request first: like NetSuite, a request that arrived is carried out
                 # even if the caller stops waiting for the answer.
                 await request.body()
                 if self.options.latency_ms:
                     await asyncio.sleep(self.options.latency_ms / 1000)
+                if (rejected := self._injected_rejection(request)) is not None:
+                    return rejected
                 fault = self._next_fault()
                 if fault is not None:
                     self.faults_injected += 1
                     if fault.delay_ms:
                         await asyncio.sleep(fault.delay_ms / 1000)
                     if fault.status is not None:
+                        if fault.status == 429:
+                            self.throttled_injected += 1
                         return self._fault_response(fault)
-                return await endpoint(request)
+                    if fault.hold_seconds:
+                        self.timeouts_injected += 1
+                        hold = fault.hold_seconds
+                response = await endpoint(request)
             finally:
                 self.in_flight -= 1
+            if hold:
+                # The work is done and no longer counts against the limit; only the answer is late.
+                await asyncio.sleep(hold)
+            return response
 
         return self.counted(govern)
 
@@ -427,10 +510,31 @@ class ErpSandbox:
     def _next_fault(self) -> Fault | None:
         if self.faults:
             return self.faults.pop(0)
-        if self.options.fault_rate and self.random.random() < self.options.fault_rate:
-            status = self.random.choice(self.options.fault_statuses)
-            return Fault(status, self.options.retry_after if status in (429, 503) else None, 0)
+        o = self.options
+        if not (o.fault_rate or o.throttle_rate or o.timeout_rate):
+            return None
+        # One draw decides between the kinds, so their rates add up and never overlap.
+        draw = self.random.random()
+        if draw < o.fault_rate:
+            status = self.random.choice(o.fault_statuses)
+            return Fault(status, o.retry_after if status in (429, 503) else None, 0)
+        if draw < o.fault_rate + o.throttle_rate:
+            return Fault(429, o.retry_after, 0)
+        if draw < o.fault_rate + o.throttle_rate + o.timeout_rate:
+            return Fault(None, None, 0, hold_seconds=o.timeout_hold_seconds)
         return None
+
+    def _injected_rejection(self, request: Request) -> Response | None:
+        """A write to an external id marked as rejected: refused for good, as NetSuite refuses a bad record."""
+        if request.method not in ("PUT", "POST") or not self.options.reject_external_ids:
+            return None
+        ref = request.path_params.get("ref", "")
+        external_id = ref[4:] if ref.startswith("eid:") else None
+        if external_id not in self.options.reject_external_ids:
+            return None
+        self.rejections_injected += 1
+        detail = f"The sandbox refuses record {external_id} (an injected permanent rejection)."
+        return netsuite_error(400, "USER_ERROR", detail, "externalId")
 
     def _fault_response(self, fault: Fault) -> Response:
         assert fault.status is not None
@@ -562,6 +666,12 @@ class ErpSandbox:
         body["lastModifiedDate"] = row["last_modified"]
         return JSONResponse(body)
 
+    async def delete(self, request: Request) -> Response:
+        record_type, ref = request.path_params["type"], request.path_params["ref"]
+        if (problem := _bad_reference(record_type, ref)) is not None:
+            return problem
+        return Response(status_code=204) if self.store.delete(record_type, ref) else _not_found()
+
     async def collection(self, request: Request) -> Response:
         record_type = request.path_params["type"]
         if not _RECORD_TYPE.fullmatch(record_type):
@@ -604,6 +714,28 @@ class ErpSandbox:
     async def sandbox_records(self, request: Request) -> Response:
         return JSONResponse({"records": self.store.dump(request.query_params.get("type"))})
 
+    async def sandbox_bulk(self, request: Request) -> Response:
+        """``{"records": [{"externalId", "body", "lastModified"?}, …]}`` seeded at once (RecordStore.bulk_upsert)."""
+        record_type = request.path_params["type"]
+        document = await _json_body(request)
+        records = document.get("records") if isinstance(document, dict) else None
+        if not _RECORD_TYPE.fullmatch(record_type) or not isinstance(records, list):
+            return JSONResponse({"error": 'expected {"records": [...]} for a record type'}, 400)
+        seeded = []
+        for index, record in enumerate(records):
+            external_id = record.get("externalId") if isinstance(record, dict) else None
+            body, modified = ((record.get("body"), record.get("lastModified")) if isinstance(record, dict)
+                              else (None, None))
+            if not (isinstance(external_id, str) and _EXTERNAL_ID.fullmatch(external_id)):
+                return JSONResponse({"error": f"records[{index}].externalId: letters, digits, _ and - only"}, 400)
+            if not isinstance(body, dict):
+                return JSONResponse({"error": f"records[{index}].body: must be an object"}, 400)
+            if modified is not None and not _is_stamp(modified):
+                return JSONResponse({"error": f"records[{index}].lastModified: ISO 8601 UTC, e.g. "
+                                              "2026-11-27T10:00:00.000Z"}, 400)
+            seeded.append((external_id, body, modified))
+        return JSONResponse({"seeded": self.store.bulk_upsert(record_type, seeded)})
+
     async def sandbox_stats(self, request: Request) -> Response:
         return JSONResponse(self.stats())
 
@@ -613,11 +745,16 @@ class ErpSandbox:
             return JSONResponse({"error": "expected a JSON object"}, 400)
         status, count = spec.get("status"), spec.get("count", 1)
         retry_after, delay_ms = spec.get("retry_after"), spec.get("delay_ms", 0)
+        hold_seconds = spec.get("hold_seconds", 0)
         problems = []
         if status is not None and not (isinstance(status, int) and 400 <= status <= 599):
             problems.append("status must be an HTTP error status (400-599)")
-        if status is None and not delay_ms:
-            problems.append("give status, delay_ms or both")
+        if status is None and not delay_ms and not hold_seconds:
+            problems.append("give status, delay_ms, hold_seconds or status with delay_ms")
+        if status is not None and hold_seconds:
+            problems.append("hold_seconds holds the answer of a request that is carried out: give it without status")
+        if not isinstance(hold_seconds, (int, float)) or hold_seconds < 0:
+            problems.append("hold_seconds must be a non-negative number")
         if not isinstance(count, int) or count < 1:
             problems.append("count must be a positive integer")
         if retry_after is not None and not (isinstance(retry_after, (int, float)) and retry_after >= 0):
@@ -628,7 +765,7 @@ class ErpSandbox:
             return JSONResponse({"error": "; ".join(problems)}, 400)
         if retry_after is None and status in (429, 503):
             retry_after = self.options.retry_after
-        self.faults.extend(Fault(status, retry_after, delay_ms) for _ in range(count))
+        self.faults.extend(Fault(status, retry_after, delay_ms, hold_seconds) for _ in range(count))
         return JSONResponse({"queued": len(self.faults)})
 
     async def sandbox_reset(self, request: Request) -> Response:
@@ -652,6 +789,11 @@ async def _json_body(request: Request) -> Any:
         return json.loads(await request.body())
     except ValueError:
         return None
+
+
+def _is_stamp(value: Any) -> bool:
+    # The stored form sorts in time order as text, so nothing else may be stored.
+    return isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z", value) is not None
 
 
 def _bad_reference(record_type: str, ref: str) -> Response | None:
@@ -747,9 +889,11 @@ def create_app(options: SandboxOptions | None = None) -> Starlette:
             Route(record, sandbox.governed(sandbox.create), methods=["POST"]),
             Route(f"{record}/{{ref}}", sandbox.governed(sandbox.get), methods=["GET"]),
             Route(f"{record}/{{ref}}", sandbox.governed(sandbox.upsert), methods=["PUT"]),
+            Route(f"{record}/{{ref}}", sandbox.governed(sandbox.delete), methods=["DELETE"]),
             Route(SUITEQL_PATH, sandbox.governed(sandbox.suiteql), methods=["POST"]),
             Route("/_sandbox/records", sandbox.sandbox_records, methods=["GET"]),
             Route("/_sandbox/stats", sandbox.sandbox_stats, methods=["GET"]),
+            Route("/_sandbox/bulk/{type}", sandbox.sandbox_bulk, methods=["POST"]),
             Route("/_sandbox/faults", sandbox.sandbox_faults, methods=["POST"]),
             Route("/_sandbox/reset", sandbox.sandbox_reset, methods=["POST"]),
             Route("/_sandbox/revoke-tokens", sandbox.sandbox_revoke_tokens, methods=["POST"]),
@@ -778,10 +922,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=5,
         help="account-wide limit of requests in flight; beyond it 429 (0: no limit)",
     )
-    parser.add_argument("--fault-rate", type=float, default=0.0, help="share of record/query calls that fail at random")
+    parser.add_argument("--fault-rate", type=_rate, default=0.0, help="share of record/query calls that fail at random")
     parser.add_argument(
         "--fault-statuses", type=_statuses, default=(500, 503), help="statuses of random faults, e.g. 500,503"
     )
+    parser.add_argument("--throttle-rate", type=_rate, default=0.0,
+                        help="share of record/query calls answered 429 at random (counted apart from the limit's)")
+    parser.add_argument("--timeout-rate", type=_rate, default=0.0,
+                        help="share of record/query calls carried out but answered only after --timeout-hold-seconds")
+    parser.add_argument("--timeout-hold-seconds", type=float, default=35.0,
+                        help="how long a timed-out answer is held: longer than the client's timeout (default 35)")
+    parser.add_argument("--reject-external-ids", type=_external_ids, default=frozenset(),
+                        help="comma-separated external ids whose writes are refused for good (400 USER_ERROR)")
     parser.add_argument("--seed", type=int, default=None, help="seed of the random faults")
     parser.add_argument("--retry-after", type=float, default=1.0, help="Retry-After seconds sent with 429 and 503")
     parser.add_argument(
@@ -791,6 +943,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="known item ids: ranges, ids or id=itemid, e.g. 1-999,5000=GIFT",
     )
     parser.add_argument("--log-level", default="warning", help="uvicorn log level")
+
+
+def _rate(text: str) -> float:
+    try:
+        rate = float(text)
+    except ValueError:
+        rate = -1.0
+    if not 0.0 <= rate <= 1.0:
+        raise argparse.ArgumentTypeError(f"give a share between 0 and 1, e.g. 0.05 (got {text!r})")
+    return rate
+
+
+def _external_ids(text: str) -> frozenset[str]:
+    ids = frozenset(part.strip() for part in text.split(",") if part.strip())
+    if bad := sorted(i for i in ids if not _EXTERNAL_ID.fullmatch(i)):
+        raise argparse.ArgumentTypeError(f"not external ids (letters, digits, _ and - only): {', '.join(bad)}")
+    return ids
 
 
 def _statuses(text: str) -> tuple[int, ...]:
@@ -810,6 +979,10 @@ def options_from_args(args: argparse.Namespace) -> SandboxOptions:
         concurrency=args.concurrency,
         fault_rate=args.fault_rate,
         fault_statuses=tuple(args.fault_statuses),
+        throttle_rate=args.throttle_rate,
+        timeout_rate=args.timeout_rate,
+        timeout_hold_seconds=args.timeout_hold_seconds,
+        reject_external_ids=frozenset(args.reject_external_ids),
         seed=args.seed,
         retry_after=args.retry_after,
         items=args.items,
