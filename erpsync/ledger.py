@@ -286,18 +286,22 @@ class Ledger:
             )
             session.commit()
 
+    def held_by_run(self, flow_run_id: str) -> list[int]:
+        """Unfinished events assigned to this run, oldest first: what a rescheduled batch run must finish."""
+        with self.session() as session:
+            return list(session.exec(select(InboxEvent.id)
+                                     .where(InboxEvent.flow_run_id == flow_run_id, InboxEvent.state == "received")
+                                     .order_by(InboxEvent.id)))
+
     def take_for_batch(self, flow_run_id: str, *, limit: int, resume: bool = False) -> list[int]:
         """Assign up to ``limit`` events that have no run to the batch run ``flow_run_id``; their ids, oldest first.
 
-        ``resume``: first the events already assigned to this run and not finished — a batch run that crashed and
-        was rescheduled (same run id) picks up its own. On PostgreSQL two batch runs skip each other's locked
-        rows; SQLite has one writer at a time.
+        ``resume``: first the events already assigned to this run and not finished (``held_by_run``). On
+        PostgreSQL two batch runs skip each other's locked rows; SQLite has one writer at a time.
         """
         now = utcnow()
         with self.session() as session:
-            own = list(session.exec(select(InboxEvent.id)
-                                    .where(InboxEvent.flow_run_id == flow_run_id, InboxEvent.state == "received")
-                                    .order_by(InboxEvent.id).limit(limit))) if resume else []
+            own = self.held_by_run(flow_run_id)[:limit] if resume else []
             free = (select(InboxEvent.id)
                     .where(InboxEvent.flow_run_id.is_(None), InboxEvent.state == "received")
                     .order_by(InboxEvent.id).limit(limit - len(own))

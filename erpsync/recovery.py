@@ -6,11 +6,12 @@ Prefect marks its run Crashed and the event stays ``received`` in the inbox. Eac
 
     event not final in the inbox, and its run is …
       CRASHED                 rescheduled, as "Retry" in the UI does (same run id, same parameters)
-      PENDING for 5 minutes   rescheduled too: its worker died between taking it and starting its process
+      PENDING for 150 s       rescheduled too: its worker died between taking it and starting its process
       FAILED                  rescheduled too: a run that failed without recording a ledger outcome died
                               before ``fail()`` could record it (the ledger was down); a FAILED run with an
                               outcome is a dead letter, and its event is final ("failed"), so it is not here
       unknown to Prefect      dispatched afresh (the run was deleted, or Prefect's database was replaced)
+      COMPLETED               rescheduled: it ended without finishing the event (a batch run cut short)
       anything else           left alone: running, scheduled, or cancelled by someone on purpose
 
 A `sync-batch` run that crashed is rescheduled the same way, once; it resumes the events it had taken.
@@ -40,8 +41,10 @@ log = logging.getLogger(__name__)
 MAX_RECOVERIES = 5
 # A process worker moves a run from PENDING to RUNNING within seconds; one PENDING this long lost its worker
 # while submitting it (killed between taking the run and starting its process), and nothing else will start it.
-STUCK_PENDING_SECONDS = 300
-RERUN_STATES = frozenset({"CRASHED", "FAILED", "PENDING_STUCK"})
+STUCK_PENDING_SECONDS = 150
+# COMPLETED too: a run that ended well while its event is not final (a batch run that stopped before finishing
+# what it held) would otherwise keep the event forever; a re-run is safe, the steps are idempotent.
+RERUN_STATES = frozenset({"CRASHED", "FAILED", "PENDING_STUCK", "COMPLETED"})
 FINISHED_STATES = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
 # Appended to the outcome log (without changing the event's state) each time a run is re-run after it died.
 RECOVERED = "recovered"

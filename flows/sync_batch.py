@@ -34,11 +34,15 @@ def sync_batch(chunk_size: int = 50, max_events: int = 20000, threads: int | Non
     dispatcher = PrefectDispatcher(PREFECT_API_URL.value(), api_key=PREFECT_API_KEY.value() or None)
     total, in_flight, taken, deferred = ChunkResult(), deque(), 0, 0
     try:
-        resume = True  # a rescheduled run (it crashed) first takes back the events it held
+        # A rescheduled run (it crashed) first finishes every event it held before, then takes new ones.
+        held = deque(ledger.held_by_run(run_id))
         while True:
-            ids = ledger.take_for_batch(run_id, limit=min(chunk_size, max_events - taken), resume=resume) \
-                if taken < max_events else []
-            resume = False
+            if held:
+                ids = [held.popleft() for _ in range(min(chunk_size, len(held)))]
+            elif taken < max_events:
+                ids = ledger.take_for_batch(run_id, limit=min(chunk_size, max_events - taken))
+            else:
+                ids = []
             if ids:
                 taken += len(ids)
                 in_flight.append(sync_chunk.submit(ids, run_id, threads))

@@ -28,6 +28,7 @@ def test_batch_runs_take_disjoint_events_and_a_rerun_takes_its_own_back_first(le
     with ThreadPoolExecutor(2) as pool:
         first, second = pool.map(lambda run: ledger.take_for_batch(run, limit=5), ["run-a", "run-b"])
     assert len(first) == len(second) == 5 and not set(first) & set(second)
+    assert ledger.held_by_run("run-a") == first
     # "run-a" crashed and was rescheduled under the same id: its 5 come back, then the 2 nobody has.
     again = ledger.take_for_batch("run-a", limit=10, resume=True)
     assert again[:5] == first and sorted(again[5:]) == sorted(set(ids) - set(first) - set(second))
