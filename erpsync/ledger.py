@@ -211,9 +211,20 @@ class Ledger:
         One commit for a batch is what lets the intake take a burst: a commit per delivery serialises every
         request on SQLite's write lock (and on PostgreSQL's WAL flush). Three statements per batch, not per
         delivery: which delivery ids are known, one multi-row INSERT for the new ones, one UPDATE of the
-        redelivery counts. All or nothing: if the transaction fails (a concurrent writer stored one of the ids
-        in between: IntegrityError), none is stored and the caller retries them one by one.
+        redelivery counts. All or nothing: if the transaction fails, none is stored; when a concurrent writer
+        stored one of the ids in between, the batch is tried again and that id counts as a redelivery.
         """
+        for attempt in range(3):
+            try:
+                return self._record_deliveries(deliveries)
+            except IntegrityError:
+                # Another process stored one of these delivery ids between our read and our insert; the next
+                # attempt sees it as a redelivery.
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _record_deliveries(self, deliveries: Sequence[InboxDelivery]) -> list[Intake]:
         table = InboxEvent.__table__
         now = utcnow()
         try:
