@@ -95,12 +95,15 @@ def bench_mapping(records: int) -> dict:
 
 
 def bench_end_to_end(orders: int, latency_ms: int, erp_concurrency: int, worker_limit: int) -> dict:
-    """Shop burst → receiver → Prefect runs → ERP sandbox with latency; first delivery to last ERP record."""
+    """Shop burst → receiver → one Prefect run per event → ERP sandbox with latency; first delivery to last ERP
+    record. Batching is off here: this is the per-run baseline (bench/throughput.py measures batches)."""
     home = HOME / "e2e"
     shutil.rmtree(home, ignore_errors=True)
     config = StackConfig(home=home, prefect_port=free_port(), receiver_port=free_port(), erp_port=free_port(),
                          shop_port=free_port(), orders=orders, seed=3, erp_latency_ms=latency_ms,
-                         erp_concurrency=erp_concurrency, worker_limit=worker_limit)
+                         erp_concurrency=erp_concurrency, worker_limit=worker_limit,
+                         # One run per event, as before sync-batch: the baseline the throughput part compares to.
+                         extra_env={"ERPSYNC_BATCH_THRESHOLD": "0"})
     with LocalStack(config, dict(os.environ), progress=lambda m: print(f"  · {m}", file=sys.stderr)) as stack, \
             httpx.Client(timeout=300) as http:
         ledger = Ledger.connect(config.ledger_url)
