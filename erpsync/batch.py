@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from erpsync.dispatch import BatchDispatcher
-from erpsync.errors import ErpsyncError, SkipEvent
+from erpsync.errors import ErpsyncError
 from erpsync.ledger import EntityKey, Ledger
 from erpsync.pipeline import SyncPipeline, ValidEvent
 
@@ -81,8 +81,6 @@ def run_chunk(pipeline: SyncPipeline, event_ids: Iterable[int], *, run_id: str, 
         for event in events:
             try:
                 part.outcomes[sync_one(pipeline, event)] += 1
-            except SkipEvent as exc:  # not raised by sync_one today; kept so a future step cannot lose one
-                part.outcomes[exc.outcome] += 1
             except Exception as exc:
                 pipeline.ledger.release(event.key, event.event_id)
                 part.handed_off[event.event_id] = type(exc).__name__

@@ -304,25 +304,24 @@ class Ledger:
                                      .where(InboxEvent.flow_run_id == flow_run_id, InboxEvent.state == "received")
                                      .order_by(InboxEvent.id)))
 
-    def take_for_batch(self, flow_run_id: str, *, limit: int, resume: bool = False) -> list[int]:
+    def take_for_batch(self, flow_run_id: str, *, limit: int) -> list[int]:
         """Assign up to ``limit`` events that have no run to the batch run ``flow_run_id``; their ids, oldest first.
 
-        ``resume``: first the events already assigned to this run and not finished (``held_by_run``). On
-        PostgreSQL two batch runs skip each other's locked rows; SQLite has one writer at a time.
+        On PostgreSQL two batch runs skip each other's locked rows; SQLite has one writer at a time. (A rescheduled
+        run first finishes what it already holds: ``held_by_run``.)
         """
         now = utcnow()
         with self.session() as session:
-            own = self.held_by_run(flow_run_id)[:limit] if resume else []
             free = (select(InboxEvent.id)
                     .where(InboxEvent.flow_run_id.is_(None), InboxEvent.state == "received")
-                    .order_by(InboxEvent.id).limit(limit - len(own))
+                    .order_by(InboxEvent.id).limit(limit)
                     .with_for_update(skip_locked=True))
             taken = session.exec(update(InboxEvent)
                                  .where(InboxEvent.id.in_(free.scalar_subquery()))
                                  .values(flow_run_id=flow_run_id, dispatched_at=now)
-                                 .returning(InboxEvent.id)).scalars().all() if len(own) < limit else []
+                                 .returning(InboxEvent.id)).scalars().all()
             session.commit()
-        return own + sorted(taken)
+        return sorted(taken)
 
     def release_from_batch(self, event_id: int) -> None:
         """Take the event back from a batch run, to give it a run of its own (or leave it to the sweep)."""
