@@ -110,6 +110,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dlq(commands)
     _add_alerts(commands)
 
+    worker = commands.add_parser(
+        "worker", help="run a Prefect worker that forks each flow run from a warm interpreter",
+        description="A Prefect process worker (one process per flow run) whose run processes are forked from a "
+                    "fork server that imported Prefect and the flows once: a run starts in milliseconds "
+                    "instead of about 2 s. Polls the pool every second unless PREFECT_WORKER_QUERY_SECONDS "
+                    "says otherwise. Stops when the worker stops (SIGTERM, Ctrl-C).")
+    from workers import forking  # standard library only at import; Prefect loads when the worker starts
+
+    forking.add_arguments(worker)
+    worker.set_defaults(handler=forking.run)
+
     status = commands.add_parser("status", help="counts of the inbox and ledger, and dead-lettered events")
     status.set_defaults(handler=_status)
     return parser

@@ -45,6 +45,8 @@ class StackConfig:
     erp_concurrency: int = 5
     workers: int = 1  # separate `prefect worker start` processes on the one pool
     worker_limit: int = 4  # runs at once per worker
+    # `erpsync worker` forks each run from a warm interpreter; False: Prefect's plain process worker (benchmarks)
+    forking_workers: bool = True
     erp_items: str = "1-999"  # item ids the ERP sandbox knows
     # Faults the ERP sandbox injects into record and query calls (shares of all such calls).
     erp_fault_rate: float = 0.0  # transient 5xx
@@ -233,8 +235,12 @@ class LocalStack:
         names = c.worker_names
         self.progress(f"starting {len(names)} process worker(s) (up to {c.worker_limit} runs at once each)")
         for name in names:
-            g.start(name, [venv_script("prefect"), "worker", "start", "--pool", "erpsync", "--type", "process",
-                           "--limit", str(c.worker_limit), "--name", name])
+            if c.forking_workers:
+                g.start(name, python_module("erpsync", "worker", "--pool", "erpsync", "--limit", str(c.worker_limit),
+                                            "--name", name))
+            else:
+                g.start(name, [venv_script("prefect"), "worker", "start", "--pool", "erpsync", "--type", "process",
+                               "--limit", str(c.worker_limit), "--name", name])
         self.progress(f"starting the receiver on {c.receiver_url}")
         g.start("receiver", python_module("erpsync", "serve", "--port", str(c.receiver_port)))
         g.wait_http("receiver", f"{c.receiver_url}/healthz")
