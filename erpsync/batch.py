@@ -67,14 +67,12 @@ def run_chunk(pipeline: SyncPipeline, event_ids: Iterable[int], *, run_id: str, 
     Grouping by entity first keeps two versions of one order in the same chunk from racing for its claim.
     """
     result = ChunkResult()
-    by_entity: dict[EntityKey, list[ValidEvent]] = defaultdict(list)
-    for event_id in sorted(event_ids):
+
+    def validate(event_id: int) -> ValidEvent | Exception:
         try:
-            event = pipeline.validate(event_id, flow_run_id=run_id)
+            return pipeline.validate(event_id, flow_run_id=run_id, assigned=True)
         except Exception as exc:  # its own run will fail the same way and record why
-            result.handed_off[event_id] = type(exc).__name__
-            continue
-        by_entity[event.key].append(event)
+            return exc
 
     def run_entity(events: list[ValidEvent]) -> ChunkResult:
         part = ChunkResult()
@@ -87,6 +85,14 @@ def run_chunk(pipeline: SyncPipeline, event_ids: Iterable[int], *, run_id: str, 
         return part
 
     with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="batch") as pool:
+        # Reading and checking is I/O and parsing: on the pool too, so the ERP calls of a chunk start sooner.
+        ids = sorted(event_ids)
+        by_entity: dict[EntityKey, list[ValidEvent]] = defaultdict(list)
+        for event_id, event in zip(ids, pool.map(validate, ids), strict=True):
+            if isinstance(event, Exception):
+                result.handed_off[event_id] = type(event).__name__
+            else:
+                by_entity[event.key].append(event)
         for part in pool.map(run_entity, by_entity.values()):
             result.add(part)
     return result

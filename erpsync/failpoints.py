@@ -15,7 +15,7 @@ Points in the pipeline (erpsync/pipeline.py), in the order an event meets them:
     dedupe.after    the entity is claimed, nothing written
     push.before     about to call the ERP
     push.after      the ERP answered, the ledger knows nothing of it yet
-    confirm.after   the ledger says synced, the entity's claim not yet released
+    confirm.after   the ledger says synced (and the claim is released), the run not yet told
 
 With the variable unset, ``hit`` is one truth test of an empty dict.
 """

@@ -471,11 +471,14 @@ class Ledger:
         mapping_version: str | None = None,
         payload_sha256: str | None = None,
         applied: tuple[str, datetime] | None = None,
+        release: bool = False,
     ) -> None:
         """Append an outcome and move the inbox event to that state, in one transaction.
 
         ``applied`` = (ERP record type, version) for a synced event: the entity's cross-reference, version
         and hash are updated in the same transaction, so the ledger never says synced without them.
+        ``release``: the event's claim on ``key`` goes in the same transaction — the event is finished, and a
+        write per event is saved (a burst makes thousands).
         """
         now = utcnow()
         with self.session() as session:
@@ -518,6 +521,9 @@ class Ledger:
                     state.mapping_version = mapping_version
                     state.updated_at = now
                 session.add(state)
+            if release and key is not None:
+                session.exec(delete(EntityClaim).where(*_key_where(EntityClaim, key),
+                                                       EntityClaim.event_id == event_id))
             session.commit()
 
     # -- reading for people ----------------------------------------------------------------------------------

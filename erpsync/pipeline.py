@@ -98,8 +98,10 @@ class SyncPipeline:
         """The mapping that handles this source and topic, read from disk now (a fixed file applies on retry)."""
         return find_mapping(self.mappings_dir, source, topic)
 
-    def validate(self, event_id: int, *, flow_run_id: str | None = None) -> ValidEvent:
-        if flow_run_id is not None:
+    def validate(self, event_id: int, *, flow_run_id: str | None = None, assigned: bool = False) -> ValidEvent:
+        """Read and check the event. ``assigned``: the inbox already names ``flow_run_id`` as its run (a batch
+        took it), so there is nothing to note — a write saved per event."""
+        if flow_run_id is not None and not assigned:
             self.ledger.note_run(event_id, flow_run_id)
         event, payload = self._payload(event_id)
         mapping = self.mapping_for(event.source, event.topic)
@@ -169,9 +171,9 @@ class SyncPipeline:
             mapping_version=transformed.mapping_version,
             payload_sha256=event.payload_sha256,
             applied=(transformed.record.record_type, event.version),
+            release=True,
         )
         failpoints.hit("confirm.after")
-        self.ledger.release(event.key, event.event_id)
         log.info("event %s synced: %s → ERP %s %s", event.event_id, event.key,
                  transformed.record.record_type, erp_id)
 
@@ -186,8 +188,8 @@ class SyncPipeline:
             external_id=state.external_id if state else None,
             erp_id=state.erp_id if state else None,
             payload_sha256=event.payload_sha256,
+            release=True,
         )
-        self.ledger.release(event.key, event.event_id)
         log.info("event %s %s: %s", event.event_id, exc.outcome, exc)
         return exc.outcome
 
@@ -220,9 +222,8 @@ class SyncPipeline:
             external_id=transformed.record.external_id if transformed else None,
             mapping_version=transformed.mapping_version if transformed else None,
             payload_sha256=event.payload_sha256 if event else None,
+            release=True,
         )
-        if event is not None:
-            self.ledger.release(event.key, event.event_id)
         # The log (and Prefect) get the error's message; the ledger's reason may hold the ERP's own detail text.
         summary = f"{type(exc).__name__}: {exc}" if isinstance(exc, ErpsyncError) else reason
         log.error("event %s dead-lettered: %s", event_id, summary)

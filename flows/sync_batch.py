@@ -1,7 +1,7 @@
 """Flow `sync-batch`: drains the inbox in chunks under backlog, with the same steps as `sync-event`.
 
 Started by the receiver (and the sweep) when events arrive faster than one run per event can start. It takes
-events that have no run, a chunk at a time, keeps two chunks in flight so the ERP never waits on a chunk's
+events that have no run, a chunk at a time, keeps three chunks in flight so the ERP never waits on a chunk's
 slowest event, and stops when the inbox has nothing left for it. Events that fail in a chunk get their own
 `sync-event` run, so the dead-letter view is unchanged.
 """
@@ -12,6 +12,7 @@ import os
 from collections import deque
 
 from prefect import flow, get_run_logger
+from prefect.futures import as_completed
 from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
 from prefect.settings import PREFECT_API_KEY, PREFECT_API_URL
@@ -23,7 +24,13 @@ from tasks.batch import sync_chunk
 from tasks.sync import pipeline
 
 
-@flow(name="sync-batch", log_prints=False, task_runner=ThreadPoolTaskRunner(max_workers=2))
+# Chunks running at once. A chunk starts slowly (its task run, reading 50 events) and ends on its slowest event;
+# three in flight, each replaced as soon as it finishes, keep those edges from lining up into moments when no
+# chunk has an ERP call to make (with two, replaced oldest first, the ERP idled ~0.4 s every 100 events).
+CHUNKS_IN_FLIGHT = 3
+
+
+@flow(name="sync-batch", log_prints=False, task_runner=ThreadPoolTaskRunner(max_workers=CHUNKS_IN_FLIGHT))
 def sync_batch(chunk_size: int = 50, max_events: int = 20000, threads: int | None = None) -> dict:
     """Sync up to ``max_events`` waiting inbox events, ``chunk_size`` at a time, on ``threads`` threads per chunk
     (default: the ERP's concurrency limit, ERPSYNC_NETSUITE_CONCURRENCY, else 5)."""
@@ -32,7 +39,7 @@ def sync_batch(chunk_size: int = 50, max_events: int = 20000, threads: int | Non
     threads = threads or int(os.environ.get("ERPSYNC_NETSUITE_CONCURRENCY") or 5) or 5
     ledger = pipeline().ledger
     dispatcher = PrefectDispatcher(PREFECT_API_URL.value(), api_key=PREFECT_API_KEY.value() or None)
-    total, in_flight, taken, deferred = ChunkResult(), deque(), 0, 0
+    total, in_flight, taken, deferred = ChunkResult(), [], 0, 0
     try:
         # A rescheduled run (it crashed) first finishes every event it held before, then takes new ones.
         held = deque(ledger.held_by_run(run_id))
@@ -46,8 +53,10 @@ def sync_batch(chunk_size: int = 50, max_events: int = 20000, threads: int | Non
             if ids:
                 taken += len(ids)
                 in_flight.append(sync_chunk.submit(ids, run_id, threads))
-            if in_flight and (len(in_flight) >= 2 or not ids):
-                result = in_flight.popleft().result()
+            if in_flight and (len(in_flight) >= CHUNKS_IN_FLIGHT or not ids):
+                done = next(as_completed(in_flight))
+                in_flight.remove(done)
+                result = done.result()
                 total.add(result)
                 deferred += hand_off(ledger, result.handed_off, dispatcher.dispatch)
             elif not ids:

@@ -504,9 +504,11 @@ class NetSuiteClient:
     def _send(self, method: str, url: str, token: str, what: str, **kwargs: Any) -> httpx.Response:
         headers = {"Authorization": f"Bearer {token}", **(kwargs.pop("headers") or {})}
         try:
-            # The slot covers the request until its answer is read; retries wait outside it.
+            # Built (body encoded) before the slot is taken: the slot covers only the time on the wire, until the
+            # answer is read. Retries wait outside it.
+            request = self._http.build_request(method, url, headers=headers, **kwargs)
             with self.slots.hold():
-                return self._http.request(method, url, headers=headers, **kwargs)
+                return self._http.send(request)
         except httpx.TransportError as error:
             raise classify_transport_error(error, what) from None
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import sys
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -74,7 +75,11 @@ def test_a_burst_is_synced_by_batch_runs_and_a_failure_gets_its_own_run(stack, h
     in_batches = [e for e in finished.values() if e.flow_run_id in batch_ids]
     assert len(in_batches) >= BURST // 2, f"only {len(in_batches)} of {BURST} events were synced by a batch"
     # The failure is in the dead-letter view as always: its own failed sync-event run, with the reason.
-    [own_run] = prefect_runs(http, config, name={"any_": [f"event-{retired_event}"]})
+    # (The ledger records the failure before the run reports its final state: wait for that report.)
+    deadline = time.monotonic() + 60
+    while (own_run := prefect_runs(http, config, name={"any_": [f"event-{retired_event}"]})[0])["state_type"] \
+            not in ("FAILED", "COMPLETED", "CRASHED") and time.monotonic() < deadline:
+        time.sleep(0.5)
     assert own_run["state_type"] == "FAILED"
     assert ledger.get_event(retired_event).flow_run_id == own_run["id"]
     assert ledger.outcomes(retired_event)[-1].outcome == "failed"
