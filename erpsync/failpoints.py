@@ -68,6 +68,12 @@ def parse(spec: str) -> dict[str, Action]:
 _ACTIVE: dict[str, Action] = parse(os.environ.get(ENV, ""))
 
 
+def reload() -> None:
+    """Read the variable again (a process forked from one that imported this module, with another environment)."""
+    global _ACTIVE
+    _ACTIVE = parse(os.environ.get(ENV, ""))
+
+
 def hit(name: str) -> None:
     """Die here if the failpoint ``name`` is switched on (and its dice or marker say so)."""
     if _ACTIVE:

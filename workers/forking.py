@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -45,48 +46,79 @@ WARM_MODULES = ("prefect.flow_engine", "prefect.task_engine", "prefect.deploymen
 
 # -- the fork server ------------------------------------------------------------------------------------------
 
-def serve(listener: socket.socket, worker: subprocess.Popen) -> int:
-    """Fork a flow-run process per launcher request until the Prefect worker exits; returns its exit code."""
-    def stop(signum, _frame):
-        worker.send_signal(signum)
+_BLOCKED = {signal.SIGTERM, signal.SIGINT, signal.SIGCHLD}
 
+
+def serve(listener: socket.socket, worker: subprocess.Popen) -> int:
+    """Fork a flow-run process per launcher request until the Prefect worker exits; returns its exit code.
+
+    Each run's launcher stays connected: when the run's process ends, the server sends it the exit status
+    (a signal included), so the Prefect worker sees what it would have seen of a child of its own.
+    """
+    launchers: dict[int, socket.socket] = {}
+    stops = 0
+
+    def stop(_signum, _frame):
+        # As `prefect worker start` does: the first signal asks the worker to stop gracefully, a second kills it.
+        nonlocal stops
+        stops += 1
+        worker.send_signal(signal.SIGINT if stops == 1 else signal.SIGKILL)
+
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)  # a finished run (SIGCHLD) wakes the loop at once to report it
+    signal.signal(signal.SIGCHLD, lambda *_: None)
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     while worker.poll() is None:
-        _reap(worker)
-        try:
-            ready, _, _ = select.select([listener], [], [], 0.5)
-        except InterruptedError:
-            continue
-        if not ready:
-            continue
-        try:
-            conn, _ = listener.accept()
-        except OSError:
-            continue
-        try:
-            request, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
-            if len(fds) != 3:
-                raise OSError(f"expected 3 file descriptors, got {len(fds)}")
-        except OSError as exc:
-            print(f"erpsync worker: bad launch request: {exc}", file=sys.stderr, flush=True)
-            conn.close()
-            continue
+        _reap(worker, launchers)
+        ready, _, _ = select.select([listener, wake_r], [], [], 1.0)
+        if wake_r in ready:
+            os.read(wake_r, 512)
+        if listener in ready:
+            _accept(listener, launchers)
+    for conn in launchers.values():
+        conn.close()
+    return worker.returncode if worker.returncode >= 0 else 128 - worker.returncode
+
+
+def _accept(listener: socket.socket, launchers: dict[int, socket.socket]) -> None:
+    try:
+        conn, _ = listener.accept()
+    except OSError:
+        return
+    fds: list[int] = []
+    try:
+        request, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
+        if len(fds) != 3:
+            raise OSError(f"expected 3 file descriptors, got {len(fds)}")
         sys.stdout.flush()
         sys.stderr.flush()
-        pid = os.fork()
+        # No signal handler of the server may run in the child before it has set its own.
+        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _BLOCKED)
+        try:
+            pid = os.fork()
+        except OSError:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+            raise
         if pid == 0:
-            listener.close()
-            _run_flow_run(conn, fds, json.loads(request))  # never returns
+            for other in launchers.values():  # other runs' connections are theirs alone
+                other.close()
+            _become_flow_run(listener, conn, fds, request, old_mask)  # never returns; unblocks once it is ready
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        conn.sendall(json.dumps({"pid": pid}).encode())
+        launchers[pid] = conn
+    except OSError as exc:  # a bad request, or no fork possible (memory): the launcher starts the run itself
+        print(f"erpsync worker: cannot fork a flow run ({exc}); its launcher starts it", file=sys.stderr, flush=True)
         conn.close()
+    finally:
         for fd in fds:
             os.close(fd)
-    return worker.returncode
 
 
-def _reap(worker: subprocess.Popen) -> None:
-    """Collect finished flow-run processes (their launchers relayed the exit codes): no zombies, and their CPU
-    time counts towards this process's children, as it would for the process worker's."""
+def _reap(worker: subprocess.Popen, launchers: dict[int, socket.socket]) -> None:
+    """Collect finished flow-run processes and tell their launchers how each ended. Their CPU time then counts
+    towards this process's children, as a process worker's runs count towards it."""
     while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
@@ -94,27 +126,44 @@ def _reap(worker: subprocess.Popen) -> None:
             return
         if pid == 0:
             return
+        code = os.waitstatus_to_exitcode(status)  # negative: killed by that signal
         if pid == worker.pid:
-            worker.returncode = os.waitstatus_to_exitcode(status)
+            worker.returncode = code
+            continue
+        conn = launchers.pop(pid, None)
+        if conn is not None:
+            try:
+                conn.sendall(json.dumps({"exit": code}).encode())
+            except OSError:
+                pass  # the launcher is gone already
+            conn.close()
 
 
-def _run_flow_run(conn: socket.socket, fds: list[int], request: dict[str, Any]) -> None:
-    """In the forked child: become the launcher's flow-run process, run the engine, report the exit code."""
+def _become_flow_run(listener: socket.socket, conn: socket.socket, fds: list[int], request: bytes,
+                     old_mask) -> None:
+    """In the forked child: take the launcher's place and run the engine as `python -m prefect.engine` would."""
     code = 1
     try:
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        listener.close()
+        os.setsid()  # a group of its own, as the process worker isolates a run: signals go to it and its children
+        for signum in (signal.SIGTERM, signal.SIGCHLD):
             signal.signal(signum, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.set_wakeup_fd(-1)
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
-            os.close(fd)
-        random.seed()  # the parent's generator state is shared by every fork: jitter would be identical
+        for fd in fds:
+            if fd > 2:
+                os.close(fd)
+        fds.clear()
+        payload = json.loads(request)
+        random.seed()
         os.environ.clear()
-        os.environ.update(request["env"])
-        os.chdir(request["cwd"])
-        import prefect.context
-
-        prefect.context.refresh_global_settings_context()  # settings from this run's environment
-        conn.sendall(json.dumps({"pid": os.getpid()}).encode())
+        os.environ.update(payload["env"])
+        os.chdir(payload["cwd"])
+        time.tzset()
+        _configure_from_environment()
         threading.Thread(target=_die_with_launcher, args=(conn,), name="launcher-watch", daemon=True).start()
         sys.argv = [sys.argv[0]]
         # prefect.engine is imported already (flow_engine imports it); running it as __main__ beside that copy
@@ -125,28 +174,44 @@ def _run_flow_run(conn: socket.socket, fds: list[int], request: dict[str, Any]) 
             code = 0
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            if isinstance(exc.code, str):
+                print(exc.code, file=sys.stderr)
         except BaseException:
             import traceback
 
             traceback.print_exc()
-            code = 1
-        atexit._run_exitfuncs()  # what interpreter exit would run: Prefect drains its log and event queues
+        # What interpreter exit does, in its order: threads' exit hooks first (Prefect drains its event and log
+        # queues there: task-run states travel as events), then atexit functions.
+        threading._shutdown()
+        atexit._run_exitfuncs()
     finally:
         try:
             sys.stdout.flush()
             sys.stderr.flush()
-            conn.sendall(json.dumps({"exit": code}).encode())
         finally:
-            os._exit(code)
+            os._exit(code)  # never back into the server's frames; the server reports the status to the launcher
+
+
+def _configure_from_environment() -> None:
+    """What a new interpreter would have read from the run's environment, read again in the fork."""
+    import prefect.context
+    from prefect.logging.configuration import setup_logging
+
+    from erpsync import failpoints
+
+    prefect.context.refresh_global_settings_context()
+    setup_logging(incremental=False)
+    failpoints.reload()
 
 
 def _die_with_launcher(conn: socket.socket) -> None:
-    """The launcher stands for this process towards the worker: if it goes, the run is being killed with it."""
+    """The launcher stands for this run towards the Prefect worker, which kills it last of all (SIGKILL after
+    the grace period): when it goes, the run and everything it started go too."""
     try:
         conn.recv(1)
     except OSError:
         pass
-    os.kill(os.getpid(), signal.SIGTERM)
+    os.killpg(os.getpid(), signal.SIGKILL)
 
 
 def run_fork_server(worker_argv: list[str]) -> int:
@@ -166,6 +231,7 @@ def run_fork_server(worker_argv: list[str]) -> int:
     directory = Path(tempfile.mkdtemp(prefix="erpsync-worker-"))
     path = directory / "forkserver.sock"
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    worker: subprocess.Popen | None = None
     try:
         listener.bind(str(path))
         listener.listen(64)
@@ -176,6 +242,9 @@ def run_fork_server(worker_argv: list[str]) -> int:
                                   env=env)
         return serve(listener, worker)
     finally:
+        if worker is not None and worker.poll() is None:  # the server failed: the worker must not go on alone
+            worker.kill()
+            worker.wait()
         listener.close()
         path.unlink(missing_ok=True)
         directory.rmdir()
@@ -186,6 +255,7 @@ def run_fork_server(worker_argv: list[str]) -> int:
 def run_prefect_worker(pool: str, name: str | None, limit: int | None) -> None:
     import asyncio
 
+    from prefect.utilities.processutils import command_to_string, setup_signal_handlers_worker
     from prefect.workers.process import ProcessWorker
 
     # Same type as the process worker, so it serves the same pools; Prefect warns that the subclass now answers
@@ -196,8 +266,12 @@ def run_prefect_worker(pool: str, name: str | None, limit: int | None) -> None:
         """A ProcessWorker whose flow-run command is the launcher, unless a deployment set a command itself."""
 
         async def run(self, flow_run, configuration, task_status=None):
+            # The launcher as the run's command. Prefect then starts it as any configured command (its
+            # EngineCommandStarter), not through its workspace starter; the forked run isolates its own
+            # process group (setsid) as that starter would. `_command_configured` is how ProcessWorker.run
+            # (Prefect 3.9) tells the two apart; tests/e2e/test_sync_worker.py fails if that changes.
             if not configuration._command_configured:
-                configuration.command = f"{sys.executable} -S {LAUNCHER}"
+                configuration.command = command_to_string([sys.executable, "-S", str(LAUNCHER)])
                 configuration._command_configured = True
             return await super().run(flow_run, configuration, task_status)
 
@@ -205,6 +279,8 @@ def run_prefect_worker(pool: str, name: str | None, limit: int | None) -> None:
         async with ForkingProcessWorker(work_pool_name=pool, name=name, limit=limit) as worker:
             await worker.start()
 
+    # As `prefect worker start`: SIGTERM stops the worker gracefully (as SIGINT), a second one kills it.
+    setup_signal_handlers_worker(os.getpid(), "the erpsync worker", print)
     asyncio.run(main())
 
 

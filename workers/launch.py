@@ -4,8 +4,8 @@ Run as ``python -S workers/launch.py`` by `ForkingProcessWorker`: standard libra
 it starts in milliseconds. It passes its environment, working directory and standard streams to the fork server
 (``ERPSYNC_FORKSERVER``), which forks a flow-run process from its warm interpreter. This process stands in for
 that flow-run process towards the Prefect worker: a signal it receives (a cancellation's SIGTERM) goes to the
-flow-run process, and it exits with that process's exit code. If it is killed, the flow-run process sees its
-socket close and terminates itself, as a process worker's child would with it.
+flow-run process's group, and it ends as that process ended (its exit code, or the signal that killed it). If
+it is killed, the flow-run process sees its socket close and kills its group.
 
 Without a fork server to talk to, it becomes ``python -m prefect.engine``: the plain process worker's command.
 """
@@ -18,10 +18,6 @@ import signal
 import socket
 import sys
 
-# 128 + signal number, as a shell reports a process killed by a signal.
-_KILLED = 128 + signal.SIGKILL
-
-
 def main() -> int:
     path = os.environ.get("ERPSYNC_FORKSERVER")
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -31,29 +27,30 @@ def main() -> int:
         conn.connect(path)
         request = json.dumps({"env": dict(os.environ), "cwd": os.getcwd()}).encode()
         socket.send_fds(conn, [request], [0, 1, 2])
-        pid = json.loads(conn.recv(1024))["pid"]
-    except OSError as exc:
+        pid = json.loads(conn.recv(1024) or b"{}").get("pid")
+        if not pid:
+            raise OSError("the fork server could not start the run")
+    except (OSError, ValueError) as exc:  # nothing was forked: start the run the plain way
         conn.close()
         print(f"erpsync: no fork server ({exc}); starting the flow run in a new interpreter", file=sys.stderr)
-        executable = sys.executable
-        os.execv(executable, [executable, "-m", "prefect.engine", *sys.argv[1:]])
+        os.execv(sys.executable, [sys.executable, "-m", "prefect.engine", *sys.argv[1:]])
 
     def forward(signum, _frame):
         try:
-            os.kill(pid, signum)
+            os.killpg(pid, signum)  # the run leads its own process group
         except ProcessLookupError:
             pass
 
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, forward)
-    while True:
-        try:
-            message = conn.recv(1024)
-        except InterruptedError:
-            continue
-        if not message:  # the flow-run process died without a word: killed
-            return _KILLED
-        return int(json.loads(message)["exit"])
+    reply = conn.recv(1024)
+    # No reply: the fork server died (with its worker); the run went with it or will be killed as an orphan.
+    code = json.loads(reply)["exit"] if reply else -signal.SIGKILL
+    if code < 0:  # the run was killed by a signal: end the same way, so the worker reports it as such
+        signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
+        return 128 - code
+    return code
 
 
 if __name__ == "__main__":
