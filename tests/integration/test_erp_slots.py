@@ -8,6 +8,8 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 
 import httpx
 import pytest
@@ -81,3 +83,40 @@ def test_the_slots_of_different_erp_accounts_are_apart(database_url):
     finally:
         for slots in (first, second, same):
             slots.close()
+
+
+def test_slots_pass_between_threads_without_starving_another_process(database_url):
+    """A busy process hands each finished call's slot to one of its waiting threads (no unlock and lock again),
+    never holding more than the limit, and still gives each slot back now and then so that another process —
+    here a second slot store on the same database, as a second worker would have — gets one."""
+    busy = ErpSlots.for_database(database_url, LIMIT, name="handover")
+    other = ErpSlots.for_database(database_url, LIMIT, name="handover", max_wait=20)
+    stop = threading.Event()
+    in_use, peak, lock = 0, 0, threading.Lock()
+
+    def hammer():
+        nonlocal in_use, peak
+        while not stop.is_set():
+            with busy.hold():
+                with lock:
+                    in_use += 1
+                    peak = max(peak, in_use)
+                time.sleep(0.005)
+                with lock:
+                    in_use -= 1
+
+    threads = [threading.Thread(target=hammer) for _ in range(LIMIT * 3)]
+    try:
+        for thread in threads:
+            thread.start()
+        time.sleep(0.5)
+        with other.hold() as slot:  # raises TransientError if the busy store never let a slot go for 20 s
+            assert slot is not None
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
+        busy.close()
+        other.close()
+    assert peak <= LIMIT
+    assert busy.stats.handed_over > 0, "no slot was passed straight to a waiting thread"
