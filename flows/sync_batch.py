@@ -43,13 +43,17 @@ def sync_batch(chunk_size: int = 50, max_events: int = 20000, threads: int | Non
     try:
         # A rescheduled run (it crashed) first finishes every event it held before, then takes new ones.
         held = deque(ledger.held_by_run(run_id))
+        # The first chunks are small and grow to chunk_size: a chunk's ERP calls start once its events are read,
+        # so a small first chunk puts the ERP to work sooner after the run starts.
+        size = min(chunk_size, threads)
         while True:
             if held:
-                ids = [held.popleft() for _ in range(min(chunk_size, len(held)))]
+                ids = [held.popleft() for _ in range(min(size, len(held)))]
             elif taken < max_events:
-                ids = ledger.take_for_batch(run_id, limit=min(chunk_size, max_events - taken))
+                ids = ledger.take_for_batch(run_id, limit=min(size, max_events - taken))
             else:
                 ids = []
+            size = min(chunk_size, size * 2)
             if ids:
                 taken += len(ids)
                 in_flight.append(sync_chunk.submit(ids, run_id, threads))
@@ -61,8 +65,14 @@ def sync_batch(chunk_size: int = 50, max_events: int = 20000, threads: int | Non
                 deferred += hand_off(ledger, result.handed_off, dispatcher.dispatch)
             elif not ids:
                 break
+        slots = pipeline().erp.slots.stats  # this run's process only: a flow run is a process of its own
         summary = {"events": taken, **dict(total.outcomes), "handed_off": len(total.handed_off),
-                   "left_to_the_sweep": deferred}
+                   "left_to_the_sweep": deferred, "erp_calls": slots.acquired,
+                   # How long calls waited for one of the ERP's slots, and held one: against the ERP's latency,
+                   # what our side adds to each call.
+                   "erp_slot_wait_seconds": round(slots.waited_seconds, 1),
+                   "erp_slot_held_ms_per_call": round(1000 * slots.held_seconds / max(1, slots.acquired), 1),
+                   "erp_slots_handed_over": slots.handed_over}
         logger.info("sync-batch: %s", summary)
         create_markdown_artifact(
             key="sync-batch",
