@@ -43,7 +43,7 @@ class StackConfig:
     seed: int = 7
     erp_latency_ms: int = 0
     erp_concurrency: int = 5
-    workers: int = 1  # separate `prefect worker start` processes on the one pool
+    workers: int = 1  # separate worker processes on the one pool
     worker_limit: int = 4  # runs at once per worker
     # `erpsync worker` forks each run from a warm interpreter; False: Prefect's plain process worker (benchmarks)
     forking_workers: bool = True
@@ -233,7 +233,8 @@ class LocalStack:
 
             self.progress(f"crash detection: automation {ensure_crash_detection(c.prefect_api)}")
         names = c.worker_names
-        self.progress(f"starting {len(names)} process worker(s) (up to {c.worker_limit} runs at once each)")
+        kind = "erpsync worker" if c.forking_workers else "Prefect process worker"
+        self.progress(f"starting {len(names)} {kind}(s) (up to {c.worker_limit} runs at once each)")
         for name in names:
             if c.forking_workers:
                 g.start(name, python_module("erpsync", "worker", "--pool", "erpsync", "--limit", str(c.worker_limit),

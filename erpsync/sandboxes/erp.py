@@ -425,6 +425,7 @@ class ErpSandbox:
         self.throttled_injected = 0
         self.timeouts_injected = 0
         self.rejections_injected = 0
+        self.busy_seconds = 0.0
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -442,6 +443,9 @@ class ErpSandbox:
             "peak_in_flight": self.peak_in_flight,
             # Requests at the door at once, the refused ones included: what the callers asked of the limit.
             "peak_offered": self.peak_offered,
+            # Seconds requests spent counted against the limit, summed: over concurrency × time, how busy the
+            # callers kept the account; over api_requests, the time one request holds a slot here.
+            "busy_seconds": round(self.busy_seconds, 3),
             "tokens_issued": self.tokens_issued,
             "faults_injected": self.faults_injected,
         }
@@ -471,6 +475,7 @@ class ErpSandbox:
                 return concurrency_error(self.options.retry_after)
             self.in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+            entered = time.monotonic()
             hold = 0.0
             try:
                 # Read the whole request first: like NetSuite, a request that arrived is carried out
@@ -495,6 +500,7 @@ class ErpSandbox:
                 response = await endpoint(request)
             finally:
                 self.in_flight -= 1
+                self.busy_seconds += time.monotonic() - entered
             if hold:
                 # The work is done and no longer counts against the limit; only the answer is late.
                 await asyncio.sleep(hold)
