@@ -109,7 +109,7 @@ def process_cpu_seconds(pid: int) -> float:
 
 
 def bench_burst(orders: int, latency_ms: int, concurrency: int, workers: int, postgres_url: str | None,
-                batch_threshold: int = 20) -> dict:
+                batch_threshold: int = 20, forking: bool = True) -> dict:
     """``orders`` deliveries at once; from the first delivery to the last ERP write."""
     backend = "postgresql" if postgres_url else "sqlite"
     home = HOME / f"burst-{backend}"
@@ -121,7 +121,7 @@ def bench_burst(orders: int, latency_ms: int, concurrency: int, workers: int, po
             home=home, prefect_port=free_port(), receiver_port=free_port(), erp_port=free_port(),
             shop_port=free_port(), orders=3, seed=5, database_url=urls.get("ledger"),
             prefect_database_url=urls.get("prefect"), erp_latency_ms=latency_ms, erp_concurrency=concurrency,
-            netsuite_concurrency=concurrency, workers=workers,
+            netsuite_concurrency=concurrency, workers=workers, forking_workers=forking,
             extra_env={"ERPSYNC_BATCH_THRESHOLD": str(batch_threshold), "ERPSYNC_RATE_LIMIT_PER_SECOND": "0"})
         stack = cleanup.enter_context(LocalStack(config, dict(os.environ), progress=log))
         http = cleanup.enter_context(httpx.Client(timeout=120))

@@ -67,6 +67,7 @@ class SyncPipeline:
         self._erp_factory = erp
         self._erp: NetSuiteClient | None = None
         self._xref: LedgerXref | None = None
+        self._drift_logged: set[tuple[str, tuple[str, ...]]] = set()
 
     def close(self) -> None:
         if self._erp is not None:
@@ -112,8 +113,10 @@ class SyncPipeline:
             raise ConfigError(f"{mapping.ref}: entity.version must name a timestamp field; numeric versions "
                               f"are not supported by the ledger yet")
         unread = mapping.unread_fields(payload)
-        if unread:
+        if unread and (mapping.ref, tuple(unread)) not in self._drift_logged:
             # Not fatal: new source fields are how a platform change announces itself. Names only, no values.
+            # Once per mapping and set of fields in a process: a batch of thousands says it once.
+            self._drift_logged.add((mapping.ref, tuple(unread)))
             log.info("%s: %d source fields no rule reads: %s", mapping.ref, len(unread), ", ".join(unread[:20]))
         return ValidEvent(
             event_id=event_id,

@@ -159,11 +159,13 @@ def _become_flow_run(listener: socket.socket, conn: socket.socket, fds: list[int
         fds.clear()
         payload = json.loads(request)
         random.seed()
+        settings_before = _settings_in(os.environ)
         os.environ.clear()
         os.environ.update(payload["env"])
         os.chdir(payload["cwd"])
         time.tzset()
-        _configure_from_environment()
+        if _settings_in(os.environ) != settings_before:  # usually equal: then re-reading would only cost ~110 ms
+            _configure_from_environment()
         threading.Thread(target=_die_with_launcher, args=(conn,), name="launcher-watch", daemon=True).start()
         sys.argv = [sys.argv[0]]
         # prefect.engine is imported already (flow_engine imports it); running it as __main__ beside that copy
@@ -192,6 +194,13 @@ def _become_flow_run(listener: socket.socket, conn: socket.socket, fds: list[int
             os._exit(code)  # never back into the server's frames; the server reports the status to the launcher
 
 
+def _settings_in(environ) -> dict[str, str]:
+    """The variables that configure Prefect and erpsync. PREFECT__* (two underscores) are per-run plumbing."""
+    return {k: v for k, v in environ.items()
+            if (k.startswith("PREFECT_") and not k.startswith("PREFECT__"))
+            or (k.startswith("ERPSYNC_") and k != "ERPSYNC_FORKSERVER")}
+
+
 def _configure_from_environment() -> None:
     """What a new interpreter would have read from the run's environment, read again in the fork."""
     import prefect.context
@@ -218,6 +227,13 @@ def run_fork_server(worker_argv: list[str]) -> int:
     """Import what flow runs need, listen, start the Prefect worker beside us, and serve it."""
     import importlib
 
+    # Set before Prefect is imported, so that this process and the runs it forks read the same settings.
+    # Poll every second unless told otherwise (Prefect's default is 10 s): a run that starts in milliseconds
+    # should not wait seconds to be noticed; one cheap query a second per worker.
+    os.environ.setdefault("PREFECT_WORKER_QUERY_SECONDS", "1")
+    # A batch run logs per event on its own threads, outside any Prefect run context: those lines stay on the
+    # worker's output (the ledger keeps each outcome) instead of costing a warning each.
+    os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
     for module in WARM_MODULES:
         importlib.import_module(module)
     # Everything imported so far lives as long as the process: out of the collector's reach, full collections
@@ -235,11 +251,8 @@ def run_fork_server(worker_argv: list[str]) -> int:
     try:
         listener.bind(str(path))
         listener.listen(64)
-        # Poll every second unless told otherwise (Prefect's default is 10 s): a run that starts in milliseconds
-        # should not wait seconds to be noticed. One cheap query a second per worker.
-        env = {"PREFECT_WORKER_QUERY_SECONDS": "1", **os.environ, "ERPSYNC_FORKSERVER": str(path)}
         worker = subprocess.Popen([sys.executable, "-m", "workers.forking", "--prefect-worker", *worker_argv],
-                                  env=env)
+                                  env={**os.environ, "ERPSYNC_FORKSERVER": str(path)})
         return serve(listener, worker)
     finally:
         if worker is not None and worker.poll() is None:  # the server failed: the worker must not go on alone
