@@ -101,10 +101,8 @@ def _accept(listener: socket.socket, launchers: dict[int, socket.socket]) -> Non
         except OSError:
             signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
             raise
-        if pid == 0:
-            for other in launchers.values():  # other runs' connections are theirs alone
-                other.close()
-            _become_flow_run(listener, conn, fds, request, old_mask)  # never returns; unblocks once it is ready
+        if pid == 0:  # never returns; unblocks the signals once it is ready
+            _become_flow_run(listener, [*launchers.values()], conn, fds, request, old_mask)
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         conn.sendall(json.dumps({"pid": pid}).encode())
         launchers[pid] = conn
@@ -139,12 +137,14 @@ def _reap(worker: subprocess.Popen, launchers: dict[int, socket.socket]) -> None
             conn.close()
 
 
-def _become_flow_run(listener: socket.socket, conn: socket.socket, fds: list[int], request: bytes,
-                     old_mask) -> None:
+def _become_flow_run(listener: socket.socket, others: list[socket.socket], conn: socket.socket, fds: list[int],
+                     request: bytes, old_mask) -> None:
     """In the forked child: take the launcher's place and run the engine as `python -m prefect.engine` would."""
     code = 1
     try:
         listener.close()
+        for other in others:  # other runs' connections are theirs alone
+            other.close()
         os.setsid()  # a group of its own, as the process worker isolates a run: signals go to it and its children
         for signum in (signal.SIGTERM, signal.SIGCHLD):
             signal.signal(signum, signal.SIG_DFL)
