@@ -30,7 +30,7 @@ from erpsync.errors import (
     SupersededEvent,
 )
 from erpsync.ledger import EntityKey, InboxEvent, Ledger
-from erpsync.mapping import Mapping, MappedRecord, find_mapping
+from erpsync.mapping import MappedRecord, Mapping, find_mapping
 from erpsync.sources import MODELS
 from erpsync.xref import LedgerXref
 

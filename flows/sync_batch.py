@@ -12,8 +12,8 @@ import os
 from collections import deque
 
 from prefect import flow, get_run_logger
-from prefect.futures import as_completed
 from prefect.artifacts import create_markdown_artifact
+from prefect.futures import as_completed
 from prefect.runtime import flow_run
 from prefect.settings import PREFECT_API_KEY, PREFECT_API_URL
 from prefect.task_runners import ThreadPoolTaskRunner
@@ -22,7 +22,6 @@ from erpsync.batch import ChunkResult, hand_off
 from erpsync.dispatch import PrefectDispatcher
 from tasks.batch import sync_chunk
 from tasks.sync import pipeline
-
 
 # Chunks running at once. A chunk starts slowly (its task run, reading 50 events) and ends on its slowest event;
 # three in flight, each replaced as soon as it finishes, keep those edges from lining up into moments when no

@@ -36,7 +36,6 @@ import threading
 import time
 import warnings
 from pathlib import Path
-from typing import Any
 
 LAUNCHER = Path(__file__).with_name("launch.py")
 # Modules every flow run imports: the fork server imports them once so that no run has to.

@@ -18,6 +18,7 @@ import signal
 import socket
 import sys
 
+
 def main() -> int:
     path = os.environ.get("ERPSYNC_FORKSERVER")
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
