@@ -242,7 +242,9 @@ class Ledger:
                 created = connection.execute(
                     insert(table).on_conflict_do_nothing(index_elements=["source", "delivery_id"])
                     .returning(table.c.id, table.c.source, table.c.delivery_id),
-                    list(rows.values()))
+                    # In key order: two processes inserting overlapping ids then wait on each other in the same
+                    # order instead of deadlocking (PostgreSQL detected one when they arrived in another order).
+                    [rows[key] for key in sorted(rows)])
                 ids = {(source, delivery_id): event_id for event_id, source, delivery_id in created}
                 fresh, is_new, redelivered = set(ids), [], Counter()
                 for d in deliveries:
@@ -257,8 +259,8 @@ class Ledger:
                         update(table)
                         .where(table.c.source == bindparam("b_source"), table.c.delivery_id == bindparam("b_id"))
                         .values(redeliveries=table.c.redeliveries + bindparam("b_times")),
-                        [{"b_source": source, "b_id": delivery_id, "b_times": times}
-                         for (source, delivery_id), times in redelivered.items()])
+                        [{"b_source": source, "b_id": delivery_id, "b_times": redelivered[(source, delivery_id)]}
+                         for source, delivery_id in sorted(redelivered)])
                     for source in {source for source, _ in redelivered}:
                         wanted = [delivery_id for s, delivery_id in redelivered if s == source]
                         known = connection.execute(select(table.c.id, table.c.delivery_id)
