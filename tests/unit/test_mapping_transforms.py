@@ -94,6 +94,7 @@ ERRORS = [
     ({"name": "join"}, ["a", {"b": 1}], "element [1]: expected text or a number, found dict"),
     ({"name": "decimal", "places": 2}, "1.555", "more than 2 decimal places"),
     ("amount_to_cents", "1.999", "more than 2 decimal places"),
+    ("amount_to_cents", "1E+26", "too many digits to keep 2 decimal places"),
     ("cents_to_amount", "12.5", "a count of cents must be a whole number"),
     ("currency", "ZZZ", "'ZZZ' is not an ISO 4217 currency code"),
     ("currency", "Jane Customer", "value is not an ISO 4217 currency code"),

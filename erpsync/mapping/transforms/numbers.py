@@ -56,9 +56,12 @@ def decimal_of(value: Any, ctx: TransformContext) -> Decimal:
 def quantized(number: Decimal, places: int, rounding: str | None, ctx: TransformContext) -> Decimal:
     """``number`` with exactly ``places`` decimals; without a rounding mode, more digits are an error."""
     quantum = Decimal(1).scaleb(-places)
-    if rounding is not None:
-        return number.quantize(quantum, rounding=ROUNDING_MODES[rounding])
-    padded = number.quantize(quantum)
+    try:
+        if rounding is not None:
+            return number.quantize(quantum, rounding=ROUNDING_MODES[rounding])
+        padded = number.quantize(quantum)
+    except InvalidOperation:  # more digits than decimal arithmetic keeps (28), e.g. 1E+26 to 2 places
+        raise ctx.fail(f"too many digits to keep {places} decimal places") from None
     if padded != number:
         raise ctx.fail(f"has more than {places} decimal places (set a rounding mode to round it)")
     return padded
