@@ -50,5 +50,9 @@ def test_a_renamed_source_field_is_fixed_in_yaml_and_the_failed_run_succeeds_on_
     synced = [o for o in ledger.outcomes(event_id) if o.outcome == "synced"]
     assert synced, "the retry synced the event"
     assert f"@{synced[0].mapping_version}" not in failed.reason, "the retry used the mapping as it is now"
-    rerun = http.get(f"{config.prefect_api}/flow_runs/{run['id']}").json()
+    # (The ledger says synced before the run reports its final state: wait for that report.)
+    deadline = time.monotonic() + 60
+    while (rerun := http.get(f"{config.prefect_api}/flow_runs/{run['id']}").json())["state_type"] not in (
+            "COMPLETED", "FAILED", "CRASHED") and time.monotonic() < deadline:
+        time.sleep(0.5)
     assert rerun["state_type"] == "COMPLETED" and rerun["run_count"] >= 2
