@@ -14,7 +14,7 @@ from erpsync.db import normalise_url
 from erpsync.ledger import Ledger
 
 REPO = Path(__file__).resolve().parents[1]
-FIXTURES = REPO.parent / "shared" / "fixtures"
+FIXTURES = REPO / "tests" / "fixtures"
 POSTGRES_URL = os.environ.get("ERPSYNC_TEST_POSTGRES_URL")
 
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
@@ -23,7 +23,7 @@ BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 def fixture_path(*parts: str) -> Path:
     path = FIXTURES.joinpath(*parts)
     if not path.exists():
-        pytest.fail(f"reference fixture missing: {path} (the shared folder must sit beside the checkout)")
+        pytest.fail(f"reference fixture missing: {path} (see tests/fixtures/README.md)")
     return path
 
 

@@ -18,7 +18,7 @@ from erpsync.sources import MODELS
 from tests.sandbox_procs import ERP_CLIENT_ID, ERP_CLIENT_SECRET, start_erp_sandbox
 
 FAST = RetryPolicy(max_attempts=3, base=0.01, cap=0.05, max_retry_after=0.05)
-FIXTURES = Path(__file__).parents[2] / "../shared/fixtures/netsuite"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "netsuite"
 # Items 1-200 as item-N, and two with the SKU as their name, like an account the shop syncs with.
 ITEMS = "1-200,98=IPOD2008PINK,99=IPOD2008BLACK"
 
@@ -296,7 +296,7 @@ def test_suiteql_tables_are_rebuilt_from_the_records(tmp_path: Path) -> None:
 # --- the shipped mappings land in the sandbox ----------------------------------------------------------------
 
 REPO = Path(__file__).parents[2]
-SHOPIFY = REPO / "../shared/fixtures/shopify"
+SHOPIFY = REPO / "tests/fixtures/shopify"
 
 
 def mapped(mapping_file: str, payload: dict[str, Any]) -> MappedRecord:

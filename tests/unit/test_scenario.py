@@ -25,7 +25,7 @@ from erpsync.sandboxes.scenario import (
 )
 from erpsync.signatures import verify_shopify
 
-FIXTURES = Path(__file__).resolve().parents[2] / "../shared/fixtures/shopify"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "shopify"
 STARTED_AT = datetime(2025, 3, 14, 15, 9, 26, tzinfo=timezone.utc)
 SECRET = "unit-test-webhook-secret"
 SHOPIFY_HEADERS = {

@@ -13,7 +13,7 @@ import pytest
 from erpsync.errors import InvalidPayload
 from erpsync.sources.shopify import ShopifyOrder, parse_order
 
-FIXTURES = Path(__file__).parents[2] / "../shared/fixtures/shopify"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "shopify"
 ORDER_TOPICS = ["orders_create", "orders_updated", "orders_paid", "orders_cancelled"]
 
 

@@ -27,7 +27,7 @@ from erpsync.sources.shopify import (
     parse_refund,
 )
 
-FIXTURES = Path(__file__).parents[2] / "../shared/fixtures/shopify"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "shopify"
 SHOP_TIME = datetime(2021, 12, 31, 19, tzinfo=timezone(timedelta(hours=-5)))
 
 
