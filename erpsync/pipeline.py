@@ -58,6 +58,9 @@ class ValidEvent:
 class Transformed:
     record: MappedRecord
     mapping_version: str
+    # The ERP id this entity was last written to, if any: an update must key its sublist lines to the record's
+    # existing lines, a first write need not read the record first.
+    previous_erp_id: str | None = None
 
 
 class SyncPipeline:
@@ -154,7 +157,9 @@ class SyncPipeline:
     def transform(self, event: ValidEvent) -> Transformed:
         mapping = self.mapping_for(event.source, event.topic)
         _, payload = self._payload(event.event_id)
-        return Transformed(record=mapping.apply(payload, xref=self.xref), mapping_version=mapping.version)
+        state = self.ledger.entity_state(event.key)
+        return Transformed(record=mapping.apply(payload, xref=self.xref), mapping_version=mapping.version,
+                           previous_erp_id=state.erp_id if state else None)
 
     def push(self, transformed: Transformed) -> str:
         record = transformed.record
