@@ -123,7 +123,48 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = commands.add_parser("status", help="counts of the inbox and ledger, and dead-lettered events")
     status.set_defaults(handler=_status)
+    _add_sync(commands)
     return parser
+
+
+SYNC_DESCRIPTION = """\
+Run one payload through validate, dedupe, transform, push and confirm in this process, without Prefect, against
+the ERP configured in the environment. The payload is stored in the inbox as a delivery of its own, so the
+ledger records it like any other event (erpsync status, erpsync dlq show). Prints the outcome, the ERP id and the
+totals the ERP computed; exits 1 with the reason when the event fails (a dead letter), 2 on a usage error.
+Running it again with the same file is recognised as the same content (duplicate).
+
+The ERP, e.g. the local sandbox (erpsync sandbox erp):
+  ERPSYNC_NETSUITE_BASE_URL=http://127.0.0.1:8700 ERPSYNC_NETSUITE_CLIENT_ID=sandbox \\
+  ERPSYNC_NETSUITE_CLIENT_SECRET=sandbox-secret erpsync sync order.json --source shopify --topic orders/create
+or a NetSuite sandbox account (ERPSYNC_NETSUITE_ACCOUNT_ID=1234567_SB1 and its credentials, see README)."""
+
+
+def _add_sync(commands) -> None:
+    sync = commands.add_parser("sync", help="sync one payload file in this process, without Prefect (try a mapping)",
+                               description=SYNC_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sync.add_argument("payload", type=Path, metavar="PAYLOAD.json", help="a webhook body as the source sends it")
+    sync.add_argument("--source", required=True, help="the source that sent it: shopify, woocommerce, standard, …")
+    sync.add_argument("--topic", required=True, help="its topic, e.g. orders/create or order.created")
+    sync.add_argument("--shop", help="the shop domain the delivery would carry (optional)")
+    sync.set_defaults(handler=_sync)
+
+
+def _sync(args: argparse.Namespace) -> int:
+    from erpsync.ledger import Ledger
+    from erpsync.settings import Settings
+    from erpsync.sync_file import erp_from_env, sync_file
+
+    settings = Settings.from_env()
+    erp_from_env(settings.database_url).close()  # a missing ERP setting is a usage error, before anything is stored
+    ledger = Ledger.connect(settings.database_url)
+    try:
+        result = sync_file(ledger, settings.mappings_dir, lambda: erp_from_env(settings.database_url),
+                           path=args.payload, source=args.source, topic=args.topic, shop=args.shop)
+    finally:
+        ledger.close()
+    print("\n".join(result.lines()))
+    return 0 if result.ok else 1
 
 
 def main(argv: list[str] | None = None) -> int:

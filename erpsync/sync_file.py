@@ -1,0 +1,144 @@
+"""`erpsync sync PAYLOAD.json`: one payload through validate → dedupe → transform → push → confirm, in this process.
+
+It is how a data engineer tries a mapping against the ERP sandbox or a NetSuite sandbox account without a
+Prefect server: the payload is stored in the inbox like a delivery (so the ledger, `erpsync status` and
+`erpsync dlq` see it as any other event), then run through the same `SyncPipeline` steps a `sync-event` run
+takes, against the ERP configured in the environment. Nothing is retried beyond the connector's own quick
+retries: a transient failure is reported, and running the command again is the retry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from erpsync.batch import sync_one
+from erpsync.connectors.netsuite import NetSuiteClient, NetSuiteSettings
+from erpsync.erp_slots import ErpSlots
+from erpsync.errors import ConfigError
+from erpsync.ledger import Ledger
+from erpsync.pipeline import SyncPipeline, ValidEvent
+
+# The header totals NetSuite computes on a transaction, printed so the author sees what the ERP made of it.
+ERP_TOTAL_FIELDS = ("currency", "subtotal", "discountTotal", "shippingCost", "handlingCost", "taxTotal", "total")
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """What happened to the payload: the outcome, the ids on both sides, and the ERP's own totals."""
+
+    event_id: int
+    outcome: str  # synced, duplicate, superseded, skipped, failed
+    reason: str | None = None
+    entity: str | None = None
+    record_type: str | None = None
+    external_id: str | None = None
+    erp_id: str | None = None
+    erp_totals: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome != "failed"
+
+    def lines(self) -> list[str]:
+        out = [f"event {self.event_id}: {self.outcome}" + (f" ({self.entity})" if self.entity else "")]
+        if self.erp_id is not None:
+            out.append(f"ERP {self.record_type or 'record'} {self.erp_id} (external id {self.external_id})")
+        if self.erp_totals:
+            out.append("ERP totals: " + ", ".join(f"{name} {value}" for name, value in self.erp_totals.items()))
+        if self.reason:
+            out.append(f"reason: {self.reason}")
+        return out
+
+
+def read_payload(path: Path) -> bytes:
+    """The file's bytes, if they hold one JSON object; ConfigError naming the file otherwise."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    try:
+        payload = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        # The position, never the content: a payload holds customer data.
+        where = f" at line {exc.lineno}, column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
+        raise ConfigError(f"{path}: not valid JSON{where}") from None
+    if not isinstance(payload, dict):
+        raise ConfigError(f"{path}: expected a JSON object (a webhook body), found {type(payload).__name__}")
+    return raw
+
+
+def erp_from_env(database_url: str) -> NetSuiteClient:
+    """The NetSuite connection from ``ERPSYNC_NETSUITE_*``, under the ERP limit shared through the ledger."""
+    settings = NetSuiteSettings.from_env()
+    slots = ErpSlots.for_database(database_url, settings.concurrency_limit, name=settings.base_url)
+    return NetSuiteClient(settings, slots=slots)
+
+
+def sync_file(
+    ledger: Ledger,
+    mappings_dir: Path,
+    erp: Callable[[], NetSuiteClient],
+    *,
+    path: Path,
+    source: str,
+    topic: str,
+    shop: str | None = None,
+) -> SyncResult:
+    """Store the payload in the inbox as a delivery of its own, then sync it; returns what happened."""
+    body = read_payload(path)
+    pipeline = SyncPipeline(ledger, mappings_dir, erp)
+    try:
+        # The mapping is checked before anything is stored: a topic nothing handles is a usage error, not an event.
+        pipeline.mapping_for(source, topic)
+        # A new delivery id every time: running the command twice is two deliveries of the same content, which
+        # dedupe then recognises (layer 2), exactly as a webhook sent twice under two ids would be.
+        intake = ledger.record_delivery(
+            source=source,
+            delivery_id=f"cli-sync:{uuid.uuid4()}",
+            topic=topic,
+            shop=shop,
+            triggered_at=None,
+            body=body,
+            payload_sha256=hashlib.sha256(body).hexdigest(),
+        )
+        event_id = intake.event_id
+        event: ValidEvent | None = None
+        try:
+            event = pipeline.validate(event_id)
+            outcome = sync_one(pipeline, event)
+        except Exception as exc:  # recorded as the dead letter it would be in a run
+            reason = pipeline.fail(event_id, exc, event=event)
+            return SyncResult(event_id, "failed", reason=reason, entity=str(event.key) if event else None)
+        return _result(pipeline, ledger, event, outcome)
+    finally:
+        pipeline.close()
+
+
+def _result(pipeline: SyncPipeline, ledger: Ledger, event: ValidEvent, outcome: str) -> SyncResult:
+    recorded = [row for row in ledger.outcomes(event.event_id) if row.outcome == outcome]
+    last = recorded[-1] if recorded else None
+    state = ledger.entity_state(event.key)
+    totals = None
+    if state is not None:
+        # Read back from the ERP, not from the body sent: the totals are what NetSuite computed from it.
+        record = pipeline.erp.get(state.erp_record_type, state.erp_id) or {}
+        totals = {name: _plain(record[name]) for name in ERP_TOTAL_FIELDS if name in record} or None
+    return SyncResult(
+        event.event_id, outcome, reason=last.reason if last and outcome != "synced" else None,
+        entity=str(event.key), record_type=state.erp_record_type if state else None,
+        external_id=state.external_id if state else None, erp_id=state.erp_id if state else None,
+        erp_totals=totals,
+    )
+
+
+def _plain(value: Any) -> Any:
+    """A reference such as ``{"id": "1", "refName": "USD"}`` printed by its name."""
+    if isinstance(value, dict):
+        return value.get("refName") or value.get("id")
+    return value
