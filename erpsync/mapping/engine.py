@@ -182,19 +182,19 @@ class Mapping:
                 if self._skipped(i, rule, payload, (), trace):
                     continue
                 text = rule.template.render(payload, f"fields[{i}].template")
-                value = self._transform(rule, text, f"fields[{i}].template", xref)
+                value = self._transform(rule, text, f"fields[{i}].template", xref, payload)
                 self._write(i, rule, body, (), value, None, trace)
             elif rule.target_field.iterations:
                 # A constant for every list element: wait until the source fields have created them all.
                 spread_later.append((i, rule))
             elif not self._skipped(i, rule, payload, (), trace):
-                value = self._transform(rule, copy.deepcopy(rule.value), f"fields[{i}].value", xref)
+                value = self._transform(rule, copy.deepcopy(rule.value), f"fields[{i}].value", xref, payload)
                 self._write(i, rule, body, (), value, None, trace)
         for i, rule in spread_later:
             for indices in positions(body, rule.target_field):
                 if self._skipped(i, rule, payload, indices, trace):
                     continue
-                value = self._transform(rule, copy.deepcopy(rule.value), f"fields[{i}].value", xref)
+                value = self._transform(rule, copy.deepcopy(rule.value), f"fields[{i}].value", xref, payload)
                 self._write(i, rule, body, indices, value, None, trace)
         return MappedRecord(self.record_type, external_id, body)
 
@@ -225,7 +225,7 @@ class Mapping:
                 not isinstance(value, _JSON_TYPES[rule.type]) or (isinstance(value, bool) and rule.type != "boolean")
             ):
                 raise MappingError(f"expected {rule.type}, found {_json_name(value)}", field=found.where)
-            value = self._transform(rule, value, found.where, xref)
+            value = self._transform(rule, value, found.where, xref, payload)
             self._write(i, rule, body, found.indices, value, found.where, trace)
 
     def _skipped(
@@ -258,10 +258,12 @@ class Mapping:
         if trace is not None:
             trace.append(RuleResult(f"fields[{i}]", rule.target_field.bound(indices).text, where, value=value))
 
-    def _transform(self, rule: FieldConfig, value: Any, where: str, xref: XrefResolver | None) -> Any:
+    def _transform(
+        self, rule: FieldConfig, value: Any, where: str, xref: XrefResolver | None, payload: AnyMapping[str, Any]
+    ) -> Any:
         if not rule.transforms:
             return value
-        ctx = TransformContext(where, self.tables, xref, self.config.timezone)
+        ctx = TransformContext(where, self.tables, xref, self.config.timezone, payload=payload, mapping_path=self.path)
         for ref in rule.transforms:
             value = TRANSFORMS[ref.name].func(value, ref.params, ctx)
         return value

@@ -14,6 +14,7 @@ import inspect
 import textwrap
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -46,6 +47,10 @@ class TransformContext:
     tables: Mapping[str, LookupTable] = field(default_factory=dict)
     xref: XrefResolver | None = None
     timezone: str | None = None  # the file's `timezone:` (the ERP account's), if any
+    # The whole source payload and the mapping file being applied: erp_lookup's `create:` builds a record
+    # from another part of the payload with a mapping beside this one.
+    payload: Mapping[str, Any] | None = None
+    mapping_path: Path | None = None
 
     def fail(self, message: str) -> MappingError:
         return MappingError(message, field=self.field)
