@@ -71,6 +71,7 @@ def load_mapping(path: str | Path) -> Mapping:
         except ValueError as exc:
             problems.append(f"lookups.{name}: {exc}")
     problems += _cross_checks(config)
+    problems += _mapping_references(config, path)
     if problems:
         raise ConfigError("\n".join(f"{display}: {p}" for p in problems))
 
@@ -123,6 +124,25 @@ def _cross_checks(config: MappingConfig) -> list[str]:
                     f"fields[{i}].target_field: no source_field fills the list of {rule.target_field.text!r},"
                     " so a constant has no elements to go to"
                 )
+    return problems
+
+
+def _mapping_references(config: MappingConfig, path: Path) -> list[str]:
+    """Mappings a transform names (erp_lookup's create:) must be other mapping files in the same folder."""
+    own = path.name.removesuffix(".yaml")
+    names: dict[str, str] | None = None
+    problems: list[str] = []
+    for i, rule in enumerate(config.fields):
+        for k, ref in enumerate(rule.transforms):
+            for name in sorted(ref.params.mappings_used()):
+                where = f"fields[{i}].transform[{k}]" if isinstance(rule.transform, list) else f"fields[{i}].transform"
+                if names is None:
+                    names = {p.name.removesuffix(".yaml"): p.name for p in discover_mappings(path.parent)}
+                if name == own:
+                    problems.append(f"{where}: a mapping cannot create its own records through itself ({name!r})")
+                elif name not in names:
+                    hint = did_you_mean(name, set(names) - {own}, show_all=False)
+                    problems.append(f"{where}: unknown mapping {name!r}{hint} (a file beside this one, without .yaml)")
     return problems
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -87,6 +88,7 @@ def _inline(value: object) -> str:
 
 def _type_name(annotation: object) -> str:
     text = annotation.__name__ if isinstance(annotation, type) else str(annotation)
+    text = re.sub(r"\b(?:[A-Za-z_]\w*\.)+(?=[A-Za-z_]\w*)", "", text)  # a.b.CreateParams → CreateParams
     return text.replace("typing.", "").replace(" | ", " or ").replace("|", " or ")
 
 

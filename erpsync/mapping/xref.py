@@ -1,14 +1,22 @@
-"""Cross-references to ERP internal ids (SKU → item id, email → customer id): the resolver protocol and its allow-list.
+"""Cross-references to ERP internal ids (SKU → item id, email → customer id): the resolver protocols and the allow-list.
 
 The ``erp_lookup`` transform asks an ``XrefResolver``; erpsync/xref.py has the one backed by the ledger and
 a SuiteQL query, ``InMemoryXref`` serves case files and previews. Record types and fields are identifiers
 that end up in a query text, so only the pairs listed in ``XREF_FIELDS`` are accepted, at load time.
+
+A resolver that can also create (``CreatingXrefResolver``) serves ``erp_lookup`` with ``create:``: find the
+record by the value, else upsert the record the caller builds, by its external id, and remember its id.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from erpsync.errors import MappingError
+
+if TYPE_CHECKING:
+    from erpsync.mapping.engine import MappedRecord
 
 # SuiteQL table → the columns a mapping may look an internal id up by (each unique enough to be a key).
 XREF_FIELDS: dict[str, frozenset[str]] = {
@@ -54,11 +62,46 @@ class XrefResolver(Protocol):
         ...
 
 
+@runtime_checkable
+class CreatingXrefResolver(XrefResolver, Protocol):
+    def find_or_create(
+        self, record_type: str, field: str, value: str, create: Callable[[], MappedRecord]
+    ) -> str:
+        """The id of the record whose ``field`` equals ``value``; on a miss, the id of ``create()`` upserted.
+
+        ``create`` is called only on a miss (building the record may fail, and need not when the record
+        exists). Its record is written by external id, so two callers that miss at once end with one record.
+        """
+        ...
+
+
 class InMemoryXref:
-    """A fixed table of ERP ids, keyed ``"record.field"`` → value → id: the ``xref:`` of a case file."""
+    """A fixed table of ERP ids, keyed ``"record.field"`` → value → id: the ``xref:`` of a case file.
+
+    A record created on a miss takes the id the table gives its external id (``customer.externalid``), as the
+    ERP would after the upsert; ``created`` lists what was created, and a later lookup of the value finds it.
+    """
 
     def __init__(self, table: Mapping[str, Mapping[str, str]] | None = None):
         self.table = {key: {str(k): str(v) for k, v in values.items()} for key, values in (table or {}).items()}
+        self.created: list[MappedRecord] = []
 
     def resolve(self, record_type: str, field: str, value: str) -> str | None:
         return self.table.get(f"{record_type}.{field}", {}).get(value)
+
+    def find_or_create(
+        self, record_type: str, field: str, value: str, create: Callable[[], MappedRecord]
+    ) -> str:
+        found = self.resolve(record_type, field, value)
+        if found is not None:
+            return found
+        record = create()
+        new_id = self.table.get(f"{record_type}.externalid", {}).get(record.external_id)
+        if new_id is None:
+            raise MappingError(
+                f"the xref table gives no id to the new {record_type} {record.external_id}"
+                f" (add it under {record_type}.externalid)"
+            )
+        self.created.append(record)
+        self.table.setdefault(f"{record_type}.{field}", {})[value] = new_id
+        return new_id

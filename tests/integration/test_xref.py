@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -23,20 +24,25 @@ FAST = RetryPolicy(max_attempts=3, base=0.01, cap=0.05, max_retry_after=0.05)
 
 
 class CountingErp:
-    """The real client, counting the SuiteQL queries that reach the ERP."""
+    """The real client, counting the SuiteQL queries and the upserts that reach the ERP."""
 
     def __init__(self, client: NetSuiteClient):
         self.client = client
         self.queries: list[tuple[str, list[Any] | None]] = []
+        self.upserts: list[tuple[str, str]] = []
 
     def suiteql(self, query: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
         self.queries.append((query, params))
         return self.client.suiteql(query, params)
 
+    def upsert(self, record_type: str, external_id: str, body: Mapping[str, Any]) -> str:
+        self.upserts.append((record_type, external_id))
+        return self.client.upsert(record_type, external_id, body)
+
 
 @pytest.fixture(scope="module")
 def erp_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    items = "98=IPOD2008PINK,99=IPOD2008BLACK,140=CABLE-USBC-1M"
+    items = "98=IPOD2008PINK,99=IPOD2008BLACK,140=CABLE-USBC-1M,141=O'NEILL-CAP"
     with start_erp_sandbox(tmp_path_factory.mktemp("erp"), "--items", items) as base_url:
         yield base_url
 
@@ -56,7 +62,7 @@ def xref(ledger: Ledger, erp: CountingErp) -> LedgerXref:
 
 def test_a_miss_asks_the_erp_once_then_the_ledger_answers(xref: LedgerXref, erp: CountingErp, ledger: Ledger) -> None:
     assert xref.resolve("item", "itemid", "IPOD2008PINK") == "98"
-    assert erp.queries == [("SELECT id FROM item WHERE itemid = ?", ["IPOD2008PINK"])]
+    assert erp.queries == [("SELECT id FROM item WHERE itemid = 'IPOD2008PINK'", None)]
     assert xref.resolve("item", "itemid", "IPOD2008PINK") == "98"
     assert len(erp.queries) == 1
     with Session(ledger.engine) as session:
@@ -81,9 +87,19 @@ def test_a_stale_entry_is_asked_again(ledger: Ledger, erp: CountingErp) -> None:
     assert len(erp.queries) == 2
 
 
-def test_a_value_cannot_reach_the_query_text(xref: LedgerXref, erp: CountingErp) -> None:
+def test_a_value_stays_inside_its_literal(xref: LedgerXref, erp: CountingErp) -> None:
     assert xref.resolve("item", "itemid", "x' OR '1'='1") is None
-    assert erp.queries == [("SELECT id FROM item WHERE itemid = ?", ["x' OR '1'='1"])]
+    assert erp.queries == [("SELECT id FROM item WHERE itemid = 'x'' OR ''1''=''1'", None)]
+    assert xref.resolve("item", "itemid", "O'NEILL-CAP") == "141"
+
+
+@pytest.mark.parametrize("value", ["a\nb", "a\x00b", "x" * 301, ""])
+def test_a_value_that_cannot_be_a_literal_is_refused_before_any_query(
+    xref: LedgerXref, erp: CountingErp, value: str
+) -> None:
+    with pytest.raises(MappingError):
+        xref.resolve("item", "itemid", value)
+    assert erp.queries == []
 
 
 @pytest.mark.parametrize(

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+import copy
+import re
+from typing import TYPE_CHECKING, Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from erpsync.errors import ConfigError, MappingError
+from erpsync.errors import ConfigError, ErpRejected, MappingError
+from erpsync.mapping.paths import MISSING, FieldPath, read
 from erpsync.mapping.transforms.registry import TransformContext, TransformParams, kind, transform
-from erpsync.mapping.xref import PERSONAL_FIELDS, check_xref_field
+from erpsync.mapping.xref import PERSONAL_FIELDS, CreatingXrefResolver, check_xref_field
+
+if TYPE_CHECKING:
+    from erpsync.mapping.engine import MappedRecord, Mapping
 
 
 def key_of(value: Any, ctx: TransformContext) -> str:
@@ -64,11 +70,68 @@ def lookup(value: Any, params: LookupParams, ctx: TransformContext) -> str:
     return found
 
 
+_MAPPING_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _one_value_path(text: str, what: str) -> FieldPath:
+    path = FieldPath.parse(text)
+    if path.iterations:
+        raise ValueError(f"{what} {text!r} iterates a list ([]); it must name one value")
+    return path
+
+
+class CreateParams(TransformParams):
+    """``create:`` of ``erp_lookup``: the record to upsert when the lookup finds none."""
+
+    mapping: str = Field(
+        description="the mapping that builds the record: a file beside this one, named without .yaml"
+    )
+    from_: str = Field(
+        alias="from", description="the source path of the object that mapping reads, e.g. customer"
+    )
+    fill: dict[str, str] = Field(
+        default_factory=dict,
+        description="keys of that object taken from another source path where the object has none (absent,"
+        " null or empty), e.g. {default_address: billing_address}",
+    )
+
+    @field_validator("mapping")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _MAPPING_NAME.match(value):
+            raise ValueError("a mapping is named by its file name without .yaml, e.g. shopify_customer_to_netsuite_customer")
+        return value
+
+    @field_validator("from_")
+    @classmethod
+    def _from(cls, value: str) -> str:
+        _one_value_path(value, "from")
+        return value
+
+    @field_validator("fill")
+    @classmethod
+    def _fill(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, path in value.items():
+            if not _KEY.match(key):
+                raise ValueError(f"{key!r} is not a key of the object (letters, digits, _)")
+            if not isinstance(path, str):
+                raise ValueError(f"{key}: expected a source path such as billing_address")
+            _one_value_path(path, key)
+        return value
+
+
 class ErpLookupParams(TransformParams):
     record: str = Field(description="the ERP record (SuiteQL table), e.g. item, customer")
     by: str = Field(description="the ERP field matched against the value, e.g. itemid, email")
     redact_value: bool | None = Field(
         None, description="leave the value out of errors; default: yes for personal fields (email, entityid, …)"
+    )
+    create: CreateParams | None = Field(
+        None,
+        description="on a miss, create the record: `{mapping: <a mapping file beside this one, without .yaml>,"
+        " from: <source path of the object it reads>, fill: {<key of that object>: <source path used where"
+        " the object has none>}}`",
     )
 
     @model_validator(mode="after")
@@ -80,6 +143,21 @@ class ErpLookupParams(TransformParams):
     def redacted(self) -> bool:
         return self.by in PERSONAL_FIELDS if self.redact_value is None else self.redact_value
 
+    def mappings_used(self) -> frozenset[str]:
+        return frozenset({self.create.mapping}) if self.create is not None else frozenset()
+
+
+class CreateRefused(MappingError):
+    """The ERP refused the record ``create:`` built; the ledger's reason keeps the ERP's detail, logs do not."""
+
+    def __init__(self, message: str, *, field: str, detail: str):
+        super().__init__(message, field=field)
+        self.detail = detail
+
+    @property
+    def reason(self) -> str:
+        return f"{super().reason}: {self.detail}"
+
 
 @transform("erp_lookup", ErpLookupParams)
 def erp_lookup(value: Any, params: ErpLookupParams, ctx: TransformContext) -> str:
@@ -88,6 +166,12 @@ def erp_lookup(value: Any, params: ErpLookupParams, ctx: TransformContext) -> st
     Asked of the cross-reference: the ledger's cache, filled on a miss by a SuiteQL query to the ERP. No
     such record is a permanent failure naming the record, field and (unless personal) value: create the
     record in the ERP or fix the source, then retry the event.
+
+    With ``create:``, a miss creates the record instead, inside the same event: the named mapping (a file
+    beside this one) is applied to the source object at ``from`` (``fill`` supplies keys that object lacks
+    from other source paths), the record is upserted by its external id, and its id is cached and returned.
+    Two events of one new customer at once write the same external id, so the ERP ends with one record.
+    Errors name the field and the external id, never the value (an email, a name).
 
     Example:
         transform: {name: erp_lookup, record: item, by: itemid}
@@ -100,10 +184,18 @@ def erp_lookup(value: Any, params: ErpLookupParams, ctx: TransformContext) -> st
         xref: {customer.email: {}}
         input: jane@example.com
         error: "no ERP customer has this email; create it in the ERP"
+
+    Example:
+        transform: {name: erp_lookup, record: customer, by: email, create: {mapping: shopify_customer_to_netsuite_customer, from: customer, fill: {default_address: billing_address}}}
+        xref: {customer.email: {jane@example.com: "1201"}}
+        input: jane@example.com
+        output: "1201"
     """
     key = key_of(value, ctx)
     if ctx.xref is None:
         raise ConfigError(f"{ctx.field}: erp_lookup needs the ERP cross-reference, and none was given")
+    if params.create is not None:
+        return _find_or_create(key, params, params.create, ctx)
     try:
         found = ctx.xref.resolve(params.record, params.by, key)
     except MappingError as exc:  # e.g. ambiguous: several ERP records match
@@ -115,3 +207,81 @@ def erp_lookup(value: Any, params: ErpLookupParams, ctx: TransformContext) -> st
         )
         raise ctx.fail(f"{what}; create it in the ERP (or fix the source value), then retry the event")
     return found
+
+
+class _Located(MappingError):
+    """A MappingError already phrased for ``ctx.field``; passed through unchanged."""
+
+
+def _find_or_create(key: str, params: ErpLookupParams, create: CreateParams, ctx: TransformContext) -> str:
+    xref = ctx.xref
+    if not isinstance(xref, CreatingXrefResolver):
+        raise ConfigError(f"{ctx.field}: erp_lookup with create: needs a cross-reference that can create records")
+    built: list[MappedRecord] = []
+
+    def build() -> MappedRecord:
+        record = _record_to_create(params, create, ctx)
+        built.append(record)
+        return record
+
+    try:
+        return xref.find_or_create(params.record, params.by, key, build)
+    except _Located:
+        raise
+    except ErpRejected as exc:
+        eid = built[0].external_id if built else "?"
+        raise CreateRefused(
+            f"the ERP refused the new {params.record} {eid} ({exc}); fix the source or the mapping"
+            f" {create.mapping}, then retry the event",
+            field=ctx.field,
+            detail=exc.detail,
+        ) from None
+    except MappingError as exc:  # the lookup itself: ambiguous, or a value that cannot be queried
+        raise ctx.fail(str(exc)) from None
+
+
+def _record_to_create(params: ErpLookupParams, create: CreateParams, ctx: TransformContext) -> MappedRecord:
+    """Apply the ``create:`` mapping to the ``from`` object, its missing keys filled from ``fill``."""
+    if ctx.payload is None or ctx.mapping_path is None:
+        raise ConfigError(f"{ctx.field}: erp_lookup's create: needs the source payload and the mapping's folder")
+    source = _one(ctx.payload, create.from_)
+    if source is MISSING:
+        raise _Located(f"{create.from_}: required to create the ERP {params.record}, and missing", field=ctx.field)
+    if not isinstance(source, dict):
+        raise _Located(f"{create.from_}: expected an object to create the ERP {params.record} from, found"
+                       f" {kind(source)}", field=ctx.field)
+    source = copy.deepcopy(source)
+    for name, path in create.fill.items():
+        if source.get(name) in (None, "", {}, []):
+            found = _one(ctx.payload, path)
+            if found is not MISSING:
+                source[name] = copy.deepcopy(found)
+    mapping = _mapping_beside(ctx, create.mapping)
+    try:
+        return mapping.apply(source, xref=ctx.xref)
+    except MappingError as exc:
+        where = f"{create.from_}.{exc.field}" if exc.field else create.from_
+        problem = str(exc).removeprefix(f"{mapping.ref}: ").removeprefix(f"{exc.field}: ")
+        eid = _external_id(mapping, source)
+        raise _Located(
+            f"cannot create the ERP {params.record}{eid} with {mapping.ref}: {where}: {problem}", field=ctx.field
+        ) from None
+
+
+def _one(payload: Any, text: str) -> Any:
+    (found,) = read(payload, FieldPath.parse(text))
+    return found.value
+
+
+def _external_id(mapping: Mapping, source: dict[str, Any]) -> str:
+    try:
+        return f" {mapping.config.external_id.render(source)}"
+    except MappingError:
+        return ""
+
+
+def _mapping_beside(ctx: TransformContext, name: str) -> Mapping:
+    from erpsync.mapping.loader import load_mapping_cached  # the loader imports the engine, which imports us
+
+    assert ctx.mapping_path is not None
+    return load_mapping_cached(ctx.mapping_path.parent / f"{name}.yaml")

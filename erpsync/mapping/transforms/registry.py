@@ -34,6 +34,10 @@ class TransformParams(BaseModel):
         """Names of the lookup tables these parameters refer to; checked against the mapping's ``lookups``."""
         return frozenset()
 
+    def mappings_used(self) -> frozenset[str]:
+        """Names of other mapping files (beside this one) these parameters refer to; checked when it loads."""
+        return frozenset()
+
 
 class NoParams(TransformParams):
     pass
