@@ -159,6 +159,7 @@ def test_a_customer_that_cannot_be_built_names_the_field_and_external_id_not_the
         mapping.apply(order, xref=InMemoryXref({}))
     message = str(caught.value)
     assert caught.value.field == "customer.email"
+    assert caught.value.reason.startswith("MappingError: ")
     assert "cannot create the ERP customer shopify-customer-77" in message
     assert "customer.first_name: required source field is missing" in message
     assert "secret" not in message.lower()

@@ -150,13 +150,13 @@ class ErpLookupParams(TransformParams):
 class CreateRefused(MappingError):
     """The ERP refused the record ``create:`` built; the ledger's reason keeps the ERP's detail, logs do not."""
 
-    def __init__(self, message: str, *, field: str, detail: str):
+    def __init__(self, message: str, *, field: str | None = None, detail: str = ""):
         super().__init__(message, field=field)
         self.detail = detail
 
     @property
     def reason(self) -> str:
-        return f"{super().reason}: {self.detail}"
+        return f"{super().reason}: {self.detail}" if self.detail else super().reason
 
 
 @transform("erp_lookup", ErpLookupParams)
@@ -226,8 +226,10 @@ def _find_or_create(key: str, params: ErpLookupParams, create: CreateParams, ctx
 
     try:
         return xref.find_or_create(params.record, params.by, key, build)
-    except _Located:
-        raise
+    except _Located as exc:  # already phrased; raised as the plain MappingError it is
+        plain = MappingError(exc.args[0])
+        plain.field = exc.field
+        raise plain from None
     except ErpRejected as exc:
         eid = built[0].external_id if built else "?"
         raise CreateRefused(
