@@ -11,12 +11,11 @@ import re
 from collections.abc import Mapping as AnyMapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from erpsync.errors import MappingError, SkipEvent
+from erpsync.errors import MappingError
 from erpsync.mapping.config import FieldConfig, MappingConfig
 from erpsync.mapping.lookups import LookupTable
 from erpsync.mapping.paths import MISSING, FieldPath, positions, read, write
@@ -38,34 +37,17 @@ _JSON_TYPES: dict[str, tuple[type, ...]] = {
 _JSON_NAMES = {str: "text", int: "integer", float: "number", bool: "boolean", dict: "object", list: "list"}
 
 
-# Where a mapping with a `money:` section finds the computed order (docs/mapping-format.md, "Money").
-MONEY_VIEW = "order"
-
-
-@dataclass(frozen=True)
-class ExpectedTotal:
-    """The source's own total, which the total NetSuite computes from the body must equal before a push."""
-
-    currency: str
-    places: int  # the currency's minor units
-    total: Decimal
-    total_field: str  # where the source states it, e.g. total_price
-    tolerance: Decimal
-
-
 @dataclass(frozen=True)
 class MappedRecord:
     """What the ERP connector upserts: ``PUT /record/v1/{record_type}/eid:{external_id}`` with ``body``.
 
     The body holds plain JSON values only (dict, list, str, int, float, bool, None), so it can be hashed,
-    stored and sent as is. The external id travels in the URL, not in the body. ``expected_total`` is set
-    when the mapping declares ``money:``; the pipeline checks the body against it before the push.
+    stored and sent as is. The external id travels in the URL, not in the body.
     """
 
     record_type: str
     external_id: str
     body: dict[str, Any]
-    expected_total: ExpectedTotal | None = None
 
 
 @dataclass(frozen=True)
@@ -188,26 +170,9 @@ class Mapping:
             raise MappingError(
                 "rendered external id may hold only letters, digits, '_' and '-' (NetSuite's rule)", field="external_id"
             )
-        # A skip wins over a refusal: a test order or an unpaid one is never a dead letter.
-        for skip in self.config.skip:
-            if skip.when.holds(payload):
-                raise SkipEvent(f"{skip.when.paths()[0].text}: {skip.message}")
         for reject in self.config.reject:
             if reject.when.holds(payload):
                 raise MappingError(reject.message, field=reject.when.paths()[0].text)
-        expected: ExpectedTotal | None = None
-        money = self.config.money
-        if money is not None:
-            from erpsync.sources.money import computations
-
-            if MONEY_VIEW in payload:
-                raise MappingError(f"the payload has a field {MONEY_VIEW!r} of its own, where the money section puts"
-                                   " the computed order", field=MONEY_VIEW)
-            assert self.config.model is not None  # the loader refuses money: without model:
-            computed = computations()[self.config.model](payload, money)
-            expected = ExpectedTotal(computed.currency, computed.places, computed.total, computed.total_field,
-                                     money.tolerance)
-            payload = {**payload, MONEY_VIEW: computed.view()}
         body: dict[str, Any] = {}
         spread_later: list[tuple[int, FieldConfig]] = []
         for i, rule in enumerate(self.config.fields):
@@ -231,7 +196,7 @@ class Mapping:
                     continue
                 value = self._transform(rule, copy.deepcopy(rule.value), f"fields[{i}].value", xref, payload)
                 self._write(i, rule, body, indices, value, None, trace)
-        return MappedRecord(self.record_type, external_id, body, expected)
+        return MappedRecord(self.record_type, external_id, body)
 
     def _map_source(
         self,
@@ -316,13 +281,8 @@ class Mapping:
         paths: list[FieldPath] = [*self.config.external_id.fields, *self.config.entity.id.fields]
         paths.append(self.config.entity.version.field)
         shapes: set[tuple[str, ...]] = set()
-        for reject in (*self.config.reject, *self.config.skip):
+        for reject in self.config.reject:
             paths.extend(reject.when.paths())
-        if self.config.money is not None and self.config.model is not None:
-            from erpsync.sources.money import source_reads
-
-            # The money section reads these source fields itself; its view (`order.…`) is no source field.
-            paths.extend(FieldPath.parse(p) for p in source_reads().get(self.config.model, ()))
         for rule in self.config.fields:
             if rule.source_field is not None:
                 paths.append(rule.source_field)
