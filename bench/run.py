@@ -190,6 +190,10 @@ def main() -> int:
     parser.add_argument("--only-throughput", action="store_true",
                         help="run the throughput part only (intake vs a bare endpoint, a burst, quiet latency)")
     parser.add_argument("--skip-throughput", action="store_true", help="leave out the throughput part")
+    parser.add_argument("--only-intake", action="store_true",
+                        help="run the intake part only (receiver vs a bare endpoint, SQLite and --postgres-url),"
+                             " --intake-runs times each")
+    parser.add_argument("--intake-runs", type=int, default=3, help="runs per ledger for --only-intake")
     parser.add_argument("--burst-orders", type=int, default=5000, help="orders in the throughput burst")
     parser.add_argument("--workers", type=int, default=2, help="Prefect workers in the throughput burst")
     parser.add_argument("--intake-deliveries", type=int, default=2000,
@@ -206,6 +210,8 @@ def main() -> int:
         return report_reconcile(results, args.reconcile_orders or [10_000, 100_000])
     if args.only_throughput:
         return report_throughput(results, args)
+    if args.only_intake:
+        return report_intake(results, args)
     print("intake (SQLite ledger)…", file=sys.stderr)
     results["intake"].append(bench_intake(args.deliveries, args.intake_concurrency, None))
     print("intake (SQLite ledger, signature verification off)…", file=sys.stderr)
@@ -262,6 +268,15 @@ def report_reconcile(results: dict, sizes: list[int]) -> int:
     (HOME / "results-reconcile.json").write_text(json.dumps(results, indent=2))
     print(f"## Reconciliation ({results['date']}, {results['machine']})\n")
     print(reconcile_markdown(results["reconcile"]))
+    return 0
+
+
+def report_intake(results: dict, args) -> int:
+    results.update(throughput.run_intake(args))
+    HOME.mkdir(parents=True, exist_ok=True)
+    (HOME / "results-intake.json").write_text(json.dumps(results, indent=2))
+    print(f"## Intake ({results['date']}, {results['machine']})\n")
+    print(throughput.intake_report(results))
     return 0
 
 

@@ -63,6 +63,14 @@ def bench_intake(deliveries: int, connections: int, database_url: str | None) ->
     home = HOME / "intake-vs-bare"
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
+    with ExitStack() as cleanup:
+        if database_url:  # a database of its own: the server's default one may hold other runs' rows
+            database_url = cleanup.enter_context(fresh_postgres_databases(database_url, "ledger"))["ledger"]
+        return _bench_intake(home, deliveries, connections, database_url)
+
+
+def _bench_intake(home: Path, deliveries: int, connections: int, database_url: str | None) -> dict:
+    load_average = os.getloadavg()[0]  # other work on the machine moves these figures: kept beside them
     secret = "bench-secret"
     url = database_url or f"sqlite:///{home / 'ledger.db'}"
     env = {**os.environ, "ERPSYNC_HOME": str(home), "ERPSYNC_DATABASE_URL": url,
@@ -90,7 +98,8 @@ def bench_intake(deliveries: int, connections: int, database_url: str | None) ->
     ledger.close()
     receiver = results["receiver"]
     return {"backend": url.split(":", 1)[0], "connections": connections, "bare": results["bare"], **receiver,
-            "stored": stored, "ratio_to_bare": round(receiver["per_second"] / results["bare"]["per_second"], 2)}
+            "stored": stored, "ratio_to_bare": round(receiver["per_second"] / results["bare"]["per_second"], 2),
+            "load_average": round(load_average, 2)}
 
 
 # -- burst -------------------------------------------------------------------------------------------------------
@@ -258,6 +267,48 @@ def run_all(args) -> dict:
         log(f"quiet latency ({'erpsync worker' if forking else 'prefect process worker'})")
         results["quiet"].append(bench_quiet(args.quiet_samples, 3.0, forking=forking))
     return results
+
+
+def run_intake(args) -> dict:
+    """The intake part alone, ``args.intake_runs`` times per ledger: each run's figures and their median and spread."""
+    results: dict = {"intake_runs": [], "intake_summary": []}
+    for database_url in [None] + ([args.postgres_url] if args.postgres_url else []):
+        name = "PostgreSQL" if database_url else "SQLite"
+        runs = []
+        for n in range(args.intake_runs):
+            log(f"intake vs a bare endpoint ({name} ledger), run {n + 1} of {args.intake_runs}")
+            runs.append(bench_intake(args.intake_deliveries, args.intake_connections, database_url))
+        results["intake_runs"] += runs
+        results["intake_summary"].append(summarize_intake(runs))
+    return results
+
+
+def summarize_intake(runs: list[dict]) -> dict:
+    """Median and range of each figure over runs of one ledger."""
+    def spread(values: list[float]) -> dict:
+        return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+    return {"backend": runs[0]["backend"], "runs": len(runs), "connections": runs[0]["connections"],
+            "accepted": sum(r["accepted"] for r in runs), "sent": sum(r["sent"] for r in runs),
+            "per_second": spread([r["per_second"] for r in runs]), "p50_ms": spread([r["p50_ms"] for r in runs]),
+            "p99_ms": spread([r["p99_ms"] for r in runs]),
+            "bare_per_second": spread([r["bare"]["per_second"] for r in runs]),
+            "ratio_to_bare": spread([r["ratio_to_bare"] for r in runs]),
+            "load_average": [r.get("load_average") for r in runs]}
+
+
+def intake_report(results: dict) -> str:
+    def fmt(figure: dict, unit: str = "") -> str:
+        return f"{figure['median']:g}{unit} ({figure['min']:g}–{figure['max']:g})"
+
+    lines = ["| intake: ledger | runs | accepted | accepted/s median (range) | p50 ms | p99 ms | bare/s | "
+             "receiver / bare | load average (1 min) at each start |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for s in results["intake_summary"]:
+        lines.append(f"| {s['backend']} | {s['runs']} | {s['accepted']}/{s['sent']} | {fmt(s['per_second'])} "
+                     f"| {fmt(s['p50_ms'])} | {fmt(s['p99_ms'])} | {fmt(s['bare_per_second'])} "
+                     f"| {fmt(s['ratio_to_bare'])} | {', '.join(f'{x:.1f}' for x in s['load_average'] if x is not None)} |")
+    return "\n".join(lines)
 
 
 def report(results: dict) -> str:
