@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlmodel import SQLModel, create_engine
 
 from erpsync.errors import ConfigError
+from erpsync.settings import private_folder
 
 
 def normalise_url(url: str) -> str:
@@ -30,7 +32,7 @@ def make_engine(url: str) -> Engine:
         raise ConfigError(f"ERPSYNC_DATABASE_URL: not a database URL ({exc})") from None
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            _create_private_file(Path(parsed.database))
         # Receiver, workers and sweep write from separate processes: wait for the lock instead of failing.
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
@@ -38,16 +40,52 @@ def make_engine(url: str) -> Engine:
         def _sqlite_pragmas(dbapi_connection, _record):  # pragma: no cover - exercised by every SQLite test
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
+            # The receiver answers 202 after COMMIT. In WAL mode NORMAL syncs only at checkpoints, so a power
+            # loss can undo commits already answered; FULL syncs the WAL at every commit
+            # (https://www.sqlite.org/pragma.html#pragma_synchronous). The intake commits a whole batch of
+            # deliveries at once, so this costs one sync per batch (docs/BENCHMARKS.md, "Intake").
+            cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
         return engine
     if parsed.get_backend_name() == "postgresql":
         engine = create_engine(url, pool_size=5, max_overflow=10)
+        _durable_commits(engine)
         _ping_idle_connections(engine)
         return engine
     raise ConfigError(f"ERPSYNC_DATABASE_URL: unsupported backend {parsed.get_backend_name()!r} (use sqlite or postgresql)")
+
+
+def _create_private_file(database: Path) -> None:
+    """Create the SQLite file readable by this user only (0600) before SQLite does, in a private state folder.
+
+    The inbox keeps raw customer payloads. SQLite creates the ``-wal`` and ``-shm`` files with the database
+    file's permissions, whatever the umask (SQLite's own test/journal3.test checks this), so they are private
+    too. An existing file keeps its mode."""
+    private_folder(database.parent)
+    try:
+        fd = os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    except FileExistsError:
+        return  # ours from an earlier start, or another process created it a moment ago
+    os.close(fd)  # an empty file is an empty SQLite database
+
+
+def _durable_commits(engine: Engine) -> None:
+    """Turn ``synchronous_commit`` back on for the ledger's sessions where a server or role setting turned it off.
+
+    With it off, PostgreSQL reports a commit before its WAL reaches disk, and a crash can lose the last ones
+    (https://www.postgresql.org/docs/current/wal-async-commit.html): a delivery answered 202 could vanish.
+    ``local``, ``remote_write``, ``on`` and ``remote_apply`` all flush locally first and are left as set. One
+    more round trip per new connection, not per commit."""
+
+    @event.listens_for(engine, "connect")
+    def _synchronous_commit(dbapi_connection, _record):
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            if cursor.fetchone()[0] == "off":
+                cursor.execute("SET synchronous_commit TO on")
+        dbapi_connection.commit()  # a SET inside a transaction rolled back later would be undone
 
 
 # A pooled connection checked in less than this long ago is used without a ping (see _ping_idle_connections).

@@ -16,6 +16,19 @@ DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_BATCH_THRESHOLD = 20
 
 
+def private_folder(path: Path) -> Path:
+    """``path``, created readable by this user only (0700) when missing: the state folder holds the ledger, whose
+    inbox keeps raw customer payloads. Missing parents are created as usual. A folder that already exists keeps
+    its mode, which its operator chose (a mount shared with a backup user, say)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(mode=0o700)
+    except FileExistsError:
+        return path
+    os.chmod(path, 0o700)  # mkdir's mode passes through the umask; this is the mode meant, not less
+    return path
+
+
 class Settings(BaseModel):
     """The core's settings; webhook secrets are per source (erpsync/receiver/secrets.py), ERP ones in the connector."""
 

@@ -21,7 +21,7 @@ from sqlalchemy import create_engine, text
 from erpsync.db import normalise_url
 from erpsync.errors import ConfigError
 from erpsync.processes import ProcessGroup, python_module, tail, venv_script
-from erpsync.settings import PROJECT_DIR
+from erpsync.settings import PROJECT_DIR, private_folder
 
 SANDBOX_CLIENT_ID = "sandbox"
 SANDBOX_CLIENT_SECRET = "sandbox-secret"
@@ -217,7 +217,7 @@ class LocalStack:
 
     def start(self) -> None:
         c, g = self.config, self.group
-        c.home.mkdir(parents=True, exist_ok=True)
+        private_folder(c.home)  # the ledger and the sandboxes' databases hold customer data
         self.progress(f"starting Prefect server on {c.prefect_ui} (state in {c.home / 'prefect'})")
         g.start("prefect-server", [venv_script("prefect"), "server", "start", "--host", "127.0.0.1",
                                    "--port", str(c.prefect_port)])
