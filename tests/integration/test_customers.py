@@ -7,10 +7,11 @@ once, and a customer that NetSuite already holds under another external id.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
-import shutil
 import threading
+import uuid
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 from sqlmodel import Session, SQLModel, select
 
 from erpsync.connectors.netsuite import NetSuiteClient, NetSuiteSettings
@@ -25,6 +27,7 @@ from erpsync.errors import MappingError
 from erpsync.ledger import Ledger
 from erpsync.mapping import load_mapping
 from erpsync.mapping.engine import Mapping as LoadedMapping
+from erpsync.pipeline import SyncPipeline
 from erpsync.retry import RetryPolicy
 from erpsync.xref import ErpXref, LedgerXref
 from tests.sandbox_procs import ERP_CLIENT_ID, ERP_CLIENT_SECRET, start_erp_sandbox
@@ -220,3 +223,72 @@ def test_several_erp_customers_with_the_email_fail_without_quoting_it(
     assert caught.value.field == "customer.email"
     assert "2 ERP customer records have this email" in str(caught.value)
     assert "twice" not in str(caught.value)
+
+
+# --- through the pipeline: the customer is created inside the event that needs it -------------------------------
+
+
+class RacingClient(NetSuiteClient):
+    """The real client; its SuiteQL answers wait until two callers hold one, so both events miss before either writes."""
+
+    def __init__(self, *args: Any, barrier: threading.Barrier, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.barrier = barrier
+
+    def suiteql(self, query: str, params: list[Any] | None = None, page_size: int = 1000) -> list[dict[str, Any]]:
+        rows = super().suiteql(query, params, page_size)
+        if "FROM customer" in query:
+            self.barrier.wait(timeout=20)
+        return rows
+
+
+def order_mapping_with_lines(folder: Path) -> None:
+    """The customer rule plus one item line, so the sales order is one the ERP sandbox accepts."""
+    path = order_mapping(folder, name="shopify_order.yaml")
+    data = yaml.safe_load(path.read_text())
+    data["topics"] = ["orders/create", "orders/updated"]
+    del data["topic"]
+    data["fields"] += [
+        {"target_field": "item.items[0].item.id", "value": "98"},
+        {"target_field": "item.items[0].quantity", "value": 1},
+    ]
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def store(ledger: Ledger, payload: dict[str, Any]) -> int:
+    body = json.dumps(payload).encode()
+    return ledger.record_delivery(source="shopify", delivery_id=str(uuid.uuid4()), topic="orders/create", shop=None,
+                                  triggered_at=None, body=body, payload_sha256=hashlib.sha256(body).hexdigest()
+                                  ).event_id
+
+
+def sync(pipeline: SyncPipeline, event_id: int) -> str:
+    event = pipeline.validate(event_id)
+    assert pipeline.dedupe(event) is None
+    transformed = pipeline.transform(event)
+    erp_id = pipeline.push(transformed)
+    pipeline.confirm(event, transformed, erp_id)
+    return erp_id
+
+
+def test_two_events_of_a_new_customer_through_the_pipeline_end_with_one_customer_on_both_orders(
+    tmp_path: Path, erp_url: str, ops: httpx.Client, ledger: Ledger
+) -> None:
+    order_mapping_with_lines(tmp_path)
+    settings = NetSuiteSettings(base_url=erp_url, client_id=ERP_CLIENT_ID, client_secret=ERP_CLIENT_SECRET)
+    barrier = threading.Barrier(2)
+    pipeline = SyncPipeline(ledger, tmp_path, lambda: RacingClient(settings, FAST, barrier=barrier))
+    try:
+        SQLModel.metadata.create_all(ledger.engine)
+        orders = [order(), order()]
+        orders[1]["id"] += 1
+        events = [store(ledger, payload) for payload in orders]
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(lambda event_id: sync(pipeline, event_id), events))
+        (customer,) = customers(ops)
+        assert customer["external_id"] == SAMPLE_CUSTOMER_EID
+        sales_orders = ops.get("/_sandbox/records", params={"type": "salesOrder"}).json()["records"]
+        assert sorted(o["external_id"] for o in sales_orders) == sorted(f"shopify-order-{o['id']}" for o in orders)
+        assert {str(o["body"]["entity"]["id"]) for o in sales_orders} == {customer["internal_id"]}
+    finally:
+        pipeline.close()
