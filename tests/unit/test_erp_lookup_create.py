@@ -186,3 +186,87 @@ def test_without_a_cross_reference_that_creates_it_is_a_config_error(mapping: Ma
 
     with pytest.raises(ConfigError, match="needs a cross-reference that can create records"):
         mapping.apply(sample_order(), xref=LookupOnly())
+
+
+# --- an object built key by key: WooCommerce, whose order has billing details and a customer id, no customer ----
+
+WOO_CUSTOMER_MAPPING = REPO / "mappings" / "woocommerce_customer_to_netsuite_customer.yaml"
+WOO_CREATE = {
+    "mapping": "woocommerce_customer_to_netsuite_customer",
+    "from": {"id": "customer_id", "first_name": "billing.first_name", "last_name": "billing.last_name",
+             "email": "billing.email", "billing": "billing"},
+}
+# WooCommerce marks a guest with customer_id 0; an order without a usable email is a guest's too.
+WOO_REGISTERED = {"all": [{"field": "billing.email", "matches": "@"}, {"field": "customer_id", "exists": True},
+                          {"not": {"field": "customer_id", "in": [0]}}]}
+
+
+def woo_order_mapping(folder: Path) -> Mapping:
+    shutil.copy(WOO_CUSTOMER_MAPPING, folder / WOO_CUSTOMER_MAPPING.name)
+    lookup = {"name": "erp_lookup", "record": "customer", "by": "email", "create": WOO_CREATE}
+    (folder / "woo_orders.yaml").write_text(yaml.safe_dump({
+        "source": "woocommerce",
+        "topic": "order.created",
+        "entity": {"type": "order", "id": "{id}", "version": {"field": "date_modified_gmt", "timezone": "UTC"}},
+        "record_type": "salesOrder",
+        "external_id": "woocommerce-order-{id}",
+        "fields": [
+            {"source_field": "billing.email", "target_field": "entity.id", "when": WOO_REGISTERED,
+             "transform": ["trim", "lowercase", lookup]},
+            {"target_field": "entity.id", "value": "110", "when": {"not": WOO_REGISTERED}},
+        ],
+    }, sort_keys=False))
+    return load_mapping(folder / "woo_orders.yaml")
+
+
+def woo_order(**changes: Any) -> dict[str, Any]:
+    order = {
+        "id": 727, "customer_id": 26, "date_modified_gmt": "2017-03-22T16:28:08",
+        "billing": {"first_name": "John", "last_name": "Doe", "company": "", "address_1": "969 Market",
+                    "address_2": "", "city": "San Francisco", "state": "CA", "postcode": "94103", "country": "US",
+                    "email": "John.Doe@Example.com", "phone": "(555) 555-5555"},
+    }
+    order.update(changes)
+    return order
+
+
+def test_a_woocommerce_customer_is_created_from_the_billing_details(tmp_path: Path) -> None:
+    mapping = woo_order_mapping(tmp_path)
+    xref = InMemoryXref({"customer.externalid": {"woocommerce-customer-26": "1301"}})
+    assert mapping.apply(woo_order(), xref=xref).body == {"entity": {"id": "1301"}}
+    (created,) = xref.created
+    assert created.external_id == "woocommerce-customer-26"
+    assert (created.body["firstName"], created.body["email"], created.body["phone"]) == (
+        "John", "john.doe@example.com", "(555) 555-5555"
+    )
+    assert created.body["addressBook"]["items"][0]["addressBookAddress"]["zip"] == "94103"
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"customer_id": 0}, {"customer_id": None}, {"billing": {"first_name": "Jo", "email": ""}}],
+    ids=["guest", "no customer id", "empty email"],
+)
+def test_a_woocommerce_guest_goes_to_the_default_customer(tmp_path: Path, changes: dict[str, Any]) -> None:
+    xref = InMemoryXref({})
+    assert woo_order_mapping(tmp_path).apply(woo_order(**changes), xref=xref).body == {"entity": {"id": "110"}}
+    assert xref.created == []
+
+
+def test_an_error_in_a_built_object_names_the_order_field_it_came_from(tmp_path: Path) -> None:
+    order = woo_order()
+    order["billing"]["last_name"] = ""
+    with pytest.raises(MappingError) as caught:
+        woo_order_mapping(tmp_path).apply(order, xref=InMemoryXref({}))
+    assert "cannot create the ERP customer woocommerce-customer-26" in str(caught.value)
+    assert "billing.last_name: a person needs a last name in NetSuite" in str(caught.value)
+    assert "john" not in str(caught.value).lower()
+
+
+@pytest.mark.parametrize(
+    ("from_", "message"),
+    [({}, "name the object's keys"), ({"id": "line_items[].id"}, "iterates a list"), ({"bad key": "id"}, "not a key")],
+)
+def test_a_bad_built_object_is_refused_when_the_mapping_loads(tmp_path: Path, from_: Any, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_mapping(order_mapping(tmp_path, {**CREATE, "from": from_}))

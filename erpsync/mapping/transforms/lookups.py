@@ -87,8 +87,10 @@ class CreateParams(TransformParams):
     mapping: str = Field(
         description="the mapping that builds the record: a file beside this one, named without .yaml"
     )
-    from_: str = Field(
-        alias="from", description="the source path of the object that mapping reads, e.g. customer"
+    from_: str | dict[str, str] = Field(
+        alias="from",
+        description="the source path of the object that mapping reads (e.g. customer), or that object built"
+        " key by key from source paths (e.g. {id: customer_id, email: billing.email})",
     )
     fill: dict[str, str] = Field(
         default_factory=dict,
@@ -105,13 +107,16 @@ class CreateParams(TransformParams):
 
     @field_validator("from_")
     @classmethod
-    def _from(cls, value: str) -> str:
-        _one_value_path(value, "from")
-        return value
+    def _from(cls, value: str | dict[str, str]) -> str | dict[str, str]:
+        if isinstance(value, str):
+            _one_value_path(value, "from")
+            return value
+        if not value:
+            raise ValueError("name the object's keys and the source path of each, e.g. {id: customer_id}")
+        return cls._keys_and_paths(value)
 
-    @field_validator("fill")
-    @classmethod
-    def _fill(cls, value: dict[str, str]) -> dict[str, str]:
+    @staticmethod
+    def _keys_and_paths(value: dict[str, str]) -> dict[str, str]:
         for key, path in value.items():
             if not _KEY.match(key):
                 raise ValueError(f"{key!r} is not a key of the object (letters, digits, _)")
@@ -119,6 +124,16 @@ class CreateParams(TransformParams):
                 raise ValueError(f"{key}: expected a source path such as billing_address")
             _one_value_path(path, key)
         return value
+
+    @field_validator("fill")
+    @classmethod
+    def _fill(cls, value: dict[str, str]) -> dict[str, str]:
+        return cls._keys_and_paths(value)
+
+    @property
+    def source_name(self) -> str:
+        """How errors name the object: its path, or ``(from)`` when it is built key by key."""
+        return self.from_ if isinstance(self.from_, str) else "(from)"
 
 
 class ErpLookupParams(TransformParams):
@@ -246,13 +261,20 @@ def _record_to_create(params: ErpLookupParams, create: CreateParams, ctx: Transf
     """Apply the ``create:`` mapping to the ``from`` object, its missing keys filled from ``fill``."""
     if ctx.payload is None or ctx.mapping_path is None:
         raise ConfigError(f"{ctx.field}: erp_lookup's create: needs the source payload and the mapping's folder")
-    source = _one(ctx.payload, create.from_)
-    if source is MISSING:
-        raise _Located(f"{create.from_}: required to create the ERP {params.record}, and missing", field=ctx.field)
-    if not isinstance(source, dict):
-        raise _Located(f"{create.from_}: expected an object to create the ERP {params.record} from, found"
-                       f" {kind(source)}", field=ctx.field)
-    source = copy.deepcopy(source)
+    if isinstance(create.from_, dict):
+        source = {}
+        for name, path in create.from_.items():
+            found = _one(ctx.payload, path)
+            if found is not MISSING:
+                source[name] = copy.deepcopy(found)
+    else:
+        source = _one(ctx.payload, create.from_)
+        if source is MISSING:
+            raise _Located(f"{create.from_}: required to create the ERP {params.record}, and missing", field=ctx.field)
+        if not isinstance(source, dict):
+            raise _Located(f"{create.from_}: expected an object to create the ERP {params.record} from, found"
+                           f" {kind(source)}", field=ctx.field)
+        source = copy.deepcopy(source)
     for name, path in create.fill.items():
         if source.get(name) in (None, "", {}, []):
             found = _one(ctx.payload, path)
@@ -262,12 +284,24 @@ def _record_to_create(params: ErpLookupParams, create: CreateParams, ctx: Transf
     try:
         return mapping.apply(source, xref=ctx.xref)
     except MappingError as exc:
-        where = f"{create.from_}.{exc.field}" if exc.field else create.from_
+        where = _source_path(create, exc.field)
         problem = str(exc).removeprefix(f"{mapping.ref}: ").removeprefix(f"{exc.field}: ")
         eid = _external_id(mapping, source)
         raise _Located(
             f"cannot create the ERP {params.record}{eid} with {mapping.ref}: {where}: {problem}", field=ctx.field
         ) from None
+
+
+def _source_path(create: CreateParams, field: str | None) -> str:
+    """Where in the order a field of the built object came from: ``customer.last_name``, ``billing.email``."""
+    if field is None:
+        return create.source_name
+    key = field.partition(".")[0].partition("[")[0]
+    if isinstance(create.from_, dict) and key in create.from_:
+        return create.from_[key] + field[len(key):]
+    if isinstance(create.from_, str):
+        return f"{create.from_}.{field}"
+    return f"{create.source_name}.{field}"
 
 
 def _one(payload: Any, text: str) -> Any:
