@@ -145,7 +145,7 @@ class ErpLookupParams(TransformParams):
     create: CreateParams | None = Field(
         None,
         description="on a miss, create the record: `{mapping: <a mapping file beside this one, without .yaml>,"
-        " from: <source path of the object it reads>, fill: {<key of that object>: <source path used where"
+        " from: <source path of the object it reads, or {key: source path, …} to build it>, fill: {<key of that object>: <source path used where"
         " the object has none>}}`",
     )
 
