@@ -164,7 +164,8 @@ class SyncPipeline:
     def push(self, transformed: Transformed) -> str:
         record = transformed.record
         failpoints.hit("push.before")
-        erp_id = self.erp.upsert(record.record_type, record.external_id, record.body)
+        erp_id = self.erp.upsert(record.record_type, record.external_id, record.body,
+                                 previous_id=transformed.previous_erp_id or None)
         failpoints.hit("push.after")
         return erp_id
 
@@ -172,6 +173,7 @@ class SyncPipeline:
         self.ledger.record_outcome(
             event_id=event.event_id,
             source=event.source,
+        """Write the record; the ERP id it was last written to lets an update keep each line's identity."""
             outcome="synced",
             key=event.key,
             external_id=transformed.record.external_id,

@@ -395,10 +395,29 @@ class NetSuiteClient:
 
     # -- records --
 
-    def upsert(self, record_type: str, external_id: str, body: Mapping[str, Any]) -> str:
-        """Create or replace the record with this external id (``PUT …/eid:{id}``); return its internal id."""
+    def upsert(
+        self, record_type: str, external_id: str, body: Mapping[str, Any], *, previous_id: str | None = None
+    ) -> str:
+        """Create or update the record with this external id (``PUT …/eid:{id}``); return its internal id.
+
+        Every sublist in ``body`` is sent with ``?replace=<sublist>``: NetSuite appends the lines of an update
+        that carry no ``line`` (Oracle, "Updating a Sublist"), so without it each update would add the lines
+        again. ``previous_id``, the internal id erpsync last wrote this record to, says the record exists: it is
+        read first, and each line whose ``custcol_erpsync_line_key`` matches an existing line takes that line's
+        ``line``, so it keeps its identity (and what was fulfilled of it). ``None`` saves that read: replace
+        semantics still leave one copy of each line if the record exists after all.
+
+        An item fulfillment is not upserted but made from its sales order (``fulfil``).
+        """
+        if record_type == "itemFulfillment":
+            return self.fulfil(external_id, body, previous_id=previous_id)
         ref = f"{_check_record_type(record_type)}/eid:{check_external_id(external_id)}"
         describe = f"upsert {ref}"
+        names = _sublists(body)
+        if names and previous_id is not None:
+            existing = self.get(record_type, previous_id, expand_sub_resources=True)
+            if existing is not None:
+                body = keyed_to_existing(body, existing, names)
         response = self.retry.call(
             self._request,
             "PUT",
@@ -406,6 +425,7 @@ class NetSuiteClient:
             what=describe,
             ok=(200, 201, 204),
             content=record_json(body),
+            params={"replace": ",".join(names)} if names else None,
             headers={"Content-Type": "application/json"},
             describe=describe,
         )
@@ -417,6 +437,98 @@ class NetSuiteClient:
         if record is None or "id" not in record:
             raise PermanentError(f"{describe}: HTTP {response.status_code} without a Location header")
         return str(record["id"])
+
+    def fulfil(self, external_id: str, body: Mapping[str, Any], *, previous_id: str | None = None) -> str:
+        """Write an item fulfillment the way NetSuite makes one: transformed from its sales order.
+
+        ``body`` is the mapping's: ``createdFrom`` ({externalId} or {id}) names the order, each ``item.items`` line
+        names the order line it ships by ``custcol_erpsync_line_key``, with ``quantity``; ``package.items`` carry
+        tracking numbers. The order is read (expanded) to turn line keys into its ``orderLine`` numbers, then
+        ``POST salesOrder/{id}/!transform/itemFulfillment`` ships those lines and no other (every other order
+        line is sent ``itemReceive: false``: NetSuite would otherwise receive it in full). The external id goes
+        on the fulfillment, so a retry finds it instead of shipping twice; a fulfillment already written is
+        updated (tracking, header) by a ``PATCH``. A body whose every line has ``itemReceive: false`` is a
+        cancelled shipment: the fulfillment is deleted, which reverses it (its lines are open on the order
+        again); its internal id is returned, or ``""`` when it was never written.
+        """
+        check_external_id(external_id)
+        lines = _lines(body, "item")
+        if lines and all(line.get("itemReceive") is False for line in lines):
+            existing = self.get("itemFulfillment", previous_id or f"eid:{external_id}")
+            if existing is None and previous_id is not None:
+                existing = self.get("itemFulfillment", f"eid:{external_id}")
+            if existing is None:
+                return ""
+            self.delete("itemFulfillment", str(existing["id"]))
+            return str(existing["id"])
+        if previous_id is not None:
+            return self._update_fulfillment(previous_id, body)
+        order_ref = _created_from(body)
+        order = self.get("salesOrder", order_ref, expand_sub_resources=True)
+        if order is None:
+            raise ErpRejected(404, "NONEXISTENT_ID", "the sales order this fulfillment ships is not in NetSuite "
+                              "(yet): retry once the order has synced", "createdFrom")
+        request = {key: value for key, value in body.items() if key not in ("createdFrom", "item")}
+        request["externalId"] = external_id
+        request["item"] = {"items": order_lines_to_ship(lines, _lines(order, "item"))}
+        describe = f"transform salesOrder/{order['id']} to itemFulfillment/eid:{external_id}"
+        try:
+            response = self.retry.call(
+                self._request,
+                "POST",
+                f"{RECORD_PATH}/salesOrder/{_record_ref(str(order['id']))}/!transform/itemFulfillment",
+                what=describe,
+                ok=(200, 201, 204),
+                content=record_json(request),
+                headers={"Content-Type": "application/json"},
+                describe=describe,
+            )
+        except ErpRejected as error:
+            if not _duplicate_external_id(error):
+                raise
+            # Written before (a crash between NetSuite's answer and the ledger): update it, never ship twice.
+            return self._update_fulfillment(f"eid:{external_id}", body)
+        location = response.headers.get("location")
+        if location:
+            return internal_id_from_location(location)
+        record = self.get("itemFulfillment", f"eid:{external_id}")
+        if record is None or "id" not in record:
+            raise PermanentError(f"{describe}: HTTP {response.status_code} without a Location header")
+        return str(record["id"])
+
+    def _update_fulfillment(self, id_or_eid: str, body: Mapping[str, Any]) -> str:
+        """What may change on a fulfillment once shipped: its header and its packages (tracking numbers)."""
+        ref = f"itemFulfillment/{_record_ref(id_or_eid)}"
+        describe = f"update {ref}"
+        update = {key: value for key, value in body.items() if key not in ("createdFrom", "item")}
+        if "package" not in update:
+            update["package"] = {"items": []}
+        response = self.retry.call(
+            self._request, "PATCH", f"{RECORD_PATH}/{ref}", what=describe, ok=(200, 204),
+            content=record_json(update), params={"replace": "package"},
+            headers={"Content-Type": "application/json"}, describe=describe,
+        )
+        location = response.headers.get("location")
+        if location:
+            return internal_id_from_location(location)
+        record = self.get("itemFulfillment", id_or_eid)
+        if record is None or "id" not in record:
+            raise PermanentError(f"{describe}: HTTP {response.status_code} without a Location header")
+        return str(record["id"])
+
+    def delete(self, record_type: str, id_or_eid: str) -> bool:
+        """Delete a record (``DELETE``); False when there was none."""
+        ref = f"{_check_record_type(record_type)}/{_record_ref(id_or_eid)}"
+        describe = f"delete {ref}"
+        response = self.retry.call(
+            self._request, "DELETE", f"{RECORD_PATH}/{ref}", what=describe, ok=(200, 204, 404), describe=describe,
+        )
+        if response.status_code == 404:
+            parsed = parse_error_body(response.content)
+            if parsed is None or parsed[0] == "NONEXISTENT_ID":
+                return False
+            raise classify_error(404, response.content, response.headers, describe=describe)
+        return True
 
     def get(self, record_type: str, id_or_eid: str, *, expand_sub_resources: bool = False) -> dict[str, Any] | None:
         """The record by internal id (``"123"``) or external id (``"eid:X"``); ``None`` if it does not exist."""
@@ -559,6 +671,116 @@ class NetSuiteClient:
         except (TypeError, ValueError):
             lifetime = 3600.0
         return token, lifetime
+
+
+# --- sublist lines by key ---------------------------------------------------------------------------------
+
+LINE_KEY = "custcol_erpsync_line_key"
+
+
+def _sublists(body: Mapping[str, Any]) -> list[str]:
+    return [key for key, value in body.items() if isinstance(value, Mapping) and isinstance(value.get("items"), list)]
+
+
+def _lines(body: Mapping[str, Any], sublist: str) -> list[dict[str, Any]]:
+    value = body.get(sublist)
+    items = value.get("items") if isinstance(value, Mapping) else None
+    return [line for line in items if isinstance(line, dict)] if isinstance(items, list) else []
+
+
+def _number(value: Any) -> Decimal:
+    try:
+        return Decimal(str(value)) if value is not None and not isinstance(value, bool) else Decimal(0)
+    except ArithmeticError:
+        return Decimal(0)
+
+
+def keyed_to_existing(body: Mapping[str, Any], existing: Mapping[str, Any], sublists: list[str]) -> dict[str, Any]:
+    """``body`` with each keyed line given the ``line`` of the existing line that has its key.
+
+    Sent with ``?replace=``: a line whose key NetSuite has is updated in place, a new key is added, and an
+    existing line whose key the source no longer has is removed — unless something was fulfilled of it, which
+    NetSuite refuses to remove: that line is kept and closed. Lines without a key were added in NetSuite by a
+    person; they are kept as they are.
+    """
+    result = dict(body)
+    for name in sublists:
+        by_key: dict[str, dict[str, Any]] = {}
+        unkeyed: list[dict[str, Any]] = []
+        for line in _lines(existing, name):
+            if not isinstance(line.get("line"), int):
+                continue
+            key = line.get(LINE_KEY)
+            if key is None or key == "":
+                unkeyed.append(line)
+            else:
+                by_key.setdefault(str(key), line)
+        lines: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        for index, line in enumerate(_lines(body, name)):
+            key = line.get(LINE_KEY)
+            if key is None or key == "":
+                lines.append(line)
+                continue
+            if str(key) in seen:
+                raise MappingError("two lines carry the same line key; each source line needs its own",
+                                   field=f"{name}.items[{index}].{LINE_KEY}")
+            seen.add(str(key))
+            match = by_key.get(str(key))
+            lines.append({**line, "line": match["line"]} if match is not None else line)
+        for key, line in by_key.items():
+            if key in seen:
+                continue
+            if _number(line.get("quantityFulfilled")) > 0:
+                lines.append({"line": line["line"], "isClosed": True})
+        lines.extend({"line": line["line"]} for line in unkeyed)
+        result[name] = {**body[name], "items": lines}
+    return result
+
+
+def order_lines_to_ship(shipped: list[dict[str, Any]], order_lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The transform's ``item.items``: each shipped line by its order line, every other order line not received."""
+    by_key = {str(line[LINE_KEY]): line for line in order_lines
+              if line.get(LINE_KEY) not in (None, "") and isinstance(line.get("line"), int)}
+    request: list[dict[str, Any]] = []
+    shipping: set[int] = set()
+    for index, line in enumerate(shipped):
+        key = line.get(LINE_KEY)
+        if key in (None, ""):
+            raise MappingError("a fulfilled line needs the order line's key", field=f"item.items[{index}].{LINE_KEY}")
+        order_line = by_key.get(str(key))
+        if order_line is None:
+            # The key is the shop's line id, not customer data.
+            raise MappingError(f"no line of the sales order has the line key {key}",
+                               field=f"item.items[{index}].{LINE_KEY}")
+        number = order_line["line"]
+        if number in shipping:
+            raise MappingError("two fulfilled lines ship the same order line", field=f"item.items[{index}].{LINE_KEY}")
+        shipping.add(number)
+        values = {k: v for k, v in line.items() if k not in (LINE_KEY, "item", "line")}
+        if line.get("itemReceive") is False:
+            request.append({"orderLine": number, "itemReceive": False})
+        else:
+            request.append({**values, "orderLine": number, "itemReceive": True})
+    request.extend({"orderLine": line["line"], "itemReceive": False}
+                   for line in order_lines if isinstance(line.get("line"), int) and line["line"] not in shipping)
+    return request
+
+
+def _created_from(body: Mapping[str, Any]) -> str:
+    source = body.get("createdFrom")
+    if isinstance(source, Mapping):
+        if isinstance(source.get("id"), (str, int)) and str(source["id"]).strip():
+            return str(source["id"])
+        if isinstance(source.get("externalId"), str) and source["externalId"].strip():
+            return f"eid:{source['externalId']}"
+    raise MappingError("an item fulfillment needs the sales order it ships ({id} or {externalId})",
+                       field="createdFrom")
+
+
+def _duplicate_external_id(error: ErpRejected) -> bool:
+    return error.path == "externalId" or error.code in ("DUP_RCRD", "DUP_ENTITY") or (
+        "same external id" in (error.detail or "").lower())
 
 
 def record_json(body: Mapping[str, Any]) -> bytes:

@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -28,16 +29,20 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from erpsync.sandboxes import erp_fulfillments, erp_sublists
 from erpsync.sandboxes.erp_records import (
     ITEM_RECORD_TYPES,
     SUITEQL_SCHEMA,
     SUITEQL_TABLES,
+    TRANSACTION_TYPES,
     Rejection,
     check_record,
+    currency_rows,
     suiteql_rows,
 )
 from erpsync.sandboxes.erp_records import field as _field
 from erpsync.sandboxes.erp_records import text as _text
+from erpsync.sandboxes.erp_totals import CURRENCIES, json_number, totals
 from erpsync.sandboxes.suiteql_functions import register as register_suiteql_functions
 
 DEFAULT_PORT = 8700
@@ -86,6 +91,36 @@ class SandboxOptions:
     seed: int | None = None
     retry_after: float = 1.0
     items: dict[int, str] = field(default_factory=lambda: parse_items("1-999"))
+    # Customers that exist before any is written: the default (guest) customer of the shops.
+    customers: dict[int, str] = field(default_factory=lambda: dict(DEFAULT_CUSTOMERS))
+    # The internal ids of each list a transaction's select fields point into (see DEFAULT_LISTS).
+    lists: dict[str, frozenset[int]] = field(default_factory=lambda: dict(DEFAULT_LISTS))
+
+
+DEFAULT_CUSTOMERS = {110: "Web Store"}
+# Permissive enough for every shipped configuration; a reference outside these is refused as NetSuite refuses
+# an unknown internal id. Currencies are fixed (erp_totals.CURRENCIES): their ids are part of the contract.
+DEFAULT_LISTS: dict[str, frozenset[int]] = {
+    "subsidiary": frozenset(range(1, 6)),
+    "location": frozenset(range(1, 10)),
+    "department": frozenset(range(1, 10)),
+    "class": frozenset(range(1, 10)),
+    # Shipping items and tax codes are item-like records in NetSuite, with ids from the same sequence; the shipped
+    # lookup tables (mappings/lookups/shipping_method_to_id.csv, tax_code_to_id.csv) use 9xx and 3xx.
+    "shipMethod": frozenset(range(1, 21)) | frozenset(range(900, 1000)),
+    "taxCode": frozenset(range(1, 51)) | frozenset(range(300, 400)),
+}
+
+
+def parse_list(spec: str) -> tuple[str, frozenset[int]]:
+    """``"location=1-9,12"`` → ("location", {1…9, 12}): the ids one list of the account holds."""
+    kind, separator, ids = spec.partition("=")
+    if not separator or kind.strip() not in DEFAULT_LISTS:
+        raise argparse.ArgumentTypeError(f"give KIND=IDS with KIND one of {', '.join(DEFAULT_LISTS)} (got {spec!r})")
+    try:
+        return kind.strip(), frozenset(parse_items(ids))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{spec!r}: ids are numbers or ranges, e.g. location=1-9,12") from None
 
 
 def parse_items(spec: str) -> dict[int, str]:
@@ -153,9 +188,12 @@ def _now() -> str:
 class RecordStore:
     """Records and the SuiteQL tables derived from them, in one SQLite file."""
 
-    def __init__(self, path: Path, items: dict[int, str]) -> None:
+    def __init__(self, path: Path, items: dict[int, str], customers: dict[int, str] | None = None,
+                 lists: dict[str, frozenset[int]] | None = None) -> None:
         self.path = path
         self.seed_items = dict(items)
+        self.seed_customers = dict(DEFAULT_CUSTOMERS if customers is None else customers)
+        self.lists = {"currency": frozenset(CURRENCIES), **(DEFAULT_LISTS if lists is None else lists)}
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
@@ -174,6 +212,9 @@ class RecordStore:
             );
             """
         )
+        if "next_line" not in {row["name"] for row in self._db.execute("PRAGMA table_info(record)")}:
+            # The next sublist line number of each record: NetSuite never re-uses one (erp_sublists).
+            self._db.execute("ALTER TABLE record ADD COLUMN next_line INTEGER NOT NULL DEFAULT 0")
         with self._transaction():
             self._rebuild_suiteql_tables()
 
@@ -194,6 +235,14 @@ class RecordStore:
             "INSERT OR REPLACE INTO item (id, itemid, itemtype) VALUES (?, ?, 'InvtPart')",
             sorted(self.seed_items.items()),
         )
+        self._db.executemany(
+            "INSERT OR REPLACE INTO customer (id, entityid, companyname, isperson) VALUES (?, ?, ?, 'F')",
+            [(number, name, name) for number, name in sorted(self.seed_customers.items())],
+        )
+        for row in currency_rows():
+            columns = ", ".join(row)
+            self._db.execute(f"INSERT INTO currency ({columns}) VALUES ({', '.join('?' for _ in row)})",
+                             list(row.values()))
 
     @contextlib.contextmanager
     def _transaction(self) -> Any:
@@ -225,50 +274,155 @@ class RecordStore:
         row = self._db.execute("SELECT id, externalid FROM item WHERE lower(itemid) = lower(?)", (itemid,)).fetchone()
         return None if row is None else (row["id"], row["externalid"])
 
+    def customer_exists(self, customer_id: int) -> bool:
+        return self._db.execute("SELECT 1 FROM customer WHERE id = ?", (customer_id,)).fetchone() is not None
+
+    def known(self, kind: str, internal_id: int) -> bool:
+        return internal_id in self.lists.get(kind, frozenset())
+
+    def fulfilled(self, order_id: int) -> dict[int, Any]:
+        """Quantity shipped per line of this sales order, over its item fulfillments."""
+        rows = self._db.execute(
+            "SELECT body FROM record WHERE record_type = 'itemFulfillment'"
+            " AND json_extract(body, '$.createdFrom.id') = ?", (str(order_id),)
+        ).fetchall()
+        return erp_fulfillments.fulfilled_by([json.loads(row["body"]) for row in rows])
+
     def check(self, record_type: str, body: dict[str, Any], external_id: str | None = None) -> Rejection | None:
         """What NetSuite would refuse in this body, given the records there are now."""
         return check_record(record_type, body, self, external_id)
 
-    def upsert(self, record_type: str, external_id: str, body: dict[str, Any]) -> tuple[int, bool]:
-        """Create or replace the body of the record with this external id; the internal id never changes."""
+    def upsert(
+        self, record_type: str, external_id: str, body: dict[str, Any], replace: frozenset[str] = frozenset()
+    ) -> tuple[int, bool] | Rejection:
+        """Create the record with this external id, or update the one there is (sublists as NetSuite updates them).
+
+        The internal id never changes. Checked as a whole, after the update, against the records there are now.
+        """
         now = _now()
         with self._transaction():
             row = self.find(record_type, f"eid:{external_id}")
             if row is None:
-                internal_id = self._insert(record_type, external_id, body, now)
+                if record_type == "itemFulfillment":
+                    return Rejection("USER_ERROR", erp_fulfillments.DIRECT_CREATE)
+                written = self._checked_create(record_type, external_id, body)
+                if isinstance(written, Rejection):
+                    return written
+                internal_id = self._insert(record_type, external_id, written.body, now, written.next_line)
                 created = True
             else:
                 internal_id = row["internal_id"]
-                self._db.execute(
-                    "UPDATE record SET body = ?, versions = versions + 1, last_modified = ? WHERE internal_id = ?",
-                    (json.dumps(body), now, internal_id),
-                )
+                updated = self._checked_update(record_type, row, body, replace)
+                if isinstance(updated, Rejection):
+                    return updated
+                self._write(internal_id, updated, now)
                 created = False
-            self._index(record_type, internal_id, external_id, body, now)
+                written = updated
+            self._index(record_type, internal_id, external_id, written.body, now)
         return internal_id, created
 
-    def create(self, record_type: str, external_id: str | None, body: dict[str, Any]) -> int | None:
+    def patch(
+        self, record_type: str, ref: str, body: dict[str, Any], replace: frozenset[str] = frozenset()
+    ) -> int | Rejection | None:
+        """Update an existing record (``PATCH``); ``None`` when there is none."""
+        now = _now()
+        with self._transaction():
+            row = self.find(record_type, ref)
+            if row is None:
+                return None
+            updated = self._checked_update(record_type, row, body, replace)
+            if isinstance(updated, Rejection):
+                return updated
+            self._write(row["internal_id"], updated, now)
+            self._index(record_type, row["internal_id"], row["external_id"], updated.body, now)
+        return int(row["internal_id"])
+
+    def create(self, record_type: str, external_id: str | None, body: dict[str, Any]) -> int | Rejection | None:
         """Insert a new record; ``None`` when the external id is taken."""
         now = _now()
         with self._transaction():
             if external_id is not None and self.find(record_type, f"eid:{external_id}") is not None:
                 return None
-            internal_id = self._insert(record_type, external_id, body, now)
-            self._index(record_type, internal_id, external_id, body, now)
+            if record_type == "itemFulfillment":
+                return Rejection("USER_ERROR", erp_fulfillments.DIRECT_CREATE)
+            written = self._checked_create(record_type, external_id, body)
+            if isinstance(written, Rejection):
+                return written
+            internal_id = self._insert(record_type, external_id, written.body, now, written.next_line)
+            self._index(record_type, internal_id, external_id, written.body, now)
         return internal_id
 
-    def _insert(self, record_type: str, external_id: str | None, body: dict[str, Any], now: str) -> int:
+    def transform(
+        self, ref: str, external_id: str | None, request: dict[str, Any]
+    ) -> tuple[int, int] | Rejection | None:
+        """``salesOrder/{ref}/!transform/itemFulfillment``: (fulfillment id, order id); ``None`` if no such order."""
+        now = _now()
+        with self._transaction():
+            order = self.find("salesOrder", ref)
+            if order is None:
+                return None
+            if external_id is not None and self.find("itemFulfillment", f"eid:{external_id}") is not None:
+                return Rejection("USER_ERROR", "A record with the same external ID already exists.", "externalId")
+            order_id = int(order["internal_id"])
+            body = erp_fulfillments.transform(order_id, self.body(order), request, self.fulfilled(order_id))
+            if isinstance(body, Rejection):
+                return body
+            next_line = 1 + max((line["line"] for name in erp_sublists.sublists(body)
+                                 for line in body[name]["items"]), default=0)
+            internal_id = self._insert("itemFulfillment", external_id, body, now, next_line)
+            self._index("itemFulfillment", internal_id, external_id, body, now)
+        return internal_id, order_id
+
+    def _checked_create(
+        self, record_type: str, external_id: str | None, body: dict[str, Any]
+    ) -> erp_sublists.Merged | Rejection:
+        created = erp_sublists.create(body)
+        if isinstance(created, erp_sublists.LineRefusal):
+            return Rejection(created.code, created.detail, created.path)
+        rejection = self.check(record_type, created.body, external_id)
+        if rejection is not None:
+            return Rejection(rejection.code, rejection.detail, created.request_path(rejection.path),
+                             rejection.status)
+        return created
+
+    def _checked_update(
+        self, record_type: str, row: sqlite3.Row, body: dict[str, Any], replace: frozenset[str]
+    ) -> erp_sublists.Merged | Rejection:
+        stored, next_line = _numbered(self.body(row), row["next_line"])
+        fulfilled = self.fulfilled(row["internal_id"]) if record_type == "salesOrder" else {}
+        merged = erp_sublists.update(stored, body, replace=replace, next_line=next_line, fulfilled=fulfilled)
+        if isinstance(merged, erp_sublists.LineRefusal):
+            return Rejection(merged.code, merged.detail, merged.path)
+        rejection = self.check(record_type, merged.body, row["external_id"])
+        if rejection is not None:
+            return Rejection(rejection.code, rejection.detail, merged.request_path(rejection.path),
+                             rejection.status)
+        return merged
+
+    def _write(self, internal_id: int, merged: erp_sublists.Merged, now: str) -> None:
+        self._db.execute(
+            "UPDATE record SET body = ?, versions = versions + 1, last_modified = ?, next_line = ?"
+            " WHERE internal_id = ?",
+            (json.dumps(merged.body), now, merged.next_line, internal_id),
+        )
+
+    def _insert(
+        self, record_type: str, external_id: str | None, body: dict[str, Any], now: str, next_line: int = 0
+    ) -> int:
         internal_id = None
-        if record_type in ITEM_RECORD_TYPES:
-            # Items from --items hold their ids outside the record table: a new item takes the next id after both.
+        seeded = {"inventoryItem": "item", "customer": "customer"}.get(
+            "inventoryItem" if record_type in ITEM_RECORD_TYPES else record_type)
+        if seeded is not None:
+            # Seeded items and customers hold their ids outside the record table: a new one takes the next id
+            # after both, so it never lands on a seeded one.
             internal_id = self._db.execute(
-                "SELECT max(coalesce((SELECT max(id) FROM item), 0),"
+                f"SELECT max(coalesce((SELECT max(id) FROM {seeded}), 0),"
                 " coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'record'), 0)) + 1"
             ).fetchone()[0]
         cursor = self._db.execute(
-            "INSERT INTO record (internal_id, record_type, external_id, body, created, last_modified)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (internal_id, record_type, external_id, json.dumps(body), now, now),
+            "INSERT INTO record (internal_id, record_type, external_id, body, created, last_modified, next_line)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (internal_id, record_type, external_id, json.dumps(body), now, now, next_line),
         )
         assert cursor.lastrowid is not None
         return cursor.lastrowid
@@ -295,6 +449,8 @@ class RecordStore:
             self._db.execute("DELETE FROM record WHERE internal_id = ?", (internal_id,))
             for table, key in (("transaction", "id"), ("transactionline", '"transaction"'), ("item", "id"),
                                ("customer", "id")):
+                if table == "customer" and internal_id in self.seed_customers:
+                    continue
                 self._db.execute(f'DELETE FROM "{table}" WHERE {key} = ?', (internal_id,))
         return True
 
@@ -359,6 +515,9 @@ class RecordStore:
         reader = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
         try:
             reader.execute("PRAGMA query_only = ON")
+            # SuiteQL runs on Oracle, where = and LIKE compare text case-sensitively (an email is matched
+            # case-insensitively only through LOWER/UPPER); SQLite's LIKE would ignore case for ASCII.
+            reader.execute("PRAGMA case_sensitive_like = ON")
             register_suiteql_functions(reader)
             reader.set_authorizer(_suiteql_authorizer)
             total = reader.execute(f"SELECT COUNT(*) FROM ({sql})", params).fetchone()[0]
@@ -369,6 +528,23 @@ class RecordStore:
             return rows, total
         finally:
             reader.close()
+
+
+def _numbered(body: dict[str, Any], next_line: int) -> tuple[dict[str, Any], int]:
+    """A stored body whose sublist lines all carry ``line`` (records seeded in bulk may not), and the next number."""
+    highest = max((line["line"] for name in erp_sublists.sublists(body) for line in body[name]["items"]
+                   if isinstance(line, dict) and isinstance(line.get("line"), int)), default=0)
+    next_line = max(next_line, highest + 1)
+    numbered = dict(body)
+    for name in erp_sublists.sublists(body):
+        lines = []
+        for line in body[name]["items"]:
+            if isinstance(line, dict) and not isinstance(line.get("line"), int):
+                line = {**line, "line": next_line}
+                next_line += 1
+            lines.append(line)
+        numbered[name] = {**body[name], "items": lines}
+    return numbered, next_line
 
 
 def _suiteql_authorizer(action: int, table: str | None, *_: Any) -> int:
@@ -406,7 +582,7 @@ class ErpSandbox:
 
     def __init__(self, options: SandboxOptions) -> None:
         self.options = options
-        self.store = RecordStore(options.db_path, options.items)
+        self.store = RecordStore(options.db_path, options.items, options.customers, options.lists)
         self.tokens: dict[str, float] = {}
         self.faults: list[Fault] = []
         self.random = random.Random(options.seed)
@@ -629,10 +805,26 @@ class ErpSandbox:
         body = await _json_body(request)
         if not isinstance(body, dict):
             return _malformed()
-        if (rejection := self.store.check(record_type, body, ref[4:])) is not None:
-            return _rejected(rejection)
-        internal_id, _ = self.store.upsert(record_type, ref[4:], body)
+        written = self.store.upsert(record_type, ref[4:], body, _replace(request))
+        if isinstance(written, Rejection):
+            return _rejected(written)
+        internal_id, _ = written
         return Response(status_code=204, headers={"Location": self._record_url(request, record_type, internal_id)})
+
+    async def patch(self, request: Request) -> Response:
+        """Update an existing record: Oracle, "Updating a Record Instance" (PATCH, sublists per erp_sublists)."""
+        record_type, ref = request.path_params["type"], request.path_params["ref"]
+        if (problem := _bad_reference(record_type, ref)) is not None:
+            return problem
+        body = await _json_body(request)
+        if not isinstance(body, dict):
+            return _malformed()
+        written = self.store.patch(record_type, ref, body, _replace(request))
+        if written is None:
+            return _not_found()
+        if isinstance(written, Rejection):
+            return _rejected(written)
+        return Response(status_code=204, headers={"Location": self._record_url(request, record_type, written)})
 
     async def create(self, request: Request) -> Response:
         record_type = request.path_params["type"]
@@ -644,12 +836,36 @@ class ErpSandbox:
         external_id = _field(body, "externalId")
         if external_id is not None and not (isinstance(external_id, str) and _EXTERNAL_ID.fullmatch(external_id)):
             return netsuite_error(400, "INVALID_CONTENT", "Invalid external ID.", "externalId")
-        if (rejection := self.store.check(record_type, body, external_id)) is not None:
-            return _rejected(rejection)
-        internal_id = self.store.create(record_type, external_id, body)
-        if internal_id is None:
+        created = self.store.create(record_type, external_id, body)
+        if created is None:
             return netsuite_error(400, "USER_ERROR", "A record with the same external ID already exists.", "externalId")
-        return Response(status_code=204, headers={"Location": self._record_url(request, record_type, internal_id)})
+        if isinstance(created, Rejection):
+            return _rejected(created)
+        return Response(status_code=204, headers={"Location": self._record_url(request, record_type, created)})
+
+    async def transform(self, request: Request) -> Response:
+        """``POST salesOrder/{ref}/!transform/itemFulfillment`` (erp_fulfillments): 204 with the new record's Location."""
+        record_type, ref, target = (request.path_params[name] for name in ("type", "ref", "target"))
+        if (problem := _bad_reference(record_type, ref)) is not None:
+            return problem
+        if (record_type, target) != ("salesOrder", "itemFulfillment"):
+            # The one transformation this sandbox models; NetSuite supports more (record.transform's list).
+            detail = f"The transformation from {record_type} to {target} is not supported by this sandbox."
+            return netsuite_error(400, "INVALID_PARAMETER", detail)
+        body = await _json_body(request)
+        if not isinstance(body, dict):
+            return _malformed()
+        external_id = _field(body, "externalId")
+        if external_id is not None and not (isinstance(external_id, str) and _EXTERNAL_ID.fullmatch(external_id)):
+            return netsuite_error(400, "INVALID_CONTENT", "Invalid external ID.", "externalId")
+        created = self.store.transform(ref, external_id, body)
+        if created is None:
+            return _not_found()
+        if isinstance(created, Rejection):
+            return _rejected(created)
+        internal_id, _ = created
+        return Response(status_code=204,
+                        headers={"Location": self._record_url(request, "itemFulfillment", internal_id)})
 
     async def get(self, request: Request) -> Response:
         record_type, ref = request.path_params["type"], request.path_params["ref"]
@@ -657,11 +873,14 @@ class ErpSandbox:
             return problem
         row = self.store.find(record_type, ref)
         if row is None:
-            return _not_found()
+            return self._seeded_customer(request, record_type, ref)
         self_url = self._record_url(request, record_type, row["internal_id"])
         expand = request.query_params.get("expandSubResources", "").lower() == "true"
+        stored = json.loads(row["body"])
+        if record_type in TRANSACTION_TYPES:
+            stored = self._with_totals(record_type, row["internal_id"], stored)
         body: dict[str, Any] = {"links": [{"rel": "self", "href": self_url}]}
-        for key, value in json.loads(row["body"]).items():
+        for key, value in stored.items():
             if not expand and isinstance(value, dict) and isinstance(value.get("items"), list):
                 # NetSuite answers sublists as links unless asked to expand them.
                 value = {"links": [{"rel": "self", "href": f"{self_url}/{key}"}]}
@@ -671,6 +890,33 @@ class ErpSandbox:
             body["externalId"] = row["external_id"]
         body["lastModifiedDate"] = row["last_modified"]
         return JSONResponse(body)
+
+    def _with_totals(self, record_type: str, internal_id: int, body: dict[str, Any]) -> dict[str, Any]:
+        """The body as NetSuite answers it: each line's amount, what was shipped of it, and the header totals."""
+        money = totals(body)
+        shipped = self.store.fulfilled(internal_id) if record_type == "salesOrder" else {}
+        lines = _field(_field(body, "item"), "items")
+        answered = {**body, **money.as_fields()}
+        if isinstance(lines, list):
+            items = []
+            for line, amount in zip(lines, money.line_amounts):
+                line = dict(line) if isinstance(line, dict) else line
+                if isinstance(line, dict):
+                    if amount is not None:
+                        line["amount"] = json_number(amount)
+                    if record_type == "salesOrder":
+                        line["quantityFulfilled"] = json_number(shipped.get(line.get("line"), Decimal(0)))
+                items.append(line)
+            answered["item"] = {**body["item"], "items": items}
+        return answered
+
+    def _seeded_customer(self, request: Request, record_type: str, ref: str) -> Response:
+        # Customers that exist before any write (--customers) are readable like the others.
+        if record_type != "customer" or not ref.isdigit() or int(ref) not in self.store.seed_customers:
+            return _not_found()
+        name = self.store.seed_customers[int(ref)]
+        return JSONResponse({"links": [{"rel": "self", "href": self._record_url(request, record_type, ref)}],
+                             "id": ref, "companyName": name, "entityId": name, "isPerson": False})
 
     async def delete(self, request: Request) -> Response:
         record_type, ref = request.path_params["type"], request.path_params["ref"]
@@ -814,6 +1060,11 @@ def _bad_reference(record_type: str, ref: str) -> Response | None:
     return None
 
 
+def _replace(request: Request) -> frozenset[str]:
+    """``?replace=item,package``: the sublists whose lines the request replaces (Oracle, "Replacing a Sublist")."""
+    return frozenset(name.strip() for name in request.query_params.get("replace", "").split(",") if name.strip())
+
+
 def _rejected(rejection: Rejection) -> JSONResponse:
     return netsuite_error(rejection.status, rejection.code, rejection.detail, rejection.path)
 
@@ -895,6 +1146,8 @@ def create_app(options: SandboxOptions | None = None) -> Starlette:
             Route(record, sandbox.governed(sandbox.create), methods=["POST"]),
             Route(f"{record}/{{ref}}", sandbox.governed(sandbox.get), methods=["GET"]),
             Route(f"{record}/{{ref}}", sandbox.governed(sandbox.upsert), methods=["PUT"]),
+            Route(f"{record}/{{ref}}", sandbox.governed(sandbox.patch), methods=["PATCH"]),
+            Route(f"{record}/{{ref}}/!transform/{{target}}", sandbox.governed(sandbox.transform), methods=["POST"]),
             Route(f"{record}/{{ref}}", sandbox.governed(sandbox.delete), methods=["DELETE"]),
             Route(SUITEQL_PATH, sandbox.governed(sandbox.suiteql), methods=["POST"]),
             Route("/_sandbox/records", sandbox.sandbox_records, methods=["GET"]),
@@ -948,7 +1201,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="1-999",
         help="known item ids: ranges, ids or id=itemid, e.g. 1-999,5000=GIFT",
     )
+    parser.add_argument(
+        "--customers",
+        type=parse_items,
+        default="110=Web Store",
+        help="customers that exist from the start: id=name, comma separated (default 110=Web Store)",
+    )
+    parser.add_argument(
+        "--list",
+        dest="lists",
+        type=parse_list,
+        action="append",
+        default=[],
+        help="ids of a list select fields point into, e.g. location=1-9 (repeatable; kinds: "
+             + ", ".join(DEFAULT_LISTS) + "; defaults: " + ", ".join(
+                 f"{kind} {_ranges(ids)}" for kind, ids in DEFAULT_LISTS.items()) + ")",
+    )
     parser.add_argument("--log-level", default="warning", help="uvicorn log level")
+
+
+def _ranges(ids: frozenset[int]) -> str:
+    spans: list[list[int]] = []
+    for number in sorted(ids):
+        if spans and number == spans[-1][1] + 1:
+            spans[-1][1] = number
+        else:
+            spans.append([number, number])
+    return ",".join(f"{low}-{high}" if low != high else str(low) for low, high in spans)
 
 
 def _rate(text: str) -> float:
@@ -992,6 +1271,8 @@ def options_from_args(args: argparse.Namespace) -> SandboxOptions:
         seed=args.seed,
         retry_after=args.retry_after,
         items=args.items,
+        customers=args.customers,
+        lists={**DEFAULT_LISTS, **dict(args.lists)},
     )
 
 

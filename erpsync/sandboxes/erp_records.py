@@ -1,10 +1,14 @@
 """What the ERP sandbox knows of each record type: the checks NetSuite would make, and the SuiteQL rows a record adds.
 
-    salesOrder        entity.id and item lines required; each line's item known; ``isClosed`` a boolean
+    salesOrder        entity an existing customer and item lines required; each line's item known; ``isClosed``
+                      a boolean; references (currency, subsidiary, location, department, class, shipMethod,
+                      discountItem, a line's taxCode) known; addresses as subrecords; money as JSON numbers;
+                      a line's description at most 4,000 characters
     customer          companyName, or firstName + lastName for a person (isPerson); email well formed; subsidiary.id
     cashRefund        entity.id or createdFrom (an existing cash sale or return); item lines with known items
     creditMemo        entity.id or createdFrom (an existing invoice or return); item lines with known items
-    itemFulfillment   createdFrom ({id} or {externalId}) an existing salesOrder; item lines whose items are on it
+    itemFulfillment   only through ``!transform`` from its sales order (erp_fulfillments.py); a direct create is
+                      refused
     inventoryItem     itemId required and not taken by another item; the record then is a known item
 
 Other record types are stored unchecked. Rejections carry NetSuite's codes (USER_ERROR for a missing value,
@@ -17,6 +21,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from erpsync.sandboxes.erp_totals import CURRENCIES, HEADER_MONEY, LINE_NUMBERS, decimal, percentage, totals
 
 # SuiteQL's type code and the tranId prefix of each transaction record type, by REST record type.
 TRANSACTION_TYPES = {
@@ -39,12 +45,13 @@ ITEM_RECORD_TYPES = frozenset({"inventoryItem"})
 SUITEQL_SCHEMA = """
     CREATE TABLE "transaction" (
         id INTEGER PRIMARY KEY, externalid TEXT, type TEXT, recordtype TEXT, trandate TEXT, tranid TEXT,
-        otherrefnum TEXT, memo TEXT, entity TEXT, status TEXT, foreigntotal REAL, lastmodifieddate TEXT
+        otherrefnum TEXT, memo TEXT, entity TEXT, status TEXT, currency INTEGER, foreigntotal REAL,
+        lastmodifieddate TEXT
     );
     CREATE TABLE transactionline (
         uniquekey INTEGER PRIMARY KEY, "transaction" INTEGER NOT NULL, id INTEGER NOT NULL, linesequencenumber INTEGER,
         mainline TEXT NOT NULL, taxline TEXT NOT NULL, item TEXT, quantity REAL, rate REAL, foreignamount REAL,
-        isclosed TEXT
+        tax1amt REAL, isclosed TEXT
     );
     CREATE INDEX transactionline_transaction ON transactionline ("transaction", id);
     CREATE INDEX transaction_externalid ON "transaction" (externalid);
@@ -54,13 +61,30 @@ SUITEQL_SCHEMA = """
         id INTEGER PRIMARY KEY, entityid TEXT, externalid TEXT, email TEXT, companyname TEXT, firstname TEXT,
         lastname TEXT, isperson TEXT, lastmodifieddate TEXT
     );
+    CREATE INDEX customer_email ON customer (email);
+    CREATE TABLE currency (
+        id INTEGER PRIMARY KEY, name TEXT NOT NULL, symbol TEXT NOT NULL, currencyprecision INTEGER NOT NULL,
+        isbasecurrency TEXT NOT NULL, isinactive TEXT NOT NULL
+    );
 """
-SUITEQL_TABLES = frozenset({"transaction", "transactionline", "item", "customer"})
+SUITEQL_TABLES = frozenset({"transaction", "transactionline", "item", "customer", "currency"})
 # Transaction types whose item lines NetSuite books as credits (negative quantity and amount in SuiteQL).
 _CREDIT_LINE_TYPES = frozenset({"salesOrder", "invoice", "cashSale", "itemFulfillment"})
 
 _MISSING = "Error while accessing a resource. Please enter value(s) for: {}."
 _INVALID = "Error while accessing resource: You have entered an Invalid Field Value {} for the following field: {}"
+# A line's description is a Text Area column, whose length NetSuite caps at 4,000 characters (Oracle, "Field
+# Service Mobile Element Type Reference": Text Area, "maxlength": 4000).
+DESCRIPTION_MAX = 4000
+# Select fields of the header (REST name → the list the sandbox seeds, see erp.py's --lists) and of an item line.
+HEADER_REFERENCES = {"currency": "currency", "subsidiary": "subsidiary", "location": "location",
+                     "department": "department", "class": "class", "shipMethod": "shipMethod"}
+LINE_REFERENCES = {"taxCode": "taxCode", "location": "location", "department": "department", "class": "class"}
+# An address is a subrecord of the transaction (Oracle, "Sales Order": billingAddress and shippingAddress are
+# subrecords; "NetSuite Record Structure": a subrecord is only set within its parent record). Its fields:
+ADDRESS_FIELDS = frozenset({"addressee", "attention", "addr1", "addr2", "addr3", "city", "state", "zip", "country",
+                            "addrPhone", "override", "addrText"})
+_COUNTRY = re.compile(r"[A-Z]{2}")
 # Enough to catch a name or a phone number in the email field; NetSuite's own check is stricter.
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
@@ -87,6 +111,11 @@ class Records(Protocol):
         """(internal id, external id) of the item whose itemId is ``itemid`` (case-insensitive)."""
 
     def body(self, row: Any) -> dict[str, Any]: ...
+
+    def customer_exists(self, customer_id: int) -> bool: ...
+
+    def known(self, kind: str, internal_id: int) -> bool:
+        """Whether the list ``kind`` (currency, subsidiary, location, …) has this internal id."""
 
 
 def field(document: Any, name: str) -> Any:
@@ -142,10 +171,7 @@ def _item_lines(
         item_id = field(field(line, "item"), "id")
         if _blank(item_id):
             return lines, Rejection("USER_ERROR", _MISSING.format("Item"), path)
-        try:
-            number = int(str(item_id))
-        except ValueError:
-            number = None
+        number = _integer(item_id)
         if number is None or not records.item_exists(number) or (allowed is not None and number not in allowed):
             return lines, Rejection("INVALID_CONTENT", _INVALID.format(item_id, "item"), path)
         for flag in ("isClosed", "itemReceive"):
@@ -155,7 +181,91 @@ def _item_lines(
                 return lines, Rejection(
                     "INVALID_CONTENT", _INVALID.format(value, flag.lower()), f"item.items[{index}].{flag}"
                 )
+        for name in LINE_NUMBERS:
+            value = field(line, name)
+            if value is not None and decimal(value) is None:
+                return lines, _not_a_number(value, name, f"item.items[{index}].{name}")
+        description = field(line, "description")
+        if description is not None and not isinstance(description, str):
+            return lines, Rejection("INVALID_CONTENT", _INVALID.format("", "description"),
+                                    f"item.items[{index}].description")
+        if isinstance(description, str) and len(description) > DESCRIPTION_MAX:
+            # Like NetSuite, the text itself is not quoted back: it is the shop's product text.
+            detail = (f"Error while accessing a resource. The field description contained more than the maximum "
+                      f"number ( {DESCRIPTION_MAX} ) of characters allowed.")
+            return lines, Rejection("INVALID_CONTENT", detail, f"item.items[{index}].description")
+        for name, kind in LINE_REFERENCES.items():
+            if (rejection := _reference(line, name, kind, records, f"item.items[{index}].{name}")) is not None:
+                return lines, rejection
     return lines, None
+
+
+def _integer(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        return int(str(value))
+    except ValueError:
+        return None
+
+
+def _not_a_number(value: Any, name: str, path: str) -> Rejection:
+    shown = value if isinstance(value, (int, float, bool)) or value is None else type(value).__name__
+    return Rejection("INVALID_CONTENT", _INVALID.format(shown, name.lower()), path)
+
+
+def _reference(document: Any, name: str, kind: str, records: Records, path: str) -> Rejection | None:
+    """A select field: ``{"id": …}`` naming a known entry of its list, when the field is given."""
+    value = field(document, name)
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        # REST takes a select field as an object ({"id": "1"}); a bare value is refused.
+        return Rejection("INVALID_CONTENT", _INVALID.format(_shown(value), name.lower()), path)
+    internal_id = field(value, "id")
+    number = _integer(internal_id)
+    if _blank(internal_id) or number is None:
+        return Rejection("INVALID_CONTENT", _INVALID.format(_shown(internal_id), name.lower()), path)
+    known = records.item_exists(number) if kind == "item" else records.known(kind, number)
+    if not known:
+        return Rejection("INVALID_CONTENT", _INVALID.format(number, name.lower()), path)
+    return None
+
+
+def _shown(value: Any) -> str:
+    # Only ids and numbers are quoted back; other text could be customer data.
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, str) and re.fullmatch(r"-?\d+", value):
+        return value
+    return f"({type(value).__name__})"
+
+
+def _address(body: dict[str, Any], name: str) -> Rejection | None:
+    value = field(body, name)
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        detail = (f"Invalid content in the request body: {name} is a subrecord; give it as an object of address "
+                  f"fields ({', '.join(sorted(ADDRESS_FIELDS))}).")
+        return Rejection("INVALID_CONTENT", detail, name)
+    for key, part in value.items():
+        if key == "links":
+            continue
+        if key.lower() not in {known.lower() for known in ADDRESS_FIELDS}:
+            detail = f"Invalid content in the request body: the address subrecord has no field {key}."
+            return Rejection("INVALID_CONTENT", detail, f"{name}.{key}")
+        if key.lower() == "country":
+            code = field(part, "id") if isinstance(part, dict) else part
+            if not (isinstance(code, str) and _COUNTRY.fullmatch(code)):
+                detail = _INVALID.format(_shown(code), "country") + " (a two-letter country code, e.g. US)"
+                return Rejection("INVALID_CONTENT", detail, f"{name}.country")
+        elif key.lower() == "override":
+            if not isinstance(part, bool):
+                return Rejection("INVALID_CONTENT", _INVALID.format(_shown(part), "override"), f"{name}.override")
+        elif part is not None and not isinstance(part, str):
+            return Rejection("INVALID_CONTENT", _INVALID.format(_shown(part), key.lower()), f"{name}.{key}")
+    return None
 
 
 def _missing(*labels: str, path: str | None = None) -> Rejection:
@@ -167,16 +277,45 @@ def check_sales_order(body: dict[str, Any], records: Records, external_id: str |
 
 
 def _customer_and_items(body: dict[str, Any], records: Records, *, customer_required: bool) -> Rejection | None:
-    """NetSuite names every missing mandatory field at once (Customer, Items), then checks the lines."""
+    """NetSuite names every missing mandatory field at once (Customer, Items), then checks the values."""
     missing = []
-    if customer_required and _blank(field(field(body, "entity"), "id")):
+    entity = field(field(body, "entity"), "id")
+    if customer_required and _blank(entity):
         missing.append("Customer")
     lines, rejection = _item_lines(body, records)
     if lines is None:
         missing.append("Items")
     if missing:
         return _missing(*missing)
-    return rejection
+    if not _blank(entity):
+        number = _integer(entity)
+        if number is None or not records.customer_exists(number):
+            return Rejection("INVALID_CONTENT", _INVALID.format(_shown(entity), "entity"), "entity")
+    return rejection or _header(body, records)
+
+
+def _header(body: dict[str, Any], records: Records) -> Rejection | None:
+    """The header's select fields, addresses and money of a transaction."""
+    for name, kind in HEADER_REFERENCES.items():
+        if (rejection := _reference(body, name, kind, records, name)) is not None:
+            return rejection
+    if (rejection := _reference(body, "discountItem", "item", records, "discountItem")) is not None:
+        return rejection
+    for name in ("billingAddress", "shippingAddress"):
+        if (rejection := _address(body, name)) is not None:
+            return rejection
+    for name in HEADER_MONEY:
+        value = field(body, name)
+        if value is not None and decimal(value) is None:
+            return _not_a_number(value, name, name)
+    rate = field(body, "discountRate")
+    if rate is not None:
+        if decimal(rate) is None and percentage(rate) is None:
+            return Rejection("INVALID_CONTENT", _INVALID.format(_shown(rate), "discountrate"), "discountRate")
+        if field(body, "discountItem") is None:
+            # The rate belongs to the discount item: the form leaves it disabled until one is chosen.
+            return _missing("Discount Item", path="discountItem")
+    return None
 
 
 def check_customer(body: dict[str, Any], records: Records, external_id: str | None) -> Rejection | None:
@@ -200,7 +339,7 @@ def check_customer(body: dict[str, Any], records: Records, external_id: str | No
     subsidiary = field(body, "subsidiary")
     if subsidiary is not None and _blank(field(subsidiary, "id")):
         return _missing("Subsidiary", path="subsidiary")
-    return None
+    return _reference(body, "subsidiary", "subsidiary", records, "subsidiary")
 
 
 def _refund_check(sources: tuple[str, ...]) -> Callable[[dict[str, Any], Records, str | None], Rejection | None]:
@@ -217,28 +356,6 @@ def _refund_check(sources: tuple[str, ...]) -> Callable[[dict[str, Any], Records
         return _customer_and_items(body, records, customer_required=created_from is None)
 
     return check
-
-
-def check_item_fulfillment(body: dict[str, Any], records: Records, external_id: str | None) -> Rejection | None:
-    created_from = field(body, "createdFrom")
-    if created_from is None:
-        return _missing("Created From", path="createdFrom")
-    ref = reference(created_from)
-    found = _find(records, ("salesOrder",), ref)
-    if found is None:
-        return Rejection("INVALID_CONTENT", _INVALID.format(ref, "createdfrom"), "createdFrom")
-    order = records.body(found[1])
-    on_order = set()
-    for line in field(field(order, "item"), "items") or []:
-        try:
-            on_order.add(int(str(field(field(line, "item"), "id"))))
-        except ValueError:
-            continue
-    # NetSuite fulfils lines of the order it was created from; an item that is not on it is refused.
-    lines, rejection = _item_lines(body, records, allowed=on_order)
-    if lines is None:
-        return _missing("Items")
-    return rejection
 
 
 def check_inventory_item(body: dict[str, Any], records: Records, external_id: str | None) -> Rejection | None:
@@ -260,7 +377,6 @@ CHECKS: dict[str, Callable[[dict[str, Any], Records, str | None], Rejection | No
     "customer": check_customer,
     "cashRefund": _refund_check(("cashSale", "returnAuthorization")),
     "creditMemo": _refund_check(("invoice", "returnAuthorization")),
-    "itemFulfillment": check_item_fulfillment,
     "inventoryItem": check_inventory_item,
 }
 
@@ -279,12 +395,14 @@ def suiteql_rows(
     """The (table, row) pairs a record adds to the SuiteQL tables; each row replaces the one with its id."""
     if record_type in TRANSACTION_TYPES:
         type_code, prefix = TRANSACTION_TYPES[record_type]
-        lines = _line_rows(record_type, internal_id, body)
-        # The header total is positive whatever the lines' posting sign.
-        sign = -1.0 if record_type in _CREDIT_LINE_TYPES else 1.0
-        total = sign * sum(line["foreignamount"] or 0.0 for line in lines)
+        money = totals(body)
+        lines = _line_rows(record_type, internal_id, body, money.line_amounts)
+        # The main line and foreigntotal carry the transaction's total in its own currency, positive whatever
+        # the lines' posting sign: shipping, handling, discount and tax included, as NetSuite books them.
+        total = float(money.total)
         main = {"transaction": internal_id, "id": 0, "linesequencenumber": 0, "mainline": "T", "taxline": "F",
-                "item": None, "quantity": None, "rate": None, "foreignamount": round(total, 2), "isclosed": "F"}
+                "item": None, "quantity": None, "rate": None, "foreignamount": total,
+                "tax1amt": float(money.tax_total), "isclosed": "F"}
         return [("transaction", {
             "id": internal_id,
             "externalid": external_id,
@@ -296,7 +414,8 @@ def suiteql_rows(
             "memo": text(field(body, "memo")),
             "entity": text(field(field(body, "entity"), "id")),
             "status": _status(record_type, body),
-            "foreigntotal": round(total, 2),
+            "currency": money.currency,
+            "foreigntotal": total,
             "lastmodifieddate": modified,
         }), ("transactionline", main), *(("transactionline", line) for line in lines)]
     if record_type in ITEM_RECORD_TYPES:
@@ -336,23 +455,37 @@ def _number(value: Any) -> float | None:
         return None
 
 
-def _line_rows(record_type: str, internal_id: int, body: dict[str, Any]) -> list[dict[str, Any]]:
-    """``transactionline`` rows of a transaction's ``item.items``: line ids 1…n, amount = quantity × rate."""
+def _line_rows(
+    record_type: str, internal_id: int, body: dict[str, Any], amounts: tuple[Any, ...]
+) -> list[dict[str, Any]]:
+    """``transactionline`` rows of a transaction's ``item.items``, ids from each line's ``line``.
+
+    ``foreignamount`` is the line's amount as NetSuite computed it (erp_totals), with the posting sign;
+    ``tax1amt`` the line's tax, signed the same way.
+    """
     sign = -1.0 if record_type in _CREDIT_LINE_TYPES else 1.0
     rows = []
-    for number, line in enumerate(field(field(body, "item"), "items") or [], start=1):
+    for position, line in enumerate(field(field(body, "item"), "items") or [], start=1):
+        number = line.get("line") if isinstance(line, dict) and isinstance(line.get("line"), int) else position
         quantity, rate = _number(field(line, "quantity")), _number(field(line, "rate"))
-        amount = _number(field(line, "amount"))
-        if amount is None and quantity is not None and rate is not None:
-            amount = quantity * rate
+        amount = amounts[position - 1] if position - 1 < len(amounts) else None
+        tax = _number(field(line, "tax1Amt"))
         rows.append({
-            "transaction": internal_id, "id": number, "linesequencenumber": number, "mainline": "F",
+            "transaction": internal_id, "id": number, "linesequencenumber": position, "mainline": "F",
             "taxline": "F", "item": text(field(field(line, "item"), "id")),
             "quantity": None if quantity is None else sign * quantity, "rate": rate,
-            "foreignamount": None if amount is None else round(sign * amount, 2),
+            "foreignamount": None if amount is None else sign * float(amount),
+            "tax1amt": None if tax is None else sign * tax,
             "isclosed": "T" if field(line, "isClosed") is True else "F",
         })
     return rows
+
+
+def currency_rows() -> list[dict[str, Any]]:
+    """The ``currency`` table: the sandbox's currencies, USD the base."""
+    return [{"id": number, "name": name, "symbol": code, "currencyprecision": units,
+             "isbasecurrency": "T" if number == 1 else "F", "isinactive": "F"}
+            for number, (code, name, units) in sorted(CURRENCIES.items())]
 
 
 def _status(record_type: str, body: dict[str, Any]) -> str | None:

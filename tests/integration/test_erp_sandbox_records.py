@@ -19,8 +19,8 @@ from tests.sandbox_procs import ERP_CLIENT_ID, ERP_CLIENT_SECRET, start_erp_sand
 
 FAST = RetryPolicy(max_attempts=3, base=0.01, cap=0.05, max_retry_after=0.05)
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "netsuite"
-# Items 1-200 as item-N, and two with the SKU as their name, like an account the shop syncs with.
-ITEMS = "1-200,98=IPOD2008PINK,99=IPOD2008BLACK"
+# Items 1-200 as item-N, the fallback items, and two with the SKU as their name, like an account the shop syncs with.
+ITEMS = "1-200,900-999,98=IPOD2008PINK,99=IPOD2008BLACK"  # 900-999: fallback items (contract: 900-906)
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +41,14 @@ def client(erp: str, ops: httpx.Client) -> Iterator[NetSuiteClient]:
     settings = NetSuiteSettings(base_url=erp, client_id=ERP_CLIENT_ID, client_secret=ERP_CLIENT_SECRET)
     with NetSuiteClient(settings, retry=FAST) as netsuite:
         yield netsuite
+
+
+@pytest.fixture
+def headers(erp: str, client: NetSuiteClient) -> dict[str, str]:
+    """A bearer token for raw requests, for what the connector does not send (a direct fulfillment create)."""
+    token = httpx.post(f"{erp}/services/rest/auth/oauth2/v1/token", data={"grant_type": "client_credentials"},
+                       auth=(ERP_CLIENT_ID, ERP_CLIENT_SECRET)).json()["access_token"]
+    return {"Authorization": f"Bearer {token}"}
 
 
 def lines(*items: tuple[int, int], **extra: Any) -> dict[str, Any]:
@@ -72,6 +80,7 @@ def test_customer_upserts_and_shows_in_suiteql(client: NetSuiteClient) -> None:
         "SELECT id, entityid, email, externalid, companyname, isperson FROM customer ORDER BY id"
     )
     assert rows == [
+        {"id": "110", "entityid": "Web Store", "companyname": "Web Store", "isperson": "F"},  # seeded: the guest
         {"id": internal_id, "entityid": "John Smith", "email": "john@example.com",
          "externalid": "shopify-customer-115310627314723954", "isperson": "T"},
         {"id": company, "entityid": "Shipping Company", "externalid": "shopify-customer-2",
@@ -180,57 +189,107 @@ def test_is_closed_must_be_a_boolean(client: NetSuiteClient) -> None:
 # --- itemFulfillment -----------------------------------------------------------------------------------------
 
 
-def test_item_fulfillment_from_a_sales_order(client: NetSuiteClient, ops: httpx.Client) -> None:
+def transform(ops: httpx.Client, headers: dict[str, str], order_ref: str, body: dict[str, Any]) -> httpx.Response:
+    return ops.post(f"/services/rest/record/v1/salesOrder/{order_ref}/!transform/itemFulfillment", json=body,
+                    headers=headers)
+
+
+def detail_of(response: httpx.Response) -> tuple[str, str | None]:
+    [detail] = response.json()["o:errorDetails"]
+    return detail["o:errorCode"], detail.get("o:errorPath")
+
+
+def test_item_fulfillment_is_made_by_transforming_its_sales_order(
+    client: NetSuiteClient, ops: httpx.Client, headers: dict[str, str]
+) -> None:
     order_id = client.upsert("salesOrder", "shopify-order-820982911946154508", sales_order())
-    by_external_id = {"createdFrom": {"externalId": "shopify-order-820982911946154508"}, "tranDate": "2021-12-31",
-                      "item": lines((98, 1))}
-    first = client.upsert("itemFulfillment", "shopify-fulfillment-123456", by_external_id)
-    by_id = {"createdFrom": {"id": order_id}, "item": lines((99, 2))}
-    second = client.upsert("itemFulfillment", "shopify-fulfillment-123457", by_id)
+    first = transform(ops, headers, "eid:shopify-order-820982911946154508", {
+        "externalId": "shopify-fulfillment-123456", "tranDate": "2021-12-31",
+        "item": {"items": [{"orderLine": 1, "quantity": 1}, {"orderLine": 2, "itemReceive": False}]},
+        "package": {"items": [{"packageTrackingNumber": "1Z999"}]},
+    })
+    assert first.status_code == 204, first.text
+    # By internal id, without listing the lines: NetSuite receives every line still to fulfil, in full.
+    second = transform(ops, headers, order_id, {"externalId": "shopify-fulfillment-123457"})
+    assert second.status_code == 204, second.text
+    first_id, second_id = (r.headers["location"].rsplit("/", 1)[1] for r in (first, second))
 
     rows = client.suiteql(
         "SELECT id, externalid, type, trandate FROM transaction WHERE type = ? ORDER BY id", ["ItemShip"]
     )
     assert rows == [
-        {"id": first, "externalid": "shopify-fulfillment-123456", "type": "ItemShip", "trandate": "2021-12-31"},
-        {"id": second, "externalid": "shopify-fulfillment-123457", "type": "ItemShip",
+        {"id": first_id, "externalid": "shopify-fulfillment-123456", "type": "ItemShip", "trandate": "2021-12-31"},
+        {"id": second_id, "externalid": "shopify-fulfillment-123457", "type": "ItemShip",
          "trandate": rows[1]["trandate"]},
     ]
-    stored = ops.get("/_sandbox/records", params={"type": "itemFulfillment"}).json()["records"]
-    assert stored[0]["body"]["createdFrom"] == {"externalId": "shopify-order-820982911946154508"}
+    shipped = client.get("itemFulfillment", first_id, expand_sub_resources=True)
+    assert shipped is not None and shipped["createdFrom"] == {"id": order_id}
+    assert [(line["orderLine"], line["item"], line["quantity"]) for line in shipped["item"]["items"]] == [
+        (1, {"id": "98"}, 1)
+    ]
+    assert shipped["package"]["items"][0]["packageTrackingNumber"] == "1Z999"
+    rest = client.get("itemFulfillment", second_id, expand_sub_resources=True)
+    assert rest is not None and [(line["orderLine"], line["quantity"]) for line in rest["item"]["items"]] == [(2, 2)]
+    order = client.get("salesOrder", order_id, expand_sub_resources=True)
+    assert order is not None and [line["quantityFulfilled"] for line in order["item"]["items"]] == [1, 2]
 
 
-@pytest.mark.parametrize(
-    "created_from",
-    [{"externalId": "shopify-order-404"}, {"id": "999999"}, {"externalId": "shopify-refund-1"}],
-    ids=["unknown external id", "unknown internal id", "not a sales order"],
-)
-def test_item_fulfillment_for_a_missing_sales_order(client: NetSuiteClient, ops: httpx.Client,
-                                                    created_from: dict[str, str]) -> None:
-    client.upsert("cashRefund", "shopify-refund-1", {"entity": {"id": "110"}, "item": lines((98, 1))})
-    error = rejected(client, "itemFulfillment", "shopify-fulfillment-1",
-                     {"createdFrom": created_from, "item": lines((98, 1))})
-    assert (error.code, error.path) == ("INVALID_CONTENT", "createdFrom")
-    assert "for the following field: createdfrom" in error.detail
+def test_item_fulfillment_cannot_be_created_directly(
+    client: NetSuiteClient, ops: httpx.Client, headers: dict[str, str]
+) -> None:
+    order_id = client.upsert("salesOrder", "shopify-order-5", sales_order())
+    body = {"createdFrom": {"id": order_id}, "item": lines((98, 1))}
+    put = ops.put("/services/rest/record/v1/itemFulfillment/eid:f-1", json=body, headers=headers)
+    post = ops.post("/services/rest/record/v1/itemFulfillment", json={**body, "externalId": "f-2"}, headers=headers)
+    for response in (put, post):
+        assert response.status_code == 400
+        assert detail_of(response)[0] == "USER_ERROR"
+        assert "!transform/itemFulfillment" in response.json()["o:errorDetails"][0]["detail"]
     assert ops.get("/_sandbox/records", params={"type": "itemFulfillment"}).json()["records"] == []
 
 
-def test_item_fulfillment_validation(client: NetSuiteClient) -> None:
-    client.upsert("salesOrder", "shopify-order-5", sales_order())
-    created_from = {"externalId": "shopify-order-5"}
+@pytest.mark.parametrize(
+    ("body", "code", "path"),
+    [
+        ({"item": {"items": [{"orderLine": 7}]}}, "INVALID_CONTENT", "item.items[0].orderLine"),
+        ({"item": {"items": [{"quantity": 1}]}}, "INVALID_CONTENT", "item.items[0].orderLine"),
+        ({"item": {"items": [{"orderLine": 2, "quantity": 3}]}}, "USER_ERROR", "item.items[0].quantity"),
+        ({"item": {"items": [{"orderLine": 1, "quantity": 0}]}}, "INVALID_CONTENT", "item.items[0].quantity"),
+        ({"item": {"items": [{"orderLine": 1, "itemReceive": "yes"}]}}, "INVALID_CONTENT",
+         "item.items[0].itemReceive"),
+        ({"item": {"items": [{"orderLine": 1, "itemReceive": False}, {"orderLine": 2, "itemReceive": False}]}},
+         "USER_ERROR", "item.items"),
+    ],
+    ids=["no such order line", "no order line", "more than ordered", "zero", "itemReceive not a boolean",
+         "nothing received"],
+)
+def test_item_fulfillment_transform_validation(
+    client: NetSuiteClient, ops: httpx.Client, headers: dict[str, str], body: dict[str, Any], code: str, path: str
+) -> None:
+    client.upsert("salesOrder", "shopify-order-6", sales_order())
+    response = transform(ops, headers, "eid:shopify-order-6", body)
+    assert response.status_code == 400
+    assert detail_of(response) == (code, path)
 
-    no_source = rejected(client, "itemFulfillment", "f-1", {"item": lines((98, 1))})
-    assert (no_source.code, no_source.path) == ("USER_ERROR", "createdFrom")
 
-    no_lines = rejected(client, "itemFulfillment", "f-2", {"createdFrom": created_from})
-    assert no_lines.code == "USER_ERROR" and "Items" in no_lines.detail
-
-    not_on_order = rejected(client, "itemFulfillment", "f-3", {"createdFrom": created_from, "item": lines((100, 1))})
-    assert (not_on_order.code, not_on_order.path) == ("INVALID_CONTENT", "item.items[0].item")
-
-    two_lines = {"createdFrom": created_from, "item": lines((98, 1), (9999, 1))}
-    unknown = rejected(client, "itemFulfillment", "f-4", two_lines)
-    assert (unknown.code, unknown.path) == ("INVALID_CONTENT", "item.items[1].item")
+def test_item_fulfillment_ships_each_line_once(
+    client: NetSuiteClient, ops: httpx.Client, headers: dict[str, str]
+) -> None:
+    client.upsert("salesOrder", "shopify-order-7", sales_order())
+    whole = transform(ops, headers, "eid:shopify-order-7", {"externalId": "f-7"})
+    assert whole.status_code == 204
+    again = transform(ops, headers, "eid:shopify-order-7", {"externalId": "f-8"})
+    assert (again.status_code, detail_of(again)) == (400, ("USER_ERROR", "item.items"))
+    same_id = transform(ops, headers, "eid:shopify-order-7", {"externalId": "f-7"})
+    assert (same_id.status_code, detail_of(same_id)) == (400, ("USER_ERROR", "externalId"))
+    missing = transform(ops, headers, "eid:shopify-order-404", {"externalId": "f-9"})
+    assert (missing.status_code, detail_of(missing)[0]) == (404, "NONEXISTENT_ID")
+    # Deleting the fulfillment reverses it: the lines are open on the order again.
+    fulfillment_id = whole.headers["location"].rsplit("/", 1)[1]
+    assert ops.delete(f"/services/rest/record/v1/itemFulfillment/{fulfillment_id}", headers=headers).status_code == 204
+    order = client.get("salesOrder", "eid:shopify-order-7", expand_sub_resources=True)
+    assert order is not None and [line["quantityFulfilled"] for line in order["item"]["items"]] == [0, 0]
+    assert transform(ops, headers, "eid:shopify-order-7", {"externalId": "f-7"}).status_code == 204
 
 
 # --- cashRefund and creditMemo -------------------------------------------------------------------------------
@@ -290,7 +349,9 @@ def test_suiteql_tables_are_rebuilt_from_the_records(tmp_path: Path) -> None:
                 {"id": "1", "itemid": "item-1"}, {"id": "2", "itemid": "item-2"}, {"id": "3", "itemid": "item-3"},
                 {"id": item, "itemid": "CAP-NVY-OS"},
             ]
-            assert netsuite.suiteql("SELECT companyname FROM customer") == [{"companyname": "Acme"}]
+            assert netsuite.suiteql("SELECT companyname FROM customer ORDER BY id") == [
+                {"companyname": "Web Store"}, {"companyname": "Acme"},  # the seeded guest customer, then Acme
+            ]
 
 
 # --- the shipped mappings land in the sandbox ----------------------------------------------------------------
@@ -313,21 +374,31 @@ def shopify_sample(name: str) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+REAL = {"test": False}  # Shopify's samples are test orders, which the order mapping does not book
+
+
 def test_an_order_lifecycle_from_shopifys_samples(client: NetSuiteClient) -> None:
-    def push(mapping_file: str, sample: str) -> str:
-        record = mapped(mapping_file, shopify_sample(sample))
-        return client.upsert(record.record_type, record.external_id, record.body)
+    ids: dict[str, str] = {}
 
-    fulfilment_first = mapped(
-        "shopify_fulfillment_to_netsuite_item_fulfillment.yaml", shopify_sample("fulfillments_create")
-    )
-    early = rejected(client, fulfilment_first.record_type, fulfilment_first.external_id, fulfilment_first.body)
-    assert (early.code, early.path) == ("INVALID_CONTENT", "createdFrom")  # the order has not synced yet
+    def push(mapping_file: str, payload: dict[str, Any]) -> str:
+        record = mapped(mapping_file, payload)
+        ids[record.external_id] = client.upsert(record.record_type, record.external_id, record.body,
+                                                previous_id=ids.get(record.external_id))
+        return ids[record.external_id]
 
-    order_id = push("shopify_order_to_netsuite_sales_order.yaml", "orders_create")
-    fulfilment = push("shopify_fulfillment_to_netsuite_item_fulfillment.yaml", "fulfillments_create")
-    refund = push("shopify_refund_to_netsuite_cash_refund.yaml", "refunds_create")
-    assert push("shopify_order_to_netsuite_sales_order.yaml", "orders_cancelled") == order_id
+    # Shopify's sample is pending; shipped, it is the fulfillment NetSuite makes from the order.
+    shipped = shopify_sample("fulfillments_create") | {"status": "success"}
+    early = mapped("shopify_fulfillment_to_netsuite_item_fulfillment.yaml", shipped)
+    with pytest.raises(ErpRejected) as raised:  # the order has not synced yet
+        client.upsert(early.record_type, early.external_id, early.body)
+    assert (raised.value.code, raised.value.path) == ("NONEXISTENT_ID", "createdFrom")
+
+    # The sample order is a cancelled one; open, as it was when created.
+    created = shopify_sample("orders_create") | REAL | {"cancelled_at": None, "cancel_reason": None}
+    order_id = push("shopify_order_to_netsuite_sales_order.yaml", created)
+    fulfilment = push("shopify_fulfillment_to_netsuite_item_fulfillment.yaml", shipped)
+    refund = push("shopify_refund_to_netsuite_cash_refund.yaml", shopify_sample("refunds_create"))
+    assert push("shopify_order_to_netsuite_sales_order.yaml", shopify_sample("orders_cancelled") | REAL) == order_id
 
     rows = client.suiteql("SELECT id, type, status FROM transaction ORDER BY id")
     assert rows == [
@@ -335,6 +406,11 @@ def test_an_order_lifecycle_from_shopifys_samples(client: NetSuiteClient) -> Non
         {"id": fulfilment, "type": "ItemShip"},
         {"id": refund, "type": "CashRfnd"},
     ]
+    order = client.get("salesOrder", order_id, expand_sub_resources=True)
+    assert order is not None
+    # The cancellation closed the order's lines in place: the shipped lines keep their fulfilment.
+    keyed = [line for line in order["item"]["items"] if line.get("custcol_erpsync_line_key") not in (None, "shipping")]
+    assert [(line["isClosed"], line["quantityFulfilled"]) for line in keyed] == [(True, 1), (True, 1)]
 
 
 def test_a_product_and_a_customer_from_shopifys_samples(client: NetSuiteClient) -> None:

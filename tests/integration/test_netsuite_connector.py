@@ -34,7 +34,8 @@ def settings_for(base_url: str, **overrides: Any) -> NetSuiteSettings:
 
 @pytest.fixture(scope="module")
 def erp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with start_erp_sandbox(tmp_path_factory.mktemp("erp")) as base_url:
+    # 107 is the customer of Oracle's published examples (tests/fixtures/netsuite), 110 the shops' guest customer.
+    with start_erp_sandbox(tmp_path_factory.mktemp("erp"), "--customers", "107=Oracle sample,110=Web Store") as base_url:
         yield base_url
 
 

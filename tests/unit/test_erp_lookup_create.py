@@ -270,3 +270,35 @@ def test_an_error_in_a_built_object_names_the_order_field_it_came_from(tmp_path:
 def test_a_bad_built_object_is_refused_when_the_mapping_loads(tmp_path: Path, from_: Any, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_mapping(order_mapping(tmp_path, {**CREATE, "from": from_}))
+
+
+# --- Standard: the order's data.customer, read by the customer mapping under the event's `data` -----------------
+
+STANDARD_CREATE = {"mapping": "standard_customer_to_netsuite_customer", "from": {"data": "data.customer"}}
+
+
+def test_a_standard_order_creates_its_customer_from_data_customer(tmp_path: Path) -> None:
+    shutil.copy(REPO / "mappings" / "standard_customer_to_netsuite_customer.yaml", tmp_path)
+    lookup = {"name": "erp_lookup", "record": "customer", "by": "email", "create": STANDARD_CREATE}
+    (tmp_path / "standard_orders.yaml").write_text(yaml.safe_dump({
+        "source": "standard", "topic": "order.created",
+        "entity": {"type": "order", "id": "{data.id}", "version": "data.updated_at"},
+        "record_type": "salesOrder", "external_id": "standard-order-{data.id}",
+        "fields": [
+            {"source_field": "data.customer.email", "target_field": "entity.id",
+             "when": {"field": "data.customer.email", "matches": "@"}, "transform": ["trim", "lowercase", lookup]},
+            {"target_field": "entity.id", "value": "110", "when": {"not": {"field": "data.customer.email", "matches": "@"}}},
+        ],
+    }))
+    mapping = load_mapping(tmp_path / "standard_orders.yaml")
+    event = {"type": "order.created", "data": {"id": "SO-1", "updated_at": "2024-05-02T10:15:00Z",
+                                                "customer": {"id": "cus_9", "email": "Ann@Example.com",
+                                                             "first_name": "Ann", "last_name": "Lee"}}}
+    xref = InMemoryXref({"customer.externalid": {"standard-customer-cus_9": "1401"}})
+    assert mapping.apply(event, xref=xref).body == {"entity": {"id": "1401"}}
+    assert xref.created[0].body["email"] == "ann@example.com"
+    del event["data"]["customer"]["last_name"]
+    with pytest.raises(MappingError, match="data.customer.last_name: a person needs a last name"):
+        mapping.apply(event, xref=InMemoryXref({}))
+    del event["data"]["customer"]
+    assert mapping.apply(event, xref=InMemoryXref({})).body == {"entity": {"id": "110"}}
