@@ -42,9 +42,9 @@ def order_mapping(folder: Path, create: Any = CREATE, name: str = "orders.yaml")
         "external_id": "shopify-order-{id}",
         "fields": [
             {"source_field": "customer.email", "target_field": "entity.id",
-             "when": {"field": "customer.email", "exists": True},
+             "when": {"field": "customer.email", "matches": "@"},
              "transform": ["trim", "lowercase", lookup]},
-            {"target_field": "entity.id", "value": "110", "when": {"field": "customer.email", "exists": False}},
+            {"target_field": "entity.id", "value": "110", "when": {"not": {"field": "customer.email", "matches": "@"}}},
         ],
     }, sort_keys=False))
     return folder / name
@@ -139,8 +139,9 @@ def test_the_billing_address_and_names_fill_what_the_customer_lacks(mapping: Map
 
 @pytest.mark.parametrize(
     "customer",
-    [None, {"id": 5, "email": None, "first_name": "Jo", "last_name": "X"}, {"id": 6, "first_name": "Jo"}],
-    ids=["no customer", "null email", "no email"],
+    [None, {"id": 5, "email": None, "first_name": "Jo", "last_name": "X"}, {"id": 6, "first_name": "Jo"},
+     {"id": 7, "email": " ", "first_name": "Jo", "last_name": "X"}],
+    ids=["no customer", "null email", "no email", "blank email"],
 )
 def test_a_guest_goes_to_the_default_customer(mapping: Mapping, customer: Any) -> None:
     order = sample_order()
