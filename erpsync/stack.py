@@ -48,6 +48,7 @@ class StackConfig:
     # `erpsync worker` forks each run from a warm interpreter; False: Prefect's plain process worker (benchmarks)
     forking_workers: bool = True
     erp_items: str = "1-999"  # item ids the ERP sandbox knows
+    erp_customers: str = "110=Web Store"  # customers the ERP sandbox has from the start (the guest customer)
     # Faults the ERP sandbox injects into record and query calls (shares of all such calls).
     erp_fault_rate: float = 0.0  # transient 5xx
     erp_fault_statuses: str = "500,503"
@@ -148,7 +149,8 @@ class StackConfig:
         c = self
         args = ["--port", str(c.erp_port), "--db", str(c.home / "erp-sandbox.db"),
                 "--latency-ms", str(c.erp_latency_ms), "--concurrency", str(c.erp_concurrency),
-                "--client-id", SANDBOX_CLIENT_ID, "--client-secret", SANDBOX_CLIENT_SECRET, "--items", c.erp_items]
+                "--client-id", SANDBOX_CLIENT_ID, "--client-secret", SANDBOX_CLIENT_SECRET, "--items", c.erp_items,
+                "--customers", c.erp_customers]
         if c.erp_fault_rate or c.erp_throttle_rate or c.erp_timeout_rate:
             args += ["--fault-rate", f"{c.erp_fault_rate:g}", "--fault-statuses", c.erp_fault_statuses,
                      "--throttle-rate", f"{c.erp_throttle_rate:g}", "--timeout-rate", f"{c.erp_timeout_rate:g}",
