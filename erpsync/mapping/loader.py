@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 from erpsync.errors import ConfigError
 from erpsync.mapping.config import MappingConfig, describe_errors, did_you_mean
 from erpsync.mapping.engine import Mapping
-from erpsync.mapping.lookups import LookupTable
+from erpsync.mapping.lookups import LookupTable, confined, read_regular_file
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +31,79 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
+# Bounds on a mapping or case file, far above the shipped ones (under 10 KiB and 600 nodes each), checked while
+# it is read: PyYAML builds every node before any check of ours could run.
+MAX_YAML_BYTES = 1024 * 1024
+MAX_YAML_NODES = 20_000  # values once aliases are expanded; about 12 MB and half a second for PyYAML at the cap
+MAX_YAML_DEPTH = 64  # PyYAML composes recursively: a few hundred levels is a RecursionError
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` counting values as if every alias were written out, and bounding count and depth.
+
+    An alias (``*a``) shares a node, so nine lines of aliases to aliases stand for a billion values: cheap to
+    load, then expanded by whatever walks the value (validation, hashing, the ERP body). Aliases are kept (case
+    files and ``yaml.safe_dump`` use them) but each counts for the values it stands for, so a bomb is refused
+    while it is read, having cost no more than its text."""
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self._values = 0  # expanded so far
+        self._depth = 0
+        self._anchored: dict[int, tuple[int, int]] = {}  # id(node) → (expanded values, height)
+        self._heights: list[int] = [0]  # height of the deepest child composed so far, per open level
+
+    def _refuse(self, problem: str) -> None:
+        raise yaml.composer.ComposerError(None, None, problem, self.peek_event().start_mark)
+
+    def _count(self, values: int, height: int) -> None:
+        self._values += values
+        if self._values > MAX_YAML_NODES:
+            self._refuse(f"more than {MAX_YAML_NODES} values (aliases counted as written out)")
+        if self._depth + height > MAX_YAML_DEPTH:
+            self._refuse(f"nested more than {MAX_YAML_DEPTH} levels deep (aliases counted as written out)")
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            node = super().compose_node(parent, index)  # the anchored node, already composed and counted once
+            values, height = self._anchored[id(node)]
+            self._count(values, height)
+            self._heights[-1] = max(self._heights[-1], height)
+            return node
+        anchor = getattr(self.peek_event(), "anchor", None)
+        before = self._values
+        self._count(1, 1)
+        self._depth += 1
+        self._heights.append(0)
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+            height = 1 + self._heights.pop()
+        self._heights[-1] = max(self._heights[-1], height)
+        if anchor is not None:
+            self._anchored[id(node)] = (self._values - before, height)
+        return node
+
+
+def parse_yaml(content: bytes) -> Any:
+    """The YAML document in ``content``, safely and within the bounds above; yaml.YAMLError otherwise."""
+    if len(content) > MAX_YAML_BYTES:
+        raise yaml.YAMLError(f"{len(content)} bytes, more than the {MAX_YAML_BYTES} a mapping file may hold")
+    loader = _BoundedLoader(content)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
 def read_yaml(path: Path, display: str) -> tuple[bytes, Any]:
     try:
-        content = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"{display}: cannot read: {exc.strerror or exc}") from None
+        content = read_regular_file(path, display, MAX_YAML_BYTES)
+    except ValueError as exc:
+        raise ConfigError(str(exc).replace(f"cannot read {display}:", f"{display}: cannot read:", 1)) from None
     try:
-        return content, yaml.safe_load(content)
+        return content, parse_yaml(content)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
@@ -65,9 +132,11 @@ def load_mapping(path: str | Path) -> Mapping:
     problems: list[str] = []
     tables: dict[str, LookupTable] = {}
     for name, spec in config.lookups.items():
-        table_path = path.parent / spec.path
         try:
-            tables[name] = LookupTable.load(name, table_path, display_path(table_path), spec.key, spec.value)
+            # Messages name the path as written below the mapping's folder; the file read is the resolved one.
+            table_path = confined(path.parent, spec.path)
+            shown = os.path.normpath(Path(display_path(path.parent)) / spec.path)
+            tables[name] = LookupTable.load(name, table_path, shown, spec.key, spec.value)
         except ValueError as exc:
             problems.append(f"lookups.{name}: {exc}")
     problems += _cross_checks(config)
@@ -269,8 +338,8 @@ def handled_topics(mappings_dir: str | Path) -> set[tuple[str, str]]:
 def _declared_topics(path: Path) -> set[tuple[str, str]]:
     """The (source, topic) pairs a broken file's YAML states as plain text, if it can be read that far."""
     try:
-        data = yaml.safe_load(path.read_bytes())
-    except (OSError, yaml.YAMLError):
+        data = parse_yaml(read_regular_file(path, str(path), MAX_YAML_BYTES))
+    except (ValueError, yaml.YAMLError):
         return set()
     if not isinstance(data, dict) or not isinstance(data.get("source"), str):
         return set()

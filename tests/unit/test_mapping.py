@@ -112,7 +112,7 @@ def test_lookup(tmp_path: Path) -> None:
     [
         ("", "empty file"),
         ("sku\nA,1\n", "no column ''"),
-        ("sku,item_id\nA,1\nA,2\n", "line 3: duplicate key 'A'"),
+        ("sku,item_id\nA,1\nA,2\n", r"line 3: duplicate key \(also on line 2\)"),
         ("sku,item_id\nA\n", "line 2: 1 cells, header has 2"),
         ("sku,item_id\nA,\n", "line 2: empty item_id"),
     ],
