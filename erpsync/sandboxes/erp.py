@@ -410,8 +410,7 @@ class RecordStore:
         self, record_type: str, external_id: str | None, body: dict[str, Any], now: str, next_line: int = 0
     ) -> int:
         internal_id = None
-        seeded = {"inventoryItem": "item", "customer": "customer"}.get(
-            "inventoryItem" if record_type in ITEM_RECORD_TYPES else record_type)
+        seeded = "item" if record_type in ITEM_RECORD_TYPES else "customer" if record_type == "customer" else None
         if seeded is not None:
             # Seeded items and customers hold their ids outside the record table: a new one takes the next id
             # after both, so it never lands on a seeded one.
@@ -844,7 +843,7 @@ class ErpSandbox:
         return Response(status_code=204, headers={"Location": self._record_url(request, record_type, created)})
 
     async def transform(self, request: Request) -> Response:
-        """``POST salesOrder/{ref}/!transform/itemFulfillment`` (erp_fulfillments): 204 with the new record's Location."""
+        """``POST salesOrder/{ref}/!transform/itemFulfillment`` (erp_fulfillments): 204, the new record's Location."""
         record_type, ref, target = (request.path_params[name] for name in ("type", "ref", "target"))
         if (problem := _bad_reference(record_type, ref)) is not None:
             return problem

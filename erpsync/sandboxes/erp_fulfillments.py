@@ -1,14 +1,16 @@
 """Item fulfillments in the ERP sandbox: made only by transforming their sales order, as NetSuite makes them.
 
-Oracle, "Transforming Records" (https://docs.oracle.com/en/cloud/saas/netsuite/ns-online-help/section_157901123882.html):
-``POST /record/v1/salesOrder/{id}/!transform/itemFulfillment`` creates the fulfillment from the order, and the
-body may set the new record's fields. Oracle, "Use Case For Fulfilling Your Sales Order" (section_159795518068.html):
-the request's item lines name the order line they fulfil by ``orderLine`` (lines need not be sequential), may
-ship less than the whole quantity (``quantity``), and leave a line unshipped with ``itemReceive: false``. The
-transform starts from every line still to fulfil, received in full: that is NetSuite's default while the
-accounting preference "Default Items to Zero Received/Fulfilled" is off, so a client that lists only the
-lines it shipped ships the others too. A fulfillment that receives no line is refused, and a fulfillment is
-never created directly (``POST``/``PUT`` of an itemFulfillment): it has no order to come from.
+Oracle, "Transforming Records"
+(https://docs.oracle.com/en/cloud/saas/netsuite/ns-online-help/section_157901123882.html):
+``POST /record/v1/salesOrder/{id}/!transform/itemFulfillment`` creates the fulfillment from the order, and
+the body may set the new record's fields. Oracle, "Use Case For Fulfilling Your Sales Order"
+(section_159795518068.html): the request's item lines name the order line they fulfil by ``orderLine``
+(lines need not be sequential), may ship less than the whole quantity (``quantity``), and leave a line
+unshipped with ``itemReceive: false``. The transform starts from every line still to fulfil, received in
+full: that is NetSuite's default while the accounting preference "Default Items to Zero Received/Fulfilled"
+is off, so a client that lists only the lines it shipped ships the others too. A fulfillment that receives
+no line is refused, and a fulfillment is never created directly (``POST``/``PUT`` of an itemFulfillment): it
+has no order to come from. Deleting a fulfillment reverses it: its quantities are open on the order again.
 """
 
 from __future__ import annotations
