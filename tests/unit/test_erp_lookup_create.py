@@ -303,3 +303,10 @@ def test_a_standard_order_creates_its_customer_from_data_customer(tmp_path: Path
         mapping.apply(event, xref=InMemoryXref({}))
     del event["data"]["customer"]
     assert mapping.apply(event, xref=InMemoryXref({})).body == {"entity": {"id": "110"}}
+
+
+def test_a_built_object_with_none_of_its_fields_is_a_mapping_error(tmp_path: Path) -> None:
+    create = {**CREATE, "from": {"id": "nope.id"}}
+    mapping = load_mapping(order_mapping(tmp_path, create, name="none.yaml"))
+    with pytest.raises(MappingError, match="none of nope.id is present to create the ERP customer"):
+        mapping.apply(sample_order(), xref=InMemoryXref({}))

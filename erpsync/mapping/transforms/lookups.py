@@ -260,16 +260,18 @@ def _find_or_create(key: str, params: ErpLookupParams, create: CreateParams, ctx
 
 def _record_to_create(params: ErpLookupParams, create: CreateParams, ctx: TransformContext) -> MappedRecord:
     """Apply the ``create:`` mapping to the ``from`` object, its missing keys filled from ``fill``."""
-    if ctx.payload is None or ctx.mapping_path is None:
-        raise ConfigError(f"{ctx.field}: erp_lookup's create: needs the source payload and the mapping's folder")
+    payload = ctx.payload if ctx.payload is not None else {}  # a transform run alone has no payload around it
     if isinstance(create.from_, dict):
         source = {}
         for name, path in create.from_.items():
-            found = _one(ctx.payload, path)
+            found = _one(payload, path)
             if found is not MISSING:
                 source[name] = copy.deepcopy(found)
+        if not source:
+            paths = ", ".join(create.from_.values())
+            raise _Located(f"none of {paths} is present to create the ERP {params.record} from", field=ctx.field)
     else:
-        source = _one(ctx.payload, create.from_)
+        source = _one(payload, create.from_)
         if source is MISSING:
             raise _Located(f"{create.from_}: required to create the ERP {params.record}, and missing", field=ctx.field)
         if not isinstance(source, dict):
@@ -278,7 +280,7 @@ def _record_to_create(params: ErpLookupParams, create: CreateParams, ctx: Transf
         source = copy.deepcopy(source)
     for name, path in create.fill.items():
         if source.get(name) in (None, "", {}, []):
-            found = _one(ctx.payload, path)
+            found = _one(payload, path)
             if found is not MISSING:
                 source[name] = copy.deepcopy(found)
     mapping = _mapping_beside(ctx, create.mapping)
@@ -320,7 +322,8 @@ def _external_id(mapping: Mapping, source: dict[str, Any]) -> str:
 def _mapping_beside(ctx: TransformContext, name: str) -> Mapping:
     from erpsync.mapping.loader import load_mapping_cached  # the loader imports the engine, which imports us
 
-    assert ctx.mapping_path is not None
+    if ctx.mapping_path is None:
+        raise ConfigError(f"{ctx.field}: erp_lookup's create: needs to know the folder of the mapping applied")
     try:  # a link named like a mapping must not lead out of the folder (erpsync/mapping/lookups.py)
         return load_mapping_cached(confined(ctx.mapping_path.parent, f"{name}.yaml"))
     except ValueError as exc:
