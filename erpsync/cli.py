@@ -109,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_dlq(commands)
     _add_alerts(commands)
+    from erpsync import privacy_commands
+
+    privacy_commands.add_commands(commands)
 
     worker = commands.add_parser(
         "worker", help="run a Prefect worker that forks each flow run from a warm interpreter",

@@ -28,7 +28,7 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from erpsync.errors import ConfigError, ErpsyncError
-from erpsync.ledger import InboxEvent, Ledger, Outcome, utcnow
+from erpsync.ledger import HANDLED_IN_RECEIVER, InboxEvent, Ledger, Outcome, utcnow
 
 # -- reasons -----------------------------------------------------------------------------------------------------
 
@@ -497,11 +497,16 @@ def replay(ledger: Ledger, runs: RunControl | None, events: Sequence[FailedEvent
         return result
     if runs is None:
         raise ConfigError("a replay needs the Prefect API (PREFECT_API_URL)")
-    run_ids = [e.flow_run_id for e in events if e.flow_run_id]
+    run_ids = [e.flow_run_id for e in events if e.flow_run_id and e.flow_run_id != HANDLED_IN_RECEIVER]
     states = runs.run_states(run_ids) if run_ids else {}
     interval = 1.0 / rate
     next_at: float | None = None
     for n, event in enumerate(events, 1):
+        if event.flow_run_id == HANDLED_IN_RECEIVER:
+            # No flow run to replay (an orders/delete left for a person): its reason says what to do.
+            result.failed.append((event.event_id, "handled by the receiver, not a flow run: act as its reason says"))
+            progress(f"[{n}/{total}] event {event.event_id}: not replayed: handled by the receiver; see its reason")
+            continue
         state = states.get(event.flow_run_id) if event.flow_run_id else None
         if state in IN_FLIGHT:
             result.in_flight.append(event.event_id)

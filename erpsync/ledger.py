@@ -26,7 +26,10 @@ from sqlalchemy import (
     UniqueConstraint,
     bindparam,
     delete,
+    false,
     func,
+    or_,
+    text,
     update,
 )
 from sqlalchemy.engine import Engine
@@ -58,8 +61,13 @@ class UTCDateTime(TypeDecorator):
         return value
 
 
-# Terminal inbox states: the event needs no more work.
-DONE_STATES = ("synced", "duplicate", "superseded")
+# Terminal states of the compliance topics the receiver acts on itself (erpsync/privacy.py), not a flow run.
+PRIVACY_STATES = ("redacted", "request_recorded")
+# Terminal inbox states: the event needs no more work. ``skipped``: a mapping's ``skip:`` rule held.
+DONE_STATES = ("synced", "duplicate", "superseded", "skipped", *PRIVACY_STATES)
+# The inbox's "flow run" of an event the receiver handled itself: not a Prefect run id (never asked of Prefect,
+# since its state is terminal), only a mark that keeps the sweep from dispatching the event to sync-event.
+HANDLED_IN_RECEIVER = "handled-by-receiver"
 
 
 class InboxEvent(SQLModel, table=True):
@@ -372,6 +380,104 @@ class Ledger:
             session.commit()
             return result.rowcount
 
+    # -- privacy: compliance requests, redaction and export ----------------------------------------------------
+
+    def stored_bodies(self, source: str, *, after_id: int = 0, limit: int = 500,
+                      shops: Sequence[str | None] | None = None) -> list[tuple[int, str, str | None, bytes]]:
+        """(event id, topic, shop, body) of events of ``source`` that still hold a body, in id order after
+        ``after_id``; ``shops`` limits them to those shop domains (None: events that named no shop)."""
+        where = [InboxEvent.source == source, InboxEvent.id > after_id, func.length(InboxEvent.body) > 0]
+        if shops is not None:
+            named = [shop for shop in shops if shop is not None]
+            either = [InboxEvent.shop.in_(named)] if named else []
+            if None in shops:
+                either.append(InboxEvent.shop.is_(None))
+            where.append(or_(*either) if either else false())
+        with self.session() as session:
+            rows = session.exec(select(InboxEvent.id, InboxEvent.topic, InboxEvent.shop, InboxEvent.body)
+                                .where(*where).order_by(InboxEvent.id).limit(limit))
+            return [(event_id, topic, shop, bytes(body)) for event_id, topic, shop, body in rows]
+
+    def redact_events(self, event_ids: Sequence[int], personal: Sequence[str] = ()) -> int:
+        """Empty the bodies of these events and blank every ``personal`` text (an email, a name) out of their
+        outcome reasons, in one transaction; the audit trail (ids, states, hashes, outcomes) stays. Returns how
+        many bodies were emptied.
+
+        On SQLite ``secure_delete`` is on for the transaction, so the old bytes are overwritten in the file rather
+        than left in its free pages; PostgreSQL's old row versions are unreachable by any query and go at the next
+        VACUUM (docs/SECURITY.md).
+        """
+        if not event_ids:
+            return 0
+        texts = sorted({t for t in personal if t and len(t) >= 3}, key=len, reverse=True)
+        emptied = 0
+        with self.session() as session:
+            if session.get_bind().dialect.name == "sqlite":
+                session.exec(text("PRAGMA secure_delete = ON"))
+            for start in range(0, len(event_ids), 500):
+                chunk = list(event_ids[start:start + 500])
+                emptied += session.exec(update(InboxEvent).where(InboxEvent.id.in_(chunk),
+                                                                 func.length(InboxEvent.body) > 0)
+                                        .values(body=b"")).rowcount
+                if not texts:
+                    continue
+                for outcome in session.exec(select(Outcome).where(Outcome.event_id.in_(chunk),
+                                                                  Outcome.reason.is_not(None))):
+                    scrubbed = _scrub(outcome.reason, texts)
+                    if scrubbed != outcome.reason:
+                        outcome.reason = scrubbed
+                        session.add(outcome)
+            session.commit()
+        return emptied
+
+    def close_handled_event(self, event_id: int, *, source: str, outcome: str, key: EntityKey | None,
+                            reason: str, body: bytes | None = None, external_id: str | None = None,
+                            erp_id: str | None = None) -> None:
+        """Record the outcome of an event the receiver handled itself (a compliance request, an order deletion),
+        in one transaction; ``body``, when given, replaces what the event carried (a request keeps its ids only).
+        The inbox marks the event HANDLED_IN_RECEIVER, so the sweep never dispatches it to a flow run."""
+        with self.session() as session:
+            if body is not None and session.get_bind().dialect.name == "sqlite":
+                session.exec(text("PRAGMA secure_delete = ON"))
+            session.add(Outcome(event_id=event_id, source=source, outcome=outcome, reason=reason,
+                                entity_type=key.entity_type if key else None,
+                                entity_id=key.entity_id if key else None, external_id=external_id, erp_id=erp_id,
+                                at=utcnow()))
+            values: dict = {"state": outcome, "flow_run_id": HANDLED_IN_RECEIVER, "dispatched_at": utcnow()}
+            if body is not None:
+                values["body"] = body
+            session.exec(update(InboxEvent).where(InboxEvent.id == event_id).values(**values))
+            session.commit()
+
+    def handled_outcome(self, event_id: int, outcomes: Sequence[str]) -> Outcome | None:
+        """The latest of ``outcomes`` recorded for the event, if any: whether a compliance request was acted on."""
+        with self.session() as session:
+            return session.exec(select(Outcome).where(Outcome.event_id == event_id, Outcome.outcome.in_(outcomes))
+                                .order_by(Outcome.id.desc()).limit(1)).first()
+
+    def events_by_id(self, event_ids: Sequence[int]) -> list[InboxEvent]:
+        with self.session() as session:
+            found: list[InboxEvent] = []
+            for start in range(0, len(event_ids), 500):
+                found += session.exec(select(InboxEvent).where(InboxEvent.id.in_(list(event_ids[start:start + 500])))
+                                      .order_by(InboxEvent.id))
+            return sorted(found, key=lambda event: event.id)
+
+    def outcomes_of(self, event_ids: Sequence[int]) -> list[Outcome]:
+        with self.session() as session:
+            found: list[Outcome] = []
+            for start in range(0, len(event_ids), 500):
+                found += session.exec(select(Outcome).where(Outcome.event_id.in_(list(event_ids[start:start + 500]))))
+            return sorted(found, key=lambda outcome: outcome.id)
+
+    def entity_states_of(self, source: str, entity_type: str, entity_ids: Sequence[str]) -> list[EntityState]:
+        if not entity_ids:
+            return []
+        with self.session() as session:
+            return list(session.exec(select(EntityState).where(
+                EntityState.source == source, EntityState.entity_type == entity_type,
+                EntityState.entity_id.in_(list(entity_ids))).order_by(EntityState.entity_id)))
+
     # -- per-entity claims -----------------------------------------------------------------------------------
 
     def claim(self, key: EntityKey, event_id: int, *, stale_after: timedelta, flow_run_id: str | None = None) -> bool:
@@ -548,6 +654,17 @@ class Ledger:
     def entities(self) -> list[EntityState]:
         with self.session() as session:
             return list(session.exec(select(EntityState).order_by(EntityState.external_id)))
+
+
+def _scrub(reason: str, texts: Sequence[str]) -> str:
+    lowered = reason.lower()
+    for personal in texts:
+        start = lowered.find(personal.lower())
+        while start >= 0:
+            reason = reason[:start] + "<redacted>" + reason[start + len(personal):]
+            lowered = reason.lower()
+            start = lowered.find(personal.lower(), start + len("<redacted>"))
+    return reason
 
 
 def _key(key: EntityKey) -> dict[str, str]:

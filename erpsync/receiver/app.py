@@ -13,9 +13,12 @@ or absent Prefect never delays a source (Shopify allows 5 s) or loses an event â
     400  a header the inbox needs is missing, or wider than its inbox column
     415  the body is not declared JSON
     400  the body is not a JSON object, or nests deeper than 32 levels or holds more than 10,000 values
-    404  no mapping handles the delivery's (source, topic)
+    404  no mapping handles the delivery's (source, topic), and the receiver does not handle it itself
+    400  a topic the receiver handles itself, whose body lacks a field it needs (named)
     503  the inbox could not store it (database down or locked too long): nothing acknowledged, retry later
     202  stored; 200 when the delivery id was stored before (no new work)
+    200  stored and acted on here: Shopify's compliance topics (customers/redact, shop/redact,
+         customers/data_request; erpsync/privacy.py) and orders/delete (erpsync/lifecycle.py)
 
 Authentication comes before every check that reads the body, so an unauthenticated caller learns only "401".
 """
@@ -25,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import hashlib
+import json
 import logging
 import re
 import threading
@@ -32,6 +36,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -43,8 +48,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from erpsync import lifecycle, privacy
 from erpsync.dispatch import BatchDispatcher, Dispatcher
-from erpsync.errors import ErpsyncError, TransientError
+from erpsync.errors import ErpsyncError, InvalidPayload, TransientError
 from erpsync.ledger import InboxDelivery, Ledger
 from erpsync.receiver.inbox_writer import InboxWriter
 from erpsync.receiver.limits import IntakeLimits, JsonRefused, RateLimiter, is_json_media_type, parse_json_object
@@ -236,6 +242,43 @@ class HandledTopics:
         return self._topics is None or (source, topic) in self._topics
 
 
+@dataclass(frozen=True)
+class HandledHere:
+    """Topics no ERP mapping handles that the receiver acts on itself, before it answers (they need no flow run:
+    a compliance request must be carried out even when Prefect is away; an order deletion has nothing to map)."""
+
+    handles: Callable[[str, str], bool]
+    validate: Callable[[str, object], object]  # raises InvalidPayload naming the field
+    act: Callable[[Ledger, int], str]  # idempotent; returns the outcome
+
+
+def handlers_in_receiver(environ: Mapping[str, str] | None = None) -> list[HandledHere]:
+    """Shopify's compliance topics (erpsync/privacy.py) and orders/delete (erpsync/lifecycle.py, whose mode
+    ERPSYNC_SHOPIFY_ORDER_DELETE chooses; ``close`` reads the ERPSYNC_NETSUITE_* settings now, so a missing one
+    stops the receiver at start rather than at the first deletion)."""
+    import os
+
+    env = os.environ if environ is None else environ
+    mode = lifecycle.mode_from_env(env)
+    erp = None
+    if mode == "close":
+        from erpsync.connectors.netsuite import NetSuiteClient, NetSuiteSettings
+
+        settings = NetSuiteSettings.from_env(env)
+        client: list[NetSuiteClient] = []
+
+        def erp() -> NetSuiteClient:
+            if not client:
+                client.append(NetSuiteClient(settings))
+            return client[0]
+
+    return [
+        HandledHere(privacy.handles, privacy.validate, privacy.act),
+        HandledHere(lifecycle.handles, lambda _topic, payload: lifecycle.order_id(payload),
+                    lambda ledger, event_id: lifecycle.act(ledger, event_id, mode=mode, erp=erp)),
+    ]
+
+
 def create_app(
     *,
     ledger: Ledger,
@@ -252,6 +295,10 @@ def create_app(
     applies at once (cache slow stores in the callable). ``sources`` defaults to the registry in sources.py.
     """
     registry = dict(SOURCES if sources is None else sources)
+    handlers = handlers_in_receiver()
+
+    def handled_here(source: str, topic: str) -> HandledHere | None:
+        return next((h for h in handlers if h.handles(source, topic)), None)
     topics = HandledTopics(mappings_dir)
     rate = RateLimiter(limits.rate_per_second, limits.rate_burst)
     document = openapi_document(sorted(registry), limits)
@@ -331,9 +378,15 @@ def create_app(
             return problem(exc.status, exc.message)
         if topics.stale():
             await run_in_threadpool(topics.refresh)
-        if not topics.handles(name, delivery.topic):
+        here = handled_here(name, delivery.topic)
+        if here is None and not topics.handles(name, delivery.topic):
             shown = f" {delivery.topic!r}" if _PRINTABLE_TOPIC.fullmatch(delivery.topic) else ""
             return problem(404, f"no mapping handles {name} topic{shown}")
+        if here is not None:
+            try:
+                here.validate(delivery.topic, json.loads(body))
+            except InvalidPayload as exc:  # names the field, never a value
+                return problem(400, f"{delivery.topic}: {exc}")
         try:
             intake = await writer.store(InboxDelivery(
                 source=delivery.source, delivery_id=delivery.delivery_id, topic=delivery.topic, shop=delivery.shop,
@@ -343,11 +396,24 @@ def create_app(
             log.warning("%s delivery not stored: %s", name, exc)
             return problem(503, "the inbox is unavailable; retry later", {"Retry-After": "5"})
         answer = {"event_id": intake.event_id, "duplicate_delivery": not intake.is_new}
+        if here is not None:
+            return await act_here(here, name, intake.event_id, answer)
         if not intake.is_new:
             return JSONResponse(answer, status_code=200)
         # After the answer is sent, only hand the id to the dispatch threads: instant, never waits on Prefect.
         background = BackgroundTask(queue.submit, intake.event_id) if queue is not None else None
         return JSONResponse(answer, status_code=202, background=background)
+
+    async def act_here(handler: HandledHere, name: str, event_id: int, answer: dict) -> JSONResponse:
+        """Act on a stored event before answering 200; a redelivery of one not yet acted on (the first attempt
+        failed) is acted on now. Shopify retries a delivery not answered 2xx, so a failure is a 503."""
+        try:
+            answer["outcome"] = await run_in_threadpool(handler.act, ledger, event_id)
+        except ErpsyncError as exc:
+            log.warning("%s event %s stored, not yet acted on: %s", name, event_id, type(exc).__name__)
+            return problem(503, "the request is stored but could not be carried out yet; retry later",
+                           {"Retry-After": "5"})
+        return JSONResponse(answer, status_code=200)
 
     async def healthz(_: Request) -> JSONResponse:
         try:

@@ -196,6 +196,52 @@ class ShopifyCustomer(_ShopifyEntity):
     default_address: ShopifyAddress | None = None
 
 
+class ShopifyComplianceCustomer(_ShopifyModel):
+    """The customer a compliance request is about; email and phone are personal data and never logged."""
+
+    id: int
+    email: str | None = None
+    phone: str | None = None
+
+
+class _ShopifyCompliance(_ShopifyModel):
+    shop_id: int
+    shop_domain: str = Field(min_length=1, max_length=255)
+
+
+class ShopifyCustomerRedact(_ShopifyCompliance):
+    """``customers/redact``: erase what is stored about this customer and these orders."""
+
+    customer: ShopifyComplianceCustomer
+    orders_to_redact: list[int] = Field(default_factory=list)
+
+    @field_validator("orders_to_redact", mode="before")
+    @classmethod
+    def _no_orders(cls, value: Any) -> Any:
+        return [] if value is None else value
+
+
+class ShopifyDataRequestId(_ShopifyModel):
+    id: int
+
+
+class ShopifyCustomerDataRequest(_ShopifyCompliance):
+    """``customers/data_request``: the shop owner must be given what is stored about this customer."""
+
+    customer: ShopifyComplianceCustomer
+    orders_requested: list[int] = Field(default_factory=list)
+    data_request: ShopifyDataRequestId | None = None
+
+    @field_validator("orders_requested", mode="before")
+    @classmethod
+    def _no_orders(cls, value: Any) -> Any:
+        return [] if value is None else value
+
+
+class ShopifyShopRedact(_ShopifyCompliance):
+    """``shop/redact``: the shop uninstalled the app 48 hours ago; erase everything of that shop."""
+
+
 _Model = TypeVar("_Model", bound=_ShopifyModel)
 
 
@@ -222,6 +268,21 @@ def parse_product(payload: Any) -> ShopifyProduct:
 def parse_customer(payload: Any) -> ShopifyCustomer:
     """Validate a customer webhook body; e.g. ``updated_at`` names a missing or naive timestamp."""
     return _parse(ShopifyCustomer, payload)
+
+
+def parse_customer_redact(payload: Any) -> ShopifyCustomerRedact:
+    """Validate a ``customers/redact`` body; e.g. ``customer.id`` names a missing customer id."""
+    return _parse(ShopifyCustomerRedact, payload)
+
+
+def parse_customer_data_request(payload: Any) -> ShopifyCustomerDataRequest:
+    """Validate a ``customers/data_request`` body; e.g. ``orders_requested[0]`` names an id that is not one."""
+    return _parse(ShopifyCustomerDataRequest, payload)
+
+
+def parse_shop_redact(payload: Any) -> ShopifyShopRedact:
+    """Validate a ``shop/redact`` body; e.g. ``shop_domain`` names a missing domain."""
+    return _parse(ShopifyShopRedact, payload)
 
 
 def _parse(model: type[_Model], payload: Any) -> _Model:
