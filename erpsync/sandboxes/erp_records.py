@@ -4,14 +4,18 @@
                       a boolean; references (currency, subsidiary, location, department, class, shipMethod,
                       discountItem, a line's taxCode) known; addresses as subrecords; money as JSON numbers;
                       a line's description at most 4,000 characters
-    customer          companyName, or firstName + lastName for a person (isPerson); email well formed; subsidiary.id
-    cashRefund        entity.id or createdFrom (an existing cash sale or return); item lines with known items
-    creditMemo        entity.id or createdFrom (an existing invoice or return); item lines with known items
+    customer          companyName, or firstName + lastName for a person (isPerson); email well formed; a known
+                      subsidiary
+    cashRefund        entity (an existing customer) or createdFrom (an existing cash sale or return); item lines
+                      and header checked as a sales order's
+    creditMemo        entity or createdFrom (an existing invoice or return); the rest as a cash refund
     itemFulfillment   only through ``!transform`` from its sales order (erp_fulfillments.py); a direct create is
                       refused
     inventoryItem     itemId required and not taken by another item; the record then is a known item
 
-Other record types are stored unchecked. Rejections carry NetSuite's codes (USER_ERROR for a missing value,
+Sources of each rule: Oracle's REST record pages ("Sales Order", "Item Fulfillment", "Customer") and the
+field types of the REST API Browser; the select fields take ``{"id": …}`` objects, as the REST API Browser
+shows them. Other record types are stored unchecked. Rejections carry NetSuite's codes (USER_ERROR for a missing value,
 INVALID_CONTENT for a wrong one, with ``o:errorPath``); a detail never quotes customer data (names, emails).
 """
 
