@@ -55,10 +55,11 @@ def test_an_orders_life_reaches_the_erp_as_sales_order_fulfillment_refund_and_cl
     sales_order = erp_records(http, config, "salesOrder")[f"shopify-order-{order_id}"]
     assert not any(line.get("isClosed") for line in sales_order["body"]["item"]["items"])
 
-    fulfillment = sample("fulfillments_create") | {"id": fresh_id(), "order_id": order_id}
+    # Shopify's sample is pending, which waits; shipped, NetSuite makes it from the order (!transform).
+    fulfillment = sample("fulfillments_create") | {"id": fresh_id(), "order_id": order_id, "status": "success"}
     sync(http, stack, fulfillment, "fulfillments/create")
     shipped = erp_records(http, config, "itemFulfillment")[f"shopify-fulfillment-{fulfillment['id']}"]
-    assert shipped["body"]["createdFrom"] == {"externalId": f"shopify-order-{order_id}"}
+    assert shipped["body"]["createdFrom"] == {"id": sales_order["internal_id"]}
 
     refund = sample("refunds_create") | {"id": fresh_id(), "order_id": order_id}
     sync(http, stack, refund, "refunds/create")
