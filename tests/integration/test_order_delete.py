@@ -1,0 +1,111 @@
+"""orders/delete against the ERP sandbox over HTTP: ``close`` closes every line of the sales order through the
+connector's get and upsert (no line added, none lost); ``report`` leaves it and says so."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from erpsync import lifecycle
+from erpsync.connectors.netsuite import NetSuiteClient, NetSuiteSettings
+from erpsync.errors import ConfigError
+from erpsync.ledger import HANDLED_IN_RECEIVER, InboxDelivery, Ledger
+from erpsync.retry import RetryPolicy
+from tests.sandbox_procs import ERP_CLIENT_ID, ERP_CLIENT_SECRET, start_erp_sandbox
+
+
+@pytest.fixture(scope="module")
+def erp_url(tmp_path_factory) -> Iterator[str]:
+    with start_erp_sandbox(tmp_path_factory.mktemp("erp"), "--customers", "110=Web Store") as base_url:
+        yield base_url
+
+
+@pytest.fixture
+def erp(erp_url) -> Iterator[NetSuiteClient]:
+    httpx.post(f"{erp_url}/_sandbox/reset").raise_for_status()
+    settings = NetSuiteSettings(base_url=erp_url, client_id=ERP_CLIENT_ID, client_secret=ERP_CLIENT_SECRET)
+    with NetSuiteClient(settings, retry=RetryPolicy(max_attempts=1)) as client:
+        yield client
+
+
+def sales_order(erp: NetSuiteClient, order_id: int) -> str:
+    lines = [{"item": {"id": "98"}, "quantity": 2, "rate": 199.0, "amount": 398.0, "custcol_erpsync_line_key": "11"},
+             {"item": {"id": "903"}, "quantity": 1, "rate": 10.0, "amount": 10.0, "custcol_erpsync_line_key": "shipping"}]
+    return erp.upsert("salesOrder", f"shopify-order-{order_id}", {"entity": {"id": "110"}, "item": {"items": lines}})
+
+
+def deleted(ledger: Ledger, order_id: int) -> int:
+    body = json.dumps({"id": order_id}).encode()
+    return ledger.record_deliveries([InboxDelivery("shopify", f"delete-{order_id}", "orders/delete", None, None,
+                                                   body, hashlib.sha256(body).hexdigest())])[0].event_id
+
+
+def lines_of(erp: NetSuiteClient, order_id: int) -> list[dict]:
+    record = erp.get("salesOrder", f"eid:shopify-order-{order_id}", expand_sub_resources=True)
+    return record["item"]["items"]
+
+
+def test_close_closes_every_line_and_adds_none(ledger, erp):
+    erp_id = sales_order(erp, 7001)
+    event_id = deleted(ledger, 7001)
+
+    assert lifecycle.act(ledger, event_id, mode="close", erp=lambda: erp) == "synced"
+
+    lines = lines_of(erp, 7001)
+    assert [(line["custcol_erpsync_line_key"], line["isClosed"]) for line in lines] == [("11", True),
+                                                                                        ("shipping", True)]
+    assert [line["quantity"] for line in lines] == [2, 1]
+    (outcome,) = ledger.outcomes(event_id)
+    assert (outcome.external_id, outcome.erp_id) == ("shopify-order-7001", erp_id)
+    assert ledger.get_event(event_id).flow_run_id == HANDLED_IN_RECEIVER
+    # A redelivery does nothing more.
+    assert lifecycle.act(ledger, event_id, mode="close", erp=lambda: erp) == "synced"
+    assert len(ledger.outcomes(event_id)) == 1 and len(lines_of(erp, 7001)) == 2
+
+
+def test_close_of_an_order_the_erp_never_had_is_done_and_says_so(ledger, erp):
+    event_id = deleted(ledger, 7002)
+    assert lifecycle.act(ledger, event_id, mode="close", erp=lambda: erp) == "synced"
+    assert "does not exist in the ERP" in ledger.outcomes(event_id)[0].reason
+
+
+def test_report_leaves_the_sales_order_open_and_the_dead_letter_says_what_to_do(ledger, erp):
+    sales_order(erp, 7003)
+    event_id = deleted(ledger, 7003)
+    assert lifecycle.act(ledger, event_id, mode="report", erp=lambda: erp) == "failed"
+    assert all(not line.get("isClosed") for line in lines_of(erp, 7003))
+    reason = ledger.outcomes(event_id)[0].reason
+    assert reason.startswith("OrderDeleted: Shopify order 7003 was deleted; NetSuite salesOrder shopify-order-7003")
+    assert f"erpsync lifecycle close-order {event_id}" in reason
+    # The person acts: the dead letter becomes a closed order.
+    assert lifecycle.close_reported(ledger, event_id, erp) == "synced"
+    assert all(line["isClosed"] for line in lines_of(erp, 7003))
+    assert ledger.get_event(event_id).state == "synced"
+
+
+def test_a_failed_close_is_a_dead_letter_with_the_erps_reason(ledger, erp, erp_url):
+    sales_order(erp, 7004)
+    event_id = deleted(ledger, 7004)
+
+    class Refusing:
+        """The sandbox refuses every write to this external id (its injected permanent failure)."""
+
+        def get(self, *args, **kwargs):
+            return erp.get(*args, **kwargs)
+
+        def upsert(self, record_type, external_id, body, **kwargs):
+            return erp.upsert(record_type, external_id, {**body, "entity": {"id": ""}}, **kwargs)
+
+    assert lifecycle.act(ledger, event_id, mode="close", erp=lambda: Refusing()) == "failed"
+    reason = ledger.outcomes(event_id)[0].reason
+    assert "closing NetSuite salesOrder shopify-order-7004" in reason and "USER_ERROR" in reason
+
+
+def test_the_mode_is_checked_when_read():
+    assert lifecycle.mode_from_env({}) == "report"
+    with pytest.raises(ConfigError, match="ERPSYNC_SHOPIFY_ORDER_DELETE: expected one of report, close"):
+        lifecycle.mode_from_env({"ERPSYNC_SHOPIFY_ORDER_DELETE": "delete"})
