@@ -8,13 +8,14 @@ from __future__ import annotations
 from erpsync.mapping.cases import CaseResult, run_cases
 from erpsync.mapping.engine import MappedRecord, Mapping, RuleResult
 from erpsync.mapping.loader import discover_mappings, find_mapping, handled_topics, load_mapping
-from erpsync.mapping.xref import InMemoryXref, XrefResolver
+from erpsync.mapping.xref import InMemoryXref, OfflineXref, XrefResolver
 
 __all__ = [
     "CaseResult",
     "InMemoryXref",
     "MappedRecord",
     "Mapping",
+    "OfflineXref",
     "RuleResult",
     "XrefResolver",
     "discover_mappings",

@@ -75,6 +75,23 @@ class CreatingXrefResolver(XrefResolver, Protocol):
         ...
 
 
+class OfflineXref:
+    """Resolves and creates nothing: mapping a payload without the ERP (reconciliation compares many at once).
+
+    ``erp_lookup`` then leaves its field null instead of failing, so a comparison can skip that field.
+    """
+
+    offline = True
+
+    def resolve(self, record_type: str, field: str, value: str) -> str | None:
+        return None
+
+    def find_or_create(
+        self, record_type: str, field: str, value: str, create: Callable[[], MappedRecord]
+    ) -> str | None:
+        return None
+
+
 class InMemoryXref:
     """A fixed table of ERP ids, keyed ``"record.field"`` → value → id: the ``xref:`` of a case file.
 

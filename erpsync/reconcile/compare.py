@@ -29,6 +29,7 @@ from sqlmodel import select
 from erpsync.errors import ConfigError, MappingError
 from erpsync.ledger import EntityState, Ledger, Outcome
 from erpsync.mapping import Mapping as ErpMapping
+from erpsync.mapping import OfflineXref
 from erpsync.reconcile.erp_side import line_summary
 
 DRIFT_KINDS = ("missing_in_erp", "erp_only", "mismatch", "dead_lettered")
@@ -109,7 +110,7 @@ def source_row(mapping: ErpMapping, payload: Mapping[str, Any]) -> dict[str, Any
         "src_total": None, "src_status": None, "src_lines": None, "src_customer": None, "map_error": None,
     }
     try:
-        record = mapping.apply(payload)
+        record = mapping.apply(payload, xref=OfflineXref())
     except MappingError as exc:
         row["external_id"] = _external_id_or_entity(mapping, payload, entity_id)
         row["map_error"] = exc.field or "mapping"

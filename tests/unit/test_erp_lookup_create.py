@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from erpsync.errors import ConfigError, MappingError
-from erpsync.mapping import InMemoryXref, load_mapping
+from erpsync.mapping import InMemoryXref, OfflineXref, load_mapping
 from erpsync.mapping.engine import Mapping
 
 REPO = Path(__file__).resolve().parents[2]
@@ -310,3 +310,11 @@ def test_a_built_object_with_none_of_its_fields_is_a_mapping_error(tmp_path: Pat
     mapping = load_mapping(order_mapping(tmp_path, create, name="none.yaml"))
     with pytest.raises(MappingError, match="none of nope.id is present to create the ERP customer"):
         mapping.apply(sample_order(), xref=InMemoryXref({}))
+
+
+def test_mapped_without_the_erp_the_customer_is_left_empty(mapping: Mapping) -> None:
+    # Reconciliation maps many orders at once, without ERP calls: the customer is then not compared.
+    assert mapping.apply(sample_order(), xref=OfflineXref()).body == {"entity": {"id": None}}
+    order = sample_order()
+    order["customer"] = None
+    assert mapping.apply(order, xref=OfflineXref()).body == {"entity": {"id": "110"}}

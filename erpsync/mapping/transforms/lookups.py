@@ -176,7 +176,7 @@ class CreateRefused(MappingError):
 
 
 @transform("erp_lookup", ErpLookupParams)
-def erp_lookup(value: Any, params: ErpLookupParams, ctx: TransformContext) -> str:
+def erp_lookup(value: Any, params: ErpLookupParams, ctx: TransformContext) -> str | None:
     """The ERP internal id of the record whose field equals the value (SKU → item id, email → customer id).
 
     Asked of the cross-reference: the ledger's cache, filled on a miss by a SuiteQL query to the ERP. No
@@ -187,7 +187,8 @@ def erp_lookup(value: Any, params: ErpLookupParams, ctx: TransformContext) -> st
     beside this one) is applied to the source object at ``from`` (``fill`` supplies keys that object lacks
     from other source paths), the record is upserted by its external id, and its id is cached and returned.
     Two events of one new customer at once write the same external id, so the ERP ends with one record.
-    Errors name the field and the external id, never the value (an email, a name).
+    Errors name the field and the external id, never the value (an email, a name). Mapped without the ERP
+    (reconciliation's ``OfflineXref``), the field is left null.
 
     Example:
         transform: {name: erp_lookup, record: item, by: itemid}
@@ -210,6 +211,8 @@ def erp_lookup(value: Any, params: ErpLookupParams, ctx: TransformContext) -> st
     key = key_of(value, ctx)
     if ctx.xref is None:
         raise ConfigError(f"{ctx.field}: erp_lookup needs the ERP cross-reference, and none was given")
+    if getattr(ctx.xref, "offline", False):
+        return None  # mapped without the ERP (reconciliation): the field stays empty, and is not compared
     if params.create is not None:
         return _find_or_create(key, params, params.create, ctx)
     try:
