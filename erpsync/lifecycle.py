@@ -107,7 +107,8 @@ def act(ledger: Ledger, event_id: int, *, mode: str, erp: Callable[[], RecordCli
     key = EntityKey("shopify", "order", shop_id)
     state = ledger.entity_state(key)
     external = state.external_id if state else external_id(shop_id)
-    where = f"NetSuite salesOrder {external}" + (f" (internal id {state.erp_id})" if state else " (no sync of it recorded)")
+    known = f" (internal id {state.erp_id})" if state else " (no sync of it recorded)"
+    where = f"NetSuite salesOrder {external}{known}"
     if mode == "close" and erp is not None:
         try:
             erp_id = close_sales_order(erp(), external)

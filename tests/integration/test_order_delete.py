@@ -34,7 +34,8 @@ def erp(erp_url) -> Iterator[NetSuiteClient]:
 
 def sales_order(erp: NetSuiteClient, order_id: int) -> str:
     lines = [{"item": {"id": "98"}, "quantity": 2, "rate": 199.0, "amount": 398.0, "custcol_erpsync_line_key": "11"},
-             {"item": {"id": "903"}, "quantity": 1, "rate": 10.0, "amount": 10.0, "custcol_erpsync_line_key": "shipping"}]
+             {"item": {"id": "903"}, "quantity": 1, "rate": 10.0, "amount": 10.0,
+              "custcol_erpsync_line_key": "shipping"}]
     return erp.upsert("salesOrder", f"shopify-order-{order_id}", {"entity": {"id": "110"}, "item": {"items": lines}})
 
 

@@ -45,10 +45,11 @@ def store(ledger: Ledger, topic: str, payload: dict, *, shop: str | None = SHOP)
 def populated(ledger):
     """Jane's order, its refund and edit, her customer record; Rob's order; the ledger's traces of both."""
     ids = {
-        "jane_order": store(ledger, "orders/create", order(9001, JANE, street="17 Larkspur Lane", city="Springfieldia")),
+        "jane_order": store(ledger, "orders/create",
+                            order(9001, JANE, street="17 Larkspur Lane", city="Springfieldia")),
         "jane_update": store(ledger, "customers/update", JANE | {"updated_at": "2024-05-02T10:00:00Z"}),
-        "jane_refund": store(ledger, "refunds/create",
-                             json.loads(fixture_path("shopify", "refunds_create.json").read_text()) | {"order_id": 9001}),
+        "jane_refund": store(ledger, "refunds/create", json.loads(fixture_path("shopify", "refunds_create.json")
+                                                                  .read_text()) | {"order_id": 9001}),
         "jane_edit": store(ledger, "orders/edited", {"order_edit": {"id": 1, "order_id": 9001,
                                                                     "committed_at": "2024-05-02T10:00:00Z"}}),
         "rob_order": store(ledger, "orders/create", order(9002, ROB, street="1 Other Road", city="Elsewhere")),
