@@ -126,6 +126,30 @@ class LedgerXref:
                 session.rollback()
 
 
+class CachedXref:
+    """The ledger's cached ids however old, and nothing else: no ERP call, no write (an offline resolver).
+
+    Reconciliation maps thousands of orders at once: an order's customer is then the id its sync cached, and
+    one never cached is left out of the comparison rather than asked of the ERP.
+    """
+
+    offline = True
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def resolve(self, record_type: str, field: str, value: str) -> str | None:
+        check_xref_field(record_type, field)
+        with Session(self.engine) as session:
+            row = session.get(ErpXref, (record_type, field, _cache_key(field, value)))
+        return row.erp_id if row is not None else None
+
+    def find_or_create(
+        self, record_type: str, field: str, value: str, create: Callable[[], MappedRecord]
+    ) -> str | None:
+        return self.resolve(record_type, field, value)
+
+
 def suiteql_lookup(record_type: str, field: str, value: str) -> str:
     """``SELECT id FROM record WHERE field = '…'`` with the value as a checked literal; the names must be allowed."""
     check_xref_field(record_type, field)

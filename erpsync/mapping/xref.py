@@ -78,7 +78,9 @@ class CreatingXrefResolver(XrefResolver, Protocol):
 class OfflineXref:
     """Resolves and creates nothing: mapping a payload without the ERP (reconciliation compares many at once).
 
-    ``erp_lookup`` then leaves its field null instead of failing, so a comparison can skip that field.
+    ``erp_lookup`` asks an offline resolver (``offline = True``) only ``resolve``, and an unknown value leaves
+    its field null instead of failing, so a comparison can skip that field. erpsync/xref.py's ``CachedXref``
+    is the offline resolver that answers from the ledger's cache.
     """
 
     offline = True

@@ -29,8 +29,9 @@ from sqlmodel import select
 from erpsync.errors import ConfigError, MappingError
 from erpsync.ledger import EntityState, Ledger, Outcome
 from erpsync.mapping import Mapping as ErpMapping
-from erpsync.mapping import OfflineXref
+from erpsync.mapping import OfflineXref, XrefResolver
 from erpsync.reconcile.erp_side import line_summary
+from erpsync.xref import CachedXref
 
 DRIFT_KINDS = ("missing_in_erp", "erp_only", "mismatch", "dead_lettered")
 COMPARED_FIELDS = ("total", "status", "lines", "customer")
@@ -95,12 +96,13 @@ def external_id_shape(mapping: ErpMapping) -> ExternalIdShape | None:
     return ExternalIdShape(prefix, suffix)
 
 
-def source_row(mapping: ErpMapping, payload: Mapping[str, Any]) -> dict[str, Any]:
+def source_row(mapping: ErpMapping, payload: Mapping[str, Any], xref: XrefResolver | None = None) -> dict[str, Any]:
     """One source record as the comparison's ``src_*`` columns, after applying the same mapping as the sync.
 
     A record the mapping refuses still gets a row (its ``map_error`` names the field), so it can be reported
     as missing or dead-lettered instead of vanishing. ``erp_lookup`` rules are not resolved here (no ERP
-    calls per record), which leaves fields they fill out of the comparison.
+    calls per record): ``xref``, an offline resolver, answers from the ledger's cache (an order's customer as its
+    sync found or created it), and a value it does not hold leaves its field out of the comparison.
     """
     entity_id = mapping.entity_id(payload)
     version = mapping.source_version(payload)
@@ -110,7 +112,7 @@ def source_row(mapping: ErpMapping, payload: Mapping[str, Any]) -> dict[str, Any
         "src_total": None, "src_status": None, "src_lines": None, "src_customer": None, "map_error": None,
     }
     try:
-        record = mapping.apply(payload, xref=OfflineXref())
+        record = mapping.apply(payload, xref=xref if xref is not None else OfflineXref())
     except MappingError as exc:
         row["external_id"] = _external_id_or_entity(mapping, payload, entity_id)
         row["map_error"] = exc.field or "mapping"
@@ -235,6 +237,7 @@ class Comparison:
         if unknown:
             raise ConfigError(f"compare_fields: unknown {', '.join(sorted(unknown))}")
         self.shape = external_id_shape(mapping)
+        self.xref = CachedXref(ledger.engine)
         self.stats = CompareStats()
         self.spool.parent.mkdir(parents=True, exist_ok=True)
         if self.spool.exists():
@@ -254,7 +257,7 @@ class Comparison:
 
     def add_source_page(self, payloads: Iterable[Mapping[str, Any]]) -> int:
         """Map and spool one page of source records; a newer version of a key replaces an older one."""
-        rows = [source_row(self.mapping, payload) for payload in payloads]
+        rows = [source_row(self.mapping, payload, self.xref) for payload in payloads]
         if rows:
             frame = pd.DataFrame(rows, columns=list(_SOURCE_COLUMNS))
             self._db.executemany(

@@ -292,3 +292,20 @@ def test_two_events_of_a_new_customer_through_the_pipeline_end_with_one_customer
         assert {str(o["body"]["entity"]["id"]) for o in sales_orders} == {customer["internal_id"]}
     finally:
         pipeline.close()
+
+
+def test_reconciliation_reads_the_customer_from_the_cache_without_asking_the_erp(
+    mapping: LoadedMapping, client: NetSuiteClient, ledger: Ledger
+) -> None:
+    from erpsync.reconcile import source_row
+    from erpsync.xref import CachedXref
+
+    created = mapping.apply(order(), xref=xref_for(ledger, CountingErp(client))).body["entity"]["id"]
+    cached = CachedXref(ledger.engine)
+    assert source_row(mapping, order(), cached)["src_customer"] == created
+    # An order whose customer was never synced: its customer is not compared, and the row is no map error.
+    row = source_row(mapping, order(customer_id=5, email="never.seen@example.com"), cached)
+    assert (row["src_customer"], row["map_error"]) == (None, None)
+    guest = order()
+    guest["customer"] = None
+    assert source_row(mapping, guest, cached)["src_customer"] == "110"

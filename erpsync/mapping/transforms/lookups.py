@@ -188,7 +188,8 @@ def erp_lookup(value: Any, params: ErpLookupParams, ctx: TransformContext) -> st
     from other source paths), the record is upserted by its external id, and its id is cached and returned.
     Two events of one new customer at once write the same external id, so the ERP ends with one record.
     Errors name the field and the external id, never the value (an email, a name). Mapped without the ERP
-    (reconciliation's ``OfflineXref``), the field is left null.
+    (reconciliation), an offline cross-reference answers from what it holds, and an unknown value leaves the
+    field null rather than failing.
 
     Example:
         transform: {name: erp_lookup, record: item, by: itemid}
@@ -212,7 +213,8 @@ def erp_lookup(value: Any, params: ErpLookupParams, ctx: TransformContext) -> st
     if ctx.xref is None:
         raise ConfigError(f"{ctx.field}: erp_lookup needs the ERP cross-reference, and none was given")
     if getattr(ctx.xref, "offline", False):
-        return None  # mapped without the ERP (reconciliation): the field stays empty, and is not compared
+        # Mapped without the ERP (reconciliation): what is known already, else an empty field, not compared.
+        return ctx.xref.resolve(params.record, params.by, key)
     if params.create is not None:
         return _find_or_create(key, params, params.create, ctx)
     try:
