@@ -28,7 +28,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel
 
-from erpsync.errors import ConfigError, MappingError
+from erpsync.errors import ConfigError, ErpRejected, MappingError
 from erpsync.ledger import UTCDateTime, utcnow
 from erpsync.mapping.xref import PERSONAL_FIELDS, check_xref_field
 
@@ -100,7 +100,15 @@ class LedgerXref:
         upsert = getattr(self.erp, "upsert", None)
         if upsert is None:
             raise ConfigError(f"creating an ERP {record_type} needs an ERP client that can upsert records")
-        erp_id = str(upsert(record.record_type, record.external_id, record.body))
+        try:
+            erp_id = str(upsert(record.record_type, record.external_id, record.body))
+        except ErpRejected:
+            # External ids are unique per record type ("Using External IDs"): a real account may refuse one of
+            # two upserts of a new external id that race, as a duplicate, while the other one's write lands.
+            # The record is then there; a refusal for any other reason leaves none, and stands.
+            erp_id = self._ask_erp(record_type, "externalid", record.external_id)
+            if erp_id is None:
+                raise
         self._store(record_type, field, value, erp_id)
         return erp_id
 

@@ -23,7 +23,7 @@ import yaml
 from sqlmodel import Session, SQLModel, select
 
 from erpsync.connectors.netsuite import NetSuiteClient, NetSuiteSettings
-from erpsync.errors import MappingError
+from erpsync.errors import ErpRejected, MappingError
 from erpsync.ledger import Ledger
 from erpsync.mapping import load_mapping
 from erpsync.mapping.engine import Mapping as LoadedMapping
@@ -309,3 +309,20 @@ def test_reconciliation_reads_the_customer_from_the_cache_without_asking_the_erp
     guest = order()
     guest["customer"] = None
     assert source_row(mapping, guest, cached)["src_customer"] == "110"
+
+
+class LosingRaceErp(CountingErp):
+    """The real client, but its customer upsert loses a race as a real account may answer it: another upsert of
+    the same external id lands first, and this one is refused as a duplicate."""
+
+    def upsert(self, record_type: str, external_id: str, body: Mapping[str, Any]) -> str:
+        self.client.upsert(record_type, external_id, body)  # the other event's write
+        raise ErpRejected(400, "USER_ERROR", "A record with this external ID already exists.", "externalId")
+
+
+def test_an_upsert_refused_because_the_other_event_created_the_customer_uses_that_customer(
+    mapping: LoadedMapping, client: NetSuiteClient, ops: httpx.Client, ledger: Ledger
+) -> None:
+    entity_id = mapping.apply(order(), xref=xref_for(ledger, LosingRaceErp(client))).body["entity"]["id"]
+    (created,) = customers(ops)
+    assert entity_id == created["internal_id"]
