@@ -53,12 +53,18 @@ def _webhook_operation(source: str, limits: IntakeLimits) -> dict[str, Any]:
     responses = {
         "202": _answer("stored in the inbox; a flow run is dispatched after the answer",
                        {"$ref": "#/components/schemas/Accepted"}),
-        "200": _answer("the delivery id was stored before (no new work), or WooCommerce's creation ping",
+        "200": _answer("the delivery id was stored before (no new work), WooCommerce's creation ping, or a topic "
+                       "the receiver acts on itself (Shopify's compliance topics, orders/delete), stored and acted "
+                       "on: `outcome` says how",
                        {"oneOf": [{"$ref": "#/components/schemas/Accepted"}, {"$ref": "#/components/schemas/Ping"}]}),
-        "400": _answer("a header the inbox needs is missing or too long, or the body is not a JSON object within "
-                       f"{limits.max_json_depth} levels and {limits.max_json_values} values"),
+        "400": _answer("a header the inbox needs is missing or too long, the body is not a JSON object within "
+                       f"{limits.max_json_depth} levels and {limits.max_json_values} values, or a topic the "
+                       "receiver acts on itself lacks a field it needs (named)"),
         "401": _answer("no active secret verifies the signature, or the timestamp is outside the window"),
-        "404": _answer("unknown source, or no mapping handles the delivery's topic"),
+        "404": _answer("unknown source, or neither a mapping nor the receiver handles the delivery's topic"),
+        "503": _answer("the inbox is unavailable, or a stored delivery could not be acted on yet: retry later",
+                       headers={"Retry-After": {"description": "seconds to wait",
+                                                "schema": {"type": "integer", "minimum": 1}}}),
         "413": _answer(f"body larger than {limits.max_body_bytes} bytes"),
         "415": _answer("the body is not declared application/json"),
         "429": _answer("the source's rate limit is exceeded",
@@ -107,7 +113,10 @@ def openapi_document(source_names: list[str], limits: IntakeLimits) -> dict[str,
             "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
             "Accepted": {"type": "object", "required": ["event_id", "duplicate_delivery"],
                          "properties": {"event_id": {"type": "integer"},
-                                        "duplicate_delivery": {"type": "boolean"}}},
+                                        "duplicate_delivery": {"type": "boolean"},
+                                        "outcome": {"type": "string", "description": (
+                                            "for a topic the receiver acts on itself: redacted, "
+                                            "request_recorded, synced (closed) or failed (reported)")}}},
             "Ping": {"type": "object", "required": ["ping"], "properties": {"ping": {"type": "boolean"}}},
             "Health": {"type": "object", "required": ["status"],
                        "properties": {"status": {"type": "string"}, "database": {"type": "string"}}},
