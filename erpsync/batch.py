@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from erpsync.dispatch import BatchDispatcher
-from erpsync.errors import ErpsyncError
+from erpsync.errors import ErpsyncError, SkipEvent
 from erpsync.ledger import EntityKey, Ledger
 from erpsync.pipeline import SyncPipeline, ValidEvent
 
@@ -55,7 +55,10 @@ def sync_one(pipeline: SyncPipeline, event: ValidEvent) -> str:
     skip = pipeline.dedupe(event)
     if skip is not None:
         return pipeline.skip(event, skip)
-    transformed = pipeline.transform(event)
+    try:
+        transformed = pipeline.transform(event)
+    except SkipEvent as skipped:  # the mapping's `skip:` (a test order, an unpaid one): recorded, not failed
+        return pipeline.skip(event, skipped)
     erp_id = pipeline.push(transformed)
     pipeline.confirm(event, transformed, erp_id)
     return "synced"

@@ -31,6 +31,7 @@ from erpsync.errors import (
 )
 from erpsync.ledger import EntityKey, InboxEvent, Ledger
 from erpsync.mapping import MappedRecord, Mapping, find_mapping
+from erpsync.mapping.money_check import check_total
 from erpsync.sources import MODELS
 from erpsync.xref import LedgerXref
 
@@ -155,13 +156,23 @@ class SyncPipeline:
         return None
 
     def transform(self, event: ValidEvent) -> Transformed:
+        """The mapped record, checked: SkipEvent when the mapping skips the event (``skip:``), MappingError when
+        it cannot be mapped or, for a mapping with ``money:``, when its total is not the source's."""
         mapping = self.mapping_for(event.source, event.topic)
         _, payload = self._payload(event.event_id)
         state = self.ledger.entity_state(event.key)
-        return Transformed(record=mapping.apply(payload, xref=self.xref), mapping_version=mapping.version,
+        record = mapping.apply(payload, xref=self.xref)
+        self.check_money(record, mapping.ref)
+        return Transformed(record=record, mapping_version=mapping.version,
                            previous_erp_id=state.erp_id if state else None)
 
+    @staticmethod
+    def check_money(record: MappedRecord, ref: str) -> None:
+        """The pre-push invariant: NetSuite's total of the body equals the source's total to the cent."""
+        check_total(record, ref)
+
     def push(self, transformed: Transformed) -> str:
+        """Write the record; the ERP id it was last written to lets an update keep each line's identity."""
         record = transformed.record
         failpoints.hit("push.before")
         erp_id = self.erp.upsert(record.record_type, record.external_id, record.body,
@@ -173,7 +184,6 @@ class SyncPipeline:
         self.ledger.record_outcome(
             event_id=event.event_id,
             source=event.source,
-        """Write the record; the ERP id it was last written to lets an update keep each line's identity."""
             outcome="synced",
             key=event.key,
             external_id=transformed.record.external_id,

@@ -12,7 +12,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.states import Completed, Failed
 
 from erpsync.deadletters import ARTIFACT_KEY, artifact_markdown, latest_failure, state_message
-from erpsync.errors import ErpsyncError
+from erpsync.errors import ErpsyncError, SkipEvent
 from tasks.sync import confirm, dedupe, pipeline, push, transform, validate
 
 
@@ -27,7 +27,11 @@ def sync_event(event_id: int):
         if skip is not None:
             outcome = pipeline().skip(event, skip)
             return Completed(name=outcome.capitalize(), message=str(skip))
-        transformed = transform(event)
+        result = transform(event)
+        if isinstance(result, SkipEvent):  # the mapping skips it (`skip:`): recorded with its reason
+            outcome = pipeline().skip(event, result)
+            return Completed(name=outcome.capitalize(), message=str(result))
+        transformed = result
         erp_id = push(transformed)
         confirm(event, transformed, erp_id)
         logger.info("%s → %s %s (external id %s)", event.key, transformed.record.record_type, erp_id,

@@ -16,7 +16,7 @@ from prefect.tasks import exponential_backoff
 
 from erpsync.connectors.netsuite import NetSuiteClient, NetSuiteSettings
 from erpsync.erp_slots import ErpSlots
-from erpsync.errors import ConfigError, TransientError
+from erpsync.errors import ConfigError, SkipEvent, TransientError
 from erpsync.ledger import Ledger
 from erpsync.pipeline import SyncPipeline, Transformed, ValidEvent
 from erpsync.settings import Settings
@@ -94,10 +94,14 @@ _erp_retries = dict(retries=3, retry_delay_seconds=exponential_backoff(backoff_f
                     retry_condition_fn=only_transient)
 
 
-# erp_lookup rules may ask the ERP (SuiteQL) on a cache miss.
+# erp_lookup rules may ask the ERP (SuiteQL) on a cache miss. A `skip:` rule of the mapping is an answer, not
+# a failure: the task returns it (and ends Completed), and the flow records the event as skipped.
 @task(name="transform", **_erp_retries, **_no_results)
-def transform(event: ValidEvent) -> Transformed:
-    return pipeline().transform(event)
+def transform(event: ValidEvent) -> Transformed | SkipEvent:
+    try:
+        return pipeline().transform(event)
+    except SkipEvent as skipped:
+        return skipped
 
 
 @task(name="push", **_erp_retries, **_no_results)

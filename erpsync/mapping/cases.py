@@ -9,10 +9,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from erpsync.errors import ConfigError, MappingError
+from erpsync.errors import ConfigError, MappingError, SkipEvent
 from erpsync.mapping.config import CaseConfig, CaseFileConfig
 from erpsync.mapping.engine import Mapping
 from erpsync.mapping.loader import TEST_SUFFIX, display_path, load_mapping, read_yaml, validate_file
+from erpsync.mapping.money_check import check_total
 from erpsync.mapping.xref import InMemoryXref
 
 
@@ -50,6 +51,14 @@ def read_case_input(case: CaseConfig, base: Path) -> dict[str, Any] | CaseResult
     """The case's payload, or the result that ends it (input file absent or unreadable)."""
     if case.input_file is None:
         return case.input or {}
+    loaded = _read_input_file(case, base)
+    if isinstance(loaded, dict) and case.override:
+        loaded = {**loaded, **case.override}
+    return loaded
+
+
+def _read_input_file(case: CaseConfig, base: Path) -> dict[str, Any] | CaseResult:
+    assert case.input_file is not None
     source = base / case.input_file
     if not source.exists():
         if case.optional:
@@ -68,16 +77,24 @@ def run_case(mapping: Mapping, case: CaseConfig, base: Path) -> CaseResult:
     xref = InMemoryXref(case.xref)
     try:
         record = mapping.apply(payload, xref=xref)
+        check_total(record)  # the pipeline's pre-push check: a case's record must add up as a pushed one must
         entity_id = mapping.entity_id(payload)
         version = mapping.source_version(payload)
+    except SkipEvent as exc:
+        if case.skipped is None:
+            return CaseResult(case.name, False, f"unexpected skip: {exc}")
+        if not error_matches(case.skipped, str(exc)):
+            return CaseResult(case.name, False, f"skip reason {str(exc)!r} does not match {case.skipped!r}")
+        return CaseResult(case.name, True, "")
     except MappingError as exc:
         if case.error is None:
             return CaseResult(case.name, False, f"unexpected MappingError: {exc}")
         if not error_matches(case.error, str(exc)):
             return CaseResult(case.name, False, f"error {str(exc)!r} does not match {case.error!r}")
         return CaseResult(case.name, True, "")
-    if case.error is not None:
-        return CaseResult(case.name, False, f"expected an error matching {case.error!r}, got a record")
+    if case.error is not None or case.skipped is not None:
+        wanted = f"an error matching {case.error!r}" if case.error is not None else f"a skip matching {case.skipped!r}"
+        return CaseResult(case.name, False, f"expected {wanted}, got a record")
 
     expected = case.expected
     assert expected is not None

@@ -13,10 +13,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from erpsync.errors import ConfigError, MappingError
+from erpsync.errors import ConfigError, MappingError, SkipEvent
 from erpsync.mapping.cases import cases_path, load_cases, run_cases
 from erpsync.mapping.engine import Mapping, RuleResult
 from erpsync.mapping.loader import discover_mappings, load_mapping
+from erpsync.mapping.money_check import check_total
 from erpsync.mapping.xref import InMemoryXref, XrefResolver
 
 if TYPE_CHECKING:
@@ -109,11 +110,24 @@ def preview(
         record = mapping.apply(payload, xref=xref, trace=trace)
         print(f"entity: {mapping.entity_type} {mapping.entity_id(payload)} "
               f"version {_text(mapping.source_version(payload))}", file=out)
+        _print_trace(trace, out)
+        trace = []
+        totals = check_total(record, mapping.ref)
+    except SkipEvent as exc:
+        # Not a failure: the pipeline records the event as skipped with this reason.
+        print(f"SKIP {exc}", file=out)
+        return 0
     except MappingError as exc:
         _print_trace(trace, out)
         print(f"FAIL {exc}", file=out)
         return 1
-    _print_trace(trace, out)
+    expected = record.expected_total
+    if totals is not None and expected is not None:
+        places = expected.places
+        print(f"money check: NetSuite total {totals.total:.{places}f} {expected.currency} = source "
+              f"{expected.total_field} {expected.total:.{places}f} (subtotal {totals.subtotal:.{places}f}, "
+              f"discount {totals.discount:.{places}f}, tax {totals.tax:.{places}f}, "
+              f"shipping {totals.shipping:.{places}f})", file=out)
     print(f"external id: {record.external_id}", file=out)
     print(json.dumps(record.body, indent=2, ensure_ascii=False), file=out)
     return 0

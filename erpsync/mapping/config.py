@@ -29,6 +29,7 @@ from erpsync.mapping.paths import FieldPath, PathText
 from erpsync.mapping.templates import Template
 from erpsync.mapping.transforms import TRANSFORMS, TransformParams
 from erpsync.mapping.transforms.dates import check_zone
+from erpsync.sources.money import MoneyOptions
 
 TemplateText = Annotated[Template, BeforeValidator(Template.parse)]
 JinjaText = Annotated[JinjaTemplate, BeforeValidator(JinjaTemplate.parse)]
@@ -257,6 +258,12 @@ class MappingConfig(_Strict):
     timezone: str | None = Field(None, description="the ERP account's IANA time zone, for date/datetime transforms")
     lookups: dict[str, LookupConfig] = Field(default_factory=dict)
     reject: list[RejectConfig] = Field(default_factory=list, description="events refused with a named error")
+    skip: list[RejectConfig] = Field(
+        default_factory=list, description="events recorded as skipped with the message (not failures)"
+    )
+    money: MoneyOptions | None = Field(
+        None, description="compute the order's money (at `order`) and check its total before every push"
+    )
     fields: list[FieldConfig] = Field(min_length=1)
 
     @field_validator("timezone")
@@ -292,15 +299,20 @@ class CaseConfig(_Strict):
     xref: dict[str, dict[str, str]] = Field(
         default_factory=dict, description="fake ERP ids for erp_lookup: {'item.itemid': {SKU: id}}"
     )
+    override: dict[str, Any] | None = Field(
+        None, description="top-level fields replaced in the input (e.g. {test: false} on a vendor sample)"
+    )
     expected: ExpectedConfig | None = None
     error: str | None = Field(None, description="a substring or regular expression of the expected error")
+    skipped: str | None = Field(None, description="a substring or regular expression of the expected skip reason")
 
     @model_validator(mode="after")
     def _shape(self) -> CaseConfig:
         if (self.input is None) == (self.input_file is None):
             raise ValueError("set exactly one of input, input_file")
-        if (self.error is None) == (self.expected is None):
-            raise ValueError("set exactly one of expected (the record) or error (a message pattern)")
+        outcomes = [k for k in ("expected", "error", "skipped") if getattr(self, k) is not None]
+        if len(outcomes) != 1:
+            raise ValueError("set exactly one of expected (the record), error or skipped (a message pattern)")
         return self
 
 

@@ -11,11 +11,12 @@ import re
 from collections.abc import Mapping as AnyMapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from erpsync.errors import MappingError
+from erpsync.errors import MappingError, SkipEvent
 from erpsync.mapping.config import FieldConfig, MappingConfig
 from erpsync.mapping.lookups import LookupTable
 from erpsync.mapping.paths import MISSING, FieldPath, positions, read, write
@@ -37,17 +38,34 @@ _JSON_TYPES: dict[str, tuple[type, ...]] = {
 _JSON_NAMES = {str: "text", int: "integer", float: "number", bool: "boolean", dict: "object", list: "list"}
 
 
+# Where a mapping with a `money:` section finds the computed order (docs/mapping-format.md, "Money").
+MONEY_VIEW = "order"
+
+
+@dataclass(frozen=True)
+class ExpectedTotal:
+    """The source's own total, which the total NetSuite computes from the body must equal before a push."""
+
+    currency: str
+    places: int  # the currency's minor units
+    total: Decimal
+    total_field: str  # where the source states it, e.g. total_price
+    tolerance: Decimal
+
+
 @dataclass(frozen=True)
 class MappedRecord:
     """What the ERP connector upserts: ``PUT /record/v1/{record_type}/eid:{external_id}`` with ``body``.
 
     The body holds plain JSON values only (dict, list, str, int, float, bool, None), so it can be hashed,
-    stored and sent as is. The external id travels in the URL, not in the body.
+    stored and sent as is. The external id travels in the URL, not in the body. ``expected_total`` is set
+    when the mapping declares ``money:``; the pipeline checks the body against it before the push.
     """
 
     record_type: str
     external_id: str
     body: dict[str, Any]
+    expected_total: ExpectedTotal | None = None
 
 
 @dataclass(frozen=True)
@@ -170,9 +188,36 @@ class Mapping:
             raise MappingError(
                 "rendered external id may hold only letters, digits, '_' and '-' (NetSuite's rule)", field="external_id"
             )
+        # A skip wins over a refusal: a test order or an unpaid one is never a dead letter.
+        for skip in self.config.skip:
+            if skip.when.holds(payload):
+                raise SkipEvent(f"{skip.when.paths()[0].text}: {skip.message}")
         for reject in self.config.reject:
             if reject.when.holds(payload):
                 raise MappingError(reject.message, field=reject.when.paths()[0].text)
+        expected: ExpectedTotal | None = None
+        money = self.config.money
+        if money is not None:
+            from erpsync.sources.money import computations
+
+            if MONEY_VIEW in payload:
+                raise MappingError(f"the payload has a field {MONEY_VIEW!r} of its own, where the money section puts"
+                                   " the computed order", field=MONEY_VIEW)
+            assert self.config.model is not None  # the loader refuses money: without model:
+            computed = computations()[self.config.model](payload, money)
+            expected = ExpectedTotal(computed.currency, computed.places, computed.total, computed.total_field,
+                                     money.tolerance)
+            view = computed.view()
+            try:
+                body = self._fill({**payload, MONEY_VIEW: view}, xref, trace)
+            except MappingError as exc:
+                raise _to_source_line(exc, view) from None
+        else:
+            body = self._fill(payload, xref, trace)
+        return MappedRecord(self.record_type, external_id, body, expected)
+
+    def _fill(self, payload: AnyMapping[str, Any], xref: XrefResolver | None,
+              trace: list[RuleResult] | None) -> dict[str, Any]:
         body: dict[str, Any] = {}
         spread_later: list[tuple[int, FieldConfig]] = []
         for i, rule in enumerate(self.config.fields):
@@ -196,7 +241,7 @@ class Mapping:
                     continue
                 value = self._transform(rule, copy.deepcopy(rule.value), f"fields[{i}].value", xref, payload)
                 self._write(i, rule, body, indices, value, None, trace)
-        return MappedRecord(self.record_type, external_id, body)
+        return body
 
     def _map_source(
         self,
@@ -281,8 +326,13 @@ class Mapping:
         paths: list[FieldPath] = [*self.config.external_id.fields, *self.config.entity.id.fields]
         paths.append(self.config.entity.version.field)
         shapes: set[tuple[str, ...]] = set()
-        for reject in self.config.reject:
+        for reject in (*self.config.reject, *self.config.skip):
             paths.extend(reject.when.paths())
+        if self.config.money is not None and self.config.model is not None:
+            from erpsync.sources.money import source_reads
+
+            # The money section reads these source fields itself; its view (`order.…`) is no source field.
+            paths.extend(FieldPath.parse(p) for p in source_reads().get(self.config.model, ()))
         for rule in self.config.fields:
             if rule.source_field is not None:
                 paths.append(rule.source_field)
@@ -308,6 +358,24 @@ class Mapping:
             if not is_read:
                 unread.add(shape_text(leaf))
         return sorted(unread)
+
+
+_VIEW_LINE = re.compile(rf"^{MONEY_VIEW}\.lines\[(\d+)\]\.(\w+)$")
+
+
+def _to_source_line(exc: MappingError, view: dict[str, Any]) -> MappingError:
+    """An error at a computed line names the source line it comes from: ``line_items[3].sku``, not
+    ``order.lines[2].sku`` (a removed line shifts the positions)."""
+    match = _VIEW_LINE.match(exc.field or "")
+    if match is None:
+        return exc
+    n, name = int(match.group(1)), match.group(2)
+    source = view["lines"][n].get("source") if n < len(view["lines"]) else None
+    if source is None:
+        return exc
+    text = str(exc).removeprefix(f"{exc.field}: ")
+    where = f"{source}.{name}" if name == "sku" else f"{exc.field} ({source})"
+    return MappingError(text, field=where)
 
 
 def _object(payload: Any) -> AnyMapping[str, Any]:

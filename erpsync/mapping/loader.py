@@ -164,6 +164,14 @@ def _cross_checks(config: MappingConfig) -> list[str]:
         models = _source_models()
         if models is not None and config.model not in models:
             problems.append(f"model: unknown model {config.model!r}{did_you_mean(config.model, models)}")
+    if config.money is not None:
+        from erpsync.sources.money import computations
+
+        known = computations()
+        if config.model is None:
+            problems.append(f"money: needs model: (the source's money rules are per model; known: {', '.join(known)})")
+        elif config.model not in known:
+            problems.append(f"money: model {config.model!r} has no money rules{did_you_mean(config.model, known)}")
 
     first_at: dict[tuple[str, ...], int] = {}
     for i, rule in enumerate(config.fields):

@@ -8,7 +8,7 @@ from typing import Any, ClassVar, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from erpsync.sources.validation import Sku, parse_model
+from erpsync.sources.validation import Amount, OptionalSku, Sku, parse_model
 
 
 class _ShopifyModel(BaseModel):
@@ -47,6 +47,92 @@ class ShopifyLineItem(_ShopifyModel):
     title: str
 
 
+class ShopifyMoney(_ShopifyModel):
+    amount: Amount
+    currency_code: str | None = Field(None, pattern=r"^[A-Z]{3}$")
+
+
+class ShopifyMoneySet(_ShopifyModel):
+    """An amount in the shop's currency and in the one the customer paid in (``presentment``)."""
+
+    shop_money: ShopifyMoney
+    presentment_money: ShopifyMoney
+
+
+class ShopifyAllocation(_ShopifyModel):
+    """The part of one discount application that falls on a line (or a shipping line)."""
+
+    amount: Amount = Field(ge=0)
+    amount_set: ShopifyMoneySet | None = None
+
+
+class ShopifyTaxLine(_ShopifyModel):
+    title: str | None = None
+    rate: Decimal | None = None
+    price: Amount = Field(ge=0)
+    price_set: ShopifyMoneySet | None = None
+
+
+class ShopifyDuty(_ShopifyModel):
+    price_set: ShopifyMoneySet | None = None
+    tax_lines: list[ShopifyTaxLine] = Field(default_factory=list)
+
+
+class ShopifyOrderLineItem(ShopifyLineItem):
+    """A line of an order: without SKU it goes to a fallback item; ``current_quantity`` 0 was edited out."""
+
+    sku: OptionalSku = None  # type: ignore[assignment]
+    title: str | None = None  # type: ignore[assignment]
+    name: str | None = None
+    price: Amount = Field(ge=0)
+    price_set: ShopifyMoneySet | None = None
+    current_quantity: int | None = Field(None, ge=0)
+    gift_card: bool = False
+    discount_allocations: list[ShopifyAllocation] = Field(default_factory=list)
+    tax_lines: list[ShopifyTaxLine] = Field(default_factory=list)
+    duties: list[ShopifyDuty] = Field(default_factory=list)
+
+    @field_validator("discount_allocations", "tax_lines", "duties", mode="before")
+    @classmethod
+    def _none_is_empty(cls, value: Any) -> Any:
+        return [] if value is None else value
+
+
+class ShopifyShippingLine(_ShopifyModel):
+    code: str | None = None
+    title: str | None = None
+    price: Amount = Field(ge=0)
+    price_set: ShopifyMoneySet | None = None
+    is_removed: bool = False
+    discount_allocations: list[ShopifyAllocation] = Field(default_factory=list)
+    tax_lines: list[ShopifyTaxLine] = Field(default_factory=list)
+
+    @field_validator("discount_allocations", "tax_lines", mode="before")
+    @classmethod
+    def _none_is_empty(cls, value: Any) -> Any:
+        return [] if value is None else value
+
+
+class ShopifyOrderTransaction(_ShopifyModel):
+    kind: str | None = None
+    status: str | None = None
+    amount: Amount = Field(ge=0)
+    amount_set: ShopifyMoneySet | None = None
+    currency: str | None = Field(None, pattern=r"^[A-Z]{3}$")
+
+
+class ShopifyOrderRefundLine(_ShopifyModel):
+    line_item_id: int
+    quantity: int = Field(ge=0)
+
+
+class ShopifyOrderRefund(_ShopifyModel):
+    """A refund as the order embeds it: which lines it took back, and the money it returned."""
+
+    refund_line_items: list[ShopifyOrderRefundLine] = Field(default_factory=list)
+    transactions: list[ShopifyOrderTransaction] = Field(default_factory=list)
+
+
 class ShopifyOrder(_ShopifyEntity):
     """The body of an ``orders/create``/``orders/updated``/``orders/paid``/``orders/cancelled`` webhook."""
 
@@ -59,8 +145,19 @@ class ShopifyOrder(_ShopifyEntity):
     created_at: AwareDatetime | None = None
     updated_at: AwareDatetime
     currency: str = Field(pattern=r"^[A-Z]{3}$")
-    total_price: Decimal
-    line_items: list[ShopifyLineItem] = Field(min_length=1)
+    presentment_currency: str | None = Field(None, pattern=r"^[A-Z]{3}$")
+    test: bool = False
+    taxes_included: bool = False
+    total_price: Amount
+    total_price_set: ShopifyMoneySet | None = None
+    current_total_price: Amount | None = None
+    current_total_price_set: ShopifyMoneySet | None = None
+    total_discounts: Amount | None = None
+    total_discounts_set: ShopifyMoneySet | None = None
+    total_tip_received: Amount | None = None
+    line_items: list[ShopifyOrderLineItem] = Field(min_length=1)
+    shipping_lines: list[ShopifyShippingLine] = Field(default_factory=list)
+    refunds: list[ShopifyOrderRefund] = Field(default_factory=list)
     customer: ShopifyOrderCustomer | None = None
     cancelled_at: AwareDatetime | None = None
     cancel_reason: str | None = None
@@ -72,6 +169,16 @@ class ShopifyOrder(_ShopifyEntity):
     @classmethod
     def _no_tags(cls, value: Any) -> Any:
         return "" if value is None else value
+
+    @field_validator("shipping_lines", "refunds", mode="before")
+    @classmethod
+    def _none_is_empty(cls, value: Any) -> Any:
+        return [] if value is None else value
+
+    @field_validator("test", "taxes_included", mode="before")
+    @classmethod
+    def _null_is_false(cls, value: Any) -> Any:
+        return False if value is None else value
 
     @property
     def tag_list(self) -> list[str]:

@@ -8,7 +8,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from erpsync.sources.validation import NotBoolean, Sku, parse_model
+from erpsync.sources.validation import Amount, NotBoolean, OptionalSku, parse_model
 
 # An id becomes part of an ERP external id, which NetSuite limits to letters, digits, _ and -.
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
@@ -20,10 +20,23 @@ class _StandardModel(BaseModel):
 
 
 class StandardOrderLine(_StandardModel):
-    sku: Sku
-    quantity: Annotated[int, NotBoolean] = Field(gt=0)
-    price: Annotated[Decimal, NotBoolean] = Field(ge=0, allow_inf_nan=False)  # the unit price; text ("12.50") or a JSON number
+    id: str | None = Field(None, pattern=ID_PATTERN)  # the sender's line id: the ERP line's key
+    sku: OptionalSku = None  # none: a custom line (or a gift card / tip by `kind`), sent to a fallback item
+    kind: Literal["product", "gift_card", "tip"] = "product"
+    quantity: Annotated[int, NotBoolean] = Field(ge=0)  # 0: removed from the order
+    price: Amount = Field(ge=0)  # the unit price; text ("12.50") or a JSON number
     title: str | None = None
+    discount: Amount = Field(Decimal(0), ge=0)  # the line's share of every discount, as an amount
+    tax: Amount = Field(Decimal(0), ge=0)  # the line's tax
+    tax_code: str | None = None  # the sender's tax code or rate name, for the tax-code lookup
+
+
+class StandardShipping(_StandardModel):
+    method: str | None = None  # the sender's shipping method code
+    price: Amount = Field(ge=0)
+    discount: Amount = Field(Decimal(0), ge=0)
+    tax: Amount = Field(Decimal(0), ge=0)
+    tax_code: str | None = None
 
 
 class StandardOrder(_StandardModel):
@@ -34,7 +47,11 @@ class StandardOrder(_StandardModel):
     created_at: AwareDatetime
     updated_at: AwareDatetime
     currency: str = Field(pattern=r"^[A-Z]{3}$")
-    total: Decimal | None = Field(None, allow_inf_nan=False)
+    total: Amount | None = None  # the grand total the customer pays; the money check compares against it
+    taxes_included: bool = False  # prices and shipping price include their tax
+    discount: Amount = Field(Decimal(0), ge=0)  # an order-level discount not already in the lines' discounts
+    shipping: StandardShipping | None = None
+    test: bool = False
     lines: list[StandardOrderLine] = Field(min_length=1)
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ValidationError
 
 from erpsync.errors import InvalidPayload
 
@@ -68,3 +69,28 @@ def _message(error: Any) -> str:
     if isinstance(value, (str, int)) and not isinstance(value, bool) and len(str(value)) >= 3:
         message = message.replace(str(value), "<redacted>")
     return message
+
+
+def _amount(value: Any) -> Any:
+    # Money of one order: far below 10^15, and a handful of decimals at most. Anything else is no amount,
+    # and would make decimal arithmetic raise or crawl further on.
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError("expected a finite amount")
+        if value and not -12 <= value.adjusted() < 15:
+            raise ValueError("out of range for an amount")
+        if value.as_tuple().exponent < -12:  # type: ignore[operator]
+            raise ValueError("more than 12 decimal places")
+    return value
+
+
+def _optional_sku(value: Any) -> Any:
+    # A line without SKU (a custom item, a gift card, a tip) is valid: the mapping sends it to a fallback item.
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+# An amount: a decimal from text ("12.50", exact) or a JSON number, never a boolean, NaN or absurdly large.
+Amount = Annotated[Decimal, NotBoolean, AfterValidator(_amount)]
+OptionalSku = Annotated[str | None, BeforeValidator(_optional_sku)]

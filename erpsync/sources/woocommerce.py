@@ -8,7 +8,7 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from erpsync.sources.validation import NotBoolean, Sku, parse_model
+from erpsync.sources.validation import Amount, NotBoolean, OptionalSku, parse_model
 
 
 class _WooModel(BaseModel):
@@ -30,13 +30,45 @@ def _gmt(value: Any) -> Any:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
+class WooLineTax(_WooModel):
+    id: int  # the rate id: tax_lines[].rate_id
+    total: Amount | None = None
+
+    @field_validator("total", mode="before")
+    @classmethod
+    def _blank(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+
 class WooLineItem(_WooModel):
     id: int
-    sku: Sku  # WooCommerce sends "" for a product without SKU
-    quantity: Annotated[int, NotBoolean] = Field(gt=0)
-    # The unit price, a JSON number (total and subtotal are text).
+    sku: OptionalSku = None  # WooCommerce sends "" for a product without SKU: a fallback item then
+    quantity: Annotated[int, NotBoolean] = Field(ge=0)  # 0: removed from the order by an edit
+    # The unit price, a JSON number (total and subtotal are text). Informational: total/quantity, any digits.
     price: Annotated[Decimal, NotBoolean] = Field(ge=0, allow_inf_nan=False)
     name: str
+    subtotal: Amount | None = None  # before discounts, without tax (also when prices include tax)
+    total: Amount | None = None  # after discounts, without tax
+    total_tax: Amount | None = None
+    taxes: list[WooLineTax] = Field(default_factory=list)
+
+
+class WooChargeLine(_WooModel):
+    """A shipping line or a fee line: its total without tax, and the tax on it."""
+
+    id: int | None = None
+    method_id: str | None = None
+    method_title: str | None = None
+    name: str | None = None
+    total: Amount
+    total_tax: Amount | None = None
+    taxes: list[WooLineTax] = Field(default_factory=list)
+
+
+class WooTaxLine(_WooModel):
+    rate_id: int
+    rate_code: str | None = None
+    label: str | None = None
 
 
 class WooOrder(_WooModel):
@@ -50,8 +82,12 @@ class WooOrder(_WooModel):
     date_created_gmt: datetime
     date_modified_gmt: datetime
     currency: str = Field(pattern=r"^[A-Z]{3}$")
-    total: Decimal
+    total: Amount
+    prices_include_tax: bool = False
     line_items: list[WooLineItem] = Field(min_length=1)
+    shipping_lines: list[WooChargeLine] = Field(default_factory=list)
+    fee_lines: list[WooChargeLine] = Field(default_factory=list)
+    tax_lines: list[WooTaxLine] = Field(default_factory=list)
     customer_id: int | None = None  # 0 for a guest
     customer_note: str | None = None
 

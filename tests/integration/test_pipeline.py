@@ -13,7 +13,7 @@ import pytest
 from pydantic import SecretStr
 
 from erpsync.connectors.netsuite import NetSuiteClient, NetSuiteSettings
-from erpsync.errors import ConfigError, EntityBusy, ErpRejected, InvalidPayload
+from erpsync.errors import ConfigError, EntityBusy, ErpRejected, InvalidPayload, MappingError, SkipEvent
 from erpsync.pipeline import SyncPipeline
 from erpsync.retry import RetryPolicy
 from erpsync.settings import PROJECT_DIR
@@ -23,8 +23,8 @@ from tests.sandbox_procs import ERP_CLIENT_ID, ERP_CLIENT_SECRET, start_erp_sand
 
 @pytest.fixture(scope="module")
 def erp_url(tmp_path_factory):
-    # Item 901 (GIFTWRAP-STD in the lookup table) is unknown to this ERP: NetSuite answers 400 for it.
-    with start_erp_sandbox(tmp_path_factory.mktemp("erp"), "--items", "1-900") as base_url:
+    # Item 901 (the gift-card fallback item) is unknown to this ERP: NetSuite answers 400 for it.
+    with start_erp_sandbox(tmp_path_factory.mktemp("erp"), "--items", "1-900,902-999") as base_url:
         yield base_url
 
 
@@ -38,10 +38,18 @@ def pipeline(ledger, erp_url):
 
 
 def sample_order(**changes) -> dict:
+    """Shopify's sample order as a real one (the sample is a test order, which the mapping skips)."""
     order = json.loads(fixture_path("shopify", "orders_create.json").read_text())
     order["id"] = 900000000000 + uuid.uuid4().int % 10**9
+    order["test"] = False
     order.update(changes)
     return order
+
+
+def set_total(order: dict, total: str) -> None:
+    order["total_price"] = total
+    for money in order["total_price_set"].values():
+        money["amount"] = total
 
 
 def store(ledger, order: dict, topic: str = "orders/create") -> int:
@@ -57,7 +65,10 @@ def sync(pipeline, event_id: int):
     skip = pipeline.dedupe(event)
     if skip is not None:
         return pipeline.skip(event, skip)
-    transformed = pipeline.transform(event)
+    try:
+        transformed = pipeline.transform(event)
+    except SkipEvent as skipped:
+        return pipeline.skip(event, skipped)
     erp_id = pipeline.push(transformed)
     pipeline.confirm(event, transformed, erp_id)
     return erp_id
@@ -81,7 +92,8 @@ def test_same_content_is_a_duplicate_older_is_superseded_newer_updates_the_same_
     older = copy.deepcopy(order) | {"updated_at": "2026-11-01T09:00:00-05:00", "note": "older"}
     assert sync(pipeline, store(ledger, older, topic="orders/updated")) == "superseded"
     newer = copy.deepcopy(order) | {"updated_at": "2026-11-01T11:00:00-05:00"}
-    newer["line_items"][0]["quantity"] = 3
+    newer["line_items"][0]["quantity"] = newer["line_items"][0]["current_quantity"] = 3
+    set_total(newer, "786.00")  # 3 × 199 + 199 − 20 discount + 10 shipping
     assert sync(pipeline, store(ledger, newer, topic="orders/updated")) == first, "upsert keeps the internal id"
     [record] = [r for r in httpx.get(f"{erp_url}/_sandbox/records", params={"type": "salesOrder"}).json()["records"]
                 if r["external_id"] == f"shopify-order-{order['id']}"]
@@ -121,7 +133,8 @@ def test_a_bad_payload_fails_naming_the_field_and_no_customer_value(pipeline, le
 def test_an_erp_rejection_is_recorded_with_netsuites_code_and_path(pipeline, ledger):
     order = sample_order()
     order["line_items"] = order["line_items"][:1]
-    order["line_items"][0]["sku"] = "GIFTWRAP-STD"
+    order["line_items"][0].update(sku=None, gift_card=True, title="Gift card")
+    set_total(order, "189.00")  # 199 − 20 discount + 10 shipping
     event_id = store(ledger, order)
     event = pipeline.validate(event_id)
     assert pipeline.dedupe(event) is None
@@ -135,6 +148,42 @@ def test_an_erp_rejection_is_recorded_with_netsuites_code_and_path(pipeline, led
     assert (outcome.outcome, outcome.external_id) == ("failed", f"shopify-order-{order['id']}")
     assert "INVALID_CONTENT" in outcome.reason and "Invalid Field Value" in outcome.reason
     assert ledger.claim(event.key, 999, stale_after=timedelta(minutes=5)), "a failed event releases its claim"
+
+
+def test_shopifys_sample_lands_at_388_with_shipping_discount_and_addresses(pipeline, ledger):
+    order = sample_order()
+    sync(pipeline, store(ledger, order))
+    record = pipeline.erp.get("salesOrder", f"eid:shopify-order-{order['id']}", expand_sub_resources=True)
+    assert (record["shippingCost"], record["discountRate"]) == (10, -20)
+    assert [line["amount"] for line in record["item"]["items"]] == [199, 199]
+    assert record["shippingAddress"]["country"]["id"] == "US" and record["currency"]["id"] == "1"
+    if "total" in record:  # the sandbox computes NetSuite's totals from the body, as the pre-push check did
+        assert record["total"] == 388
+
+
+def test_a_test_order_is_recorded_as_skipped_with_its_reason(pipeline, ledger, erp_url):
+    order = sample_order(test=True)
+    event_id = store(ledger, order)
+    assert sync(pipeline, event_id) == "skipped"
+    [outcome] = ledger.outcomes(event_id)
+    assert outcome.outcome == "skipped" and "a test order" in outcome.reason
+    records = httpx.get(f"{erp_url}/_sandbox/records", params={"type": "salesOrder"}).json()["records"]
+    assert f"shopify-order-{order['id']}" not in {r["external_id"] for r in records}
+
+
+def test_a_body_that_does_not_add_up_is_not_written_and_names_both_totals(pipeline, ledger, erp_url):
+    order = sample_order()
+    set_total(order, "400.00")
+    event_id = store(ledger, order)
+    event = pipeline.validate(event_id)
+    assert pipeline.dedupe(event) is None
+    with pytest.raises(MappingError) as caught:
+        pipeline.transform(event)
+    reason = pipeline.fail(event_id, caught.value, event=event)
+    assert "would total 388.00 USD" in reason and "total_price is 400.00 USD" in reason
+    assert "difference -12.00 USD" in reason and "Steve" not in reason
+    records = httpx.get(f"{erp_url}/_sandbox/records", params={"type": "salesOrder"}).json()["records"]
+    assert f"shopify-order-{order['id']}" not in {r["external_id"] for r in records}
 
 
 def test_a_topic_no_mapping_handles_is_dead_lettered_by_name(pipeline, ledger):
@@ -153,7 +202,7 @@ def test_a_broken_mapping_for_another_topic_does_not_stop_orders(ledger, erp_url
     mappings = tmp_path / "mappings"
     shutil.copytree(PROJECT_DIR / "mappings", mappings)
     refund = mappings / "shopify_refund_to_netsuite_cash_refund.yaml"
-    refund.write_text(refund.read_text().replace("transform: int", "transform: integr", 1))
+    refund.write_text(refund.read_text() + "\nintegr: true   # a typo: an unknown key\n")
     settings = NetSuiteSettings(base_url=erp_url, client_id=ERP_CLIENT_ID, client_secret=SecretStr(ERP_CLIENT_SECRET))
     pipeline = SyncPipeline(ledger, mappings, lambda: NetSuiteClient(settings))
     try:

@@ -20,10 +20,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from erpsync.errors import InvalidPayload, MappingError
+from erpsync.errors import InvalidPayload, MappingError, SkipEvent
 from erpsync.mapping import InMemoryXref, Mapping, discover_mappings, load_mapping
 from erpsync.mapping.cases import load_cases
 from erpsync.mapping.config import TransformRef
+from erpsync.mapping.money_check import check_total
 from erpsync.mapping.transforms import TRANSFORMS, TransformContext
 from erpsync.sources import MODELS
 
@@ -150,13 +151,15 @@ def exercise(mapping: Mapping, payload: Any) -> None:
     for step in (
         lambda: mapping.entity_id(payload),
         lambda: mapping.source_version(payload),
-        lambda: mapping.apply(payload, xref=InMemoryXref({})),
+        lambda: check_total(mapping.apply(payload, xref=InMemoryXref({}))),
         lambda: mapping.unread_fields(payload) if isinstance(payload, dict) else None,
     ):
         try:
             step()
         except MappingError as exc:
             assert exc.field, f"a MappingError without a field: {exc}"
+        except SkipEvent as exc:  # a `skip:` rule held: the pipeline records it as skipped, with the reason
+            assert str(exc), "a skip without a reason"
 
 
 @pytest.mark.parametrize("mapping", MAPPINGS, ids=lambda m: m.name)

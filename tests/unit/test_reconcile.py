@@ -73,10 +73,10 @@ def test_bad_windows_are_refused_naming_the_setting(build, message):
 
 
 def order(**changes):
-    base = {"id": 1001, "name": "#1001", "created_at": "2026-11-27T10:00:00-05:00",
-            "updated_at": "2026-11-27T11:00:00-05:00", "currency": "USD",
-            "line_items": [{"sku": "IPOD2008PINK", "quantity": 2, "price": "10.50", "title": "iPod"},
-                           {"sku": "EARBUD-WHT-STD", "quantity": 1, "price": "3.00", "title": "Earbuds"}]}
+    base = {"id": 1001, "name": "#1001", "order_number": 1001, "created_at": "2026-11-27T10:00:00-05:00",
+            "updated_at": "2026-11-27T11:00:00-05:00", "currency": "USD", "total_price": "24.00",
+            "line_items": [{"id": 1, "sku": "IPOD2008PINK", "quantity": 2, "price": "10.50", "title": "iPod"},
+                           {"id": 2, "sku": "EARBUD-WHT-STD", "quantity": 1, "price": "3.00", "title": "Earbuds"}]}
     return {**base, **changes}
 
 
@@ -91,7 +91,7 @@ def test_source_row_applies_the_sync_mapping():
 
 def test_a_record_the_mapping_refuses_keeps_its_row_with_the_field_named():
     mapping = find_mapping(MAPPINGS, "shopify", "orders/updated")
-    row = source_row(mapping, order(line_items=[{"sku": "NO-SUCH-SKU", "quantity": 1, "price": "1"}]))
+    row = source_row(mapping, order(line_items=[{"id": 1, "sku": "NO-SUCH-SKU", "quantity": 1, "price": "1"}]))
     assert row["external_id"] == "shopify-order-1001"
     assert row["map_error"] and "line_items[0].sku" in row["map_error"]
 

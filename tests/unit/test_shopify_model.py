@@ -7,6 +7,7 @@ import json
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -52,8 +53,12 @@ def _broken(change) -> dict:
 # (id, change, expected field, expected message substring)
 INVALID_PAYLOADS = [
     ("zero quantity", lambda p: p["line_items"][0].update(quantity=0), "line_items[0].quantity", "greater than 0"),
-    ("null sku", lambda p: p["line_items"][1].update(sku=None), "line_items[1].sku", "SKU is required"),
-    ("blank sku", lambda p: p["line_items"][0].update(sku="  "), "line_items[0].sku", "SKU is required"),
+    ("negative current_quantity", lambda p: p["line_items"][1].update(current_quantity=-1),
+     "line_items[1].current_quantity", "greater than or equal to 0"),
+    ("bad allocation", lambda p: p["line_items"][0].update(discount_allocations=[{"amount": "NaN"}]),
+     "line_items[0].discount_allocations[0].amount", "finite"),
+    ("bad presentment price", lambda p: p["line_items"][0]["price_set"]["presentment_money"].update(amount="x"),
+     "line_items[0].price_set.presentment_money.amount", "decimal"),
     ("no line items", lambda p: p.update(line_items=[]), "line_items", "at least 1 item"),
     ("missing id", lambda p: p.pop("id"), "id", "required field is missing"),
     ("missing updated_at", lambda p: p.pop("updated_at"), "updated_at", "required field is missing"),
@@ -73,6 +78,13 @@ def test_invalid_payload_names_the_field(change, field: str, message: str) -> No
     assert caught.value.field == field
     assert str(caught.value).startswith(f"{field}: ")
     assert message in str(caught.value)
+
+
+@pytest.mark.parametrize("sku", [None, "", "  "])
+def test_a_line_without_sku_is_valid_and_reads_as_none(sku: Any) -> None:
+    # A custom line, a gift card or a tip has no SKU: the mapping sends it to a fallback item.
+    order = parse_order(_broken(lambda p: p["line_items"][1].update(sku=sku)))
+    assert order.line_items[1].sku is None and order.line_items[0].sku == "IPOD2008PINK"
 
 
 def test_every_problem_is_listed_by_path() -> None:

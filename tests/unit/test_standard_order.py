@@ -68,8 +68,11 @@ def test_event_sample() -> None:
         (event(updated_at="2024-05-02T10:16:00"), "data.updated_at", "timezone"),
         (event(currency="dollars"), "data.currency", "pattern"),
         (event(lines=[]), "data.lines", "at least 1 item"),
-        (event(lines=[line(), line(sku=" ")]), "data.lines[1].sku", "a SKU is required"),
-        (event(lines=[line(quantity=0)]), "data.lines[0].quantity", "greater than 0"),
+        (event(lines=[line(), line(kind="voucher")]), "data.lines[1].kind", "'product', 'gift_card' or 'tip'"),
+        (event(lines=[line(quantity=-1)]), "data.lines[0].quantity", "greater than or equal to 0"),
+        (event(lines=[line(discount="-1")]), "data.lines[0].discount", "greater than or equal to 0"),
+        (event(shipping={"method": "Express"}), "data.shipping.price", "required field is missing"),
+        (event(total="1e20"), "data.total", "out of range"),
         (event(lines=[line(quantity=True)]), "data.lines[0].quantity", "expected a number"),
         (event(lines=[line(price="NaN")]), "data.lines[0].price", "finite"),
         (event(lines=[line(price="-1")]), "data.lines[0].price", "greater than or equal to 0"),
@@ -97,10 +100,17 @@ def test_the_shipped_mapping_agrees_with_the_model() -> None:
     assert (record.record_type, record.external_id) == ("salesOrder", "standard-order-ord_2KWPBgLlAfxdpx2A")
     assert mapping.entity_id(EVENT) == "ord_2KWPBgLlAfxdpx2A"
     assert mapping.source_version(EVENT) == parse_order(EVENT).version
-    assert record.body == {
-        "entity": {"id": "110"},
-        "tranDate": "2024-05-02",
-        "otherRefNum": "SO-1001",
-        "memo": "Order SO-1001",
-        "item": {"items": [{"item": {"id": "140"}, "quantity": 2, "rate": 12.5, "description": "USB-C cable 1 m"}]},
-    }
+    assert record.body["memo"] == "Order SO-1001" and record.body["currency"] == {"id": "1"}
+    assert record.body["item"] == {"items": [{
+        "item": {"id": "140"}, "quantity": 2, "rate": 12.5, "amount": 25, "description": "USB-C cable 1 m",
+        "tax1Amt": 0, "custcol_erpsync_line_key": "line-1",
+    }]}
+    assert record.expected_total is not None and record.expected_total.total == Decimal("25.00")
+    assert not any(value in repr(record.body) for value in CUSTOMER_VALUES)
+
+
+def test_a_line_without_sku_goes_to_the_custom_item() -> None:
+    mapping = load_mapping(MAPPING)
+    record = mapping.apply(event(total="30.00", lines=[line(), line(sku=" ", price="5.00", quantity=1, id="x")]))
+    assert [(li["item"]["id"], li["custcol_erpsync_line_key"]) for li in record.body["item"]["items"]] == [
+        ("140", "line-1"), ("900", "x")]
