@@ -10,6 +10,11 @@ a ``template:`` rule is Jinja: ``"Shopify order {{ name }}"``, ``{{ line_items |
 - work is bounded, not only output: every loop iteration and every element a filter goes through counts
   against ``MAX_STEPS`` per render; a value built on the way (``~``, ``+``, a filter's result) holds at most
   ``MAX_VALUE`` characters or elements, and a whole number at most ``MAX_INT_BITS`` bits;
+- sizes are checked before the cost is paid, not after: a filter's arguments are checked before it runs
+  (``tojson``'s indent, ``batch``'s and ``slice``'s counts, ``round``'s precision, ``sum``'s start), and what it
+  would write is predicted from its input (``replace``, ``join``, ``tojson``, the text filters). A list may
+  hold the same large value many times over (``[big] * 999``) at no cost, so text made of a value is
+  predicted from the value written out (``_written_size``), never from its length;
 - what could escape those counts is refused at load: macros and call blocks (recursion), ``recursive``
   loops, ``{% set %}…{% endset %}`` and ``{% filter %}`` blocks (output built aside from the bounded
   stream), and include/import/extends;
@@ -20,14 +25,17 @@ a ``template:`` rule is Jinja: ``"Shopify order {{ name }}"``, ``{{ line_items |
 from __future__ import annotations
 
 import functools
+import inspect
 import operator
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, UndefinedError, meta, nodes
+from jinja2.filters import make_attrgetter
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from erpsync.errors import MappingError
@@ -37,6 +45,9 @@ MAX_REPEAT = 1_000  # the largest sequence `*` may build
 MAX_VALUE = 100_000  # characters or elements of any value built on the way to the output
 MAX_STEPS = 100_000  # loop iterations plus elements filters go through, per render (a payload holds ≤ 10,000 values)
 MAX_INT_BITS = 4_096  # whole numbers beyond this are refused before they are computed
+MAX_KEYED = 1_048_576  # characters a sort, unique, min, max or groupby may go through (a payload is ≤ 1 MiB)
+MAX_INDENT = 8  # tojson's indent
+MAX_PRECISION = 32  # round's digits: ceil and floor compute 10 ** precision
 
 SAFE_FILTERS = frozenset(
     """abs attr batch capitalize count default d dictsort first float groupby int items join last length list
@@ -122,12 +133,142 @@ def _bounded(value: Any) -> Any:
     return value
 
 
-def _bounded_filter(func: Any) -> Any:
-    """``func`` charged for the elements it goes through, its result bounded (wraps keep jinja's pass_* marks)."""
+def _written_size(value: Any, limit: int, indent: int = 0) -> int:
+    """About how many characters ``str(value)`` or ``tojson(value, indent)`` writes, counted until past ``limit``.
+
+    Walks the value as it would be written, so a part shared many times counts each time; every part visited
+    is a step of the render's budget, and the walk stops once the count passes ``limit``, so it never costs
+    more than the text it predicts would. Quotes and separators are counted; escapes are not."""
+    total = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack and total <= limit:
+        item, depth = stack.pop()
+        _spend(1)
+        if isinstance(item, str):
+            total += len(item) + 2
+        elif isinstance(item, (Mapping, list, tuple)):
+            parts = len(item) * (2 if isinstance(item, Mapping) else 1)
+            total += 2 + 2 * parts + (parts + 1) * (1 + depth * indent) if indent else 2 + 2 * parts
+            if total > limit:
+                break
+            children = [*item.keys(), *item.values()] if isinstance(item, Mapping) else item
+            stack.extend((child, depth + 1) for child in children)
+        elif _whole(item):
+            total += item.bit_length() // 3 + 2
+        else:
+            total += 24  # a float, a decimal, a bool, None, an undefined name
+    return total
+
+
+def _refuse_text_over(value: Any, limit: int, what: str) -> None:
+    if not isinstance(value, str) and _written_size(value, limit) > limit:
+        raise SecurityError(f"{what} would write more than {limit} characters")
+
+
+def _materialised(value: Any) -> Any:
+    """A lazy sequence (``map``, ``select``, ``batch``…) as a list, so its size can be predicted; each element
+    is counted as it is consumed."""
+    return list(value) if isinstance(value, Iterator) else value
+
+
+# Checks run on a filter's arguments before it runs: (filter, bound arguments) → None, or SecurityError.
+def _guard_text(parameter: str) -> Callable[[str, dict[str, Any]], None]:
+    def guard(name: str, arguments: dict[str, Any]) -> None:
+        _refuse_text_over(arguments[parameter], MAX_VALUE, f"'{name}'")
+
+    return guard
+
+
+def _guard_replace(name: str, arguments: dict[str, Any]) -> None:
+    for key in ("s", "old", "new"):
+        _refuse_text_over(arguments[key], MAX_VALUE, "'replace'")
+    text, old, new, count = (str(arguments["s"]), str(arguments["old"]), str(arguments["new"]),
+                             arguments["count"])
+    found = text.count(old) if old else len(text) + 1  # '' is found between every two characters
+    if _whole(count) and count >= 0:
+        found = min(found, count)
+    if len(text) + found * (len(new) - len(old)) > MAX_VALUE:
+        raise SecurityError(f"'replace' would write more than {MAX_VALUE} characters")
+
+
+def _guard_join(name: str, arguments: dict[str, Any]) -> None:
+    arguments["value"] = values = _materialised(arguments["value"])
+    _refuse_text_over(arguments["d"], MAX_VALUE, "'join'")
+    if not isinstance(values, (str, list, tuple, Mapping)):
+        return  # not iterable: join raises its own error
+    if arguments["attribute"] is not None:
+        getter = make_attrgetter(ENVIRONMENT, arguments["attribute"])
+        values = [getter(v) for v in values]
+    total = max(0, len(values) - 1) * len(str(arguments["d"]))
+    for item in values:
+        total += len(item) if isinstance(item, str) else _written_size(item, MAX_VALUE)
+        if total > MAX_VALUE:
+            raise SecurityError(f"'join' would write more than {MAX_VALUE} characters")
+
+
+def _guard_tojson(name: str, arguments: dict[str, Any]) -> None:
+    indent = arguments["indent"]
+    if indent is not None and not (
+        (_whole(indent) and 0 <= indent <= MAX_INDENT) or (isinstance(indent, str) and len(indent) <= MAX_INDENT)
+    ):
+        raise SecurityError(f"'tojson' indent must be at most {MAX_INDENT}")
+    width = len(indent) if isinstance(indent, str) else (indent or 0)
+    if _written_size(arguments["value"], MAX_VALUE, width) > MAX_VALUE:
+        raise SecurityError(f"'tojson' would write more than {MAX_VALUE} characters")
+
+
+def _guard_count(parameter: str) -> Callable[[str, dict[str, Any]], None]:
+    def guard(name: str, arguments: dict[str, Any]) -> None:
+        count = arguments[parameter]
+        if not _whole(count) or count > MAX_VALUE:  # batch pads its last list to this size
+            raise SecurityError(f"'{name}' takes a whole number up to {MAX_VALUE}")
+
+    return guard
+
+
+def _guard_sum(name: str, arguments: dict[str, Any]) -> None:
+    # Adding lists copies the total so far at every step: a few thousand lists take minutes.
+    if not isinstance(arguments["start"], (int, float, Decimal)):
+        raise SecurityError("'sum' adds numbers only (start must be a number)")
+
+
+def _guard_round(name: str, arguments: dict[str, Any]) -> None:
+    precision = arguments["precision"]
+    if not _whole(precision) or abs(precision) > MAX_PRECISION:
+        raise SecurityError(f"'round' precision must be a whole number up to {MAX_PRECISION}")
+
+
+def _guard_keyed(name: str, arguments: dict[str, Any]) -> None:
+    # Without case_sensitive=True these build a lowercased copy of every key before comparing.
+    arguments["value"] = value = _materialised(arguments["value"])
+    if _written_size(value, MAX_KEYED) > MAX_KEYED:
+        raise SecurityError(f"'{name}' would go through more than {MAX_KEYED} characters")
+
+
+_GUARDS: dict[str, Callable[[str, dict[str, Any]], None]] = {
+    "string": _guard_text("s"), "upper": _guard_text("s"), "lower": _guard_text("s"),
+    "title": _guard_text("s"), "capitalize": _guard_text("s"), "trim": _guard_text("value"),
+    "truncate": _guard_text("s"), "replace": _guard_replace, "join": _guard_join, "tojson": _guard_tojson,
+    "batch": _guard_count("linecount"), "slice": _guard_count("slices"), "sum": _guard_sum, "round": _guard_round,
+    "sort": _guard_keyed, "unique": _guard_keyed, "min": _guard_keyed, "max": _guard_keyed,
+    "groupby": _guard_keyed, "dictsort": _guard_keyed,
+}
+
+
+def _bounded_filter(func: Any, name: str) -> Any:
+    """``func`` charged for the elements it goes through, its arguments checked by its guard before it runs,
+    its result bounded (wraps keep jinja's pass_* marks)."""
+    guard = _GUARDS.get(name)
+    signature = inspect.signature(func)
 
     @functools.wraps(func)
     def run(*args: Any, **kwargs: Any) -> Any:
         _spend(1 + sum(_size(a) for a in args))
+        if guard is not None:
+            bound = signature.bind(*args, **kwargs)  # TypeError for wrong arguments, as the filter would raise
+            bound.apply_defaults()
+            guard(name, bound.arguments)  # may replace a lazy sequence by the list it consumed
+            args, kwargs = bound.args, bound.kwargs
         return _bounded(func(*args, **kwargs))
 
     return run
@@ -145,6 +286,7 @@ def _bounded_concat(parts: list[Any]) -> str:
     out: list[str] = []
     size = 0
     for part in parts:
+        _refuse_text_over(part, MAX_VALUE - size, "'~'")
         text = str(part)
         size += len(text)
         if size > MAX_VALUE:
@@ -186,12 +328,17 @@ def _harden(tree: nodes.Template) -> nodes.Template:
 
 
 def _finalize(value: Any) -> Any:
-    return "" if value is None else value
+    """What ``{{ value }}`` writes; a list or object is refused before it is turned into more text than the
+    output may hold."""
+    if value is None:
+        return ""
+    _refuse_text_over(value, MAX_OUTPUT, "'{{ … }}'")
+    return value
 
 
 ENVIRONMENT = _PayloadOnlyEnvironment(undefined=StrictUndefined, autoescape=False, finalize=_finalize)
 ENVIRONMENT.globals.clear()
-ENVIRONMENT.filters = {name: _bounded_filter(f) for name, f in ENVIRONMENT.filters.items() if name in SAFE_FILTERS}
+ENVIRONMENT.filters = {name: _bounded_filter(f, name) for name, f in ENVIRONMENT.filters.items() if name in SAFE_FILTERS}
 ENVIRONMENT.filters[_ITER_FILTER] = _bounded_iter
 ENVIRONMENT.filters[_CONCAT_FILTER] = _bounded_concat
 

@@ -1,15 +1,22 @@
-"""A hostile ``template:`` rule is refused, at load or at render, quickly and without blowing memory.
+"""A hostile ``template:`` rule or mapping file is refused, at load or at render, quickly and without blowing memory.
 
 The threat is a mapping file written by someone who should not be trusted with code, or by mistake:
 Jinja runs in jinja2's immutable sandbox with the payload-only lookups, filter allow-list and bounds of
-erpsync/mapping/jinja_template.py. Each case here must end in a ConfigError (load) or a MappingError
-(render) within TIME_LIMIT seconds and PEAK_MEMORY bytes of Python allocations.
+erpsync/mapping/jinja_template.py, and YAML is read with the bounds of erpsync/mapping/loader.py. Each case
+here must end in a ConfigError (load) or a MappingError (render) within TIME_LIMIT seconds and PEAK_MEMORY
+bytes: measured in this process (Python's allocations, wall time), and enforced in a child process that the
+kernel stops at PEAK_MEMORY more address space (RLIMIT_AS) and TIME_LIMIT more seconds of CPU (RLIMIT_CPU).
+A limit found only after the cost is paid fails there, where tracemalloc would merely report it.
 """
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 import tracemalloc
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +67,30 @@ AT_RENDER = [
     ("output past the cap", "{% for a in items %}{{ text }}{% endfor %}"),
 ]
 
+# The cases of issue 16: each ended in a MappingError, but only after the cost was paid (the figures then).
+BIG = "{% set a = items | join(',') %}{% set b = a ~ a ~ a ~ a %}"  # ~96,000 characters, under MAX_VALUE
+PAID_BEFORE_REFUSED = [
+    ("tojson with a huge indent", "{{ [1] | tojson(indent=100000000) }}"),  # 558 MB
+    ("tojson of a nested list with a huge indent", "{{ [[[[1]]]] | tojson(indent=30000000) }}"),  # 1.27 GB, 10 s
+    ("batch padded to ten million", "{{ [1] | batch(10000000,'x') | first }}"),  # 226 MB
+    ("replace of the empty string", "{% set a = items | join %}{{ a | replace('', a) | length }}"),  # 461 MB
+    ("sum of lists", "{{ ([items] * 999) | sum(start=[]) | length }}"),  # minutes
+    ("round up to ten million places", "{{ 1.5 | round(10000000, 'ceil') }}"),  # 12 s
+    # One large value shared by every element of a list costs nothing, until it is written out.
+    ("join of a shared value", BIG + "{{ ([b] * 999) | join | length }}"),
+    ("join of a lazy sequence", BIG + "{{ ([b] * 999) | select | join | length }}"),
+    ("tojson of a shared value", BIG + "{{ ([b] * 999) | tojson | length }}"),
+    ("tojson of shared lists", BIG + "{% set l = [b] * 999 %}{{ ([l] * 999) | tojson | length }}"),
+    ("string of a shared value", BIG + "{{ ([b] * 999) | string | length }}"),
+    ("upper of a shared value", BIG + "{{ ([b] * 999) | upper | length }}"),
+    ("output of a shared value", BIG + "{{ [b] * 999 }}"),
+    ("~ of a shared value", BIG + "{{ (([b] * 999) ~ '') | length }}"),
+    ("sort lowercasing a shared value", BIG + "{{ ([b] * 999) | sort | length }}"),
+    ("sort by a shared attribute", BIG + "{% set d = {'k': b} %}{{ ([d] * 999) | sort(attribute='k') | length }}"),
+    ("replace by a shared value", BIG + "{{ b | replace(',', [b] * 999) | length }}"),
+]
+AT_RENDER += PAID_BEFORE_REFUSED
+
 AT_LOAD = [
     ("recursive macro", "{% macro m(n) %}{{ m(n) }}{{ m(n) }}{% endmacro %}{{ m(1) }}"),
     ("recursive loop", "{% for x in items recursive %}{{ loop(items) }}{% endfor %}"),
@@ -73,6 +104,24 @@ AT_LOAD = [
     ("the attr filter", "{{ name | attr('__class__') }}"),
     ("the bounded helpers by name", "{{ items | _erpsync_bounded_iter }}"),
     ("key-template syntax", "{name.__class__}"),
+]
+
+
+# Mapping files whose YAML alone is the attack: refused while they are read.
+_LAUGHS = "".join(f"      l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * 9)}]\n" for n in range(1, 10))
+HOSTILE_YAML = [
+    ("alias bomb in a value constant", """source: shopify
+topic: orders/create
+entity: {type: order, id: "{id}", version: updated_at}
+record_type: salesOrder
+external_id: o-{id}
+fields:
+  - target_field: memo
+    value:
+      l0: &l0 lol
+""" + _LAUGHS),  # nine lines standing for 9 ** 9 (387 million) values
+    ("nesting ten thousand deep", "source: shopify\nfields: " + "[" * 10_000 + "]" * 10_000 + "\n"),
+    ("a million values", "source: shopify\nfields: [" + "1," * 1_000_000 + "]\n"),
 ]
 
 
@@ -149,3 +198,132 @@ def test_a_refusal_does_not_quote_the_payload(tmp_path: Path) -> None:
     assert "Jane Doe" not in str(caught.value) and "has no attribute '<value>'" in str(caught.value)
     with pytest.raises(MappingError, match="has no attribute 'nickname'"):  # the template's own words stay
         mapping.apply({**PAYLOAD, "name": "id", "customer": {"id": 1}})
+
+
+@pytest.mark.parametrize("text", [t for _, t in HOSTILE_YAML], ids=[n for n, _ in HOSTILE_YAML])
+def test_hostile_yaml_is_refused_while_read(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "hostile.yaml"
+    path.write_text(text)
+    kind, message, elapsed, peak = refusal(path)
+    assert kind is ConfigError and "hostile.yaml: " in message, message
+    assert elapsed < TIME_LIMIT and peak < PEAK_MEMORY, (elapsed, peak)
+
+
+# -- the same cases under the kernel's limits --------------------------------------------------------------------
+
+# Runs in a child process: imports once, warms up, then forks once per case. Each fork sets RLIMIT_AS to its
+# address space now + PEAK_MEMORY and RLIMIT_CPU to its CPU time now + TIME_LIMIT, loads and applies the
+# mapping, and writes one JSON line: what was raised, and the CPU seconds it took.
+_CHILD = r"""
+import json, os, resource, signal, sys
+from erpsync.errors import ConfigError, MappingError
+from erpsync.mapping import load_mapping
+
+limit_bytes, limit_seconds = int(sys.argv[1]), float(sys.argv[2])
+payload = json.loads(open(sys.argv[3]).read())
+load_mapping(sys.argv[4]).apply(payload)  # warm-up: every lazy import and cache, before any limit
+
+def cpu():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+def address_space():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmSize:"):
+            return int(line.split()[1]) * 1024
+
+for path in sys.argv[5:]:
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        resource.setrlimit(resource.RLIMIT_AS, (address_space() + limit_bytes, hard))
+        started = cpu()
+        _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+        resource.setrlimit(resource.RLIMIT_CPU, (int(started + limit_seconds) + 1, hard))
+        try:
+            load_mapping(path).apply(payload)
+            outcome = {"raised": None, "message": ""}
+        except (ConfigError, MappingError) as exc:
+            outcome = {"raised": type(exc).__name__, "message": str(exc)}
+        except MemoryError:
+            outcome = {"raised": "MemoryError", "message": ""}
+        outcome["cpu_seconds"] = cpu() - started
+        os.write(write, json.dumps(outcome).encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as answer:
+        text = answer.read()
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        text = json.dumps({"raised": "killed by " + signal.Signals(os.WTERMSIG(status)).name, "message": ""})
+    print(json.dumps({"path": path, **json.loads(text or '{"raised": "no answer", "message": ""}')}), flush=True)
+"""
+
+
+@cache
+def _under_limits(folder: str) -> dict[str, dict[str, Any]]:
+    """Every hostile case of this module, each in a forked child under the limits; outcome by case name."""
+    root = Path(folder)
+    cases: dict[str, Path] = {}
+    for i, (name, template) in enumerate([*AT_RENDER, *AT_LOAD]):
+        case = root / f"case{i}"
+        case.mkdir()
+        cases[name] = write_mapping(case, template)
+    for i, (name, text) in enumerate(HOSTILE_YAML):
+        cases[name] = root / f"yaml{i}.yaml"
+        cases[name].write_text(text)
+    warm = root / "warm"
+    warm.mkdir()
+    (root / "payload.json").write_text(json.dumps(PAYLOAD))
+    argv = [sys.executable, "-c", _CHILD, str(PEAK_MEMORY), str(TIME_LIMIT), str(root / "payload.json"),
+            str(write_mapping(warm, "{{ name }} {{ items | tojson | length }}")), *map(str, cases.values())]
+    # Wall time is only a backstop for a case the CPU limit cannot see (one that sleeps or blocks).
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60 + 10 * len(cases))
+    assert done.returncode == 0, done.stderr[-2000:]
+    by_path = {line["path"]: line for line in map(json.loads, done.stdout.splitlines())}
+    return {name: by_path[str(path)] for name, path in cases.items()}
+
+
+@pytest.fixture(scope="module")
+def under_limits(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    return _under_limits(str(tmp_path_factory.mktemp("hostile")))
+
+
+EXPECTED_UNDER_LIMITS = (
+    [(name, "MappingError") for name, _ in AT_RENDER]
+    + [(name, "ConfigError") for name, _ in AT_LOAD]
+    + [(name, "ConfigError") for name, _ in HOSTILE_YAML]
+)
+
+
+@pytest.mark.parametrize(("name", "raised"), EXPECTED_UNDER_LIMITS, ids=[n for n, _ in EXPECTED_UNDER_LIMITS])
+def test_refused_within_the_limits_in_a_child_process(
+    under_limits: dict[str, dict[str, Any]], name: str, raised: str
+) -> None:
+    outcome = under_limits[name]
+    assert outcome["raised"] == raised, outcome
+    assert outcome["cpu_seconds"] < TIME_LIMIT, outcome
+
+
+def test_the_child_process_limits_do_stop_a_case_that_pays_the_cost(tmp_path: Path) -> None:
+    # The harness itself: a cost paid before any check (a YAML file far over the limits, read as the loader
+    # read it before issue 16) must come back as MemoryError or a kill, not as a refusal.
+    script = tmp_path / "costly.py"
+    script.write_text("import yaml\n" "def load_mapping(path):\n"
+                      "    class Paid:\n" "        def apply(self, payload):\n"
+                      "            return yaml.safe_load(open(path).read())\n" "    return Paid()\n")
+    child = _CHILD.replace("from erpsync.mapping import load_mapping", "from costly import load_mapping")
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("[" + "[1, 2, 3, 4, 5, 6, 7, 8]," * 200_000 + "]")
+    warm = tmp_path / "warm.yaml"
+    warm.write_text("a: 1")
+    (tmp_path / "payload.json").write_text("{}")
+    done = subprocess.run([sys.executable, "-c", child, str(PEAK_MEMORY), str(TIME_LIMIT),
+                           str(tmp_path / "payload.json"), str(warm), str(bomb)],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                          env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    (outcome,) = map(json.loads, done.stdout.splitlines())
+    assert outcome["raised"] in {"MemoryError", "killed by SIGXCPU", "killed by SIGKILL"}, outcome
