@@ -762,8 +762,11 @@ def order_lines_to_ship(shipped: list[dict[str, Any]], order_lines: list[dict[st
             request.append({"orderLine": number, "itemReceive": False})
         else:
             request.append({**values, "orderLine": number, "itemReceive": True})
+    # Only lines still to fulfil are on the transform's sublist: a closed or fully shipped one is left out.
     request.extend({"orderLine": line["line"], "itemReceive": False}
-                   for line in order_lines if isinstance(line.get("line"), int) and line["line"] not in shipping)
+                   for line in order_lines if isinstance(line.get("line"), int) and line["line"] not in shipping
+                   and line.get("isClosed") is not True
+                   and _number(line.get("quantityFulfilled")) < _number(line.get("quantity")))
     return request
 
 

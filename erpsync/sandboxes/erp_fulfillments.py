@@ -70,13 +70,14 @@ def transform(
         receive = field(line, "itemReceive")
         if receive is not None and not isinstance(receive, bool):
             return Rejection("INVALID_CONTENT", _INVALID.format(receive, "itemreceive"), f"{path}.itemReceive")
-        if receive is False:
-            chosen.pop(order_line, None)
-            continue
         if order_line not in open_lines:
+            # The transform's item sublist holds only the lines still to fulfil; any other one is no line of it.
             detail = (f"Error while accessing a resource. Order line {order_line} has nothing left to fulfill "
                       "(closed or already fulfilled).")
             return Rejection("USER_ERROR", detail, f"{path}.orderLine")
+        if receive is False:
+            chosen.pop(order_line, None)
+            continue
         quantity = field(line, "quantity")
         wanted = remaining[order_line] if quantity is None else decimal(quantity)
         if wanted is None or wanted <= 0:

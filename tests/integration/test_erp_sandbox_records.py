@@ -9,12 +9,15 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlmodel import SQLModel
 
 from erpsync.connectors.netsuite import NetSuiteClient, NetSuiteSettings
 from erpsync.errors import ErpRejected
+from erpsync.ledger import Ledger
 from erpsync.mapping import MappedRecord, load_mapping
 from erpsync.retry import RetryPolicy
 from erpsync.sources import MODELS
+from erpsync.xref import LedgerXref
 from tests.sandbox_procs import ERP_CLIENT_ID, ERP_CLIENT_SECRET, start_erp_sandbox
 
 FAST = RetryPolicy(max_attempts=3, base=0.01, cap=0.05, max_retry_after=0.05)
@@ -360,11 +363,11 @@ REPO = Path(__file__).parents[2]
 SHOPIFY = REPO / "tests/fixtures/shopify"
 
 
-def mapped(mapping_file: str, payload: dict[str, Any]) -> MappedRecord:
+def mapped(mapping_file: str, payload: dict[str, Any], xref: LedgerXref | None = None) -> MappedRecord:
     mapping = load_mapping(REPO / "mappings" / mapping_file)
     assert mapping.model is not None
     MODELS[mapping.model](payload)  # the pipeline validates with the mapping's model first
-    return mapping.apply(payload)
+    return mapping.apply(payload, xref=xref)
 
 
 def shopify_sample(name: str) -> dict[str, Any]:
@@ -377,11 +380,13 @@ def shopify_sample(name: str) -> dict[str, Any]:
 REAL = {"test": False}  # Shopify's samples are test orders, which the order mapping does not book
 
 
-def test_an_order_lifecycle_from_shopifys_samples(client: NetSuiteClient) -> None:
+def test_an_order_lifecycle_from_shopifys_samples(client: NetSuiteClient, ledger: Ledger) -> None:
     ids: dict[str, str] = {}
+    SQLModel.metadata.create_all(ledger.engine)  # the cross-reference's table, as tests/integration/test_xref.py
+    xref = LedgerXref(ledger.engine, client)  # the order's customer, found or created in the sandbox
 
     def push(mapping_file: str, payload: dict[str, Any]) -> str:
-        record = mapped(mapping_file, payload)
+        record = mapped(mapping_file, payload, xref)
         ids[record.external_id] = client.upsert(record.record_type, record.external_id, record.body,
                                                 previous_id=ids.get(record.external_id))
         return ids[record.external_id]

@@ -286,3 +286,22 @@ def test_a_shipped_line_the_order_does_not_have_is_named(client: NetSuiteClient)
     with pytest.raises(ErpRejected) as refused:
         client.upsert("itemFulfillment", "shopify-fulfillment-27", missing_order)
     assert (refused.value.code, refused.value.path) == ("NONEXISTENT_ID", "createdFrom")
+
+
+def test_a_second_shipment_ships_the_rest_and_leaves_closed_lines_alone(client: NetSuiteClient, ops: httpx.Client,
+                                                                       headers: dict[str, str]) -> None:
+    order_id = client.upsert("salesOrder", "shopify-order-28",
+                             order(line("1"), line("2", item=99), line("3", item=100, isClosed=True)))
+
+    def ship(fulfillment: str, key: str) -> str:
+        return client.upsert("itemFulfillment", fulfillment, {
+            "createdFrom": {"externalId": "shopify-order-28"},
+            "item": {"items": [{"custcol_erpsync_line_key": key, "quantity": 1, "itemReceive": True}]}})
+
+    ship("shopify-fulfillment-28", "1")
+    # Line 1 is shipped and line 3 closed: neither is on the second transform's sublist, so neither is sent.
+    ship("shopify-fulfillment-29", "2")
+    assert [e["quantityFulfilled"] for e in stored_lines(ops, headers, order_id)] == [1, 1, 0]
+    again = ops.post(f"{RECORD}/salesOrder/{order_id}/!transform/itemFulfillment",
+                     json={"item": {"items": [{"orderLine": 3, "itemReceive": False}]}}, headers=headers)
+    assert error(again) == (400, "USER_ERROR", "item.items[0].orderLine")
