@@ -29,6 +29,7 @@ from erpsync.mapping import load_mapping
 from erpsync.mapping.engine import Mapping as LoadedMapping
 from erpsync.pipeline import SyncPipeline
 from erpsync.retry import RetryPolicy
+from erpsync.settings import PROJECT_DIR
 from erpsync.xref import ErpXref, LedgerXref
 from tests.sandbox_procs import ERP_CLIENT_ID, ERP_CLIENT_SECRET, start_erp_sandbox
 from tests.unit.test_erp_lookup_create import ORDER_SAMPLE, SAMPLE_CUSTOMER_EID, order_mapping
@@ -326,3 +327,26 @@ def test_an_upsert_refused_because_the_other_event_created_the_customer_uses_tha
     entity_id = mapping.apply(order(), xref=xref_for(ledger, LosingRaceErp(client))).body["entity"]["id"]
     (created,) = customers(ops)
     assert entity_id == created["internal_id"]
+
+
+def test_shopifys_sample_order_through_the_shipped_mappings_lands_on_its_own_customer(
+    erp_url: str, ops: httpx.Client, ledger: Ledger
+) -> None:
+    settings = NetSuiteSettings(base_url=erp_url, client_id=ERP_CLIENT_ID, client_secret=ERP_CLIENT_SECRET)
+    pipeline = SyncPipeline(ledger, PROJECT_DIR / "mappings", lambda: NetSuiteClient(settings, FAST))
+    try:
+        SQLModel.metadata.create_all(ledger.engine)
+        payload = json.loads(ORDER_SAMPLE.read_text())
+        payload["test"] = False
+        sales_order_id = sync(pipeline, store(ledger, payload))
+        guest = {**payload, "id": payload["id"] + 1, "customer": None}
+        guest_order_id = sync(pipeline, store(ledger, guest))
+    finally:
+        pipeline.close()
+    (customer,) = customers(ops)
+    assert customer["external_id"] == SAMPLE_CUSTOMER_EID
+    assert customer["body"]["lastName"] == "Smith"
+    records = ops.get("/_sandbox/records", params={"type": "salesOrder"}).json()["records"]
+    sales_orders = {record["internal_id"]: record for record in records}
+    assert str(sales_orders[sales_order_id]["body"]["entity"]["id"]) == customer["internal_id"]
+    assert str(sales_orders[guest_order_id]["body"]["entity"]["id"]) == "110"
