@@ -201,7 +201,8 @@ def test_a_customer_the_erp_refuses_names_the_field_and_external_id_never_the_va
     mapping = load_mapping(path)
     caplog.set_level(logging.DEBUG)
     with pytest.raises(MappingError) as caught:
-        mapping.apply(order(customer_id=42, email="Private.Person@example.com"), xref=xref_for(ledger, CountingErp(client)))
+        payload = order(customer_id=42, email="Private.Person@example.com")
+        mapping.apply(payload, xref=xref_for(ledger, CountingErp(client)))
     message = str(caught.value)
     assert caught.value.field == "customer.email"
     assert "the ERP refused the new customer shopify-customer-42 (HTTP 400 USER_ERROR" in message
@@ -230,7 +231,7 @@ def test_several_erp_customers_with_the_email_fail_without_quoting_it(
 
 
 class RacingClient(NetSuiteClient):
-    """The real client; its SuiteQL answers wait until two callers hold one, so both events miss before either writes."""
+    """The real client; its customer queries wait until two callers hold an answer: both events miss, then write."""
 
     def __init__(self, *args: Any, barrier: threading.Barrier, **kwargs: Any):
         super().__init__(*args, **kwargs)

@@ -66,7 +66,8 @@ def sample_order() -> dict[str, Any]:
     ("create", "message"),
     [
         ({**CREATE, "mapping": "shopify_customer_to_netsuite_custmer"},
-         "unknown mapping 'shopify_customer_to_netsuite_custmer' (did you mean 'shopify_customer_to_netsuite_customer'?)"),
+         "unknown mapping 'shopify_customer_to_netsuite_custmer'"
+         " (did you mean 'shopify_customer_to_netsuite_customer'?)"),
         ({**CREATE, "mapping": "orders"}, "a mapping cannot create its own records through itself"),
         ({**CREATE, "mapping": "../secrets"}, "a mapping is named by its file name without .yaml"),
         ({**CREATE, "from": "line_items[].customer"}, "from 'line_items[].customer' iterates a list"),
@@ -288,7 +289,8 @@ def test_a_standard_order_creates_its_customer_from_data_customer(tmp_path: Path
         "fields": [
             {"source_field": "data.customer.email", "target_field": "entity.id",
              "when": {"field": "data.customer.email", "matches": "@"}, "transform": ["trim", "lowercase", lookup]},
-            {"target_field": "entity.id", "value": "110", "when": {"not": {"field": "data.customer.email", "matches": "@"}}},
+            {"target_field": "entity.id", "value": "110",
+             "when": {"not": {"field": "data.customer.email", "matches": "@"}}},
         ],
     }))
     mapping = load_mapping(tmp_path / "standard_orders.yaml")

@@ -103,7 +103,9 @@ class CreateParams(TransformParams):
     @classmethod
     def _name(cls, value: str) -> str:
         if not _MAPPING_NAME.match(value):
-            raise ValueError("a mapping is named by its file name without .yaml, e.g. shopify_customer_to_netsuite_customer")
+            raise ValueError(
+                "a mapping is named by its file name without .yaml, e.g. shopify_customer_to_netsuite_customer"
+            )
         return value
 
     @field_validator("from_")
@@ -146,7 +148,8 @@ class ErpLookupParams(TransformParams):
     create: CreateParams | None = Field(
         None,
         description="on a miss, create the record: `{mapping: <a mapping file beside this one, without .yaml>,"
-        " from: <source path of the object it reads, or {key: source path, …} to build it>, fill: {<key of that object>: <source path used where"
+        " from: <source path of the object it reads, or {key: source path, …} to build it>,"
+        " fill: {<key of that object>: <source path used where"
         " the object has none>}}`",
     )
 
@@ -204,7 +207,9 @@ def erp_lookup(value: Any, params: ErpLookupParams, ctx: TransformContext) -> st
         error: "no ERP customer has this email; create it in the ERP"
 
     Example:
-        transform: {name: erp_lookup, record: customer, by: email, create: {mapping: shopify_customer_to_netsuite_customer, from: customer, fill: {default_address: billing_address}}}
+        transform: {name: erp_lookup, record: customer, by: email,
+                    create: {mapping: shopify_customer_to_netsuite_customer, from: customer,
+                             fill: {default_address: billing_address}}}
         xref: {customer.email: {jane@example.com: "1201"}}
         input: jane@example.com
         output: "1201"
