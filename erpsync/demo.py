@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 
+from erpsync.connectors.netsuite import NetSuiteClient
 from erpsync.errors import ConfigError
 from erpsync.ledger import Ledger
 from erpsync.processes import interrupt_on_signals, port_in_use
@@ -91,15 +92,17 @@ def drive(config: StackConfig, stack: LocalStack, *, timeout: float) -> bool:
                     return False
             summary = summarize(ledger)
             print("\n" + format_summary(summary))
-            records = http.get(f"{config.erp_url}/_sandbox/records", params={"type": "salesOrder"}).raise_for_status()
-            problems = check_erp(scenario, records.json(), summary)
+            records = http.get(f"{config.erp_url}/_sandbox/records").raise_for_status()
+            with NetSuiteClient(config.erp_settings()) as erp:
+                problems = check_erp(scenario, records.json(), summary, erp)
     finally:
         ledger.close()
     if problems:
         print("\nERP check FAILED:\n" + "\n".join(f"  - {p}" for p in problems))
         return False
     print(f"\nERP check passed: the ERP sandbox holds exactly the {scenario['counts']['synced_orders']} "
-          f"sales orders it should, each with its newest lines.")
+          f"sales orders it should, each with its newest lines, its customer (or the guest customer) and "
+          f"NetSuite's total equal to Shopify's to the cent.")
     return True
 
 
@@ -122,13 +125,22 @@ def wait_until_handled(ledger: Ledger, stack: LocalStack, expected: int, *, time
     return False
 
 
-def check_erp(scenario: dict, erp_records: dict, summary: Summary) -> list[str]:
-    """Differences between the ERP sandbox's sales orders and the scenario's newest versions."""
+def check_erp(scenario: dict, erp_records: dict, summary: Summary, erp: NetSuiteClient | None = None) -> list[str]:
+    """Differences between the ERP sandbox's sales orders and the scenario's newest versions.
+
+    Each synced order must be in the ERP once, as the accountant sees it: the total NetSuite computed (read back
+    through the REST API when ``erp`` is given) equal to Shopify's ``total_price`` to the cent; the customer
+    created from the order's customer (``shopify-customer-<id>``), or the default customer for a guest; and
+    every line, custom lines on their fallback item, with the newest version's quantities and prices.
+    """
     from erpsync.mapping import find_mapping
 
     mapping = find_mapping(Settings.from_env().mappings_dir, "shopify", "orders/create")
+    custom_item = mapping.config.money.items.custom if mapping.config.money else None
+    default_customer = _default_customer(mapping)
     problems = []
-    by_external_id = {r["external_id"]: r for r in erp_records["records"]}
+    by_external_id = {r["external_id"]: r for r in erp_records["records"] if r["record_type"] == "salesOrder"}
+    customers = {r["external_id"]: r["internal_id"] for r in erp_records["records"] if r["record_type"] == "customer"}
     wanted = {mapping.config.external_id.render({"id": int(o["order_id"])}): o
               for o in scenario["orders"] if o["outcome"] == "synced"}
     for external_id in sorted(set(by_external_id) - set(wanted)):
@@ -138,15 +150,36 @@ def check_erp(scenario: dict, erp_records: dict, summary: Summary) -> list[str]:
         if record is None:
             problems.append(f"missing ERP record {external_id}")
             continue
+        body = record["body"]
         got = [(str(line["item"]["id"]), int(line["quantity"]), Decimal(str(line["rate"])))
-               for line in record["body"]["item"]["items"]]
-        want = [(str(mapping.tables["sku_to_item"].get(li["sku"])), li["quantity"], Decimal(li["price"]))
-                for li in order["line_items"]]
+               for line in body["item"]["items"]]
+        want = [(str(mapping.tables["sku_to_item"].get(li["sku"])) if li["sku"] else custom_item, li["quantity"],
+                 Decimal(li["price"])) for li in order["line_items"]]
         if got != want:
             problems.append(f"{external_id}: lines {got} != newest version's {want}")
+        customer = str((body.get("entity") or {}).get("id"))
+        if order.get("guest"):
+            if customer != default_customer:
+                problems.append(f"{external_id}: a guest order's customer is {customer}, not {default_customer}")
+        else:
+            own = customers.get(f"shopify-customer-{order['customer_id']}")
+            if own is None or customer != own:
+                problems.append(f"{external_id}: customer {customer}, not the order's own customer ({own})")
+        if erp is not None:
+            total = (erp.get("salesOrder", record["internal_id"]) or {}).get("total")
+            if total is None or Decimal(str(total)) != Decimal(order["total"]):
+                problems.append(f"{external_id}: the ERP's total is {total}, Shopify's is {order['total']}")
     ledger_ids = {external_id: erp_id for _, external_id, erp_id in summary.records}
     for external_id, record in by_external_id.items():
         if external_id in wanted and ledger_ids.get(external_id) != record["internal_id"]:
             problems.append(f"{external_id}: ledger says ERP id {ledger_ids.get(external_id)}, "
                             f"ERP has {record['internal_id']}")
     return problems
+
+
+def _default_customer(mapping) -> str | None:
+    """The constant the mapping gives ``entity.id`` when the order has no customer (a guest checkout)."""
+    for rule in mapping.config.fields:
+        if rule.target_field.text == "entity.id" and rule.value is not None:
+            return str(rule.value)
+    return None

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
+from erpsync.connectors.netsuite import NetSuiteSettings
 from erpsync.db import normalise_url
 from erpsync.errors import ConfigError
 from erpsync.processes import ProcessGroup, python_module, tail, venv_script
@@ -92,6 +93,11 @@ class StackConfig:
     @property
     def shop_url(self) -> str:
         return f"http://127.0.0.1:{self.shop_port}"
+
+    def erp_settings(self) -> NetSuiteSettings:
+        """The ERP sandbox's connection, for checks that read it back through its REST API (no shared limit)."""
+        return NetSuiteSettings(base_url=self.erp_url, client_id=SANDBOX_CLIENT_ID,
+                                client_secret=SANDBOX_CLIENT_SECRET, concurrency_limit=0)
 
     @property
     def ledger_url(self) -> str:

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -53,6 +53,9 @@ DEAD_LETTERED = "dead_lettered"
 _SHOP_TZ = timezone(timedelta(hours=-5))
 _SHIPPING = Decimal("10.00")
 _CENT = Decimal("0.01")
+DISCOUNT_CODE = "WELCOME10"
+TAX_TITLE = "State Tax"
+CUSTOM_LINE_TITLE = "Gift wrapping"
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,7 @@ def sign(
 
 @dataclass(frozen=True)
 class ExpectedLine:
-    sku: str
+    sku: str | None  # None: a custom line, sold by title only
     quantity: int
     price: str
 
@@ -116,6 +119,9 @@ class ExpectedOrder:
     line_items: tuple[ExpectedLine, ...]
     outcome: str
     reason: str | None = None
+    total: str = "0.00"  # Shopify's total_price: what the ERP's total must equal, to the cent
+    guest: bool = False  # no customer account: the ERP order goes to the default customer
+    customer_id: str | None = None  # Shopify's customer id (an id, no customer data)
 
 
 @dataclass(frozen=True)
@@ -171,6 +177,9 @@ class Scenario:
                     "name": o.name,
                     "updated_at": o.updated_at,
                     "line_items": [{"sku": li.sku, "quantity": li.quantity, "price": li.price} for li in o.line_items],
+                    "total": o.total,
+                    "guest": o.guest,
+                    "customer_id": o.customer_id,
                     "outcome": o.outcome,
                     "reason": o.reason,
                 }
@@ -192,7 +201,7 @@ def order_template() -> dict[str, Any]:
 @dataclass
 class _Line:
     line_id: int
-    sku: str
+    sku: str | None
     title: str
     product_id: int
     variant_id: int
@@ -216,6 +225,12 @@ class _Order:
     lines: list[_Line]
     known: bool
     versions: list[tuple[datetime, bytes]] = field(default_factory=list)
+    # The money an accountant checks: a percentage discount code allocated over the lines, a sales tax on the
+    # discounted lines (taxes not included in prices), a custom line without a SKU, and a guest checkout.
+    discount_percent: Decimal | None = None
+    tax_rate: Decimal | None = None
+    custom_line: _Line | None = None
+    guest: bool = False
 
 
 class _Ids:
@@ -273,7 +288,10 @@ def render_order(order: _Order, *, updated_at: datetime, note: str | None, shop_
     body = order_template()
     line_template = body["line_items"][0]
     line_items = []
-    for line in order.lines:
+    lines = [*order.lines, *([order.custom_line] if order.custom_line is not None else [])]
+    allocations = _allocations(lines, order.discount_percent)
+    taxes = [_tax(line.price * line.quantity - allocated, order.tax_rate) for line, allocated in zip(lines, allocations)]
+    for line, allocated, tax in zip(lines, allocations, taxes):
         item = copy.deepcopy(line_template)
         item.update(
             {
@@ -290,11 +308,23 @@ def render_order(order: _Order, *, updated_at: datetime, note: str | None, shop_
                 "sku": line.sku,
                 "title": line.title,
                 "variant_id": line.variant_id,
+                "discount_allocations": [] if not allocated else [
+                    {"amount": _money(allocated), "amount_set": _money_set(allocated), "discount_application_index": 0}
+                ],
+                "tax_lines": [] if order.tax_rate is None else [_tax_line(tax, order.tax_rate)],
             }
         )
+        if line is order.custom_line:
+            # A custom item: sold by name only, no product, variant or SKU behind it.
+            item.update({"product_id": None, "variant_id": None, "sku": None, "product_exists": False,
+                         "requires_shipping": False, "grams": 0, "vendor": None})
         line_items.append(item)
-    subtotal = sum((line.price * line.quantity for line in order.lines), Decimal("0"))
-    total = subtotal + _SHIPPING
+    line_total = sum((line.price * line.quantity for line in lines), Decimal("0"))
+    discounts = sum(allocations, Decimal("0"))
+    tax_total = sum(taxes, Decimal("0"))
+    # Shopify's subtotal is after discounts; the total adds shipping and (taxes not included) the tax.
+    subtotal = line_total - discounts
+    total = subtotal + _SHIPPING + tax_total
     created, updated = _shop_time(order.created_at), _shop_time(updated_at)
     email = f"test.customer+{order.order_number}@example.com"
 
@@ -309,6 +339,18 @@ def render_order(order: _Order, *, updated_at: datetime, note: str | None, shop_
         }
     )
     customer["default_address"].update({"customer_id": order.customer_id, "id": order.address_id})
+    if order.guest:
+        # A guest checkout: the order has a contact email but no customer account.
+        body["customer"] = None
+    if order.discount_percent is not None:
+        body["discount_applications"] = [{
+            "allocation_method": "across", "code": DISCOUNT_CODE, "target_selection": "all",
+            "target_type": "line_item", "type": "discount_code", "value": str(order.discount_percent),
+            "value_type": "percentage",
+        }]
+        body["discount_codes"] = [{"amount": _money(discounts), "code": DISCOUNT_CODE, "type": "percentage"}]
+    if order.tax_rate is not None:
+        body["tax_lines"] = [_tax_line(tax_total, order.tax_rate)]
     shipping = body["shipping_lines"][0]
     shipping.update(
         {
@@ -347,17 +389,47 @@ def render_order(order: _Order, *, updated_at: datetime, note: str | None, shop_
             "processed_at": created,
             "subtotal_price": _money(subtotal),
             "subtotal_price_set": _money_set(subtotal),
+            "current_total_discounts": _money(discounts),
+            "current_total_discounts_set": _money_set(discounts),
+            "current_total_tax": _money(tax_total),
+            "current_total_tax_set": _money_set(tax_total),
             "token": order.token,
-            "total_line_items_price": _money(subtotal),
-            "total_line_items_price_set": _money_set(subtotal),
+            "total_discounts": _money(discounts),
+            "total_discounts_set": _money_set(discounts),
+            "total_line_items_price": _money(line_total),
+            "total_line_items_price_set": _money_set(line_total),
             "total_price": _money(total),
             "total_price_set": _money_set(total),
             "total_shipping_price_set": _money_set(_SHIPPING),
-            "total_weight": sum(line.grams * line.quantity for line in order.lines),
+            "total_tax": _money(tax_total),
+            "total_tax_set": _money_set(tax_total),
+            "total_outstanding": "0.00",
+            "total_weight": sum(line.grams * line.quantity for line in lines),
             "updated_at": updated,
         }
     )
     return body
+
+
+def _allocations(lines: Sequence[_Line], percent: Decimal | None) -> list[Decimal]:
+    """A percentage discount spread over the lines as Shopify allocates it: each line's share rounded to the
+    cent, the rounding remainder on the last line, so the allocations add up to the discount exactly."""
+    if percent is None:
+        return [Decimal("0")] * len(lines)
+    totals = [line.price * line.quantity for line in lines]
+    discount = (sum(totals, Decimal("0")) * percent / 100).quantize(_CENT, ROUND_HALF_UP)
+    shares = [(total * percent / 100).quantize(_CENT, ROUND_HALF_UP) for total in totals]
+    shares[-1] += discount - sum(shares, Decimal("0"))
+    return shares
+
+
+def _tax(taxable: Decimal, rate: Decimal | None) -> Decimal:
+    return Decimal("0") if rate is None else (taxable * rate).quantize(_CENT, ROUND_HALF_UP)
+
+
+def _tax_line(amount: Decimal, rate: Decimal) -> dict[str, Any]:
+    return {"channel_liable": False, "price": _money(amount), "price_set": _money_set(amount),
+            "rate": float(rate), "title": TAX_TITLE}
 
 
 @dataclass
@@ -457,6 +529,16 @@ def build_demo_scenario(
             )
         )
 
+    # The money of the orders: each kind an accountant checks appears at least once (the first known orders),
+    # then at random. Drawn from a generator of its own, so the rest of a seed's scenario stays as it was.
+    money = random.Random(f"money:{seed}")
+    for n, order in enumerate(o for o in drafts if o.known):
+        order.discount_percent = Decimal("10") if n in (0, 4) or (n > 5 and money.random() < 0.3) else None
+        order.tax_rate = Decimal("0.04") if n in (0, 3, 4) or (n > 5 and money.random() < 0.5) else None
+        order.guest = n == 2 or (n > 5 and money.random() < 0.1)
+        if n == 1 or (n > 5 and money.random() < 0.15):
+            order.custom_line = _Line(ids.number(), None, CUSTOM_LINE_TITLE, 0, 0, 0, Decimal("4.50"), 1)
+
     def version(order: _Order, at: datetime, note: str | None, topic: str) -> Delivery:
         body = _render(order, updated_at=at, note=note, shop_domain=shop_domain)
         order.versions.append((at, body))
@@ -517,8 +599,12 @@ def build_demo_scenario(
                 name=body["name"],
                 updated_at=body["updated_at"],
                 line_items=tuple(
-                    ExpectedLine(sku=li["sku"], quantity=li["quantity"], price=li["price"]) for li in body["line_items"]
+                    ExpectedLine(sku=li["sku"], quantity=li["quantity"], price=li["price"])
+                    for li in body["line_items"]
                 ),
+                total=body["total_price"],
+                guest=body["customer"] is None,
+                customer_id=None if body["customer"] is None else str(body["customer"]["id"]),
                 outcome=SYNCED if order.known else DEAD_LETTERED,
                 reason=None if order.known else f"unknown SKU {unknown_sku}",
             )

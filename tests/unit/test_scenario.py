@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -136,7 +137,8 @@ def test_ids_are_fresh_and_unique(scenario):
     assert len(set(order_ids)) == 50
     assert order_ids == sorted(order_ids)  # Shopify's ids grow with time
     assert len({b["name"] for b in bodies}) == 50
-    assert len({b["customer"]["id"] for b in bodies}) == 50
+    customers = [b["customer"]["id"] for b in bodies if b["customer"] is not None]
+    assert len(set(customers)) == len(customers) >= 40  # a few guest checkouts have none
     line_ids = [li["id"] for b in bodies for li in b["line_items"]]
     assert len(set(line_ids)) == len(line_ids)
     assert not set(order_ids) & {li["product_id"] for b in bodies for li in b["line_items"]}
@@ -188,7 +190,7 @@ def test_exactly_one_order_has_an_unknown_sku(scenario):
     assert dead[0].reason and UNKNOWN_SKU in dead[0].reason
     for order in scenario.orders:
         if order.outcome == SYNCED:
-            assert {li.sku for li in order.line_items} <= set(DEMO_SKUS)
+            assert {li.sku for li in order.line_items} <= {*DEMO_SKUS, None}  # None: a custom line
     assert scenario.unknown_skus == (UNKNOWN_SKU,)
     assert all(d.order_id != dead[0].order_id or d.kind == ORIGINAL for d in scenario.deliveries)
 
@@ -196,7 +198,7 @@ def test_exactly_one_order_has_an_unknown_sku(scenario):
 def test_the_catalogue_is_a_parameter():
     custom = build_demo_scenario(10, seed=5, skus=["A-1", "B-2"], unknown_sku="GONE-9", started_at=STARTED_AT)
     skus = {li.sku for o in custom.orders for li in o.line_items}
-    assert skus <= {"A-1", "B-2", "GONE-9"} and "GONE-9" in skus
+    assert skus <= {"A-1", "B-2", "GONE-9", None} and "GONE-9" in skus
     assert custom.skus == ("A-1", "B-2")
 
 
@@ -253,7 +255,8 @@ def test_expected_outcome_is_json_and_names_no_customer_data(scenario):
     document = json.loads(text)
     assert document["counts"]["deliveries"] == 63
     assert [p["deliveries"] for p in document["phases"]] == [61, 2]
-    assert set(document["orders"][0]) == {"order_id", "name", "updated_at", "line_items", "outcome", "reason"}
+    assert set(document["orders"][0]) == {"order_id", "name", "updated_at", "line_items", "outcome", "reason",
+                                          "total", "guest", "customer_id"}
     assert "example.com" not in text and "Test Customer" not in text
 
 
@@ -274,3 +277,26 @@ def test_three_orders_still_make_every_case():
     small = build_demo_scenario(3, seed=9, started_at=STARTED_AT)
     kinds = {d.kind for d in small.deliveries}
     assert kinds == {ORIGINAL, REDELIVERY, CONTENT_DUPLICATE, STALE}
+
+
+def test_the_money_adds_up_as_shopify_computes_it_and_every_kind_appears(scenario):
+    """Discounts allocated over the lines, tax on the discounted lines, shipping: total_price to the cent."""
+    cent = Decimal("0.01")
+    kinds = {"discount": 0, "tax": 0, "custom line": 0, "guest": 0}
+    for delivery in scenario.deliveries:
+        body = delivery.payload()
+        lines = body["line_items"]
+        gross = sum(Decimal(li["price"]) * li["quantity"] for li in lines)
+        allocated = sum(Decimal(a["amount"]) for li in lines for a in li["discount_allocations"])
+        tax = sum(Decimal(t["price"]) for li in lines for t in li["tax_lines"])
+        shipping = sum(Decimal(s["price"]) for s in body["shipping_lines"])
+        assert Decimal(body["total_discounts"]) == allocated
+        assert Decimal(body["total_tax"]) == tax == sum((Decimal(t["price"]) for t in body["tax_lines"]), Decimal(0))
+        assert Decimal(body["subtotal_price"]) == gross - allocated
+        assert Decimal(body["total_price"]) == (gross - allocated + shipping + tax).quantize(cent)
+        assert body["total_price"] == body["current_total_price"]
+        kinds["discount"] += allocated > 0
+        kinds["tax"] += tax > 0
+        kinds["custom line"] += any(li["sku"] is None for li in lines)
+        kinds["guest"] += body["customer"] is None
+    assert all(kinds.values()), kinds
