@@ -4,8 +4,9 @@ Drift kinds (one row per entity and kind, each saying which side is newer):
 
     missing_in_erp   the source has the order, the ERP has no record with its external id
     erp_only         the ERP has a record with our external-id prefix that the source does not have
-    mismatch         both have it, but after mapping the source record the ERP differs in total, status,
-                     line count or customer, or the source has a version the ledger never applied (``version``)
+    mismatch         both have it, but the ERP differs in total (its foreigntotal against the source's own
+                     total), status, line count or customer (after mapping the source record), or the source
+                     has a version the ledger never applied (``version``)
     dead_lettered    the ledger's last outcome for the entity is ``failed`` (stuck in the dead-letter view)
 
 Memory: each side is held one page at a time while spooling, and the join is read back ``chunk_size`` rows
@@ -26,7 +27,7 @@ from typing import Any
 import pandas as pd
 from sqlmodel import select
 
-from erpsync.errors import ConfigError, MappingError
+from erpsync.errors import ConfigError, MappingError, SkipEvent
 from erpsync.ledger import EntityState, Ledger, Outcome
 from erpsync.mapping import Mapping as ErpMapping
 from erpsync.mapping import OfflineXref, XrefResolver
@@ -96,11 +97,13 @@ def external_id_shape(mapping: ErpMapping) -> ExternalIdShape | None:
     return ExternalIdShape(prefix, suffix)
 
 
-def source_row(mapping: ErpMapping, payload: Mapping[str, Any], xref: XrefResolver | None = None) -> dict[str, Any]:
+def source_row(
+    mapping: ErpMapping, payload: Mapping[str, Any], xref: XrefResolver | None = None
+) -> dict[str, Any] | None:
     """One source record as the comparison's ``src_*`` columns, after applying the same mapping as the sync.
 
     A record the mapping refuses still gets a row (its ``map_error`` names the field), so it can be reported
-    as missing or dead-lettered instead of vanishing. ``erp_lookup`` rules are not resolved here (no ERP
+    as missing or dead-lettered instead of vanishing; one it skips on purpose (``skip:``) gets none. ``erp_lookup`` rules are not resolved here (no ERP
     calls per record): ``xref``, an offline resolver, answers from the ledger's cache (an order's customer as its
     sync found or created it), and a value it does not hold leaves its field out of the comparison.
     """
@@ -113,6 +116,8 @@ def source_row(mapping: ErpMapping, payload: Mapping[str, Any], xref: XrefResolv
     }
     try:
         record = mapping.apply(payload, xref=xref if xref is not None else OfflineXref())
+    except SkipEvent:
+        return None  # a record the mapping skips on purpose (a test order): the ERP should not hold it
     except MappingError as exc:
         row["external_id"] = _external_id_or_entity(mapping, payload, entity_id)
         row["map_error"] = exc.field or "mapping"
@@ -120,7 +125,12 @@ def source_row(mapping: ErpMapping, payload: Mapping[str, Any], xref: XrefResolv
     row["external_id"] = record.external_id
     body = record.body
     lines = ((body.get("item") or {}).get("items")) or []
-    row["src_lines"], row["src_total"] = line_summary(body)
+    row["src_lines"], mapped_total = line_summary(body)
+    # The shop's own total (Shopify's total_price, WooCommerce's total …) when the mapping declares its money,
+    # compared with the ERP's foreigntotal: a mapping that drops shipping, tax or a discount shows as a
+    # mismatch. Without a money section, only the mapped lines' sum can be compared with the ERP's.
+    expected = record.expected_total
+    row["src_total"] = float(expected.total) if expected is not None else mapped_total
     # NetSuite closes a sales order once every line is closed; that is what the mapping's isClosed means.
     row["src_status"] = "closed" if lines and all(line.get("isClosed") is True for line in lines) else "open"
     customer = (body.get("entity") or {}).get("id")
@@ -257,7 +267,7 @@ class Comparison:
 
     def add_source_page(self, payloads: Iterable[Mapping[str, Any]]) -> int:
         """Map and spool one page of source records; a newer version of a key replaces an older one."""
-        rows = [source_row(self.mapping, payload, self.xref) for payload in payloads]
+        rows = [row for payload in payloads if (row := source_row(self.mapping, payload, self.xref)) is not None]
         if rows:
             frame = pd.DataFrame(rows, columns=list(_SOURCE_COLUMNS))
             self._db.executemany(

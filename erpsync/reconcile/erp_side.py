@@ -82,8 +82,8 @@ class ErpSalesOrders:
 
     Each page is two SuiteQL queries: a keyset page of ``transaction`` rows
     (``SELECT TOP n … WHERE t.id > last ORDER BY t.id``), then the count and sum of those transactions' item
-    lines in ``transactionline`` (``GROUP BY tl.transaction``), so status, customer, line count and line total
-    (Σ quantity × rate, what the mapping wrote; ``foreigntotal`` would add tax and shipping) are all compared.
+    lines in ``transactionline`` (``GROUP BY tl.transaction``), so status, customer, line count and the
+    transaction's ``foreigntotal`` (what NetSuite computed: lines, discount, tax and shipping) are all compared.
     The internal id is unique and never changes, so a record edited while the job runs cannot shift a page
     boundary (offset paging would skip or repeat rows), and each call holds one page only. Joining and grouping
     in one query would make the database group every row of the window before it can return the first page.
@@ -189,6 +189,7 @@ class ErpSalesOrders:
         amount = _number(row.get("lineamount"))
         if amount is not None and self.record_type in CREDIT_LINE_TYPES:
             amount = -amount
+        total = _number(row.get("foreigntotal"))
         return {
             "external_id": row.get("externalid"),
             "erp_id": row.get("id"),
@@ -196,7 +197,9 @@ class ErpSalesOrders:
             "erp_status": "closed" if row.get("status") in CLOSED_STATUSES else "open",
             "erp_customer": row.get("entity"),
             "erp_modified": parse_erp_timestamp(row.get("lastmodified"), tz=self.tz),
-            "erp_total": None if amount is None else round(amount, 2),
+            # The total NetSuite computed (lines, discount, tax, shipping), in the transaction's currency; the
+            # item lines' sum only when a row lacks it.
+            "erp_total": round(total, 2) if total is not None else (None if amount is None else round(amount, 2)),
             # SuiteQL leaves null columns out; COUNT is never null, so a missing count means it was not asked.
             "erp_lines": None if lines is None else int(lines),
         }

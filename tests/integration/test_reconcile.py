@@ -167,8 +167,12 @@ def test_injected_drift_is_found_repaired_or_reported_and_a_second_run_has_nothi
     erp_client.upsert("salesOrder", f"shopify-order-{hand_edited}", body)
     record = erp_client.get("salesOrder", f"eid:shopify-order-{requantified}", expand_sub_resources=True)
     body = {key: record[key] for key in ("entity", "tranDate", "otherRefNum", "memo", "item")}
-    body["item"]["items"][0]["quantity"] += 5  # a quantity changed by hand: SuiteQL's line sum differs
-    body["item"]["items"].append({**body["item"]["items"][0], "quantity": 1})
+    items = body["item"]["items"]
+    # A person changes a quantity (NetSuite recomputes the amount) and adds a line of their own: the total and
+    # the line count differ.
+    items[0]["quantity"] += 5
+    items[0].pop("amount", None)
+    items.append({"item": items[0]["item"], "quantity": 1, "rate": items[0]["rate"]})
     erp_client.upsert("salesOrder", f"shopify-order-{requantified}", body)
     erp_client.upsert("salesOrder", "shopify-order-1", {"entity": {"id": "110"}, "item": {"items": [
         {"item": {"id": "98"}, "quantity": 1, "rate": 5.0}]}})

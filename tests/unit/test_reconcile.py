@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -13,6 +14,7 @@ from pydantic import SecretStr
 
 from erpsync.errors import ConfigError, TransientError
 from erpsync.mapping import find_mapping
+from erpsync.mapping.xref import OfflineXref
 from erpsync.reconcile import Window, classify, nightly_window, parse_moment, plan_repairs, source_row, split_window
 from erpsync.reconcile.compare import external_id_shape
 from erpsync.reconcile.alert import drift_alert
@@ -163,6 +165,36 @@ def test_erp_edits_within_the_slack_are_our_own_write():
     drift = classify(pd.DataFrame([joined(erp_status="closed", erp_modified=T0)]),
                      pd.DataFrame([ledger_row(synced_at=T0)]))
     assert drift.iloc[0]["newer"] == "same"
+
+
+def test_the_shops_own_total_meets_the_erps_foreigntotal_so_a_mapping_that_drops_shipping_is_a_mismatch():
+    """The source side is Shopify's total_price, not the mapped lines; the ERP side is what NetSuite computed."""
+    from erpsync.sandboxes.scenario import GeneratedOrders
+
+    order = GeneratedOrders(10, 3, start=datetime(2026, 11, 27, tzinfo=UTC)).order(4)
+    shipping = Decimal(order["shipping_lines"][0]["price"])
+    assert shipping > 0
+    mapping = find_mapping(MAPPINGS, "shopify", "orders/updated")
+    source = source_row(mapping, order, OfflineXref())
+    assert Decimal(str(source["src_total"])) == Decimal(order["total_price"])
+
+    erp = ErpSalesOrders(client=None, external_id_prefix="shopify-order-")
+    in_step = erp.normalise({"externalid": source["external_id"], "id": "7", "status": "B", "entity": "110",
+                             "foreigntotal": order["total_price"], "linecount": "1", "lineamount": "-1"})
+    assert in_step["erp_total"] == float(order["total_price"])  # foreigntotal, not the lines' sum
+    without_shipping = {**in_step, "erp_total": float(Decimal(order["total_price"]) - shipping)}
+    for erp_row, expected in ((in_step, None), (without_shipping, "total")):
+        chunk = joined(external_id=source["external_id"], src_total=source["src_total"],
+                       erp_total=erp_row["erp_total"])
+        drift = classify(pd.DataFrame([chunk]), pd.DataFrame([ledger_row()]), erp_edit_slack=timedelta(0))
+        assert (drift.iloc[0]["fields"] if not drift.empty else None) == expected
+
+
+def test_a_test_order_the_mapping_skips_is_not_expected_in_the_erp():
+    from erpsync.sandboxes.scenario import GeneratedOrders
+
+    order = GeneratedOrders(10, 3, start=datetime(2026, 11, 27, tzinfo=UTC)).order(2)
+    assert source_row(find_mapping(MAPPINGS, "shopify", "orders/updated"), {**order, "test": True}) is None
 
 
 # -- repair rules ----------------------------------------------------------------------------------------------
@@ -372,4 +404,6 @@ def test_generated_orders_are_lazy_deterministic_and_ordered_by_index():
     window = one.index_range(one.updated_at(100), one.updated_at(199))
     assert (window.start, window.stop) == (100, 200)
     mapping = find_mapping(MAPPINGS, "shopify", "orders/updated")
-    assert mapping.apply(one.order(5)).external_id == f"shopify-order-{GeneratedOrders.FIRST_ID + 5}"
+    # Offline, as reconciliation maps: the order's customer is not looked up in the ERP.
+    record = mapping.apply(one.order(5), xref=OfflineXref())
+    assert record.external_id == f"shopify-order-{GeneratedOrders.FIRST_ID + 5}"
