@@ -305,9 +305,10 @@ def intake_report(results: dict) -> str:
              "receiver / bare | load average (1 min) at each start |",
              "|---|---|---|---|---|---|---|---|---|"]
     for s in results["intake_summary"]:
+        loads = ", ".join(f"{x:.1f}" for x in s["load_average"] if x is not None)
         lines.append(f"| {s['backend']} | {s['runs']} | {s['accepted']}/{s['sent']} | {fmt(s['per_second'])} "
                      f"| {fmt(s['p50_ms'])} | {fmt(s['p99_ms'])} | {fmt(s['bare_per_second'])} "
-                     f"| {fmt(s['ratio_to_bare'])} | {', '.join(f'{x:.1f}' for x in s['load_average'] if x is not None)} |")
+                     f"| {fmt(s['ratio_to_bare'])} | {loads} |")
     return "\n".join(lines)
 
 

@@ -338,7 +338,9 @@ def _finalize(value: Any) -> Any:
 
 ENVIRONMENT = _PayloadOnlyEnvironment(undefined=StrictUndefined, autoescape=False, finalize=_finalize)
 ENVIRONMENT.globals.clear()
-ENVIRONMENT.filters = {name: _bounded_filter(f, name) for name, f in ENVIRONMENT.filters.items() if name in SAFE_FILTERS}
+ENVIRONMENT.filters = {
+    name: _bounded_filter(f, name) for name, f in ENVIRONMENT.filters.items() if name in SAFE_FILTERS
+}
 ENVIRONMENT.filters[_ITER_FILTER] = _bounded_iter
 ENVIRONMENT.filters[_CONCAT_FILTER] = _bounded_concat
 
