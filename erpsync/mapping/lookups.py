@@ -22,8 +22,11 @@ MAX_TABLE_BYTES = 16 * 1024 * 1024  # a SKU table of 100,000 rows is about 3 MiB
 def confined(folder: Path, relative: str) -> Path:
     """``folder / relative`` with every link resolved, if it stays inside ``folder`` (also resolved);
     ValueError otherwise. The file need not exist yet: reading it reports that."""
-    root = folder.resolve()
-    target = (root / relative).resolve()
+    try:
+        root = folder.resolve()
+        target = (root / relative).resolve()
+    except (OSError, RuntimeError):  # RuntimeError: a loop of links (Python 3.11)
+        raise ValueError(f"path {relative!r} cannot be resolved (a loop of links?)") from None
     if target != root and root not in target.parents:
         raise ValueError(f"path {relative!r} leads outside the mapping's folder; a file a mapping names must be"
                          " in that folder or below it (links are followed before this check)")

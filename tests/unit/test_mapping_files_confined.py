@@ -92,6 +92,13 @@ def test_a_linked_folder_pointing_out_is_refused(folders: tuple[Path, Path]) -> 
     assert "leads outside the mapping's folder" in message and SECRET not in message
 
 
+def test_a_loop_of_links_is_a_config_error_not_a_crash(folders: tuple[Path, Path]) -> None:
+    mappings, _ = folders
+    (mappings / "lookups" / "a.csv").symlink_to(mappings / "lookups" / "b.csv")
+    (mappings / "lookups" / "b.csv").symlink_to(mappings / "lookups" / "a.csv")
+    assert "path 'lookups/a.csv' cannot be resolved" in refusal(write_mapping(mappings, "lookups/a.csv"))
+
+
 def test_links_that_stay_inside_the_folder_are_followed(folders: tuple[Path, Path]) -> None:
     mappings, _ = folders
     (mappings / "lookups" / "current.csv").symlink_to(mappings / "lookups" / "skus.csv")
