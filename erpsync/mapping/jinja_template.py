@@ -148,7 +148,9 @@ def _written_size(value: Any, limit: int, indent: int = 0) -> int:
             total += len(item) + 2
         elif isinstance(item, (Mapping, list, tuple)):
             parts = len(item) * (2 if isinstance(item, Mapping) else 1)
-            total += 2 + 2 * parts + (parts + 1) * (1 + depth * indent) if indent else 2 + 2 * parts
+            total += 2 + 2 * parts
+            if indent:  # a line per part, one level deeper than the brackets, which get lines of their own
+                total += parts + 1 + (parts * (depth + 1) + depth) * indent
             if total > limit:
                 break
             children = [*item.keys(), *item.values()] if isinstance(item, Mapping) else item
