@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from sqlmodel import select
 
-from erpsync.ledger import InboxEvent, Ledger, Outcome
+from erpsync.ledger import PRIVACY_STATES, InboxEvent, Ledger, Outcome
 
 
 @dataclass
@@ -27,11 +27,14 @@ class Summary:
     superseded: int
     dead_lettered: list[DeadLetter] = field(default_factory=list)
     pending: int = 0
+    skipped: int = 0  # a mapping's skip: rule held (a test order, an order edit)
+    compliance: int = 0  # Shopify compliance requests the receiver acted on (redacted, request recorded)
     records: list[tuple[str, str, str]] = field(default_factory=list)  # (entity, external id, ERP id)
 
     @property
     def handled(self) -> int:
-        return self.synced + self.duplicates + self.superseded + len(self.dead_lettered)
+        return self.synced + self.duplicates + self.superseded + len(self.dead_lettered) + self.skipped \
+            + self.compliance
 
 
 def summarize(ledger: Ledger) -> Summary:
@@ -51,6 +54,8 @@ def summarize(ledger: Ledger) -> Summary:
         synced=counts.get("synced", 0),
         duplicates=counts.get("duplicate", 0),
         superseded=counts.get("superseded", 0),
+        skipped=counts.get("skipped", 0),
+        compliance=sum(counts.get(state, 0) for state in PRIVACY_STATES),
         dead_lettered=dead,
         records=[(f"{s.source}/{s.entity_type}/{s.entity_id}", s.external_id, s.erp_id) for s in ledger.entities()],
     )
@@ -67,6 +72,10 @@ def format_summary(s: Summary, *, max_records: int = 100) -> str:
         f"superseded    {s.superseded} (older than the version already applied)",
         f"dead-lettered {len(s.dead_lettered)}",
     ]
+    if s.skipped:
+        lines.append(f"skipped       {s.skipped} (a mapping's skip rule: test orders, order edits)")
+    if s.compliance:
+        lines.append(f"compliance    {s.compliance} requests acted on (erpsync privacy requests)")
     if s.pending:
         lines.append(f"pending       {s.pending}")
     for d in s.dead_lettered:

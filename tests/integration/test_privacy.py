@@ -189,3 +189,13 @@ def test_sqlite_overwrites_what_a_redaction_removed(tmp_path):
         ledger.close()
     raw = (tmp_path / "ledger.db").read_bytes().lower()
     assert b"larkspur" not in raw and b"jane.quinn@example.com" not in raw
+
+
+def test_erpsync_status_counts_the_requests_acted_on_as_handled(ledger, populated):
+    from erpsync.summary import format_summary, summarize
+
+    before = summarize(ledger)
+    privacy.act(ledger, redact_request(ledger, JANE, [9001]))
+    after = summarize(ledger)
+    assert (after.compliance, after.pending) == (1, before.pending)
+    assert "compliance    1 requests acted on" in format_summary(after)
