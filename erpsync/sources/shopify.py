@@ -88,6 +88,7 @@ class ShopifyOrderLineItem(ShopifyLineItem):
     price_set: ShopifyMoneySet | None = None
     current_quantity: int | None = Field(None, ge=0)
     gift_card: bool = False
+    tip_payment_gateway: str | None = None  # set on a tip: Shopify sells a tip as a line item (a TipSale)
     discount_allocations: list[ShopifyAllocation] = Field(default_factory=list)
     tax_lines: list[ShopifyTaxLine] = Field(default_factory=list)
     duties: list[ShopifyDuty] = Field(default_factory=list)

@@ -12,7 +12,8 @@ Shopify's rules, as its Admin REST ``Order`` resource states them:
 - ``total_price`` is the order as placed; after an edit ``current_total_price`` is the order as it stands less
   the money refunded, so the sales order's total is ``current_total_price`` plus the refunded money.
 - gift cards used as payment are payments, not on the order; gift cards sold are lines (``gift_card: true``);
-  tips are in ``total_tip_received``; duties per line in ``duties[]``.
+  a tip is a line item with ``tip_payment_gateway`` (and counted in ``total_tip_received``); duties per line
+  in ``duties[]``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ READS = (
     "line_items[].id", "line_items[].sku", "line_items[].title", "line_items[].name", "line_items[].quantity",
     "line_items[].current_quantity", "line_items[].price", "line_items[].price_set", "line_items[].gift_card",
     "line_items[].discount_allocations", "line_items[].tax_lines", "line_items[].duties",
+    "line_items[].tip_payment_gateway",
     "shipping_lines", "refunds[].refund_line_items", "refunds[].transactions",
 )
 
@@ -108,7 +110,7 @@ def order_money(payload: Any, options: MoneyOptions) -> OrderMoney:
             amount -= allocations
         if order.taxes_included:
             amount -= tax
-        kind = "gift_card" if li.gift_card else "product" if li.sku else "custom"
+        kind = "gift_card" if li.gift_card else "tip" if li.tip_payment_gateway else "product" if li.sku else "custom"
         lines.append(MoneyLine(
             key=str(li.id),
             kind=kind,
@@ -166,9 +168,16 @@ def order_money(payload: Any, options: MoneyOptions) -> OrderMoney:
             money.discount_item, money.discount_rate = items.discount, -(kept_allocations + unallocated)
     elif unallocated:
         lines.append(MoneyLine("discount", "discount", 1, -unallocated, item=items.discount, description="Discount"))
-    tip = order.total_tip_received or Decimal(0)
-    if tip:
-        lines.append(MoneyLine("tip", "tip", 1, pick(tip, None, "total_tip_received"), item=items.tip,
+    # A tip is usually a line item of its own (above); a tip the order counts in total_tip_received but
+    # carries on no line still belongs to the order's total.
+    tip_lines = sum((line.amount for line in lines if line.kind == "tip"), Decimal(0))
+    received = order.total_tip_received or Decimal(0)
+    if currency == order.currency:
+        untold = received - tip_lines
+    else:  # total_tip_received is stated in shop money only: tip lines, if any, say it all
+        untold = Decimal(0) if any(line.kind == "tip" for line in lines) else received
+    if untold > 0:
+        lines.append(MoneyLine("tip", "tip", 1, pick(untold, None, "total_tip_received"), item=items.tip,
                                description="Tip"))
     if duties or duties_tax:
         lines.append(MoneyLine("duties", "duties", 1, duties, item=items.duties, description="Duties",
