@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import Iterator
@@ -25,6 +26,14 @@ def fixture_path(*parts: str) -> Path:
     if not path.exists():
         pytest.fail(f"reference fixture missing: {path} (see tests/fixtures/README.md)")
     return path
+
+
+def shopify_order_sample() -> dict:
+    """Shopify's orders/create sample as an order to sync. The sample is a test order (``test: true``), which
+    the shipped mapping records as skipped; a test that means to sync it says it is a real one."""
+    order = json.loads(fixture_path("shopify", "orders_create.json").read_text())
+    order["test"] = False
+    return order
 
 
 @pytest.fixture

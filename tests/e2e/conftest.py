@@ -23,8 +23,9 @@ from erpsync.stack import LocalStack, StackConfig
 from tests.conftest import POSTGRES_URL, REPO, _postgres_database
 
 ORDERS = 6
-# An SKU the lookup table maps to ERP item 901, which this ERP sandbox is started without: NetSuite answers 400.
-RETIRED_SKU, RETIRED_ITEM_ID = "GIFTWRAP-STD", 901
+# An SKU the lookup table maps to ERP item 221, which this ERP sandbox is started without: NetSuite answers 400.
+# (The fallback items 900–907 stay: custom lines, gift cards, tips, shipping and discounts need them.)
+RETIRED_SKU, RETIRED_ITEM_ID = "GIFTWRAP-STD", 221
 
 
 @pytest.fixture(scope="session")
@@ -38,7 +39,7 @@ def stack(tmp_path_factory):
     shutil.copytree(REPO / "mappings", mappings_dir)
     config = StackConfig(home=home, prefect_port=free_port(), receiver_port=free_port(), erp_port=free_port(),
                          shop_port=free_port(), orders=ORDERS, seed=11, database_url=database_url,
-                         erp_items=f"1-{RETIRED_ITEM_ID - 1}", mappings_dir=mappings_dir)
+                         erp_items=f"1-{RETIRED_ITEM_ID - 1},{RETIRED_ITEM_ID + 1}-999", mappings_dir=mappings_dir)
     stack = LocalStack(config, dict(os.environ), progress=lambda m: None)
     try:
         stack.start()

@@ -19,7 +19,7 @@ import yaml
 from sqlalchemy import update
 
 from erpsync.ledger import InboxEvent
-from tests.conftest import REPO, fixture_path
+from tests.conftest import REPO, shopify_order_sample
 from tests.e2e.conftest import send_event, wait_for_state
 from tests.e2e.test_live_sync import _deployment_id
 
@@ -118,7 +118,7 @@ def test_apply_creates_each_declared_automation_once_and_again_only_updates(stac
 
 
 def failing_order(sku: str) -> dict:
-    order = json.loads(fixture_path("shopify", "orders_create.json").read_text())
+    order = shopify_order_sample()
     order |= {"id": int(uuid.uuid4().int % 10**12) + 10**12, "cancelled_at": None, "email": CUSTOMER_EMAIL}
     order["line_items"] = order["line_items"][:1]
     order["line_items"][0]["sku"] = sku

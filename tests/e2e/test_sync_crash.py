@@ -23,7 +23,7 @@ from erpsync.ledger import EntityKey, Ledger
 from erpsync.processes import free_port
 from erpsync.recovery import RECOVERED, ensure_crash_detection
 from erpsync.stack import LocalStack, StackConfig
-from tests.conftest import POSTGRES_URL, REPO, _postgres_database, fixture_path
+from tests.conftest import POSTGRES_URL, REPO, _postgres_database, shopify_order_sample
 from tests.e2e.conftest import send_event, wait_for_state
 
 pytestmark = pytest.mark.e2e
@@ -85,7 +85,7 @@ def sweep(http, config) -> None:
 
 
 def an_order(order_id: int) -> dict:
-    order = json.loads(fixture_path("shopify", "orders_create.json").read_text())
+    order = shopify_order_sample()
     order["id"] = order_id
     return order
 

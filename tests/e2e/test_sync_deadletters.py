@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 from erpsync.deadletters import ARTIFACT_KEY, parse_reason
-from tests.conftest import REPO, fixture_path
+from tests.conftest import REPO, shopify_order_sample
 from tests.e2e.conftest import RETIRED_SKU, send_event, wait_for_state
 from tests.e2e.test_live_sync import _deployment_id
 
@@ -26,7 +26,7 @@ def erpsync(stack_, *args: str) -> subprocess.CompletedProcess:
 
 
 def order_with_sku(ledger, sku: str) -> dict:
-    order = json.loads(fixture_path("shopify", "orders_create.json").read_text())
+    order = shopify_order_sample()
     order |= {"id": int(uuid.uuid4().int % 10**12) + 10**12, "cancelled_at": None}
     order["line_items"] = order["line_items"][:1]
     order["line_items"][0]["sku"] = sku

@@ -49,7 +49,7 @@ def sync(http, stack, payload: dict, topic: str) -> None:
 def test_an_orders_life_reaches_the_erp_as_sales_order_fulfillment_refund_and_closing(stack, http):
     config = stack[0].config
     order_id = fresh_id()
-    order = sample("orders_create") | {"id": order_id, "cancelled_at": None, "cancel_reason": None,
+    order = sample("orders_create") | {"id": order_id, "test": False, "cancelled_at": None, "cancel_reason": None,
                                        "updated_at": "2026-11-01T10:00:00-05:00"}
     sync(http, stack, order, "orders/create")
     sales_order = erp_records(http, config, "salesOrder")[f"shopify-order-{order_id}"]

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from erpsync.processes import venv_script
-from tests.conftest import REPO, fixture_path
+from tests.conftest import REPO, shopify_order_sample
 from tests.e2e.conftest import send_event, wait_for_state
 
 pytestmark = pytest.mark.e2e
@@ -22,7 +22,7 @@ ORDER_MAPPING = "shopify_order_to_netsuite_sales_order.yaml"
 def test_a_renamed_source_field_is_fixed_in_yaml_and_the_failed_run_succeeds_on_retry(stack, http):
     stack_, ledger = stack
     config = stack_.config
-    order = json.loads(fixture_path("shopify", "orders_create.json").read_text())
+    order = shopify_order_sample()
     order |= {"id": random.randint(10**12, 10**13), "cancelled_at": None}
     order["created_on"] = order.pop("created_at")  # the platform renamed a field
 

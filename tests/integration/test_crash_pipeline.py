@@ -18,7 +18,7 @@ import pytest
 from erpsync import failpoints
 from erpsync.errors import ConfigError
 from erpsync.ledger import EntityKey
-from tests.conftest import REPO, fixture_path
+from tests.conftest import REPO, shopify_order_sample
 from tests.sandbox_procs import start_erp_sandbox
 
 
@@ -29,7 +29,7 @@ def erp_url(tmp_path_factory):
 
 
 def store_order(ledger) -> tuple[int, int]:
-    order = json.loads(fixture_path("shopify", "orders_create.json").read_text())
+    order = shopify_order_sample()
     order["id"] = 960000000000 + uuid.uuid4().int % 10**9
     body = json.dumps(order).encode()
     event_id = ledger.record_delivery(source="shopify", delivery_id=str(uuid.uuid4()), topic="orders/create",

@@ -16,7 +16,7 @@ from sqlmodel import select
 from erpsync.ledger import InboxEvent, Ledger
 from erpsync.processes import ProcessGroup, free_port
 from erpsync.signatures import shopify_signature
-from tests.conftest import REPO, fixture_path
+from tests.conftest import REPO, shopify_order_sample
 
 SECRET = "crash-test-secret"
 SENDERS = 8
@@ -27,7 +27,7 @@ def test_a_receiver_killed_mid_burst_loses_no_acknowledged_delivery(database_url
     env = {**os.environ, "ERPSYNC_HOME": str(tmp_path), "ERPSYNC_DATABASE_URL": database_url,
            "ERPSYNC_SHOPIFY_WEBHOOK_SECRET": SECRET, "ERPSYNC_RATE_LIMIT_PER_SECOND": "0"}
     group = ProcessGroup(log_dir=tmp_path / "logs", env=env, cwd=REPO)
-    order = json.loads(fixture_path("shopify", "orders_create.json").read_text())
+    order = shopify_order_sample()
     acknowledged: list[str] = []
     refused_or_lost = 0
     lock = threading.Lock()
