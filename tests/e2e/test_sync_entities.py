@@ -65,7 +65,7 @@ def test_an_orders_life_reaches_the_erp_as_sales_order_fulfillment_refund_and_cl
     sync(http, stack, refund, "refunds/create")
     assert f"shopify-refund-{refund['id']}" in erp_records(http, config, "cashRefund")
 
-    cancelled = sample("orders_cancelled") | {"id": order_id, "updated_at": "2026-11-02T10:00:00-05:00"}
+    cancelled = sample("orders_cancelled") | {"id": order_id, "test": False, "updated_at": "2026-11-02T10:00:00-05:00"}
     sync(http, stack, cancelled, "orders/cancelled")
     closed = erp_records(http, config, "salesOrder")[f"shopify-order-{order_id}"]
     assert closed["internal_id"] == sales_order["internal_id"], "the same sales order, upserted"
