@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -13,6 +14,7 @@ import yaml
 
 from erpsync.errors import ConfigError, InvalidPayload, MappingError
 from erpsync.mapping import load_mapping
+from erpsync.mapping.money_check import check_total
 from erpsync.sources import MODELS
 from erpsync.sources.woocommerce import WooOrder, parse_order
 
@@ -196,3 +198,22 @@ def test_bad_version_blocks_are_named(tmp_path: Path, version: Any, message: str
 def test_the_version_field_counts_as_read(tmp_path: Path) -> None:
     mapping = load_mapping(write(tmp_path, {"field": "date_modified_gmt", "timezone": "UTC"}))
     assert "date_modified_gmt" not in mapping.unread_fields({"id": 1, "number": "1", "date_modified_gmt": "x"})
+
+
+# --- WooCommerce's own documented example order (REST API docs, "Create an order") ---------------------------
+
+DOCUMENTED = Path(__file__).parents[1] / "fixtures" / "woocommerce" / "order_created.json"
+
+
+def test_the_documented_example_order_syncs_to_its_total() -> None:
+    example = json.loads(DOCUMENTED.read_text())
+    assert example["line_items"][0]["sku"] == ""  # a product without SKU, as WooCommerce documents it
+    parse_order(example)
+    record = load_mapping(MAPPING).apply(example)
+    totals = check_total(record)
+    assert totals is not None and totals.total == Decimal("29.35") == Decimal(example["total"])
+    lines = record.body["item"]["items"]
+    assert [(line["item"]["id"], line["amount"], line["tax1Amt"]) for line in lines] == [("900", 6, 0.45), ("220", 12, 0.9)]
+    assert lines[1]["description"] == "Ship Your Idea \u2013 Color: Black, Size: M Test"  # &ndash; decoded
+    assert (record.body["shippingCost"], record.body["shipMethod"]) == (10, {"id": "911"})
+    assert [line["custcol_erpsync_line_key"] for line in lines] == ["315", "316"]
