@@ -188,3 +188,37 @@ def test_preview_shows_the_money_check_and_a_skip(tmp_path: Path) -> None:
     out = io.StringIO()
     assert preview(SHOPIFY, real, out) == 0
     assert "money check: NetSuite total 388.00 USD = source total_price 388.00" in out.getvalue()
+
+
+# -- Shopify specifics: duties, partial edits ------------------------------------------------------------------
+
+def shopify_order(**changes: Any) -> dict[str, Any]:
+    return {"id": 7100, "name": "#7100", "order_number": 7100, "test": False, "currency": "USD",
+            "created_at": "2024-05-02T10:15:00-04:00", "updated_at": "2024-05-02T10:15:00-04:00", **changes}
+
+
+def test_duties_go_to_the_duties_item_with_their_tax() -> None:
+    usd = {"shop_money": {"amount": "4.00", "currency_code": "USD"},
+           "presentment_money": {"amount": "4.00", "currency_code": "USD"}}
+    order = shopify_order(total_price="34.40", line_items=[{
+        "id": 1, "sku": "TEE-BLK-S", "title": "Tee", "quantity": 1, "price": "30.00",
+        "duties": [{"price_set": usd, "tax_lines": [{"title": "VAT", "price": "0.40"}]}],
+    }])
+    record = load_mapping(SHOPIFY).apply(order)
+    assert check_total(record).total == Decimal("34.40")  # type: ignore[union-attr]
+    duties = record.body["item"]["items"][-1]
+    assert (duties["item"], duties["amount"], duties["tax1Amt"], duties["custcol_erpsync_line_key"]) == (
+        {"id": "906"}, 4, 0.4, "duties")
+
+
+def test_a_partly_edited_line_keeps_its_discount_and_tax_in_proportion() -> None:
+    # 3 × 10.00 less a 3.00 allocation, 6 % tax on 27.00 = 1.62; an edit takes 2 units off the order.
+    order = shopify_order(total_price="28.62", current_total_price="9.54", line_items=[{
+        "id": 1, "sku": "TEE-BLK-S", "title": "Tee", "quantity": 3, "current_quantity": 1, "price": "10.00",
+        "discount_allocations": [{"amount": "3.00"}], "tax_lines": [{"title": "State Tax", "price": "1.62"}],
+    }], total_discounts="3.00")
+    record = load_mapping(SHOPIFY).apply(order)
+    totals = check_total(record)
+    assert totals is not None and totals.total == Decimal("9.54")
+    [line] = record.body["item"]["items"]
+    assert (line["quantity"], line["amount"], line["tax1Amt"], record.body["discountRate"]) == (1, 10, 0.54, -1)
