@@ -6,7 +6,8 @@ REST v3 order): line and order-level discounts allocated to lines with their rem
 line carries, taxes per line on the discounted amount (added, or included in the price), shipping with its
 own discount and tax, zero-price lines, gift cards, tips, up to 100 lines, currencies with 0 and 2 decimals,
 presentment money in another currency, lines edited out and units refunded. The generator computes the
-platform's total from its own parts; the mapping never sees how, so the test proves the mapping.
+platform's total from its own parts; the mapping never sees how, so the test proves the mapping. The ERP
+sandbox's own computation of NetSuite's totals must agree with the pre-push check on every body.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from erpsync.connectors.netsuite_totals import sales_order_totals
 from erpsync.errors import MappingError
 from erpsync.mapping import Mapping, load_mapping
 from erpsync.mapping.money_check import check_total
+from erpsync.sandboxes.erp_totals import totals as sandbox_totals
 from erpsync.sources import MODELS
 
 REPO = Path(__file__).parents[2]
@@ -88,6 +90,8 @@ def check(mapping: Mapping, payload: dict[str, Any], total: Decimal, places: int
     totals = check_total(record)  # raises, naming both totals, when they differ
     assert totals is not None and totals.total == q(total, places)
     assert sales_order_totals(record.body, places).total == q(total, places)
+    # The ERP sandbox computes NetSuite's totals on its own (erpsync/sandboxes/erp_totals.py): it agrees.
+    assert sandbox_totals(record.body).total == q(total, places)
     return record.body
 
 
