@@ -6,6 +6,7 @@ import json
 import os
 import uuid
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,24 @@ def shopify_order_sample() -> dict:
     the shipped mapping records as skipped; a test that means to sync it says it is a real one."""
     order = json.loads(fixture_path("shopify", "orders_create.json").read_text())
     order["test"] = False
+    return order
+
+
+def with_quantity(order: dict, line: int, quantity: int) -> dict:
+    """``order`` with one line's quantity changed, and Shopify's totals with it, as Shopify would send the edit.
+
+    For lines without a discount allocation or tax of their own (as in Shopify's sample): the pipeline refuses an
+    order whose ERP total would not be Shopify's, so a test that changes a quantity must change the money too.
+    """
+    item = order["line_items"][line]
+    delta = (quantity - item["quantity"]) * Decimal(item["price"])
+    item["quantity"] = item["current_quantity"] = quantity
+    for name in ("total_price", "current_total_price", "subtotal_price", "current_subtotal_price",
+                 "total_line_items_price"):
+        if order.get(name) is not None:
+            order[name] = str(Decimal(order[name]) + delta)
+            for money in (order.get(f"{name}_set") or {}).values():
+                money["amount"] = order[name]
     return order
 
 

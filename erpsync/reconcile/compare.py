@@ -103,9 +103,10 @@ def source_row(
     """One source record as the comparison's ``src_*`` columns, after applying the same mapping as the sync.
 
     A record the mapping refuses still gets a row (its ``map_error`` names the field), so it can be reported
-    as missing or dead-lettered instead of vanishing; one it skips on purpose (``skip:``) gets none. ``erp_lookup`` rules are not resolved here (no ERP
-    calls per record): ``xref``, an offline resolver, answers from the ledger's cache (an order's customer as its
-    sync found or created it), and a value it does not hold leaves its field out of the comparison.
+    as missing or dead-lettered instead of vanishing; one it skips on purpose (``skip:``) gets none.
+    ``erp_lookup`` rules are not resolved here (no ERP calls per record): ``xref``, an offline resolver, answers
+    from the ledger's cache (an order's customer as its sync found or created it), and a value it does not hold
+    leaves its field out of the comparison.
     """
     entity_id = mapping.entity_id(payload)
     version = mapping.source_version(payload)

@@ -23,7 +23,7 @@ from erpsync.ledger import EntityKey, Ledger
 from erpsync.processes import free_port
 from erpsync.recovery import RECOVERED, ensure_crash_detection
 from erpsync.stack import LocalStack, StackConfig
-from tests.conftest import POSTGRES_URL, REPO, _postgres_database, shopify_order_sample
+from tests.conftest import POSTGRES_URL, REPO, _postgres_database, shopify_order_sample, with_quantity
 from tests.e2e.conftest import send_event, wait_for_state
 
 pytestmark = pytest.mark.e2e
@@ -122,8 +122,7 @@ def test_a_run_killed_at_a_failpoint_is_recovered_with_one_erp_record(crash_stac
         assert run_of(http, config, event_id, ("COMPLETED",))["id"] == crashed["id"], "the same run, re-run"
 
     # Another event of the same order goes through: no claim of the dead run is left blocking it.
-    newer = copy.deepcopy(an_order(order_id)) | {"updated_at": "2031-01-01T00:00:00Z"}
-    newer["line_items"][0]["quantity"] = 7
+    newer = with_quantity(copy.deepcopy(an_order(order_id)) | {"updated_at": "2031-01-01T00:00:00Z"}, 0, 7)
     update = send_event(http, config, newer, topic="orders/updated")
     if point == "confirm.after":
         sweep(http, config)  # frees the claim at once, instead of after the 15-minute stale-claim timeout

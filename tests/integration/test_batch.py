@@ -13,13 +13,16 @@ import pytest
 from erpsync.batch import run_chunk
 from erpsync.pipeline import CLAIM_STALE_AFTER
 from tests.integration.test_pipeline import pipeline, sample_order, store  # noqa: F401  (pipeline: a fixture)
+from tests.conftest import with_quantity
 from tests.sandbox_procs import start_erp_sandbox
 
 
 @pytest.fixture(scope="module")
 def erp_url(tmp_path_factory):
-    # Item 901 (GIFTWRAP-STD in the lookup table) is unknown to this ERP: a permanent rejection.
-    with start_erp_sandbox(tmp_path_factory.mktemp("erp"), "--items", "1-900", "--latency-ms", "20") as base_url:
+    # Item 221 (GIFTWRAP-STD in the lookup table) is unknown to this ERP: a permanent rejection. The fallback
+    # items 900-907 (discount, shipping, custom lines) stay.
+    items = ("--items", "1-220,222-999")
+    with start_erp_sandbox(tmp_path_factory.mktemp("erp"), *items, "--latency-ms", "20") as base_url:
         yield base_url
 
 
@@ -42,10 +45,9 @@ def test_a_chunk_syncs_the_newest_version_and_hands_off_what_fails(pipeline, led
     versions = [sample_order(updated_at=f"2026-11-0{day}T10:00:00Z") for day in (1, 2, 3)]
     for version, quantity in zip(versions, (1, 2, 3), strict=True):
         version["id"] = versions[0]["id"]
-        version["line_items"][0]["quantity"] = quantity
+        with_quantity(version, 0, quantity)
     bad = sample_order()
-    bad["line_items"] = bad["line_items"][:1]
-    bad["line_items"][0]["sku"] = "GIFTWRAP-STD"
+    bad["line_items"][0]["sku"] = "GIFTWRAP-STD"  # same price: the order still adds up, the ERP refuses the item
     orders = plain + versions + [bad]
     random.Random(4).shuffle(orders)
     ids = {id(order): store(ledger, order) for order in orders}

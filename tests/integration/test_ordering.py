@@ -4,7 +4,6 @@ ends with each order's newest version, and no older version is applied after a n
 from __future__ import annotations
 
 import copy
-from decimal import Decimal
 import hashlib
 import json
 import os
@@ -16,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from tests.conftest import REPO, shopify_order_sample
+from tests.conftest import REPO, shopify_order_sample, with_quantity
 from tests.sandbox_procs import start_erp_sandbox
 
 ORDERS, PROCESSES = 8, 3
@@ -31,13 +30,7 @@ def versions_of(order_id: int, count: int) -> list[dict]:
         order = copy.deepcopy(base)
         order["id"] = order_id
         order["updated_at"] = (T0 + timedelta(minutes=n)).isoformat()
-        order["line_items"][0]["quantity"] = order["line_items"][0]["current_quantity"] = n
-        # Shopify's totals follow the quantity (the sample: lines − 20.00 discount + 10.00 shipping); the pipeline
-        # refuses an order whose ERP total would not be Shopify's.
-        lines = sum(Decimal(line["price"]) * line["quantity"] for line in order["line_items"])
-        total = str(lines - Decimal(order["total_discounts"]) + Decimal("10.00"))
-        order["total_price"] = order["total_price_set"]["shop_money"]["amount"] = total
-        order["total_price_set"]["presentment_money"]["amount"] = total
+        with_quantity(order, 0, n)
         versions.append(order)
     return versions
 
