@@ -43,13 +43,14 @@ def test_a_broken_mapping_fails_validation_naming_file_rule_and_path(tmp_path):
 
 def test_preview_shows_the_body_a_payload_becomes(tmp_path):
     payload = tmp_path / "order.json"
-    payload.write_text('{"id": 7, "name": "#7", "created_at": "2026-01-02T03:04:05Z", '
+    payload.write_text('{"id": 7, "name": "#7", "order_number": 7, "created_at": "2026-01-02T03:04:05Z", '
                        '"updated_at": "2026-01-02T03:04:05Z", "currency": "USD", "total_price": "5.00", '
-                       '"line_items": [{"sku": "TEE-BLK-S", "quantity": 1, "price": "5.00", "title": "Tee"}]}')
+                       '"line_items": [{"id": 70, "sku": "TEE-BLK-S", "quantity": 1, "price": "5.00", "title": "Tee"}]}')
     result = erpsync("mapping", "preview", str(REPO / "mappings" / "shopify_order_to_netsuite_sales_order.yaml"),
                      str(payload))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "shopify-order-7" in result.stdout and '"210"' in result.stdout
+    assert "money check: NetSuite total 5.00 USD = source total_price 5.00" in result.stdout
 
 
 def test_new_mapping_scaffolds_files_that_pass_their_own_cases(tmp_path):
