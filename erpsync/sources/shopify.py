@@ -192,17 +192,49 @@ class ShopifyTransaction(_ShopifyModel):
     id: int
     kind: str  # "refund" for the money a refund returned
     status: str  # only "success" moved money
-    amount: Decimal = Field(ge=0)
+    amount: Amount = Field(ge=0)
     currency: str | None = Field(None, pattern=r"^[A-Z]{3}$")
+    amount_set: ShopifyMoneySet | None = None
 
 
 class ShopifyRefundLineItem(_ShopifyModel):
     id: int
     line_item_id: int
     quantity: int = Field(gt=0)
-    subtotal: Decimal = Field(ge=0)  # what was refunded for this line, after its discounts
+    subtotal: Amount = Field(ge=0)  # what was refunded for this line, after its discounts
+    subtotal_set: ShopifyMoneySet | None = None
+    total_tax: Amount | None = Field(None, ge=0)
+    total_tax_set: ShopifyMoneySet | None = None
     restock_type: str | None = None  # no_restock, cancel, return, legacy_restock
-    line_item: ShopifyLineItem
+    # The order's line as it was sold: without SKU (a custom item, a gift card) it goes to a fallback item.
+    line_item: ShopifyOrderLineItem
+
+
+class ShopifyRefundShippingLine(_ShopifyModel):
+    """Shipping given back by a refund (``refund_shipping_lines``, Admin API 2024-07 and later)."""
+
+    id: int
+    shipping_line_id: int | None = None
+    subtotal_amount_set: ShopifyMoneySet
+    tax_amount_set: ShopifyMoneySet | None = None
+
+
+class ShopifyOrderAdjustment(_ShopifyModel):
+    """The difference between the calculated and the actual refund (``refund_discrepancy``), or, in older API
+    versions, refunded shipping (``shipping_refund``). Shopify writes it as a negative amount when it lowers
+    what the refund's lines would have returned."""
+
+    id: int
+    kind: str
+    amount: Amount
+    tax_amount: Amount = Decimal(0)
+    amount_set: ShopifyMoneySet | None = None
+    tax_amount_set: ShopifyMoneySet | None = None
+
+    @field_validator("tax_amount", mode="before")
+    @classmethod
+    def _no_tax(cls, value: Any) -> Any:
+        return Decimal(0) if value is None else value
 
 
 class ShopifyRefund(_ShopifyEntity):
@@ -218,6 +250,15 @@ class ShopifyRefund(_ShopifyEntity):
     # Empty for a refund of shipping or of an amount only: valid at Shopify; a mapping decides what it needs.
     refund_line_items: list[ShopifyRefundLineItem] = Field(default_factory=list)
     transactions: list[ShopifyTransaction] = Field(default_factory=list)
+    refund_shipping_lines: list[ShopifyRefundShippingLine] = Field(default_factory=list)
+    order_adjustments: list[ShopifyOrderAdjustment] = Field(default_factory=list)
+    total_duties_set: ShopifyMoneySet | None = None
+
+    @field_validator("refund_line_items", "transactions", "refund_shipping_lines", "order_adjustments",
+                     mode="before")
+    @classmethod
+    def _no_list(cls, value: Any) -> Any:
+        return [] if value is None else value
 
     @property
     def version(self) -> datetime:

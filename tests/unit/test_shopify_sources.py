@@ -141,8 +141,12 @@ def _drop(key: str) -> Change:
 INVALID_PAYLOADS: list[tuple[str, str, Callable[[], dict[str, Any]], Change, str, str]] = [
     ("refund zero quantity", "shopify.refund", lambda: fixture("refunds_create"),
      _set("refund_line_items[0].quantity", 0), "refund_line_items[0].quantity", "greater than 0"),
-    ("refund line without sku", "shopify.refund", lambda: fixture("refunds_create"),
-     _set("refund_line_items[1].line_item.sku", None), "refund_line_items[1].line_item.sku", "SKU is required"),
+    # A refunded line without SKU is valid (a custom line: the mapping sends it to a fallback item).
+    ("refund line without its order line", "shopify.refund", lambda: fixture("refunds_create"),
+     _set("refund_line_items[1].line_item_id", None), "refund_line_items[1].line_item_id", "valid integer"),
+    ("refund adjustment without amount", "shopify.refund", lambda: fixture("refunds_create"),
+     _set("order_adjustments", [{"id": 1, "kind": "refund_discrepancy", "amount": "a lot"}]),
+     "order_adjustments[0].amount", "decimal"),
     ("refund bad subtotal", "shopify.refund", lambda: fixture("refunds_create"),
      _set("refund_line_items[0].subtotal", "a lot"), "refund_line_items[0].subtotal", "decimal"),
     ("refund bad transaction amount", "shopify.refund", lambda: fixture("refunds_create"),
