@@ -24,10 +24,12 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    and_,
     bindparam,
     delete,
     false,
     func,
+    not_,
     or_,
     text,
     update,
@@ -68,6 +70,9 @@ DONE_STATES = ("synced", "duplicate", "superseded", "skipped", *PRIVACY_STATES)
 # The inbox's "flow run" of an event the receiver handled itself: not a Prefect run id (never asked of Prefect,
 # since its state is terminal), only a mark that keeps the sweep from dispatching the event to sync-event.
 HANDLED_IN_RECEIVER = "handled-by-receiver"
+# The (source, topic) pairs the receiver acts on itself (erpsync/privacy.py, erpsync/lifecycle.py). No flow run
+# takes them, not even in the moment between their storing and the receiver's outcome.
+RECEIVER_TOPICS = {"shopify": ("customers/redact", "shop/redact", "customers/data_request", "orders/delete")}
 
 
 class InboxEvent(SQLModel, table=True):
@@ -324,7 +329,7 @@ class Ledger:
         now = utcnow()
         with self.session() as session:
             free = (select(InboxEvent.id)
-                    .where(InboxEvent.flow_run_id.is_(None), InboxEvent.state == "received")
+                    .where(InboxEvent.flow_run_id.is_(None), InboxEvent.state == "received", _for_flow_runs())
                     .order_by(InboxEvent.id).limit(limit)
                     .with_for_update(skip_locked=True))
             taken = session.exec(update(InboxEvent)
@@ -357,7 +362,7 @@ class Ledger:
         with self.session() as session:
             rows = session.exec(
                 select(InboxEvent.id)
-                .where(InboxEvent.flow_run_id.is_(None), InboxEvent.received_at < cutoff)
+                .where(InboxEvent.flow_run_id.is_(None), InboxEvent.received_at < cutoff, _for_flow_runs())
                 .order_by(InboxEvent.id)
                 .limit(limit)
             )
@@ -654,6 +659,12 @@ class Ledger:
     def entities(self) -> list[EntityState]:
         with self.session() as session:
             return list(session.exec(select(EntityState).order_by(EntityState.external_id)))
+
+
+def _for_flow_runs():
+    """Events a flow run may take: all but the topics the receiver acts on itself."""
+    return not_(or_(*(and_(InboxEvent.source == source, InboxEvent.topic.in_(topics))
+                      for source, topics in RECEIVER_TOPICS.items())))
 
 
 def _scrub(reason: str, texts: Sequence[str]) -> str:

@@ -199,3 +199,20 @@ def test_erpsync_status_counts_the_requests_acted_on_as_handled(ledger, populate
     after = summarize(ledger)
     assert (after.compliance, after.pending) == (1, before.pending)
     assert "compliance    1 requests acted on" in format_summary(after)
+
+
+def test_no_flow_run_takes_a_topic_the_receiver_acts_on(ledger):
+    from datetime import timedelta
+
+    from erpsync import lifecycle
+    from erpsync.ledger import RECEIVER_TOPICS
+
+    handled = {(source, topic) for source, topics in RECEIVER_TOPICS.items() for topic in topics}
+    assert handled == set(privacy.COMPLIANCE_TOPICS) | {lifecycle.ORDER_DELETE}
+    order_event = store(ledger, "orders/create", order(9001, JANE, street="17 Larkspur Lane", city="Springfieldia"))
+    # Stored, not yet acted on: neither the sweep nor a batch run may pick it up meanwhile.
+    request = redact_request(ledger, JANE, [9001])
+    deleted = store(ledger, "orders/delete", {"id": 9001})
+    assert ledger.undispatched(older_than=timedelta(seconds=-60)) == [order_event]
+    assert ledger.take_for_batch("batch-run", limit=10) == [order_event]
+    assert {ledger.get_event(e).flow_run_id for e in (request, deleted)} == {None}
