@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
+import uuid
 from collections.abc import Iterator
 
 import httpx
@@ -14,7 +18,10 @@ from erpsync import lifecycle
 from erpsync.connectors.netsuite import NetSuiteClient, NetSuiteSettings
 from erpsync.errors import ConfigError
 from erpsync.ledger import HANDLED_IN_RECEIVER, InboxDelivery, Ledger
+from erpsync.processes import ProcessGroup, free_port
 from erpsync.retry import RetryPolicy
+from erpsync.signatures import shopify_signature
+from tests.conftest import REPO
 from tests.sandbox_procs import ERP_CLIENT_ID, ERP_CLIENT_SECRET, start_erp_sandbox
 
 
@@ -110,3 +117,36 @@ def test_the_mode_is_checked_when_read():
     assert lifecycle.mode_from_env({}) == "report"
     with pytest.raises(ConfigError, match="ERPSYNC_SHOPIFY_ORDER_DELETE: expected one of report, close"):
         lifecycle.mode_from_env({"ERPSYNC_SHOPIFY_ORDER_DELETE": "delete"})
+
+
+def test_the_receiver_in_close_mode_closes_the_sales_order_before_it_answers(ledger, erp, erp_url, database_url,
+                                                                             tmp_path):
+    sales_order(erp, 7005)
+    port = free_port()
+    env = {**os.environ, "ERPSYNC_HOME": str(tmp_path), "ERPSYNC_DATABASE_URL": database_url,
+           "ERPSYNC_SHOPIFY_WEBHOOK_SECRET": "s3cret", "ERPSYNC_SHOPIFY_ORDER_DELETE": "close",
+           "ERPSYNC_NETSUITE_BASE_URL": erp_url, "ERPSYNC_NETSUITE_CLIENT_ID": ERP_CLIENT_ID,
+           "ERPSYNC_NETSUITE_CLIENT_SECRET": ERP_CLIENT_SECRET, "ERPSYNC_NETSUITE_CONCURRENCY": "0"}
+    group = ProcessGroup(log_dir=tmp_path / "logs", env=env, cwd=REPO)
+    group.start("receiver", [sys.executable, "-m", "erpsync", "serve", "--port", str(port), "--no-dispatch"])
+    try:
+        group.wait_http("receiver", f"http://127.0.0.1:{port}/healthz", timeout=60)
+        body = json.dumps({"id": 7005}).encode()
+        response = httpx.post(f"http://127.0.0.1:{port}/webhooks/shopify", content=body, timeout=60, headers={
+            "Content-Type": "application/json", "X-Shopify-Topic": "orders/delete",
+            "X-Shopify-Hmac-Sha256": shopify_signature("s3cret", body), "X-Shopify-Webhook-Id": str(uuid.uuid4())})
+    finally:
+        group.stop()
+    assert response.status_code == 200, response.text
+    assert response.json()["outcome"] == "synced"
+    assert all(line["isClosed"] for line in lines_of(erp, 7005))
+
+
+def test_the_receiver_refuses_to_start_in_close_mode_without_the_erp_settings(tmp_path):
+    env = {key: value for key, value in os.environ.items() if not key.startswith("ERPSYNC_")}
+    env.update({"ERPSYNC_HOME": str(tmp_path), "ERPSYNC_SHOPIFY_WEBHOOK_SECRET": "s3cret",
+                "ERPSYNC_SHOPIFY_ORDER_DELETE": "close"})
+    done = subprocess.run([sys.executable, "-m", "erpsync", "serve", "--port", "0", "--no-dispatch"], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "ERPSYNC_NETSUITE_BASE_URL" in done.stderr
