@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -143,7 +143,7 @@ def find_events(ledger: Ledger, subject: Subject, *, exclude: int | None = None,
     """
     order_ids = set(subject.order_ids)
     if not everything:
-        for _, topic, _, payload in _payloads(ledger, subject):
+        for _, topic, _, payload in _payloads(ledger, subject, lambda: _needles(subject, set())):
             if _names_customer(topic, payload, subject):
                 order_id = _order_of(topic, payload)
                 if order_id is not None:
@@ -156,7 +156,8 @@ def find_events(ledger: Ledger, subject: Subject, *, exclude: int | None = None,
                 for email in _emails(payload):
                     subject.add_email(email)
     matched, personal = [], set()
-    for event_id, topic, _, payload in _payloads(ledger, subject):
+    wanted = None if everything else (lambda: _needles(subject, order_ids))
+    for event_id, topic, _, payload in _payloads(ledger, subject, wanted):
         if event_id == exclude:
             continue
         if everything or _names_customer(topic, payload, subject) or _order_of(topic, payload) in order_ids:
@@ -165,7 +166,19 @@ def find_events(ledger: Ledger, subject: Subject, *, exclude: int | None = None,
     return Found(matched, personal, order_ids)
 
 
-def _payloads(ledger: Ledger, subject: Subject) -> Iterator[tuple[int, str, str | None, Any]]:
+def _needles(subject: Subject, order_ids: set[str]) -> list[bytes] | None:
+    """Texts one of which a body about the subject must contain; None when that cannot be told from bytes (an
+    email with non-ASCII characters may be written with JSON escapes)."""
+    texts = [*subject.emails, *order_ids, *([subject.customer_id] if subject.customer_id else [])]
+    if not all(text.isascii() for text in texts):
+        return None
+    return [text.lower().encode() for text in texts]
+
+
+def _payloads(ledger: Ledger, subject: Subject,
+              needles: Callable[[], list[bytes] | None] | None = None) -> Iterator[tuple[int, str, str | None, Any]]:
+    """The stored bodies of the subject's shops, parsed; with ``needles``, only those that contain one of them
+    (a byte search is far cheaper than parsing every body of a large inbox, and Shopify waits for the answer)."""
     after = 0
     while True:
         rows = ledger.stored_bodies("shopify", after_id=after, shops=subject.shops)
@@ -173,6 +186,11 @@ def _payloads(ledger: Ledger, subject: Subject) -> Iterator[tuple[int, str, str 
             return
         for event_id, topic, shop, body in rows:
             after = event_id
+            wanted = needles() if needles is not None else None
+            if wanted is not None:
+                lowered = body.lower()
+                if not any(needle in lowered for needle in wanted):
+                    continue
             try:
                 payload = json.loads(body)
             except ValueError:  # the receiver only stores JSON objects; an old row that is not is left alone

@@ -216,3 +216,13 @@ def test_no_flow_run_takes_a_topic_the_receiver_acts_on(ledger):
     assert ledger.undispatched(older_than=timedelta(seconds=-60)) == [order_event]
     assert ledger.take_for_batch("batch-run", limit=10) == [order_event]
     assert {ledger.get_event(e).flow_run_id for e in (request, deleted)} == {None}
+
+
+def test_a_guest_order_is_found_by_its_email_in_any_case(ledger, populated):
+    guest = order(9100, JANE, street="17 Larkspur Lane", city="Springfieldia") | {
+        "customer": None, "email": "JANE.QUINN@EXAMPLE.COM", "contact_email": None}
+    guest_event = store(ledger, "orders/create", guest)
+    refund = store(ledger, "refunds/create", {"id": 1, "order_id": 9100, "created_at": "2024-05-02T10:00:00Z"})
+    privacy.act(ledger, redact_request(ledger, JANE, []))
+    assert ledger.get_event(guest_event).body == b""
+    assert ledger.get_event(refund).body == b""  # the guest order's refund names only the order
