@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import select, text
 from sqlmodel import SQLModel, Session
 
-from erpsync.ledger import HANDLED_IN_RECEIVER, EntityKey, InboxDelivery, Ledger
 from erpsync import privacy
+from erpsync.ledger import HANDLED_IN_RECEIVER, EntityKey, InboxDelivery, Ledger
 from erpsync.xref import ErpXref
 from tests.conftest import REPO, fixture_path
 
