@@ -93,9 +93,10 @@ def test_source_row_applies_the_sync_mapping():
 
 def test_a_record_the_mapping_refuses_keeps_its_row_with_the_field_named():
     mapping = find_mapping(MAPPINGS, "shopify", "orders/updated")
-    row = source_row(mapping, order(line_items=[{"id": 1, "sku": "NO-SUCH-SKU", "quantity": 1, "price": "1"}]))
+    # (An unknown SKU is no refusal here: mapped offline, the cross-reference leaves its item unknown.)
+    row = source_row(mapping, order(line_items=[{"id": 1, "sku": "CABLE-USBC-1M", "quantity": "1.5", "price": "1"}]))
     assert row["external_id"] == "shopify-order-1001"
-    assert row["map_error"] and "line_items[0].sku" in row["map_error"]
+    assert row["map_error"] and "line_items[0].quantity" in row["map_error"]
 
 
 def test_external_id_shape_recovers_the_entity_id():

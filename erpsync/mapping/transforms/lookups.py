@@ -142,6 +142,10 @@ class CreateParams(TransformParams):
 class ErpLookupParams(TransformParams):
     record: str = Field(description="the ERP record (SuiteQL table), e.g. item, customer")
     by: str = Field(description="the ERP field matched against the value, e.g. itemid, email")
+    table: str | None = Field(
+        None, description="a CSV table under the mapping's `lookups:` asked first: a key it lists maps to its"
+        " value without asking the ERP (ids pinned by hand, e.g. SKUs whose item is named otherwise)"
+    )
     redact_value: bool | None = Field(
         None, description="leave the value out of errors; default: yes for personal fields (email, entityid, …)"
     )
@@ -164,6 +168,9 @@ class ErpLookupParams(TransformParams):
 
     def mappings_used(self) -> frozenset[str]:
         return frozenset({self.create.mapping}) if self.create is not None else frozenset()
+
+    def tables_used(self) -> frozenset[str]:
+        return frozenset({self.table}) if self.table is not None else frozenset()
 
 
 class CreateRefused(MappingError):
@@ -194,6 +201,9 @@ def erp_lookup(value: Any, params: ErpLookupParams, ctx: TransformContext) -> st
     (reconciliation), an offline cross-reference answers from what it holds, and an unknown value leaves the
     field null rather than failing.
 
+    With ``table``, a lookup table of the mapping is asked first, and only a key it does not list goes to
+    the cross-reference: the table pins ids by hand, the ERP knows every item synced since.
+
     Example:
         transform: {name: erp_lookup, record: item, by: itemid}
         xref: {item.itemid: {IPOD2008PINK: "98"}}
@@ -215,6 +225,10 @@ def erp_lookup(value: Any, params: ErpLookupParams, ctx: TransformContext) -> st
         output: "1201"
     """
     key = key_of(value, ctx)
+    if params.table is not None:
+        pinned = ctx.tables[params.table].get(key)
+        if pinned is not None:
+            return pinned
     if ctx.xref is None:
         raise ConfigError(f"{ctx.field}: erp_lookup needs the ERP cross-reference, and none was given")
     if getattr(ctx.xref, "offline", False):
@@ -231,6 +245,12 @@ def erp_lookup(value: Any, params: ErpLookupParams, ctx: TransformContext) -> st
         what = f"no ERP {params.record} has {which} {params.by}" if params.redacted else (
             f"no ERP {params.record} has {params.by} {which}"
         )
+        if params.table is not None:
+            # Worded as the table's own miss first, so a dead letter groups with other unknown keys of the table.
+            table = ctx.tables[params.table]
+            shown = "key" if params.redacted else repr(key)
+            raise ctx.fail(f"{shown} not found in lookup table {params.table!r} ({table.display}), and {what};"
+                           " create it in the ERP (or add the row, or fix the source value), then retry the event")
         raise ctx.fail(f"{what}; create it in the ERP (or fix the source value), then retry the event")
     return found
 
