@@ -24,12 +24,13 @@ from erpsync.errors import (
     ConfigError,
     DuplicateEvent,
     EntityBusy,
+    ErpRejected,
     ErpsyncError,
     PermanentError,
     SkipEvent,
     SupersededEvent,
 )
-from erpsync.ledger import EntityKey, InboxEvent, Ledger
+from erpsync.ledger import EntityKey, EntityState, InboxEvent, Ledger, utcnow
 from erpsync.mapping import MappedRecord, Mapping, find_mapping
 from erpsync.mapping.money_check import check_total
 from erpsync.sources import MODELS
@@ -56,12 +57,37 @@ class ValidEvent:
 
 
 @dataclass(frozen=True)
+class Elements:
+    """The records of an ``each:`` mapping (a product's variants), pushed one after the other under the
+    event's claim. Each has a ledger row of its own, ``<source>/<as>/<external id>`` (``shopify/variant/
+    shopify-variant-7``), written as soon as the ERP took it, so every id stays findable even when a later
+    element is refused."""
+
+    source: str
+    entity_type: str  # the mapping's each.as
+    records: tuple[tuple[MappedRecord, str | None], ...]  # each with the ERP id it was last written to
+    skipped: tuple[str, ...]  # the elements left out, with why
+    version: datetime
+    payload_sha256: str
+
+
+@dataclass(frozen=True)
 class Transformed:
-    record: MappedRecord
+    record: MappedRecord  # with each:, the first element's
     mapping_version: str
     # The ERP id this entity was last written to, if any: an update must key its sublist lines to the record's
     # existing lines, a first write need not read the record first.
     previous_erp_id: str | None = None
+    elements: Elements | None = None
+
+
+class ElementRefused(ErpRejected):
+    """The ERP refused one element's record: the message names the element's key (a SKU, no customer data)."""
+
+    def __init__(self, exc: ErpRejected, record: MappedRecord):
+        super().__init__(exc.status, exc.code, exc.detail, exc.path)
+        self.args = (f"{record.key_source} {record.key!r}: the ERP refused {record.record_type} "
+                     f"{record.external_id} ({self}); records of the elements before it were written",)
 
 
 class SyncPipeline:
@@ -161,10 +187,19 @@ class SyncPipeline:
         mapping = self.mapping_for(event.source, event.topic)
         _, payload = self._payload(event.event_id)
         state = self.ledger.entity_state(event.key)
-        record = mapping.apply(payload, xref=self.xref)
-        self.check_money(record, mapping.ref)
-        return Transformed(record=record, mapping_version=mapping.version,
-                           previous_erp_id=state.erp_id if state else None)
+        result = mapping.apply_each(payload, xref=self.xref)
+        for record in result.records:
+            self.check_money(record, mapping.ref)
+        each = mapping.config.each
+        if each is None:
+            return Transformed(record=result.records[0], mapping_version=mapping.version,
+                               previous_erp_id=state.erp_id if state else None)
+        known = {s.entity_id: s.erp_id for s in self.ledger.entity_states_of(
+            event.source, each.as_, [r.external_id for r in result.records])}
+        records = tuple((r, known.get(r.external_id)) for r in result.records)
+        return Transformed(record=records[0][0], mapping_version=mapping.version, previous_erp_id=records[0][1],
+                           elements=Elements(event.source, each.as_, records, result.skipped, event.version,
+                                             event.payload_sha256))
 
     @staticmethod
     def check_money(record: MappedRecord, ref: str) -> None:
@@ -175,10 +210,47 @@ class SyncPipeline:
         """Write the record; the ERP id it was last written to lets an update keep each line's identity."""
         record = transformed.record
         failpoints.hit("push.before")
-        erp_id = self.erp.upsert(record.record_type, record.external_id, record.body,
-                                 previous_id=transformed.previous_erp_id or None)
+        if transformed.elements is not None:
+            erp_id = self._push_elements(transformed.elements, transformed.mapping_version)
+        else:
+            erp_id = self.erp.upsert(record.record_type, record.external_id, record.body,
+                                     previous_id=transformed.previous_erp_id or None)
         failpoints.hit("push.after")
         return erp_id
+
+    def _push_elements(self, elements: Elements, mapping_version: str) -> str:
+        """Each element's record in turn; the first one's ERP id is the entity's. Safe to repeat: each is an
+        upsert by its own external id."""
+        first: str | None = None
+        for record, previous in elements.records:
+            try:
+                erp_id = self.erp.upsert(record.record_type, record.external_id, record.body,
+                                         previous_id=previous or None)
+            except ErpRejected as exc:
+                raise ElementRefused(exc, record) from None
+            self._record_element(elements, record, erp_id, mapping_version)
+            first = first or erp_id
+        assert first is not None  # apply_each skips an event without records
+        return first
+
+    def _record_element(self, elements: Elements, record: MappedRecord, erp_id: str, mapping_version: str) -> None:
+        """The element's own ledger row: its ERP id, findable by `erpsync status` and the cross-reference."""
+        now = utcnow()
+        with self.ledger.session() as session:
+            state = session.get(EntityState, (elements.source, elements.entity_type, record.external_id),
+                                with_for_update=True)
+            if state is None:
+                state = EntityState(source=elements.source, entity_type=elements.entity_type,
+                                    entity_id=record.external_id,
+                                    erp_record_type=record.record_type, external_id=record.external_id,
+                                    erp_id=erp_id, last_version=elements.version,
+                                    last_payload_sha256=elements.payload_sha256, mapping_version=mapping_version,
+                                    updated_at=now)
+            elif elements.version >= state.last_version:  # like the entity's own row: never moves back
+                state.erp_id, state.last_version, state.updated_at = erp_id, elements.version, now
+                state.last_payload_sha256, state.mapping_version = elements.payload_sha256, mapping_version
+            session.add(state)
+            session.commit()
 
     def confirm(self, event: ValidEvent, transformed: Transformed, erp_id: str) -> None:
         self.ledger.record_outcome(
@@ -186,6 +258,7 @@ class SyncPipeline:
             source=event.source,
             outcome="synced",
             key=event.key,
+            reason=_left_out(transformed.elements),
             external_id=transformed.record.external_id,
             erp_id=erp_id,
             mapping_version=transformed.mapping_version,
@@ -194,8 +267,13 @@ class SyncPipeline:
             release=True,
         )
         failpoints.hit("confirm.after")
-        log.info("event %s synced: %s → ERP %s %s", event.event_id, event.key,
-                 transformed.record.record_type, erp_id)
+        elements = transformed.elements
+        if elements is not None:
+            log.info("event %s synced: %s → ERP %d %s records (%d elements left out)", event.event_id, event.key,
+                     len(elements.records), transformed.record.record_type, len(elements.skipped))
+        else:
+            log.info("event %s synced: %s → ERP %s %s", event.event_id, event.key,
+                     transformed.record.record_type, erp_id)
 
     def skip(self, event: ValidEvent, exc: SkipEvent) -> str:
         state = self.ledger.entity_state(event.key)
@@ -248,3 +326,10 @@ class SyncPipeline:
         summary = f"{type(exc).__name__}: {exc}" if isinstance(exc, ErpsyncError) else reason
         log.error("event %s dead-lettered: %s", event_id, summary)
         return summary
+
+
+def _left_out(elements: Elements | None) -> str | None:
+    """A synced outcome's note of the elements an ``each:`` mapping left out (``variants[2]: no SKU, …``)."""
+    if elements is None or not elements.skipped:
+        return None
+    return f"{len(elements.skipped)} left out: " + "; ".join(elements.skipped)

@@ -6,7 +6,7 @@ docs/mapping-format.md describes the files; docs/transforms.md the transforms.
 from __future__ import annotations
 
 from erpsync.mapping.cases import CaseResult, run_cases
-from erpsync.mapping.engine import MappedRecord, Mapping, RuleResult
+from erpsync.mapping.engine import MappedRecord, Mapping, Records, RuleResult
 from erpsync.mapping.loader import discover_mappings, find_mapping, handled_topics, load_mapping
 from erpsync.mapping.xref import InMemoryXref, OfflineXref, XrefResolver
 
@@ -16,6 +16,7 @@ __all__ = [
     "MappedRecord",
     "Mapping",
     "OfflineXref",
+    "Records",
     "RuleResult",
     "XrefResolver",
     "discover_mappings",

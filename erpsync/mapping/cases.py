@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from erpsync.errors import ConfigError, MappingError, SkipEvent
-from erpsync.mapping.config import CaseConfig, CaseFileConfig
-from erpsync.mapping.engine import Mapping
+from erpsync.mapping.config import CaseConfig, CaseFileConfig, ExpectedConfig
+from erpsync.mapping.engine import MappedRecord, Mapping, Records
 from erpsync.mapping.loader import TEST_SUFFIX, display_path, load_mapping, read_yaml, validate_file
 from erpsync.mapping.money_check import check_total
 from erpsync.mapping.xref import InMemoryXref
@@ -75,9 +75,14 @@ def run_case(mapping: Mapping, case: CaseConfig, base: Path) -> CaseResult:
     if isinstance(payload, CaseResult):
         return payload
     xref = InMemoryXref(case.xref)
+    each = mapping.config.each is not None
+    if (each and case.expected is not None) or (not each and case.records is not None):
+        wanted = "records: (it maps one record per element, each:)" if each else "expected: (it maps one record)"
+        return CaseResult(case.name, False, f"this mapping's cases state {wanted}")
     try:
-        record = mapping.apply(payload, xref=xref)
-        check_total(record)  # the pipeline's pre-push check: a case's record must add up as a pushed one must
+        result = mapping.apply_each(payload, xref=xref)
+        for record in result.records:
+            check_total(record)  # the pipeline's pre-push check: a case's record must add up as a pushed one must
         entity_id = mapping.entity_id(payload)
         version = mapping.source_version(payload)
     except SkipEvent as exc:
@@ -96,8 +101,37 @@ def run_case(mapping: Mapping, case: CaseConfig, base: Path) -> CaseResult:
         wanted = f"an error matching {case.error!r}" if case.error is not None else f"a skip matching {case.skipped!r}"
         return CaseResult(case.name, False, f"expected {wanted}, got a record")
 
-    expected = case.expected
-    assert expected is not None
+    if case.records is not None:
+        return _compare_records(case, result, entity_id, version)
+    assert case.expected is not None
+    differences = _compare(case.expected, result.records[0], entity_id, version, "")
+    if differences:
+        return CaseResult(case.name, False, "; ".join(differences))
+    return CaseResult(case.name, True, "")
+
+
+def _compare_records(case: CaseConfig, result: Records, entity_id: str,
+                     version: datetime | int | float) -> CaseResult:
+    assert case.records is not None
+    differences: list[str] = []
+    if len(case.records) != len(result.records):
+        got = ", ".join(f"{r.key_source} {r.external_id}" for r in result.records)
+        differences.append(f"expected {len(case.records)} records, got {len(result.records)} ({got})")
+    for n, (expected, record) in enumerate(zip(case.records, result.records)):
+        differences += _compare(expected, record, entity_id, version, f"records[{n}].")
+    if len(case.skipped_elements) != len(result.skipped):
+        differences.append(f"expected {len(case.skipped_elements)} skipped elements, got {len(result.skipped)}"
+                           f" ({'; '.join(result.skipped)})")
+    for pattern, reason in zip(case.skipped_elements, result.skipped):
+        if not error_matches(pattern, reason):
+            differences.append(f"skipped element {reason!r} does not match {pattern!r}")
+    if differences:
+        return CaseResult(case.name, False, "; ".join(differences))
+    return CaseResult(case.name, True, "")
+
+
+def _compare(expected: ExpectedConfig, record: MappedRecord, entity_id: str, version: datetime | int | float,
+             prefix: str) -> list[str]:
     differences: list[str] = []
     if expected.external_id is not None and record.external_id != expected.external_id:
         differences.append(f"external_id: expected {expected.external_id!r}, got {record.external_id!r}")
@@ -106,9 +140,7 @@ def run_case(mapping: Mapping, case: CaseConfig, base: Path) -> CaseResult:
     if expected.version is not None and not _same_version(expected.version, version):
         differences.append(f"version: expected {expected.version!r}, got {_version_text(version)!r}")
     differences += diff(expected.body, record.body, "body")
-    if differences:
-        return CaseResult(case.name, False, "; ".join(differences))
-    return CaseResult(case.name, True, "")
+    return [prefix + d for d in differences]
 
 
 def error_matches(pattern: str, message: str) -> bool:

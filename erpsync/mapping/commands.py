@@ -106,6 +106,8 @@ def preview(
         xref = _case_xref(mapping)
     trace: list[RuleResult] = []
     print(f"{mapping.display} @{mapping.version}: {mapping.source} → {mapping.record_type}", file=out)
+    if mapping.config.each is not None:
+        return _preview_each(mapping, payload, xref, out)
     try:
         record = mapping.apply(payload, xref=xref, trace=trace)
         print(f"entity: {mapping.entity_type} {mapping.entity_id(payload)} "
@@ -130,6 +132,26 @@ def preview(
               f"shipping {totals.shipping:.{places}f})", file=out)
     print(f"external id: {record.external_id}", file=out)
     print(json.dumps(record.body, indent=2, ensure_ascii=False), file=out)
+    return 0
+
+
+def _preview_each(mapping: Mapping, payload: Any, xref: Any, out: TextIO) -> int:
+    """An `each:` mapping's records, one per element (no per-rule trace: the rules run once per element)."""
+    try:
+        result = mapping.apply_each(payload, xref=xref)
+        print(f"entity: {mapping.entity_type} {mapping.entity_id(payload)} "
+              f"version {_text(mapping.source_version(payload))}", file=out)
+    except SkipEvent as exc:
+        print(f"SKIP {exc}", file=out)
+        return 0
+    except MappingError as exc:
+        print(f"FAIL {exc}", file=out)
+        return 1
+    for reason in result.skipped:
+        print(f"skipped {reason}", file=out)
+    for record in result.records:
+        print(f"{record.key_source} {record.key}: external id {record.external_id}", file=out)
+        print(json.dumps(record.body, indent=2, ensure_ascii=False), file=out)
     return 0
 
 

@@ -193,6 +193,42 @@ class RejectConfig(_Strict):
     message: str = Field(min_length=1, description="why, and what to do; shown with the first field of `when`")
 
 
+class EachConfig(_Strict):
+    """``each:``: one record per element of a list (a product's variants), all under the event's one claim.
+
+    The rules see the payload with the element under ``as`` (``variant.sku`` beside the product's ``title``).
+    An element whose ``key`` is absent, null or blank is skipped with ``without_key`` as its reason; the key
+    (a SKU, never customer data) names the element in the errors of its push.
+    """
+
+    list_: PathText = Field(alias="list", description="the source list, e.g. variants")
+    as_: str = Field(alias="as", description="the name the rules read the element by, e.g. variant")
+    key: PathText = Field(description="the element's natural key under `as`, e.g. variant.sku")
+    without_key: str = Field(
+        "the element has no key", min_length=1, description="the reason an element without its key is skipped"
+    )
+
+    @field_validator("list_")
+    @classmethod
+    def _plain_list(cls, path: FieldPath) -> FieldPath:
+        if any(s.each or s.index is not None for s in path.segments):
+            raise ValueError(f"{path.text!r}: name the list itself, without [] or [N] (e.g. variants)")
+        return path
+
+    @field_validator("as_")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _IDENTIFIER.match(value):
+            raise ValueError("expected a name such as variant (letters, digits, _)")
+        return value
+
+    @model_validator(mode="after")
+    def _key_of_element(self) -> EachConfig:
+        if self.key.segments[0].key != self.as_ or len(self.key.segments) < 2 or self.key.iterations:
+            raise ValueError(f"key: {self.key.text!r} must be one value of the element, e.g. {self.as_}.sku")
+        return self
+
+
 @dataclass(frozen=True)
 class VersionSpec:
     """``entity.version``: ``updated_at``, or ``{field: date_modified_gmt, timezone: UTC}``.
@@ -264,6 +300,9 @@ class MappingConfig(_Strict):
     money: MoneyOptions | None = Field(
         None, description="compute the order's money (at `order`) and check its total before every push"
     )
+    each: EachConfig | None = Field(
+        None, description="one record per element of a source list (e.g. a product's variants)"
+    )
     fields: list[FieldConfig] = Field(min_length=1)
 
     @field_validator("timezone")
@@ -275,6 +314,27 @@ class MappingConfig(_Strict):
     def _one_topic_key(self) -> MappingConfig:
         if (self.topic is None) == (self.topics is None):
             raise ValueError("set exactly one of topic, topics")
+        return self
+
+    @model_validator(mode="after")
+    def _each_names_the_element(self) -> MappingConfig:
+        each = self.each
+        if each is None:
+            return self
+        if self.money is not None:
+            raise ValueError("each: and money: cannot be combined (the money section checks one order's total)")
+        if not any(path.segments[0].key == each.as_ for path in self.external_id.fields):
+            raise ValueError(
+                f"each: the external_id must name the element (e.g. shopify-variant-{{{each.as_}.id}}),"
+                " or every element would write the same record"
+            )
+        if any(p.segments[0].key == each.as_ for p in (*self.entity.id.fields, self.entity.version.field)):
+            raise ValueError(f"each: entity.id and entity.version name the event's entity, not {each.as_!r}")
+        for what, rules in (("reject", self.reject), ("skip", self.skip)):
+            for n, rule in enumerate(rules):
+                if any(p.segments[0].key == each.as_ for p in rule.when.paths()):
+                    raise ValueError(f"{what}[{n}] applies to the whole event and cannot read {each.as_!r};"
+                                     f" an element is skipped through each.key")
         return self
 
     @property
@@ -303,6 +363,12 @@ class CaseConfig(_Strict):
         None, description="top-level fields replaced in the input (e.g. {test: false} on a vendor sample)"
     )
     expected: ExpectedConfig | None = None
+    records: list[ExpectedConfig] | None = Field(
+        None, min_length=1, description="an each: mapping's expected records, one per element synced, in order"
+    )
+    skipped_elements: list[str] = Field(
+        default_factory=list, description="with records: a pattern per element the each: mapping leaves out"
+    )
     error: str | None = Field(None, description="a substring or regular expression of the expected error")
     skipped: str | None = Field(None, description="a substring or regular expression of the expected skip reason")
 
@@ -310,9 +376,12 @@ class CaseConfig(_Strict):
     def _shape(self) -> CaseConfig:
         if (self.input is None) == (self.input_file is None):
             raise ValueError("set exactly one of input, input_file")
-        outcomes = [k for k in ("expected", "error", "skipped") if getattr(self, k) is not None]
+        outcomes = [k for k in ("expected", "records", "error", "skipped") if getattr(self, k) is not None]
         if len(outcomes) != 1:
-            raise ValueError("set exactly one of expected (the record), error or skipped (a message pattern)")
+            raise ValueError("set exactly one of expected (the record), records (an each: mapping's), error or"
+                             " skipped (a message pattern)")
+        if self.skipped_elements and self.records is None:
+            raise ValueError("skipped_elements goes with records (an each: mapping's case)")
         return self
 
 

@@ -7,6 +7,7 @@ path in ``.field``, so a dead-lettered event says which mapping, which version a
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 from collections.abc import Mapping as AnyMapping
 from dataclasses import dataclass, field
@@ -16,8 +17,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from erpsync.errors import MappingError, SkipEvent
-from erpsync.mapping.config import FieldConfig, MappingConfig
+from erpsync.errors import ConfigError, MappingError, SkipEvent
+from erpsync.mapping.config import EachConfig, FieldConfig, MappingConfig
 from erpsync.mapping.lookups import LookupTable
 from erpsync.mapping.paths import MISSING, FieldPath, positions, read, write
 from erpsync.mapping.source_fields import leaf_paths, normalised_shape, shape_text
@@ -66,6 +67,21 @@ class MappedRecord:
     external_id: str
     body: dict[str, Any]
     expected_total: ExpectedTotal | None = None
+    # A record of an `each:` mapping: where its element's key is (variants[1].sku) and the key (the SKU), so
+    # that a refusal of its push names them.
+    key_source: str | None = None
+    key: str | None = None
+
+
+@dataclass(frozen=True)
+class Records:
+    """What one event maps to: one record, or with ``each:`` one per element, in the list's order.
+
+    ``skipped`` says which elements were left out and why (``variants[2]: ...``), for the ledger's outcome.
+    """
+
+    records: tuple[MappedRecord, ...]
+    skipped: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -177,17 +193,69 @@ class Mapping:
 
         ``xref`` resolves ``erp_lookup`` transforms; ``trace``, when given, receives each rule's result.
         """
+        if self.config.each is not None:
+            raise ConfigError(f"{self.ref}: maps one record per element of {self.config.each.list_.text}"
+                              " (each:); apply_each gives them all")
         try:
             return self._apply(_object(payload), xref, trace)
         except MappingError as exc:
             raise self._located(exc) from None
 
-    def _apply(self, payload: AnyMapping[str, Any], xref: XrefResolver | None, trace: list[RuleResult] | None) -> MappedRecord:
-        external_id = self.config.external_id.render(payload)
-        if not _EXTERNAL_ID.match(external_id):
-            raise MappingError(
-                "rendered external id may hold only letters, digits, '_' and '-' (NetSuite's rule)", field="external_id"
-            )
+    def apply_each(self, payload: AnyMapping[str, Any], *, xref: XrefResolver | None = None) -> Records:
+        """Every record the payload maps to: ``apply``'s one, or with ``each:`` one per element of the list.
+
+        An element without its key is left out and listed in ``skipped``; an event none of whose elements is
+        left raises SkipEvent with those reasons. Errors name the element's source path (``variants[1].sku``).
+        """
+        each = self.config.each
+        if each is None:
+            return Records((self.apply(payload, xref=xref),))
+        try:
+            return self._apply_each(_object(payload), each, xref)
+        except MappingError as exc:
+            raise self._located(exc) from None
+
+    def _apply_each(self, payload: AnyMapping[str, Any], each: EachConfig, xref: XrefResolver | None) -> Records:
+        if each.as_ in payload:
+            raise MappingError(f"the payload has a field {each.as_!r} of its own, where each: puts the element",
+                               field=each.as_)
+        self._gate(payload)
+        (found,) = read(payload, each.list_)
+        if found.value is MISSING:
+            raise MappingError("required source list is missing", field=found.where)
+        if not isinstance(found.value, list):
+            raise MappingError(f"expected a list, found {_json_name(found.value)}", field=found.where)
+        records: list[MappedRecord] = []
+        skipped: list[str] = []
+        owners: dict[str, str] = {}
+        for n, element in enumerate(found.value):
+            where = f"{found.where}[{n}]"
+            if not isinstance(element, AnyMapping):
+                raise MappingError(f"expected an object, found {_json_name(element)}", field=where)
+            view = {**payload, each.as_: element}
+            (key,) = read(view, each.key)
+            if key.value is MISSING or (isinstance(key.value, str) and not key.value.strip()):
+                skipped.append(f"{where}: {each.without_key}")
+                continue
+            if isinstance(key.value, bool) or not isinstance(key.value, (str, int)):
+                raise MappingError(f"a key must be text or an integer, found {_json_name(key.value)}",
+                                   field=_in_list(key.where, each, where))
+            try:
+                record = self._apply(view, xref, None)
+            except MappingError as exc:
+                raise _at_element(exc, each, where) from None
+            if record.external_id in owners:
+                raise MappingError(f"maps to the external id {record.external_id} of {owners[record.external_id]}"
+                                   " as well; each element needs its own", field=where)
+            owners[record.external_id] = where
+            records.append(dataclasses.replace(record, key_source=_in_list(key.where, each, where),
+                                               key=str(key.value).strip()))
+        if not records:
+            reasons = "; ".join(skipped[:5]) + (f"; and {len(skipped) - 5} more" if len(skipped) > 5 else "")
+            raise SkipEvent(f"{found.where}: no element to sync" + (f" ({reasons})" if reasons else " (empty)"))
+        return Records(tuple(records), tuple(skipped))
+
+    def _gate(self, payload: AnyMapping[str, Any]) -> None:
         # A skip wins over a refusal: a test order or an unpaid one is never a dead letter.
         for skip in self.config.skip:
             if skip.when.holds(payload):
@@ -195,6 +263,15 @@ class Mapping:
         for reject in self.config.reject:
             if reject.when.holds(payload):
                 raise MappingError(reject.message, field=reject.when.paths()[0].text)
+
+    def _apply(self, payload: AnyMapping[str, Any], xref: XrefResolver | None, trace: list[RuleResult] | None) -> MappedRecord:
+        external_id = self.config.external_id.render(payload)
+        if not _EXTERNAL_ID.match(external_id):
+            raise MappingError(
+                "rendered external id may hold only letters, digits, '_' and '-' (NetSuite's rule)", field="external_id"
+            )
+        if self.config.each is None:  # with each:, the event was gated once, before its elements
+            self._gate(payload)
         expected: ExpectedTotal | None = None
         money = self.config.money
         if money is not None:
@@ -324,6 +401,8 @@ class Mapping:
     def read_shapes(self) -> frozenset[tuple[str, ...]]:
         """The source paths any part of the mapping reads, list positions erased (``line_items[].sku``)."""
         paths: list[FieldPath] = [*self.config.external_id.fields, *self.config.entity.id.fields]
+        if self.config.each is not None:
+            paths.append(self.config.each.key)
         paths.append(self.config.entity.version.field)
         shapes: set[tuple[str, ...]] = set()
         for reject in (*self.config.reject, *self.config.skip):
@@ -340,6 +419,15 @@ class Mapping:
                 paths.extend(rule.when.paths())
             if rule.template is not None:
                 shapes.update((name,) for name in rule.template.names)  # reads the whole value
+        each = self.config.each
+        if each is not None:
+            # The rules read the element as `variant.…`; in the payload it is `variants[].…`.
+            element = (*normalised_shape(each.list_), "[]")
+            shapes = {(*element, *s[1:]) if s[0] == each.as_ else s for s in shapes}
+            paths = [FieldPath.parse(f"{each.list_.text}[].{p.text.partition('.')[2]}")
+                     if p.segments[0].key == each.as_ and len(p.segments) > 1 else p for p in paths]
+            if any(p.segments[0].key == each.as_ and len(p.segments) == 1 for p in paths):
+                shapes.add(element)
         shapes.update(normalised_shape(p) for p in paths)
         return frozenset(shapes)
 
@@ -376,6 +464,27 @@ def _to_source_line(exc: MappingError, view: dict[str, Any]) -> MappingError:
     text = str(exc).removeprefix(f"{exc.field}: ")
     where = f"{source}.{name}" if name == "sku" else f"{exc.field} ({source})"
     return MappingError(text, field=where)
+
+
+def _in_list(field: str | None, each: EachConfig, where: str) -> str | None:
+    """``variant.sku`` → ``variants[1].sku``: a path of the element view as the source payload spells it."""
+    if field is None:
+        return None
+    if field == each.as_:
+        return where
+    if field.startswith(f"{each.as_}.") or field.startswith(f"{each.as_}["):
+        return where + field[len(each.as_):]
+    return field
+
+
+def _at_element(exc: MappingError, each: EachConfig, where: str) -> MappingError:
+    field = _in_list(exc.field, each, where)
+    if field == exc.field:
+        return exc
+    moved = copy.copy(exc)
+    moved.args = (f"{field}: {str(exc).removeprefix(f'{exc.field}: ')}",)
+    moved.field = field
+    return moved
 
 
 def _object(payload: Any) -> AnyMapping[str, Any]:

@@ -151,7 +151,7 @@ def exercise(mapping: Mapping, payload: Any) -> None:
     for step in (
         lambda: mapping.entity_id(payload),
         lambda: mapping.source_version(payload),
-        lambda: check_total(mapping.apply(payload, xref=InMemoryXref({}))),
+        lambda: [check_total(record) for record in mapping.apply_each(payload, xref=InMemoryXref({})).records],
         lambda: mapping.unread_fields(payload) if isinstance(payload, dict) else None,
     ):
         try:
