@@ -86,8 +86,16 @@ class ElementRefused(ErpRejected):
 
     def __init__(self, exc: ErpRejected, record: MappedRecord):
         super().__init__(exc.status, exc.code, exc.detail, exc.path)
+        self.element = f"{record.key_source} {record.key!r} ({record.record_type} {record.external_id})"
         self.args = (f"{record.key_source} {record.key!r}: the ERP refused {record.record_type} "
                      f"{record.external_id} ({self}); records of the elements before it were written",)
+
+    @property
+    def reason(self) -> str:
+        # Shaped as the ERP's own refusal, so that dead letters group by its code and field; the element and
+        # its key lead the detail, which `erpsync dlq show` prints.
+        where = f" at {self.path}" if self.path else ""
+        return f"ErpRejected: HTTP {self.status} {self.code}{where}: {self.element}: {self.detail}"
 
 
 class SyncPipeline:

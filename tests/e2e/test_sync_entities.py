@@ -74,15 +74,26 @@ def test_an_orders_life_reaches_the_erp_as_sales_order_fulfillment_refund_and_cl
     assert row["status"] == "H"
 
 
-def test_a_single_variant_product_becomes_an_inventory_item_the_erp_can_look_up_by_sku(stack, http):
+def test_a_product_is_one_inventory_item_per_variant_sku_and_an_order_finds_them(stack, http):
     config = stack[0].config
     product = sample("products_update")
     product["id"] = fresh_id()
-    product["variants"] = [copy.deepcopy(product["variants"][0]) | {"id": fresh_id(), "sku": f"E2E-{fresh_id()}"}]
+    skus = [f"E2E-{fresh_id()}-S", f"E2E-{fresh_id()}-M"]
+    product["variants"] = [copy.deepcopy(variant) | {"id": fresh_id(), "sku": sku}
+                           for variant, sku in zip(product["variants"], skus, strict=True)]
     sync(http, stack, product, "products/update")
-    variant = product["variants"][0]
-    assert f"shopify-variant-{variant['id']}" in erp_records(http, config, "inventoryItem")
-    assert suiteql(http, config, f"SELECT id FROM item WHERE itemid = '{variant['sku']}'")
+    items = erp_records(http, config, "inventoryItem")
+    written = [items[f"shopify-variant-{variant['id']}"] for variant in product["variants"]]
+    assert [item["body"]["itemId"] for item in written] == skus
+    assert suiteql(http, config, f"SELECT id FROM item WHERE itemid = '{skus[1]}'")
+
+    # No row in the SKU table: the order's lines find the variants' items through the cross-reference.
+    order = sample("orders_create") | {"id": fresh_id(), "test": False, "updated_at": "2026-11-01T10:00:00-05:00"}
+    order["line_items"] = [line | {"sku": sku} for line, sku in zip(order["line_items"], skus, strict=True)]
+    sync(http, stack, order, "orders/create")
+    sales_order = erp_records(http, config, "salesOrder")[f"shopify-order-{order['id']}"]
+    lines = sales_order["body"]["item"]["items"]
+    assert [line["item"]["id"] for line in lines[:2]] == [item["internal_id"] for item in written]
 
 
 def test_a_customer_becomes_an_erp_customer(stack, http):

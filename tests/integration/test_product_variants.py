@@ -16,6 +16,7 @@ import pytest
 from pydantic import SecretStr
 
 from erpsync.connectors.netsuite import NetSuiteClient, NetSuiteSettings
+from erpsync.deadletters import parse_reason
 from erpsync.errors import MappingError, SkipEvent
 from erpsync.pipeline import ElementRefused, SyncPipeline
 from erpsync.retry import RetryPolicy
@@ -155,7 +156,11 @@ def test_a_sku_another_item_has_is_a_dead_letter_naming_the_sku(pipeline, ledger
                                  " (HTTP 400 USER_ERROR at itemId); records of the elements before it were written")
     pipeline.fail(event_id, caught.value, event=event, transformed=transformed)
     [outcome] = ledger.outcomes(event_id)
-    assert outcome.outcome == "failed" and TAKEN_SKU in outcome.reason
+    assert outcome.outcome == "failed"
+    # A dead letter like any ERP refusal (grouped by code and field); its detail names the element and SKU.
+    reason = parse_reason(outcome.reason)
+    assert reason.group == "ErpRejected USER_ERROR at itemId"
+    assert reason.detail.startswith(f"variants[1].sku '{TAKEN_SKU}' (inventoryItem {second}): ")
     # The first variant's item was written before the refusal: its id is findable in the ledger.
     items = items_of(erp, payload["variants"])
     assert list(items) == [f"shopify-variant-{payload['variants'][0]['id']}"]
