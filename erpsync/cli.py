@@ -251,9 +251,8 @@ def _mapping_preview(args: argparse.Namespace) -> int:
 def _mapping_drift(args: argparse.Namespace) -> int:
     from erpsync.ledger import Ledger
     from erpsync.mapping import commands
-    from erpsync.settings import Settings
 
-    ledger = Ledger.connect(Settings.from_env().database_url)
+    ledger = Ledger.connect(_reading_settings().database_url)
     try:
         return commands.drift(ledger, _mappings_dir(), sys.stdout)
     finally:
@@ -320,14 +319,29 @@ def _reconcile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reading_settings():
+    """Settings for a command that only reads the ledger: refused (exit 2) when there is no ledger to read, rather
+    than creating an empty one and printing zeros."""
+    from erpsync.settings import Settings, missing_ledger
+
+    settings = Settings.from_env()
+    problem = missing_ledger(settings)
+    if problem:
+        raise ConfigError(problem)
+    return settings
+
+
 def _status(args: argparse.Namespace) -> int:
     from erpsync.ledger import Ledger
-    from erpsync.settings import Settings
-    from erpsync.summary import format_summary, summarize
+    from erpsync.summary import empty_ledger_note, format_summary, summarize
 
-    ledger = Ledger.connect(Settings.from_env().database_url)
+    settings = _reading_settings()
+    ledger = Ledger.connect(settings.database_url)
     try:
-        print(format_summary(summarize(ledger)))
+        summary = summarize(ledger)
+        print(format_summary(summary))
+        if summary.deliveries == 0:
+            print(empty_ledger_note(settings.database_url))
     finally:
         ledger.close()
     return 0

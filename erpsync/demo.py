@@ -59,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
         ok = drive(config, stack, timeout=args.timeout)
         print(f"\nPrefect UI: {config.prefect_ui}  (flow runs of 'sync-event'; failed runs are the dead-letter queue)")
         print(f"logs: {config.home / 'logs'}")
+        # The CLI reads .erpsync/erpsync.db unless told otherwise; the demo's ledger is in its own folder.
+        print(f"CLI on the demo's ledger: ERPSYNC_HOME={config.home} erpsync status   (or erpsync dlq list, …)")
         if args.keep_running:
             print("everything keeps running; Ctrl-C stops it", flush=True)
             while True:

@@ -68,3 +68,22 @@ class Settings(BaseModel):
             prefect_api_url=env.get("PREFECT_API_URL") or None,
             prefect_api_key=SecretStr(env["PREFECT_API_KEY"]) if env.get("PREFECT_API_KEY") else None,
         )
+
+
+DEMO_HOME = PROJECT_DIR / ".erpsync" / "demo"
+
+
+def missing_ledger(settings: Settings, *, demo_home: Path = DEMO_HOME) -> str | None:
+    """Why a command that only reads has nothing to read: the SQLite ledger file does not exist (connecting would
+    create an empty one and report zeros). Names the demo's ledger when that one exists, as after `make demo`."""
+    prefix = "sqlite:///"
+    if not settings.database_url.startswith(prefix):
+        return None  # a server database: connecting creates nothing, and an empty one is reported as empty
+    path = Path(settings.database_url[len(prefix):])
+    if path.exists():
+        return None
+    message = f"no ledger at {path} (ERPSYNC_HOME or ERPSYNC_DATABASE_URL choose it)"
+    demo_ledger = demo_home / "erpsync.db"
+    if demo_ledger.exists() and demo_ledger.resolve() != path.resolve():
+        message += f"; the demo's ledger is {demo_ledger}: ERPSYNC_HOME={demo_home} erpsync …"
+    return message

@@ -87,3 +87,12 @@ def format_summary(s: Summary, *, max_records: int = 100) -> str:
         if len(s.records) > max_records:
             lines.append(f"  … and {len(s.records) - max_records} more (erpsync status)")
     return "\n".join(lines)
+
+
+def empty_ledger_note(database_url: str) -> str:
+    """What a reader of an empty ledger is told: where it looked (no password), and how events get there."""
+    from sqlalchemy.engine import make_url
+
+    where = make_url(database_url).render_as_string(hide_password=True)
+    return (f"the ledger {where} holds no events yet: the receiver (erpsync serve) stores them as webhooks arrive; "
+            f"for the demo's ledger set ERPSYNC_HOME=.erpsync/demo")

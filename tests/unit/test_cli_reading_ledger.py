@@ -1,0 +1,50 @@
+"""Commands that only read the ledger say when there is nothing to read, instead of creating one and printing
+zeros: no ledger at all (with the demo's ledger named when there is one), or a ledger with no events yet."""
+
+from __future__ import annotations
+
+import pytest
+
+from erpsync.cli import main
+from erpsync.ledger import Ledger
+from erpsync.settings import Settings, missing_ledger
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    home = tmp_path / "state"
+    monkeypatch.setenv("ERPSYNC_HOME", str(home))
+    monkeypatch.delenv("ERPSYNC_DATABASE_URL", raising=False)
+    return home
+
+
+@pytest.mark.parametrize("argv", [["status"], ["mapping", "drift"]])
+def test_a_read_only_command_refuses_a_missing_ledger_and_creates_none(home, capsys, argv):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"no ledger at {home / 'erpsync.db'}" in err and "ERPSYNC_HOME" in err
+    assert not (home / "erpsync.db").exists()
+
+
+def test_the_missing_ledger_message_names_the_demos_ledger_when_there_is_one(home, tmp_path):
+    demo = tmp_path / "demo"
+    demo.mkdir()
+    Ledger.connect(f"sqlite:///{demo / 'erpsync.db'}").close()
+    message = missing_ledger(Settings.from_env(), demo_home=demo)
+    assert message and f"ERPSYNC_HOME={demo} erpsync" in message
+    assert missing_ledger(Settings.from_env(), demo_home=tmp_path / "no-demo") == \
+        f"no ledger at {home / 'erpsync.db'} (ERPSYNC_HOME or ERPSYNC_DATABASE_URL choose it)"
+
+
+def test_status_on_an_empty_ledger_says_it_holds_no_events(home, capsys):
+    home.mkdir()
+    Ledger.connect(f"sqlite:///{home / 'erpsync.db'}").close()
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert "received      0 deliveries" in out
+    assert f"the ledger sqlite:///{home / 'erpsync.db'} holds no events yet" in out
+
+
+def test_a_server_database_is_never_reported_missing(home, monkeypatch):
+    monkeypatch.setenv("ERPSYNC_DATABASE_URL", "postgresql+psycopg://erpsync:pw@db.internal/erpsync")
+    assert missing_ledger(Settings.from_env()) is None
