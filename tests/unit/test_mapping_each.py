@@ -223,3 +223,20 @@ def test_erp_lookup_table_must_be_declared(tmp_path: Path) -> None:
     del config["each"]
     with pytest.raises(ConfigError, match=r"fields\[0\].transform: unknown lookup table 'skus'"):
         load(tmp_path, config)
+
+
+def test_preview_prints_each_record_and_the_elements_left_out(tmp_path: Path) -> None:
+    import io
+    import json
+
+    from erpsync.mapping.commands import preview
+
+    payload = tmp_path / "product.json"
+    payload.write_text(json.dumps({"id": 7, "title": "Tee", "updated_at": "2024-05-02T10:16:00Z", "variants": [
+        {"id": 71, "sku": None, "title": "S"}, {"id": 72, "sku": "TEE-M", "title": "M", "price": "10.00"}]}))
+    out = io.StringIO()
+    assert preview(PRODUCT, payload, out) == 0
+    text = out.getvalue()
+    assert "skipped variants[0]: no SKU" in text
+    assert "variants[1].sku TEE-M: external id shopify-variant-72" in text
+    assert '"displayName": "Tee - M"' in text
