@@ -197,3 +197,19 @@ def test_an_order_for_an_unknown_sku_still_names_it(pipeline, ledger):
     with pytest.raises(MappingError, match=r"line_items\[0\].sku: 'NO-SUCH-SKU-1' not found in lookup table "
                                            r"'sku_to_item' \(mappings/lookups/sku_to_item.csv\), and no ERP item"):
         pipeline.transform(event)
+
+
+def test_erpsync_sync_runs_a_product_through_the_same_steps(ledger, erp_url, erp, tmp_path):
+    from erpsync.sync_file import sync_file
+
+    settings = NetSuiteSettings(base_url=erp_url, client_id=ERP_CLIENT_ID, client_secret=SecretStr(ERP_CLIENT_SECRET))
+    payload = product(f"BAG-{fresh()}", f"BAG-{fresh()}")
+    path = tmp_path / "product.json"
+    path.write_text(json.dumps(payload))
+    result = sync_file(ledger, PROJECT_DIR / "mappings",
+                       lambda: NetSuiteClient(settings, RetryPolicy(max_attempts=2, base=0.01)),
+                       path=path, source="shopify", topic="products/create")
+    assert result.outcome == "synced"
+    items = items_of(erp, payload["variants"])
+    assert len(items) == 2
+    assert result.erp_id == items[f"shopify-variant-{payload['variants'][0]['id']}"][0]
