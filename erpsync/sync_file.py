@@ -21,7 +21,8 @@ from erpsync.batch import sync_one
 from erpsync.connectors.netsuite import NetSuiteClient, NetSuiteSettings
 from erpsync.erp_slots import ErpSlots
 from erpsync.errors import ConfigError
-from erpsync.ledger import Ledger
+from erpsync.ledger import EntityKey, Ledger
+from erpsync.mapping.xref import OfflineXref
 from erpsync.pipeline import SyncPipeline, ValidEvent
 
 # The header totals NetSuite computes on a transaction, printed so the author sees what the ERP made of it.
@@ -40,6 +41,8 @@ class SyncResult:
     external_id: str | None = None
     erp_id: str | None = None
     erp_totals: dict[str, Any] | None = None
+    # With ``each:`` (a product's variants): every element's record as (external id, ERP id), in order.
+    element_ids: tuple[tuple[str, str], ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -49,6 +52,8 @@ class SyncResult:
         out = [f"event {self.event_id}: {self.outcome}" + (f" ({self.entity})" if self.entity else "")]
         if self.erp_id is not None:
             out.append(f"ERP {self.record_type or 'record'} {self.erp_id} (external id {self.external_id})")
+        for external_id, erp_id in self.element_ids:
+            out.append(f"  ERP {self.record_type or 'record'} {erp_id} (external id {external_id})")
         if self.erp_totals:
             out.append("ERP totals: " + ", ".join(f"{name} {value}" for name, value in self.erp_totals.items()))
         if self.reason:
@@ -130,11 +135,28 @@ def _result(pipeline: SyncPipeline, ledger: Ledger, event: ValidEvent, outcome: 
         record = pipeline.erp.get(state.erp_record_type, state.erp_id) or {}
         totals = {name: _plain(record[name]) for name in ERP_TOTAL_FIELDS if name in record} or None
     return SyncResult(
-        event.event_id, outcome, reason=last.reason if last and outcome != "synced" else None,
+        event.event_id, outcome, reason=last.reason if last else None,
         entity=str(event.key), record_type=state.erp_record_type if state else None,
         external_id=state.external_id if state else None, erp_id=state.erp_id if state else None,
-        erp_totals=totals,
+        erp_totals=totals, element_ids=_element_ids(pipeline, ledger, event) if outcome == "synced" else (),
     )
+
+
+def _element_ids(pipeline: SyncPipeline, ledger: Ledger, event: ValidEvent) -> tuple[tuple[str, str], ...]:
+    """Each element's ERP id from its own ledger row, for a mapping with ``each:`` (else nothing)."""
+    mapping = pipeline.mapping_for(event.source, event.topic)
+    if mapping.config.each is None:
+        return ()
+    stored = ledger.get_event(event.event_id)
+    payload = json.loads(stored.body) if stored is not None and stored.body else {}
+    # External ids depend on the payload only, so the records are rebuilt offline: no ERP call here.
+    records = mapping.apply_each(payload, xref=OfflineXref()).records
+    found = []
+    for record in records:
+        state = ledger.entity_state(EntityKey(event.source, mapping.config.each.as_, record.external_id))
+        if state is not None:
+            found.append((record.external_id, state.erp_id))
+    return tuple(found)
 
 
 def _plain(value: Any) -> Any:

@@ -213,3 +213,8 @@ def test_erpsync_sync_runs_a_product_through_the_same_steps(ledger, erp_url, erp
     items = items_of(erp, payload["variants"])
     assert len(items) == 2
     assert result.erp_id == items[f"shopify-variant-{payload['variants'][0]['id']}"][0]
+    # Every variant's item is printed, not only the first.
+    assert result.element_ids == tuple((f"shopify-variant-{v['id']}", items[f"shopify-variant-{v['id']}"][0])
+                                       for v in payload["variants"])
+    printed = "\n".join(result.lines())
+    assert all(f"external id shopify-variant-{v['id']}" in printed for v in payload["variants"])
