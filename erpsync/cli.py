@@ -127,7 +127,55 @@ def build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="counts of the inbox and ledger, and dead-lettered events")
     status.set_defaults(handler=_status)
     _add_sync(commands)
+    _add_send(commands)
     return parser
+
+
+SEND_DESCRIPTION = """\
+Sign a payload as its source would, with the secret the receiver reads (ERPSYNC_<SOURCE>_WEBHOOK_SECRET, else the
+Prefect Secret block <source>-webhook-secret), and POST it to a receiver; print the receiver's answer. The
+receiver stores it and starts its sync-event run, so a new mapping can be tried end to end, Prefect included.
+Exits 0 when the receiver accepts it, 1 when it refuses it, 2 on a usage error (a missing file or secret, an
+unknown source, no receiver at --to).
+
+SAMPLE_OR_FILE is a JSON file holding one webhook body, or one of the vendors' samples in tests/fixtures:
+  erpsync send shopify/orders_create --source shopify --topic orders/create
+  erpsync send order.json --source woocommerce --topic order.created --to http://127.0.0.1:8600
+  erpsync send event.json --source standard          # the topic is the payload's "type"
+The secret must be the receiver's: a receiver started with `erpsync serve` reads the same variables. (The demo
+draws new secrets at each start and shows them nowhere, so it cannot be a target yet.)"""
+
+
+def _add_send(commands) -> None:
+    from erpsync.send_webhook import DEFAULT_RECEIVER
+
+    send = commands.add_parser("send", help="sign a payload with the configured secret and post it to a receiver",
+                               description=SEND_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    send.add_argument("payload", metavar="SAMPLE_OR_FILE", help="a JSON file, or a sample such as shopify/orders_create")
+    send.add_argument("--source", required=True, help="shopify, woocommerce or standard: how it is signed")
+    send.add_argument("--topic", help="e.g. orders/create (Shopify), order.created (WooCommerce); "
+                                      "Standard Webhooks take the payload's 'type'")
+    send.add_argument("--to", default=DEFAULT_RECEIVER, metavar="URL",
+                      help="the receiver's base URL, or its full /webhooks/<source> URL (default: %(default)s)")
+    send.add_argument("--shop", help="the shop domain (Shopify) or site URL (WooCommerce) the delivery carries")
+    send.set_defaults(handler=_send)
+
+
+def _send(args: argparse.Namespace) -> int:
+    import os
+
+    from erpsync.receiver.secrets import secrets_from_env
+    from erpsync.receiver.sources import SOURCES
+    from erpsync.send_webhook import send
+
+    secrets = secrets_from_env()
+    # The block fallback only with a Prefect API to ask: without one Prefect's client starts a server of its own.
+    if not secrets(args.source) and os.environ.get("PREFECT_API_URL"):
+        secrets = webhook_secrets()
+    answer = send(args.payload, source=args.source, topic=args.topic, to=args.to, secrets=secrets,
+                  known_sources=list(SOURCES), shop=args.shop)
+    print("\n".join(answer.lines()))
+    return 0 if answer.ok else 1
 
 
 SYNC_DESCRIPTION = """\
