@@ -202,11 +202,20 @@ def _settings_in(environ) -> dict[str, str]:
 
 def _configure_from_environment() -> None:
     """What a new interpreter would have read from the run's environment, read again in the fork."""
+    import logging
+
     import prefect.context
     from prefect.logging.configuration import setup_logging
+    from prefect.settings import PREFECT_LOGGING_EXTRA_LOGGERS
 
     from erpsync import failpoints
 
+    # setup_logging adds the API handler to each extra logger (PREFECT_LOGGING_EXTRA_LOGGERS=erpsync) without
+    # removing the one the fork server's own setup added: every erpsync line would reach the run's log twice.
+    extra_handlers = logging.getLogger("prefect.extra").handlers
+    for name in PREFECT_LOGGING_EXTRA_LOGGERS.value():
+        for handler in extra_handlers:
+            logging.getLogger(name).removeHandler(handler)
     prefect.context.refresh_global_settings_context()
     setup_logging(incremental=False)
     failpoints.reload()
