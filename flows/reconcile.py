@@ -4,7 +4,8 @@ drift a person must look at beyond a threshold is announced as an `erpsync.recon
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -22,7 +23,30 @@ from erpsync.settings import Settings
 from tasks.sync import erp_client
 
 
-@flow(name="reconcile", log_prints=False)
+def window_of(since: str | None, until: str | None, days: int, timezone: str) -> Window:
+    """The window a run reconciles: [since, until) when given, else the ``days`` whole days before today."""
+    if since:
+        return Window(parse_moment(since, tz=timezone), parse_moment(until, tz=timezone) if until
+                      else datetime.now(UTC))
+    return nightly_window(datetime.now(UTC), days=days, tz=timezone)
+
+
+def run_name() -> str:
+    """``reconcile-2026-12-02`` (or ``reconcile-2026-11-27..2026-11-28``): the days reconciled, in the run's time
+    zone, so the nightly runs read as a calendar in the run list and a given day's run can be searched for."""
+    p = flow_run.parameters
+    timezone = p.get("timezone") or "UTC"
+    try:
+        window = window_of(p.get("since"), p.get("until"), p.get("days") or 1, timezone)
+        zone = ZoneInfo(timezone)
+    except Exception:  # a bad parameter fails the run itself, with its message; the name stays plain
+        return "reconcile"
+    first = window.start.astimezone(zone).date()
+    last = (window.end - timedelta(microseconds=1)).astimezone(zone).date()
+    return f"reconcile-{first}" if first >= last else f"reconcile-{first}..{last}"
+
+
+@flow(name="reconcile", flow_run_name=run_name, log_prints=False)
 def reconcile(since: str | None = None, until: str | None = None, days: int = 1, timezone: str = "UTC",
               dry_run: bool = False, authoritative_fields: list[str] | None = None,
               drift_alert_threshold: int | None = DEFAULT_THRESHOLD, erp_timezone: str = "UTC") -> dict:
@@ -35,11 +59,7 @@ def reconcile(since: str | None = None, until: str | None = None, days: int = 1,
     integration role's time zone preference, in which SuiteQL reads and returns timestamps.
     """
     logger = get_run_logger()
-    if since:
-        window = Window(parse_moment(since, tz=timezone), parse_moment(until, tz=timezone) if until
-                        else datetime.now(UTC))
-    else:
-        window = nightly_window(datetime.now(UTC), days=days, tz=timezone)
+    window = window_of(since, until, days, timezone)
     settings = Settings.from_env()
     ledger = Ledger.connect(settings.database_url)
     dispatcher = None if dry_run else PrefectDispatcher(PREFECT_API_URL.value(),

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from prefect import flow, get_run_logger
 from prefect.events import emit_event
+from prefect.runtime import flow_run
 from prefect.settings import PREFECT_API_KEY, PREFECT_API_URL
 
 from erpsync.batch import dispatch_waiting
@@ -17,7 +18,14 @@ from erpsync.settings import Settings
 from erpsync.stale_inbox import STALE_EVENT, STALE_RESOURCE, stale_inbox
 
 
-@flow(name="sweep-inbox", log_prints=False)
+def run_name() -> str:
+    """``sweep-2026-12-03T07:41Z``, the minute the run was scheduled for: one sweep a minute reads as a clock in
+    the run list (and is easy to filter out with "sweep-"), where random names would bury the event runs."""
+    when = flow_run.scheduled_start_time or datetime.now(UTC)
+    return f"sweep-{when.astimezone(UTC):%Y-%m-%dT%H:%MZ}"
+
+
+@flow(name="sweep-inbox", flow_run_name=run_name, log_prints=False)
 def sweep_inbox(grace_seconds: int = 30, limit: int = 500, stale_after_seconds: int = 600) -> dict:
     """Dispatch events older than ``grace_seconds`` that no run has picked up; at most ``limit`` per sweep.
 

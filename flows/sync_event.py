@@ -7,13 +7,37 @@ the Prefect UI (or `erpsync dlq replay`) re-runs the event with the mapping as i
 
 from __future__ import annotations
 
+import logging
+
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
+from prefect.exceptions import FailedRun
 from prefect.states import Completed, Failed
 
 from erpsync.deadletters import ARTIFACT_KEY, artifact_markdown, latest_failure, state_message
 from erpsync.errors import ErpsyncError, SkipEvent
 from tasks.sync import confirm, dedupe, pipeline, push, transform, validate
+
+DEAD_LETTER_PREFIX = "dead-lettered: "
+
+
+class DeadLetterIsNotACrash(logging.Filter):
+    """Drops the line Prefect's `run_flow` logs, with a traceback of its own internals, when the flow returned the
+    Failed state of a dead letter: it re-raises that state as `FailedRun` ("Engine execution exited with
+    unexpected exception") whether the failure was expected or not. The run's log keeps the reason (logged by the
+    flow) and Prefect's "Finished in state Failed(...)"; any other exception is still logged with its traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not (isinstance(exc, FailedRun) and str(exc).startswith(DEAD_LETTER_PREFIX)
+                    and record.getMessage() == "Engine execution exited with unexpected exception")
+
+
+# On the logger of flow-run lines (prefect.flow_runs), which the engine's error logger writes to: at import, so in
+# a worker's fork server and in a plain `python -m prefect.engine` alike, before the run starts.
+_run_logger = logging.getLogger("prefect.flow_runs")
+if not any(isinstance(f, DeadLetterIsNotACrash) for f in _run_logger.filters):
+    _run_logger.addFilter(DeadLetterIsNotACrash())
 
 
 @flow(name="sync-event", log_prints=False, validate_parameters=True)
