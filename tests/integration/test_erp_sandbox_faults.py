@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -23,18 +22,8 @@ FAST = RetryPolicy(max_attempts=5, base=0.01, cap=0.05, max_retry_after=0.05)
 ONCE = RetryPolicy(max_attempts=1)
 
 
-@pytest.fixture(scope="module")
-def erp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    args = ("--reject-external-ids", "shopify-order-666,shopify-order-667", "--retry-after", "0")
-    with start_erp_sandbox(tmp_path_factory.mktemp("erp-faults"), *args) as base_url:
-        yield base_url
-
-
-@pytest.fixture
-def ops(erp: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=erp) as client:
-        client.post("/_sandbox/reset").raise_for_status()
-        yield client
+# erp and ops: tests/integration/conftest.py.
+ERP_SANDBOX_ARGS = ("--reject-external-ids", "shopify-order-666,shopify-order-667", "--retry-after", "0")
 
 
 def test_a_timed_out_write_is_carried_out_and_its_retry_makes_no_second_record(erp: str, ops: httpx.Client) -> None:

@@ -6,34 +6,19 @@ written out by hand from the rule, not from erpsync's own pre-push check.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from erpsync.connectors.netsuite import NetSuiteClient, NetSuiteSettings
+from erpsync.connectors.netsuite import NetSuiteClient
 from erpsync.errors import ErpRejected
-from erpsync.retry import RetryPolicy
-from tests.sandbox_procs import ERP_CLIENT_ID, ERP_CLIENT_SECRET, start_erp_sandbox
-
-FAST = RetryPolicy(max_attempts=3, base=0.01, cap=0.05, max_retry_after=0.05)
+from tests.sandbox_procs import ERP_CLIENT_ID, ERP_CLIENT_SECRET
 
 
-@pytest.fixture(scope="module")
-def erp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    args = ("--items", "1-999", "--customers", "110=Web Store,4242=Wholesale", "--list", "location=1-3")
-    with start_erp_sandbox(tmp_path_factory.mktemp("erp"), *args) as base_url:
-        yield base_url
 
-
-@pytest.fixture
-def client(erp: str) -> Iterator[NetSuiteClient]:
-    with httpx.Client(base_url=erp) as ops:
-        ops.post("/_sandbox/reset").raise_for_status()
-    settings = NetSuiteSettings(base_url=erp, client_id=ERP_CLIENT_ID, client_secret=ERP_CLIENT_SECRET)
-    with NetSuiteClient(settings, retry=FAST) as netsuite:
-        yield netsuite
+# erp, ops and client: tests/integration/conftest.py.
+ERP_SANDBOX_ARGS = ("--items", "1-999", "--customers", "110=Web Store,4242=Wholesale", "--list", "location=1-3")
 
 
 def line(item: int = 98, quantity: float = 1, rate: float = 199.0, **extra: Any) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,24 +25,7 @@ FIXTURES = Path(__file__).parents[1] / "fixtures" / "netsuite"
 ITEMS = "1-200,900-999,98=IPOD2008PINK,99=IPOD2008BLACK"  # 900-999: fallback items (contract: 900-906)
 
 
-@pytest.fixture(scope="module")
-def erp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with start_erp_sandbox(tmp_path_factory.mktemp("erp"), "--items", ITEMS) as base_url:
-        yield base_url
-
-
-@pytest.fixture
-def ops(erp: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=erp) as client:
-        client.post("/_sandbox/reset").raise_for_status()
-        yield client
-
-
-@pytest.fixture
-def client(erp: str, ops: httpx.Client) -> Iterator[NetSuiteClient]:
-    settings = NetSuiteSettings(base_url=erp, client_id=ERP_CLIENT_ID, client_secret=ERP_CLIENT_SECRET)
-    with NetSuiteClient(settings, retry=FAST) as netsuite:
-        yield netsuite
+ERP_SANDBOX_ARGS = ("--items", ITEMS)  # erp, ops and client: tests/integration/conftest.py
 
 
 @pytest.fixture
@@ -422,7 +404,9 @@ def test_a_product_and_a_customer_from_shopifys_samples(client: NetSuiteClient) 
     product = shopify_sample("products_update")
     product["variants"] = product["variants"][:1]
     product["variants"][0]["sku"] = "TEE-BLK-S"
-    item = mapped("shopify_product_to_netsuite_inventory_item.yaml", product)
+    # One record per variant (each:): this product has one.
+    [item] = load_mapping(REPO / "mappings" / "shopify_product_to_netsuite_inventory_item.yaml").apply_each(
+        product).records
     item_id = client.upsert(item.record_type, item.external_id, item.body)
     assert client.suiteql("SELECT id FROM item WHERE itemid = ?", ["TEE-BLK-S"]) == [{"id": item_id}]
 

@@ -9,39 +9,19 @@ account. ``test_a_naive_client_doubles_the_lines_without_replace`` pins that tra
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from erpsync.connectors.netsuite import NetSuiteClient, NetSuiteSettings
+from erpsync.connectors.netsuite import NetSuiteClient
 from erpsync.errors import ErpRejected, MappingError
-from erpsync.retry import RetryPolicy
-from tests.sandbox_procs import ERP_CLIENT_ID, ERP_CLIENT_SECRET, start_erp_sandbox
+from tests.sandbox_procs import ERP_CLIENT_ID, ERP_CLIENT_SECRET
 
-FAST = RetryPolicy(max_attempts=3, base=0.01, cap=0.05, max_retry_after=0.05)
 RECORD = "/services/rest/record/v1"
 
 
-@pytest.fixture(scope="module")
-def erp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with start_erp_sandbox(tmp_path_factory.mktemp("erp"), "--items", "1-999") as base_url:
-        yield base_url
-
-
-@pytest.fixture
-def ops(erp: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=erp) as client:
-        client.post("/_sandbox/reset").raise_for_status()
-        yield client
-
-
-@pytest.fixture
-def client(erp: str, ops: httpx.Client) -> Iterator[NetSuiteClient]:
-    settings = NetSuiteSettings(base_url=erp, client_id=ERP_CLIENT_ID, client_secret=ERP_CLIENT_SECRET)
-    with NetSuiteClient(settings, retry=FAST) as netsuite:
-        yield netsuite
+# erp, ops and client: tests/integration/conftest.py (items 1–999).
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -32,25 +31,10 @@ def settings_for(base_url: str, **overrides: Any) -> NetSuiteSettings:
     return NetSuiteSettings(**values)
 
 
-@pytest.fixture(scope="module")
-def erp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    # 107 is the customer of Oracle's published examples (tests/fixtures/netsuite), 110 the shops' guest customer.
-    with start_erp_sandbox(tmp_path_factory.mktemp("erp"), "--customers", "107=Oracle sample,110=Web Store") as base_url:
-        yield base_url
-
-
-@pytest.fixture
-def ops(erp: str) -> Iterator[httpx.Client]:
-    """The sandbox's own test endpoints, reset before each test."""
-    with httpx.Client(base_url=erp) as client:
-        client.post("/_sandbox/reset").raise_for_status()
-        yield client
-
-
-@pytest.fixture
-def client(erp: str, ops: httpx.Client) -> Iterator[NetSuiteClient]:
-    with NetSuiteClient(settings_for(erp), retry=FAST) as netsuite:
-        yield netsuite
+# erp, ops and client: tests/integration/conftest.py. 107 is the customer of Oracle's published examples
+# (tests/fixtures/netsuite), 110 the shops' guest customer.
+ERP_SANDBOX_ARGS = ("--customers", "107=Oracle sample,110=Web Store")
+ERP_RETRY = FAST
 
 
 def records(ops: httpx.Client, record_type: str = "salesOrder") -> list[dict[str, Any]]:
