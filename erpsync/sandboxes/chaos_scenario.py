@@ -16,7 +16,6 @@ import random
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
-from decimal import Decimal
 from typing import Any
 
 from erpsync.errors import ConfigError
@@ -27,6 +26,7 @@ from erpsync.sandboxes.scenario import (
     UNKNOWN_SKU,
     Delivery,
     build_demo_scenario,
+    reprice,
 )
 
 MIN_WEBHOOKS = 20
@@ -35,7 +35,6 @@ UPDATED_ENTITY_SHARE = 0.2
 REJECTED_ENTITY_SHARE = 0.01
 UPDATES_PER_ENTITY = (2, 5)
 MEAN_UPDATES = sum(UPDATES_PER_ENTITY) / 2
-_CENT = Decimal("0.01")
 
 MAPPING_REJECTED = "mapping"  # the order's SKU is in no lookup table: dead-lettered before the ERP is called
 ERP_REJECTED = "erp"  # the ERP refuses the write: 400 USER_ERROR
@@ -155,13 +154,8 @@ def _updated_version(create: Delivery, step: int, rng: random.Random) -> Deliver
     at = datetime.fromisoformat(body["updated_at"]) + timedelta(seconds=10 * step)
     first = body["line_items"][0]
     quantity = int(first["quantity"]) + step
-    first.update({"quantity": quantity, "current_quantity": quantity, "fulfillable_quantity": quantity})
-    subtotal = sum((Decimal(li["price"]) * int(li["quantity"]) for li in body["line_items"]), Decimal("0"))
-    shipping = sum((Decimal(s["price"]) for s in body.get("shipping_lines", [])), Decimal("0"))
-    for key, amount in (("subtotal_price", subtotal), ("current_subtotal_price", subtotal),
-                        ("total_line_items_price", subtotal), ("total_price", subtotal + shipping),
-                        ("current_total_price", subtotal + shipping)):
-        _set_money(body, key, amount)
+    first["quantity"] = quantity
+    reprice(body)  # discount allocations, taxes and totals follow the new quantity, as Shopify's would
     body["updated_at"] = at.isoformat(timespec="seconds")
     body["note"] = f"Edited {step} time(s) after checkout."
     new_body = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
@@ -176,12 +170,3 @@ def _updated_version(create: Delivery, step: int, rng: random.Random) -> Deliver
     )
 
 
-def _set_money(body: dict[str, Any], key: str, amount: Decimal) -> None:
-    value = str(amount.quantize(_CENT))
-    if key in body:
-        body[key] = value
-    money_set = body.get(f"{key}_set")
-    if isinstance(money_set, dict):
-        for side in money_set.values():
-            if isinstance(side, dict):
-                side["amount"] = value

@@ -411,7 +411,49 @@ def render_order(order: _Order, *, updated_at: datetime, note: str | None, shop_
     return body
 
 
-def _allocations(lines: Sequence[_Line], percent: Decimal | None) -> list[Decimal]:
+@dataclass(frozen=True)
+class _Priced:
+    price: Decimal
+    quantity: int
+
+
+def reprice(body: dict[str, Any]) -> dict[str, Any]:
+    """Shopify's money of a rendered order, computed again from its lines as ``render_order`` computes it.
+
+    For a version that changes a quantity (the chaos run's edits): the discount code's percentage and the tax
+    rate stay, the allocations, taxes and totals follow the lines, so the order still adds up to the cent.
+    """
+    applications = body.get("discount_applications") or []
+    percent = Decimal(str(applications[0]["value"])) if applications else None
+    rates = [t["rate"] for li in body["line_items"] for t in li.get("tax_lines") or []]
+    rate = Decimal(str(rates[0])) if rates else None
+    lines = [_Priced(Decimal(li["price"]), int(li["quantity"])) for li in body["line_items"]]
+    allocations = _allocations(lines, percent)
+    taxes = [_tax(line.price * line.quantity - allocated, rate) for line, allocated in zip(lines, allocations)]
+    for item, allocated, tax in zip(body["line_items"], allocations, taxes):
+        item["current_quantity"] = item["fulfillable_quantity"] = item["quantity"]
+        item["discount_allocations"] = [] if not allocated else [
+            {"amount": _money(allocated), "amount_set": _money_set(allocated), "discount_application_index": 0}]
+        item["tax_lines"] = [] if rate is None else [_tax_line(tax, rate)]
+    line_total = sum((line.price * line.quantity for line in lines), Decimal("0"))
+    discounts, tax_total = sum(allocations, Decimal("0")), sum(taxes, Decimal("0"))
+    shipping = sum((Decimal(s["price"]) for s in body.get("shipping_lines") or []), Decimal("0"))
+    if percent is not None:
+        body["discount_codes"] = [{**body["discount_codes"][0], "amount": _money(discounts)}]
+    if rate is not None:
+        body["tax_lines"] = [_tax_line(tax_total, rate)]
+    subtotal = line_total - discounts
+    for key, amount in (("subtotal_price", subtotal), ("current_subtotal_price", subtotal),
+                        ("total_discounts", discounts), ("current_total_discounts", discounts),
+                        ("total_tax", tax_total), ("current_total_tax", tax_total),
+                        ("total_line_items_price", line_total), ("total_price", subtotal + shipping + tax_total),
+                        ("current_total_price", subtotal + shipping + tax_total)):
+        body[key] = _money(amount)
+        body[f"{key}_set"] = _money_set(amount)
+    return body
+
+
+def _allocations(lines: Sequence[_Line | _Priced], percent: Decimal | None) -> list[Decimal]:
     """A percentage discount spread over the lines as Shopify allocates it: each line's share rounded to the
     cent, the rounding remainder on the last line, so the allocations add up to the discount exactly."""
     if percent is None:

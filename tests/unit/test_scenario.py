@@ -22,8 +22,10 @@ from erpsync.sandboxes.scenario import (
     UNKNOWN_SKU,
     build_demo_scenario,
     order_template,
+    reprice,
     sign,
 )
+from erpsync.sandboxes.chaos_scenario import build_chaos_scenario
 from erpsync.signatures import verify_shopify
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "shopify"
@@ -279,24 +281,43 @@ def test_three_orders_still_make_every_case():
     assert kinds == {ORIGINAL, REDELIVERY, CONTENT_DUPLICATE, STALE}
 
 
-def test_the_money_adds_up_as_shopify_computes_it_and_every_kind_appears(scenario):
+def assert_adds_up(body: dict) -> None:
     """Discounts allocated over the lines, tax on the discounted lines, shipping: total_price to the cent."""
-    cent = Decimal("0.01")
+    lines = body["line_items"]
+    gross = sum(Decimal(li["price"]) * li["quantity"] for li in lines)
+    allocated = sum(Decimal(a["amount"]) for li in lines for a in li["discount_allocations"])
+    tax = sum(Decimal(t["price"]) for li in lines for t in li["tax_lines"])
+    shipping = sum(Decimal(s["price"]) for s in body["shipping_lines"])
+    assert Decimal(body["total_discounts"]) == allocated
+    assert Decimal(body["total_tax"]) == tax == sum((Decimal(t["price"]) for t in body["tax_lines"]), Decimal(0))
+    assert Decimal(body["subtotal_price"]) == gross - allocated
+    assert Decimal(body["total_price"]) == (gross - allocated + shipping + tax).quantize(Decimal("0.01"))
+    assert body["total_price"] == body["current_total_price"] == body["total_price_set"]["shop_money"]["amount"]
+
+
+def test_reprice_is_what_render_order_computes_and_follows_a_changed_quantity(scenario):
+    for delivery in scenario.deliveries:
+        body = delivery.payload()
+        assert reprice(json.loads(json.dumps(body))) == body
+    taxed = next(d.payload() for d in scenario.deliveries if d.payload()["tax_lines"] and d.payload()["discount_codes"])
+    before = Decimal(taxed["total_price"])
+    taxed["line_items"][0]["quantity"] += 3
+    assert_adds_up(reprice(taxed))
+    assert Decimal(taxed["total_price"]) > before
+
+
+def test_the_chaos_runs_edits_add_up_too():
+    for delivery in build_chaos_scenario(120, seed=3).deliveries:
+        assert_adds_up(delivery.payload())
+
+
+def test_the_money_adds_up_as_shopify_computes_it_and_every_kind_appears(scenario):
     kinds = {"discount": 0, "tax": 0, "custom line": 0, "guest": 0}
     for delivery in scenario.deliveries:
         body = delivery.payload()
-        lines = body["line_items"]
-        gross = sum(Decimal(li["price"]) * li["quantity"] for li in lines)
-        allocated = sum(Decimal(a["amount"]) for li in lines for a in li["discount_allocations"])
-        tax = sum(Decimal(t["price"]) for li in lines for t in li["tax_lines"])
-        shipping = sum(Decimal(s["price"]) for s in body["shipping_lines"])
-        assert Decimal(body["total_discounts"]) == allocated
-        assert Decimal(body["total_tax"]) == tax == sum((Decimal(t["price"]) for t in body["tax_lines"]), Decimal(0))
-        assert Decimal(body["subtotal_price"]) == gross - allocated
-        assert Decimal(body["total_price"]) == (gross - allocated + shipping + tax).quantize(cent)
-        assert body["total_price"] == body["current_total_price"]
-        kinds["discount"] += allocated > 0
-        kinds["tax"] += tax > 0
-        kinds["custom line"] += any(li["sku"] is None for li in lines)
+        assert_adds_up(body)
+        kinds["discount"] += Decimal(body["total_discounts"]) > 0
+        kinds["tax"] += Decimal(body["total_tax"]) > 0
+        kinds["custom line"] += any(li["sku"] is None for li in body["line_items"])
         kinds["guest"] += body["customer"] is None
     assert all(kinds.values()), kinds
