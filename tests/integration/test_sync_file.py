@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -137,3 +138,30 @@ def test_without_an_erp_configured_it_says_which_setting_is_missing(tmp_path: Pa
                       "--source", "shopify", "--topic", "orders/create")
     assert result.returncode == 2
     assert "ERPSYNC_NETSUITE_BASE_URL" in result.stderr
+
+
+def totals_of(stdout: str) -> dict[str, str]:
+    (line,) = [line for line in stdout.splitlines() if line.startswith("ERP totals: ")]
+    return dict(part.rsplit(" ", 1) for part in line.removeprefix("ERP totals: ").split(", "))
+
+
+@pytest.mark.parametrize(
+    ("fixture", "source", "topic", "total"),
+    [
+        # WooCommerce's documented example order: a line with "sku": "", State Tax, flat-rate shipping.
+        ("woocommerce/order_created.json", "woocommerce", "order.created", "29.35"),
+        # Shopify's sample order, as a real one: 2 × 199.00, a 20.00 discount, 10.00 shipping.
+        ("shopify/orders_create.json", "shopify", "orders/create", "388"),
+    ],
+)
+def test_the_vendors_own_sample_orders_land_at_their_total(
+    tmp_path: Path, erp_url: str, fixture: str, source: str, topic: str, total: str
+) -> None:
+    payload = json.loads((REPO / "tests" / "fixtures" / fixture).read_text())
+    if source == "shopify":
+        payload["test"] = False  # Shopify's sample is a test order, which the mapping skips
+    result = run_sync(tmp_path, erp_url, str(write(tmp_path / "sample.json", payload)), "--source", source,
+                      "--topic", topic)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert ": synced" in result.stdout
+    assert Decimal(totals_of(result.stdout)["total"]) == Decimal(total)
