@@ -11,7 +11,7 @@ from collections import Counter
 import pytest
 
 from tests.e2e.conftest import RETIRED_SKU, send_event, wait_for_state
-from tests.e2e.test_live_sync import prefect_runs
+from tests.e2e.test_live_sync import _deployment_id, prefect_runs
 from tests.e2e.test_sync_deadletters import finished_run, order_with_sku
 from tests.e2e.test_sync_reconcile import run_reconcile
 
@@ -66,10 +66,11 @@ def test_each_erpsync_log_line_reaches_the_run_log_once(dead_lettered_run):
 def test_sweep_runs_are_named_by_their_scheduled_time(stack, http):
     stack_, _ = stack
     config = stack_.config
+    sweep = _deployment_id(http, config, "sweep-inbox")
     deadline = time.monotonic() + 150
     while True:
-        runs = [r for r in prefect_runs(http, config, state={"type": {"any_": ["COMPLETED"]}})
-                if r["name"].startswith("sweep-") or r["parameters"].keys() >= {"grace_seconds", "limit"}]
+        runs = prefect_runs(http, config, state={"type": {"any_": ["COMPLETED"]}},
+                            deployment_id={"any_": [sweep]})
         if runs or time.monotonic() > deadline:
             break
         time.sleep(2)
