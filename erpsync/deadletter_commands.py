@@ -17,7 +17,7 @@ from erpsync.deadletters import (
 )
 from erpsync.errors import ConfigError
 from erpsync.ledger import Ledger
-from erpsync.settings import Settings
+from erpsync.settings import Settings, settings_to_read
 
 
 def _filter(args: argparse.Namespace) -> DeadLetterFilter:
@@ -38,7 +38,7 @@ def _table(rows: list[list[str]], out: TextIO) -> None:
 
 def list_command(args: argparse.Namespace, out: TextIO) -> int:
     where = _filter(args)
-    ledger = Ledger.connect(Settings.from_env().database_url)
+    ledger = Ledger.connect(settings_to_read().database_url)  # a missing ledger is refused, not created
     try:
         events = select_dead_letters(ledger, where)
     finally:
@@ -72,7 +72,7 @@ def list_command(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def show_command(args: argparse.Namespace, out: TextIO) -> int:
-    ledger = Ledger.connect(Settings.from_env().database_url)
+    ledger = Ledger.connect(settings_to_read().database_url)
     try:
         event = ledger.get_event(args.event_id)
         if event is None:

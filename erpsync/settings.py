@@ -87,3 +87,13 @@ def missing_ledger(settings: Settings, *, demo_home: Path = DEMO_HOME) -> str | 
     if demo_ledger.exists() and demo_ledger.resolve() != path.resolve():
         message += f"; the demo's ledger is {demo_ledger}: ERPSYNC_HOME={demo_home} erpsync …"
     return message
+
+
+def settings_to_read(environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings for a command that only reads the ledger; ConfigError (``missing_ledger``'s message) when there is
+    no ledger to read."""
+    settings = Settings.from_env(environ)
+    problem = missing_ledger(settings)
+    if problem:
+        raise ConfigError(problem)
+    return settings

@@ -18,7 +18,7 @@ def home(tmp_path, monkeypatch):
     return home
 
 
-@pytest.mark.parametrize("argv", [["status"], ["mapping", "drift"]])
+@pytest.mark.parametrize("argv", [["status"], ["mapping", "drift"], ["dlq", "list"], ["dlq", "show", "1"]])
 def test_a_read_only_command_refuses_a_missing_ledger_and_creates_none(home, capsys, argv):
     assert main(argv) == 2
     err = capsys.readouterr().err
