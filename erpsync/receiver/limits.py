@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import threading
 import time
 from collections.abc import Mapping
@@ -27,22 +28,40 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+# A ``\\uD800``-``\\uDFFF`` escape: a surrogate, valid only as the half of a pair that decodes to one character.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
 def parse_json_object(body: bytes, *, max_depth: int = MAX_JSON_DEPTH, max_values: int = MAX_JSON_VALUES) -> dict:
-    """``body`` as a JSON object nested at most ``max_depth`` containers deep and holding at most ``max_values``."""
+    """``body`` as a JSON object in strict UTF-8, nested at most ``max_depth`` containers deep and holding at
+    most ``max_values``.
+
+    ``json.loads`` on bytes also guesses UTF-16 and UTF-32, and both it and PostgreSQL's text columns would
+    let a lone surrogate through (written raw or as a ``\\uD800`` escape) to fail later, far from the cause.
+    RFC 8259 section 8.1 requires UTF-8 between systems, and every source here sends it, so anything else is
+    refused at the door.
+    """
     try:
-        payload = json.loads(body, parse_constant=_refuse_constant)
+        text = body.decode("utf-8")  # strict: raw surrogates (CESU-8), overlongs and stray bytes fail here
+    except UnicodeDecodeError:
+        raise JsonRefused("body is not valid JSON in UTF-8") from None
+    try:
+        payload = json.loads(text, parse_constant=_refuse_constant)
     except RecursionError:
         raise JsonRefused(f"JSON nested deeper than {max_depth} levels") from None
-    except (UnicodeDecodeError, ValueError):
+    except ValueError:  # includes a UTF-8 byte order mark, which RFC 8259 says not to send
         raise JsonRefused("body is not valid JSON") from None
     if not isinstance(payload, dict):
         raise JsonRefused("body must be a JSON object")
-    check_json_shape(payload, max_depth=max_depth, max_values=max_values)
+    check_json_shape(payload, max_depth=max_depth, max_values=max_values,
+                     check_text=_SURROGATE_ESCAPE.search(body) is not None)
     return payload
 
 
-def check_json_shape(payload: Any, *, max_depth: int = MAX_JSON_DEPTH, max_values: int = MAX_JSON_VALUES) -> None:
-    """JsonRefused when ``payload`` nests containers deeper than ``max_depth`` or holds more than ``max_values``.
+def check_json_shape(payload: Any, *, max_depth: int = MAX_JSON_DEPTH, max_values: int = MAX_JSON_VALUES,
+                     check_text: bool = False) -> None:
+    """JsonRefused when ``payload`` nests containers deeper than ``max_depth`` or holds more than ``max_values``;
+    with ``check_text``, also when a key or a string holds a lone surrogate (not encodable as UTF-8).
 
     Walks without recursion and stops at the first limit crossed, so a hostile body costs at most
     ``max_values`` steps.
@@ -54,7 +73,12 @@ def check_json_shape(payload: Any, *, max_depth: int = MAX_JSON_DEPTH, max_value
         seen += 1
         if seen > max_values:
             raise JsonRefused(f"JSON holds more than {max_values} values")
+        if check_text and isinstance(value, str):
+            _utf8(value)
         if isinstance(value, dict):
+            if check_text:
+                for key in value:
+                    _utf8(key)
             children = value.values()
         elif isinstance(value, list):
             children = value
@@ -63,6 +87,13 @@ def check_json_shape(payload: Any, *, max_depth: int = MAX_JSON_DEPTH, max_value
         if depth > max_depth:
             raise JsonRefused(f"JSON nested deeper than {max_depth} levels")
         stack.extend((child, depth + 1) for child in children)
+
+
+def _utf8(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise JsonRefused("JSON text holds a lone surrogate escape (not UTF-8)") from None
 
 
 def is_json_media_type(content_type: str | None) -> bool:
