@@ -232,18 +232,23 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from erpsync.dispatch import PrefectDispatcher
     from erpsync.ledger import Ledger
     from erpsync.receiver.app import create_app
     from erpsync.receiver.limits import IntakeLimits
     from erpsync.receiver.secrets import secret_env_name
+    from erpsync.receiver.server import ServerLimits, serve
     from erpsync.receiver.sources import SOURCES
     from erpsync.settings import Settings
 
     settings = Settings.from_env()
-    secrets = webhook_secrets()
+    server_limits = ServerLimits.from_env()
+    # Before anything asks Prefect (a Secret block below): without an API URL, Prefect's client would start a
+    # temporary local server of its own, a side effect a receiver must not have.
+    if not args.no_dispatch and not settings.prefect_api_url:
+        raise ConfigError("PREFECT_API_URL: not set; the receiver needs it to start sync-event runs "
+                          "(or pass --no-dispatch)")
+    secrets = webhook_secrets(use_blocks=bool(settings.prefect_api_url))
     if not any(secrets(name) for name in SOURCES):
         names = ", ".join(secret_env_name(name) for name in SOURCES)
         raise ConfigError(f"no webhook secret for any source: set one of {names}, or create a Prefect Secret "
@@ -259,15 +264,18 @@ def _serve(args: argparse.Namespace) -> int:
     app = create_app(ledger=ledger, dispatcher=dispatcher, secrets=secrets, mappings_dir=settings.mappings_dir,
                      limits=IntakeLimits.from_env(settings.max_body_bytes), batch_threshold=settings.batch_threshold)
     print(f"ready on http://{args.host}:{args.port}", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    serve(app, host=args.host, port=args.port, limits=server_limits)
     return 0
 
 
-def webhook_secrets():
-    """Each source's secrets: ERPSYNC_<SOURCE>_WEBHOOK_SECRET (comma-separated), else its Prefect Secret block."""
+def webhook_secrets(*, use_blocks: bool = True):
+    """Each source's secrets: ERPSYNC_<SOURCE>_WEBHOOK_SECRET (comma-separated), else its Prefect Secret block
+    (only with ``use_blocks``: asking Prefect with no PREFECT_API_URL starts a temporary server)."""
     from erpsync.receiver.secrets import secrets_from_env
 
     from_env = secrets_from_env()
+    if not use_blocks:
+        return from_env
     try:
         from blocks.secrets import with_block_fallback
     except ImportError:  # the core alone, without the Prefect adapters

@@ -44,7 +44,7 @@ from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
@@ -87,6 +87,31 @@ class BodyTooLarge(Exception):
     pass
 
 
+class ClientGone(Exception):
+    """The client disconnected before its body was read: nobody is left to answer."""
+
+    def __init__(self, received: int):
+        super().__init__(received)
+        self.received = received
+
+
+def where_raised(exc: BaseException) -> str:
+    """``file:line in function`` of the innermost frame of ``exc``: enough to find a bug, and unlike the
+    exception's message (``KeyError: '{"email": …}'``) it can never quote a payload."""
+    tb = exc.__traceback__
+    if tb is None:
+        return "unknown location"
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    code = tb.tb_frame.f_code
+    return f"{Path(code.co_filename).name}:{tb.tb_lineno} in {code.co_name}"
+
+
+def log_unexpected(what: str, exc: BaseException) -> None:
+    """One line naming the type and the place, never the message or a traceback (their text can quote data)."""
+    log.error("%s: unexpected %s at %s", what, type(exc).__name__, where_raised(exc))
+
+
 class NotJson(DeliveryRefused):
     status = 415
 
@@ -97,11 +122,14 @@ async def read_capped(request: Request, cap: int) -> bytes:
     if declared and declared.isdigit() and int(declared) > cap:
         raise BodyTooLarge
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > cap:
-            raise BodyTooLarge
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > cap:
+                raise BodyTooLarge
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise ClientGone(size) from None
     return b"".join(chunks)
 
 
@@ -149,8 +177,8 @@ class DispatchQueue:
         except ErpsyncError as exc:
             # Stored and acknowledged already: the sweep will start it. Say so, without payload data.
             log.warning("event %s stored; dispatch deferred to the sweep: %s", event_id, exc)
-        except Exception:  # a bug here must not kill the dispatch thread; the sweep still has the event
-            log.exception("event %s stored; dispatch failed unexpectedly, deferred to the sweep", event_id)
+        except Exception as exc:  # a bug here must not kill the dispatch thread; the sweep still has the event
+            log_unexpected(f"event {event_id} stored; dispatch deferred to the sweep", exc)
         finally:
             with self._lock:
                 self._pending -= 1
@@ -288,7 +316,7 @@ def create_app(
     limits: IntakeLimits,
     sources: Mapping[str, WebhookSource] | None = None,
     batch_threshold: int = 0,
-) -> Starlette:
+) -> QuietErrors:
     """The receiver as an ASGI app.
 
     ``secrets(source_name)`` gives the source's active secrets and is called per request, so a rotated secret
@@ -367,6 +395,10 @@ def create_app(
             body = await read_capped(request, limits.max_body_bytes)
         except BodyTooLarge:
             return problem(413, f"body larger than {limits.max_body_bytes} bytes")
+        except ClientGone as gone:
+            # A cheap thing to do many times: one short line each, never a traceback.
+            log.info("%s delivery abandoned: client disconnected after %d body bytes", name, gone.received)
+            return problem(400, "client disconnected")
         try:
             # Secrets (possibly a slow store), HMAC and JSON parsing of up to the body cap run off the event loop.
             delivery = await asyncio.get_running_loop().run_in_executor(admission, admit, name, source,
@@ -429,10 +461,9 @@ def create_app(
         return problem(exc.status_code, exc.detail, exc.headers)
 
     async def server_error(_: Request, exc: Exception) -> JSONResponse:
-        log.error("receiver error: %s", type(exc).__name__)  # no traceback text: it could quote a payload
-        return problem(500, "internal error")
+        return problem(500, "internal error")  # logged once, by QuietErrors below
 
-    return Starlette(
+    return QuietErrors(Starlette(
         lifespan=lifespan,
         routes=[
             Route("/webhooks/{source}", webhook, methods=["POST"]),
@@ -440,4 +471,41 @@ def create_app(
             Route("/openapi.json", openapi, methods=["GET"]),
         ],
         exception_handlers={HTTPException: http_error, 500: server_error},
-    )
+    ))
+
+
+class QuietErrors:
+    """The outermost layer: an exception escaping the app is logged as one line by type and place, and goes no
+    further.
+
+    Starlette answers 500 through ``server_error`` and then re-raises, for the server to log; uvicorn logs it with
+    its traceback and message, and a message can quote the payload (``KeyError: '{"email": …}'``). Here it stops.
+    """
+
+    def __init__(self, app: Starlette):
+        self.app = app
+
+    def __getattr__(self, name: str):
+        return getattr(self.app, name)  # tests and tools reach the Starlette app's state, routes, lifespan
+
+    async def __call__(self, scope, receive, send) -> None:
+        started = False
+
+        async def send_tracked(message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracked)
+        except Exception as exc:
+            if scope["type"] == "lifespan":
+                raise  # a failed start must stop the server, loudly
+            path = scope.get("path", "")
+            shown = path if _PRINTABLE_TOPIC.fullmatch(path) else "(unprintable path)"
+            log_unexpected(f"{scope.get('method', '?')} {shown}", exc)
+            if not started:
+                await send({"type": "http.response.start", "status": 500,
+                            "headers": [(b"content-type", b"application/json")]})
+                await send({"type": "http.response.body", "body": b'{"error": "internal error"}'})
