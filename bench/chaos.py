@@ -277,7 +277,10 @@ class Chaos:
         injected_not_dead = sorted(expected_dead - set(dead))
         dead_reasons = Counter(_reason_kind(r) for r in dead.values())
 
-        skus = find_mapping(PROJECT_DIR / "mappings", "shopify", "orders/create").tables["sku_to_item"]
+        order_mapping = find_mapping(PROJECT_DIR / "mappings", "shopify", "orders/create")
+        skus = order_mapping.tables["sku_to_item"]
+        # A line without a SKU (a custom line) goes to the mapping's fallback item.
+        custom_item = order_mapping.config.money.items.custom if order_mapping.config.money else None
         by_external_id: dict[str, list[dict]] = {}
         for record in erp_records:
             by_external_id.setdefault(record["external_id"], []).append(record)
@@ -294,7 +297,8 @@ class Chaos:
             record = records[0]
             got = [(str(li["item"]["id"]), int(li["quantity"]), Decimal(str(li["rate"])))
                    for li in record["body"]["item"]["items"]]
-            want = [(str(skus.get(sku)), qty, Decimal(price)) for sku, qty, price in order.newest_lines]
+            want = [(str(skus.get(sku)) if sku else custom_item, qty, Decimal(price))
+                    for sku, qty, price in order.newest_lines]
             if got == want:
                 newest += 1
             else:

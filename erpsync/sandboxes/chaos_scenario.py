@@ -46,7 +46,7 @@ class ChaosOrder:
     external_id: str
     name: str
     newest_updated_at: str
-    newest_lines: tuple[tuple[str, int, str], ...]  # (sku, quantity, price) of the newest version
+    newest_lines: tuple[tuple[str | None, int, str], ...]  # (sku or None for a custom line, quantity, price)
     versions: int
     rejected: str | None = None  # MAPPING_REJECTED, ERP_REJECTED or None (must be synced)
 
