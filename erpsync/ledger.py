@@ -11,7 +11,7 @@ Tables
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -80,6 +80,9 @@ class InboxEvent(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("source", "delivery_id", name="uq_inbox_source_delivery"),
         Index("ix_inbox_state_received", "state", "received_at"),
+        # The intake looks up a body, and a source's own event id, stored under another delivery id (replays).
+        Index("ix_inbox_source_sha256", "source", "payload_sha256"),
+        Index("ix_inbox_source_event", "source", "source_event_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -95,6 +98,13 @@ class InboxEvent(SQLModel, table=True):
     state: str = Field(default="received", max_length=20)
     flow_run_id: str | None = Field(default=None, max_length=64)
     dispatched_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    # Shopify's X-Shopify-Event-Id: the same event delivered again under another webhook id (one delivery per
+    # subscription) carries the same value, and Shopify names it for deduplication.
+    source_event_id: str | None = Field(default=None, max_length=200)
+    # The API version the payload is shaped by (X-Shopify-API-Version), for reading it later.
+    api_version: str | None = Field(default=None, max_length=32)
+    # The event this delivery repeats (same body, or same source event id, under another delivery id).
+    duplicate_of: int | None = Field(default=None)
 
 
 class EntityState(SQLModel, table=True):
@@ -163,14 +173,18 @@ class InboxDelivery:
     triggered_at: str | None
     body: bytes
     payload_sha256: str
+    source_event_id: str | None = None
+    api_version: str | None = None
 
 
 @dataclass(frozen=True)
 class Intake:
-    """What the receiver learns from storing one delivery."""
+    """What the receiver learns from storing one delivery. ``duplicate_of``: a new delivery id whose body (or
+    source event id) an earlier event holds; it is stored as a ``duplicate`` and creates no work."""
 
     event_id: int
     is_new: bool
+    duplicate_of: int | None = None
 
 
 class Ledger:
@@ -184,6 +198,7 @@ class Ledger:
         engine = make_engine(database_url)
         if create:
             create_schema(engine)
+            _create_missing_indexes(engine)
         return cls(engine)
 
     def close(self) -> None:
@@ -218,17 +233,28 @@ class Ledger:
         return self.record_deliveries([InboxDelivery(source, delivery_id, topic, shop, triggered_at, body,
                                                      payload_sha256)])[0]
 
-    def record_deliveries(self, deliveries: Sequence[InboxDelivery]) -> list[Intake]:
+    def record_deliveries(self, deliveries: Sequence[InboxDelivery], *,
+                          replays: Collection[str] = ()) -> list[Intake]:
         """Store many deliveries in one transaction (the receiver's group commit); one Intake each, in order.
 
         One commit for a batch is what lets the intake take a burst: a commit per delivery serialises every
         request on SQLite's write lock (and on PostgreSQL's WAL flush). All or nothing: if the transaction
         fails, none is stored. A delivery id stored before (by an earlier batch or, concurrently, by another
         process) counts as a redelivery, never as a second event.
-        """
-        return self._record_deliveries(deliveries)
 
-    def _record_deliveries(self, deliveries: Sequence[InboxDelivery]) -> list[Intake]:
+        ``replays`` (the receiver): the sources whose signature covers the body only (Shopify, WooCommerce), so
+        that a captured body can be sent again under any delivery id and topic. A new delivery id of one of them
+        whose body an earlier event of the source holds, or any new delivery id whose source event id (Shopify's
+        X-Shopify-Event-Id) an earlier event holds, is a replay or a second subscription's copy. It is stored
+        (its delivery id must be known next time) already ``duplicate``, with a ``duplicate`` outcome naming the
+        earlier event, and never dispatched. Topics the receiver acts on itself (RECEIVER_TOPICS) are exempt: a
+        compliance request is carried out whenever it comes. Without ``replays`` (files, repairs, tests) only
+        the delivery id counts.
+        """
+        return self._record_deliveries(deliveries, replays=replays)
+
+    def _record_deliveries(self, deliveries: Sequence[InboxDelivery], *,
+                           replays: Collection[str] = ()) -> list[Intake]:
         """One INSERT .. ON CONFLICT DO NOTHING RETURNING for the batch; known ids cost two more statements.
 
         The receiver's writer waits on every round trip (and, under load, on the GIL after it), so the usual
@@ -245,20 +271,42 @@ class Ledger:
             rows.setdefault((d.source, d.delivery_id), dict(
                 source=d.source, delivery_id=d.delivery_id, topic=d.topic, shop=d.shop,
                 triggered_at=d.triggered_at, received_at=now, payload_sha256=d.payload_sha256, body=d.body,
-                redeliveries=0, state="received"))
+                redeliveries=0, state="received", source_event_id=d.source_event_id, api_version=d.api_version,
+                duplicate_of=None, flow_run_id=None, dispatched_at=None))
         try:
             with self.engine.begin() as connection:
                 if connection.dialect.name == "postgresql":
                     from sqlalchemy.dialects.postgresql import insert
                 else:
                     from sqlalchemy.dialects.sqlite import insert
-                created = connection.execute(
-                    insert(table).on_conflict_do_nothing(index_elements=["source", "delivery_id"])
-                    .returning(table.c.id, table.c.source, table.c.delivery_id),
-                    # In key order: two processes inserting overlapping ids then wait on each other in the same
-                    # order instead of deadlocking (PostgreSQL detected one when they arrived in another order).
-                    [rows[key] for key in sorted(rows)])
+                originals, copies = (_split_replays(connection, rows, set(replays)) if replays
+                                     else (sorted(rows), []))
+                statement = (insert(table).on_conflict_do_nothing(index_elements=["source", "delivery_id"])
+                             .returning(table.c.id, table.c.source, table.c.delivery_id))
+                # In key order: two processes inserting overlapping ids then wait on each other in the same
+                # order instead of deadlocking (PostgreSQL detected one when they arrived in another order).
+                created = list(connection.execute(statement, [rows[key] for key in originals])) if originals else []
                 ids = {(source, delivery_id): event_id for event_id, source, delivery_id in created}
+                replayed: dict[tuple[str, str], int] = {}
+                if copies:
+                    for key, (earlier, why) in copies:
+                        earlier_id = earlier if isinstance(earlier, int) else ids.get(earlier)
+                        if earlier_id is None:  # the batch's earlier one was a known id: compare with its event
+                            earlier_id = connection.execute(select(table.c.id).where(
+                                table.c.source == earlier[0], table.c.delivery_id == earlier[1])).scalar()
+                        rows[key].update(state="duplicate", duplicate_of=earlier_id, dispatched_at=now,
+                                         flow_run_id=HANDLED_IN_RECEIVER, _why=why)
+                    stored = [key for key, _ in copies if rows[key]["duplicate_of"] is not None]
+                    kept = [{k: v for k, v in rows[key].items() if k != "_why"} for key in stored]
+                    if kept:
+                        for event_id, source, delivery_id in connection.execute(statement, kept):
+                            ids[(source, delivery_id)] = event_id
+                            replayed[(source, delivery_id)] = rows[(source, delivery_id)]["duplicate_of"]
+                        connection.execute(Outcome.__table__.insert(), [dict(
+                            event_id=ids[key], source=key[0], outcome="duplicate", at=now,
+                            payload_sha256=rows[key]["payload_sha256"],
+                            reason=f"replay: {rows[key]['_why']} as inbox event {replayed[key]}; no new work")
+                            for key in stored if key in replayed])
                 fresh, is_new, redelivered = set(ids), [], Counter()
                 for d in deliveries:
                     key = (d.source, d.delivery_id)
@@ -282,7 +330,8 @@ class Ledger:
         except (OperationalError, InterfaceError) as exc:
             raise TransientError(f"ledger database unavailable: {type(exc.orig).__name__ if exc.orig else exc}")\
                 from exc
-        return [Intake(event_id=ids[(d.source, d.delivery_id)], is_new=new)
+        return [Intake(event_id=ids[(d.source, d.delivery_id)], is_new=new and (d.source, d.delivery_id) not in replayed,
+                       duplicate_of=replayed.get((d.source, d.delivery_id)) if new else None)
                 for d, new in zip(deliveries, is_new, strict=True)]
 
     def inbox_ping(self) -> None:
@@ -659,6 +708,72 @@ class Ledger:
     def entities(self) -> list[EntityState]:
         with self.session() as session:
             return list(session.exec(select(EntityState).order_by(EntityState.external_id)))
+
+
+def _split_replays(connection, rows: dict[tuple[str, str], dict], body_only: set[str]):
+    """The batch's delivery keys in two: originals to insert as they are, and replays of an earlier event with
+    (the earlier event's id, or the key of an original in this batch; and what they share), both in key order.
+
+    A delivery id stored already is left among the originals: the insert skips it and it counts as a
+    redelivery. One SELECT per batch, on the (source, payload_sha256) and (source, source_event_id) indexes.
+    """
+    table = InboxEvent.__table__
+    candidates = sorted(key for key, row in rows.items()
+                        if row["topic"] not in RECEIVER_TOPICS.get(row["source"], ())
+                        and (row["source"] in body_only or row["source_event_id"]))
+    if not candidates:
+        return sorted(rows), []
+    hashes = {rows[key]["payload_sha256"] for key in candidates if key[0] in body_only}
+    event_ids = {rows[key]["source_event_id"] for key in candidates if rows[key]["source_event_id"]}
+    sources = {key[0] for key in candidates}
+    match = table.c.payload_sha256.in_(hashes)
+    if event_ids:
+        match = or_(match, table.c.source_event_id.in_(event_ids))
+    by_hash: dict[tuple[str, str], tuple[int, str]] = {}
+    by_event: dict[tuple[str, str], tuple[int, str]] = {}
+    for event_id, source, delivery_id, sha, source_event in connection.execute(
+            select(table.c.id, table.c.source, table.c.delivery_id, table.c.payload_sha256, table.c.source_event_id)
+            .where(table.c.source.in_(sources), match).order_by(table.c.id)):
+        by_hash.setdefault((source, sha), (event_id, delivery_id))
+        if source_event:
+            by_event.setdefault((source, source_event), (event_id, delivery_id))
+    originals, copies = [], []
+    first_in_batch: dict[tuple[str, str], tuple[str, str]] = {}
+    for key in sorted(rows):
+        row = rows[key]
+        if key not in candidates:
+            originals.append(key)
+            continue
+        source, delivery_id = key
+        found = None
+        if row["source_event_id"]:
+            stored = by_event.get((source, row["source_event_id"]))
+            if stored and stored[1] != delivery_id:
+                found = (stored[0], "same source event id")
+            elif ("event", source, row["source_event_id"]) in first_in_batch:
+                found = (first_in_batch[("event", source, row["source_event_id"])], "same source event id")
+        if found is None and source in body_only:
+            stored = by_hash.get((source, row["payload_sha256"]))
+            if stored and stored[1] != delivery_id:
+                found = (stored[0], "same body")
+            elif ("body", source, row["payload_sha256"]) in first_in_batch:
+                found = (first_in_batch[("body", source, row["payload_sha256"])], "same body")
+        if found is None:
+            originals.append(key)
+            first_in_batch.setdefault(("body", source, row["payload_sha256"]), key)
+            if row["source_event_id"]:
+                first_in_batch.setdefault(("event", source, row["source_event_id"]), key)
+        else:
+            copies.append((key, found))
+    return originals, copies
+
+
+def _create_missing_indexes(engine: Engine) -> None:
+    """``create_all`` adds no index to a table that exists: a ledger from an earlier version gets the inbox's
+    newer indexes here (``IF NOT EXISTS`` on SQLite and PostgreSQL alike)."""
+    with engine.begin() as connection:
+        for index in InboxEvent.__table__.indexes:
+            index.create(connection, checkfirst=True)
 
 
 def _for_flow_runs():

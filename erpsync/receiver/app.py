@@ -17,6 +17,8 @@ or absent Prefect never delays a source (Shopify allows 5 s) or loses an event â
     400  a topic the receiver handles itself, whose body lacks a field it needs (named)
     503  the inbox could not store it (database down or locked too long): nothing acknowledged, retry later
     202  stored; 200 when the delivery id was stored before (no new work)
+    200  a new delivery id whose body (or Shopify event id) an earlier event of the source holds: stored as a
+         duplicate of it (``duplicate_of``), never dispatched â€” Shopify and WooCommerce sign only the body
     200  stored and acted on here: Shopify's compliance topics (customers/redact, shop/redact,
          customers/data_request; erpsync/privacy.py) and orders/delete (erpsync/lifecycle.py)
 
@@ -71,7 +73,8 @@ _PRINTABLE_TOPIC = re.compile(r"[A-Za-z0-9_./:-]{1,100}")
 
 # The inbox's column widths: a longer value would fail the insert (a 500 on PostgreSQL), so it is refused first.
 _DELIVERY_FIELD_WIDTHS = {"delivery_id": ("delivery id", 200), "topic": ("topic", 100), "shop": ("shop", 255),
-                          "triggered_at": ("trigger time", 64)}
+                          "triggered_at": ("trigger time", 64), "source_event_id": ("event id", 200),
+                          "api_version": ("API version", 32)}
 
 
 def oversized_field(delivery: Delivery) -> str | None:
@@ -331,7 +334,8 @@ def create_app(
     rate = RateLimiter(limits.rate_per_second, limits.rate_burst)
     document = openapi_document(sorted(registry), limits)
     queue = DispatchQueue(ledger, dispatcher, batch_threshold=batch_threshold) if dispatcher is not None else None
-    writer = InboxWriter(ledger)
+    writer = InboxWriter(ledger, body_signed_sources=frozenset(
+        name for name, source in registry.items() if getattr(source, "signs_body_only", False)))
     # Admission (secrets, HMAC, JSON checks) runs off the event loop on a few threads of its own. Not Starlette's
     # run_in_threadpool: its per-call overhead (capacity limiter, cancel scope, a Condition-based queue) cost more
     # CPU than the HMAC and JSON parse of a typical body. The work holds the GIL, so more threads would not add
@@ -422,12 +426,18 @@ def create_app(
         try:
             intake = await writer.store(InboxDelivery(
                 source=delivery.source, delivery_id=delivery.delivery_id, topic=delivery.topic, shop=delivery.shop,
-                triggered_at=delivery.triggered_at, body=body, payload_sha256=hashlib.sha256(body).hexdigest()))
+                triggered_at=delivery.triggered_at, body=body, payload_sha256=hashlib.sha256(body).hexdigest(),
+                source_event_id=delivery.source_event_id, api_version=delivery.api_version))
         except TransientError as exc:
             # Not durable, so not acknowledged: the source retries the delivery later.
             log.warning("%s delivery not stored: %s", name, exc)
             return problem(503, "the inbox is unavailable; retry later", {"Retry-After": "5"})
         answer = {"event_id": intake.event_id, "duplicate_delivery": not intake.is_new}
+        if intake.duplicate_of is not None:
+            # A replayed body (or a second subscription's copy) under a new delivery id: recorded, no new work.
+            log.info("%s event %s duplicates event %s (same body or event id)", name, intake.event_id,
+                     intake.duplicate_of)
+            return JSONResponse({**answer, "duplicate_of": intake.duplicate_of}, status_code=200)
         if here is not None:
             return await act_here(here, name, intake.event_id, answer)
         if not intake.is_new:

@@ -26,8 +26,11 @@ _STOP = object()
 
 
 class InboxWriter:
-    def __init__(self, ledger: Ledger, *, max_batch: int = 256):
+    def __init__(self, ledger: Ledger, *, max_batch: int = 256, body_signed_sources: frozenset[str] = frozenset()):
         self.ledger = ledger
+        # Sources whose signature covers the body only: their bodies replayed under new delivery ids are
+        # recorded as duplicates (Ledger.record_deliveries).
+        self.body_signed_sources = body_signed_sources
         self.max_batch = max_batch
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="inbox-writer", daemon=True)
@@ -64,7 +67,8 @@ class InboxWriter:
 
     def _write(self, batch: list[tuple[InboxDelivery, Future]]) -> None:
         try:
-            intakes = self.ledger.record_deliveries([delivery for delivery, _ in batch])
+            intakes = self.ledger.record_deliveries([delivery for delivery, _ in batch],
+                                                     replays=self.body_signed_sources)
         except TransientError as exc:
             for _, future in batch:
                 future.set_exception(exc)

@@ -16,7 +16,10 @@ _SOURCE_HEADERS: dict[str, list[tuple[str, str]]] = {
         ("X-Shopify-Topic", "e.g. orders/create"),
         ("X-Shopify-Webhook-Id", "delivery id: a repeated id is answered 200 with no new work"),
         ("X-Shopify-Shop-Domain", "the shop"),
-        ("X-Shopify-Triggered-At", "when Shopify triggered the webhook"),
+        ("X-Shopify-Triggered-At", "when Shopify triggered the webhook (kept with the event)"),
+        ("X-Shopify-Event-Id", "the event: a body or event id stored under another delivery id is answered 200 "
+                               "as a duplicate (duplicate_of), with no new work"),
+        ("X-Shopify-API-Version", "the API version shaping the payload (kept with the event)"),
     ],
     "woocommerce": [
         ("X-WC-Webhook-Signature", "base64 HMAC-SHA256 of the raw body with the webhook secret"),
@@ -53,7 +56,8 @@ def _webhook_operation(source: str, limits: IntakeLimits) -> dict[str, Any]:
     responses = {
         "202": _answer("stored in the inbox; a flow run is dispatched after the answer",
                        {"$ref": "#/components/schemas/Accepted"}),
-        "200": _answer("the delivery id was stored before (no new work), WooCommerce's creation ping, or a topic "
+        "200": _answer("the delivery id, or its body under another id, was stored before (no new work), "
+                       "WooCommerce's creation ping, or a topic "
                        "the receiver acts on itself (Shopify's compliance topics, orders/delete), stored and acted "
                        "on: `outcome` says how",
                        {"oneOf": [{"$ref": "#/components/schemas/Accepted"}, {"$ref": "#/components/schemas/Ping"}]}),
@@ -114,6 +118,9 @@ def openapi_document(source_names: list[str], limits: IntakeLimits) -> dict[str,
             "Accepted": {"type": "object", "required": ["event_id", "duplicate_delivery"],
                          "properties": {"event_id": {"type": "integer"},
                                         "duplicate_delivery": {"type": "boolean"},
+                                        "duplicate_of": {"type": "integer", "description": (
+                                            "a new delivery id repeating this earlier event's body (or its "
+                                            "source event id): stored as a duplicate, no new work")},
                                         "outcome": {"type": "string", "description": (
                                             "for a topic the receiver acts on itself: redacted, "
                                             "request_recorded, synced (closed) or failed (reported)")}}},

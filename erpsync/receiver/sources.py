@@ -33,6 +33,8 @@ class Delivery:
     topic: str
     shop: str | None
     triggered_at: str | None
+    source_event_id: str | None = None
+    api_version: str | None = None
 
 
 class DeliveryRefused(Exception):
@@ -62,6 +64,9 @@ class NotAWebhook(Exception):
 
 
 class WebhookSource(Protocol):
+    """``signs_body_only`` (optional, default False): the scheme's signature covers the body alone, so the receiver
+    records a stored body arriving under a new delivery id as a duplicate (a replay)."""
+
     name: str
 
     def authenticate(self, headers: Mapping[str, str], body: bytes, secrets: list[str], now: datetime) -> Delivery:
@@ -81,6 +86,8 @@ class ShopifySource:
     """Shopify: base64 HMAC-SHA256 of the raw body in ``X-Shopify-Hmac-Sha256`` (or the unprefixed ``shopify-``)."""
 
     name = "shopify"
+    # The signature covers the body and nothing else: a captured body verifies under any delivery id or topic.
+    signs_body_only = True
 
     @staticmethod
     def header(headers: Mapping[str, str], name: str) -> str | None:
@@ -92,8 +99,12 @@ class ShopifySource:
             raise SignatureRefused("missing or invalid X-Shopify-Hmac-Sha256")
         delivery_id, topic = self.header(headers, "webhook-id"), self.header(headers, "topic")
         _required([("X-Shopify-Webhook-Id", delivery_id), ("X-Shopify-Topic", topic)])
+        # Shopify's "Ignore duplicate webhooks" (https://shopify.dev/docs/apps/build/webhooks/ignore-duplicates):
+        # the same X-Shopify-Event-Id on more than one webhook means a duplicate (one per subscription of a
+        # topic). Kept with the event, with the API version the payload is shaped by and the trigger time.
         return Delivery(self.name, delivery_id, topic, self.header(headers, "shop-domain"),
-                        self.header(headers, "triggered-at"))
+                        self.header(headers, "triggered-at"), source_event_id=self.header(headers, "event-id"),
+                        api_version=self.header(headers, "api-version"))
 
 
 # WooCommerce's creation ping: a form-encoded body ``webhook_id=<N>`` without any X-WC-Webhook-* header.
@@ -104,6 +115,7 @@ class WooCommerceSource:
     """WooCommerce: base64 HMAC-SHA256 of the raw body in ``X-WC-Webhook-Signature``; answers its unsigned ping."""
 
     name = "woocommerce"
+    signs_body_only = True
 
     def authenticate(self, headers: Mapping[str, str], body: bytes, secrets: list[str], now: datetime) -> Delivery:
         signature = headers.get("x-wc-webhook-signature")

@@ -44,6 +44,13 @@ def order_body() -> bytes:
     return fixture_path("shopify", "orders_create.json").read_bytes()
 
 
+def another_order_body(n: int) -> bytes:
+    """Shopify's order with another id: a different body (the same body under a new delivery id is a replay)."""
+    order = json.loads(order_body())
+    order["id"] = order["id"] + n
+    return json.dumps(order).encode()
+
+
 def headers(body: bytes, *, delivery_id: str | None = None, secret: str = SECRET, prefix: str = "X-Shopify-",
             topic: str = "orders/create"):
     return {
@@ -138,9 +145,8 @@ def test_unprefixed_shopify_header_names_are_accepted(receiver):
 
 def test_parallel_deliveries_all_land(receiver):
     client, ledger = receiver
-    body = order_body()
-
     def send(i):
+        body = another_order_body(i % 20)
         return client.post("/webhooks/shopify", content=body, headers=headers(body, delivery_id=f"p-{i % 20}"))
 
     with ThreadPoolExecutor(8) as pool:
@@ -157,10 +163,10 @@ def test_healthz(receiver):
 
 def test_every_active_secret_verifies_during_a_rotation(receiver):
     client, ledger = receiver
-    body = order_body()
+    body, other, third = another_order_body(1), another_order_body(2), another_order_body(3)
     old = client.post("/webhooks/shopify", content=body, headers=headers(body, secret=PREVIOUS_SECRET))
-    new = client.post("/webhooks/shopify", content=body, headers=headers(body, secret=SECRET))
-    retired = client.post("/webhooks/shopify", content=body, headers=headers(body, secret="retired-secret"))
+    new = client.post("/webhooks/shopify", content=other, headers=headers(other, secret=SECRET))
+    retired = client.post("/webhooks/shopify", content=third, headers=headers(third, secret="retired-secret"))
     assert (old.status_code, new.status_code, retired.status_code) == (202, 202, 401)
     assert ledger.inbox_counts()["events"] == 2
 

@@ -232,3 +232,97 @@ def test_serve_no_dispatch_without_prefect_api_url_asks_no_prefect_block(tmp_pat
     text = child.log_path.read_text()
     assert "temporary server" not in text
     assert not any((tmp_path / "prefect-home").glob("*.db")), "Prefect created a server database"
+
+
+# -- item 4: a body replayed under a new delivery id, and Shopify's event id ---------------------------------------
+
+
+def post(port: int, body: bytes, **extra: str) -> tuple[int, dict]:
+    import httpx
+
+    head = {"Content-Type": "application/json", "X-Shopify-Topic": "orders/create",
+            "X-Shopify-Hmac-Sha256": shopify_signature(SECRET, body), "X-Shopify-Webhook-Id": str(uuid.uuid4()),
+            "X-Shopify-Shop-Domain": "erpsync-test.myshopify.com", **extra}
+    response = httpx.post(f"http://127.0.0.1:{port}/webhooks/shopify", content=body, headers=head, timeout=30)
+    return response.status_code, response.json()
+
+
+def test_a_body_replayed_under_new_delivery_ids_and_topics_is_a_recorded_duplicate(tmp_path):
+    body = fixture_path("shopify", "orders_create.json").read_bytes()
+    with receiver(tmp_path) as (port, ledger, _):
+        status, first = post(port, body)
+        assert status == 202
+        for topic in ("customers/create", "products/create", "refunds/create", "orders/create"):
+            status, answer = post(port, body, **{"X-Shopify-Topic": topic})
+            assert status == 200, answer
+            assert answer["duplicate_of"] == first["event_id"]
+            event = ledger.get_event(answer["event_id"])
+            assert (event.topic, event.state, event.duplicate_of) == (topic, "duplicate", first["event_id"])
+            [outcome] = ledger.outcomes(answer["event_id"])
+            assert outcome.outcome == "duplicate"
+            assert outcome.reason == f"replay: same body as inbox event {first['event_id']}; no new work"
+        # Nothing for the sweep to dispatch but the original.
+        from datetime import timedelta
+
+        assert ledger.undispatched(older_than=timedelta(0)) == [first["event_id"]]
+
+
+def test_shopify_event_id_api_version_and_trigger_time_are_kept_and_the_event_id_deduplicates(tmp_path):
+    import json
+
+    order = json.loads(fixture_path("shopify", "orders_create.json").read_bytes())
+    one = json.dumps(order).encode()
+    order["note"] = "the same event, delivered to a second subscription"
+    two = json.dumps(order).encode()
+    shopify = {"X-Shopify-Event-Id": "98880550-7158-44d4-b7cd-2c97c8a091b5", "X-Shopify-API-Version": "2025-07",
+               "X-Shopify-Triggered-At": "2026-12-01T10:00:00.123456Z"}
+    with receiver(tmp_path) as (port, ledger, _):
+        status, first = post(port, one, **shopify)
+        assert status == 202
+        event = ledger.get_event(first["event_id"])
+        assert (event.source_event_id, event.api_version, event.triggered_at) == (
+            "98880550-7158-44d4-b7cd-2c97c8a091b5", "2025-07", "2026-12-01T10:00:00.123456Z")
+        status, again = post(port, two, **shopify)
+        assert (status, again["duplicate_of"]) == (200, first["event_id"])
+        assert ledger.outcomes(again["event_id"])[0].reason.startswith("replay: same source event id")
+
+
+def test_replays_within_one_batch_and_on_a_ledger_from_before(tmp_path):
+    """The ledger side: two copies in one group commit; an inbox created without the new columns and indexes."""
+    import hashlib
+
+    from sqlalchemy import create_engine, inspect, text
+
+    from erpsync.ledger import InboxDelivery
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = create_engine(url)
+    with old.begin() as connection:  # the inbox as the previous version created it
+        connection.execute(text(
+            "CREATE TABLE inbox_event (id INTEGER PRIMARY KEY, source VARCHAR(40) NOT NULL, delivery_id VARCHAR(200) "
+            "NOT NULL, topic VARCHAR(100) NOT NULL, shop VARCHAR(255), triggered_at VARCHAR(64), received_at "
+            "DATETIME NOT NULL, payload_sha256 VARCHAR(64) NOT NULL, body BLOB NOT NULL, redeliveries INTEGER NOT "
+            "NULL, state VARCHAR(20) NOT NULL, flow_run_id VARCHAR(64), dispatched_at DATETIME, "
+            "CONSTRAINT uq_inbox_source_delivery UNIQUE (source, delivery_id))"))
+    old.dispose()
+    ledger = Ledger.connect(url)
+    try:
+        indexes = {index["name"] for index in inspect(ledger.engine).get_indexes("inbox_event")}
+        assert {"ix_inbox_source_sha256", "ix_inbox_source_event"} <= indexes
+        body = b'{"id": 7}'
+
+        def delivery(delivery_id: str, topic: str = "orders/create") -> InboxDelivery:
+            return InboxDelivery("shopify", delivery_id, topic, None, None, body, hashlib.sha256(body).hexdigest())
+
+        first, copy, again, redact = ledger.record_deliveries(
+            [delivery("a"), delivery("b", "customers/create"), delivery("a"), delivery("r", "customers/redact")],
+            replays={"shopify"})
+        assert (first.is_new, first.duplicate_of) == (True, None)
+        assert (copy.is_new, copy.duplicate_of) == (False, first.event_id)
+        assert (again.is_new, again.event_id) == (False, first.event_id)  # the same delivery id: a redelivery
+        assert (redact.is_new, redact.duplicate_of) == (True, None)  # acted on whenever it comes
+        # Without ``replays`` (files, repairs), a body may be stored again.
+        [plain] = ledger.record_deliveries([delivery("c")])
+        assert (plain.is_new, plain.duplicate_of) == (True, None)
+    finally:
+        ledger.close()

@@ -111,7 +111,7 @@ def test_the_unsigned_woocommerce_ping_is_200_and_stores_nothing(receiver):
 @pytest.mark.parametrize("secret", WOO_SECRETS)
 def test_either_active_woocommerce_secret_verifies(receiver, secret):
     client, _, _, _ = receiver
-    body = woo_order()
+    body = woo_order(800 + WOO_SECRETS.index(secret))  # an order of its own: the same body again is a replay
     assert client.post("/webhooks/woocommerce", content=body,
                        headers=woo_headers(body, secret=secret)).status_code == 202
 
@@ -259,17 +259,19 @@ def test_a_new_mapping_file_is_picked_up_without_a_restart(receiver):
     client, _, _, mappings = receiver
     woo = mappings / "woocommerce_order_to_netsuite_sales_order.yaml"
     parked = mappings.parent / woo.name
-    body = woo_order()
+    orders = iter(range(900, 2000))  # a new order each attempt: the same body again would be a replay (200)
     woo.rename(parked)
     try:
         deadline = time.monotonic() + 10
-        while client.post("/webhooks/woocommerce", content=body, headers=woo_headers(body)).status_code != 404:
+        while client.post("/webhooks/woocommerce", content=(body := woo_order(next(orders))),
+                          headers=woo_headers(body)).status_code != 404:
             assert time.monotonic() < deadline, "the removed mapping's topics were still accepted after 10 s"
             time.sleep(0.2)
     finally:
         parked.rename(woo)
     deadline = time.monotonic() + 10
-    while client.post("/webhooks/woocommerce", content=body, headers=woo_headers(body)).status_code != 202:
+    while client.post("/webhooks/woocommerce", content=(body := woo_order(next(orders))),
+                      headers=woo_headers(body)).status_code != 202:
         assert time.monotonic() < deadline, "the restored mapping's topics were not accepted within 10 s"
         time.sleep(0.2)
 
@@ -360,9 +362,9 @@ def test_each_source_has_its_own_rate_limit_answered_429_with_retry_after(tmp_pa
     env = {"ERPSYNC_RATE_LIMIT_PER_SECOND": "1", "ERPSYNC_RATE_LIMIT_BURST": "3",
            "ERPSYNC_WOOCOMMERCE_WEBHOOK_SECRET": WOO_SECRETS[1], "ERPSYNC_SHOPIFY_WEBHOOK_SECRET": SHOPIFY_SECRET}
     with running_receiver(tmp_path, f"sqlite:///{tmp_path / 'ledger.db'}", env) as (client, _):
-        body = woo_order()
+        bodies = [woo_order(n) for n in range(6)]  # six orders: one body again would be a replay (200)
         statuses = [client.post("/webhooks/woocommerce", content=body, headers=woo_headers(body))
-                    for _ in range(6)]
+                    for body in bodies]
         assert [r.status_code for r in statuses][:3] == [202, 202, 202]
         limited = [r for r in statuses if r.status_code == 429]
         assert len(limited) >= 2
@@ -371,4 +373,5 @@ def test_each_source_has_its_own_rate_limit_answered_429_with_retry_after(tmp_pa
         # Another source's bucket is untouched.
         assert client.post("/webhooks/shopify", content=b"{}", headers={}).status_code == 401
         time.sleep(1.2)
+        body = woo_order(6)
         assert client.post("/webhooks/woocommerce", content=body, headers=woo_headers(body)).status_code == 202
