@@ -116,7 +116,7 @@ def parse_reason(text: str | None) -> Reason:
     if match is None:
         return Reason(text=text, error_class="unknown", problem=_normalise(text, numbers=True))
     error_class, rest = match["cls"], match["text"]
-    if error_class in ("MappingError", "InvalidPayload"):
+    if error_class in ("MappingError", "InvalidPayload", "PayloadMismatch"):
         return _field_error(text, error_class, rest)
     if error_class == "ErpAuthError":
         return Reason(text=text, error_class=error_class, problem="the ERP refused our credentials")
@@ -267,6 +267,12 @@ class DeadLetterFilter:
         return ", ".join(parts) or "all"
 
 
+# ``failed``: a dead letter, its run ended Failed (and alerts). ``mismatched``: a payload that is not what its topic
+# carries (errors.PayloadMismatch), its run Completed, so nothing alerts; listed and grouped here all the same,
+# under PayloadMismatch, for an operator to look at.
+DEAD_LETTER_STATES = ("failed", "mismatched")
+
+
 @dataclass(frozen=True)
 class FailedEvent:
     """One dead letter: the inbox event, its run and the latest reason."""
@@ -290,11 +296,11 @@ def select_dead_letters(ledger: Ledger, where: DeadLetterFilter = DeadLetterFilt
                         limit: int | None = None) -> list[FailedEvent]:
     """Dead letters matching ``where``, oldest event first; at most ``limit``."""
     latest_failure = (select(Outcome.event_id, func.max(Outcome.id).label("outcome_id"))
-                      .where(Outcome.outcome == "failed").group_by(Outcome.event_id).subquery())
+                      .where(Outcome.outcome.in_(DEAD_LETTER_STATES)).group_by(Outcome.event_id).subquery())
     query = (select(InboxEvent, Outcome)
              .join(latest_failure, latest_failure.c.event_id == InboxEvent.id)
              .join(Outcome, Outcome.id == latest_failure.c.outcome_id)
-             .where(InboxEvent.state == "failed")
+             .where(InboxEvent.state.in_(DEAD_LETTER_STATES))
              .order_by(InboxEvent.id))
     moment = Outcome.at if where.time_of == "failed" else InboxEvent.received_at
     if where.since:

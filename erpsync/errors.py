@@ -58,6 +58,12 @@ class InvalidPayload(PermanentError):
         self.field = field
 
 
+class PayloadMismatch(InvalidPayload):
+    """The payload is not what its topic carries (an order body sent as ``customers/create``): a replay under
+    another topic, or a subscription pointed at the wrong place. Recorded as ``mismatched``, not ``failed``: an
+    operator sees it in `erpsync dlq`, and no alert pages anyone, since no change of ours would fix it."""
+
+
 class MappingError(PermanentError):
     def __init__(self, message: str, *, field: str | None = None):
         super().__init__(f"{field}: {message}" if field else message)

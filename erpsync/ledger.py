@@ -424,7 +424,7 @@ class Ledger:
         events keep their payload unless asked, because a replay needs it. Returns how many were (or would be)
         purged.
         """
-        states = DONE_STATES + (("failed",) if include_failed else ())
+        states = DONE_STATES + (("failed", "mismatched") if include_failed else ())
         where = (InboxEvent.received_at < utcnow() - older_than, InboxEvent.state.in_(states),
                  func.length(InboxEvent.body) > 0)
         with self.session() as session:

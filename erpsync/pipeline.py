@@ -26,6 +26,8 @@ from erpsync.errors import (
     EntityBusy,
     ErpRejected,
     ErpsyncError,
+    InvalidPayload,
+    PayloadMismatch,
     PermanentError,
     SkipEvent,
     SupersededEvent,
@@ -145,7 +147,13 @@ class SyncPipeline:
         event, payload = self._payload(event_id)
         mapping = self.mapping_for(event.source, event.topic)
         if mapping.model is not None:
-            MODELS[mapping.model](payload)  # raises InvalidPayload naming the field
+            try:
+                MODELS[mapping.model](payload)  # raises InvalidPayload naming the field
+            except InvalidPayload as exc:
+                if not _lacks_the_topics_own_fields(str(exc)):
+                    raise  # the topic's payload with a bad value: a dead letter, as any other
+                message = str(exc).removeprefix(f"{exc.field}: ") if exc.field else str(exc)
+                raise PayloadMismatch(message, field=exc.field) from None
         version = mapping.source_version(payload)
         if not isinstance(version, datetime):
             raise ConfigError(f"{mapping.ref}: entity.version must name a timestamp field; numeric versions "
@@ -322,7 +330,7 @@ class SyncPipeline:
         self.ledger.record_outcome(
             event_id=event_id,
             source=source,
-            outcome="failed",
+            outcome="mismatched" if isinstance(exc, PayloadMismatch) else "failed",
             key=event.key if event else None,
             reason=reason,
             external_id=transformed.record.external_id if transformed else None,
@@ -334,6 +342,16 @@ class SyncPipeline:
         summary = f"{type(exc).__name__}: {exc}" if isinstance(exc, ErpsyncError) else reason
         log.error("event %s dead-lettered: %s", event_id, summary)
         return summary
+
+
+def _lacks_the_topics_own_fields(problems: str) -> bool:
+    """True when every problem of a model check is a top-level field missing: the payload is another kind of
+    thing (a product body under refunds/create), not a bad one of this kind (a line with quantity 0)."""
+    for problem in problems.split("; also "):
+        field_path, _, message = problem.partition(": ")
+        if message != "required field is missing" or not field_path.isidentifier():
+            return False
+    return True
 
 
 def _left_out(elements: Elements | None) -> str | None:

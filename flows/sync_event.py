@@ -15,7 +15,7 @@ from prefect.exceptions import FailedRun
 from prefect.states import Completed, Failed
 
 from erpsync.deadletters import ARTIFACT_KEY, artifact_markdown, latest_failure, state_message
-from erpsync.errors import ErpsyncError, SkipEvent
+from erpsync.errors import ErpsyncError, PayloadMismatch, SkipEvent
 from tasks.sync import confirm, dedupe, pipeline, push, transform, validate
 
 DEAD_LETTER_PREFIX = "dead-lettered: "
@@ -63,6 +63,10 @@ def sync_event(event_id: int):
         return erp_id
     except Exception as exc:
         reason = pipeline().fail(event_id, exc, event=event, transformed=transformed)
+        if isinstance(exc, PayloadMismatch):
+            # Recorded `mismatched` for `erpsync dlq`; a Completed run, so no failure alert pages anyone.
+            logger.warning("not a payload of its topic: %s", reason)
+            return Completed(name="Mismatched", message=reason)
         # An error of our own has a message fit for logs; anything else gets its traceback for whoever fixes it.
         logger.error("dead-lettered: %s", reason, exc_info=None if isinstance(exc, ErpsyncError) else exc)
         failed = None
