@@ -53,9 +53,12 @@ class PermanentError(ErpsyncError):
 
 
 class InvalidPayload(PermanentError):
-    def __init__(self, message: str, *, field: str | None = None):
+    def __init__(self, message: str, *, field: str | None = None,
+                 problems: tuple[tuple[str, str], ...] = ()):
         super().__init__(f"{field}: {message}" if field else message)
         self.field = field
+        # Every (field, problem) the model check found, for callers that sort them (the message shows ten).
+        self.problems = problems
 
 
 class PayloadMismatch(InvalidPayload):

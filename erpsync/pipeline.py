@@ -150,7 +150,7 @@ class SyncPipeline:
             try:
                 MODELS[mapping.model](payload)  # raises InvalidPayload naming the field
             except InvalidPayload as exc:
-                if not _lacks_the_topics_own_fields(str(exc)):
+                if not _lacks_the_topics_own_fields(exc):
                     raise  # the topic's payload with a bad value: a dead letter, as any other
                 message = str(exc).removeprefix(f"{exc.field}: ") if exc.field else str(exc)
                 raise PayloadMismatch(message, field=exc.field) from None
@@ -344,14 +344,12 @@ class SyncPipeline:
         return summary
 
 
-def _lacks_the_topics_own_fields(problems: str) -> bool:
+def _lacks_the_topics_own_fields(exc: InvalidPayload) -> bool:
     """True when every problem of a model check is a top-level field missing: the payload is another kind of
     thing (a product body under refunds/create), not a bad one of this kind (a line with quantity 0)."""
-    for problem in problems.split("; also "):
-        field_path, _, message = problem.partition(": ")
-        if message != "required field is missing" or not field_path.isidentifier():
-            return False
-    return True
+    return bool(exc.problems) and all(
+        message == "required field is missing" and field_path.isidentifier() for field_path, message in exc.problems
+    )
 
 
 def _left_out(elements: Elements | None) -> str | None:

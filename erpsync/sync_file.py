@@ -34,7 +34,7 @@ class SyncResult:
     """What happened to the payload: the outcome, the ids on both sides, and the ERP's own totals."""
 
     event_id: int
-    outcome: str  # synced, duplicate, superseded, skipped, failed
+    outcome: str  # synced, duplicate, superseded, skipped, failed, mismatched
     reason: str | None = None
     entity: str | None = None
     record_type: str | None = None
@@ -46,7 +46,7 @@ class SyncResult:
 
     @property
     def ok(self) -> bool:
-        return self.outcome != "failed"
+        return self.outcome not in ("failed", "mismatched")
 
     def lines(self) -> list[str]:
         out = [f"event {self.event_id}: {self.outcome}" + (f" ({self.entity})" if self.entity else "")]
@@ -119,7 +119,11 @@ def sync_file(
             outcome = sync_one(pipeline, event)
         except Exception as exc:  # recorded as the dead letter it would be in a run
             reason = pipeline.fail(event_id, exc, event=event)
-            return SyncResult(event_id, "failed", reason=reason, entity=str(event.key) if event else None)
+            # As the ledger recorded it: "failed", or "mismatched" for a payload that is not what the topic
+            # carries (a wrong --topic, most often).
+            recorded = ledger.outcomes(event_id)
+            outcome = recorded[-1].outcome if recorded else "failed"
+            return SyncResult(event_id, outcome, reason=reason, entity=str(event.key) if event else None)
         return _result(pipeline, ledger, event, outcome)
     finally:
         pipeline.close()

@@ -49,7 +49,7 @@ def parse_model(model: type[_Model], payload: Any) -> _Model:
         message += "; also " + "; ".join(f"{where}: {text}" for where, text in shown)
         if len(problems) > 11:
             message += f"; and {len(problems) - 11} more"
-    raise InvalidPayload(message, field=field) from None
+    raise InvalidPayload(message, field=field, problems=tuple(problems)) from None
 
 
 def _location(loc: tuple[Any, ...]) -> str:

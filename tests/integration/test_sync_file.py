@@ -164,3 +164,12 @@ def test_the_vendors_own_sample_orders_land_at_their_total(
     assert result.returncode == 0, result.stdout + result.stderr
     assert ": synced" in result.stdout
     assert Decimal(totals_of(result.stdout)["total"]) == Decimal(total)
+
+
+def test_a_payload_that_is_not_what_its_topic_carries_is_reported_as_mismatched(tmp_path: Path, erp_url: str) -> None:
+    # A refund's body sent as an order: not a broken order, the wrong kind of payload (issue of --topic).
+    refund = json.loads((REPO / "tests" / "fixtures" / "shopify" / "refunds_create.json").read_text())
+    result = run_sync(tmp_path, erp_url, str(write(tmp_path / "refund.json", refund)),
+                      "--source", "shopify", "--topic", "orders/create")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert ": mismatched" in result.stdout
