@@ -151,7 +151,8 @@ def _add_send(commands) -> None:
 
     send = commands.add_parser("send", help="sign a payload with the configured secret and post it to a receiver",
                                description=SEND_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    send.add_argument("payload", metavar="SAMPLE_OR_FILE", help="a JSON file, or a sample such as shopify/orders_create")
+    send.add_argument("payload", metavar="SAMPLE_OR_FILE",
+                      help="a JSON file, or a sample such as shopify/orders_create")
     send.add_argument("--source", required=True, help="shopify, woocommerce or standard: how it is signed")
     send.add_argument("--topic", help="e.g. orders/create (Shopify), order.created (WooCommerce); "
                                       "Standard Webhooks take the payload's 'type'")
@@ -204,13 +205,14 @@ def _add_sync(commands) -> None:
 def _sync(args: argparse.Namespace) -> int:
     from erpsync.ledger import Ledger
     from erpsync.settings import Settings
-    from erpsync.sync_file import erp_from_env, sync_file
+    from erpsync.connectors.netsuite import NetSuiteClient
+    from erpsync.sync_file import sync_file
 
     settings = Settings.from_env()
-    erp_from_env(settings.database_url).close()  # a missing ERP setting is a usage error, before anything is stored
+    NetSuiteClient.from_env(settings.database_url).close()  # a missing ERP setting: a usage error, nothing stored
     ledger = Ledger.connect(settings.database_url)
     try:
-        result = sync_file(ledger, settings.mappings_dir, lambda: erp_from_env(settings.database_url),
+        result = sync_file(ledger, settings.mappings_dir, lambda: NetSuiteClient.from_env(settings.database_url),
                            path=args.payload, source=args.source, topic=args.topic, shop=args.shop)
     finally:
         ledger.close()
@@ -351,7 +353,7 @@ def _purge(args: argparse.Namespace) -> int:
 def _reconcile(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
-    from erpsync.connectors.netsuite import NetSuiteClient, NetSuiteSettings
+    from erpsync.connectors.netsuite import NetSuiteClient
     from erpsync.ledger import Ledger
     from erpsync.reconcile.job import reconcile_order_window
     from erpsync.reconcile.report import markdown_summary, report_dir, save_html
@@ -364,7 +366,7 @@ def _reconcile(args: argparse.Namespace) -> int:
     ledger = Ledger.connect(settings.database_url)
     # Repairs are stored in the inbox; without a dispatcher here, sweep-inbox starts their runs.
     try:
-        with NetSuiteClient(NetSuiteSettings.from_env()) as erp:
+        with NetSuiteClient.from_env(settings.database_url) as erp:
             result = reconcile_order_window(window, ledger=ledger, erp_client=erp, mappings_dir=settings.mappings_dir,
                                             dry_run=args.dry_run, authoritative_fields=args.authoritative)
     finally:

@@ -94,11 +94,12 @@ def _requests(args: argparse.Namespace) -> int:
 
 def _close_order(args: argparse.Namespace) -> int:
     from erpsync import lifecycle
-    from erpsync.connectors.netsuite import NetSuiteClient, NetSuiteSettings
+    from erpsync.connectors.netsuite import NetSuiteClient
+    from erpsync.settings import Settings
 
     ledger = _ledger()
     try:
-        with NetSuiteClient(NetSuiteSettings.from_env()) as erp:
+        with NetSuiteClient.from_env(Settings.from_env().database_url) as erp:
             outcome = lifecycle.close_reported(ledger, args.event_id, erp)
         print(ledger.outcomes(args.event_id)[-1].reason)
     finally:

@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from erpsync.batch import sync_one
-from erpsync.connectors.netsuite import NetSuiteClient, NetSuiteSettings
-from erpsync.erp_slots import ErpSlots
+from erpsync.connectors.netsuite import NetSuiteClient
 from erpsync.errors import ConfigError
 from erpsync.ledger import EntityKey, Ledger
 from erpsync.mapping.xref import OfflineXref
@@ -76,13 +75,6 @@ def read_payload(path: Path) -> bytes:
     if not isinstance(payload, dict):
         raise ConfigError(f"{path}: expected a JSON object (a webhook body), found {type(payload).__name__}")
     return raw
-
-
-def erp_from_env(database_url: str) -> NetSuiteClient:
-    """The NetSuite connection from ``ERPSYNC_NETSUITE_*``, under the ERP limit shared through the ledger."""
-    settings = NetSuiteSettings.from_env()
-    slots = ErpSlots.for_database(database_url, settings.concurrency_limit, name=settings.base_url)
-    return NetSuiteClient(settings, slots=slots)
 
 
 def sync_file(

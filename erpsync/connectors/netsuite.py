@@ -383,6 +383,14 @@ class NetSuiteClient:
         self._token: str | None = None
         self._token_expires_at = 0.0
 
+    @classmethod
+    def from_env(cls, database_url: str, environ: Mapping[str, str] = os.environ) -> NetSuiteClient:
+        """The connection of ``ERPSYNC_NETSUITE_*``, under the account's limit shared with every worker and
+        process through the ledger's database (erpsync/erp_slots.py): every caller of the ERP counts."""
+        settings = NetSuiteSettings.from_env(environ)
+        slots = ErpSlots.for_database(database_url, settings.concurrency_limit, name=settings.base_url)
+        return cls(settings, slots=slots)
+
     def __enter__(self) -> NetSuiteClient:
         return self
 

@@ -294,13 +294,15 @@ def handlers_in_receiver(environ: Mapping[str, str] | None = None) -> list[Handl
     erp = None
     if mode == "close":
         from erpsync.connectors.netsuite import NetSuiteClient, NetSuiteSettings
+        from erpsync.settings import Settings
 
-        settings = NetSuiteSettings.from_env(env)
+        NetSuiteSettings.from_env(env)  # a missing setting stops the receiver now
+        database_url = Settings.from_env(env).database_url
         client: list[NetSuiteClient] = []
 
         def erp() -> NetSuiteClient:
             if not client:
-                client.append(NetSuiteClient(settings))
+                client.append(NetSuiteClient.from_env(database_url, env))  # under the shared ERP limit
             return client[0]
 
     return [
