@@ -19,11 +19,11 @@ import html
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from erpsync.errors import MappingError
+from erpsync.errors import InvalidPayload, MappingError
 
 # ISO 4217 minor units where they are not 2. Currencies without minor units first, then those with three.
 _MINOR_UNITS = {
@@ -172,6 +172,18 @@ class OrderMoney:
             "discount_rate": money(self.discount_rate),
             "lines": lines,
         }
+
+
+_Model = TypeVar("_Model")
+
+
+def parse_for_money(parse: Callable[[Any], _Model], payload: Any) -> _Model:
+    """The typed payload; a bad money field is a MappingError naming it: the mapping needs it to add up."""
+    try:
+        return parse(payload)
+    except InvalidPayload as exc:
+        field_path = exc.field or "(payload)"
+        raise MappingError(str(exc).removeprefix(f"{field_path}: "), field=field_path) from None
 
 
 def description(text: str | None, length: int) -> str | None:

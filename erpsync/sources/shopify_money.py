@@ -22,8 +22,16 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 
-from erpsync.errors import InvalidPayload, MappingError
-from erpsync.sources.money import MoneyLine, MoneyOptions, OrderMoney, description, fail, minor_units, round_money
+from erpsync.sources.money import (
+    MoneyLine,
+    MoneyOptions,
+    OrderMoney,
+    description,
+    fail,
+    minor_units,
+    parse_for_money,
+    round_money,
+)
 from erpsync.sources.shopify import ShopifyMoneySet, ShopifyOrder, ShopifyTaxLine, parse_order
 
 # Source paths the computation reads (a prefix reads everything below it), for drift reports.
@@ -40,12 +48,7 @@ READS = (
 
 
 def parsed(payload: Any) -> ShopifyOrder:
-    """The typed order; a bad money field is a MappingError naming it (the mapping needs it to add up)."""
-    try:
-        return parse_order(payload)
-    except InvalidPayload as exc:
-        field = exc.field or "(payload)"
-        raise MappingError(str(exc).removeprefix(f"{field}: "), field=field) from None
+    return parse_for_money(parse_order, payload)
 
 
 def order_money(payload: Any, options: MoneyOptions) -> OrderMoney:

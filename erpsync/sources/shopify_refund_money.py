@@ -23,8 +23,16 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from erpsync.errors import InvalidPayload, MappingError
-from erpsync.sources.money import MoneyLine, MoneyOptions, OrderMoney, description, fail, minor_units, round_money
+from erpsync.sources.money import (
+    MoneyLine,
+    MoneyOptions,
+    OrderMoney,
+    description,
+    fail,
+    minor_units,
+    parse_for_money,
+    round_money,
+)
 from erpsync.sources.shopify import ShopifyMoneySet, ShopifyRefund, parse_refund
 
 # Source paths the computation reads (a prefix reads everything below it), for drift reports.
@@ -37,12 +45,7 @@ UNEXPLAINED_KEY = "refund-unexplained"
 
 
 def parsed(payload: Any) -> ShopifyRefund:
-    """The typed refund; a bad money field is a MappingError naming it (the record must add up)."""
-    try:
-        return parse_refund(payload)
-    except InvalidPayload as exc:
-        field = exc.field or "(payload)"
-        raise MappingError(str(exc).removeprefix(f"{field}: "), field=field) from None
+    return parse_for_money(parse_refund, payload)
 
 
 def refund_money(payload: Any, options: MoneyOptions) -> OrderMoney:

@@ -16,8 +16,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from erpsync.errors import InvalidPayload, MappingError
-from erpsync.sources.money import MoneyLine, MoneyOptions, OrderMoney, description, fail
+from erpsync.sources.money import MoneyLine, MoneyOptions, OrderMoney, description, fail, parse_for_money
 from erpsync.sources.woocommerce import WooLineTax, WooOrder, parse_order
 
 READS = (
@@ -29,11 +28,7 @@ READS = (
 
 
 def parsed(payload: Any) -> WooOrder:
-    try:
-        return parse_order(payload)
-    except InvalidPayload as exc:
-        field = exc.field or "(payload)"
-        raise MappingError(str(exc).removeprefix(f"{field}: "), field=field) from None
+    return parse_for_money(parse_order, payload)
 
 
 def order_money(payload: Any, options: MoneyOptions) -> OrderMoney:
