@@ -76,6 +76,8 @@ class LedgerXref:
 
     def resolve(self, record_type: str, field: str, value: str) -> str | None:
         check_xref_field(record_type, field)  # the only gate before the names reach a query text
+        # The value is checked before the cache is asked too: a NUL byte is no text PostgreSQL can compare.
+        suiteql_literal(value, field)
         with Session(self.engine) as session:
             row = session.get(ErpXref, (record_type, field, _cache_key(field, value)))
             if row is not None and utcnow() - row.fetched_at < self.ttl:
@@ -148,6 +150,10 @@ class CachedXref:
 
     def resolve(self, record_type: str, field: str, value: str) -> str | None:
         check_xref_field(record_type, field)
+        try:
+            suiteql_literal(value, field)
+        except MappingError:
+            return None  # never cached: no lookup could have stored it
         with Session(self.engine) as session:
             row = session.get(ErpXref, (record_type, field, _cache_key(field, value)))
         return row.erp_id if row is not None else None
