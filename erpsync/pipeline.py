@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -107,6 +108,9 @@ class SyncPipeline:
         self._erp_factory = erp
         self._erp: NetSuiteClient | None = None
         self._xref: LedgerXref | None = None
+        # A batch's threads reach for the ERP client at once: one client (one set of slot connections) per
+        # pipeline, made under this lock, not one per thread that happened to look first.
+        self._lazy = threading.Lock()
         self._drift_logged: set[tuple[str, tuple[str, ...]]] = set()
 
     def close(self) -> None:
@@ -116,14 +120,19 @@ class SyncPipeline:
     @property
     def erp(self) -> NetSuiteClient:
         if self._erp is None:
-            self._erp = self._erp_factory()
+            with self._lazy:
+                if self._erp is None:
+                    self._erp = self._erp_factory()
         return self._erp
 
     @property
     def xref(self) -> LedgerXref:
         """ERP internal ids by natural key (SKU, email), cached in the ledger, asked of the ERP on a miss."""
         if self._xref is None:
-            self._xref = LedgerXref(self.ledger.engine, self.erp)
+            erp = self.erp
+            with self._lazy:
+                if self._xref is None:
+                    self._xref = LedgerXref(self.ledger.engine, erp)
         return self._xref
 
     def _payload(self, event_id: int) -> tuple[InboxEvent, dict]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import httpx
@@ -13,7 +15,14 @@ import pytest
 from pydantic import SecretStr
 
 from erpsync.connectors.netsuite import NetSuiteClient, NetSuiteSettings
-from erpsync.errors import ConfigError, EntityBusy, ErpRejected, InvalidPayload, MappingError, SkipEvent
+from erpsync.errors import (
+    ConfigError,
+    EntityBusy,
+    ErpRejected,
+    InvalidPayload,
+    MappingError,
+    SkipEvent,
+)
 from erpsync.pipeline import SyncPipeline
 from erpsync.retry import RetryPolicy
 from erpsync.settings import PROJECT_DIR
@@ -211,3 +220,26 @@ def test_a_broken_mapping_for_another_topic_does_not_stop_orders(ledger, erp_url
             pipeline.validate(store(ledger, {"id": 1}, topic="refunds/create"))
     finally:
         pipeline.close()
+
+
+def test_a_batchs_threads_share_one_erp_client(ledger, erp_url):
+    """The pipeline makes its ERP client once, however many threads reach for it first (one set of slots)."""
+    made = []
+
+    def factory() -> NetSuiteClient:
+        time.sleep(0.05)  # long enough for every thread to find no client yet
+        client = NetSuiteClient(NetSuiteSettings(base_url=erp_url, client_id=ERP_CLIENT_ID,
+                                                 client_secret=SecretStr(ERP_CLIENT_SECRET)))
+        made.append(client)
+        return client
+
+    pipeline = SyncPipeline(ledger, PROJECT_DIR / "mappings", factory)
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            clients = list(pool.map(lambda _: (pipeline.erp, pipeline.xref.erp), range(8)))
+        assert len(made) == 1
+        assert all(erp is made[0] and xref_erp is made[0] for erp, xref_erp in clients)
+    finally:
+        pipeline.close()
+        for client in made[1:]:
+            client.close()
