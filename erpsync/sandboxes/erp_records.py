@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from erpsync.sandboxes.erp_totals import CURRENCIES, HEADER_MONEY, LINE_NUMBERS, decimal, percentage, totals
+from erpsync.sandboxes.erp_totals import CURRENCIES, HEADER_MONEY, LINE_NUMBERS, decimal, field, percentage, totals
 
 # SuiteQL's type code and the tranId prefix of each transaction record type, by REST record type.
 TRANSACTION_TYPES = {
@@ -120,16 +120,6 @@ class Records(Protocol):
 
     def known(self, kind: str, internal_id: int) -> bool:
         """Whether the list ``kind`` (currency, subsidiary, location, …) has this internal id."""
-
-
-def field(document: Any, name: str) -> Any:
-    """NetSuite field names are case-insensitive (``otherRefNum`` and ``otherrefnum`` both work)."""
-    if not isinstance(document, dict):
-        return None
-    if name in document:
-        return document[name]
-    lowered = name.lower()
-    return next((value for key, value in document.items() if key.lower() == lowered), None)
 
 
 def text(value: Any) -> str | None:

@@ -41,7 +41,7 @@ LINE_NUMBERS = ("quantity", "rate", "amount", "tax1Amt")
 
 
 def field(document: Any, name: str) -> Any:
-    """A field by NetSuite's case-insensitive name (the same rule as erp_records.field)."""
+    """NetSuite field names are case-insensitive (``otherRefNum`` and ``otherrefnum`` both work)."""
     if not isinstance(document, dict):
         return None
     if name in document:

@@ -8,7 +8,6 @@ finds the item through the cross-reference, with no row in the SKU table.
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import uuid
 
@@ -17,11 +16,12 @@ from pydantic import SecretStr
 
 from erpsync.connectors.netsuite import NetSuiteClient, NetSuiteSettings
 from erpsync.deadletters import parse_reason
-from erpsync.errors import MappingError, SkipEvent
+from erpsync.errors import MappingError
 from erpsync.pipeline import ElementRefused, SyncPipeline
 from erpsync.retry import RetryPolicy
 from erpsync.settings import PROJECT_DIR
 from tests.conftest import fixture_path
+from tests.integration.test_pipeline import store, sync
 from tests.sandbox_procs import ERP_CLIENT_ID, ERP_CLIENT_SECRET, start_erp_sandbox
 
 # The SKU table's CABLE-USBC-1M is item 140; IPOD2008PINK names item 98 in this ERP (not in any variant).
@@ -63,28 +63,6 @@ def product(*skus: str | None) -> dict:
                                                       "product_id": sample["id"]}
                           for n, sku in enumerate(skus)]
     return sample
-
-
-def store(ledger, payload: dict, topic: str) -> int:
-    body = json.dumps(payload).encode()
-    return ledger.record_delivery(source="shopify", delivery_id=str(uuid.uuid4()), topic=topic, shop=None,
-                                  triggered_at=None, body=body, payload_sha256=hashlib.sha256(body).hexdigest()
-                                  ).event_id
-
-
-def sync(pipeline, event_id: int):
-    """What flows/sync_event.py orders, minus Prefect: the outcome name, or the ERP internal id."""
-    event = pipeline.validate(event_id)
-    skip = pipeline.dedupe(event)
-    if skip is not None:
-        return pipeline.skip(event, skip)
-    try:
-        transformed = pipeline.transform(event)
-    except SkipEvent as skipped:
-        return pipeline.skip(event, skipped)
-    erp_id = pipeline.push(transformed)
-    pipeline.confirm(event, transformed, erp_id)
-    return erp_id
 
 
 def items_of(erp, variants: list[dict]) -> dict[str, tuple[str, str]]:
