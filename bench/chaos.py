@@ -36,11 +36,11 @@ from sqlmodel import select
 from erpsync.errors import ConfigError
 from erpsync.ledger import DONE_STATES, InboxEvent, Ledger, Outcome
 from erpsync.mapping import find_mapping
-from erpsync.processes import free_port, interrupt_on_signals
-from erpsync.sandboxes.chaos_scenario import MIN_WEBHOOKS, ChaosScenario, build_chaos_scenario
-from erpsync.sandboxes.scenario import Delivery, sign
 from erpsync.settings import PROJECT_DIR
-from erpsync.stack import LocalStack, StackConfig, fresh_postgres_databases
+from erpsync_dev.processes import free_port, interrupt_on_signals
+from erpsync_dev.sandboxes.chaos_scenario import MIN_WEBHOOKS, ChaosScenario, build_chaos_scenario
+from erpsync_dev.sandboxes.scenario import Delivery, sign
+from erpsync_dev.stack import LocalStack, StackConfig, fresh_postgres_databases
 
 TERMINAL = (*DONE_STATES, "failed")
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -33,9 +33,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from erpsync.processes import ProcessGroup, free_port, python_module  # noqa: E402
-from erpsync.sandboxes.scenario import GeneratedOrders  # noqa: E402
 from erpsync.settings import PROJECT_DIR  # noqa: E402
+from erpsync_dev.processes import ProcessGroup, free_port, python_module  # noqa: E402
+from erpsync_dev.sandboxes.scenario import GeneratedOrders  # noqa: E402
 
 HOME = PROJECT_DIR / ".erpsync" / "bench" / "reconcile"
 SEED = 5
@@ -104,10 +104,10 @@ def child(args: argparse.Namespace) -> int:
     """Run one reconciliation against the sandboxes and print its figures as JSON (this process's peak RSS)."""
     from pydantic import SecretStr
 
-    from erpsync.connectors.netsuite import NetSuiteClient, NetSuiteSettings
     from erpsync.ledger import Ledger
     from erpsync.mapping import find_mapping
     from erpsync.reconcile import ErpSalesOrders, ShopifyAdminClient, Window, run_reconciliation
+    from erpsync.systems.netsuite.client import NetSuiteClient, NetSuiteSettings
 
     home = Path(args.home)
     ledger = Ledger.connect(f"sqlite:///{home / 'ledger.db'}")
@@ -144,10 +144,10 @@ def bench_reconcile(orders: int) -> dict:
     erp_port, shop_port = free_port(), free_port()
     group = ProcessGroup(log_dir=home / "logs", env=dict(os.environ), cwd=PROJECT_DIR)
     group.start("erp-sandbox", python_module(
-        "erpsync.sandboxes.erp", "--port", str(erp_port), "--db", str(home / "erp-sandbox.db"),
+        "erpsync_dev.sandboxes.erp", "--port", str(erp_port), "--db", str(home / "erp-sandbox.db"),
         "--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET))
     group.start("shop-sandbox", python_module(
-        "erpsync.sandboxes.shop", "serve", "--port", str(shop_port), "--secret", "bench-secret",
+        "erpsync_dev.sandboxes.shop", "serve", "--port", str(shop_port), "--secret", "bench-secret",
         "--access-token", ACCESS_TOKEN, "--generated-orders", str(orders), "--generated-seed", str(SEED),
         "--generated-start", START.isoformat()))
     erp_url, shop_url = f"http://127.0.0.1:{erp_port}", f"http://127.0.0.1:{shop_port}"

@@ -22,17 +22,17 @@ import httpx
 from pydantic import SecretStr
 
 from erpsync.ledger import Ledger
-from erpsync.processes import ProcessGroup, free_port, interrupt_on_signals, python_module
-from erpsync.sandboxes.scenario import DEMO_SKUS, build_demo_scenario
-from erpsync.sandboxes.shop import send_phase
 from erpsync.settings import PROJECT_DIR
-from erpsync.stack import LocalStack, StackConfig
 from erpsync.summary import summarize
+from erpsync_dev.processes import ProcessGroup, free_port, interrupt_on_signals, python_module
+from erpsync_dev.sandboxes.scenario import DEMO_SKUS, build_demo_scenario
+from erpsync_dev.sandboxes.shop import send_phase
+from erpsync_dev.stack import LocalStack, StackConfig
 
 sys.path.insert(0, str(PROJECT_DIR))
+from bench import throughput  # noqa: E402
 from bench.reconcile import bench_reconcile  # noqa: E402
 from bench.reconcile import markdown as reconcile_markdown  # noqa: E402
-from bench import throughput  # noqa: E402
 
 HOME = PROJECT_DIR / ".erpsync" / "bench"
 

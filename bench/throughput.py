@@ -27,11 +27,11 @@ import httpx
 
 from bench.loadgen import build_request, percentile, send_all
 from erpsync.ledger import Ledger
-from erpsync.processes import ProcessGroup, free_port, python_module
-from erpsync.sandboxes.scenario import DEMO_SKUS, GeneratedOrders
 from erpsync.settings import PROJECT_DIR
-from erpsync.signatures import shopify_signature
-from erpsync.stack import LocalStack, StackConfig, fresh_postgres_databases
+from erpsync.systems.shopify.webhooks import shopify_signature
+from erpsync_dev.processes import ProcessGroup, free_port, python_module
+from erpsync_dev.sandboxes.scenario import DEMO_SKUS, GeneratedOrders
+from erpsync_dev.stack import LocalStack, StackConfig, fresh_postgres_databases
 
 HOME = PROJECT_DIR / ".erpsync" / "bench"
 FINAL = ("synced", "duplicate", "superseded", "failed")

@@ -10,9 +10,10 @@ import uvicorn
 
 from erpsync.ledger import Ledger
 from erpsync.receiver.app import create_app
+from erpsync.receiver.deliveries import Delivery
 from erpsync.receiver.limits import IntakeLimits
-from erpsync.receiver.sources import Delivery, ShopifySource
 from erpsync.settings import Settings
+from erpsync.systems.shopify.webhooks import ShopifySource
 
 
 class UnverifiedShopify(ShopifySource):

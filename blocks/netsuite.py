@@ -5,8 +5,8 @@ from __future__ import annotations
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
-from erpsync.connectors.netsuite import NetSuiteClient, NetSuiteSettings
 from erpsync.erp_slots import ErpSlots
+from erpsync.systems.netsuite.client import NetSuiteClient, NetSuiteSettings
 
 
 class NetSuiteConnection(Block):

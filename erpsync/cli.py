@@ -35,8 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     kinds = sandbox.add_subparsers(dest="kind", required=True, metavar="KIND")
     erp = kinds.add_parser("erp", help="NetSuite-compatible ERP sandbox (REST record API subset, SuiteQL)")
     shop = kinds.add_parser("shop", help="Shopify-like shop sandbox: signed webhooks and the Admin API")
-    from erpsync.sandboxes import erp as erp_sandbox
-    from erpsync.sandboxes import shop as shop_sandbox
+    from erpsync_dev.sandboxes import erp as erp_sandbox
+    from erpsync_dev.sandboxes import shop as shop_sandbox
 
     erp_sandbox.add_arguments(erp)
     erp.set_defaults(handler=erp_sandbox.run)
@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Start a Prefect server, a worker, the receiver and both sandboxes on loopback; send a burst "
                     "of signed order webhooks (with duplicates, updates, late old versions and an unknown SKU); "
                     "wait until all are handled; print a summary; check the ERP holds exactly the right records.")
-    from erpsync import demo as demo_module
+    from erpsync_dev import demo as demo_module
 
     demo_module.add_arguments(demo)
     demo.set_defaults(handler=demo_module.run)
@@ -166,7 +166,7 @@ def _send(args: argparse.Namespace) -> int:
     import os
 
     from erpsync.receiver.secrets import secrets_from_env
-    from erpsync.receiver.sources import SOURCES
+    from erpsync.receiver.webhook_sources import SOURCES
     from erpsync.send_webhook import send
 
     secrets = secrets_from_env()
@@ -205,8 +205,8 @@ def _add_sync(commands) -> None:
 def _sync(args: argparse.Namespace) -> int:
     from erpsync.ledger import Ledger
     from erpsync.settings import Settings
-    from erpsync.connectors.netsuite import NetSuiteClient
     from erpsync.sync_file import sync_file
+    from erpsync.systems.netsuite.client import NetSuiteClient
 
     settings = Settings.from_env()
     NetSuiteClient.from_env(settings.database_url).close()  # a missing ERP setting: a usage error, nothing stored
@@ -240,7 +240,7 @@ def _serve(args: argparse.Namespace) -> int:
     from erpsync.receiver.limits import IntakeLimits
     from erpsync.receiver.secrets import secret_env_name
     from erpsync.receiver.server import ServerLimits, serve
-    from erpsync.receiver.sources import SOURCES
+    from erpsync.receiver.webhook_sources import SOURCES
     from erpsync.settings import Settings
 
     settings = Settings.from_env()
@@ -353,12 +353,12 @@ def _purge(args: argparse.Namespace) -> int:
 def _reconcile(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
-    from erpsync.connectors.netsuite import NetSuiteClient
     from erpsync.ledger import Ledger
     from erpsync.reconcile.job import reconcile_order_window
     from erpsync.reconcile.report import markdown_summary, report_dir, save_html
     from erpsync.reconcile.windows import Window, parse_moment
     from erpsync.settings import Settings
+    from erpsync.systems.netsuite.client import NetSuiteClient
 
     settings = Settings.from_env()
     window = Window(parse_moment(args.since, tz=args.timezone),

@@ -12,8 +12,10 @@ from erpsync.deadletters import (
     FailedEvent,
     group_dead_letters,
     parse_reason,
-    replay as replay_events,
     select_dead_letters,
+)
+from erpsync.deadletters import (
+    replay as replay_events,
 )
 from erpsync.errors import ConfigError
 from erpsync.ledger import Ledger

@@ -235,7 +235,7 @@ class DeadLetterFilter:
             raise ConfigError(f"{prefix}time-of: expected one of {', '.join(TIME_OF)}; got {time_of!r}")
         if source is not None:
             if known_sources is None:
-                from erpsync.receiver.sources import SOURCES
+                from erpsync.receiver.webhook_sources import SOURCES
 
                 known_sources = SOURCES
             known = sorted(known_sources)

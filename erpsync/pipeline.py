@@ -19,7 +19,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from erpsync import failpoints
-from erpsync.connectors.netsuite import NetSuiteClient
 from erpsync.dedupe import decide
 from erpsync.errors import (
     ConfigError,
@@ -36,7 +35,8 @@ from erpsync.errors import (
 from erpsync.ledger import EntityKey, EntityState, InboxEvent, Ledger, utcnow
 from erpsync.mapping import MappedRecord, Mapping, find_mapping
 from erpsync.mapping.money_check import check_total
-from erpsync.sources import MODELS
+from erpsync.systems import MODELS
+from erpsync.systems.netsuite.client import NetSuiteClient
 from erpsync.xref import LedgerXref
 
 log = logging.getLogger(__name__)

@@ -31,7 +31,7 @@ from sqlalchemy import delete
 
 from erpsync.errors import InvalidPayload
 from erpsync.ledger import EntityKey, Ledger
-from erpsync.sources import shopify
+from erpsync.systems.shopify import models as shopify
 
 log = logging.getLogger("erpsync.privacy")
 

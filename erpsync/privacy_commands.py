@@ -94,8 +94,8 @@ def _requests(args: argparse.Namespace) -> int:
 
 def _close_order(args: argparse.Namespace) -> int:
     from erpsync import lifecycle
-    from erpsync.connectors.netsuite import NetSuiteClient
     from erpsync.settings import Settings
+    from erpsync.systems.netsuite.client import NetSuiteClient
 
     ledger = _ledger()
     try:

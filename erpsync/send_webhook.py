@@ -20,8 +20,10 @@ import httpx
 from erpsync.errors import ConfigError
 from erpsync.receiver.secrets import secret_env_name
 from erpsync.settings import PROJECT_DIR
-from erpsync.signatures import shopify_signature, standard_webhook_headers, woocommerce_signature
 from erpsync.sync_file import read_payload
+from erpsync.systems.shopify.webhooks import shopify_signature
+from erpsync.systems.standard.webhooks import standard_webhook_headers
+from erpsync.systems.woocommerce.webhooks import woocommerce_signature
 
 # The vendors' own sample bodies (tests/fixtures/README.md says where each comes from), by `<source>/<name>`.
 SAMPLES_DIR = PROJECT_DIR / "tests" / "fixtures"

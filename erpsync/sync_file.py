@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from erpsync.batch import sync_one
-from erpsync.connectors.netsuite import NetSuiteClient
 from erpsync.errors import ConfigError
 from erpsync.ledger import EntityKey, Ledger
 from erpsync.mapping.xref import OfflineXref
 from erpsync.pipeline import SyncPipeline, ValidEvent
+from erpsync.systems.netsuite.client import NetSuiteClient
 
 # The header totals NetSuite computes on a transaction, printed so the author sees what the ERP made of it.
 ERP_TOTAL_FIELDS = ("currency", "subtotal", "discountTotal", "shippingCost", "handlingCost", "taxTotal", "total")

@@ -18,9 +18,8 @@ Personal values (emails, names) are cached by their SHA-256 only and never appea
 from __future__ import annotations
 
 import hashlib
-
-from datetime import datetime, timedelta
 from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import Column

@@ -10,16 +10,16 @@ import os
 from functools import cache
 
 from prefect import task
-from prefect.runtime import flow_run
 from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
 from prefect.tasks import exponential_backoff
 
-from erpsync.connectors.netsuite import NetSuiteClient, NetSuiteSettings
 from erpsync.erp_slots import ErpSlots
 from erpsync.errors import ConfigError, SkipEvent, TransientError
 from erpsync.ledger import Ledger
 from erpsync.pipeline import SyncPipeline, Transformed, ValidEvent
 from erpsync.settings import Settings
+from erpsync.systems.netsuite.client import NetSuiteClient, NetSuiteSettings
 
 NETSUITE_BLOCK_DEFAULT = "netsuite"
 

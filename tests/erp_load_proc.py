@@ -13,9 +13,9 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from erpsync.connectors.netsuite import NetSuiteClient, NetSuiteSettings
 from erpsync.erp_slots import ErpSlots
 from erpsync.retry import RetryPolicy
+from erpsync.systems.netsuite.client import NetSuiteClient, NetSuiteSettings
 from tests.sandbox_procs import ERP_CLIENT_ID, ERP_CLIENT_SECRET
 
 SLOT_NAME = "erp-slots-test"

@@ -14,13 +14,13 @@ import time
 
 from pydantic import SecretStr
 
-from erpsync.connectors.netsuite import NetSuiteClient, NetSuiteSettings
 from erpsync.erp_slots import ErpSlots
 from erpsync.errors import TransientError
 from erpsync.ledger import Ledger
 from erpsync.pipeline import SyncPipeline
 from erpsync.retry import RetryPolicy
 from erpsync.settings import PROJECT_DIR
+from erpsync.systems.netsuite.client import NetSuiteClient, NetSuiteSettings
 from tests.integration.test_pipeline import sync
 from tests.sandbox_procs import ERP_CLIENT_ID, ERP_CLIENT_SECRET
 

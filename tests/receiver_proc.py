@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from erpsync.processes import ProcessGroup, free_port
+from erpsync_dev.processes import ProcessGroup, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -29,7 +29,7 @@ from erpsync.mapping.paths import FieldPath, PathText
 from erpsync.mapping.templates import Template
 from erpsync.mapping.transforms import TRANSFORMS, TransformParams
 from erpsync.mapping.transforms.dates import check_zone
-from erpsync.sources.money import MoneyOptions
+from erpsync.order_money import MoneyOptions
 
 TemplateText = Annotated[Template, BeforeValidator(Template.parse)]
 JinjaText = Annotated[JinjaTemplate, BeforeValidator(JinjaTemplate.parse)]

@@ -275,7 +275,7 @@ class Mapping:
         expected: ExpectedTotal | None = None
         money = self.config.money
         if money is not None:
-            from erpsync.sources.money import computations
+            from erpsync.order_money import computations
 
             if MONEY_VIEW in payload:
                 raise MappingError(f"the payload has a field {MONEY_VIEW!r} of its own, where the money section puts"
@@ -408,7 +408,7 @@ class Mapping:
         for reject in (*self.config.reject, *self.config.skip):
             paths.extend(reject.when.paths())
         if self.config.money is not None and self.config.model is not None:
-            from erpsync.sources.money import source_reads
+            from erpsync.order_money import source_reads
 
             # The money section reads these source fields itself; its view (`order.…`) is no source field.
             paths.extend(FieldPath.parse(p) for p in source_reads().get(self.config.model, ()))

@@ -165,7 +165,7 @@ def _cross_checks(config: MappingConfig) -> list[str]:
         if models is not None and config.model not in models:
             problems.append(f"model: unknown model {config.model!r}{did_you_mean(config.model, models)}")
     if config.money is not None:
-        from erpsync.sources.money import computations
+        from erpsync.order_money import computations
 
         known = computations()
         if config.model is None:
@@ -226,7 +226,7 @@ def _mapping_references(config: MappingConfig, path: Path) -> list[str]:
 def _source_models() -> dict | None:
     """erpsync.sources.MODELS, or None while no source package defines it (then the name is not checked)."""
     try:
-        from erpsync.sources import MODELS
+        from erpsync.systems import MODELS
     except ImportError:
         return None
     return MODELS

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from erpsync.connectors.netsuite_totals import Totals, TotalsError, sales_order_totals
 from erpsync.errors import MappingError
 from erpsync.mapping.engine import MappedRecord
+from erpsync.systems.netsuite.totals import Totals, TotalsError, sales_order_totals
 
 
 def _text(amount: Decimal, places: int) -> str:

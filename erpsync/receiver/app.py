@@ -5,7 +5,7 @@ or absent Prefect never delays a source (Shopify allows 5 s) or loses an event â
 
 ``POST /webhooks/{source}`` checks, in this order, each refusal answered as ``{"error": ...}`` with nothing stored:
 
-    404  no source of that name (erpsync.receiver.sources.SOURCES)
+    404  no source of that name (erpsync.receiver.webhook_sources.SOURCES)
     429  the source's token bucket is empty (Retry-After says when to come back)
     413  the body is larger than the cap (by Content-Length, or while streaming)
     401  no active secret of the source verifies it / its timestamp is outside the window
@@ -54,17 +54,11 @@ from erpsync import lifecycle, privacy
 from erpsync.dispatch import BatchDispatcher, Dispatcher
 from erpsync.errors import ErpsyncError, InvalidPayload, TransientError
 from erpsync.ledger import InboxDelivery, Ledger
+from erpsync.receiver.deliveries import BadDelivery, Delivery, DeliveryRefused, NotAWebhook, WebhookSource
 from erpsync.receiver.inbox_writer import InboxWriter
 from erpsync.receiver.limits import IntakeLimits, JsonRefused, RateLimiter, is_json_media_type, parse_json_object
 from erpsync.receiver.openapi import openapi_document
-from erpsync.receiver.sources import (
-    SOURCES,
-    BadDelivery,
-    Delivery,
-    DeliveryRefused,
-    NotAWebhook,
-    WebhookSource,
-)
+from erpsync.receiver.webhook_sources import SOURCES
 
 log = logging.getLogger("erpsync.receiver")
 
@@ -293,8 +287,8 @@ def handlers_in_receiver(environ: Mapping[str, str] | None = None) -> list[Handl
     mode = lifecycle.mode_from_env(env)
     erp = None
     if mode == "close":
-        from erpsync.connectors.netsuite import NetSuiteClient, NetSuiteSettings
         from erpsync.settings import Settings
+        from erpsync.systems.netsuite.client import NetSuiteClient, NetSuiteSettings
 
         NetSuiteSettings.from_env(env)  # a missing setting stops the receiver now
         database_url = Settings.from_env(env).database_url

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from erpsync.reconcile.alert import DRIFT_EVENT, DriftAlert, drift_alert
 from erpsync.reconcile.compare import DRIFT_KINDS, CompareStats, Comparison, DriftSet, classify, source_row
-from erpsync.reconcile.erp_side import ErpSalesOrders
 from erpsync.reconcile.job import ReconcileResult, run_reconciliation
 from erpsync.reconcile.repair import Repair, RepairResult, delivery_id, enqueue_repairs, plan_repairs, run_stamp
 from erpsync.reconcile.report import (
@@ -19,8 +18,9 @@ from erpsync.reconcile.report import (
     save_html,
     summarize,
 )
-from erpsync.reconcile.shopify_admin import ShopifyAdminClient
 from erpsync.reconcile.windows import Window, nightly_window, parse_moment, split_window
+from erpsync.systems.netsuite.sales_orders import ErpSalesOrders
+from erpsync.systems.shopify.admin import ShopifyAdminClient
 
 __all__ = [
     "DRIFT_EVENT",

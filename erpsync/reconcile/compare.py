@@ -31,7 +31,7 @@ from erpsync.errors import ConfigError, MappingError, SkipEvent
 from erpsync.ledger import EntityState, Ledger, Outcome
 from erpsync.mapping import Mapping as ErpMapping
 from erpsync.mapping import OfflineXref, XrefResolver
-from erpsync.reconcile.erp_side import line_summary
+from erpsync.systems.netsuite.sales_orders import line_summary
 from erpsync.xref import CachedXref
 
 DRIFT_KINDS = ("missing_in_erp", "erp_only", "mismatch", "dead_lettered")

@@ -13,11 +13,11 @@ from erpsync.dispatch import Dispatcher
 from erpsync.ledger import Ledger
 from erpsync.mapping import Mapping as ErpMapping
 from erpsync.reconcile.compare import DEFAULT_CHUNK, ERP_EDIT_SLACK, Comparison, DriftSet, external_id_shape
-from erpsync.reconcile.erp_side import ErpSalesOrders
 from erpsync.reconcile.repair import Repair, RepairResult, enqueue_repairs, plan_repairs, run_stamp
 from erpsync.reconcile.report import ReconcileSummary, summarize
-from erpsync.reconcile.shopify_admin import ShopifyAdminClient
 from erpsync.reconcile.windows import Window
+from erpsync.systems.netsuite.sales_orders import ErpSalesOrders
+from erpsync.systems.shopify.admin import ShopifyAdminClient
 
 
 @dataclass

@@ -17,9 +17,9 @@ import httpx
 import pytest
 
 from erpsync.ledger import Ledger
-from erpsync.processes import free_port
-from erpsync.signatures import shopify_signature
-from erpsync.stack import LocalStack, StackConfig
+from erpsync.systems.shopify.webhooks import shopify_signature
+from erpsync_dev.processes import free_port
+from erpsync_dev.stack import LocalStack, StackConfig
 from tests.conftest import POSTGRES_URL, REPO, _postgres_database
 
 ORDERS = 6

@@ -11,9 +11,9 @@ import httpx
 import pytest
 
 from erpsync.ledger import Ledger
-from erpsync.processes import ProcessGroup, free_port
-from erpsync.signatures import shopify_signature
-from erpsync.stack import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
+from erpsync.systems.shopify.webhooks import shopify_signature
+from erpsync_dev.processes import ProcessGroup, free_port
+from erpsync_dev.stack import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.e2e

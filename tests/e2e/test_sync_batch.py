@@ -13,8 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from erpsync.processes import ProcessGroup, free_port
-from erpsync.signatures import shopify_signature
+from erpsync.systems.shopify.webhooks import shopify_signature
+from erpsync_dev.processes import ProcessGroup, free_port
 from tests.conftest import REPO
 from tests.e2e.conftest import RETIRED_SKU, wait_for_state
 from tests.e2e.test_live_sync import _deployment_id, a_template_order, prefect_runs

@@ -11,7 +11,6 @@ This module runs a stack of its own, started with ERPSYNC_FAILPOINTS naming thre
 from __future__ import annotations
 
 import copy
-import json
 import os
 import shutil
 import time
@@ -20,9 +19,9 @@ import pytest
 
 from erpsync import failpoints
 from erpsync.ledger import EntityKey, Ledger
-from erpsync.processes import free_port
 from erpsync.recovery import RECOVERED, ensure_crash_detection
-from erpsync.stack import LocalStack, StackConfig
+from erpsync_dev.processes import free_port
+from erpsync_dev.stack import LocalStack, StackConfig
 from tests.conftest import POSTGRES_URL, REPO, _postgres_database, shopify_order_sample, with_quantity
 from tests.e2e.conftest import send_event, wait_for_state
 

@@ -3,14 +3,13 @@ field; one edited YAML line fixes it, and a retry of the failed run (as from the
 
 from __future__ import annotations
 
-import json
 import random
 import subprocess
 import time
 
 import pytest
 
-from erpsync.processes import venv_script
+from erpsync_dev.processes import venv_script
 from tests.conftest import REPO, shopify_order_sample
 from tests.e2e.conftest import send_event, wait_for_state
 

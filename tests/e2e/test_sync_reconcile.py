@@ -16,9 +16,9 @@ import pytest
 from pydantic import SecretStr
 from sqlmodel import select
 
-from erpsync.connectors.netsuite import NetSuiteClient, NetSuiteSettings
 from erpsync.ledger import InboxEvent
-from erpsync.stack import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
+from erpsync.systems.netsuite.client import NetSuiteClient, NetSuiteSettings
+from erpsync_dev.stack import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 from tests.e2e.conftest import wait_for_state
 
 pytestmark = pytest.mark.e2e

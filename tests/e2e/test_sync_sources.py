@@ -9,7 +9,8 @@ import uuid
 
 import pytest
 
-from erpsync.signatures import standard_webhook_headers, woocommerce_signature
+from erpsync.systems.standard.webhooks import standard_webhook_headers
+from erpsync.systems.woocommerce.webhooks import woocommerce_signature
 from tests.e2e.conftest import wait_for_state
 
 pytestmark = pytest.mark.e2e

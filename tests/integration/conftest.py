@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from erpsync.connectors.netsuite import NetSuiteClient, NetSuiteSettings
 from erpsync.retry import RetryPolicy
+from erpsync.systems.netsuite.client import NetSuiteClient, NetSuiteSettings
 from tests.sandbox_procs import ERP_CLIENT_ID, ERP_CLIENT_SECRET, start_erp_sandbox
 
 # Retries without waiting: a test of behaviour, not of timing.

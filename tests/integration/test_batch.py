@@ -12,8 +12,8 @@ import pytest
 
 from erpsync.batch import run_chunk
 from erpsync.pipeline import CLAIM_STALE_AFTER
-from tests.integration.test_pipeline import pipeline, sample_order, store  # noqa: F401  (pipeline: a fixture)
 from tests.conftest import with_quantity
+from tests.integration.test_pipeline import pipeline, sample_order, store  # noqa: F401  (pipeline: a fixture)
 from tests.sandbox_procs import start_erp_sandbox
 
 

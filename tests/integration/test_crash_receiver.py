@@ -14,8 +14,8 @@ import httpx
 from sqlmodel import select
 
 from erpsync.ledger import InboxEvent, Ledger
-from erpsync.processes import ProcessGroup, free_port
-from erpsync.signatures import shopify_signature
+from erpsync.systems.shopify.webhooks import shopify_signature
+from erpsync_dev.processes import ProcessGroup, free_port
 from tests.conftest import REPO, shopify_order_sample
 
 SECRET = "crash-test-secret"

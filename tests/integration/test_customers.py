@@ -22,7 +22,6 @@ import pytest
 import yaml
 from sqlmodel import Session, SQLModel, select
 
-from erpsync.connectors.netsuite import NetSuiteClient, NetSuiteSettings
 from erpsync.errors import ErpRejected, MappingError
 from erpsync.ledger import Ledger
 from erpsync.mapping import load_mapping
@@ -30,6 +29,7 @@ from erpsync.mapping.engine import Mapping as LoadedMapping
 from erpsync.pipeline import SyncPipeline
 from erpsync.retry import RetryPolicy
 from erpsync.settings import PROJECT_DIR
+from erpsync.systems.netsuite.client import NetSuiteClient, NetSuiteSettings
 from erpsync.xref import ErpXref, LedgerXref
 from tests.sandbox_procs import ERP_CLIENT_ID, ERP_CLIENT_SECRET, start_erp_sandbox
 from tests.unit.test_erp_lookup_create import ORDER_SAMPLE, SAMPLE_CUSTOMER_EID, order_mapping

@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from erpsync.connectors.netsuite import NetSuiteClient
 from erpsync.errors import ErpRejected, TransientError
 from erpsync.retry import RetryPolicy
+from erpsync.systems.netsuite.client import NetSuiteClient
 from tests.integration.test_netsuite_connector import records, sales_order, settings_for, stats
 from tests.sandbox_procs import REPO, start_erp_sandbox
 
@@ -118,7 +118,7 @@ def _try_get(netsuite: NetSuiteClient) -> Any:
     ("--reject-external-ids", "ok-1,not ok", "not external ids (letters, digits, _ and - only): not ok"),
 ])
 def test_bad_fault_settings_are_refused_by_name(flag: str, value: str, message: str) -> None:
-    result = subprocess.run([sys.executable, "-m", "erpsync.sandboxes.erp", flag, value], cwd=REPO,
+    result = subprocess.run([sys.executable, "-m", "erpsync_dev.sandboxes.erp", flag, value], cwd=REPO,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert flag in result.stderr and message in result.stderr

@@ -1,6 +1,6 @@
 """The ERP sandbox computes a transaction's totals as NetSuite does and refuses what NetSuite refuses in a body.
 
-The totals are computed by the sandbox alone (erpsync/sandboxes/erp_totals.py), so these expectations are
+The totals are computed by the sandbox alone (erpsync_dev/sandboxes/erp_totals.py), so these expectations are
 written out by hand from the rule, not from erpsync's own pre-push check.
 """
 
@@ -11,11 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from erpsync.connectors.netsuite import NetSuiteClient
 from erpsync.errors import ErpRejected
+from erpsync.systems.netsuite.client import NetSuiteClient
 from tests.sandbox_procs import ERP_CLIENT_ID, ERP_CLIENT_SECRET
-
-
 
 # erp, ops and client: tests/integration/conftest.py.
 ERP_SANDBOX_ARGS = ("--items", "1-999", "--customers", "110=Web Store,4242=Wholesale", "--list", "location=1-3")

@@ -10,12 +10,12 @@ import httpx
 import pytest
 from sqlmodel import SQLModel
 
-from erpsync.connectors.netsuite import NetSuiteClient, NetSuiteSettings
 from erpsync.errors import ErpRejected
 from erpsync.ledger import Ledger
 from erpsync.mapping import MappedRecord, load_mapping
 from erpsync.retry import RetryPolicy
-from erpsync.sources import MODELS
+from erpsync.systems import MODELS
+from erpsync.systems.netsuite.client import NetSuiteClient, NetSuiteSettings
 from erpsync.xref import LedgerXref
 from tests.sandbox_procs import ERP_CLIENT_ID, ERP_CLIENT_SECRET, start_erp_sandbox
 

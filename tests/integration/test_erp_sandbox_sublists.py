@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from erpsync.connectors.netsuite import NetSuiteClient
 from erpsync.errors import ErpRejected, MappingError
+from erpsync.systems.netsuite.client import NetSuiteClient
 from tests.sandbox_procs import ERP_CLIENT_ID, ERP_CLIENT_SECRET
 
 RECORD = "/services/rest/record/v1"

@@ -13,9 +13,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from erpsync.connectors.netsuite import NetSuiteClient, NetSuiteSettings
 from erpsync.errors import ErpAuthError, ErpRejected, MappingError, TransientError
 from erpsync.retry import RetryPolicy
+from erpsync.systems.netsuite.client import NetSuiteClient, NetSuiteSettings
 from tests.sandbox_procs import ERP_CLIENT_ID, ERP_CLIENT_SECRET, start_erp_sandbox
 
 FAST = RetryPolicy(max_attempts=5, base=0.01, cap=0.05, max_retry_after=0.05)

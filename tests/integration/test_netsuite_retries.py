@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from erpsync.connectors.netsuite import NetSuiteClient, NetSuiteSettings
 from erpsync.errors import ErpAuthError, ErpRejected, TransientError
 from erpsync.retry import RetryPolicy
+from erpsync.systems.netsuite.client import NetSuiteClient, NetSuiteSettings
 from tests.sandbox_procs import ERP_CLIENT_ID, ERP_CLIENT_SECRET, start_erp_sandbox
 
 BODY = {"entity": {"id": "110"}, "item": {"items": [{"item": {"id": 98}, "quantity": 1}]}}

@@ -15,12 +15,12 @@ import httpx
 import pytest
 
 from erpsync import lifecycle
-from erpsync.connectors.netsuite import NetSuiteClient, NetSuiteSettings
 from erpsync.errors import ConfigError
 from erpsync.ledger import HANDLED_IN_RECEIVER, InboxDelivery, Ledger
-from erpsync.processes import ProcessGroup, free_port
 from erpsync.retry import RetryPolicy
-from erpsync.signatures import shopify_signature
+from erpsync.systems.netsuite.client import NetSuiteClient, NetSuiteSettings
+from erpsync.systems.shopify.webhooks import shopify_signature
+from erpsync_dev.processes import ProcessGroup, free_port
 from tests.conftest import REPO
 from tests.sandbox_procs import ERP_CLIENT_ID, ERP_CLIENT_SECRET, start_erp_sandbox
 

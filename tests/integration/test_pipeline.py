@@ -14,7 +14,6 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from erpsync.connectors.netsuite import NetSuiteClient, NetSuiteSettings
 from erpsync.errors import (
     ConfigError,
     EntityBusy,
@@ -26,6 +25,7 @@ from erpsync.errors import (
 from erpsync.pipeline import SyncPipeline
 from erpsync.retry import RetryPolicy
 from erpsync.settings import PROJECT_DIR
+from erpsync.systems.netsuite.client import NetSuiteClient, NetSuiteSettings
 from tests.conftest import fixture_path
 from tests.sandbox_procs import ERP_CLIENT_ID, ERP_CLIENT_SECRET, start_erp_sandbox
 

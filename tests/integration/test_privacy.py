@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select, text
-from sqlmodel import SQLModel, Session
+from sqlmodel import Session, SQLModel
 
 from erpsync import privacy
 from erpsync.ledger import HANDLED_IN_RECEIVER, EntityKey, InboxDelivery, Ledger

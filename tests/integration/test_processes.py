@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from erpsync.errors import ConfigError
-from erpsync.processes import ProcessGroup
+from erpsync_dev.processes import ProcessGroup
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -14,12 +14,12 @@ import uuid
 import pytest
 from pydantic import SecretStr
 
-from erpsync.connectors.netsuite import NetSuiteClient, NetSuiteSettings
 from erpsync.deadletters import parse_reason
 from erpsync.errors import MappingError
 from erpsync.pipeline import ElementRefused, SyncPipeline
 from erpsync.retry import RetryPolicy
 from erpsync.settings import PROJECT_DIR
+from erpsync.systems.netsuite.client import NetSuiteClient, NetSuiteSettings
 from tests.conftest import fixture_path
 from tests.integration.test_pipeline import store, sync
 from tests.sandbox_procs import ERP_CLIENT_ID, ERP_CLIENT_SECRET, start_erp_sandbox

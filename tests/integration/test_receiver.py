@@ -14,8 +14,8 @@ from sqlalchemy import create_engine, text
 
 from erpsync.db import normalise_url
 from erpsync.ledger import Ledger
-from erpsync.processes import ProcessGroup, free_port
-from erpsync.signatures import shopify_signature
+from erpsync.systems.shopify.webhooks import shopify_signature
+from erpsync_dev.processes import ProcessGroup, free_port
 from tests.conftest import POSTGRES_URL, REPO, _postgres_database, fixture_path
 
 SECRET = "test-webhook-secret"

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from erpsync.ledger import Ledger
-from erpsync.processes import ProcessGroup, free_port
-from erpsync.signatures import shopify_signature
+from erpsync.systems.shopify.webhooks import shopify_signature
+from erpsync_dev.processes import ProcessGroup, free_port
 from tests.conftest import REPO, fixture_path
 
 SECRET = "hardening-secret"

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from erpsync.ledger import HANDLED_IN_RECEIVER, EntityKey, Ledger
-from erpsync.processes import ProcessGroup, free_port
-from erpsync.signatures import shopify_signature
+from erpsync.systems.shopify.webhooks import shopify_signature
+from erpsync_dev.processes import ProcessGroup, free_port
 from tests.conftest import REPO, fixture_path
 
 SECRET = "lifecycle-webhook-secret"

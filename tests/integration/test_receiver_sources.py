@@ -11,7 +11,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from erpsync.ledger import Ledger
-from erpsync.signatures import shopify_signature, standard_webhook_headers, woocommerce_signature
+from erpsync.systems.shopify.webhooks import shopify_signature
+from erpsync.systems.standard.webhooks import standard_webhook_headers
+from erpsync.systems.woocommerce.webhooks import woocommerce_signature
 from tests.conftest import REPO
 from tests.receiver_proc import running_receiver
 

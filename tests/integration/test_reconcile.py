@@ -7,13 +7,11 @@ import json
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
 from pydantic import SecretStr
 
-from erpsync.connectors.netsuite import NetSuiteClient, NetSuiteSettings
 from erpsync.errors import ErpsyncError
 from erpsync.mapping import find_mapping
 from erpsync.pipeline import SyncPipeline
@@ -30,6 +28,7 @@ from erpsync.reconcile import (
 )
 from erpsync.retry import RetryPolicy
 from erpsync.settings import PROJECT_DIR
+from erpsync.systems.netsuite.client import NetSuiteClient, NetSuiteSettings
 from tests.sandbox_procs import ERP_CLIENT_ID, ERP_CLIENT_SECRET, start_erp_sandbox
 from tests.shop_proc import start_shop_sandbox
 
@@ -273,7 +272,7 @@ def test_admin_client_refuses_a_wrong_token_naming_the_setting(sandboxes):
 
 
 def test_a_generated_catalogue_pages_by_cursor_without_gaps_and_answers_by_ids(tmp_path):
-    from erpsync.sandboxes.scenario import GeneratedOrders
+    from erpsync_dev.sandboxes.scenario import GeneratedOrders
 
     start = datetime(2026, 11, 26, tzinfo=UTC)
     with start_shop_sandbox(tmp_path, "--secret", "whsec-test", "--access-token", ACCESS_TOKEN,

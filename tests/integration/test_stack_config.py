@@ -11,7 +11,7 @@ from sqlalchemy import create_engine, text
 
 from erpsync.db import normalise_url
 from erpsync.errors import ConfigError
-from erpsync.stack import StackConfig, fresh_postgres_databases
+from erpsync_dev.stack import StackConfig, fresh_postgres_databases
 from tests.conftest import POSTGRES_URL
 
 

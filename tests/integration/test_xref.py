@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -12,11 +11,11 @@ import pytest
 import yaml
 from sqlmodel import Session, SQLModel, select
 
-from erpsync.connectors.netsuite import NetSuiteClient, NetSuiteSettings
 from erpsync.errors import MappingError
 from erpsync.ledger import Ledger
 from erpsync.mapping import load_mapping
 from erpsync.retry import RetryPolicy
+from erpsync.systems.netsuite.client import NetSuiteClient, NetSuiteSettings
 from erpsync.xref import ErpXref, LedgerXref
 from tests.sandbox_procs import ERP_CLIENT_ID, ERP_CLIENT_SECRET, start_erp_sandbox
 

@@ -8,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from erpsync.connectors.netsuite import NetSuiteSettings
 from erpsync.erp_slots import ErpSlots
 from erpsync.errors import ConfigError, TransientError
+from erpsync.systems.netsuite.client import NetSuiteSettings
 
 ENV = {"ERPSYNC_NETSUITE_BASE_URL": "http://127.0.0.1:9", "ERPSYNC_NETSUITE_CLIENT_ID": "c",
        "ERPSYNC_NETSUITE_CLIENT_SECRET": "s"}

@@ -16,9 +16,9 @@ import yaml
 from erpsync.errors import ConfigError, MappingError
 from erpsync.mapping import CaseResult, MappedRecord, discover_mappings, load_mapping, run_cases
 from erpsync.mapping.cases import load_cases, run_case
+from erpsync.mapping.lookups import LookupTable
 from erpsync.mapping.paths import MISSING, FieldPath, read, write
 from erpsync.mapping.transforms import TRANSFORMS, TransformContext
-from erpsync.mapping.lookups import LookupTable
 
 REPO = Path(__file__).parents[2]
 MAPPINGS = REPO / "mappings"
@@ -529,7 +529,7 @@ def test_invalid_case_file(workdir: Path, cases: dict | None, message: str) -> N
 
 def test_mapping_layer_does_not_import_prefect() -> None:
     code = (
-        "import sys, erpsync.mapping, erpsync.sources.shopify;"
+        "import sys, erpsync.mapping, erpsync.systems.shopify.models;"
         "sys.exit(any(m == 'prefect' or m.startswith('prefect.') for m in sys.modules))"
     )
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0

@@ -15,7 +15,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from pydantic import ValidationError
 
-from erpsync.connectors.netsuite import (
+from erpsync.errors import (
+    ConfigError,
+    ErpAuthError,
+    ErpRejected,
+    MappingError,
+    PermanentError,
+    TransientError,
+)
+from erpsync.systems.netsuite.client import (
     NetSuiteSettings,
     check_external_id,
     classify_error,
@@ -26,14 +34,6 @@ from erpsync.connectors.netsuite import (
     parse_error_body,
     parse_retry_after,
     record_json,
-)
-from erpsync.errors import (
-    ConfigError,
-    ErpAuthError,
-    ErpRejected,
-    MappingError,
-    PermanentError,
-    TransientError,
 )
 
 NOW = datetime(2025, 3, 1, 12, 0, 0, tzinfo=timezone.utc)

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from erpsync.connectors.netsuite import LINE_KEY, keyed_to_existing, order_lines_to_ship
 from erpsync.errors import MappingError
+from erpsync.systems.netsuite.client import LINE_KEY, keyed_to_existing, order_lines_to_ship
 
 
 def keyed(key: str | None, **fields: Any) -> dict[str, Any]:

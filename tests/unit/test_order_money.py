@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 import yaml
 
-from erpsync.connectors.netsuite_totals import TotalsError, sales_order_totals
 from erpsync.errors import ConfigError, MappingError
 from erpsync.mapping import InMemoryXref, Mapping, load_mapping
 from erpsync.mapping.commands import preview
 from erpsync.mapping.money_check import check_total
+from erpsync.systems.netsuite.totals import TotalsError, sales_order_totals
 
 REPO = Path(__file__).parents[2]
 SHOPIFY = REPO / "mappings" / "shopify_order_to_netsuite_sales_order.yaml"

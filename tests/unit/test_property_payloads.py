@@ -26,7 +26,7 @@ from erpsync.mapping.cases import load_cases
 from erpsync.mapping.config import TransformRef
 from erpsync.mapping.money_check import check_total
 from erpsync.mapping.transforms import TRANSFORMS, TransformContext
-from erpsync.sources import MODELS
+from erpsync.systems import MODELS
 
 EXAMPLES = 200  # inputs tried per property and per mapping or model; docs/SECURITY.md cites this number
 PROPERTY_SETTINGS = settings(

@@ -16,14 +16,13 @@ from erpsync.errors import ConfigError, TransientError
 from erpsync.mapping import find_mapping
 from erpsync.mapping.xref import OfflineXref
 from erpsync.reconcile import Window, classify, nightly_window, parse_moment, plan_repairs, source_row, split_window
-from erpsync.reconcile.compare import external_id_shape
 from erpsync.reconcile.alert import drift_alert
-from erpsync.reconcile.erp_side import ErpSalesOrders, erp_timestamp, line_summary, parse_erp_timestamp
+from erpsync.reconcile.compare import external_id_shape
 from erpsync.reconcile.repair import delivery_id, run_stamp
-from erpsync.reconcile.report import ReconcileSummary
-from erpsync.reconcile.report import drift_chart_svg
-from erpsync.reconcile.shopify_admin import ShopifyAdminClient, parse_call_limit, throttle_delay
+from erpsync.reconcile.report import ReconcileSummary, drift_chart_svg
 from erpsync.settings import PROJECT_DIR
+from erpsync.systems.netsuite.sales_orders import ErpSalesOrders, erp_timestamp, line_summary, parse_erp_timestamp
+from erpsync.systems.shopify.admin import ShopifyAdminClient, parse_call_limit, throttle_delay
 
 MAPPINGS = PROJECT_DIR / "mappings"
 
@@ -170,7 +169,7 @@ def test_erp_edits_within_the_slack_are_our_own_write():
 
 def test_the_shops_own_total_meets_the_erps_foreigntotal_so_a_mapping_that_drops_shipping_is_a_mismatch():
     """The source side is Shopify's total_price, not the mapped lines; the ERP side is what NetSuite computed."""
-    from erpsync.sandboxes.scenario import GeneratedOrders
+    from erpsync_dev.sandboxes.scenario import GeneratedOrders
 
     order = GeneratedOrders(10, 3, start=datetime(2026, 11, 27, tzinfo=UTC)).order(4)
     shipping = Decimal(order["shipping_lines"][0]["price"])
@@ -192,7 +191,7 @@ def test_the_shops_own_total_meets_the_erps_foreigntotal_so_a_mapping_that_drops
 
 
 def test_a_test_order_the_mapping_skips_is_not_expected_in_the_erp():
-    from erpsync.sandboxes.scenario import GeneratedOrders
+    from erpsync_dev.sandboxes.scenario import GeneratedOrders
 
     order = GeneratedOrders(10, 3, start=datetime(2026, 11, 27, tzinfo=UTC)).order(2)
     assert source_row(find_mapping(MAPPINGS, "shopify", "orders/updated"), {**order, "test": True}) is None
@@ -382,7 +381,7 @@ def test_the_reconcile_package_does_not_import_prefect():
 
 
 def test_sandbox_reads_and_writes_oracle_format_masks():
-    from erpsync.sandboxes.suiteql_functions import MaskError, format_masked, parse_masked
+    from erpsync_dev.sandboxes.suiteql_functions import MaskError, format_masked, parse_masked
 
     moment = parse_masked("2026-11-27 10:05:09", "YYYY-MM-DD HH24:MI:SS")
     assert moment == datetime(2026, 11, 27, 10, 5, 9, tzinfo=UTC)
@@ -395,7 +394,7 @@ def test_sandbox_reads_and_writes_oracle_format_masks():
 
 
 def test_generated_orders_are_lazy_deterministic_and_ordered_by_index():
-    from erpsync.sandboxes.scenario import GeneratedOrders
+    from erpsync_dev.sandboxes.scenario import GeneratedOrders
 
     start = datetime(2026, 11, 26, tzinfo=UTC)
     one, two = GeneratedOrders(1000, 3, start=start), GeneratedOrders(1000, 3, start=start)

@@ -10,12 +10,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from erpsync.connectors.netsuite_totals import sales_order_totals
 from erpsync.errors import MappingError
 from erpsync.mapping import load_mapping
 from erpsync.mapping.money_check import check_total
-from erpsync.sources.money import MoneyOptions, minor_units
-from erpsync.sources.shopify_refund_money import UNEXPLAINED_KEY, refund_money
+from erpsync.order_money import MoneyOptions, minor_units
+from erpsync.systems.netsuite.totals import sales_order_totals
+from erpsync.systems.shopify.refund_money import UNEXPLAINED_KEY, refund_money
 from tests.conftest import REPO, fixture_path
 
 MAPPING = REPO / "mappings" / "shopify_refund_to_netsuite_cash_refund.yaml"

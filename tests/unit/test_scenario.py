@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 from datetime import datetime, timezone
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from erpsync.errors import ConfigError
-from erpsync.sandboxes.scenario import (
+from erpsync.systems.shopify.webhooks import verify_shopify
+from erpsync_dev.sandboxes.chaos_scenario import build_chaos_scenario
+from erpsync_dev.sandboxes.scenario import (
     API_VERSION,
     CONTENT_DUPLICATE,
     DEAD_LETTERED,
@@ -25,8 +27,6 @@ from erpsync.sandboxes.scenario import (
     reprice,
     sign,
 )
-from erpsync.sandboxes.chaos_scenario import build_chaos_scenario
-from erpsync.signatures import verify_shopify
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "shopify"
 STARTED_AT = datetime(2025, 3, 14, 15, 9, 26, tzinfo=timezone.utc)

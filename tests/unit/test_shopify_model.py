@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from erpsync.errors import InvalidPayload
-from erpsync.sources.shopify import ShopifyOrder, parse_order
+from erpsync.systems.shopify.models import ShopifyOrder, parse_order
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "shopify"
 ORDER_TOPICS = ["orders_create", "orders_updated", "orders_paid", "orders_cancelled"]

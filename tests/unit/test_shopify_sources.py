@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from erpsync.errors import InvalidPayload
-from erpsync.sources import MODELS
-from erpsync.sources.shopify import (
+from erpsync.systems import MODELS
+from erpsync.systems.shopify.models import (
     ShopifyCustomer,
     ShopifyFulfillment,
     ShopifyOrder,

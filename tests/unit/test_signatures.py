@@ -4,7 +4,7 @@ import base64
 import hashlib
 import hmac
 
-from erpsync.signatures import shopify_signature, verify_shopify
+from erpsync.systems.shopify.webhooks import shopify_signature, verify_shopify
 
 BODY = b'{"id": 820982911946154508, "email": "jon@example.com"}'
 

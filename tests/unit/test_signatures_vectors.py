@@ -21,19 +21,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from standardwebhooks import Webhook
 
-from erpsync.receiver.sources import (
+from erpsync.receiver.deliveries import BadDelivery, NotAWebhook, SignatureRefused
+from erpsync.systems.shopify.webhooks import ShopifySource, shopify_signature, verify_shopify
+from erpsync.systems.standard.webhooks import (
     STANDARD_WEBHOOKS_TOLERANCE,
-    BadDelivery,
-    NotAWebhook,
-    ShopifySource,
-    SignatureRefused,
     StandardWebhooksSource,
-    WooCommerceSource,
-)
-from erpsync.signatures import (
-    shopify_signature,
     standard_webhook_headers,
-    verify_shopify,
+)
+from erpsync.systems.woocommerce.webhooks import (
+    WooCommerceSource,
     verify_woocommerce,
     woocommerce_signature,
     woocommerce_signing_key,

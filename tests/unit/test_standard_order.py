@@ -12,8 +12,8 @@ import pytest
 
 from erpsync.errors import InvalidPayload
 from erpsync.mapping import load_mapping
-from erpsync.sources import MODELS
-from erpsync.sources.standard import StandardOrderEvent, parse_order
+from erpsync.systems import MODELS
+from erpsync.systems.standard.models import StandardOrderEvent, parse_order
 
 MAPPING = Path(__file__).parents[2] / "mappings" / "standard_order_to_netsuite_sales_order.yaml"
 

@@ -15,8 +15,8 @@ import yaml
 from erpsync.errors import ConfigError, InvalidPayload, MappingError
 from erpsync.mapping import load_mapping
 from erpsync.mapping.money_check import check_total
-from erpsync.sources import MODELS
-from erpsync.sources.woocommerce import WooOrder, parse_order
+from erpsync.systems import MODELS
+from erpsync.systems.woocommerce.models import WooOrder, parse_order
 
 MAPPING = Path(__file__).parents[2] / "mappings" / "woocommerce_order_to_netsuite_sales_order.yaml"
 

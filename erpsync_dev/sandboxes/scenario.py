@@ -16,7 +16,7 @@ from importlib import resources
 from typing import Any
 
 from erpsync.errors import ConfigError
-from erpsync.signatures import shopify_signature
+from erpsync.systems.shopify.webhooks import shopify_signature
 
 API_VERSION = "2025-01"
 DEFAULT_SHOP_DOMAIN = "erpsync-demo.myshopify.com"
@@ -190,7 +190,7 @@ class Scenario:
 
 @cache
 def _template_text() -> str:
-    return (resources.files("erpsync.sandboxes") / "data" / "shopify_order_template.json").read_text("utf-8")
+    return (resources.files("erpsync_dev.sandboxes") / "data" / "shopify_order_template.json").read_text("utf-8")
 
 
 def order_template() -> dict[str, Any]:

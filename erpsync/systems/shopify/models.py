@@ -8,7 +8,7 @@ from typing import Any, ClassVar, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from erpsync.sources.validation import Amount, OptionalSku, Sku, parse_model
+from erpsync.validation import Amount, OptionalSku, Sku, parse_model
 
 
 class _ShopifyModel(BaseModel):

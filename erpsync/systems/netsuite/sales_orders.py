@@ -9,8 +9,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from erpsync.connectors.netsuite import SUITEQL_MAX_PAGE, NetSuiteClient
 from erpsync.errors import ConfigError
+from erpsync.systems.netsuite.client import SUITEQL_MAX_PAGE, NetSuiteClient
 
 # SuiteQL's one-letter sales order statuses that mean no line is open any more (H = Closed, C = Cancelled).
 CLOSED_STATUSES = frozenset({"H", "C"})

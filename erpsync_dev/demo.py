@@ -15,13 +15,13 @@ from pathlib import Path
 
 import httpx
 
-from erpsync.connectors.netsuite import NetSuiteClient
 from erpsync.errors import ConfigError
 from erpsync.ledger import Ledger
-from erpsync.processes import interrupt_on_signals, port_in_use
 from erpsync.settings import PROJECT_DIR, Settings
-from erpsync.stack import LocalStack, StackConfig
 from erpsync.summary import Summary, format_summary, summarize
+from erpsync.systems.netsuite.client import NetSuiteClient
+from erpsync_dev.processes import interrupt_on_signals, port_in_use
+from erpsync_dev.stack import LocalStack, StackConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

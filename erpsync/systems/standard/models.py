@@ -8,7 +8,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from erpsync.sources.validation import Amount, NotBoolean, OptionalSku, parse_model
+from erpsync.validation import Amount, NotBoolean, OptionalSku, parse_model
 
 # An id becomes part of an ERP external id, which NetSuite limits to letters, digits, _ and -.
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"

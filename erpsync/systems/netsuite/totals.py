@@ -9,30 +9,10 @@ percentage of the subtotal, rounded); ``taxTotal`` = Σ line ``tax1Amt``; ``tota
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-
-class TotalsError(ValueError):
-    """A body whose money fields are not numbers; ``field`` names the place."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field = field
-
-
-@dataclass(frozen=True)
-class Totals:
-    subtotal: Decimal
-    discount: Decimal
-    tax: Decimal
-    shipping: Decimal
-    handling: Decimal
-
-    @property
-    def total(self) -> Decimal:
-        return self.subtotal + self.discount + self.tax + self.shipping + self.handling
+from erpsync.ports import Totals, TotalsError
 
 
 def _round(value: Decimal, places: int) -> Decimal:

@@ -23,7 +23,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from erpsync.sources.money import (
+from erpsync.order_money import (
     MoneyLine,
     MoneyOptions,
     OrderMoney,
@@ -33,7 +33,7 @@ from erpsync.sources.money import (
     parse_for_money,
     round_money,
 )
-from erpsync.sources.shopify import ShopifyMoneySet, ShopifyRefund, parse_refund
+from erpsync.systems.shopify.models import ShopifyMoneySet, ShopifyRefund, parse_refund
 
 # Source paths the computation reads (a prefix reads everything below it), for drift reports.
 READS = (

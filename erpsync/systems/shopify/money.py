@@ -22,7 +22,7 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 
-from erpsync.sources.money import (
+from erpsync.order_money import (
     MoneyLine,
     MoneyOptions,
     OrderMoney,
@@ -32,7 +32,7 @@ from erpsync.sources.money import (
     parse_for_money,
     round_money,
 )
-from erpsync.sources.shopify import ShopifyMoneySet, ShopifyOrder, ShopifyTaxLine, parse_order
+from erpsync.systems.shopify.models import ShopifyMoneySet, ShopifyOrder, ShopifyTaxLine, parse_order
 
 # Source paths the computation reads (a prefix reads everything below it), for drift reports.
 READS = (

@@ -8,7 +8,7 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from erpsync.sources.validation import Amount, NotBoolean, OptionalSku, parse_model
+from erpsync.validation import Amount, NotBoolean, OptionalSku, parse_model
 
 
 class _WooModel(BaseModel):

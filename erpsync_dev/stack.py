@@ -18,11 +18,11 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from erpsync.connectors.netsuite import NetSuiteSettings
 from erpsync.db import normalise_url
 from erpsync.errors import ConfigError
-from erpsync.processes import ProcessGroup, python_module, tail, venv_script
 from erpsync.settings import PROJECT_DIR, private_folder
+from erpsync.systems.netsuite.client import NetSuiteSettings
+from erpsync_dev.processes import ProcessGroup, python_module, tail, venv_script
 
 SANDBOX_CLIENT_ID = "sandbox"
 SANDBOX_CLIENT_SECRET = "sandbox-secret"
@@ -230,7 +230,7 @@ class LocalStack:
         g.start("prefect-server", [venv_script("prefect"), "server", "start", "--host", "127.0.0.1",
                                    "--port", str(c.prefect_port)])
         self.progress(f"starting ERP sandbox on {c.erp_url}")
-        g.start("erp-sandbox", python_module("erpsync.sandboxes.erp", *c.erp_sandbox_args()))
+        g.start("erp-sandbox", python_module("erpsync_dev.sandboxes.erp", *c.erp_sandbox_args()))
         g.wait_http("ERP sandbox", f"{c.erp_url}/healthz")
         g.wait_http("Prefect server", f"{c.prefect_api}/health", timeout=180)
         self.progress("creating the work pool and deploying (prefect deploy --all)")
@@ -255,7 +255,7 @@ class LocalStack:
         g.wait_http("receiver", f"{c.receiver_url}/healthz")
         self.progress(f"starting the shop sandbox on {c.shop_url}")
         g.start("shop-sandbox", python_module(
-            "erpsync.sandboxes.shop", "serve", "--port", str(c.shop_port),
+            "erpsync_dev.sandboxes.shop", "serve", "--port", str(c.shop_port),
             "--target", f"{c.receiver_url}/webhooks/shopify", "--orders", str(c.orders), "--seed", str(c.seed),
             "--access-token", SHOP_ACCESS_TOKEN))
         g.wait_http("shop sandbox", f"{c.shop_url}/healthz")

@@ -26,7 +26,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from erpsync.errors import ConfigError
-from erpsync.sandboxes.scenario import (
+from erpsync_dev.sandboxes.scenario import (
     DEFAULT_SHOP_DOMAIN,
     DEMO_SKUS,
     PHASE_NAMES,
@@ -577,6 +577,6 @@ async def _serve(app: Starlette, listener: socket.socket) -> int:
 
 
 if __name__ == "__main__":
-    _parser = argparse.ArgumentParser(prog="python -m erpsync.sandboxes.shop", description=__doc__)
+    _parser = argparse.ArgumentParser(prog="python -m erpsync_dev.sandboxes.shop", description=__doc__)
     add_arguments(_parser)
     sys.exit(run(_parser.parse_args()))

@@ -29,8 +29,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from erpsync.sandboxes import erp_fulfillments, erp_sublists
-from erpsync.sandboxes.erp_records import (
+from erpsync_dev.sandboxes import erp_fulfillments, erp_sublists
+from erpsync_dev.sandboxes.erp_records import (
     ITEM_RECORD_TYPES,
     SUITEQL_SCHEMA,
     SUITEQL_TABLES,
@@ -40,10 +40,10 @@ from erpsync.sandboxes.erp_records import (
     currency_rows,
     suiteql_rows,
 )
-from erpsync.sandboxes.erp_records import field as _field
-from erpsync.sandboxes.erp_records import text as _text
-from erpsync.sandboxes.erp_totals import CURRENCIES, json_number, totals
-from erpsync.sandboxes.suiteql_functions import register as register_suiteql_functions
+from erpsync_dev.sandboxes.erp_records import field as _field
+from erpsync_dev.sandboxes.erp_records import text as _text
+from erpsync_dev.sandboxes.erp_totals import CURRENCIES, json_number, totals
+from erpsync_dev.sandboxes.suiteql_functions import register as register_suiteql_functions
 
 DEFAULT_PORT = 8700
 DEFAULT_DB = Path(".erpsync") / "erp-sandbox.db"
@@ -1308,6 +1308,6 @@ async def _serve(server: uvicorn.Server, host: str) -> None:
 
 
 if __name__ == "__main__":
-    _parser = argparse.ArgumentParser(prog="python -m erpsync.sandboxes.erp", description=__doc__)
+    _parser = argparse.ArgumentParser(prog="python -m erpsync_dev.sandboxes.erp", description=__doc__)
     add_arguments(_parser)
     sys.exit(run(_parser.parse_args()))

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from erpsync.sandboxes.erp_totals import CURRENCIES, HEADER_MONEY, LINE_NUMBERS, decimal, field, percentage, totals
+from erpsync_dev.sandboxes.erp_totals import CURRENCIES, HEADER_MONEY, LINE_NUMBERS, decimal, field, percentage, totals
 
 # SuiteQL's type code and the tranId prefix of each transaction record type, by REST record type.
 TRANSACTION_TYPES = {

@@ -11,8 +11,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from erpsync.sources.money import MoneyLine, MoneyOptions, OrderMoney, description, fail, parse_for_money
-from erpsync.sources.standard import StandardOrderEvent, parse_order
+from erpsync.order_money import MoneyLine, MoneyOptions, OrderMoney, description, fail, parse_for_money
+from erpsync.systems.standard.models import StandardOrderEvent, parse_order
 
 READS = (
     "data.currency", "data.total", "data.taxes_included", "data.discount", "data.shipping",

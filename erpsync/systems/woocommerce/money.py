@@ -16,8 +16,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from erpsync.sources.money import MoneyLine, MoneyOptions, OrderMoney, description, fail, parse_for_money
-from erpsync.sources.woocommerce import WooLineTax, WooOrder, parse_order
+from erpsync.order_money import MoneyLine, MoneyOptions, OrderMoney, description, fail, parse_for_money
+from erpsync.systems.woocommerce.models import WooLineTax, WooOrder, parse_order
 
 READS = (
     "currency", "total", "prices_include_tax",

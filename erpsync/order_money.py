@@ -203,23 +203,13 @@ Compute = Callable[[Any, MoneyOptions], OrderMoney]
 
 
 def computations() -> dict[str, Compute]:
-    from erpsync.sources import shopify_money, shopify_refund_money, standard_money, woocommerce_money
+    from erpsync.systems import PAYLOAD_MODELS
 
-    return {
-        "shopify.order": shopify_money.order_money,
-        "shopify.refund": shopify_refund_money.refund_money,
-        "woocommerce.order": woocommerce_money.order_money,
-        "standard.order": standard_money.order_money,
-    }
+    return {name: model.money for name, model in PAYLOAD_MODELS.items() if model.money is not None}
 
 
 def source_reads() -> dict[str, tuple[str, ...]]:
     """Per model, the source paths its money computation reads: for drift reports, they are read."""
-    from erpsync.sources import shopify_money, shopify_refund_money, standard_money, woocommerce_money
+    from erpsync.systems import PAYLOAD_MODELS
 
-    return {
-        "shopify.order": shopify_money.READS,
-        "shopify.refund": shopify_refund_money.READS,
-        "woocommerce.order": woocommerce_money.READS,
-        "standard.order": standard_money.READS,
-    }
+    return {name: model.money_reads for name, model in PAYLOAD_MODELS.items() if model.money is not None}

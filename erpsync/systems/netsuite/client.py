@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
+from erpsync.erp_slots import ErpSlots
 from erpsync.errors import (
     ConfigError,
     ErpAuthError,
@@ -28,7 +29,6 @@ from erpsync.errors import (
     PermanentError,
     TransientError,
 )
-from erpsync.erp_slots import ErpSlots
 from erpsync.retry import RetryPolicy
 
 RECORD_PATH = "/services/rest/record/v1"

@@ -1,0 +1,150 @@
+"""What the core needs of an external system, as small protocols; each system's package implements them.
+
+The pipeline, batches, reconciliation and dead letters speak to systems only through these. A system is a folder
+under ``erpsync/systems/`` whose ``SYSTEM`` (a :class:`System`) the registry (``erpsync/systems/__init__.py``)
+lists; the contract suites in ``tests/contract/`` run every registered system through the same checks.
+
+    RecordWriter     write a record: upsert by external id, get, transform one record into another, delete
+    IdResolver       an internal id by natural key (an item by SKU, a customer by email)
+    WindowReader     records modified in a time window, and records by external id (reconciliation)
+    ChangeReader     records changed since a cursor, in order, with the next cursor (the way back)
+    WebhookSource    authenticate a delivery from its headers and raw body (``erpsync/receiver/deliveries.py``)
+
+Errors cross the ports already classified into the one tree of ``erpsync/errors.py``: a system's client turns
+its own refusals into ``ErpRejected`` (code, field path), its throttling into ``TransientError`` (with
+``retry_after``) and its credentials into ``ErpAuthError``; the core never reads a system's error body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal, Protocol, runtime_checkable
+
+
+class TotalsError(ValueError):
+    """A body whose money fields are not numbers; ``field`` names the place."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Totals:
+    """The totals a system computes for an order body, by part."""
+
+    subtotal: Decimal
+    discount: Decimal
+    tax: Decimal
+    shipping: Decimal
+    handling: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        return self.subtotal + self.discount + self.tax + self.shipping + self.handling
+
+
+@runtime_checkable
+class RecordWriter(Protocol):
+    """Writes records of one system; every write is idempotent by the record's external id."""
+
+    def upsert(self, record_type: str, external_id: str, body: Mapping[str, Any], *,
+               previous_id: str | None = None) -> str:
+        """Create or update the record with this external id; its internal id.
+
+        ``previous_id``, the internal id erpsync last wrote this record to, lets a system keep each line's
+        identity across an update (``None`` when unknown: the write must still leave one copy of each line).
+        """
+
+    def get(self, record_type: str, internal_id: str) -> dict[str, Any] | None:
+        """The record by internal id; ``None`` when there is none."""
+
+    def get_by_external_id(self, record_type: str, external_id: str) -> dict[str, Any] | None:
+        """The record erpsync wrote under ``external_id``, its sublists expanded; ``None`` when there is none."""
+
+    def transform(self, from_type: str, from_id: str, to_type: str, body: Mapping[str, Any], *,
+                  external_id: str) -> str:
+        """Make a ``to_type`` record from an existing ``from_type`` one (a shipment from its order); its id."""
+
+    def delete(self, record_type: str, internal_id: str) -> bool:
+        """Delete a record; False when there was none."""
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class IdResolver(Protocol):
+    def find_id(self, record_type: str, field: str, value: str) -> str | None:
+        """The internal id of the one record whose ``field`` equals ``value``; ``None`` when none does.
+
+        ``field`` must be one the system allows as a natural key (``check_natural_key``); more than one match
+        is a ``MappingError`` naming the field (a natural key that is not unique cannot resolve an id).
+        """
+
+
+@dataclass(frozen=True)
+class Change:
+    """One record as a change reader sees it: enough to decide whether it is new and to fetch it."""
+
+    record_type: str
+    internal_id: str
+    external_id: str | None
+    modified: datetime
+    cursor: str
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class ChangeReader(Protocol):
+    def changes_since(self, record_type: str, cursor: str | None, *, limit: int = 100) -> list[Change]:
+        """Records of ``record_type`` changed after ``cursor`` (``None``: from the start), oldest first.
+
+        Each change carries the cursor to pass next time; a change is never skipped when several share a
+        modification time (the cursor orders by time and then by internal id).
+        """
+
+
+@runtime_checkable
+class WindowReader(Protocol):
+    """Reconciliation's reading of the ERP side, in keyset pages of normalised rows."""
+
+    def pages(self, *, modified_min: datetime, modified_max: datetime) -> Iterator[list[dict[str, Any]]]: ...
+
+    def by_external_ids(self, external_ids: list[str]) -> Iterator[list[dict[str, Any]]]: ...
+
+
+@dataclass(frozen=True)
+class PayloadModel:
+    """One entity a source sends: how its payload is parsed, and (for orders) how its money is computed."""
+
+    parse: Callable[[dict], object]
+    # compute(payload, MoneyOptions) -> OrderMoney, and the payload paths it reads (for drift reports).
+    money: Callable[..., Any] | None = None
+    money_reads: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class System:
+    """One external system, as the registry lists it.
+
+    ``models`` are keyed by entity (``"order"``), and registered as ``"<system>.<entity>"``, the name a mapping's
+    ``model:`` uses. ``webhook`` authenticates its deliveries when it sends webhooks. ``writer`` and ``resolver``
+    build, from the environment, what an ERP offers; ``reader`` what reconciliation reads of a shop.
+    """
+
+    name: str
+    kind: Literal["erp", "shop"]
+    describe: str
+    models: Mapping[str, PayloadModel] = field(default_factory=dict)
+    webhook: Any = None
+    # writer(database_url, environ) -> RecordWriter & IdResolver & ChangeReader, under the shared ERP slots
+    writer: Callable[..., Any] | None = None
+    # The natural keys an IdResolver accepts per record type (a mapping's `erp_lookup` is checked against it).
+    natural_keys: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # external_id_rule(text) -> None, or raises MappingError: which external ids the system accepts.
+    check_external_id: Callable[[str], Any] | None = None
+    # totals(body, places) -> Totals: what the system will compute from a mapped order body (the money check).
+    totals: Callable[[Mapping[str, Any], int], Totals] | None = None

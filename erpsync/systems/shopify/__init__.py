@@ -1,0 +1,19 @@
+"""Shopify: order, refund, fulfillment, product and customer webhooks in, its Admin API read for reconciliation."""
+
+from erpsync.ports import PayloadModel, System
+from erpsync.systems.shopify import models, money, refund_money
+from erpsync.systems.shopify.webhooks import ShopifySource
+
+SYSTEM = System(
+    name="shopify",
+    kind="shop",
+    describe="Shopify (webhooks signed with X-Shopify-Hmac-Sha256; Admin REST API for reconciliation)",
+    models={
+        "order": PayloadModel(models.parse_order, money.order_money, money.READS),
+        "refund": PayloadModel(models.parse_refund, refund_money.refund_money, refund_money.READS),
+        "fulfillment": PayloadModel(models.parse_fulfillment),
+        "product": PayloadModel(models.parse_product),
+        "customer": PayloadModel(models.parse_customer),
+    },
+    webhook=ShopifySource(),
+)
