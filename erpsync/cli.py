@@ -31,28 +31,6 @@ def build_parser() -> argparse.ArgumentParser:
                        help="only store events; leave dispatch to the sweep-inbox flow")
     serve.set_defaults(handler=_serve)
 
-    sandbox = commands.add_parser("sandbox", help="run a local stand-in for an external system")
-    kinds = sandbox.add_subparsers(dest="kind", required=True, metavar="KIND")
-    erp = kinds.add_parser("erp", help="NetSuite-compatible ERP sandbox (REST record API subset, SuiteQL)")
-    shop = kinds.add_parser("shop", help="Shopify-like shop sandbox: signed webhooks and the Admin API")
-    from erpsync_dev.sandboxes import erp as erp_sandbox
-    from erpsync_dev.sandboxes import shop as shop_sandbox
-
-    erp_sandbox.add_arguments(erp)
-    erp.set_defaults(handler=erp_sandbox.run)
-    shop_sandbox.add_arguments(shop)
-    shop.set_defaults(handler=shop_sandbox.run)
-
-    demo = commands.add_parser(
-        "demo", help="start everything locally and sync a burst of sample orders",
-        description="Start a Prefect server, a worker, the receiver and both sandboxes on loopback; send a burst "
-                    "of signed order webhooks (with duplicates, updates, late old versions and an unknown SKU); "
-                    "wait until all are handled; print a summary; check the ERP holds exactly the right records.")
-    from erpsync_dev import demo as demo_module
-
-    demo_module.add_arguments(demo)
-    demo.set_defaults(handler=demo_module.run)
-
     mapping = commands.add_parser(
         "mapping", help="check, preview and test mapping files",
         description="Mappings are data: mappings/*.yaml turn a source payload into an ERP record. These commands "
@@ -128,7 +106,17 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(handler=_status)
     _add_sync(commands)
     _add_send(commands)
+    _add_plugin_commands(commands)
     return parser
+
+
+def _add_plugin_commands(commands) -> None:
+    """Commands that other installed packages register (entry point group ``erpsync.commands``): the Prefect side
+    (``worker``, ``alerts``) and the development package (``sandbox``, ``demo``), so the core imports neither."""
+    from importlib.metadata import entry_points
+
+    for entry in sorted(entry_points(group="erpsync.commands"), key=lambda e: e.name):
+        entry.load()(commands)
 
 
 SEND_DESCRIPTION = """\
