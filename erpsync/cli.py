@@ -53,11 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
     new_kinds = new.add_subparsers(dest="new_kind", required=True, metavar="KIND")
     new_mapping = new_kinds.add_parser(
         "mapping", help="scaffold a mapping and its test cases",
-        description="Write mappings/<source>_<entity>_to_netsuite_<record>.yaml and its _test.yaml, ready to edit. "
+        description="Write mappings/<source>_<entity>_to_<target>_<record>.yaml and its _test.yaml, ready to edit. "
                     "Example: erpsync new mapping shopify orders/partially_fulfilled salesOrder")
     new_mapping.add_argument("source", help="the source, e.g. shopify")
     new_mapping.add_argument("topic", help="the webhook topic, e.g. customers/create")
-    new_mapping.add_argument("record", help="the ERP record type, e.g. customer")
+    new_mapping.add_argument("record", help="the record type written, e.g. customer")
+    new_mapping.add_argument("--to", dest="target", default="netsuite",
+                             help="the system the records are written to (default: %(default)s)")
     new_mapping.set_defaults(handler=_new_mapping)
 
     reconcile = commands.add_parser(
@@ -308,7 +310,7 @@ def _mapping_drift(args: argparse.Namespace) -> int:
 def _new_mapping(args: argparse.Namespace) -> int:
     from erpsync.mapping.scaffold import scaffold_mapping
 
-    for path in scaffold_mapping(_mappings_dir(), args.source, args.topic, args.record):
+    for path in scaffold_mapping(_mappings_dir(), args.source, args.topic, args.record, args.target):
         print(f"wrote {path}")
     print("next: edit the fields, add cases, then `erpsync mapping test` (see docs/authoring.md)")
     return 0

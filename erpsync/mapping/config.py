@@ -283,8 +283,16 @@ class EntityConfig(_Strict):
         return value
 
 
+# The system a mapping writes to when its file names none: every mapping written before mappings named both ends.
+DEFAULT_TARGET = "netsuite"
+
+
 class MappingConfig(_Strict):
-    source: str = Field(min_length=1, description="the source system, e.g. shopify")
+    # `from:` and `to:` name both ends, each a system of the registry (erpsync/systems/); `source:` is the older
+    # spelling of `from:`, and a file without `to:` writes to DEFAULT_TARGET.
+    source: str = Field(min_length=1, alias="from", description="the system the events come from, e.g. shopify")
+    target: str = Field(DEFAULT_TARGET, alias="to", min_length=1,
+                        description="the system the records are written to, e.g. netsuite")
     topic: str | None = Field(None, description="the one source topic handled, e.g. orders/create")
     topics: list[str] | None = Field(None, min_length=1, description="several source topics")
     entity: EntityConfig
@@ -304,6 +312,31 @@ class MappingConfig(_Strict):
         None, description="one record per element of a source list (e.g. a product's variants)"
     )
     fields: list[FieldConfig] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _source_is_from(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "source" in data:
+            if "from" in data:
+                raise PydanticCustomError("both_ends", "{detail}",
+                                          {"detail": "set one of from, source (source is the older name of from)"})
+            data = {("from" if k == "source" else k): v for k, v in data.items()}
+        return data
+
+    @field_validator("source", "target")
+    @classmethod
+    def _registered(cls, name: str) -> str:
+        from erpsync.systems import SYSTEMS
+
+        if name not in SYSTEMS:
+            raise ValueError(f"unknown system {name!r}{did_you_mean(name, SYSTEMS, show_all=True)}")
+        return name
+
+    @model_validator(mode="after")
+    def _two_ends(self) -> MappingConfig:
+        if self.source == self.target:
+            raise ValueError(f"from and to are both {self.source!r}: a mapping joins two systems")
+        return self
 
     @field_validator("timezone")
     @classmethod

@@ -118,7 +118,13 @@ class Mapping:
 
     @property
     def source(self) -> str:
+        """The system the events come from (the file's ``from:``)."""
         return self.config.source
+
+    @property
+    def target(self) -> str:
+        """The system the records are written to (the file's ``to:``)."""
+        return self.config.target
 
     @property
     def topics(self) -> tuple[str, ...]:

@@ -1,4 +1,4 @@
-"""`erpsync new mapping SOURCE TOPIC RECORD`: a mapping file and its test cases to start from, both valid."""
+"""`erpsync new mapping SOURCE TOPIC RECORD [--to SYSTEM]`: a mapping file and its test cases to start from, both valid."""
 
 from __future__ import annotations
 
@@ -6,13 +6,16 @@ import re
 from pathlib import Path
 
 from erpsync.errors import ConfigError
+from erpsync.mapping.config import DEFAULT_TARGET
+from erpsync.systems import system
 
 _WORD = re.compile(r"^[a-z][a-z0-9_]*$")
 
 MAPPING = """\
-# {source} {topic} → NetSuite {record} (REST record API), upserted by external id.
+# {source} {topic} → {target} {record}, upserted by external id.
 # Format: docs/mapping-format.md; transforms: docs/transforms.md; walkthrough: docs/authoring.md.
-source: {source}
+from: {source}
+to: {target}
 topics: [{topic}]
 # Who the event is about, and the field that orders its versions (older versions are superseded).
 entity:
@@ -50,21 +53,24 @@ cases:
 """
 
 
-def scaffold_mapping(mappings_dir: Path, source: str, topic: str, record: str) -> list[Path]:
-    """Write ``<source>_<entity>_to_netsuite_<record>.yaml`` and its ``_test.yaml``; refuse to overwrite."""
+def scaffold_mapping(mappings_dir: Path, source: str, topic: str, record: str, target: str = DEFAULT_TARGET
+                     ) -> list[Path]:
+    """Write ``<source>_<entity>_to_<target>_<record>.yaml`` and its ``_test.yaml``; refuse to overwrite."""
     entity = topic.split("/", 1)[0].rstrip("s") or topic
     if not _WORD.match(source) or not _WORD.match(entity) or "/" not in topic:
         raise ConfigError(f"expected a source like 'shopify' and a topic like 'customers/create', "
                           f"got {source!r} {topic!r}")
     if not re.match(r"^[a-zA-Z][a-zA-Z0-9]*$", record):
-        raise ConfigError(f"record: expected a NetSuite record type like 'customer', got {record!r}")
-    stem = f"{source}_{entity}_to_netsuite_{_snake(record)}"
+        raise ConfigError(f"record: expected a record type like 'customer', got {record!r}")
+    for end in (source, target):
+        system(end)  # a ConfigError naming the known systems
+    stem = f"{source}_{entity}_to_{target}_{_snake(record)}"
     mapping_path = Path(mappings_dir) / f"{stem}.yaml"
     cases_path = Path(mappings_dir) / f"{stem}_test.yaml"
     for path in (mapping_path, cases_path):
         if path.exists():
             raise ConfigError(f"{path} exists already; edit it, or remove it to start again")
-    values = dict(source=source, topic=topic, entity=entity, record=record, mapping=mapping_path.name)
+    values = dict(source=source, target=target, topic=topic, entity=entity, record=record, mapping=mapping_path.name)
     mapping_path.write_text(MAPPING.format(**values))
     cases_path.write_text(CASES.format(**values))
     return [mapping_path, cases_path]

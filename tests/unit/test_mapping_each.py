@@ -19,11 +19,11 @@ PRODUCT = REPO / "mappings" / "shopify_product_to_netsuite_inventory_item.yaml"
 ORDER = REPO / "mappings" / "shopify_order_to_netsuite_sales_order.yaml"
 
 BASE: dict[str, Any] = {
-    "source": "shop",
+    "source": "shopify",
     "topic": "products/update",
     "entity": {"type": "product", "id": "{id}", "version": "updated_at"},
     "record_type": "inventoryItem",
-    "external_id": "shop-variant-{variant.id}",
+    "external_id": "shopify-variant-{variant.id}",
     "each": {"list": "variants", "as": "variant", "key": "variant.sku", "without_key": "no SKU"},
     "fields": [
         {"source_field": "variant.sku", "target_field": "itemId"},
@@ -53,8 +53,8 @@ def event(**changes: Any) -> dict:
 def test_each_element_is_its_own_record_in_the_lists_order(tmp_path: Path) -> None:
     result = load(tmp_path, BASE).apply_each(event())
     assert [(r.external_id, r.body, r.key_source, r.key) for r in result.records] == [
-        ("shop-variant-51", {"itemId": "H-M", "displayName": "Hoodie", "rate": 40}, "variants[0].sku", "H-M"),
-        ("shop-variant-52", {"itemId": "H-L", "displayName": "Hoodie", "rate": 42.5}, "variants[1].sku", "H-L"),
+        ("shopify-variant-51", {"itemId": "H-M", "displayName": "Hoodie", "rate": 40}, "variants[0].sku", "H-M"),
+        ("shopify-variant-52", {"itemId": "H-L", "displayName": "Hoodie", "rate": 42.5}, "variants[1].sku", "H-L"),
     ]
     assert result.skipped == ()
 
@@ -62,7 +62,7 @@ def test_each_element_is_its_own_record_in_the_lists_order(tmp_path: Path) -> No
 def test_an_element_without_its_key_is_left_out_with_the_reason(tmp_path: Path) -> None:
     variants = [{"id": 50, "sku": None}, {"id": 51, "sku": "H-M", "price": "1"}, {"id": 53, "sku": " "}, {"id": 54}]
     result = load(tmp_path, BASE).apply_each(event(variants=variants))
-    assert [r.external_id for r in result.records] == ["shop-variant-51"]
+    assert [r.external_id for r in result.records] == ["shopify-variant-51"]
     assert result.skipped == ("variants[0]: no SKU", "variants[2]: no SKU", "variants[3]: no SKU")
 
 
@@ -80,7 +80,7 @@ def test_no_element_left_skips_the_event_with_the_reasons(tmp_path: Path) -> Non
      "variants[1].sku: a key must be text or an integer, found list"),
     ([{"id": 51, "sku": "H-M", "price": "1"}, "H-L"], "variants[1]: expected an object, found text"),
     ([{"id": 51, "sku": "H-M", "price": "1"}, {"id": 51, "sku": "H-L", "price": "1"}],
-     "variants[1]: maps to the external id shop-variant-51 of variants[0] as well"),
+     "variants[1]: maps to the external id shopify-variant-51 of variants[0] as well"),
     ("H-M", "variants: expected a list, found text"),
     (None, "variants: required source list is missing"),
 ])
@@ -149,7 +149,7 @@ def test_each_is_checked_at_load(tmp_path: Path, config: dict, message: str) -> 
 def test_case_files_of_an_each_mapping_state_records(tmp_path: Path) -> None:
     load(tmp_path, BASE)
     cases = {"cases": [
-        {"name": "two", "input": event(), "records": [{"external_id": "shop-variant-51", "body": {
+        {"name": "two", "input": event(), "records": [{"external_id": "shopify-variant-51", "body": {
             "itemId": "H-M", "displayName": "Hoodie", "rate": 40}}, {"body": {
                 "itemId": "H-L", "displayName": "Hoodie", "rate": 42.5}}]},
         {"name": "wrong count", "input": event(), "records": [{"body": {}}]},
