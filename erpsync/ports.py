@@ -80,8 +80,9 @@ class IdResolver(Protocol):
     def find_id(self, record_type: str, field: str, value: str) -> str | None:
         """The internal id of the one record whose ``field`` equals ``value``; ``None`` when none does.
 
-        ``field`` must be one the system allows as a natural key (``check_natural_key``); more than one match
-        is a ``MappingError`` naming the field (a natural key that is not unique cannot resolve an id).
+        ``field`` must be one of the system's ``natural_keys`` for ``record_type`` (ValueError otherwise); more
+        than one match is a ``MappingError`` naming the field (a natural key that is not unique cannot resolve
+        an id), never showing a personal value.
         """
 
 
@@ -116,6 +117,15 @@ class WindowReader(Protocol):
     def by_external_ids(self, external_ids: list[str]) -> Iterator[list[dict[str, Any]]]: ...
 
 
+@runtime_checkable
+class ShopOrderReader(Protocol):
+    """Reconciliation's reading of a shop: its orders updated in a window, and orders by id, in pages."""
+
+    def order_pages(self, *, updated_at_min: datetime, updated_at_max: datetime) -> Iterator[list[dict[str, Any]]]: ...
+
+    def orders_by_ids(self, order_ids: Any) -> Iterator[list[dict[str, Any]]]: ...
+
+
 @dataclass(frozen=True)
 class PayloadModel:
     """One entity a source sends: how its payload is parsed, and (for orders) how its money is computed."""
@@ -138,12 +148,19 @@ class System:
     name: str
     kind: Literal["erp", "shop"]
     describe: str
+    title: str = ""  # as a message names it: "NetSuite"
     models: Mapping[str, PayloadModel] = field(default_factory=dict)
     webhook: Any = None
     # writer(database_url, environ) -> RecordWriter & IdResolver & ChangeReader, under the shared ERP slots
     writer: Callable[..., Any] | None = None
     # The natural keys an IdResolver accepts per record type (a mapping's `erp_lookup` is checked against it).
     natural_keys: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # Natural keys the system compares case-insensitively (an email): the ledger caches them in lower case.
+    case_insensitive_keys: frozenset[str] = frozenset()
+    # window_reader(writer, *, external_id_prefix=, record_type=, page_size=) -> WindowReader (reconciliation).
+    window_reader: Callable[..., Any] | None = None
+    # order_reader(environ) -> ShopOrderReader, a context manager: a shop's orders read back for reconciliation.
+    order_reader: Callable[[Mapping[str, str]], Any] | None = None
     # external_id_rule(text) -> None, or raises MappingError: which external ids the system accepts.
     check_external_id: Callable[[str], Any] | None = None
     # totals(body, places) -> Totals: what the system will compute from a mapped order body (the money check).

@@ -1,8 +1,9 @@
 """Cross-references to ERP internal ids (SKU → item id, email → customer id): the resolver protocols and the allow-list.
 
 The ``erp_lookup`` transform asks an ``XrefResolver``; erpsync/xref.py has the one backed by the ledger and
-a SuiteQL query, ``InMemoryXref`` serves case files and previews. Record types and fields are identifiers
-that end up in a query text, so only the pairs listed in ``XREF_FIELDS`` are accepted, at load time.
+the ERP's ``find_id`` (an ``IdResolver``, erpsync/ports.py), ``InMemoryXref`` serves case files and previews.
+Record types and fields are identifiers that end up in a query text, so only the pairs the target system lists
+as its ``natural_keys`` are accepted, at load time.
 
 A resolver that can also create (``CreatingXrefResolver``) serves ``erp_lookup`` with ``create:``: find the
 record by the value, else upsert the record the caller builds, by its external id, and remember its id.
@@ -14,41 +15,30 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from erpsync.errors import MappingError
+from erpsync.natural_keys import PERSONAL_FIELDS, check_lookup_value  # noqa: F401  (imported from here)
 
 if TYPE_CHECKING:
     from erpsync.mapping.engine import MappedRecord
 
-# SuiteQL table → the columns a mapping may look an internal id up by (each unique enough to be a key).
-XREF_FIELDS: dict[str, frozenset[str]] = {
-    "item": frozenset({"itemid", "externalid", "upccode", "displayname", "vendorname"}),
-    "customer": frozenset({"email", "entityid", "externalid", "companyname"}),
-    "vendor": frozenset({"email", "entityid", "externalid"}),
-    "employee": frozenset({"email", "entityid", "externalid"}),
-    "contact": frozenset({"email", "entityid", "externalid"}),
-    "location": frozenset({"name", "externalid"}),
-    "subsidiary": frozenset({"name", "externalid"}),
-    "department": frozenset({"name", "externalid"}),
-    "classification": frozenset({"name", "externalid"}),
-    "currency": frozenset({"symbol", "name"}),
-    "account": frozenset({"acctnumber", "externalid"}),
-    "term": frozenset({"name", "externalid"}),
-    "shipitem": frozenset({"itemid", "externalid"}),
-    "transaction": frozenset({"tranid", "externalid", "otherrefnum"}),
-}
 
-# Fields whose values are personal data: an error names the field, never the value.
-PERSONAL_FIELDS = frozenset({"email", "entityid", "companyname"})
+def check_xref_field(record_type: str, field: str, system: str | None = None) -> None:
+    """ValueError unless ``system`` allows ``record_type.field`` as a natural key (its ``natural_keys``).
 
-
-def check_xref_field(record_type: str, field: str) -> None:
-    """ValueError unless ``record_type.field`` is on the allow-list (the only guard before it reaches a query)."""
+    The only guard before the names reach a query text: each system's own ``find_id`` checks them again.
+    ``None``: the mappings' default target, until a mapping's ``to:`` reaches its transforms.
+    """
     import difflib
 
-    if record_type not in XREF_FIELDS:
-        close = difflib.get_close_matches(record_type, XREF_FIELDS, n=1)
-        hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(sorted(XREF_FIELDS))}"
+    # Imported here: the registry imports the mapping engine, which imports this module.
+    from erpsync.systems import DEFAULT_TARGET
+    from erpsync.systems import system as registered
+
+    keys = registered(system or DEFAULT_TARGET).natural_keys
+    if record_type not in keys:
+        close = difflib.get_close_matches(record_type, keys, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(sorted(keys))}"
         raise ValueError(f"unknown ERP record {record_type!r} ({hint})")
-    allowed = XREF_FIELDS[record_type]
+    allowed = keys[record_type]
     if field not in allowed:
         close = difflib.get_close_matches(field, allowed, n=1)
         hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(sorted(allowed))}"

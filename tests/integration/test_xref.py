@@ -34,6 +34,9 @@ class CountingErp:
         self.queries.append((query, params))
         return self.client.suiteql(query, params)
 
+    # The client's own find_id, asking its SuiteQL through the counting suiteql above.
+    find_id = NetSuiteClient.find_id
+
     def upsert(self, record_type: str, external_id: str, body: Mapping[str, Any]) -> str:
         self.upserts.append((record_type, external_id))
         return self.client.upsert(record_type, external_id, body)

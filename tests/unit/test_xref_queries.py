@@ -1,11 +1,12 @@
-"""The SuiteQL text of a cross-reference lookup: allowed names only, the value a checked SQL-92 literal."""
+"""The SuiteQL text of a NetSuite lookup by natural key: allowed names only, the value a checked SQL-92 literal."""
 
 from __future__ import annotations
 
 import pytest
 
 from erpsync.errors import MappingError
-from erpsync.xref import _cache_key, suiteql_lookup
+from erpsync.systems.netsuite.queries import CASE_INSENSITIVE_FIELDS, suiteql_lookup
+from erpsync.xref import _cache_key
 
 
 @pytest.mark.parametrize(
@@ -48,6 +49,7 @@ def test_names_outside_the_allow_list_never_reach_the_text() -> None:
 
 
 def test_an_email_is_cached_under_the_hash_of_its_lower_case() -> None:
-    assert _cache_key("email", "Jane@Example.com") == _cache_key("email", "jane@example.com")
-    assert _cache_key("email", "jane@example.com").startswith("sha256:")
-    assert _cache_key("itemid", "SKU-1") == "SKU-1"
+    keys = CASE_INSENSITIVE_FIELDS
+    assert _cache_key("email", "Jane@Example.com", keys) == _cache_key("email", "jane@example.com", keys)
+    assert _cache_key("email", "jane@example.com", keys).startswith("sha256:")
+    assert _cache_key("itemid", "SKU-1", keys) == "SKU-1"

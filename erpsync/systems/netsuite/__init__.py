@@ -1,13 +1,17 @@
 """NetSuite: records written through its REST record API, ids resolved and changes read by SuiteQL."""
 
 from erpsync.ports import System
-from erpsync.systems.netsuite import client, totals
+from erpsync.systems.netsuite import client, queries, sales_orders, totals
 
 SYSTEM = System(
     name="netsuite",
+    title="NetSuite",
     kind="erp",
     describe="Oracle NetSuite (REST web services, OAuth 2.0 client credentials, SuiteQL)",
     writer=client.NetSuiteClient.from_env,
+    natural_keys=queries.NATURAL_KEYS,
+    case_insensitive_keys=queries.CASE_INSENSITIVE_FIELDS,
+    window_reader=sales_orders.ErpSalesOrders,
     check_external_id=client.check_external_id,
     totals=totals.sales_order_totals,
 )

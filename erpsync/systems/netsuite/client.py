@@ -29,7 +29,10 @@ from erpsync.errors import (
     PermanentError,
     TransientError,
 )
+from erpsync.natural_keys import PERSONAL_FIELDS
+from erpsync.ports import Change
 from erpsync.retry import RetryPolicy
+from erpsync.systems.netsuite import queries
 
 RECORD_PATH = "/services/rest/record/v1"
 SUITEQL_PATH = "/services/rest/query/v1/suiteql"
@@ -272,7 +275,8 @@ def _clip(text: str) -> str:
 def check_external_id(external_id: str) -> str:
     """Return ``external_id`` if NetSuite can address a record by it, else raise ``MappingError``."""
     if not isinstance(external_id, str) or not _EXTERNAL_ID.fullmatch(external_id):
-        raise MappingError("must be letters, digits, '_' or '-' only (NetSuite external id)", field="externalId")
+        raise MappingError("may hold only letters, digits, '_' and '-' (NetSuite's rule for external ids)",
+                           field="externalId")
     return external_id
 
 
@@ -477,29 +481,44 @@ class NetSuiteClient:
             raise ErpRejected(404, "NONEXISTENT_ID", "the sales order this fulfillment ships is not in NetSuite "
                               "(yet): retry once the order has synced", "createdFrom")
         request = {key: value for key, value in body.items() if key not in ("createdFrom", "item")}
-        request["externalId"] = external_id
         request["item"] = {"items": order_lines_to_ship(lines, _lines(order, "item"))}
-        describe = f"transform salesOrder/{order['id']} to itemFulfillment/eid:{external_id}"
         try:
-            response = self.retry.call(
-                self._request,
-                "POST",
-                f"{RECORD_PATH}/salesOrder/{_record_ref(str(order['id']))}/!transform/itemFulfillment",
-                what=describe,
-                ok=(200, 201, 204),
-                content=record_json(request),
-                headers={"Content-Type": "application/json"},
-                describe=describe,
-            )
+            return self.transform("salesOrder", str(order["id"]), "itemFulfillment", request,
+                                  external_id=external_id)
         except ErpRejected as error:
             if not _duplicate_external_id(error):
                 raise
             # Written before (a crash between NetSuite's answer and the ledger): update it, never ship twice.
             return self._update_fulfillment(f"eid:{external_id}", body)
+
+    def transform(
+        self, from_type: str, from_id: str, to_type: str, body: Mapping[str, Any], *, external_id: str
+    ) -> str:
+        """Make a ``to_type`` record from the ``from_type`` record ``from_id``; the new record's internal id.
+
+        ``POST /record/v1/{from}/{id}/!transform/{to}`` (Oracle, "Transforming Records"): NetSuite fills the new
+        record from the old one, and ``body`` sets or overrides its fields and sublist lines in NetSuite's own
+        terms (an item fulfillment's lines by ``orderLine``). The external id goes on the new record, so a retry
+        after a lost answer is refused as a duplicate (``ErpRejected`` on ``externalId``) instead of making a
+        second one. A ``from_id`` that is not there is an ``ErpRejected`` 404 ``NONEXISTENT_ID``.
+        """
+        source = f"{_check_record_type(from_type)}/{_record_ref(from_id)}"
+        target = _check_record_type(to_type)
+        describe = f"transform {source} to {target}/eid:{check_external_id(external_id)}"
+        response = self.retry.call(
+            self._request,
+            "POST",
+            f"{RECORD_PATH}/{source}/!transform/{target}",
+            what=describe,
+            ok=(200, 201, 204),
+            content=record_json({**body, "externalId": external_id}),
+            headers={"Content-Type": "application/json"},
+            describe=describe,
+        )
         location = response.headers.get("location")
         if location:
             return internal_id_from_location(location)
-        record = self.get("itemFulfillment", f"eid:{external_id}")
+        record = self.get(target, f"eid:{external_id}")
         if record is None or "id" not in record:
             raise PermanentError(f"{describe}: HTTP {response.status_code} without a Location header")
         return str(record["id"])
@@ -558,6 +577,47 @@ class NetSuiteClient:
         self, record_type: str, external_id: str, *, expand_sub_resources: bool = False
     ) -> dict[str, Any] | None:
         return self.get(record_type, f"eid:{external_id}", expand_sub_resources=expand_sub_resources)
+
+    # -- SuiteQL: ids by natural key, changes since a cursor --
+
+    def find_id(self, record_type: str, field: str, value: str) -> str | None:
+        """The internal id of the one ``record_type`` whose ``field`` is ``value`` (``queries.NATURAL_KEYS``).
+
+        ``None`` when none is; two or more are a ``MappingError``: a natural key that is not unique in the
+        account cannot say which record is meant, and a person has to make it unique.
+        """
+        rows = self.suiteql(queries.suiteql_lookup(record_type, field, value))
+        ids = sorted({str(row["id"]) for row in rows if row.get("id") is not None})
+        if len(ids) > 1:
+            shown = "this" if field in PERSONAL_FIELDS else repr(value)
+            raise MappingError(
+                f"{len(ids)} ERP {record_type} records have {shown} {field} (ids {', '.join(ids[:5])});"
+                " make it unique in the ERP, then retry the event"
+            )
+        return ids[0] if ids else None
+
+    def changes_since(self, record_type: str, cursor: str | None, *, limit: int = 100) -> list[Change]:
+        """Records of ``record_type`` modified after ``cursor``, oldest first, at most ``limit`` (queries.py).
+
+        ``Change.modified`` reads SuiteQL's time as UTC: set the integration role's time zone preference to UTC
+        (the cursor itself is NetSuite's own text, so paging is right in any zone).
+        """
+        if not 1 <= limit <= SUITEQL_MAX_PAGE:
+            raise ValueError(f"limit must be between 1 and {SUITEQL_MAX_PAGE}")
+        rows = self.suiteql(queries.changes_query(record_type, cursor, limit), page_size=limit)[:limit]
+        changes = []
+        for row in rows:
+            modified = queries.parse_erp_timestamp(row.get("lastmodified"))
+            if modified is None or row.get("id") is None:
+                raise PermanentError(f"changes of {record_type}: a row without id or lastmodifieddate")
+            changes.append(Change(
+                record_type=record_type,
+                internal_id=str(row["id"]),
+                external_id=row.get("externalid"),
+                modified=modified,
+                cursor=queries.make_cursor(row["lastmodified"], row["id"]),
+            ))
+        return changes
 
     # -- SuiteQL --
 

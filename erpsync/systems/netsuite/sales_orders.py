@@ -4,30 +4,26 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from erpsync.errors import ConfigError
 from erpsync.systems.netsuite.client import SUITEQL_MAX_PAGE, NetSuiteClient
+from erpsync.systems.netsuite.queries import (
+    TIMESTAMP_MASK,
+    TRANSACTION_TYPE_CODES,
+    erp_timestamp,
+    parse_erp_timestamp,
+)
 
 # SuiteQL's one-letter sales order statuses that mean no line is open any more (H = Closed, C = Cancelled).
 CLOSED_STATUSES = frozenset({"H", "C"})
 # Bound values per IN (...) list: Oracle allows 1,000 and NetSuite caps a query's length; 200 keys fit well.
 IN_BATCH = 200
-# SuiteQL's ``transaction.type`` of each REST record type reconciliation can read.
-TRANSACTION_TYPE_CODES = {
-    "salesOrder": "SalesOrd", "invoice": "CustInvc", "cashSale": "CashSale", "cashRefund": "CashRfnd",
-    "creditMemo": "CustCred", "returnAuthorization": "RtnAuth", "itemFulfillment": "ItemShip",
-}
 # Item lines NetSuite books as credits come back from SuiteQL with negative quantity and amount.
 CREDIT_LINE_TYPES = frozenset({"salesOrder", "invoice", "cashSale", "itemFulfillment"})
-# A format mask both NetSuite (Oracle) and the ERP sandbox read; lastmodifieddate is compared and returned
-# through it, because SuiteQL neither takes a bare string as a timestamp nor returns one in a fixed format
-# (it answers in the account's date preference, e.g. 28/11/2026, without the time).
-TIMESTAMP_MASK = "YYYY-MM-DD HH24:MI:SS"
-_TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 # Safe inside a quoted SuiteQL literal: the external ids NetSuite accepts and our mappings produce.
 _LITERAL = re.compile(r"[A-Za-z0-9_.:@/ -]*")
 
@@ -35,36 +31,6 @@ _SELECT = (
     "t.id, t.externalid, t.tranid, t.status, t.entity, t.foreigntotal, "
     f"TO_CHAR(t.lastmodifieddate, '{TIMESTAMP_MASK}') AS lastmodified"
 )
-
-
-def erp_timestamp(moment: datetime, *, tz: str = "UTC", round_up: bool = False) -> str:
-    """``TO_TIMESTAMP('2026-11-28 03:01:20', 'YYYY-MM-DD HH24:MI:SS')`` for a bound on ``lastmodifieddate``.
-
-    SuiteQL reads the string in the integration role's time zone (``tz``) and to the second: a lower bound is
-    rounded down and an upper bound (``round_up``) up, so the window only ever widens.
-    """
-    if moment.tzinfo is None:
-        raise ConfigError("lastmodifieddate bound: needs a time zone")
-    local = moment.astimezone(ZoneInfo(tz))
-    if round_up and local.microsecond:
-        local = local.replace(microsecond=0) + timedelta(seconds=1)
-    return f"TO_TIMESTAMP('{local.strftime(_TIMESTAMP_FORMAT)}', '{TIMESTAMP_MASK}')"
-
-
-def parse_erp_timestamp(value: str | None, *, tz: str = "UTC") -> datetime | None:
-    """``lastmodified`` as SuiteQL returns it through the mask, read in ``tz``, as tz-aware UTC (None if unreadable)."""
-    if not value:
-        return None
-    try:
-        moment = datetime.strptime(value, _TIMESTAMP_FORMAT)
-    except ValueError:
-        try:
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=ZoneInfo(tz))
-    return moment.astimezone(UTC)
 
 
 def literal(value: str) -> str:

@@ -1,0 +1,172 @@
+"""The SuiteQL text erpsync sends NetSuite: an id by natural key, records changed since a cursor, timestamp bounds.
+
+Values are inlined as checked SQL-92 string literals (quotes doubled, control characters refused), not bound
+parameters: Oracle's page "Executing SuiteQL Queries Through REST Web Services" documents only the body
+parameter ``q``; bound ``params`` are documented for SuiteScript's N/query, not for the REST ``suiteql``
+resource. Table and column names come only from ``NATURAL_KEYS`` and ``CHANGE_TABLES``, never from a caller's text.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from erpsync.errors import ConfigError
+from erpsync.natural_keys import check_lookup_value
+
+# SuiteQL table → the columns a mapping may look an internal id up by (each unique enough to be a key): the
+# NetSuite System's ``natural_keys`` (erpsync/systems/netsuite/__init__.py).
+NATURAL_KEYS: dict[str, frozenset[str]] = {
+    "item": frozenset({"itemid", "externalid", "upccode", "displayname", "vendorname"}),
+    "customer": frozenset({"email", "entityid", "externalid", "companyname"}),
+    "vendor": frozenset({"email", "entityid", "externalid"}),
+    "employee": frozenset({"email", "entityid", "externalid"}),
+    "contact": frozenset({"email", "entityid", "externalid"}),
+    "location": frozenset({"name", "externalid"}),
+    "subsidiary": frozenset({"name", "externalid"}),
+    "department": frozenset({"name", "externalid"}),
+    "classification": frozenset({"name", "externalid"}),
+    "currency": frozenset({"symbol", "name"}),
+    "account": frozenset({"acctnumber", "externalid"}),
+    "term": frozenset({"name", "externalid"}),
+    "shipitem": frozenset({"itemid", "externalid"}),
+    "transaction": frozenset({"tranid", "externalid", "otherrefnum"}),
+}
+# Compared in lower case on both sides (LOWER is in "SuiteQL Supported and Unsupported Functions"): a customer
+# typed in NetSuite as Jane@Example.com is the same person as jane@example.com.
+CASE_INSENSITIVE_FIELDS = frozenset({"email"})
+
+# SuiteQL's ``transaction.type`` of each REST transaction record type.
+TRANSACTION_TYPE_CODES = {
+    "salesOrder": "SalesOrd", "invoice": "CustInvc", "cashSale": "CashSale", "cashRefund": "CashRfnd",
+    "creditMemo": "CustCred", "returnAuthorization": "RtnAuth", "itemFulfillment": "ItemShip",
+}
+# REST record type → its SuiteQL table, for the entity records whose changes can be read (transactions: above).
+CHANGE_TABLES = {"customer": "customer", "inventoryItem": "item", "nonInventorySaleItem": "item"}
+
+# A format mask both NetSuite (Oracle) and the ERP sandbox read; lastmodifieddate is compared and returned
+# through it, because SuiteQL neither takes a bare string as a timestamp nor returns one in a fixed format
+# (it answers in the account's date preference, e.g. 28/11/2026, without the time).
+TIMESTAMP_MASK = "YYYY-MM-DD HH24:MI:SS"
+TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def suiteql_lookup(record_type: str, field: str, value: str) -> str:
+    """``SELECT id FROM record WHERE field = '…'`` with the value as a checked literal; the names must be allowed."""
+    check_natural_key(record_type, field)
+    if field in CASE_INSENSITIVE_FIELDS:
+        return f"SELECT id FROM {record_type} WHERE LOWER({field}) = {suiteql_literal(value.lower(), field)}"
+    return f"SELECT id FROM {record_type} WHERE {field} = {suiteql_literal(value, field)}"
+
+
+def suiteql_literal(value: str, field: str) -> str:
+    """A SQL-92 string literal (SuiteQL accepts SQL-92): quotes doubled; what no lookup may hold is refused first.
+
+    Inside a SQL-92 literal only the quote is special, so doubling it keeps any other text a plain value.
+    """
+    check_lookup_value(value, field)
+    return "'" + value.replace("'", "''") + "'"
+
+
+def check_natural_key(record_type: str, field: str) -> None:
+    """ValueError unless ``record_type.field`` is on the allow-list (the only guard before it reaches a query)."""
+    import difflib
+
+    if record_type not in NATURAL_KEYS:
+        close = difflib.get_close_matches(record_type, NATURAL_KEYS, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(sorted(NATURAL_KEYS))}"
+        raise ValueError(f"unknown ERP record {record_type!r} ({hint})")
+    allowed = NATURAL_KEYS[record_type]
+    if field not in allowed:
+        close = difflib.get_close_matches(field, allowed, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(sorted(allowed))}"
+        raise ValueError(f"{record_type!r} cannot be looked up by {field!r} ({hint})")
+
+
+# --- changes since a cursor -----------------------------------------------------------------------------------
+
+
+def changes_query(record_type: str, cursor: str | None, limit: int) -> str:
+    """Records of ``record_type`` changed after ``cursor``, oldest first: ordered by the second then the id.
+
+    A cursor is ``"<lastmodifieddate to the second>|<id>"``. The order is the key (second, id), because
+    SuiteQL hands the time out to the second: ordering by the raw time could put a later id of one second
+    before an earlier one, and the next page would then skip it. A page starts after the cursor's (second, id):
+    in a later second, or in the cursor's second with a larger id — ``[second, second + 1)`` stands for "the
+    cursor's second" so each bound is a plain timestamp comparison.
+    """
+    table, condition = _change_source(record_type)
+    where = [condition] if condition else []
+    if cursor is not None:
+        moment, last_id = parse_cursor(cursor)
+        following = moment + timedelta(seconds=1)
+        where.append(
+            f"t.lastmodifieddate >= {_masked(moment)} AND NOT (t.lastmodifieddate < {_masked(following)} "
+            f"AND t.id <= {last_id})"
+        )
+    second = f"TO_CHAR(t.lastmodifieddate, '{TIMESTAMP_MASK}')"
+    return (
+        f"SELECT TOP {int(limit)} t.id, t.externalid, {second} AS lastmodified FROM {table} t"
+        + (f" WHERE {' AND '.join(where)}" if where else "")
+        + f" ORDER BY {second}, t.id"
+    )
+
+
+def make_cursor(lastmodified: str, internal_id: str) -> str:
+    return f"{lastmodified}|{int(internal_id)}"
+
+
+def parse_cursor(cursor: str) -> tuple[datetime, int]:
+    """(second, id) of a cursor made by ``make_cursor``; a ConfigError for anything else."""
+    moment, _, last_id = cursor.rpartition("|")
+    try:
+        return datetime.strptime(moment, TIMESTAMP_FORMAT), int(last_id)
+    except ValueError:
+        raise ConfigError(f"cursor {cursor[:60]!r}: not a NetSuite change cursor ('<YYYY-MM-DD HH:MM:SS>|<id>')"
+                          ) from None
+
+
+def _change_source(record_type: str) -> tuple[str, str]:
+    if record_type in TRANSACTION_TYPE_CODES:
+        return "transaction", f"t.type = '{TRANSACTION_TYPE_CODES[record_type]}'"
+    if record_type in CHANGE_TABLES:
+        return CHANGE_TABLES[record_type], ""
+    known = ", ".join(sorted({*TRANSACTION_TYPE_CODES, *CHANGE_TABLES}))
+    raise ConfigError(f"record type {record_type!r}: changes cannot be read of it (known: {known})")
+
+
+def _masked(moment: datetime) -> str:
+    return f"TO_TIMESTAMP('{moment.strftime(TIMESTAMP_FORMAT)}', '{TIMESTAMP_MASK}')"
+
+
+# --- timestamps -----------------------------------------------------------------------------------------------
+
+
+def erp_timestamp(moment: datetime, *, tz: str = "UTC", round_up: bool = False) -> str:
+    """``TO_TIMESTAMP('2026-11-28 03:01:20', 'YYYY-MM-DD HH24:MI:SS')`` for a bound on ``lastmodifieddate``.
+
+    SuiteQL reads the string in the integration role's time zone (``tz``) and to the second: a lower bound is
+    rounded down and an upper bound (``round_up``) up, so the window only ever widens.
+    """
+    if moment.tzinfo is None:
+        raise ConfigError("lastmodifieddate bound: needs a time zone")
+    local = moment.astimezone(ZoneInfo(tz))
+    if round_up and local.microsecond:
+        local = local.replace(microsecond=0) + timedelta(seconds=1)
+    return _masked(local)
+
+
+def parse_erp_timestamp(value: str | None, *, tz: str = "UTC") -> datetime | None:
+    """``lastmodified`` as SuiteQL returns it through the mask, read in ``tz``, as tz-aware UTC (None if unreadable)."""
+    if not value:
+        return None
+    try:
+        moment = datetime.strptime(value, TIMESTAMP_FORMAT)
+    except ValueError:
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(tz))
+    return moment.astimezone(UTC)
