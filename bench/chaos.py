@@ -38,8 +38,8 @@ from erpsync.ledger import DONE_STATES, InboxEvent, Ledger, Outcome
 from erpsync.mapping import find_mapping
 from erpsync.settings import PROJECT_DIR
 from erpsync_dev.processes import free_port, interrupt_on_signals
-from erpsync_dev.sandboxes.chaos_scenario import MIN_WEBHOOKS, ChaosScenario, build_chaos_scenario
-from erpsync_dev.sandboxes.scenario import Delivery, sign
+from erpsync_dev.scenarios.chaos import MIN_WEBHOOKS, ChaosScenario, build_chaos_scenario
+from erpsync_dev.scenarios.demo import Delivery, sign
 from erpsync_dev.stack import LocalStack, StackConfig, fresh_postgres_databases
 
 TERMINAL = (*DONE_STATES, "failed")

@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from erpsync.settings import PROJECT_DIR  # noqa: E402
 from erpsync_dev.processes import ProcessGroup, free_port, python_module  # noqa: E402
-from erpsync_dev.sandboxes.scenario import GeneratedOrders  # noqa: E402
+from erpsync_dev.scenarios.demo import GeneratedOrders  # noqa: E402
 
 HOME = PROJECT_DIR / ".erpsync" / "bench" / "reconcile"
 SEED = 5
@@ -106,8 +106,10 @@ def child(args: argparse.Namespace) -> int:
 
     from erpsync.ledger import Ledger
     from erpsync.mapping import find_mapping
-    from erpsync.reconcile import ErpSalesOrders, ShopifyAdminClient, Window, run_reconciliation
+    from erpsync.reconcile import Window, run_reconciliation
     from erpsync.systems.netsuite.client import NetSuiteClient, NetSuiteSettings
+    from erpsync.systems.netsuite.sales_orders import ErpSalesOrders
+    from erpsync.systems.shopify.admin import ShopifyAdminClient
 
     home = Path(args.home)
     ledger = Ledger.connect(f"sqlite:///{home / 'ledger.db'}")
@@ -144,10 +146,10 @@ def bench_reconcile(orders: int) -> dict:
     erp_port, shop_port = free_port(), free_port()
     group = ProcessGroup(log_dir=home / "logs", env=dict(os.environ), cwd=PROJECT_DIR)
     group.start("erp-sandbox", python_module(
-        "erpsync_dev.sandboxes.erp", "--port", str(erp_port), "--db", str(home / "erp-sandbox.db"),
+        "erpsync_dev.sandboxes.netsuite", "--port", str(erp_port), "--db", str(home / "erp-sandbox.db"),
         "--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET))
     group.start("shop-sandbox", python_module(
-        "erpsync_dev.sandboxes.shop", "serve", "--port", str(shop_port), "--secret", "bench-secret",
+        "erpsync_dev.sandboxes.shopify", "serve", "--port", str(shop_port), "--secret", "bench-secret",
         "--access-token", ACCESS_TOKEN, "--generated-orders", str(orders), "--generated-seed", str(SEED),
         "--generated-start", START.isoformat()))
     erp_url, shop_url = f"http://127.0.0.1:{erp_port}", f"http://127.0.0.1:{shop_port}"

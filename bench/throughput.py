@@ -30,7 +30,7 @@ from erpsync.ledger import Ledger
 from erpsync.settings import PROJECT_DIR
 from erpsync.systems.shopify.webhooks import shopify_signature
 from erpsync_dev.processes import ProcessGroup, free_port, python_module
-from erpsync_dev.sandboxes.scenario import DEMO_SKUS, GeneratedOrders
+from erpsync_dev.scenarios.demo import DEMO_SKUS, GeneratedOrders
 from erpsync_dev.stack import LocalStack, StackConfig, fresh_postgres_databases
 
 HOME = PROJECT_DIR / ".erpsync" / "bench"

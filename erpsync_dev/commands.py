@@ -9,8 +9,8 @@ def register(commands) -> None:
     kinds = sandbox.add_subparsers(dest="kind", required=True, metavar="KIND")
     erp = kinds.add_parser("erp", help="NetSuite-compatible ERP sandbox (REST record API subset, SuiteQL)")
     shop = kinds.add_parser("shop", help="Shopify-like shop sandbox: signed webhooks and the Admin API")
-    from erpsync_dev.sandboxes import erp as erp_sandbox
-    from erpsync_dev.sandboxes import shop as shop_sandbox
+    from erpsync_dev.sandboxes.netsuite import cli as erp_sandbox
+    from erpsync_dev.sandboxes.shopify import cli as shop_sandbox
 
     erp_sandbox.add_arguments(erp)
     erp.set_defaults(handler=erp_sandbox.run)

@@ -230,14 +230,14 @@ class LocalStack:
         g.start("prefect-server", [venv_script("prefect"), "server", "start", "--host", "127.0.0.1",
                                    "--port", str(c.prefect_port)])
         self.progress(f"starting ERP sandbox on {c.erp_url}")
-        g.start("erp-sandbox", python_module("erpsync_dev.sandboxes.erp", *c.erp_sandbox_args()))
+        g.start("erp-sandbox", python_module("erpsync_dev.sandboxes.netsuite", *c.erp_sandbox_args()))
         g.wait_http("ERP sandbox", f"{c.erp_url}/healthz")
         g.wait_http("Prefect server", f"{c.prefect_api}/health", timeout=180)
         self.progress("creating the work pool and deploying (prefect deploy --all)")
         self._run([venv_script("prefect"), "work-pool", "create", "erpsync", "--type", "process", "--overwrite"])
         self._run([venv_script("prefect"), "--no-prompt", "deploy", "--all"])
         if c.crash_detection:
-            from erpsync.recovery import ensure_crash_detection
+            from orchestration.automations import ensure_crash_detection
 
             self.progress(f"crash detection: automation {ensure_crash_detection(c.prefect_api)}")
         names = c.worker_names
@@ -255,7 +255,7 @@ class LocalStack:
         g.wait_http("receiver", f"{c.receiver_url}/healthz")
         self.progress(f"starting the shop sandbox on {c.shop_url}")
         g.start("shop-sandbox", python_module(
-            "erpsync_dev.sandboxes.shop", "serve", "--port", str(c.shop_port),
+            "erpsync_dev.sandboxes.shopify", "serve", "--port", str(c.shop_port),
             "--target", f"{c.receiver_url}/webhooks/shopify", "--orders", str(c.orders), "--seed", str(c.seed),
             "--access-token", SHOP_ACCESS_TOKEN))
         g.wait_http("shop sandbox", f"{c.shop_url}/healthz")

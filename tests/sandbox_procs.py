@@ -19,7 +19,7 @@ ERP_CLIENT_SECRET = "sandbox-secret"
 
 @contextlib.contextmanager
 def start_erp_sandbox(directory: Path, *extra_args: str, timeout: float = 20.0) -> Iterator[str]:
-    """Run ``python -m erpsync_dev.sandboxes.erp`` until the block ends; yield its base URL.
+    """Run ``python -m erpsync_dev.sandboxes.netsuite`` until the block ends; yield its base URL.
 
     The records go to a fresh SQLite file in ``directory`` and the server log to ``erp-sandbox-*.log``
     there; ``extra_args`` come last, so they can override ``--db`` or ``--port`` too.
@@ -27,7 +27,7 @@ def start_erp_sandbox(directory: Path, *extra_args: str, timeout: float = 20.0) 
     run_id = uuid.uuid4().hex[:8]
     log_path = directory / f"erp-sandbox-{run_id}.log"
     command = [
-        sys.executable, "-m", "erpsync_dev.sandboxes.erp",
+        sys.executable, "-m", "erpsync_dev.sandboxes.netsuite",
         "--port", "0",
         "--db", str(directory / f"erp-sandbox-{run_id}.db"),
         *extra_args,

@@ -17,13 +17,13 @@ START_TIMEOUT = 30.0
 
 @contextmanager
 def start_shop_sandbox(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[str]:
-    """Run ``python -m erpsync_dev.sandboxes.shop serve ARGS`` on a free port until the block ends.
+    """Run ``python -m erpsync_dev.sandboxes.shopify serve ARGS`` on a free port until the block ends.
 
     The port is 0 unless ARGS name one, so the sandbox binds a free port itself and reports it on its ready
     line (no window in which another process can take a port picked here). stderr goes to a log file in
     ``tmp_path`` that is quoted if the process fails to start.
     """
-    command = [sys.executable, "-m", "erpsync_dev.sandboxes.shop", "serve", *args]
+    command = [sys.executable, "-m", "erpsync_dev.sandboxes.shopify", "serve", *args]
     if "--port" not in args:
         command += ["--port", "0"]
     log_path = tmp_path / "shop-sandbox.stderr.log"

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import select
 
-from erpsync.dispatch import idempotency_key
+from orchestration.runs import idempotency_key
 from erpsync.ledger import InboxEvent
 from erpsync.summary import summarize
 from erpsync.systems.netsuite.client import NetSuiteClient

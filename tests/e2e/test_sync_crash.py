@@ -2,7 +2,7 @@
 Prefect marking the run Crashed, and the sweep's recovery re-running it: one ERP record, the event synced.
 
 A whole worker killed with its runs (a lost host) leaves them Running: no process is left to report the crash.
-Prefect's heartbeat automation (erpsync.recovery.CRASH_DETECTION_AUTOMATION) marks them Crashed, and recovery takes it from there.
+Prefect's heartbeat automation (orchestration.automations.CRASH_DETECTION_AUTOMATION) marks them Crashed, and recovery takes it from there.
 
 This module runs a stack of its own, started with ERPSYNC_FAILPOINTS naming three kill-once points, all disarmed
 (their markers exist); each test arms one by deleting its marker (see erpsync/failpoints.py).
@@ -19,7 +19,8 @@ import pytest
 
 from erpsync import failpoints
 from erpsync.ledger import EntityKey, Ledger
-from erpsync.recovery import RECOVERED, ensure_crash_detection
+from erpsync.recovery import RECOVERED
+from orchestration.automations import ensure_crash_detection
 from erpsync_dev.processes import free_port
 from erpsync_dev.stack import LocalStack, StackConfig
 from tests.conftest import POSTGRES_URL, REPO, _postgres_database, shopify_order_sample, with_quantity

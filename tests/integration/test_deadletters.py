@@ -17,12 +17,12 @@ import pytest
 from sqlalchemy import update
 
 from erpsync.deadletters import DeadLetterFilter, group_dead_letters, replay, select_dead_letters
-from erpsync.dispatch import PrefectDispatcher
 from erpsync.errors import ConfigError, ErpRejected, InvalidPayload, MappingError
 from erpsync.ledger import InboxEvent, Outcome
 from erpsync.pipeline import SyncPipeline
 from erpsync.retry import RetryPolicy
 from erpsync.stale_inbox import stale_inbox
+from orchestration.runs import PrefectRunControl
 from tests.conftest import REPO
 
 LOOKUP_MISS = ("shopify_order_to_netsuite_sales_order@1fb2ca2c9aa1: line_items[0].sku: '{sku}' not found in lookup "
@@ -169,7 +169,7 @@ def test_replay_reschedules_failed_runs_skips_running_ones_dispatches_runless_on
     for event_id, run_id in zip(event_ids[:3], ("run-failed", "run-running", "run-crashed")):
         ledger.note_run(event_id, run_id)
     prefect = FakePrefect({"run-failed": "FAILED", "run-running": "RUNNING", "run-crashed": "CRASHED"})
-    runs = PrefectDispatcher("http://prefect.test/api", transport=httpx.MockTransport(prefect),
+    runs = PrefectRunControl("http://prefect.test/api", transport=httpx.MockTransport(prefect),
                              retry=RetryPolicy(max_attempts=1))
     clock, lines = Clock(), []
     result = replay(ledger, runs, select_dead_letters(ledger), rate=2.0, progress=lines.append, clock=clock,
@@ -190,7 +190,7 @@ def test_a_dry_run_asks_nothing_of_prefect_and_a_bad_rate_is_refused(ledger, pip
     event_id = store(ledger)
     pipeline.fail(event_id, MappingError(LOOKUP_MISS.format(sku="SKU-C")))
     prefect = FakePrefect({})
-    runs = PrefectDispatcher("http://prefect.test/api", transport=httpx.MockTransport(prefect))
+    runs = PrefectRunControl("http://prefect.test/api", transport=httpx.MockTransport(prefect))
     result = replay(ledger, runs, select_dead_letters(ledger), rate=1.0, dry_run=True)
     assert result.dispatched == [event_id] and prefect.calls == []
     with pytest.raises(ConfigError, match="rate: must be a positive number"):

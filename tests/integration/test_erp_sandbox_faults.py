@@ -118,7 +118,7 @@ def _try_get(netsuite: NetSuiteClient) -> Any:
     ("--reject-external-ids", "ok-1,not ok", "not external ids (letters, digits, _ and - only): not ok"),
 ])
 def test_bad_fault_settings_are_refused_by_name(flag: str, value: str, message: str) -> None:
-    result = subprocess.run([sys.executable, "-m", "erpsync_dev.sandboxes.erp", flag, value], cwd=REPO,
+    result = subprocess.run([sys.executable, "-m", "erpsync_dev.sandboxes.netsuite", flag, value], cwd=REPO,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert flag in result.stderr and message in result.stderr

@@ -1,6 +1,6 @@
 """The ERP sandbox computes a transaction's totals as NetSuite does and refuses what NetSuite refuses in a body.
 
-The totals are computed by the sandbox alone (erpsync_dev/sandboxes/erp_totals.py), so these expectations are
+The totals are computed by the sandbox alone (erpsync_dev/sandboxes/netsuite/totals.py), so these expectations are
 written out by hand from the rule, not from erpsync's own pre-push check.
 """
 

@@ -16,8 +16,6 @@ from erpsync.errors import ErpsyncError
 from erpsync.mapping import find_mapping
 from erpsync.pipeline import SyncPipeline
 from erpsync.reconcile import (
-    ErpSalesOrders,
-    ShopifyAdminClient,
     Window,
     enqueue_repairs,
     markdown_summary,
@@ -29,6 +27,8 @@ from erpsync.reconcile import (
 from erpsync.retry import RetryPolicy
 from erpsync.settings import PROJECT_DIR
 from erpsync.systems.netsuite.client import NetSuiteClient, NetSuiteSettings
+from erpsync.systems.netsuite.sales_orders import ErpSalesOrders
+from erpsync.systems.shopify.admin import ShopifyAdminClient
 from tests.sandbox_procs import ERP_CLIENT_ID, ERP_CLIENT_SECRET, start_erp_sandbox
 from tests.shop_proc import start_shop_sandbox
 
@@ -272,7 +272,7 @@ def test_admin_client_refuses_a_wrong_token_naming_the_setting(sandboxes):
 
 
 def test_a_generated_catalogue_pages_by_cursor_without_gaps_and_answers_by_ids(tmp_path):
-    from erpsync_dev.sandboxes.scenario import GeneratedOrders
+    from erpsync_dev.scenarios.demo import GeneratedOrders
 
     start = datetime(2026, 11, 26, tzinfo=UTC)
     with start_shop_sandbox(tmp_path, "--secret", "whsec-test", "--access-token", ACCESS_TOKEN,

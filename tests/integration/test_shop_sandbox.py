@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from erpsync.systems.shopify.webhooks import verify_shopify
-from erpsync_dev.sandboxes.scenario import build_demo_scenario
+from erpsync_dev.scenarios.demo import build_demo_scenario
 from tests.shop_proc import start_shop_sandbox
 
 SECRET = "integration-webhook-secret"
@@ -253,7 +253,7 @@ def test_unknown_phase_is_404(shop):
 
 def _run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "erpsync_dev.sandboxes.shop", *args],
+        [sys.executable, "-m", "erpsync_dev.sandboxes.shopify", *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -286,7 +286,7 @@ def test_one_shot_send_reports_an_unreachable_target(receiver):
 def test_refuses_to_start_without_a_secret(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "ERPSYNC_SHOPIFY_WEBHOOK_SECRET"}
     done = subprocess.run(
-        [sys.executable, "-m", "erpsync_dev.sandboxes.shop", "--port", "0"],
+        [sys.executable, "-m", "erpsync_dev.sandboxes.shopify", "--port", "0"],
         capture_output=True,
         text=True,
         timeout=30,
@@ -299,7 +299,7 @@ def test_refuses_to_start_without_a_secret(tmp_path):
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
 def test_stops_cleanly_on_a_signal(stop):
     process = subprocess.Popen(
-        [sys.executable, "-m", "erpsync_dev.sandboxes.shop", "--port", "0", "--secret", SECRET, "--orders", "3"],
+        [sys.executable, "-m", "erpsync_dev.sandboxes.shopify", "--port", "0", "--secret", SECRET, "--orders", "3"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

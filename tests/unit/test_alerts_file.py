@@ -7,7 +7,7 @@ import re
 import pytest
 import yaml
 
-from blocks.alerts import DEFAULT_FILE, automation, load_alerts, notification_block
+from orchestration.automations import DEFAULT_FILE, automation, load_alerts, notification_block
 from erpsync.errors import ConfigError
 
 

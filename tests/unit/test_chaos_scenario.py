@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 
 from erpsync.errors import ConfigError
-from erpsync_dev.sandboxes.chaos_scenario import ERP_REJECTED, MAPPING_REJECTED, build_chaos_scenario
-from erpsync_dev.sandboxes.scenario import ORIGINAL, REDELIVERY, UNKNOWN_SKU
+from erpsync_dev.scenarios.chaos import ERP_REJECTED, MAPPING_REJECTED, build_chaos_scenario
+from erpsync_dev.scenarios.demo import ORIGINAL, REDELIVERY, UNKNOWN_SKU
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,8 @@
-"""The core package must import without Prefect: flows/, tasks/ and blocks/ are the only adapters."""
+"""The core package must import without Prefect, and know nothing of it: Prefect's REST API, state names and
+events live in orchestration/; flows/, tasks/, blocks/, workers/ and orchestration/ are the only adapters, and the
+core reaches them through entry points (erpsync/run_control.py, the command line's plugin groups)."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +22,8 @@ def test_no_core_module_imports_prefect():
 def test_core_modules_load_with_prefect_unimportable():
     modules = sorted(
         ".".join(p.relative_to(CORE.parent).with_suffix("").parts)
-        for p in CORE.rglob("*.py") if p.name != "__main__.py"
+        # migrations/env.py is a script Alembic runs inside its own context, not a module to import
+        for p in CORE.rglob("*.py") if p.name != "__main__.py" and p.relative_to(CORE).parts != ("migrations", "env.py")
     )
     code = (
         "import sys, importlib\n"
@@ -33,3 +37,28 @@ def test_core_modules_load_with_prefect_unimportable():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+# The adapter packages the core must not import: it finds them through entry points.
+ADAPTERS = ("orchestration", "workers", "blocks", "flows", "tasks")
+# Prefect's REST paths and event vocabulary: what only orchestration/ may name.
+PREFECT_WORDS = ("/deployments/", "deployments/name/", "/flow_runs/", "flow_runs/", "/automations/", "automations/",
+                 "set_state", "create_flow_run", "prefect.resource", "prefect.flow-run", "AwaitingRetry")
+# Prefect's state types as its API writes them, quoted in code ("CRASHED"): the core uses RunState.
+PREFECT_STATE = re.compile(r"""["'](?:SCHEDULED|PENDING|RUNNING|COMPLETED|FAILED|CRASHED|CANCELLED|CANCELLING|PAUSED)["']""")
+
+
+def core_sources():
+    return [(str(p.relative_to(CORE.parent)), p.read_text()) for p in CORE.rglob("*.py")]
+
+
+def test_no_core_module_imports_an_adapter_package():
+    pattern = re.compile(rf"^\s*(?:from|import)\s+(?:{'|'.join(ADAPTERS)})(?:\.|\s|$)", re.MULTILINE)
+    offenders = [name for name, text in core_sources() if pattern.search(text)]
+    assert offenders == []
+
+
+def test_no_core_module_names_prefects_rest_api_states_or_events():
+    offenders = sorted({f"{name}: {word}" for name, text in core_sources() for word in PREFECT_WORDS if word in text}
+                       | {f"{name}: {m.group()}" for name, text in core_sources() for m in PREFECT_STATE.finditer(text)})
+    assert offenders == []

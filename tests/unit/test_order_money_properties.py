@@ -27,7 +27,7 @@ from erpsync.mapping import Mapping, load_mapping
 from erpsync.mapping.money_check import check_total
 from erpsync.systems import MODELS
 from erpsync.systems.netsuite.totals import sales_order_totals
-from erpsync_dev.sandboxes.erp_totals import totals as sandbox_totals
+from erpsync_dev.sandboxes.netsuite.totals import totals as sandbox_totals
 
 REPO = Path(__file__).parents[2]
 PLACES = {"USD": 2, "EUR": 2, "GBP": 2, "CAD": 2, "JPY": 0}
@@ -90,7 +90,7 @@ def check(mapping: Mapping, payload: dict[str, Any], total: Decimal, places: int
     totals = check_total(record)  # raises, naming both totals, when they differ
     assert totals is not None and totals.total == q(total, places)
     assert sales_order_totals(record.body, places).total == q(total, places)
-    # The ERP sandbox computes NetSuite's totals on its own (erpsync_dev/sandboxes/erp_totals.py): it agrees.
+    # The ERP sandbox computes NetSuite's totals on its own (erpsync_dev/sandboxes/netsuite/totals.py): it agrees.
     assert sandbox_totals(record.body).total == q(total, places)
     return record.body
 

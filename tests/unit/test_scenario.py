@@ -11,8 +11,8 @@ import pytest
 
 from erpsync.errors import ConfigError
 from erpsync.systems.shopify.webhooks import verify_shopify
-from erpsync_dev.sandboxes.chaos_scenario import build_chaos_scenario
-from erpsync_dev.sandboxes.scenario import (
+from erpsync_dev.scenarios.chaos import build_chaos_scenario
+from erpsync_dev.scenarios.demo import (
     API_VERSION,
     CONTENT_DUPLICATE,
     DEAD_LETTERED,

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from erpsync_dev.sandboxes.erp_totals import decimal
+from erpsync_dev.sandboxes.netsuite.totals import decimal
 
 _LINE_PATH = re.compile(r"^(?P<sublist>\w+)\.items\[(?P<index>\d+)\]")
 

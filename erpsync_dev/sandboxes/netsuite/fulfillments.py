@@ -18,8 +18,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from erpsync_dev.sandboxes.erp_records import Rejection, field, text
-from erpsync_dev.sandboxes.erp_totals import decimal, json_number
+from erpsync_dev.sandboxes.netsuite.records import Rejection, field, text
+from erpsync_dev.sandboxes.netsuite.totals import decimal, json_number
 
 _INVALID = "Error while accessing resource: You have entered an Invalid Field Value {} for the following field: {}"
 NO_LINES = "Error while accessing a resource. You must enter at least one line item for this transaction."

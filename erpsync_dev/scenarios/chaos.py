@@ -19,7 +19,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from erpsync.errors import ConfigError
-from erpsync_dev.sandboxes.scenario import (
+from erpsync_dev.scenarios.demo import (
     DEMO_SKUS,
     ORIGINAL,
     REDELIVERY,

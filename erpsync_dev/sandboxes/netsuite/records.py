@@ -9,7 +9,7 @@
     cashRefund        entity (an existing customer) or createdFrom (an existing cash sale or return); item lines
                       and header checked as a sales order's
     creditMemo        entity or createdFrom (an existing invoice or return); the rest as a cash refund
-    itemFulfillment   only through ``!transform`` from its sales order (erp_fulfillments.py); a direct create is
+    itemFulfillment   only through ``!transform`` from its sales order (fulfillments.py); a direct create is
                       refused
     inventoryItem     itemId required and not taken by another item; the record then is a known item
 
@@ -26,7 +26,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from erpsync_dev.sandboxes.erp_totals import CURRENCIES, HEADER_MONEY, LINE_NUMBERS, decimal, field, percentage, totals
+from erpsync_dev.sandboxes.netsuite.totals import (
+    CURRENCIES,
+    HEADER_MONEY,
+    LINE_NUMBERS,
+    decimal,
+    field,
+    percentage,
+    totals,
+)
 
 # SuiteQL's type code and the tranId prefix of each transaction record type, by REST record type.
 TRANSACTION_TYPES = {
@@ -80,7 +88,7 @@ _INVALID = "Error while accessing resource: You have entered an Invalid Field Va
 # A line's description is a Text Area column, whose length NetSuite caps at 4,000 characters (Oracle, "Field
 # Service Mobile Element Type Reference": Text Area, "maxlength": 4000).
 DESCRIPTION_MAX = 4000
-# Select fields of the header (REST name → the list the sandbox seeds, see erp.py's --lists) and of an item line.
+# Select fields of the header (REST name → the list the sandbox seeds, see cli.py's --list) and of an item line.
 HEADER_REFERENCES = {"currency": "currency", "subsidiary": "subsidiary", "location": "location",
                      "department": "department", "class": "class", "shipMethod": "shipMethod"}
 LINE_REFERENCES = {"taxCode": "taxCode", "location": "location", "department": "department", "class": "class"}
@@ -454,7 +462,7 @@ def _line_rows(
 ) -> list[dict[str, Any]]:
     """``transactionline`` rows of a transaction's ``item.items``, ids from each line's ``line``.
 
-    ``foreignamount`` is the line's amount as NetSuite computed it (erp_totals), with the posting sign;
+    ``foreignamount`` is the line's amount as NetSuite computed it (totals), with the posting sign;
     ``tax1amt`` the line's tax, signed the same way.
     """
     sign = -1.0 if record_type in _CREDIT_LINE_TYPES else 1.0

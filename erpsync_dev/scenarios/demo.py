@@ -190,7 +190,7 @@ class Scenario:
 
 @cache
 def _template_text() -> str:
-    return (resources.files("erpsync_dev.sandboxes") / "data" / "shopify_order_template.json").read_text("utf-8")
+    return (resources.files("erpsync_dev.scenarios") / "data" / "shopify_order_template.json").read_text("utf-8")
 
 
 def order_template() -> dict[str, Any]:
