@@ -66,7 +66,7 @@ def test_upsert_creates_then_replaces_the_same_record(client: NetSuiteClient, op
 
 def test_get_by_external_and_internal_id(client: NetSuiteClient) -> None:
     internal_id = client.upsert("salesOrder", "shopify-order-2002", sales_order(otherRefNum="#2002"))
-    by_eid = client.get_by_external_id("salesOrder", "shopify-order-2002")
+    by_eid = client.get_by_external_id("salesOrder", "shopify-order-2002", expand_sub_resources=False)
     assert by_eid is not None
     assert by_eid["id"] == internal_id
     assert by_eid["externalId"] == "shopify-order-2002"

@@ -574,8 +574,10 @@ class NetSuiteClient:
         return _json_object(response, describe)
 
     def get_by_external_id(
-        self, record_type: str, external_id: str, *, expand_sub_resources: bool = False
+        self, record_type: str, external_id: str, *, expand_sub_resources: bool = True
     ) -> dict[str, Any] | None:
+        # Expanded by default, as the RecordWriter port promises: a caller that closes or rewrites a sublist
+        # must see its lines, not a link to them.
         return self.get(record_type, f"eid:{external_id}", expand_sub_resources=expand_sub_resources)
 
     # -- SuiteQL: ids by natural key, changes since a cursor --
