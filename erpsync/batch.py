@@ -21,10 +21,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from erpsync.dispatch import BatchDispatcher
 from erpsync.errors import ErpsyncError, SkipEvent
 from erpsync.ledger import EntityKey, Ledger
 from erpsync.pipeline import SyncPipeline, ValidEvent
+from erpsync.run_control import RunControl
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ def hand_off(ledger: Ledger, handed_off: dict[int, str], dispatch: Callable[[int
     return deferred
 
 
-def dispatch_waiting(ledger: Ledger, dispatcher: BatchDispatcher, *, older_than: timedelta, limit: int,
+def dispatch_waiting(ledger: Ledger, dispatcher: RunControl, *, older_than: timedelta, limit: int,
                      batch_threshold: int) -> dict[str, int]:
     """The sweep's dispatch: events that waited ``older_than`` without a run get one.
 

@@ -88,21 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     purge.set_defaults(handler=_purge)
 
     _add_dlq(commands)
-    _add_alerts(commands)
     from erpsync import privacy_commands
 
     privacy_commands.add_commands(commands)
-
-    worker = commands.add_parser(
-        "worker", help="run a Prefect worker that forks each flow run from a warm interpreter",
-        description="A Prefect process worker (one process per flow run) whose run processes are forked from a "
-                    "fork server that imported Prefect and the flows once: a run starts in milliseconds "
-                    "instead of about 2 s. Polls the pool every second unless PREFECT_WORKER_QUERY_SECONDS "
-                    "says otherwise. Stops when the worker stops (SIGTERM, Ctrl-C).")
-    from workers import forking  # standard library only at import; Prefect loads when the worker starts
-
-    forking.add_arguments(worker)
-    worker.set_defaults(handler=forking.run)
 
     status = commands.add_parser("status", help="counts of the inbox and ledger, and dead-lettered events")
     status.set_defaults(handler=_status)
@@ -153,15 +141,12 @@ def _add_send(commands) -> None:
 
 
 def _send(args: argparse.Namespace) -> int:
-    import os
-
     from erpsync.receiver.secrets import secrets_from_env
     from erpsync.receiver.webhook_sources import SOURCES
     from erpsync.send_webhook import send
 
     secrets = secrets_from_env()
-    # The block fallback only with a Prefect API to ask: without one Prefect's client starts a server of its own.
-    if not secrets(args.source) and os.environ.get("PREFECT_API_URL"):
+    if not secrets(args.source):  # the hooks' (Prefect Secret blocks) only when the environment has none
         secrets = webhook_secrets()
     answer = send(args.payload, source=args.source, topic=args.topic, to=args.to, secrets=secrets,
                   known_sources=list(SOURCES), shop=args.shop)
@@ -196,13 +181,13 @@ def _sync(args: argparse.Namespace) -> int:
     from erpsync.ledger import Ledger
     from erpsync.settings import Settings
     from erpsync.sync_file import sync_file
-    from erpsync.systems.netsuite.client import NetSuiteClient
+    from erpsync.systems import DEFAULT_TARGET, open_writer
 
     settings = Settings.from_env()
-    NetSuiteClient.from_env(settings.database_url).close()  # a missing ERP setting: a usage error, nothing stored
+    open_writer(DEFAULT_TARGET, settings.database_url).close()  # a missing ERP setting: a usage error, nothing stored
     ledger = Ledger.connect(settings.database_url)
     try:
-        result = sync_file(ledger, settings.mappings_dir, lambda: NetSuiteClient.from_env(settings.database_url),
+        result = sync_file(ledger, settings.mappings_dir, lambda: open_writer(DEFAULT_TARGET, settings.database_url),
                            path=args.payload, source=args.source, topic=args.topic, shop=args.shop)
     finally:
         ledger.close()
@@ -224,23 +209,26 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from erpsync.dispatch import PrefectDispatcher
     from erpsync.ledger import Ledger
     from erpsync.receiver.app import create_app
     from erpsync.receiver.limits import IntakeLimits
     from erpsync.receiver.secrets import secret_env_name
     from erpsync.receiver.server import ServerLimits, serve
     from erpsync.receiver.webhook_sources import SOURCES
+    from erpsync.run_control import load_run_control
     from erpsync.settings import Settings
 
     settings = Settings.from_env()
     server_limits = ServerLimits.from_env()
-    # Before anything asks Prefect (a Secret block below): without an API URL, Prefect's client would start a
-    # temporary local server of its own, a side effect a receiver must not have.
-    if not args.no_dispatch and not settings.prefect_api_url:
-        raise ConfigError("PREFECT_API_URL: not set; the receiver needs it to start sync-event runs "
-                          "(or pass --no-dispatch)")
-    secrets = webhook_secrets(use_blocks=bool(settings.prefect_api_url))
+    # Before the secrets below (a hook may ask the orchestrator for them): a run control that cannot be made (no
+    # PREFECT_API_URL) stops here, with nothing started.
+    runs = None
+    if not args.no_dispatch:
+        try:
+            runs = load_run_control(settings)
+        except ConfigError as exc:
+            raise ConfigError(f"{exc} (or pass --no-dispatch)") from None
+    secrets = webhook_secrets()
     if not any(secrets(name) for name in SOURCES):
         names = ", ".join(secret_env_name(name) for name in SOURCES)
         raise ConfigError(f"no webhook secret for any source: set one of {names}, or create a Prefect Secret "
@@ -251,28 +239,28 @@ def _serve(args: argparse.Namespace) -> int:
         raise ConfigError(f"ERPSYNC_MAPPINGS_DIR: no mapping in {settings.mappings_dir}; every delivery would "
                           f"be refused")
     ledger = Ledger.connect(settings.database_url)
-    api_key = settings.prefect_api_key.get_secret_value() if settings.prefect_api_key else None
-    dispatcher = None if args.no_dispatch else PrefectDispatcher(settings.prefect_api_url or "", api_key=api_key)
-    app = create_app(ledger=ledger, dispatcher=dispatcher, secrets=secrets, mappings_dir=settings.mappings_dir,
+    app = create_app(ledger=ledger, dispatcher=runs, secrets=secrets, mappings_dir=settings.mappings_dir,
                      limits=IntakeLimits.from_env(settings.max_body_bytes), batch_threshold=settings.batch_threshold)
     print(f"ready on http://{args.host}:{args.port}", flush=True)
     serve(app, host=args.host, port=args.port, limits=server_limits)
     return 0
 
 
-def webhook_secrets(*, use_blocks: bool = True):
-    """Each source's secrets: ERPSYNC_<SOURCE>_WEBHOOK_SECRET (comma-separated), else its Prefect Secret block
-    (only with ``use_blocks``: asking Prefect with no PREFECT_API_URL starts a temporary server)."""
+WEBHOOK_SECRETS_GROUP = "erpsync.webhook_secrets"
+
+
+def webhook_secrets():
+    """Each source's secrets: ERPSYNC_<SOURCE>_WEBHOOK_SECRET (comma-separated), else what the installed hooks
+    (entry point group ``erpsync.webhook_secrets``: ``hook(secrets) -> secrets``) put behind it, e.g. the
+    orchestrator's Prefect Secret blocks. With no hook installed, the environment's alone."""
+    from importlib.metadata import entry_points
+
     from erpsync.receiver.secrets import secrets_from_env
 
-    from_env = secrets_from_env()
-    if not use_blocks:
-        return from_env
-    try:
-        from blocks.secrets import with_block_fallback
-    except ImportError:  # the core alone, without the Prefect adapters
-        return from_env
-    return with_block_fallback(from_env)
+    secrets = secrets_from_env()
+    for entry in sorted(entry_points(group=WEBHOOK_SECRETS_GROUP), key=lambda e: e.name):
+        secrets = entry.load()(secrets)
+    return secrets
 
 
 def _mappings_dir():
@@ -348,7 +336,7 @@ def _reconcile(args: argparse.Namespace) -> int:
     from erpsync.reconcile.report import markdown_summary, report_dir, save_html
     from erpsync.reconcile.windows import Window, parse_moment
     from erpsync.settings import Settings
-    from erpsync.systems.netsuite.client import NetSuiteClient
+    from erpsync.systems import DEFAULT_TARGET, open_writer
 
     settings = Settings.from_env()
     window = Window(parse_moment(args.since, tz=args.timezone),
@@ -356,7 +344,7 @@ def _reconcile(args: argparse.Namespace) -> int:
     ledger = Ledger.connect(settings.database_url)
     # Repairs are stored in the inbox; without a dispatcher here, sweep-inbox starts their runs.
     try:
-        with NetSuiteClient.from_env(settings.database_url) as erp:
+        with open_writer(DEFAULT_TARGET, settings.database_url) as erp:
             result = reconcile_order_window(window, ledger=ledger, erp_client=erp, mappings_dir=settings.mappings_dir,
                                             dry_run=args.dry_run, authoritative_fields=args.authoritative)
     finally:
@@ -482,35 +470,6 @@ def _positive_int(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
     return int(text)
-
-
-def _add_alerts(commands) -> None:
-    alerts = commands.add_parser(
-        "alerts", help="create the Prefect automations declared in alerts.yaml",
-        description="Alerts are Prefect automations declared in alerts.yaml (failed sync-event runs, a backlog of "
-                    "failures, a stale inbox, reconciliation drift). They notify through a webhook block: Slack's "
-                    "own for a Slack URL, else a Custom Webhook posting Slack-compatible JSON. Needs PREFECT_API_URL.")
-    actions = alerts.add_subparsers(dest="alerts_command", required=True, metavar="ACTION")
-    apply = actions.add_parser(
-        "apply", help="save the notification block and create or update every declared automation",
-        description="Create each automation of the alerts file, or update the one of the same name: running it "
-                    "again never duplicates. The webhook URL is a credential: give it by environment variable "
-                    "(ERPSYNC_ALERT_WEBHOOK_URL, or the file's url_env) or --webhook-url, never in a file.")
-    apply.add_argument("--file", type=Path, help="the alerts file (default: alerts.yaml of the checkout)")
-    apply.add_argument("--webhook-url", metavar="URL", help="where notifications go (default: from the environment)")
-    apply.add_argument("--dry-run", action="store_true", help="print what would be created or updated")
-    apply.set_defaults(handler=_alerts_apply)
-
-
-def _alerts_apply(args: argparse.Namespace) -> int:
-    import os
-
-    from blocks.alerts import DEFAULT_FILE, apply, load_alerts
-
-    alerts = load_alerts(args.file or DEFAULT_FILE)
-    url = args.webhook_url or os.environ.get(alerts.notification.url_env) or None
-    apply(alerts, url=url, dry_run=args.dry_run)
-    return 0
 
 
 if __name__ == "__main__":

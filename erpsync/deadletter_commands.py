@@ -127,10 +127,9 @@ def replay_command(args: argparse.Namespace, out: TextIO) -> int:
             out.write(f"no dead letters to replay ({where.describe()})\n")
             return 0
         if not args.dry_run:
-            from erpsync.dispatch import PrefectDispatcher
+            from erpsync.run_control import load_run_control
 
-            api_key = settings.prefect_api_key.get_secret_value() if settings.prefect_api_key else None
-            runs = PrefectDispatcher(settings.prefect_api_url or "", api_key=api_key)
+            runs = load_run_control(settings)
         verb = "would replay" if args.dry_run else "replaying"
         out.write(f"{verb} {len(chosen)} dead letters ({where.describe()}) at up to {args.rate:g} per second\n")
 

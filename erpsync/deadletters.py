@@ -22,13 +22,13 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Protocol
 
 from sqlalchemy import func
 from sqlmodel import select
 
 from erpsync.errors import ConfigError, ErpsyncError
 from erpsync.ledger import HANDLED_IN_RECEIVER, InboxEvent, Ledger, Outcome, utcnow
+from erpsync.run_control import IN_FLIGHT, RunControl
 
 # -- reasons -----------------------------------------------------------------------------------------------------
 
@@ -447,20 +447,6 @@ def state_message(failed: FailedEvent | None, event_id: int) -> str:
 
 # -- replay ------------------------------------------------------------------------------------------------------
 
-# Prefect state types of a run that is already queued or running: rescheduling it would start it twice.
-IN_FLIGHT = frozenset({"SCHEDULED", "PENDING", "RUNNING", "CANCELLING", "PAUSED"})
-
-
-class RunControl(Protocol):
-    """What a replay needs of the orchestrator (``erpsync.dispatch.PrefectDispatcher``)."""
-
-    def dispatch(self, event_id: int) -> str: ...
-
-    def reschedule(self, flow_run_id: str, *, message: str) -> None: ...
-
-    def run_states(self, flow_run_ids: list[str]) -> dict[str, str]: ...
-
-
 @dataclass
 class ReplayResult:
     chosen: int = 0
@@ -502,7 +488,7 @@ def replay(ledger: Ledger, runs: RunControl | None, events: Sequence[FailedEvent
             progress(f"[{n}/{total}] event {event.event_id} ({event.reason.label}): {action}")
         return result
     if runs is None:
-        raise ConfigError("a replay needs the Prefect API (PREFECT_API_URL)")
+        raise ConfigError("a replay needs the orchestrator's run control")
     run_ids = [e.flow_run_id for e in events if e.flow_run_id and e.flow_run_id != HANDLED_IN_RECEIVER]
     states = runs.run_states(run_ids) if run_ids else {}
     interval = 1.0 / rate
@@ -514,9 +500,9 @@ def replay(ledger: Ledger, runs: RunControl | None, events: Sequence[FailedEvent
             progress(f"[{n}/{total}] event {event.event_id}: not replayed: handled by the receiver; see its reason")
             continue
         state = states.get(event.flow_run_id) if event.flow_run_id else None
-        if state in IN_FLIGHT:
+        if state in IN_FLIGHT:  # rescheduling a queued or running run would start it twice
             result.in_flight.append(event.event_id)
-            progress(f"[{n}/{total}] event {event.event_id}: run {event.flow_run_id} is {state.lower()}, skipped")
+            progress(f"[{n}/{total}] event {event.event_id}: run {event.flow_run_id} is {state}, skipped")
             continue
         if next_at is not None and (wait := next_at - clock()) > 0:
             sleep(wait)
@@ -527,7 +513,7 @@ def replay(ledger: Ledger, runs: RunControl | None, events: Sequence[FailedEvent
                 result.rescheduled.append(event.event_id)
                 progress(f"[{n}/{total}] event {event.event_id}: run {event.flow_run_id} rescheduled")
             else:
-                # No run, or one Prefect no longer knows (its database was reset): start one.
+                # No run, or one the orchestrator no longer knows (its database was reset): start one.
                 run_id = runs.dispatch(event.event_id)
                 ledger.mark_dispatched(event.event_id, run_id)
                 result.dispatched.append(event.event_id)

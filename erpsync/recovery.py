@@ -2,16 +2,17 @@
 
 An event keeps one flow run for life (the idempotency key is the event id), so the sweep, which dispatches only
 events without a run, never looks at it again. When a worker process is killed (SIGKILL, OOM, a lost machine)
-Prefect marks its run Crashed and the event stays ``received`` in the inbox. Each sweep calls ``recover``:
+the orchestrator marks its run crashed and the event stays ``received`` in the inbox. Each sweep calls
+``recover`` with the orchestrator's ``RunControl`` (erpsync/run_control.py):
 
     event not final in the inbox, and its run is …
-      CRASHED                 rescheduled, as "Retry" in the UI does (same run id, same parameters)
-      PENDING for 150 s       rescheduled too: its worker died between taking it and starting its process
-      FAILED                  rescheduled too: a run that failed without recording a ledger outcome died
-                              before ``fail()`` could record it (the ledger was down); a FAILED run with an
+      crashed                 rescheduled, as "Retry" in the UI does (same run id, same parameters)
+      pending for 150 s       rescheduled too: its worker died between taking it and starting its process
+      failed                  rescheduled too: a run that failed without recording a ledger outcome died
+                              before ``fail()`` could record it (the ledger was down); a failed run with an
                               outcome is a dead letter, and its event is final ("failed"), so it is not here
-      unknown to Prefect      dispatched afresh (the run was deleted, or Prefect's database was replaced)
-      COMPLETED               rescheduled: it ended without finishing the event (a batch run cut short)
+      unknown                 dispatched afresh (the run was deleted, or the orchestrator's database was reset)
+      completed               rescheduled: it ended without finishing the event (a batch run cut short)
       anything else           left alone: running, scheduled, or cancelled by someone on purpose
 
 A `sync-batch` run that crashed is rescheduled the same way, once; it resumes the events it had taken.
@@ -20,21 +21,21 @@ Re-running is safe at any point of a crash: the pipeline's steps are idempotent 
 An event whose run crashed ``max_recoveries`` times is dead-lettered rather than re-run forever: an event that
 kills its process every time (memory) must not take a worker down every minute.
 
-An entity claim records the run that took it. When Prefect says that run is over (crashed, failed, completed,
-cancelled, or gone) the claim is freed at once, so other events of the entity do not wait for the 15-minute
-stale-claim timeout; a re-run of the same event refreshes its claim, and a refreshed claim is never freed.
+An entity claim records the run that took it. When the orchestrator says that run is over (crashed, failed,
+completed, cancelled, or gone) the claim is freed at once, so other events of the entity do not wait for the
+15-minute stale-claim timeout; a re-run of the same event refreshes its claim, and a refreshed claim is never freed.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from sqlmodel import func, select
 
 from erpsync.errors import ErpsyncError
 from erpsync.ledger import DONE_STATES, InboxEvent, Ledger, Outcome, utcnow
+from erpsync.run_control import FINISHED, RunControl, RunState
 
 log = logging.getLogger(__name__)
 
@@ -42,24 +43,13 @@ MAX_RECOVERIES = 5
 # A process worker moves a run from PENDING to RUNNING within seconds; one PENDING this long lost its worker
 # while submitting it (killed between taking the run and starting its process), and nothing else will start it.
 STUCK_PENDING_SECONDS = 150
-# COMPLETED too: a run that ended well while its event is not final (a batch run that stopped before finishing
+# Not a state of the orchestrator's: what recovery calls a run pending for STUCK_PENDING_SECONDS.
+PENDING_STUCK = "pending_stuck"
+# Completed too: a run that ended well while its event is not final (a batch run that stopped before finishing
 # what it held) would otherwise keep the event forever; a re-run is safe, the steps are idempotent.
-RERUN_STATES = frozenset({"CRASHED", "FAILED", "PENDING_STUCK", "COMPLETED"})
-FINISHED_STATES = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
+RERUN_STATES = frozenset({RunState.CRASHED, RunState.FAILED, PENDING_STUCK, RunState.COMPLETED})
 # Appended to the outcome log (without changing the event's state) each time a run is re-run after it died.
 RECOVERED = "recovered"
-
-
-class RunControl(Protocol):
-    """What recovery needs of Prefect; `erpsync.dispatch.PrefectDispatcher` provides it."""
-
-    def dispatch(self, event_id: int) -> str: ...
-
-    def reschedule(self, flow_run_id: str, *, message: str) -> None: ...
-
-    def run_states(self, flow_run_ids: list[str]) -> dict[str, str]: ...
-
-    def state_ages(self, flow_run_ids: list[str]) -> dict[str, float]: ...
 
 
 @dataclass
@@ -78,7 +68,7 @@ class RecoveryReport:
 
 def recover(ledger: Ledger, runs: RunControl, *, limit: int = 500,
             max_recoveries: int = MAX_RECOVERIES) -> RecoveryReport:
-    """One recovery pass; a Prefect or ledger outage ends it early (the next sweep tries again)."""
+    """One recovery pass; an orchestrator or ledger outage ends it early (the next sweep tries again)."""
     report = RecoveryReport()
     try:
         report.claims_freed = free_claims_of_finished_runs(ledger, runs)
@@ -97,10 +87,10 @@ def free_claims_of_finished_runs(ledger: Ledger, runs: RunControl) -> int:
     freed = 0
     for claim in claims:
         state = states.get(claim.flow_run_id)
-        if (state is None or state in FINISHED_STATES) and ledger.free_claim(claim):
+        if (state is None or state in FINISHED) and ledger.free_claim(claim):
             freed += 1
             log.info("freed the claim on %s/%s/%s of event %s: its run %s is %s", claim.source, claim.entity_type,
-                     claim.entity_id, claim.event_id, claim.flow_run_id, (state or "unknown to Prefect").lower())
+                     claim.entity_id, claim.event_id, claim.flow_run_id, state or "unknown to the orchestrator")
     return freed
 
 
@@ -110,17 +100,17 @@ def _rerun_dead_runs(ledger: Ledger, runs: RunControl, report: RecoveryReport, *
     if not pending:
         return
     run_ids = sorted({run_id for _, run_id, _ in pending})
-    states = runs.run_states(run_ids)
-    if any(state == "PENDING" for state in states.values()):
-        ages = runs.state_ages([run_id for run_id, state in states.items() if state == "PENDING"])
-        states.update({run_id: "PENDING_STUCK" for run_id, age in ages.items() if age >= STUCK_PENDING_SECONDS})
+    states: dict[str, str] = dict(runs.run_states(run_ids))
+    if any(state == RunState.PENDING for state in states.values()):
+        ages = runs.state_ages([run_id for run_id, state in states.items() if state == RunState.PENDING])
+        states.update({run_id: PENDING_STUCK for run_id, age in ages.items() if age >= STUCK_PENDING_SECONDS})
     rescheduled_runs: set[str] = set()  # a sync-batch run holds many events; it is rescheduled once
     for event_id, run_id, source in pending:
         state = states.get(run_id)
         if state is None:
             ledger.mark_dispatched(event_id, runs.dispatch(event_id))
             report.redispatched.append(event_id)
-            log.warning("event %s: its run %s is unknown to Prefect; dispatched afresh", event_id, run_id)
+            log.warning("event %s: its run %s is unknown to the orchestrator; dispatched afresh", event_id, run_id)
             continue
         if state not in RERUN_STATES:
             continue
@@ -168,58 +158,3 @@ def _note_recovery(ledger: Ledger, event_id: int, source: str, reason: str) -> N
     with ledger.session() as session:
         session.add(Outcome(event_id=event_id, source=source, outcome=RECOVERED, reason=reason, at=utcnow()))
         session.commit()
-
-
-# Prefect's documented zombie-run detection: a run whose heartbeats stop without a final state (its worker or
-# host died with it) is marked Crashed, and `recover` above re-runs its event at the next sweep. Workers must
-# send heartbeats: PREFECT_FLOWS_HEARTBEAT_FREQUENCY=30 in their environment; `within` is three of them.
-CRASH_DETECTION_AUTOMATION = {
-    "name": "erpsync-crash-zombie-runs",
-    "description": "A flow run that stopped sending heartbeats (its worker or host died) is marked Crashed, so "
-                   "the sweep's recovery re-runs its event.",
-    "enabled": True,
-    "tags": ["erpsync"],
-    "trigger": {
-        "type": "event",
-        "posture": "Proactive",
-        "match": {"prefect.resource.id": "prefect.flow-run.*"},
-        # Running too: a run killed before its first heartbeat must not escape (it would stay Running forever).
-        "after": ["prefect.flow-run.heartbeat", "prefect.flow-run.Running"],
-        "expect": ["prefect.flow-run.heartbeat", "prefect.flow-run.Completed", "prefect.flow-run.Failed",
-                   "prefect.flow-run.Cancelled", "prefect.flow-run.Crashed"],
-        "for_each": ["prefect.resource.id"],
-        "threshold": 1,
-        "within": 90,
-    },
-    "actions": [{"type": "change-flow-run-state", "state": "CRASHED",
-                 "message": "No heartbeat for 90 s: the process running this flow run is gone."}],
-}
-
-
-def ensure_crash_detection(api_url: str, *, api_key: str | None = None, timeout: float = 30.0) -> str:
-    """Create (or replace, matched by name) the crash-detection automation; returns "created" or "updated".
-
-    Plain HTTP, like the dispatcher, so the local stack and `erpsync alerts apply` share it.
-    """
-    import httpx
-
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    name = CRASH_DETECTION_AUTOMATION["name"]
-    try:
-        with httpx.Client(base_url=api_url.rstrip("/") + "/", headers=headers, timeout=timeout) as client:
-            found = client.post("automations/filter", json={"automations": {"name": {"any_": [name]}}})
-            found.raise_for_status()
-            existing = [automation["id"] for automation in found.json()]
-            if existing:
-                keep, *twins = existing
-                client.put(f"automations/{keep}", json=CRASH_DETECTION_AUTOMATION).raise_for_status()
-                for twin in twins:
-                    client.delete(f"automations/{twin}").raise_for_status()
-                return "updated"
-            client.post("automations/", json=CRASH_DETECTION_AUTOMATION).raise_for_status()
-            return "created"
-    except httpx.HTTPStatusError as exc:
-        raise ErpsyncError(f"Prefect API refused the crash-detection automation: HTTP {exc.response.status_code} "
-                           f"{exc.response.text[:300]}") from None
-    except httpx.HTTPError as exc:
-        raise ErpsyncError(f"Prefect API unreachable: {type(exc).__name__}") from None

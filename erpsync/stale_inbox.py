@@ -1,4 +1,8 @@
-"""How long events have waited in the inbox without a flow run: what the stale-inbox alert reports."""
+"""How long events have waited in the inbox without a flow run: what the stale-inbox alert reports.
+
+The sweep emits it as an event (its name and resource live in orchestration/events.py) that alerts.yaml's
+stale-inbox automation matches.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,6 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from erpsync.ledger import InboxEvent, Ledger, utcnow
-
-# The Prefect event the sweep emits, and its resource: alerts.yaml's stale-inbox automation matches both.
-STALE_EVENT = "erpsync.inbox.stale"
-STALE_RESOURCE = {"prefect.resource.id": "erpsync.inbox"}
 
 
 @dataclass(frozen=True)

@@ -9,17 +9,16 @@ from zoneinfo import ZoneInfo
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from prefect.events import emit_event
 from prefect.runtime import flow_run
-from prefect.settings import PREFECT_API_KEY, PREFECT_API_URL
 
-from erpsync.dispatch import PrefectDispatcher
 from erpsync.ledger import Ledger
 from erpsync.reconcile.alert import DEFAULT_THRESHOLD, drift_alert
 from erpsync.reconcile.job import reconcile_order_window
 from erpsync.reconcile.report import first_rows, markdown_summary, report_dir, save_html
 from erpsync.reconcile.windows import Window, nightly_window, parse_moment
 from erpsync.settings import Settings
+from orchestration import events
+from orchestration.runs import PrefectRunControl
 from tasks.sync import erp_client
 
 
@@ -62,8 +61,7 @@ def reconcile(since: str | None = None, until: str | None = None, days: int = 1,
     window = window_of(since, until, days, timezone)
     settings = Settings.from_env()
     ledger = Ledger.connect(settings.database_url)
-    dispatcher = None if dry_run else PrefectDispatcher(PREFECT_API_URL.value(),
-                                                        api_key=PREFECT_API_KEY.value() or None)
+    dispatcher = None if dry_run else PrefectRunControl.from_prefect_settings()
     try:
         with erp_client() as erp:
             # The flow run id names the repairs: a retry of this run re-finds them in the inbox, a later run
@@ -82,10 +80,9 @@ def reconcile(since: str | None = None, until: str | None = None, days: int = 1,
                     result.summary.needs_attention, path)
         alert = drift_alert(result.summary, window, drift_alert_threshold)
         if alert is not None:
-            emit_event(event=alert.event, resource=alert.resource, payload=alert.payload)
-            logger.warning("%s: %s drift rows need a person (threshold %s); event %s emitted",
-                           alert.resource["prefect.resource.id"], alert.payload["needs_attention"],
-                           drift_alert_threshold, alert.event)
+            resource = events.emit_drift_exceeded(alert)
+            logger.warning("%s: %s drift rows need a person (threshold %s); event %s emitted", resource,
+                           alert.payload["needs_attention"], drift_alert_threshold, events.DRIFT_EXCEEDED)
         return result.summary.as_dict()
     finally:
         if dispatcher is not None:

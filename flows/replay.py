@@ -7,13 +7,12 @@ rescheduled, as the UI's Retry does, and runs with the mapping as it is now.
 from __future__ import annotations
 
 from prefect import flow, get_run_logger
-from prefect.settings import PREFECT_API_KEY, PREFECT_API_URL
 
 from erpsync.deadletters import DeadLetterFilter, replay, select_dead_letters
-from erpsync.dispatch import PrefectDispatcher
 from erpsync.errors import ConfigError
 from erpsync.ledger import Ledger
 from erpsync.settings import Settings
+from orchestration.runs import PrefectRunControl
 
 
 @flow(name="replay-dead-letters", log_prints=False, validate_parameters=True)
@@ -31,7 +30,7 @@ def replay_dead_letters(since: str | None = None, until: str | None = None, time
     if limit is not None and limit < 1:
         raise ConfigError(f"limit: must be at least 1; got {limit}")
     ledger = Ledger.connect(Settings.from_env().database_url)
-    runs = None if dry_run else PrefectDispatcher(PREFECT_API_URL.value(), api_key=PREFECT_API_KEY.value() or None)
+    runs = None if dry_run else PrefectRunControl.from_prefect_settings()
     try:
         chosen = select_dead_letters(ledger, where, limit=limit)
         logger.info("%d dead letters match (%s); replaying at up to %s per second", len(chosen), where.describe(),

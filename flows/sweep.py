@@ -5,17 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from prefect import flow, get_run_logger
-from prefect.events import emit_event
 from prefect.runtime import flow_run
-from prefect.settings import PREFECT_API_KEY, PREFECT_API_URL
 
 from erpsync.batch import dispatch_waiting
-from erpsync.dispatch import PrefectDispatcher
 from erpsync.ledger import Ledger
 from erpsync.pipeline import CLAIM_STALE_AFTER
 from erpsync.recovery import recover
 from erpsync.settings import Settings
-from erpsync.stale_inbox import STALE_EVENT, STALE_RESOURCE, stale_inbox
+from erpsync.stale_inbox import stale_inbox
+from orchestration import events
+from orchestration.runs import PrefectRunControl
 
 
 def run_name() -> str:
@@ -34,8 +33,7 @@ def sweep_inbox(grace_seconds: int = 30, limit: int = 500, stale_after_seconds: 
     logger = get_run_logger()
     settings = Settings.from_env()
     ledger = Ledger.connect(settings.database_url)
-    # The key is None for a local open-source server; Prefect Cloud needs it.
-    dispatcher = PrefectDispatcher(PREFECT_API_URL.value(), api_key=PREFECT_API_KEY.value() or None)
+    dispatcher = PrefectRunControl.from_prefect_settings()
     try:
         freed = ledger.free_stale_claims(older_than=CLAIM_STALE_AFTER)
         # Counted before dispatching: events that waited this long without a run mean Prefect or the dispatch was
@@ -44,7 +42,7 @@ def sweep_inbox(grace_seconds: int = 30, limit: int = 500, stale_after_seconds: 
         if stale is not None:
             logger.warning("inbox: %d events without a run, the oldest for %d s", stale.count,
                            stale.oldest_age_seconds)
-            emit_event(STALE_EVENT, resource=STALE_RESOURCE, payload=stale.payload())
+            events.emit_inbox_stale(stale)
         # With batching on, a backlog goes to a sync-batch run rather than to hundreds of runs of one event.
         result = dispatch_waiting(ledger, dispatcher, older_than=timedelta(seconds=grace_seconds), limit=limit,
                                   batch_threshold=settings.batch_threshold)

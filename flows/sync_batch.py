@@ -15,11 +15,10 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.futures import as_completed
 from prefect.runtime import flow_run
-from prefect.settings import PREFECT_API_KEY, PREFECT_API_URL
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from erpsync.batch import ChunkResult, hand_off
-from erpsync.dispatch import PrefectDispatcher
+from orchestration.runs import PrefectRunControl
 from tasks.batch import sync_chunk
 from tasks.sync import pipeline
 
@@ -37,7 +36,7 @@ def sync_batch(chunk_size: int = 50, max_events: int = 20000, threads: int | Non
     run_id = str(flow_run.id)
     threads = threads or int(os.environ.get("ERPSYNC_NETSUITE_CONCURRENCY") or 5) or 5
     ledger = pipeline().ledger
-    dispatcher = PrefectDispatcher(PREFECT_API_URL.value(), api_key=PREFECT_API_KEY.value() or None)
+    dispatcher = PrefectRunControl.from_prefect_settings()
     total, in_flight, taken, deferred = ChunkResult(), [], 0, 0
     try:
         # A rescheduled run (it crashed) first finishes every event it held before, then takes new ones.

@@ -51,7 +51,6 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from erpsync import lifecycle, privacy
-from erpsync.dispatch import BatchDispatcher, Dispatcher
 from erpsync.errors import ErpsyncError, InvalidPayload, TransientError
 from erpsync.ledger import InboxDelivery, Ledger
 from erpsync.receiver.deliveries import BadDelivery, Delivery, DeliveryRefused, NotAWebhook, WebhookSource
@@ -59,6 +58,7 @@ from erpsync.receiver.inbox_writer import InboxWriter
 from erpsync.receiver.limits import IntakeLimits, JsonRefused, RateLimiter, is_json_media_type, parse_json_object
 from erpsync.receiver.openapi import openapi_document
 from erpsync.receiver.webhook_sources import SOURCES
+from erpsync.run_control import Dispatcher, RunControl
 
 log = logging.getLogger("erpsync.receiver")
 
@@ -150,7 +150,7 @@ class DispatchQueue:
     # How often the state of the batch runs is asked of Prefect while relying on them.
     BATCH_CHECK_SECONDS = 2.0
 
-    def __init__(self, ledger: Ledger, dispatcher: BatchDispatcher, *, threads: int = 4, batch_threshold: int = 0):
+    def __init__(self, ledger: Ledger, dispatcher: RunControl, *, threads: int = 4, batch_threshold: int = 0):
         self.ledger = ledger
         self.dispatcher = dispatcher
         self.batch_threshold = batch_threshold

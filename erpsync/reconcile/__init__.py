@@ -5,7 +5,7 @@ Core code: no Prefect here. ``flows/`` wraps ``run_reconciliation`` and publishe
 
 from __future__ import annotations
 
-from erpsync.reconcile.alert import DRIFT_EVENT, DriftAlert, drift_alert
+from erpsync.reconcile.alert import DriftAlert, drift_alert
 from erpsync.reconcile.compare import DRIFT_KINDS, CompareStats, Comparison, DriftSet, classify, source_row
 from erpsync.reconcile.job import ReconcileResult, run_reconciliation
 from erpsync.reconcile.repair import Repair, RepairResult, delivery_id, enqueue_repairs, plan_repairs, run_stamp
@@ -23,7 +23,6 @@ from erpsync.systems.netsuite.sales_orders import ErpSalesOrders
 from erpsync.systems.shopify.admin import ShopifyAdminClient
 
 __all__ = [
-    "DRIFT_EVENT",
     "DRIFT_KINDS",
     "CompareStats",
     "DriftAlert",

@@ -1,21 +1,20 @@
 """The drift alert: when drift a person must look at exceeds a threshold, an event an automation can match.
 
-The event is ``erpsync.reconcile.drift-exceeded`` on the resource ``erpsync.reconcile.<window start date>``
-(named ``reconcile``); its payload holds counts only, never an id or a value from a record. The flow emits it
-through Prefect's events; the automation that notifies someone matches the event name.
+Its payload holds counts only, never an id or a value from a record; ``window_start`` says which window. The
+reconcile flow emits it (the event's name and resource live in orchestration/events.py); the automation that
+notifies someone matches the event name.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from erpsync.errors import ConfigError
 from erpsync.reconcile.report import ReconcileSummary
 from erpsync.reconcile.windows import Window
 
-DRIFT_EVENT = "erpsync.reconcile.drift-exceeded"
-RESOURCE_PREFIX = "erpsync.reconcile."
 # Anything left for a person after the repairs alerts: a repaired record needs nobody, but an ERP-only record,
 # a hand edit that differs from the shop, or a dead letter stays wrong until someone acts, night after night.
 DEFAULT_THRESHOLD = 0
@@ -23,10 +22,9 @@ DEFAULT_THRESHOLD = 0
 
 @dataclass(frozen=True)
 class DriftAlert:
-    """One event to emit: its name, resource and counts-only payload."""
+    """One alert to emit: the start date of the window reconciled and the counts-only payload."""
 
-    event: str
-    resource: dict[str, str]
+    window_start: date
     payload: dict[str, Any]
 
 
@@ -49,6 +47,4 @@ def drift_alert(summary: ReconcileSummary, window: Window, threshold: int | None
         "repairs_enqueued": summary.repairs_enqueued,
         "dry_run": summary.dry_run,
     }
-    resource = {"prefect.resource.id": f"{RESOURCE_PREFIX}{window.start.date().isoformat()}",
-                "prefect.resource.name": "reconcile"}
-    return DriftAlert(DRIFT_EVENT, resource, payload)
+    return DriftAlert(window.start.date(), payload)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from erpsync.dispatch import Dispatcher
+from erpsync.run_control import Dispatcher
 from erpsync.ledger import Ledger
 from erpsync.mapping import Mapping as ErpMapping
 from erpsync.reconcile.compare import DEFAULT_CHUNK, ERP_EDIT_SLACK, Comparison, DriftSet, external_id_shape

@@ -24,11 +24,11 @@ from typing import Any
 
 import pandas as pd
 
-from erpsync.dispatch import Dispatcher
 from erpsync.errors import ConfigError, ErpsyncError, MappingError
 from erpsync.ledger import EntityKey, Ledger
 from erpsync.mapping import Mapping as ErpMapping
 from erpsync.reconcile.compare import DriftSet
+from erpsync.run_control import Dispatcher
 
 log = logging.getLogger(__name__)
 

@@ -15,11 +15,11 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import select
 
-from orchestration.runs import idempotency_key
 from erpsync.ledger import InboxEvent
 from erpsync.summary import summarize
 from erpsync.systems.netsuite.client import NetSuiteClient
 from erpsync_dev.demo import check_erp, wait_until_handled
+from orchestration.runs import idempotency_key
 from tests.e2e.conftest import RETIRED_SKU, send_event, wait_for_state
 
 pytestmark = pytest.mark.e2e

@@ -20,9 +20,9 @@ import pytest
 from erpsync import failpoints
 from erpsync.ledger import EntityKey, Ledger
 from erpsync.recovery import RECOVERED
-from orchestration.automations import ensure_crash_detection
 from erpsync_dev.processes import free_port
 from erpsync_dev.stack import LocalStack, StackConfig
+from orchestration.automations import ensure_crash_detection
 from tests.conftest import POSTGRES_URL, REPO, _postgres_database, shopify_order_sample, with_quantity
 from tests.e2e.conftest import send_event, wait_for_state
 

@@ -7,8 +7,8 @@ import re
 import pytest
 import yaml
 
-from orchestration.automations import DEFAULT_FILE, automation, load_alerts, notification_block
 from erpsync.errors import ConfigError
+from orchestration.automations import DEFAULT_FILE, automation, load_alerts, notification_block
 
 
 def test_the_shipped_file_declares_the_four_alerts_as_valid_prefect_automations():

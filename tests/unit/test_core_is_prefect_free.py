@@ -19,12 +19,26 @@ def test_no_core_module_imports_prefect():
     assert offenders == []
 
 
+# What the receiver process loads of the orchestration side (its run control, the secrets hook, the commands it
+# registers): plain HTTP, so a receiver never imports Prefect.
+RECEIVER_SIDE = ["orchestration", "orchestration.api", "orchestration.states", "orchestration.runs",
+                 "orchestration.webhook_secrets", "orchestration.events", "orchestration.commands"]
+
+
 def test_core_modules_load_with_prefect_unimportable():
     modules = sorted(
         ".".join(p.relative_to(CORE.parent).with_suffix("").parts)
         # migrations/env.py is a script Alembic runs inside its own context, not a module to import
         for p in CORE.rglob("*.py") if p.name != "__main__.py" and p.relative_to(CORE).parts != ("migrations", "env.py")
     )
+    assert_load_without_prefect(modules)
+
+
+def test_the_receivers_side_of_orchestration_loads_with_prefect_unimportable():
+    assert_load_without_prefect(RECEIVER_SIDE)
+
+
+def assert_load_without_prefect(modules: list[str]) -> None:
     code = (
         "import sys, importlib\n"
         "class Block:\n"
@@ -45,7 +59,8 @@ ADAPTERS = ("orchestration", "workers", "blocks", "flows", "tasks")
 PREFECT_WORDS = ("/deployments/", "deployments/name/", "/flow_runs/", "flow_runs/", "/automations/", "automations/",
                  "set_state", "create_flow_run", "prefect.resource", "prefect.flow-run", "AwaitingRetry")
 # Prefect's state types as its API writes them, quoted in code ("CRASHED"): the core uses RunState.
-PREFECT_STATE = re.compile(r"""["'](?:SCHEDULED|PENDING|RUNNING|COMPLETED|FAILED|CRASHED|CANCELLED|CANCELLING|PAUSED)["']""")
+PREFECT_STATE = re.compile(
+    r"""["'](?:SCHEDULED|PENDING|RUNNING|COMPLETED|FAILED|CRASHED|CANCELLED|CANCELLING|PAUSED)["']""")
 
 
 def core_sources():
@@ -59,6 +74,7 @@ def test_no_core_module_imports_an_adapter_package():
 
 
 def test_no_core_module_names_prefects_rest_api_states_or_events():
-    offenders = sorted({f"{name}: {word}" for name, text in core_sources() for word in PREFECT_WORDS if word in text}
-                       | {f"{name}: {m.group()}" for name, text in core_sources() for m in PREFECT_STATE.finditer(text)})
+    sources = core_sources()
+    offenders = sorted({f"{name}: {word}" for name, text in sources for word in PREFECT_WORDS if word in text}
+                       | {f"{name}: {m.group()}" for name, text in sources for m in PREFECT_STATE.finditer(text)})
     assert offenders == []

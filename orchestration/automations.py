@@ -1,9 +1,12 @@
-"""Alerts: the Prefect automations declared in alerts.yaml, and the notification block they send through.
+"""Prefect automations: the alerts declared in alerts.yaml (and the block they notify through), and crash detection.
 
 `erpsync alerts apply` calls ``apply``: it saves the block (a SlackWebhook for a Slack URL, else a Custom Webhook
 posting Slack-compatible JSON), then creates each automation or updates the one of the same name, so running it
 again changes nothing but what the file changed. The webhook URL is a credential: it comes from the environment or
 an argument, is stored as a secret field of the block, and never appears in a file or in the output.
+
+``ensure_crash_detection`` installs the automation that marks runs whose worker died Crashed (plain HTTP, so the
+local stack can call it without Prefect's client); the sweep's recovery (erpsync/recovery.py) re-runs them.
 """
 
 from __future__ import annotations
@@ -17,8 +20,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from erpsync.errors import ConfigError, ErpsyncError
-from erpsync.recovery import CRASH_DETECTION_AUTOMATION, ensure_crash_detection
 from erpsync.settings import PROJECT_DIR
+from orchestration import events
 
 DEFAULT_FILE = PROJECT_DIR / "alerts.yaml"
 SLACK_HOSTS = ("hooks.slack.com",)
@@ -225,3 +228,57 @@ def _describe(automation) -> str:
     return f"on {expect}" + (f", {trigger.threshold} within {within} s" if within else
                              f", {trigger.threshold} at a time" if trigger.threshold > 1 else "")
 
+
+
+# -- crash detection ---------------------------------------------------------------------------------------------
+
+# Prefect's documented zombie-run detection: a run whose heartbeats stop without a final state (its worker or
+# host died with it) is marked Crashed, and the sweep's recovery re-runs its event. Workers must send
+# heartbeats: PREFECT_FLOWS_HEARTBEAT_FREQUENCY=30 in their environment; `within` is three of them.
+CRASH_DETECTION_AUTOMATION = {
+    "name": "erpsync-crash-zombie-runs",
+    "description": "A flow run that stopped sending heartbeats (its worker or host died) is marked Crashed, so "
+                   "the sweep's recovery re-runs its event.",
+    "enabled": True,
+    "tags": ["erpsync"],
+    "trigger": {
+        "type": "event",
+        "posture": "Proactive",
+        "match": {"prefect.resource.id": events.FLOW_RUN_RESOURCE},
+        # Running too: a run killed before its first heartbeat must not escape (it would stay Running forever).
+        "after": [events.FLOW_RUN_HEARTBEAT, events.FLOW_RUN_RUNNING],
+        "expect": [events.FLOW_RUN_HEARTBEAT, *events.FLOW_RUN_FINAL],
+        "for_each": ["prefect.resource.id"],
+        "threshold": 1,
+        "within": 90,
+    },
+    "actions": [{"type": "change-flow-run-state", "state": "CRASHED",
+                 "message": "No heartbeat for 90 s: the process running this flow run is gone."}],
+}
+
+
+def ensure_crash_detection(api_url: str, *, api_key: str | None = None, timeout: float = 30.0) -> str:
+    """Create (or replace, matched by name) the crash-detection automation; returns "created" or "updated"."""
+    import httpx
+
+    from orchestration import api
+
+    name = CRASH_DETECTION_AUTOMATION["name"]
+    try:
+        with api.client(api_url, api_key=api_key, timeout=timeout) as client:
+            found = client.post("automations/filter", json={"automations": {"name": {"any_": [name]}}})
+            found.raise_for_status()
+            existing = [automation["id"] for automation in found.json()]
+            if existing:
+                keep, *twins = existing
+                client.put(f"automations/{keep}", json=CRASH_DETECTION_AUTOMATION).raise_for_status()
+                for twin in twins:
+                    client.delete(f"automations/{twin}").raise_for_status()
+                return "updated"
+            client.post("automations/", json=CRASH_DETECTION_AUTOMATION).raise_for_status()
+            return "created"
+    except httpx.HTTPStatusError as exc:
+        raise ErpsyncError(f"Prefect API refused the crash-detection automation: HTTP {exc.response.status_code} "
+                           f"{exc.response.text[:300]}") from None
+    except httpx.HTTPError as exc:
+        raise ErpsyncError(f"Prefect API unreachable: {type(exc).__name__}") from None
