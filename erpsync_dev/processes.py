@@ -1,5 +1,6 @@
-"""Starting and stopping erpsync's parts as separate processes on loopback — for the demo, the e2e tests and
-the benchmarks. Each process gets its own session, so one Ctrl-C or `stop()` ends every child it spawned."""
+"""Starting and stopping erpsync's parts as separate processes on loopback — for the demo, the tests and the
+benchmarks: the one place that starts them. Each process gets its own session, so one Ctrl-C or `stop()` ends
+every child it spawned; each writes stdout and stderr to one log file, which is also where a ready line is read."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ from pathlib import Path
 import httpx
 
 from erpsync.errors import ConfigError
+
+# What a sandbox prints once it listens (``ready on http://HOST:PORT``): with ``--port 0`` it reports the port it got.
+READY_PREFIX = "ready on "
 
 
 def interrupt_on_signals() -> None:
@@ -138,6 +142,44 @@ class ProcessGroup:
             time.sleep(0.3)
         raise ConfigError(f"{name} did not answer {url} within {timeout:.0f}s")
 
+    def wait_line(self, name: str, prefix: str, *, timeout: float = 30.0) -> str:
+        """Wait until the child's log holds a line starting with ``prefix``; that whole line.
+
+        Reading the log file rather than a pipe means the child can never block on a full pipe, and the line
+        stays on disk for whoever reads the log later. Fails early, with the log's tail, if the child exits.
+        """
+        child = self.get(name)
+        deadline = time.monotonic() + timeout
+        while True:
+            exited = child.process.poll() is not None  # read once more after an exit: the line may be its last
+            for line in _lines(child.log_path, complete=not exited):
+                if line.startswith(prefix):
+                    return line
+            if exited:
+                raise ConfigError(f"{name} exited with code {child.process.returncode} before printing "
+                                  f"{prefix.strip()!r}; see {child.log_path}:\n{tail(child.log_path)}")
+            if time.monotonic() >= deadline:
+                raise ConfigError(f"{name} printed no {prefix.strip()!r} line within {timeout:.0f}s; "
+                                  f"see {child.log_path}:\n{tail(child.log_path)}")
+            time.sleep(0.05)
+
+    def wait_ready(self, name: str, *, timeout: float = 30.0) -> str:
+        """The base URL a sandbox reports on its ready line (see READY_PREFIX), once it listens."""
+        return self.wait_line(name, READY_PREFIX, timeout=timeout).removeprefix(READY_PREFIX).strip()
+
+    def wait(self, name: str, *, timeout: float | None = None) -> int:
+        """Wait for a child that runs to completion; its exit code. It stays in the group, its log readable."""
+        child = self.get(name)
+        try:
+            return child.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise ConfigError(f"{name} still running after {timeout:.0f}s; see {child.log_path}:\n"
+                              f"{tail(child.log_path)}") from None
+
+    def send_signal(self, name: str, sig: int) -> None:
+        """Send ``sig`` to the child alone, as ``kill`` from a shell would: how a test asks a server to stop."""
+        self.get(name).process.send_signal(sig)
+
     def stop(self) -> None:
         for child in reversed(self.children):
             _signal_group(child.process, signal.SIGTERM)
@@ -177,10 +219,23 @@ def _descendants(pid: int) -> list[int]:
 
 
 def tail(path: Path, lines: int = 15) -> str:
+    return "\n".join(_lines(path)[-lines:])
+
+
+def log_lines(child: Managed) -> list[str]:
+    """Every line the child has written so far (stdout and stderr, as they came)."""
+    return _lines(child.log_path)
+
+
+def _lines(path: Path, *, complete: bool = False) -> list[str]:
+    """The file's lines; with ``complete``, without a last one still being written (no newline yet)."""
     try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        text = path.read_text(errors="replace")
     except OSError:
-        return ""
+        return []
+    if complete:
+        text = text[: text.rfind("\n") + 1]
+    return text.splitlines()
 
 
 def python_module(module: str, *args: str) -> list[str]:

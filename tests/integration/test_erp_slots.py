@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 
@@ -16,6 +13,7 @@ import pytest
 
 from erpsync.erp_slots import ErpSlots
 from erpsync.errors import TransientError
+from erpsync_dev.processes import Managed, ProcessGroup, python_module, tail
 from tests.conftest import REPO
 from tests.erp_load_proc import SLOT_NAME
 from tests.sandbox_procs import start_erp_sandbox
@@ -24,21 +22,27 @@ LIMIT = 3
 PROCESSES, THREADS, CALLS = 3, 6, 4
 
 
-def start(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "tests.erp_load_proc", *args], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+@pytest.fixture
+def group(tmp_path):
+    """Where the load processes run: each with a log file; all stopped when the test ends."""
+    group = ProcessGroup(log_dir=tmp_path / "logs", env={**os.environ, "PYTHONUNBUFFERED": "1"}, cwd=REPO)
+    yield group
+    group.stop()
 
 
-def test_processes_sharing_the_limit_never_exceed_it_and_draw_no_429(database_url, tmp_path):
+def start(group: ProcessGroup, name: str, *args: str) -> Managed:
+    return group.start(name, python_module("tests.erp_load_proc", *args))
+
+
+def test_processes_sharing_the_limit_never_exceed_it_and_draw_no_429(database_url, tmp_path, group):
     # The sandbox answers 429 above LIMIT requests in flight: any overshoot by the clients would show.
     with start_erp_sandbox(tmp_path, "--concurrency", str(LIMIT), "--latency-ms", "30", "--retry-after", "0") as erp:
-        workers = [start(erp, database_url, str(LIMIT), str(THREADS), str(CALLS), f"p{n}") for n in range(PROCESSES)]
+        workers = [start(group, f"load-{n}", erp, database_url, str(LIMIT), str(THREADS), str(CALLS), f"p{n}")
+                   for n in range(PROCESSES)]
         reports = []
         for worker in workers:
-            out, err = worker.communicate(timeout=300)
-            assert worker.returncode == 0, err[-2000:]
-            reports.append(json.loads(out.strip().splitlines()[-1]))
+            assert group.wait(worker.name, timeout=300) == 0, tail(worker.log_path, 40)
+            reports.append(json.loads(group.wait_line(worker.name, '{"written"')))  # its report, among its log
         stats = httpx.get(f"{erp}/_sandbox/stats").json()
         records = httpx.get(f"{erp}/_sandbox/records", params={"type": "salesOrder"}).json()["records"]
     assert sum(report["written"] for report in reports) == PROCESSES * THREADS * CALLS == len(records)
@@ -47,27 +51,21 @@ def test_processes_sharing_the_limit_never_exceed_it_and_draw_no_429(database_ur
     assert all(report["timeouts"] == 0 for report in reports)
 
 
-def test_a_killed_holder_frees_its_slot(database_url):
-    holder = start("--hold", database_url, "1")
+def test_a_killed_holder_frees_its_slot(database_url, group):
+    start(group, "holder", "--hold", database_url, "1")
+    assert json.loads(group.wait_line("holder", '{"holding"', timeout=60))["holding"] == 0
+    slots = ErpSlots.for_database(database_url, 1, name=SLOT_NAME, max_wait=0.3)
     try:
-        assert json.loads(holder.stdout.readline())["holding"] == 0
-        slots = ErpSlots.for_database(database_url, 1, name=SLOT_NAME, max_wait=0.3)
-        try:
-            assert slots.shared
-            with pytest.raises(TransientError, match="all 1 slots stayed busy"):
-                slots.acquire()
-            holder.send_signal(signal.SIGKILL)
-            holder.wait(timeout=30)
-            slots.max_wait = 30  # the kernel (file lock) or the server (advisory lock) lets go on its own
-            with slots.hold() as slot:
-                assert slot == 0
-            assert slots.stats.timeouts == 1 and slots.stats.acquired == 1
-        finally:
-            slots.close()
+        assert slots.shared
+        with pytest.raises(TransientError, match="all 1 slots stayed busy"):
+            slots.acquire()
+        group.kill("holder")
+        slots.max_wait = 30  # the kernel (file lock) or the server (advisory lock) lets go on its own
+        with slots.hold() as slot:
+            assert slot == 0
+        assert slots.stats.timeouts == 1 and slots.stats.acquired == 1
     finally:
-        if holder.poll() is None:
-            holder.kill()
-        holder.communicate(timeout=30)
+        slots.close()
 
 
 def test_the_slots_of_different_erp_accounts_are_apart(database_url):

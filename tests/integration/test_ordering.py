@@ -8,13 +8,13 @@ import hashlib
 import json
 import os
 import random
-import subprocess
-import sys
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 
+from erpsync_dev.processes import ProcessGroup, python_module, tail
 from tests.conftest import REPO, shopify_order_sample, with_quantity
 from tests.sandbox_procs import start_erp_sandbox
 
@@ -42,14 +42,17 @@ def deliver(ledger, order: dict) -> int:
                                   payload_sha256=hashlib.sha256(body).hexdigest()).event_id
 
 
-def run_processes(database_url: str, erp_url: str, event_ids: list[int]) -> None:
+def run_processes(database_url: str, erp_url: str, event_ids: list[int], log_dir: Path) -> None:
     queues = [event_ids[n::PROCESSES] for n in range(PROCESSES)]
-    workers = [subprocess.Popen([sys.executable, "-m", "tests.pipeline_proc", database_url, erp_url,
-                                 *map(str, queue)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, env=dict(os.environ)) for queue in queues if queue]
-    for worker in workers:
-        _, err = worker.communicate(timeout=600)
-        assert worker.returncode == 0, err[-3000:]
+    group = ProcessGroup(log_dir=log_dir, env=dict(os.environ), cwd=REPO)
+    try:
+        workers = [group.start(f"pipeline-{n}", python_module("tests.pipeline_proc", database_url, erp_url,
+                                                               *map(str, queue)))
+                   for n, queue in enumerate(queues) if queue]
+        for worker in workers:
+            assert group.wait(worker.name, timeout=600) == 0, tail(worker.log_path, 40)
+    finally:
+        group.stop()
 
 
 def test_shuffled_versions_end_with_the_newest_in_the_erp(ledger, database_url, tmp_path):
@@ -65,7 +68,8 @@ def test_shuffled_versions_end_with_the_newest_in_the_erp(ledger, database_url, 
         orders.setdefault(order_id, {})[number] = deliver(ledger, version)
 
     with start_erp_sandbox(tmp_path) as erp_url:
-        run_processes(database_url, erp_url, sorted(e for events in orders.values() for e in events.values()))
+        run_processes(database_url, erp_url, sorted(e for events in orders.values() for e in events.values()),
+                      tmp_path / "first")
         records = {r["external_id"]: r for r in
                    httpx.get(f"{erp_url}/_sandbox/records", params={"type": "salesOrder"}).json()["records"]}
         assert len(records) == ORDERS, "one sales order per order, whatever the arrival order"
@@ -86,7 +90,7 @@ def test_shuffled_versions_end_with_the_newest_in_the_erp(ledger, database_url, 
         late = [(order_id, number) for order_id, events in orders.items() for number in range(1, max(events))]
         rng.shuffle(late)
         late_ids = [deliver(ledger, versions_of(order_id, number)[-1]) for order_id, number in late]
-        run_processes(database_url, erp_url, late_ids)
+        run_processes(database_url, erp_url, late_ids, tmp_path / "late")
         assert {ledger.get_event(event_id).state for event_id in late_ids} == {"superseded"}
         after = {r["external_id"]: r for r in
                  httpx.get(f"{erp_url}/_sandbox/records", params={"type": "salesOrder"}).json()["records"]}

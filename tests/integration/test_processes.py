@@ -1,8 +1,10 @@
-"""ProcessGroup as `make chaos` uses it: SIGKILL one part by name with everything it spawned, then restart it."""
+"""ProcessGroup as `make chaos` uses it (SIGKILL one part by name with everything it spawned, then restart it) and
+as the tests use it (wait for a ready line, for an exit, send a signal)."""
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -10,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from erpsync.errors import ConfigError
-from erpsync_dev.processes import ProcessGroup
+from erpsync_dev.processes import ProcessGroup, log_lines
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -85,5 +87,53 @@ def test_names_are_unique_and_a_running_process_is_not_restarted(tmp_path) -> No
             group.restart("receiver")
         with pytest.raises(ConfigError, match="no process named 'worker-9'; running: receiver"):
             group.kill("worker-9")
+    finally:
+        group.stop()
+
+
+# Prints a partial line first, so a reader that took an unfinished line would see a truncated address.
+READY_LATER = """
+import sys, time
+print("starting", flush=True)
+print("warming up", file=sys.stderr, flush=True)
+sys.stdout.write("ready on http://127.0.0.1:"); sys.stdout.flush(); time.sleep(0.5)
+print("8123", flush=True)
+print('{"done": 1}', flush=True)
+"""
+
+
+def test_a_ready_line_is_read_from_the_log_whole_and_a_finished_child_leaves_its_exit_code(tmp_path) -> None:
+    group = ProcessGroup(log_dir=tmp_path / "logs", env=dict(os.environ), cwd=REPO)
+    try:
+        child = group.start("server", [sys.executable, "-c", READY_LATER])
+        assert group.wait_ready("server", timeout=30) == "http://127.0.0.1:8123"
+        assert group.wait("server", timeout=30) == 0
+        assert group.wait_line("server", '{"done"') == '{"done": 1}'  # read after the exit as well
+        assert log_lines(child)[:2] == ["starting", "warming up"]
+    finally:
+        group.stop()
+
+
+def test_waiting_for_a_line_fails_early_with_the_log_when_the_child_exits(tmp_path) -> None:
+    group = ProcessGroup(log_dir=tmp_path / "logs", env=dict(os.environ), cwd=REPO)
+    try:
+        group.start("broken", [sys.executable, "-c", "import sys; sys.exit('no database')"])
+        started = time.monotonic()
+        with pytest.raises(ConfigError, match=r"(?s)broken exited with code 1 before printing 'ready on'.*no database"):
+            group.wait_ready("broken", timeout=60)
+        assert time.monotonic() - started < 30
+    finally:
+        group.stop()
+
+
+def test_send_signal_reaches_the_child_alone_and_wait_times_out_with_the_log(tmp_path) -> None:
+    group = ProcessGroup(log_dir=tmp_path / "logs", env=dict(os.environ), cwd=REPO)
+    try:
+        group.start("sleeper", [sys.executable, "-c", "print('sleeping', flush=True); import time; time.sleep(600)"])
+        group.wait_line("sleeper", "sleeping", timeout=30)
+        with pytest.raises(ConfigError, match=r"(?s)sleeper still running after 0s.*sleeping"):
+            group.wait("sleeper", timeout=0.2)
+        group.send_signal("sleeper", signal.SIGTERM)
+        assert group.wait("sleeper", timeout=30) == -signal.SIGTERM
     finally:
         group.stop()

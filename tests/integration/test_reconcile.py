@@ -29,8 +29,7 @@ from erpsync.settings import PROJECT_DIR
 from erpsync.systems.netsuite.client import NetSuiteClient, NetSuiteSettings
 from erpsync.systems.netsuite.sales_orders import ErpSalesOrders
 from erpsync.systems.shopify.admin import ShopifyAdminClient
-from tests.sandbox_procs import ERP_CLIENT_ID, ERP_CLIENT_SECRET, start_erp_sandbox
-from tests.shop_proc import start_shop_sandbox
+from tests.sandbox_procs import ERP_CLIENT_ID, ERP_CLIENT_SECRET, start_erp_sandbox, start_shop_sandbox
 
 ACCESS_TOKEN = "shpat_reconcile_test"
 ORDERS = 12

@@ -17,8 +17,9 @@ import httpx
 import pytest
 
 from erpsync.systems.shopify.webhooks import verify_shopify
+from erpsync_dev.processes import ProcessGroup, log_lines, python_module
 from erpsync_dev.scenarios.demo import build_demo_scenario
-from tests.shop_proc import start_shop_sandbox
+from tests.sandbox_procs import REPO, start_shop_sandbox
 
 SECRET = "integration-webhook-secret"
 TOKEN = "shpat_integration"
@@ -297,23 +298,16 @@ def test_refuses_to_start_without_a_secret(tmp_path):
 
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
-def test_stops_cleanly_on_a_signal(stop):
-    process = subprocess.Popen(
-        [sys.executable, "-m", "erpsync_dev.sandboxes.shopify", "--port", "0", "--secret", SECRET, "--orders", "3"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+def test_stops_cleanly_on_a_signal(stop, tmp_path):
+    group = ProcessGroup(log_dir=tmp_path, env=dict(os.environ), cwd=REPO)
+    shop = group.start("shop", python_module("erpsync_dev.sandboxes.shopify", "--port", "0", "--secret", SECRET,
+                                             "--orders", "3"))
     try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        assert line.startswith("ready on http://127.0.0.1:")
-        assert httpx.get(f"{line.split()[-1]}/healthz").status_code == 200
-        process.send_signal(stop)
-        out, err = process.communicate(timeout=10)
+        url = group.wait_ready("shop", timeout=30)
+        assert url.startswith("http://127.0.0.1:")
+        assert httpx.get(f"{url}/healthz").status_code == 200
+        group.send_signal("shop", stop)
+        assert group.wait("shop", timeout=10) == 0
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
-    assert process.returncode == 0
-    assert (out, err) == ("", "")
+        group.stop()
+    assert log_lines(shop) == [f"ready on {url}"], "nothing on stdout or stderr but the ready line"
