@@ -1,18 +1,15 @@
 """ERP internal ids by a source key (SKU → item id, email → customer id): cached in the ledger, asked of the ERP on a miss.
 
 ``LedgerXref`` is the ``XrefResolver`` the pipeline hands to ``mapping.apply``. A hit younger than ``ttl``
-comes from the ``erp_xref`` table; otherwise one SuiteQL query (``SELECT id FROM item WHERE itemid = '…'``)
-asks the ERP and stores the answer. "Not found" is not cached: the ERP may learn the item later, and a
+comes from the ``erp_xref`` table; otherwise the ERP's ``find_id`` (the ``IdResolver`` port, erpsync/ports.py)
+answers and the answer is stored. "Not found" is not cached: the ERP may learn the item later, and a
 retry of the failed event must see it. ``find_or_create`` goes one step further on a miss: it upserts the
 record the mapping built (``PUT customer/eid:shopify-customer-…``) and caches the id the ERP gave it.
 
-The query's table and column names come from the allow-list in erpsync/mapping/xref.py. The value is a
-checked SQL string literal (quotes doubled, control characters refused), not a bound parameter: Oracle's
-page "Executing SuiteQL Queries Through REST Web Services" documents only the body parameter ``q``; bound
-``params`` are documented for SuiteScript's N/query, not for the REST ``suiteql`` resource. Emails compare
-case-insensitively (``LOWER(email)``; LOWER is in "SuiteQL Supported and Unsupported Functions"): a customer
-typed in NetSuite as Jane@Example.com is the same person as jane@example.com.
-Personal values (emails, names) are cached by their SHA-256 only and never appear in an error message.
+Record types and fields must be natural keys the target system lists (``check_xref_field``), and the value one
+any system could be asked for (``check_lookup_value``); keys the system compares case-insensitively (an email)
+are cached in lower case. Personal values (emails, names) are cached by their SHA-256 only and never appear in
+an error message.
 """
 
 from __future__ import annotations
@@ -29,16 +26,14 @@ from sqlmodel import Field, Session, SQLModel
 
 from erpsync.errors import ConfigError, ErpRejected, MappingError
 from erpsync.ledger import UTCDateTime, utcnow
-from erpsync.mapping.xref import PERSONAL_FIELDS, check_xref_field
+from erpsync.mapping.xref import check_xref_field
+from erpsync.natural_keys import PERSONAL_FIELDS, check_lookup_value
+from erpsync.ports import IdResolver
 
 if TYPE_CHECKING:
     from erpsync.mapping.engine import MappedRecord
 
 DEFAULT_TTL = timedelta(hours=12)
-# Compared in lower case on both sides: an address's case carries no meaning in practice.
-CASE_INSENSITIVE_FIELDS = frozenset({"email"})
-# Longer than any key erpsync looks up (an email is at most 254 characters, an item name 250 in NetSuite).
-MAX_VALUE_LENGTH = 300
 
 
 class ErpXref(SQLModel, table=True):
@@ -54,31 +49,28 @@ class ErpXref(SQLModel, table=True):
     fetched_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
 
 
-class SuiteQLClient(Protocol):
-    def suiteql(self, query: str, params: list[Any] | None = None) -> list[dict[str, Any]]: ...
-
-
-class ErpWriter(SuiteQLClient, Protocol):
+class ErpWriter(IdResolver, Protocol):
     def upsert(self, record_type: str, external_id: str, body: Mapping[str, Any]) -> str: ...
 
 
 class LedgerXref:
     """The ledger-backed ``CreatingXrefResolver``; thread-safe (each call opens its own session).
 
-    ``find_or_create`` needs an ERP client that can also ``upsert`` (the NetSuite connector does).
+    ``find_or_create`` needs an ERP client that can also ``upsert`` (a ``RecordWriter`` does).
     """
 
-    def __init__(self, engine: Engine, erp_client: SuiteQLClient | ErpWriter, ttl: timedelta = DEFAULT_TTL):
+    def __init__(self, engine: Engine, erp_client: IdResolver | ErpWriter, ttl: timedelta = DEFAULT_TTL):
         self.engine = engine
         self.erp = erp_client
         self.ttl = ttl
+        self.case_insensitive = _case_insensitive_keys()
 
     def resolve(self, record_type: str, field: str, value: str) -> str | None:
         check_xref_field(record_type, field)  # the only gate before the names reach a query text
         # The value is checked before the cache is asked too: a NUL byte is no text PostgreSQL can compare.
-        suiteql_literal(value, field)
+        check_lookup_value(value, field)
         with Session(self.engine) as session:
-            row = session.get(ErpXref, (record_type, field, _cache_key(field, value)))
+            row = session.get(ErpXref, (record_type, field, _cache_key(field, value, self.case_insensitive)))
             if row is not None and utcnow() - row.fetched_at < self.ttl:
                 return row.erp_id
         erp_id = self._ask_erp(record_type, field, value)
@@ -92,7 +84,7 @@ class LedgerXref:
         """The cached or queried id; on a miss, the id of ``create()`` upserted by its external id, then cached.
 
         Idempotent under concurrency: two events of one new customer that both miss write the same external
-        id, and NetSuite's upsert keeps one record for it.
+        id, and the ERP's upsert keeps one record for it.
         """
         found = self.resolve(record_type, field, value)
         if found is not None:
@@ -114,19 +106,13 @@ class LedgerXref:
         return erp_id
 
     def _ask_erp(self, record_type: str, field: str, value: str) -> str | None:
-        rows = self.erp.suiteql(suiteql_lookup(record_type, field, value))
-        ids = sorted({str(row["id"]) for row in rows if row.get("id") is not None})
-        if len(ids) > 1:
-            shown = "this" if field in PERSONAL_FIELDS else repr(value)
-            raise MappingError(
-                f"{len(ids)} ERP {record_type} records have {shown} {field} (ids {', '.join(ids[:5])});"
-                " make it unique in the ERP, then retry the event"
-            )
-        return ids[0] if ids else None
+        # Two or more matches are the resolver's MappingError: a key that is not unique resolves nothing.
+        return self.erp.find_id(record_type, field, value)
 
     def _store(self, record_type: str, field: str, value: str, erp_id: str) -> None:
         with Session(self.engine) as session:
-            session.merge(ErpXref(record_type=record_type, field=field, value=_cache_key(field, value),
+            session.merge(ErpXref(record_type=record_type, field=field,
+                                  value=_cache_key(field, value, self.case_insensitive),
                                   erp_id=erp_id, fetched_at=utcnow()))
             try:
                 session.commit()
@@ -146,15 +132,16 @@ class CachedXref:
 
     def __init__(self, engine: Engine):
         self.engine = engine
+        self.case_insensitive = _case_insensitive_keys()
 
     def resolve(self, record_type: str, field: str, value: str) -> str | None:
         check_xref_field(record_type, field)
         try:
-            suiteql_literal(value, field)
+            check_lookup_value(value, field)
         except MappingError:
             return None  # never cached: no lookup could have stored it
         with Session(self.engine) as session:
-            row = session.get(ErpXref, (record_type, field, _cache_key(field, value)))
+            row = session.get(ErpXref, (record_type, field, _cache_key(field, value, self.case_insensitive)))
         return row.erp_id if row is not None else None
 
     def find_or_create(
@@ -163,31 +150,14 @@ class CachedXref:
         return self.resolve(record_type, field, value)
 
 
-def suiteql_lookup(record_type: str, field: str, value: str) -> str:
-    """``SELECT id FROM record WHERE field = '…'`` with the value as a checked literal; the names must be allowed."""
-    check_xref_field(record_type, field)
-    if field in CASE_INSENSITIVE_FIELDS:
-        return f"SELECT id FROM {record_type} WHERE LOWER({field}) = {suiteql_literal(value.lower(), field)}"
-    return f"SELECT id FROM {record_type} WHERE {field} = {suiteql_literal(value, field)}"
+def _case_insensitive_keys() -> frozenset[str]:
+    from erpsync.systems import DEFAULT_TARGET, system  # the mappings' target, until the cache is keyed by system
+
+    return system(DEFAULT_TARGET).case_insensitive_keys
 
 
-def suiteql_literal(value: str, field: str) -> str:
-    """A SQL-92 string literal (SuiteQL accepts SQL-92): quotes doubled; control characters and overlong text refused.
-
-    Inside a SQL-92 literal only the quote is special, so doubling it keeps any other text a plain value.
-    """
-    shown = f"this {field}" if field in PERSONAL_FIELDS else f"{field} {value[:40]!r}"
-    if not value:
-        raise MappingError(f"an empty {field} cannot be looked up")
-    if len(value) > MAX_VALUE_LENGTH:
-        raise MappingError(f"{shown} is longer than {MAX_VALUE_LENGTH} characters")
-    if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in value):
-        raise MappingError(f"{shown} holds a control character")
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _cache_key(field: str, value: str) -> str:
-    if field in CASE_INSENSITIVE_FIELDS:
+def _cache_key(field: str, value: str, case_insensitive: frozenset[str] = frozenset()) -> str:
+    if field in case_insensitive:
         value = value.lower()
     if field in PERSONAL_FIELDS:
         return "sha256:" + hashlib.sha256(value.encode()).hexdigest()
