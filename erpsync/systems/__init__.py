@@ -13,6 +13,8 @@ from erpsync.ports import PayloadModel, System
 from erpsync.systems import netsuite, shopify, standard, woocommerce
 
 SYSTEMS: dict[str, System] = {s.SYSTEM.name: s.SYSTEM for s in (netsuite, shopify, woocommerce, standard)}
+# The system a mapping writes to when its file names none (`to:`): every mapping written before files named both ends.
+DEFAULT_TARGET = "netsuite"
 
 # "<system>.<entity>" → its payload model: the names a mapping's `model:` may use.
 PAYLOAD_MODELS: dict[str, PayloadModel] = {
@@ -38,4 +40,4 @@ def shops() -> list[System]:
     return [s for s in SYSTEMS.values() if s.kind == "shop"]
 
 
-__all__ = ["MODELS", "PAYLOAD_MODELS", "SYSTEMS", "erps", "shops", "system"]
+__all__ = ["DEFAULT_TARGET", "MODELS", "PAYLOAD_MODELS", "SYSTEMS", "erps", "shops", "system"]
