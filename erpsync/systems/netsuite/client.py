@@ -11,7 +11,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -64,6 +64,7 @@ ENV_NAMES = {
     "private_key_path": "ERPSYNC_NETSUITE_PRIVATE_KEY_PATH",
     "timeout_seconds": "ERPSYNC_NETSUITE_TIMEOUT_SECONDS",
     "concurrency_limit": "ERPSYNC_NETSUITE_CONCURRENCY",
+    "change_settle_seconds": "ERPSYNC_NETSUITE_CHANGE_SETTLE_SECONDS",
 }
 
 
@@ -94,6 +95,12 @@ class NetSuiteSettings(BaseModel):
         default=5, ge=0,
         description="Requests in flight to this account, all workers together (NetSuite's account limit; 0: no "
                     "limit). Token requests do not count, as NetSuite does not count them.",
+    )
+    change_settle_seconds: float = Field(
+        default=10.0, ge=0,
+        description="Changes younger than this are left for the next changes_since call: SuiteQL gives "
+                    "lastmodifieddate to the second, so a record written later in a second already read would fall "
+                    "behind the cursor. Covers clock skew and late commits too; 0 still holds back the current second.",
     )
 
     @field_validator("base_url")
@@ -601,12 +608,16 @@ class NetSuiteClient:
     def changes_since(self, record_type: str, cursor: str | None, *, limit: int = 100) -> list[Change]:
         """Records of ``record_type`` modified after ``cursor``, oldest first, at most ``limit`` (queries.py).
 
-        ``Change.modified`` reads SuiteQL's time as UTC: set the integration role's time zone preference to UTC
-        (the cursor itself is NetSuite's own text, so paging is right in any zone).
+        Only changes older than ``change_settle_seconds`` (and than the current second) are read, so a cursor never
+        passes a second that may still get records. ``Change.modified`` reads SuiteQL's time as UTC, and so does
+        that bound: set the integration role's time zone preference to UTC (the cursor itself is NetSuite's own
+        text, so paging is right in any zone).
         """
         if not 1 <= limit <= SUITEQL_MAX_PAGE:
             raise ValueError(f"limit must be between 1 and {SUITEQL_MAX_PAGE}")
-        rows = self.suiteql(queries.changes_query(record_type, cursor, limit), page_size=limit)[:limit]
+        settled = datetime.now(timezone.utc) - timedelta(seconds=self.settings.change_settle_seconds)
+        query = queries.changes_query(record_type, cursor, limit, before=settled)
+        rows = self.suiteql(query, page_size=limit)[:limit]
         changes = []
         for row in rows:
             modified = queries.parse_erp_timestamp(row.get("lastmodified"))

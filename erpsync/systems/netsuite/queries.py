@@ -86,7 +86,7 @@ def check_natural_key(record_type: str, field: str) -> None:
 # --- changes since a cursor -----------------------------------------------------------------------------------
 
 
-def changes_query(record_type: str, cursor: str | None, limit: int) -> str:
+def changes_query(record_type: str, cursor: str | None, limit: int, *, before: datetime | None = None) -> str:
     """Records of ``record_type`` changed after ``cursor``, oldest first: ordered by the second then the id.
 
     A cursor is ``"<lastmodifieddate to the second>|<id>"``. The order is the key (second, id), because
@@ -94,9 +94,14 @@ def changes_query(record_type: str, cursor: str | None, limit: int) -> str:
     before an earlier one, and the next page would then skip it. A page starts after the cursor's (second, id):
     in a later second, or in the cursor's second with a larger id — ``[second, second + 1)`` stands for "the
     cursor's second" so each bound is a plain timestamp comparison.
+
+    ``before`` (tz-aware) leaves out the records of its second and later: a second still under way may get more
+    records, some with a smaller id than the last one read, which a cursor past it would never see.
     """
     table, condition = _change_source(record_type)
     where = [condition] if condition else []
+    if before is not None:
+        where.append(f"t.lastmodifieddate < {erp_timestamp(before)}")
     if cursor is not None:
         moment, last_id = parse_cursor(cursor)
         following = moment + timedelta(seconds=1)
