@@ -263,7 +263,7 @@ class Chaos:
                     last = session.exec(select(Outcome).where(Outcome.event_id == row.id, Outcome.outcome == "failed")
                                         .order_by(Outcome.id.desc()).limit(1)).first()
                     failed_reasons[row.delivery_id] = last.reason if last else "no reason recorded"
-        xref = {s.external_id: s.erp_id for s in self.ledger.entities()}
+        xref = {s.external_id: s.to_id for s in self.ledger.entities()}
 
         injected_orders = {o.order_id for o in scenario.orders if o.rejected}
         acked_ids = {d.webhook_id for d in state.acknowledged}

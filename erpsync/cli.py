@@ -88,9 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     purge.set_defaults(handler=_purge)
 
     _add_dlq(commands)
-    from erpsync import privacy_commands
+    from erpsync import db_commands, privacy_commands
 
     privacy_commands.add_commands(commands)
+    db_commands.add_commands(commands)
 
     status = commands.add_parser("status", help="counts of the inbox and ledger, and dead-lettered events")
     status.set_defaults(handler=_status)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import event, inspect, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DisconnectionError
-from sqlmodel import SQLModel, create_engine
+from sqlmodel import create_engine
 
 from erpsync.errors import ConfigError
 from erpsync.settings import private_folder
@@ -118,37 +120,47 @@ def _ping_idle_connections(engine: Engine) -> None:
             raise DisconnectionError("pooled connection is dead") from exc  # the pool connects anew
 
 
-# Key of the advisory lock that serialises schema creation on PostgreSQL (any constant of our own).
+# Key of the advisory lock that serialises schema work on PostgreSQL (any constant of our own).
 SCHEMA_LOCK_KEY = 0x6572_7073_796E_6301  # "erpsync" + 1
 
 
-def create_schema(engine: Engine) -> None:
-    """Create missing tables, and add columns newer code declares to tables an older version created.
+@contextmanager
+def schema_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction that holds the ledger's schema lock: one process at a time creates or upgrades the schema.
 
-    On PostgreSQL several workers starting together on a fresh database would race in ``create_all`` (both see
-    no table, one CREATE fails on the type or index the other just made): a transaction-scoped advisory lock
-    lets one create and the others then find everything in place. SQLite serialises DDL itself.
+    On PostgreSQL several workers starting together on a fresh database would race to create it (both see no
+    table, one CREATE fails on the type or index the other just made): a transaction-scoped advisory lock lets one
+    create and the others then find it in place. On SQLite ``BEGIN IMMEDIATE`` takes the database's write lock
+    before the first read (Python's sqlite3 would begin only at the first INSERT, after the check).
     """
-    import erpsync.ledger  # noqa: F401  (registers the tables)
-    import erpsync.xref  # noqa: F401  (registers erp_xref)
-
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
-        SQLModel.metadata.create_all(connection)
-        _add_missing_columns(connection)
+        elif connection.dialect.name == "sqlite":
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        yield connection
 
 
-def _add_missing_columns(connection) -> None:
-    """``create_all`` never alters a table. A nullable column added to a model since (e.g.
-    ``entity_claim.flow_run_id``) is added here, so a ledger from an earlier version keeps working."""
-    inspector = inspect(connection)
-    preparer = connection.dialect.identifier_preparer
-    for table in SQLModel.metadata.sorted_tables:
-        present = {column["name"] for column in inspector.get_columns(table.name)}
-        for column in table.columns:
-            if column.name in present or not column.nullable or column.primary_key:
-                continue
-            kind = column.type.compile(dialect=connection.dialect)
-            connection.execute(text(f"ALTER TABLE {preparer.format_table(table)} "
-                                    f"ADD COLUMN {preparer.format_column(column)} {kind}"))
+def prepare_schema(engine: Engine, *, create: bool = True) -> None:
+    """Check that the ledger's schema is the newest revision this code knows; create an empty database at it.
+
+    Anything else (an older revision, a ledger from before schema versions, a revision this code does not know)
+    is a ConfigError saying what was found and what to run: workers and the receiver refuse to start rather
+    than write to tables they do not know. Upgrading is a deliberate step (``erpsync db upgrade``), never a side
+    effect of a process starting.
+    """
+    from erpsync import migrations
+
+    with engine.connect() as connection:
+        state = migrations.read_state(connection)
+    if state.known and state.newest:
+        return
+    if state.empty and create:
+        with schema_transaction(engine) as connection:
+            state = migrations.read_state(connection)  # another process may have created it meanwhile
+            if state.empty:
+                migrations.create_newest(connection)
+                return
+        if state.known and state.newest:
+            return
+    raise ConfigError(state.refusal(engine.url.render_as_string(hide_password=True)))

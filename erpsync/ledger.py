@@ -2,10 +2,13 @@
 
 Tables
 - ``inbox_event``   one row per webhook delivery (unique per source + delivery id), committed before the 2xx
-- ``entity_state``  per source entity: the ERP cross-reference (external id ↔ ERP record id), the last applied
-                    version and payload hash — what dedupe layers 2 and 3 compare against
+- ``entity_state``  per entity and direction (from system, entity type, entity id, to system): the other side's
+                    record (type, id, version; external id ↔ record id), the last applied version and payload
+                    hash — what dedupe layers 2 and 3 compare against
 - ``entity_claim``  who is working on an entity right now (per-entity serialization across processes)
 - ``outcome``       append-only log of every decision: synced, duplicate, superseded, failed + reason
+
+The schema is versioned (erpsync/migrations): a change to a table here needs a revision there.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlmodel import Field, Session, SQLModel, select
 
-from erpsync.db import create_schema, make_engine
+from erpsync.db import make_engine, prepare_schema
 from erpsync.errors import TransientError
 
 
@@ -63,6 +66,9 @@ class UTCDateTime(TypeDecorator):
         return value
 
 
+# The system every entity is written to until mappings name their target (``to:``): the one ERP there is.
+DEFAULT_TARGET = "netsuite"
+
 # Terminal states of the compliance topics the receiver acts on itself (erpsync/privacy.py), not a flow run.
 PRIVACY_STATES = ("redacted", "request_recorded")
 # Terminal inbox states: the event needs no more work. ``skipped``: a mapping's ``skip:`` rule held.
@@ -70,9 +76,14 @@ DONE_STATES = ("synced", "duplicate", "superseded", "skipped", *PRIVACY_STATES)
 # The inbox's "flow run" of an event the receiver handled itself: not a Prefect run id (never asked of Prefect,
 # since its state is terminal), only a mark that keeps the sweep from dispatching the event to sync-event.
 HANDLED_IN_RECEIVER = "handled-by-receiver"
-# The (source, topic) pairs the receiver acts on itself (erpsync/privacy.py, erpsync/lifecycle.py). No flow run
-# takes them, not even in the moment between their storing and the receiver's outcome.
-RECEIVER_TOPICS = {"shopify": ("customers/redact", "shop/redact", "customers/data_request", "orders/delete")}
+
+
+def receiver_topics() -> dict[str, tuple[str, ...]]:
+    """Source → the topics the receiver acts on itself (each source's ``System.intake``: privacy requests, order
+    deletions). No flow run takes them, not even in the moment between their storing and the receiver's outcome."""
+    from erpsync.systems import SYSTEMS  # the registry's packages import the ledger
+
+    return {name: tuple(system.intake) for name, system in SYSTEMS.items() if system.intake}
 
 
 class InboxEvent(SQLModel, table=True):
@@ -110,12 +121,16 @@ class InboxEvent(SQLModel, table=True):
 class EntityState(SQLModel, table=True):
     __tablename__ = "entity_state"
 
-    source: str = Field(primary_key=True, max_length=40)
+    from_system: str = Field(primary_key=True, max_length=40)
     entity_type: str = Field(primary_key=True, max_length=40)
     entity_id: str = Field(primary_key=True, max_length=100)
-    erp_record_type: str = Field(max_length=60)
+    to_system: str = Field(primary_key=True, max_length=40)
+    to_record_type: str = Field(max_length=60)
     external_id: str = Field(max_length=200, index=True)
-    erp_id: str = Field(max_length=60)
+    to_id: str = Field(max_length=60)
+    # The other side's version of the record (its last-modified stamp), for the way back: a change read from
+    # the target that is no newer than this is our own write coming back.
+    to_version: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
     last_version: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     last_payload_sha256: str = Field(max_length=64)
     mapping_version: str = Field(max_length=40)
@@ -125,9 +140,10 @@ class EntityState(SQLModel, table=True):
 class EntityClaim(SQLModel, table=True):
     __tablename__ = "entity_claim"
 
-    source: str = Field(primary_key=True, max_length=40)
+    from_system: str = Field(primary_key=True, max_length=40)
     entity_type: str = Field(primary_key=True, max_length=40)
     entity_id: str = Field(primary_key=True, max_length=100)
+    to_system: str = Field(primary_key=True, max_length=40)
     event_id: int
     claimed_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     # The flow run working under the claim: once Prefect says that run is over (crashed, failed), recovery
@@ -144,7 +160,8 @@ class Outcome(SQLModel, table=True):
     entity_type: str | None = Field(default=None, max_length=40)
     entity_id: str | None = Field(default=None, max_length=100)
     external_id: str | None = Field(default=None, max_length=200)
-    erp_id: str | None = Field(default=None, max_length=60)
+    to_system: str | None = Field(default=None, max_length=40)
+    to_id: str | None = Field(default=None, max_length=60)
     outcome: str = Field(max_length=20, index=True)
     reason: str | None = Field(default=None, sa_column=Column(Text))
     mapping_version: str | None = Field(default=None, max_length=40)
@@ -154,12 +171,15 @@ class Outcome(SQLModel, table=True):
 
 @dataclass(frozen=True)
 class EntityKey:
-    source: str
+    """An entity in one direction: the record ``entity_id`` of ``from_system``, as written to ``to_system``."""
+
+    from_system: str
     entity_type: str
     entity_id: str
+    to_system: str
 
     def __str__(self) -> str:
-        return f"{self.source}/{self.entity_type}/{self.entity_id}"
+        return f"{self.from_system}/{self.entity_type}/{self.entity_id}"
 
 
 @dataclass(frozen=True)
@@ -195,10 +215,14 @@ class Ledger:
 
     @classmethod
     def connect(cls, database_url: str, *, create: bool = True) -> Ledger:
+        """The ledger at ``database_url``, whose schema must be the newest revision (ConfigError otherwise, saying
+        what to run); an empty database is created at it unless ``create`` is False."""
         engine = make_engine(database_url)
-        if create:
-            create_schema(engine)
-            _create_missing_indexes(engine)
+        try:
+            prepare_schema(engine, create=create)
+        except BaseException:
+            engine.dispose()
+            raise
         return cls(engine)
 
     def close(self) -> None:
@@ -247,7 +271,7 @@ class Ledger:
         whose body an earlier event of the source holds, or any new delivery id whose source event id (Shopify's
         X-Shopify-Event-Id) an earlier event holds, is a replay or a second subscription's copy. It is stored
         (its delivery id must be known next time) already ``duplicate``, with a ``duplicate`` outcome naming the
-        earlier event, and never dispatched. Topics the receiver acts on itself (RECEIVER_TOPICS) are exempt: a
+        earlier event, and never dispatched. Topics the receiver acts on itself (receiver_topics) are exempt: a
         compliance request is carried out whenever it comes. Without ``replays`` (files, repairs, tests) only
         the delivery id counts.
         """
@@ -486,7 +510,7 @@ class Ledger:
 
     def close_handled_event(self, event_id: int, *, source: str, outcome: str, key: EntityKey | None,
                             reason: str, body: bytes | None = None, external_id: str | None = None,
-                            erp_id: str | None = None) -> None:
+                            to_id: str | None = None) -> None:
         """Record the outcome of an event the receiver handled itself (a compliance request, an order deletion),
         in one transaction; ``body``, when given, replaces what the event carried (a request keeps its ids only).
         The inbox marks the event HANDLED_IN_RECEIVER, so the sweep never dispatches it to a flow run."""
@@ -495,8 +519,8 @@ class Ledger:
                 session.exec(text("PRAGMA secure_delete = ON"))
             session.add(Outcome(event_id=event_id, source=source, outcome=outcome, reason=reason,
                                 entity_type=key.entity_type if key else None,
-                                entity_id=key.entity_id if key else None, external_id=external_id, erp_id=erp_id,
-                                at=utcnow()))
+                                entity_id=key.entity_id if key else None, external_id=external_id,
+                                to_system=key.to_system if key else None, to_id=to_id, at=utcnow()))
             values: dict = {"state": outcome, "flow_run_id": HANDLED_IN_RECEIVER, "dispatched_at": utcnow()}
             if body is not None:
                 values["body"] = body
@@ -524,12 +548,14 @@ class Ledger:
                 found += session.exec(select(Outcome).where(Outcome.event_id.in_(list(event_ids[start:start + 500]))))
             return sorted(found, key=lambda outcome: outcome.id)
 
-    def entity_states_of(self, source: str, entity_type: str, entity_ids: Sequence[str]) -> list[EntityState]:
+    def entity_states_of(self, from_system: str, entity_type: str, entity_ids: Sequence[str],
+                         to_system: str) -> list[EntityState]:
         if not entity_ids:
             return []
         with self.session() as session:
             return list(session.exec(select(EntityState).where(
-                EntityState.source == source, EntityState.entity_type == entity_type,
+                EntityState.from_system == from_system, EntityState.to_system == to_system,
+                EntityState.entity_type == entity_type,
                 EntityState.entity_id.in_(list(entity_ids))).order_by(EntityState.entity_id)))
 
     # -- per-entity claims -----------------------------------------------------------------------------------
@@ -547,7 +573,7 @@ class Ledger:
                 return True
             except IntegrityError:
                 session.rollback()
-            held = session.get(EntityClaim, (key.source, key.entity_type, key.entity_id))
+            held = session.get(EntityClaim, _key_tuple(key))
             if held is None:  # released between our insert and our read: try once more
                 return self.claim(key, event_id, stale_after=stale_after, flow_run_id=flow_run_id)
             if held.event_id != event_id and held.claimed_at > utcnow() - stale_after:
@@ -584,7 +610,7 @@ class Ledger:
 
     def free_claim(self, claim: EntityClaim) -> bool:
         """Delete this claim if nobody took or refreshed it since it was read (a re-run refreshes its claim)."""
-        key = EntityKey(claim.source, claim.entity_type, claim.entity_id)
+        key = EntityKey(claim.from_system, claim.entity_type, claim.entity_id, claim.to_system)
         with self.session() as session:
             result = session.exec(delete(EntityClaim).where(
                 *_key_where(EntityClaim, key), EntityClaim.event_id == claim.event_id,
@@ -596,7 +622,7 @@ class Ledger:
 
     def entity_state(self, key: EntityKey) -> EntityState | None:
         with self.session() as session:
-            return session.get(EntityState, (key.source, key.entity_type, key.entity_id))
+            return session.get(EntityState, _key_tuple(key))
 
     def forget_applied_content(self, key: EntityKey) -> bool:
         """Clear the entity's last applied payload hash: reconciliation found the ERP no longer holds it.
@@ -611,6 +637,24 @@ class Ledger:
                                   .values(last_payload_sha256=""))
             session.commit()
             return result.rowcount == 1
+
+    def record_element(self, key: EntityKey, *, record_type: str, external_id: str, to_id: str, version: datetime,
+                       payload_sha256: str, mapping_version: str) -> None:
+        """The ledger row of one element of an ``each:`` mapping (a product's variant), written as soon as the
+        target took it: its id stays findable (`erpsync status`, the cross-reference) even when a later element
+        is refused. Like an entity's own row, it never moves back to an older version."""
+        now = utcnow()
+        with self.session() as session:
+            state = session.get(EntityState, _key_tuple(key), with_for_update=True)
+            if state is None:
+                state = EntityState(**_key(key), to_record_type=record_type, external_id=external_id, to_id=to_id,
+                                    last_version=version, last_payload_sha256=payload_sha256,
+                                    mapping_version=mapping_version, updated_at=now)
+            elif version >= state.last_version:
+                state.to_id, state.last_version, state.updated_at = to_id, version, now
+                state.last_payload_sha256, state.mapping_version = payload_sha256, mapping_version
+            session.add(state)
+            session.commit()
 
     def event_applied(self, event_id: int) -> bool:
         """True when this very event already ended synced (a re-run after a crash past the ERP write)."""
@@ -629,7 +673,7 @@ class Ledger:
         key: EntityKey | None = None,
         reason: str | None = None,
         external_id: str | None = None,
-        erp_id: str | None = None,
+        to_id: str | None = None,
         mapping_version: str | None = None,
         payload_sha256: str | None = None,
         applied: tuple[str, datetime] | None = None,
@@ -637,7 +681,7 @@ class Ledger:
     ) -> None:
         """Append an outcome and move the inbox event to that state, in one transaction.
 
-        ``applied`` = (ERP record type, version) for a synced event: the entity's cross-reference, version
+        ``applied`` = (target record type, version) for a synced event: the entity's cross-reference, version
         and hash are updated in the same transaction, so the ledger never says synced without them.
         ``release``: the event's claim on ``key`` goes in the same transaction — the event is finished, and a
         write per event is saved (a burst makes thousands).
@@ -651,7 +695,8 @@ class Ledger:
                     entity_type=key.entity_type if key else None,
                     entity_id=key.entity_id if key else None,
                     external_id=external_id,
-                    erp_id=erp_id,
+                    to_system=key.to_system if key else None,
+                    to_id=to_id,
                     outcome=outcome,
                     reason=reason,
                     mapping_version=mapping_version,
@@ -666,18 +711,17 @@ class Ledger:
                          .values(state=outcome))
             if applied is not None and key is not None:
                 record_type, version = applied
-                state = session.get(EntityState, (key.source, key.entity_type, key.entity_id),
-                                    with_for_update=True)
+                state = session.get(EntityState, _key_tuple(key), with_for_update=True)
                 if state is None:
-                    state = EntityState(**_key(key), erp_record_type=record_type, external_id=external_id,
-                                        erp_id=erp_id, last_version=version, last_payload_sha256=payload_sha256,
+                    state = EntityState(**_key(key), to_record_type=record_type, external_id=external_id,
+                                        to_id=to_id, last_version=version, last_payload_sha256=payload_sha256,
                                         mapping_version=mapping_version, updated_at=now)
                 # A version older than the stored one can only arrive if a stale claim was taken over while
                 # its holder still ran: the cross-reference never moves back.
                 elif version >= state.last_version:
-                    state.erp_record_type = record_type
+                    state.to_record_type = record_type
                     state.external_id = external_id
-                    state.erp_id = erp_id
+                    state.to_id = to_id
                     state.last_version = version
                     state.last_payload_sha256 = payload_sha256
                     state.mapping_version = mapping_version
@@ -718,8 +762,9 @@ def _split_replays(connection, rows: dict[tuple[str, str], dict], body_only: set
     redelivery. One SELECT per batch, on the (source, payload_sha256) and (source, source_event_id) indexes.
     """
     table = InboxEvent.__table__
+    handled_here = receiver_topics()
     candidates = sorted(key for key, row in rows.items()
-                        if row["topic"] not in RECEIVER_TOPICS.get(row["source"], ())
+                        if row["topic"] not in handled_here.get(row["source"], ())
                         and (row["source"] in body_only or row["source_event_id"]))
     if not candidates:
         return sorted(rows), []
@@ -768,18 +813,10 @@ def _split_replays(connection, rows: dict[tuple[str, str], dict], body_only: set
     return originals, copies
 
 
-def _create_missing_indexes(engine: Engine) -> None:
-    """``create_all`` adds no index to a table that exists: a ledger from an earlier version gets the inbox's
-    newer indexes here (``IF NOT EXISTS`` on SQLite and PostgreSQL alike)."""
-    with engine.begin() as connection:
-        for index in InboxEvent.__table__.indexes:
-            index.create(connection, checkfirst=True)
-
-
 def _for_flow_runs():
     """Events a flow run may take: all but the topics the receiver acts on itself."""
     return not_(or_(*(and_(InboxEvent.source == source, InboxEvent.topic.in_(topics))
-                      for source, topics in RECEIVER_TOPICS.items())))
+                      for source, topics in receiver_topics().items())))
 
 
 def _scrub(reason: str, texts: Sequence[str]) -> str:
@@ -794,8 +831,15 @@ def _scrub(reason: str, texts: Sequence[str]) -> str:
 
 
 def _key(key: EntityKey) -> dict[str, str]:
-    return {"source": key.source, "entity_type": key.entity_type, "entity_id": key.entity_id}
+    return {"from_system": key.from_system, "entity_type": key.entity_type, "entity_id": key.entity_id,
+            "to_system": key.to_system}
+
+
+def _key_tuple(key: EntityKey) -> tuple[str, str, str, str]:
+    """The primary key of entity_state and entity_claim, in their column order (for ``session.get``)."""
+    return (key.from_system, key.entity_type, key.entity_id, key.to_system)
 
 
 def _key_where(table, key: EntityKey):
-    return (table.source == key.source, table.entity_type == key.entity_type, table.entity_id == key.entity_id)
+    return (table.from_system == key.from_system, table.entity_type == key.entity_type,
+            table.entity_id == key.entity_id, table.to_system == key.to_system)

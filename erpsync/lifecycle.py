@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from erpsync.errors import ConfigError, ErpsyncError, InvalidPayload, PermanentError
-from erpsync.ledger import EntityKey, Ledger
+from erpsync.ledger import DEFAULT_TARGET, EntityKey, Ledger
 
 log = logging.getLogger("erpsync.lifecycle")
 
@@ -104,10 +104,10 @@ def act(ledger: Ledger, event_id: int, *, mode: str, erp: Callable[[], RecordCli
     if event is None:
         raise InvalidPayload(f"inbox event {event_id} does not exist")
     shop_id = order_id(json.loads(event.body))
-    key = EntityKey("shopify", "order", shop_id)
+    key = EntityKey("shopify", "order", shop_id, DEFAULT_TARGET)
     state = ledger.entity_state(key)
     external = state.external_id if state else external_id(shop_id)
-    known = f" (internal id {state.erp_id})" if state else " (no sync of it recorded)"
+    known = f" (internal id {state.to_id})" if state else " (no sync of it recorded)"
     where = f"NetSuite salesOrder {external}{known}"
     if mode == "close" and erp is not None:
         try:
@@ -132,7 +132,7 @@ def _finish(ledger: Ledger, event_id: int, source: str, key: EntityKey, outcome:
             state: Any, erp_id: str | None = None) -> str:
     # The payload is the order's id only: nothing to erase from it.
     ledger.close_handled_event(event_id, source=source, outcome=outcome, key=key, reason=reason, body=None,
-                               external_id=external, erp_id=erp_id or (state.erp_id if state else None))
+                               external_id=external, to_id=erp_id or (state.to_id if state else None))
     (log.info if outcome == CLOSED else log.warning)("event %s orders/delete: %s", event_id, reason)
     return outcome
 
@@ -143,7 +143,7 @@ def close_reported(ledger: Ledger, event_id: int, erp: RecordClient) -> str:
     if event is None or not handles(event.source, event.topic):
         raise ConfigError(f"event {event_id} is not a stored Shopify orders/delete event")
     shop_id = order_id(json.loads(event.body))
-    key = EntityKey("shopify", "order", shop_id)
+    key = EntityKey("shopify", "order", shop_id, DEFAULT_TARGET)
     state = ledger.entity_state(key)
     external = state.external_id if state else external_id(shop_id)
     erp_id = close_sales_order(erp, external)

@@ -32,7 +32,7 @@ from erpsync.errors import (
     SkipEvent,
     SupersededEvent,
 )
-from erpsync.ledger import EntityKey, EntityState, InboxEvent, Ledger, utcnow
+from erpsync.ledger import EntityKey, InboxEvent, Ledger
 from erpsync.mapping import MappedRecord, Mapping, find_mapping
 from erpsync.mapping.money_check import check_total
 from erpsync.systems import MODELS
@@ -72,6 +72,7 @@ class Elements:
     skipped: tuple[str, ...]  # the elements left out, with why
     version: datetime
     payload_sha256: str
+    to_system: str
 
 
 @dataclass(frozen=True)
@@ -177,7 +178,7 @@ class SyncPipeline:
             event_id=event_id,
             source=event.source,
             topic=event.topic,
-            key=EntityKey(event.source, mapping.entity_type, mapping.entity_id(payload)),
+            key=EntityKey(event.source, mapping.entity_type, mapping.entity_id(payload), mapping.target),
             version=version,
             payload_sha256=event.payload_sha256,
             flow_run_id=flow_run_id,
@@ -218,13 +219,13 @@ class SyncPipeline:
         each = mapping.config.each
         if each is None:
             return Transformed(record=result.records[0], mapping_version=mapping.version,
-                               previous_erp_id=state.erp_id if state else None)
-        known = {s.entity_id: s.erp_id for s in self.ledger.entity_states_of(
-            event.source, each.as_, [r.external_id for r in result.records])}
+                               previous_erp_id=state.to_id if state else None)
+        known = {s.entity_id: s.to_id for s in self.ledger.entity_states_of(
+            event.source, each.as_, [r.external_id for r in result.records], event.key.to_system)}
         records = tuple((r, known.get(r.external_id)) for r in result.records)
         return Transformed(record=records[0][0], mapping_version=mapping.version, previous_erp_id=records[0][1],
                            elements=Elements(event.source, each.as_, records, result.skipped, event.version,
-                                             event.payload_sha256))
+                                             event.payload_sha256, event.key.to_system))
 
     @staticmethod
     def check_money(record: MappedRecord, ref: str) -> None:
@@ -253,29 +254,13 @@ class SyncPipeline:
                                          previous_id=previous or None)
             except ErpRejected as exc:
                 raise ElementRefused(exc, record) from None
-            self._record_element(elements, record, erp_id, mapping_version)
+            self.ledger.record_element(
+                EntityKey(elements.source, elements.entity_type, record.external_id, elements.to_system),
+                record_type=record.record_type, external_id=record.external_id, to_id=erp_id,
+                version=elements.version, payload_sha256=elements.payload_sha256, mapping_version=mapping_version)
             first = first or erp_id
         assert first is not None  # apply_each skips an event without records
         return first
-
-    def _record_element(self, elements: Elements, record: MappedRecord, erp_id: str, mapping_version: str) -> None:
-        """The element's own ledger row: its ERP id, findable by `erpsync status` and the cross-reference."""
-        now = utcnow()
-        with self.ledger.session() as session:
-            state = session.get(EntityState, (elements.source, elements.entity_type, record.external_id),
-                                with_for_update=True)
-            if state is None:
-                state = EntityState(source=elements.source, entity_type=elements.entity_type,
-                                    entity_id=record.external_id,
-                                    erp_record_type=record.record_type, external_id=record.external_id,
-                                    erp_id=erp_id, last_version=elements.version,
-                                    last_payload_sha256=elements.payload_sha256, mapping_version=mapping_version,
-                                    updated_at=now)
-            elif elements.version >= state.last_version:  # like the entity's own row: never moves back
-                state.erp_id, state.last_version, state.updated_at = erp_id, elements.version, now
-                state.last_payload_sha256, state.mapping_version = elements.payload_sha256, mapping_version
-            session.add(state)
-            session.commit()
 
     def confirm(self, event: ValidEvent, transformed: Transformed, erp_id: str) -> None:
         self.ledger.record_outcome(
@@ -285,7 +270,7 @@ class SyncPipeline:
             key=event.key,
             reason=_left_out(transformed.elements),
             external_id=transformed.record.external_id,
-            erp_id=erp_id,
+            to_id=erp_id,
             mapping_version=transformed.mapping_version,
             payload_sha256=event.payload_sha256,
             applied=(transformed.record.record_type, event.version),
@@ -309,7 +294,7 @@ class SyncPipeline:
             key=event.key,
             reason=str(exc),
             external_id=state.external_id if state else None,
-            erp_id=state.erp_id if state else None,
+            to_id=state.to_id if state else None,
             payload_sha256=event.payload_sha256,
             release=True,
         )

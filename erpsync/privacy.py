@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy import delete
 
 from erpsync.errors import InvalidPayload
-from erpsync.ledger import EntityKey, Ledger
+from erpsync.ledger import DEFAULT_TARGET, EntityKey, Ledger
 from erpsync.systems.shopify import models as shopify
 
 log = logging.getLogger("erpsync.privacy")
@@ -107,13 +107,13 @@ def act(ledger: Ledger, event_id: int) -> str:
                   f"({len(found.order_ids)} orders), {forgotten} personal cross-reference keys deleted")
         keep = {"shop_id": request.shop_id, "shop_domain": request.shop_domain,
                 "customer": {"id": request.customer.id}, "orders_to_redact": request.orders_to_redact}
-        key, outcome = EntityKey("shopify", "customer", str(request.customer.id)), REDACTED
+        key, outcome = EntityKey("shopify", "customer", str(request.customer.id), DEFAULT_TARGET), REDACTED
     elif event.topic == SHOP_REDACT:
         found = find_events(ledger, Subject(shops=(request.shop_domain,)), exclude=event_id, everything=True)
         emptied = ledger.redact_events(found.event_ids, sorted(found.personal))
         reason = f"shop/redact of shop {request.shop_id}: {emptied} stored payloads erased"
         keep = {"shop_id": request.shop_id, "shop_domain": request.shop_domain}
-        key, outcome = EntityKey("shopify", "shop", str(request.shop_id)), REDACTED
+        key, outcome = EntityKey("shopify", "shop", str(request.shop_id), DEFAULT_TARGET), REDACTED
     else:
         request_id = request.data_request.id if request.data_request else None
         reason = (f"customers/data_request {request_id or ''} for customer {request.customer.id}: recorded; an "
@@ -122,7 +122,7 @@ def act(ledger: Ledger, event_id: int) -> str:
         keep = {"shop_id": request.shop_id, "shop_domain": request.shop_domain,
                 "customer": {"id": request.customer.id}, "orders_requested": request.orders_requested,
                 "data_request": {"id": request_id}}
-        key, outcome = EntityKey("shopify", "customer", str(request.customer.id)), REQUEST_RECORDED
+        key, outcome = EntityKey("shopify", "customer", str(request.customer.id), DEFAULT_TARGET), REQUEST_RECORDED
     # The request's own email and phone go too: the stored body keeps its ids only.
     ledger.close_handled_event(event_id, source=event.source, outcome=outcome, key=key, reason=reason,
                                body=json.dumps(keep, sort_keys=True).encode())
@@ -250,7 +250,7 @@ def _personal_texts(payload: Any, inside: bool = False) -> Iterator[str]:
 
 def forget_personal_keys(ledger: Ledger, emails: Iterable[str]) -> int:
     """Delete the ERP cross-reference cache's rows keyed by these emails (stored as their SHA-256)."""
-    from erpsync.xref import ErpXref
+    from erpsync.xref import XrefEntry
 
     keys = set()
     for email in emails:
@@ -259,7 +259,7 @@ def forget_personal_keys(ledger: Ledger, emails: Iterable[str]) -> int:
     if not keys:
         return 0
     with ledger.session() as session:
-        deleted = session.exec(delete(ErpXref).where(ErpXref.field == "email", ErpXref.value.in_(sorted(keys))))
+        deleted = session.exec(delete(XrefEntry).where(XrefEntry.field == "email", XrefEntry.value.in_(sorted(keys))))
         session.commit()
         return deleted.rowcount
 
@@ -273,8 +273,8 @@ def export(ledger: Ledger, customer_id: str, *, emails: Iterable[str] = (), shop
     # Orders named by this customer's recorded compliance requests count as theirs as well.
     found = find_events(ledger, subject)
     events = ledger.events_by_id(found.event_ids)
-    entities = [*ledger.entity_states_of("shopify", "customer", [subject.customer_id]),
-                *ledger.entity_states_of("shopify", "order", sorted(found.order_ids))]
+    entities = [*ledger.entity_states_of("shopify", "customer", [subject.customer_id], DEFAULT_TARGET),
+                *ledger.entity_states_of("shopify", "order", sorted(found.order_ids), DEFAULT_TARGET)]
     return {
         "subject": {"source": "shopify", "customer_id": subject.customer_id},
         "generated_at": datetime.now(UTC).isoformat(),
@@ -283,12 +283,12 @@ def export(ledger: Ledger, customer_id: str, *, emails: Iterable[str] = (), shop
             "state": e.state, "payload": json.loads(e.body),
         } for e in events],
         "erp_records": [{
-            "entity": f"{s.entity_type}/{s.entity_id}", "erp_record_type": s.erp_record_type,
-            "external_id": s.external_id, "erp_id": s.erp_id, "last_version": s.last_version.isoformat(),
+            "entity": f"{s.entity_type}/{s.entity_id}", "erp_record_type": s.to_record_type,
+            "external_id": s.external_id, "erp_id": s.to_id, "last_version": s.last_version.isoformat(),
         } for s in entities],
         "outcomes": [{
             "event_id": o.event_id, "outcome": o.outcome, "at": o.at.isoformat(), "entity_type": o.entity_type,
-            "entity_id": o.entity_id, "external_id": o.external_id, "erp_id": o.erp_id, "reason": o.reason,
+            "entity_id": o.entity_id, "external_id": o.external_id, "erp_id": o.to_id, "reason": o.reason,
         } for o in ledger.outcomes_of(found.event_ids)],
     }
 

@@ -89,7 +89,7 @@ def free_claims_of_finished_runs(ledger: Ledger, runs: RunControl) -> int:
         state = states.get(claim.flow_run_id)
         if (state is None or state in FINISHED) and ledger.free_claim(claim):
             freed += 1
-            log.info("freed the claim on %s/%s/%s of event %s: its run %s is %s", claim.source, claim.entity_type,
+            log.info("freed the claim on %s/%s/%s of event %s: its run %s is %s", claim.from_system, claim.entity_type,
                      claim.entity_id, claim.event_id, claim.flow_run_id, state or "unknown to the orchestrator")
     return freed
 

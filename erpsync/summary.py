@@ -57,7 +57,7 @@ def summarize(ledger: Ledger) -> Summary:
         skipped=counts.get("skipped", 0),
         compliance=sum(counts.get(state, 0) for state in PRIVACY_STATES),
         dead_lettered=dead,
-        records=[(f"{s.source}/{s.entity_type}/{s.entity_id}", s.external_id, s.erp_id) for s in ledger.entities()],
+        records=[(f"{s.from_system}/{s.entity_type}/{s.entity_id}", s.external_id, s.to_id) for s in ledger.entities()],
     )
     summary.pending = summary.events - summary.handled
     return summary

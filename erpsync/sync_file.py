@@ -128,12 +128,12 @@ def _result(pipeline: SyncPipeline, ledger: Ledger, event: ValidEvent, outcome: 
     totals = None
     if state is not None:
         # Read back from the ERP, not from the body sent: the totals are what NetSuite computed from it.
-        record = pipeline.erp.get(state.erp_record_type, state.erp_id) or {}
+        record = pipeline.erp.get(state.to_record_type, state.to_id) or {}
         totals = {name: _plain(record[name]) for name in ERP_TOTAL_FIELDS if name in record} or None
     return SyncResult(
         event.event_id, outcome, reason=last.reason if last else None,
-        entity=str(event.key), record_type=state.erp_record_type if state else None,
-        external_id=state.external_id if state else None, erp_id=state.erp_id if state else None,
+        entity=str(event.key), record_type=state.to_record_type if state else None,
+        external_id=state.external_id if state else None, erp_id=state.to_id if state else None,
         erp_totals=totals, element_ids=_element_ids(pipeline, ledger, event) if outcome == "synced" else (),
     )
 
@@ -149,9 +149,10 @@ def _element_ids(pipeline: SyncPipeline, ledger: Ledger, event: ValidEvent) -> t
     records = mapping.apply_each(payload, xref=OfflineXref()).records
     found = []
     for record in records:
-        state = ledger.entity_state(EntityKey(event.source, mapping.config.each.as_, record.external_id))
+        state = ledger.entity_state(EntityKey(event.source, mapping.config.each.as_, record.external_id,
+                                              mapping.target))
         if state is not None:
-            found.append((record.external_id, state.erp_id))
+            found.append((record.external_id, state.to_id))
     return tuple(found)
 
 

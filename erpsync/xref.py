@@ -1,7 +1,7 @@
 """ERP internal ids by a source key (SKU → item id, email → customer id): cached in the ledger, asked of the ERP on a miss.
 
 ``LedgerXref`` is the ``XrefResolver`` the pipeline hands to ``mapping.apply``. A hit younger than ``ttl``
-comes from the ``erp_xref`` table; otherwise the ERP's ``find_id`` (the ``IdResolver`` port, erpsync/ports.py)
+comes from the ``xref`` table; otherwise the ERP's ``find_id`` (the ``IdResolver`` port, erpsync/ports.py)
 answers and the answer is stored. "Not found" is not cached: the ERP may learn the item later, and a
 retry of the failed event must see it. ``find_or_create`` goes one step further on a miss: it upserts the
 record the mapping built (``PUT customer/eid:shopify-customer-…``) and caches the id the ERP gave it.
@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel
 
 from erpsync.errors import ConfigError, ErpRejected, MappingError
-from erpsync.ledger import UTCDateTime, utcnow
+from erpsync.ledger import DEFAULT_TARGET, UTCDateTime, utcnow
 from erpsync.mapping.xref import check_xref_field
 from erpsync.natural_keys import PERSONAL_FIELDS, check_lookup_value
 from erpsync.ports import IdResolver
@@ -36,16 +36,18 @@ if TYPE_CHECKING:
 DEFAULT_TTL = timedelta(hours=12)
 
 
-class ErpXref(SQLModel, table=True):
-    """One cached cross-reference: the ERP record of ``record_type`` whose ``field`` is ``value`` has id ``erp_id``."""
+class XrefEntry(SQLModel, table=True):
+    """One cached cross-reference: the record of ``system`` of ``record_type`` whose ``field`` is ``value`` has id
+    ``record_id``."""
 
-    __tablename__ = "erp_xref"
+    __tablename__ = "xref"
 
+    system: str = Field(primary_key=True, max_length=40)
     record_type: str = Field(primary_key=True, max_length=40)
     field: str = Field(primary_key=True, max_length=40)
     # For personal fields (an email, a name) the SHA-256 of the value, so the cache holds no customer data.
     value: str = Field(primary_key=True, max_length=300)
-    erp_id: str = Field(max_length=40)
+    record_id: str = Field(max_length=40)
     fetched_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
 
 
@@ -59,8 +61,10 @@ class LedgerXref:
     ``find_or_create`` needs an ERP client that can also ``upsert`` (a ``RecordWriter`` does).
     """
 
-    def __init__(self, engine: Engine, erp_client: IdResolver | ErpWriter, ttl: timedelta = DEFAULT_TTL):
+    def __init__(self, engine: Engine, erp_client: IdResolver | ErpWriter, ttl: timedelta = DEFAULT_TTL,
+                 system: str = DEFAULT_TARGET):
         self.engine = engine
+        self.system = system  # the system whose ids are cached: the key's first part
         self.erp = erp_client
         self.ttl = ttl
         self.case_insensitive = _case_insensitive_keys()
@@ -70,9 +74,10 @@ class LedgerXref:
         # The value is checked before the cache is asked too: a NUL byte is no text PostgreSQL can compare.
         check_lookup_value(value, field)
         with Session(self.engine) as session:
-            row = session.get(ErpXref, (record_type, field, _cache_key(field, value, self.case_insensitive)))
+            key = (self.system, record_type, field, _cache_key(field, value, self.case_insensitive))
+            row = session.get(XrefEntry, key)
             if row is not None and utcnow() - row.fetched_at < self.ttl:
-                return row.erp_id
+                return row.record_id
         erp_id = self._ask_erp(record_type, field, value)
         if erp_id is not None:
             self._store(record_type, field, value, erp_id)
@@ -111,9 +116,9 @@ class LedgerXref:
 
     def _store(self, record_type: str, field: str, value: str, erp_id: str) -> None:
         with Session(self.engine) as session:
-            session.merge(ErpXref(record_type=record_type, field=field,
+            session.merge(XrefEntry(system=self.system, record_type=record_type, field=field,
                                   value=_cache_key(field, value, self.case_insensitive),
-                                  erp_id=erp_id, fetched_at=utcnow()))
+                                  record_id=erp_id, fetched_at=utcnow()))
             try:
                 session.commit()
             except IntegrityError:
@@ -130,8 +135,9 @@ class CachedXref:
 
     offline = True
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, system: str = DEFAULT_TARGET):
         self.engine = engine
+        self.system = system
         self.case_insensitive = _case_insensitive_keys()
 
     def resolve(self, record_type: str, field: str, value: str) -> str | None:
@@ -141,8 +147,9 @@ class CachedXref:
         except MappingError:
             return None  # never cached: no lookup could have stored it
         with Session(self.engine) as session:
-            row = session.get(ErpXref, (record_type, field, _cache_key(field, value, self.case_insensitive)))
-        return row.erp_id if row is not None else None
+            key = (self.system, record_type, field, _cache_key(field, value, self.case_insensitive))
+            row = session.get(XrefEntry, key)
+        return row.record_id if row is not None else None
 
     def find_or_create(
         self, record_type: str, field: str, value: str, create: Callable[[], MappedRecord]

@@ -369,7 +369,8 @@ class Comparison:
             for start in range(0, len(entity_ids), 500):
                 ids = entity_ids[start: start + 500]
                 for state in session.exec(select(EntityState).where(
-                    EntityState.source == source, EntityState.entity_type == entity_type,
+                    EntityState.from_system == source, EntityState.to_system == self.mapping.target,
+                    EntityState.entity_type == entity_type,
                     EntityState.entity_id.in_(ids),
                 )):
                     states[state.entity_id] = {"last_version": _iso(state.last_version),

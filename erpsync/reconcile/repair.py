@@ -193,7 +193,7 @@ def _enqueue_one(
     if not intake.is_new:
         result.already_in_inbox += 1
         return
-    ledger.forget_applied_content(EntityKey(mapping.source, mapping.entity_type, entity_id))
+    ledger.forget_applied_content(EntityKey(mapping.source, mapping.entity_type, entity_id, mapping.target))
     result.enqueued += 1
     result.event_ids.append(intake.event_id)
     if dispatcher is None:

@@ -111,9 +111,9 @@ def test_a_run_killed_at_a_failpoint_is_recovered_with_one_erp_record(crash_stac
     event = wait_for_state(ledger, event_id, states=("synced", "failed"))
     assert event.state == "synced"
     assert len(erp_records(http, config, order_id)) == 1, "no duplicate in the ERP"
-    key = EntityKey("shopify", "order", str(order_id))
+    key = EntityKey("shopify", "order", str(order_id), "netsuite")
     [record] = erp_records(http, config, order_id)
-    assert ledger.entity_state(key).erp_id == record["internal_id"]
+    assert ledger.entity_state(key).to_id == record["internal_id"]
     if point == "confirm.after":
         # The ledger already said synced: nothing to re-run, only the dead run's claim to free.
         assert [o.outcome for o in ledger.outcomes(event_id)] == ["synced"]

@@ -61,7 +61,7 @@ def test_killed_at_a_failpoint_then_rerun_gives_one_record(ledger, database_url,
     crashed_state = ledger.get_event(event_id).state
     assert crashed_state == ("synced" if point == "confirm.after" else "received")
 
-    key = EntityKey("shopify", "order", str(order_id))
+    key = EntityKey("shopify", "order", str(order_id), "netsuite")
     other_event = 10**9
     if point == "confirm.after":  # the outcome's transaction released the claim with it
         assert ledger.claim(key, other_event, stale_after=timedelta(minutes=15)), "a finished event holds no claim"
@@ -72,7 +72,7 @@ def test_killed_at_a_failpoint_then_rerun_gives_one_record(ledger, database_url,
     assert run_pipeline(database_url, erp_url, event_id, tmp_path) == 0  # the re-run takes its claim back
     [record] = erp_records(erp_url, order_id)
     assert ledger.get_event(event_id).state == "synced"
-    assert ledger.entity_state(key).erp_id == record["internal_id"]
+    assert ledger.entity_state(key).to_id == record["internal_id"]
     assert ledger.claim(key, other_event, stale_after=timedelta(minutes=15)), "the re-run released the claim"
 
 

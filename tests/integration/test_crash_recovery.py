@@ -13,7 +13,7 @@ from erpsync.ledger import EntityKey
 from erpsync.recovery import RECOVERED, STUCK_PENDING_SECONDS, recover
 from erpsync.run_control import RunState
 
-KEY = EntityKey("shopify", "order", "4242")
+KEY = EntityKey("shopify", "order", "4242", "netsuite")
 
 
 class RunTable:

@@ -30,7 +30,7 @@ from erpsync.pipeline import SyncPipeline
 from erpsync.retry import RetryPolicy
 from erpsync.settings import PROJECT_DIR
 from erpsync.systems.netsuite.client import NetSuiteClient, NetSuiteSettings
-from erpsync.xref import ErpXref, LedgerXref
+from erpsync.xref import LedgerXref, XrefEntry
 from tests.sandbox_procs import ERP_CLIENT_ID, ERP_CLIENT_SECRET, start_erp_sandbox
 from tests.unit.test_erp_lookup_create import ORDER_SAMPLE, SAMPLE_CUSTOMER_EID, order_mapping
 
@@ -148,7 +148,7 @@ def test_a_miss_creates_the_customer_from_the_order_then_the_ledger_answers(
 def test_the_cache_holds_no_email(mapping: LoadedMapping, client: NetSuiteClient, ledger: Ledger) -> None:
     mapping.apply(order(email="cache.check@example.com"), xref=xref_for(ledger, CountingErp(client)))
     with Session(ledger.engine) as session:
-        rows = session.exec(select(ErpXref)).all()
+        rows = session.exec(select(XrefEntry)).all()
     assert [(row.record_type, row.field) for row in rows] == [("customer", "email")]
     assert rows[0].value.startswith("sha256:")
     assert "cache.check" not in repr(rows)
@@ -215,7 +215,7 @@ def test_a_customer_the_erp_refuses_names_the_field_and_external_id_never_the_va
         assert "private.person" not in text.lower() and "Smith" not in text
     assert customers(ops) == []
     with Session(ledger.engine) as session:
-        assert session.exec(select(ErpXref)).all() == []
+        assert session.exec(select(XrefEntry)).all() == []
 
 
 def test_several_erp_customers_with_the_email_fail_without_quoting_it(

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 from erpsync.ledger import EntityKey
 
-KEY = EntityKey("shopify", "order", "1001")
+KEY = EntityKey("shopify", "order", "1001", "netsuite")
 V1 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
@@ -62,22 +62,22 @@ def test_concurrent_claims_have_one_winner(ledger):
 def test_synced_outcome_updates_the_cross_reference_atomically(ledger):
     event_id = deliver(ledger).event_id
     ledger.record_outcome(event_id=event_id, source="shopify", outcome="synced", key=KEY,
-                          external_id="shopify-order-1001", erp_id="501", mapping_version="m1",
+                          external_id="shopify-order-1001", to_id="501", mapping_version="m1",
                           payload_sha256="abc", applied=("salesOrder", V1))
     state = ledger.entity_state(KEY)
-    assert (state.external_id, state.erp_id, state.last_version, state.last_payload_sha256) == (
+    assert (state.external_id, state.to_id, state.last_version, state.last_payload_sha256) == (
         "shopify-order-1001", "501", V1, "abc")
     assert ledger.event_applied(event_id)
     assert ledger.get_event(event_id).state == "synced"
     [outcome] = ledger.outcomes(event_id)
-    assert (outcome.outcome, outcome.erp_id, outcome.mapping_version) == ("synced", "501", "m1")
+    assert (outcome.outcome, outcome.to_id, outcome.mapping_version) == ("synced", "501", "m1")
 
 
 def test_outcomes_are_append_only(ledger):
     event_id = deliver(ledger).event_id
     ledger.record_outcome(event_id=event_id, source="shopify", outcome="failed", reason="HTTP 503 gave up")
     ledger.record_outcome(event_id=event_id, source="shopify", outcome="synced", key=KEY, external_id="x",
-                          erp_id="1", mapping_version="m", payload_sha256="p", applied=("salesOrder", V1))
+                          to_id="1", mapping_version="m", payload_sha256="p", applied=("salesOrder", V1))
     assert [o.outcome for o in ledger.outcomes(event_id)] == ["failed", "synced"]
 
 
@@ -93,7 +93,7 @@ def test_purge_empties_old_handled_payloads_and_keeps_the_audit_trail(ledger):
     done = deliver(ledger, "done").event_id
     failed = deliver(ledger, "failed").event_id
     pending = deliver(ledger, "pending").event_id
-    ledger.record_outcome(event_id=done, source="shopify", outcome="synced", key=KEY, external_id="x", erp_id="1",
+    ledger.record_outcome(event_id=done, source="shopify", outcome="synced", key=KEY, external_id="x", to_id="1",
                           mapping_version="m", payload_sha256="hdone", applied=("salesOrder", V1))
     ledger.record_outcome(event_id=failed, source="shopify", outcome="failed", reason="HTTP 400 INVALID_CONTENT")
     assert ledger.purge_payloads(older_than=timedelta(hours=1)) == 0, "nothing is old enough"

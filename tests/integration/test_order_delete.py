@@ -68,7 +68,7 @@ def test_close_closes_every_line_and_adds_none(ledger, erp):
                                                                                         ("shipping", True)]
     assert [line["quantity"] for line in lines] == [2, 1]
     (outcome,) = ledger.outcomes(event_id)
-    assert (outcome.external_id, outcome.erp_id) == ("shopify-order-7001", erp_id)
+    assert (outcome.external_id, outcome.to_id) == ("shopify-order-7001", erp_id)
     assert ledger.get_event(event_id).flow_run_id == HANDLED_IN_RECEIVER
     # A redelivery does nothing more.
     assert lifecycle.act(ledger, event_id, mode="close", erp=lambda: erp) == "synced"

@@ -90,7 +90,7 @@ def test_an_order_becomes_a_sales_order_with_both_ids_in_the_ledger(pipeline, le
     record = pipeline.erp.get("salesOrder", f"eid:shopify-order-{order['id']}")
     assert str(record["id"]) == erp_id
     [outcome] = ledger.outcomes(event_id)
-    assert (outcome.outcome, outcome.external_id, outcome.erp_id) == ("synced", f"shopify-order-{order['id']}", erp_id)
+    assert (outcome.outcome, outcome.external_id, outcome.to_id) == ("synced", f"shopify-order-{order['id']}", erp_id)
     assert outcome.mapping_version and ledger.get_event(event_id).state == "synced"
 
 

@@ -16,7 +16,7 @@ from sqlmodel import Session, SQLModel
 
 from erpsync import privacy
 from erpsync.ledger import HANDLED_IN_RECEIVER, EntityKey, InboxDelivery, Ledger
-from erpsync.xref import ErpXref
+from erpsync.xref import XrefEntry
 from tests.conftest import REPO, fixture_path
 
 SHOP, OTHER_SHOP = "erpsync-test.myshopify.com", "another-shop.myshopify.com"
@@ -58,16 +58,17 @@ def populated(ledger):
     }
     version = datetime(2024, 5, 2, tzinfo=UTC)
     ledger.record_outcome(event_id=ids["jane_order"], source="shopify", outcome="synced",
-                          key=EntityKey("shopify", "order", "9001"), external_id="shopify-order-9001", erp_id="17",
+                          key=EntityKey("shopify", "order", "9001", "netsuite"), external_id="shopify-order-9001",
+                          to_id="17",
                           payload_sha256="a" * 64, mapping_version="m1", applied=("salesOrder", version))
     # The ledger keeps an ERP error's detail, which may quote what was sent (an email, a name).
     ledger.record_outcome(event_id=ids["jane_update"], source="shopify", outcome="failed",
-                          key=EntityKey("shopify", "customer", "4242"),
+                          key=EntityKey("shopify", "customer", "4242", "netsuite"),
                           reason="ErpRejected: HTTP 400 USER_ERROR: email jane.quinn@example.com of Jane Quinnelly "
                                  "is already used")
     with Session(ledger.engine) as session:
         for email in (JANE["email"], ROB["email"]):
-            session.add(ErpXref(record_type="customer", field="email", erp_id="300",
+            session.add(XrefEntry(system="netsuite", record_type="customer", field="email", record_id="300",
                                 value="sha256:" + hashlib.sha256(email.lower().encode()).hexdigest(),
                                 fetched_at=version))
         session.commit()
@@ -103,7 +104,7 @@ def test_customers_redact_leaves_nothing_of_the_customer_queryable(ledger, popul
     for personal in JANES + ["jane"]:
         assert personal.lower() not in stored, f"{personal!r} is still stored"
     # The audit trail keeps ids: the order's cross-reference, the outcomes, the events' metadata.
-    assert ledger.entity_state(EntityKey("shopify", "order", "9001")).erp_id == "17"
+    assert ledger.entity_state(EntityKey("shopify", "order", "9001", "netsuite")).to_id == "17"
     assert ledger.get_event(populated["jane_refund"]).body == b""
     assert ledger.get_event(populated["jane_edit"]).body == b""
     assert "<redacted>" in [o for o in ledger.outcomes(populated["jane_update"]) if o.outcome == "failed"][0].reason
@@ -111,7 +112,7 @@ def test_customers_redact_leaves_nothing_of_the_customer_queryable(ledger, popul
     assert b"rob.other@example.com" in ledger.get_event(populated["rob_order"]).body
     assert b"rob.other@example.com" in ledger.get_event(populated["rob_elsewhere"]).body
     with Session(ledger.engine) as session:
-        assert len(session.exec(select(ErpXref)).all()) == 1
+        assert len(session.exec(select(XrefEntry)).all()) == 1
     event = ledger.get_event(request)
     assert (event.state, event.flow_run_id) == ("redacted", HANDLED_IN_RECEIVER)
     assert json.loads(event.body) == {"shop_id": 954889, "shop_domain": SHOP, "customer": {"id": 4242},

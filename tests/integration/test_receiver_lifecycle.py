@@ -156,4 +156,4 @@ def test_a_compliance_request_with_a_bad_signature_is_401(receiver):
     response = post(client, "shop/redact", {"shop_id": 1, "shop_domain": SHOP}, secret="not-the-secret")
     assert response.status_code == 401
     assert ledger.inbox_counts()["events"] == 0
-    assert ledger.entity_state(EntityKey("shopify", "shop", "1")) is None
+    assert ledger.entity_state(EntityKey("shopify", "shop", "1", "netsuite")) is None

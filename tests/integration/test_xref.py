@@ -16,7 +16,7 @@ from erpsync.ledger import Ledger
 from erpsync.mapping import load_mapping
 from erpsync.retry import RetryPolicy
 from erpsync.systems.netsuite.client import NetSuiteClient, NetSuiteSettings
-from erpsync.xref import ErpXref, LedgerXref
+from erpsync.xref import LedgerXref, XrefEntry
 from tests.sandbox_procs import ERP_CLIENT_ID, ERP_CLIENT_SECRET, start_erp_sandbox
 
 FAST = RetryPolicy(max_attempts=3, base=0.01, cap=0.05, max_retry_after=0.05)
@@ -68,8 +68,9 @@ def test_a_miss_asks_the_erp_once_then_the_ledger_answers(xref: LedgerXref, erp:
     assert xref.resolve("item", "itemid", "IPOD2008PINK") == "98"
     assert len(erp.queries) == 1
     with Session(ledger.engine) as session:
-        (row,) = session.exec(select(ErpXref)).all()
-    assert (row.record_type, row.field, row.value, row.erp_id) == ("item", "itemid", "IPOD2008PINK", "98")
+        (row,) = session.exec(select(XrefEntry)).all()
+    assert (row.system, row.record_type, row.field, row.value, row.record_id) == (
+        "netsuite", "item", "itemid", "IPOD2008PINK", "98")
     assert row.fetched_at.tzinfo is not None
 
 
@@ -78,7 +79,7 @@ def test_not_found_is_not_cached(xref: LedgerXref, erp: CountingErp, ledger: Led
     assert xref.resolve("item", "itemid", "NOT-IN-CATALOGUE") is None
     assert len(erp.queries) == 2
     with Session(ledger.engine) as session:
-        assert session.exec(select(ErpXref)).all() == []
+        assert session.exec(select(XrefEntry)).all() == []
 
 
 def test_a_stale_entry_is_asked_again(ledger: Ledger, erp: CountingErp) -> None:
