@@ -76,9 +76,14 @@ DONE_STATES = ("synced", "duplicate", "superseded", "skipped", *PRIVACY_STATES)
 # The inbox's "flow run" of an event the receiver handled itself: not a Prefect run id (never asked of Prefect,
 # since its state is terminal), only a mark that keeps the sweep from dispatching the event to sync-event.
 HANDLED_IN_RECEIVER = "handled-by-receiver"
-# The (source, topic) pairs the receiver acts on itself (erpsync/privacy.py, erpsync/lifecycle.py). No flow run
-# takes them, not even in the moment between their storing and the receiver's outcome.
-RECEIVER_TOPICS = {"shopify": ("customers/redact", "shop/redact", "customers/data_request", "orders/delete")}
+
+
+def receiver_topics() -> dict[str, tuple[str, ...]]:
+    """Source → the topics the receiver acts on itself (each source's ``System.intake``: privacy requests, order
+    deletions). No flow run takes them, not even in the moment between their storing and the receiver's outcome."""
+    from erpsync.systems import SYSTEMS  # the registry's packages import the ledger
+
+    return {name: tuple(system.intake) for name, system in SYSTEMS.items() if system.intake}
 
 
 class InboxEvent(SQLModel, table=True):
@@ -266,7 +271,7 @@ class Ledger:
         whose body an earlier event of the source holds, or any new delivery id whose source event id (Shopify's
         X-Shopify-Event-Id) an earlier event holds, is a replay or a second subscription's copy. It is stored
         (its delivery id must be known next time) already ``duplicate``, with a ``duplicate`` outcome naming the
-        earlier event, and never dispatched. Topics the receiver acts on itself (RECEIVER_TOPICS) are exempt: a
+        earlier event, and never dispatched. Topics the receiver acts on itself (receiver_topics) are exempt: a
         compliance request is carried out whenever it comes. Without ``replays`` (files, repairs, tests) only
         the delivery id counts.
         """
@@ -757,8 +762,9 @@ def _split_replays(connection, rows: dict[tuple[str, str], dict], body_only: set
     redelivery. One SELECT per batch, on the (source, payload_sha256) and (source, source_event_id) indexes.
     """
     table = InboxEvent.__table__
+    handled_here = receiver_topics()
     candidates = sorted(key for key, row in rows.items()
-                        if row["topic"] not in RECEIVER_TOPICS.get(row["source"], ())
+                        if row["topic"] not in handled_here.get(row["source"], ())
                         and (row["source"] in body_only or row["source_event_id"]))
     if not candidates:
         return sorted(rows), []
@@ -810,7 +816,7 @@ def _split_replays(connection, rows: dict[tuple[str, str], dict], body_only: set
 def _for_flow_runs():
     """Events a flow run may take: all but the topics the receiver acts on itself."""
     return not_(or_(*(and_(InboxEvent.source == source, InboxEvent.topic.in_(topics))
-                      for source, topics in RECEIVER_TOPICS.items())))
+                      for source, topics in receiver_topics().items())))
 
 
 def _scrub(reason: str, texts: Sequence[str]) -> str:

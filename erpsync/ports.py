@@ -9,6 +9,7 @@ lists; the contract suites in ``tests/contract/`` run every registered system th
     WindowReader     records modified in a time window, and records by external id (reconciliation)
     ChangeReader     records changed since a cursor, in order, with the next cursor (the way back)
     WebhookSource    authenticate a delivery from its headers and raw body (``erpsync/receiver/deliveries.py``)
+    IntakeHandler    a topic a source's package carries out in the receiver itself, before the answer
 
 Errors cross the ports already classified into the one tree of ``erpsync/errors.py``: a system's client turns
 its own refusals into ``ErpRejected`` (code, field path), its throttling into ``TransientError`` (with
@@ -126,6 +127,25 @@ class ShopOrderReader(Protocol):
     def orders_by_ids(self, order_ids: Any) -> Iterator[list[dict[str, Any]]]: ...
 
 
+@runtime_checkable
+class IntakeHandler(Protocol):
+    """A topic no mapping takes: the receiver stores the delivery, then this acts on it before the answer (no flow run).
+
+    For what is not a record to write: a privacy request must be carried out even while Prefect is away, and a
+    deletion carries nothing to map. The ledger keeps these topics from every flow run. A handler may offer
+    more for the command line: ``export(ledger, customer_id, *, emails, shop) -> dict`` (``erpsync privacy
+    export``), ``close_order(ledger, event_id, environ) -> str`` (``erpsync lifecycle close-order``).
+    """
+
+    def validate(self, topic: str, payload: Any) -> object:
+        """The typed request; ``InvalidPayload`` naming the missing field otherwise (answered 400, not stored)."""
+
+    def start(self, environ: Mapping[str, str]) -> Callable[[Any, int], str]:
+        """``act(ledger, event_id) -> outcome`` under the settings of ``environ``, read now: a missing one stops
+        the receiver at start (``ConfigError``), not at the first delivery. ``act`` carries the stored event out
+        and records its outcome once; a redelivery of one already carried out changes nothing."""
+
+
 @dataclass(frozen=True)
 class PayloadModel:
     """One entity a source sends: how its payload is parsed, and (for orders) how its money is computed."""
@@ -165,3 +185,6 @@ class System:
     check_external_id: Callable[[str], Any] | None = None
     # totals(body, places) -> Totals: what the system will compute from a mapped order body (the money check).
     totals: Callable[[Mapping[str, Any], int], Totals] | None = None
+    # topic → the IntakeHandler the receiver acts on it with, for topics no mapping handles (a shop's privacy
+    # requests, its order deletions).
+    intake: Mapping[str, IntakeHandler] = field(default_factory=dict)

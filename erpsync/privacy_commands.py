@@ -49,12 +49,27 @@ def _ledger() -> Ledger:
     return Ledger.connect(Settings.from_env().database_url)
 
 
-def _export(args: argparse.Namespace) -> int:
-    from erpsync import privacy
+def _intake_offering(method: str) -> list:
+    """The registered sources' intake handlers that offer ``method`` to the command line (erpsync.ports)."""
+    from erpsync.systems import SYSTEMS
 
+    found = []
+    for system in SYSTEMS.values():
+        for handler in system.intake.values():
+            if callable(getattr(handler, method, None)) and handler not in found:
+                found.append(handler)
+    return found
+
+
+def _export(args: argparse.Namespace) -> int:
+    from erpsync.errors import ConfigError
+
+    exporters = _intake_offering("export")
+    if len(exporters) != 1:  # one source answers data requests today; a second one will need --source
+        raise ConfigError(f"{len(exporters)} sources export a customer's data; expected one")
     ledger = _ledger()
     try:
-        document = privacy.export(ledger, args.customer, emails=args.email, shop=args.shop)
+        document = exporters[0].export(ledger, args.customer, emails=args.email, shop=args.shop)
     finally:
         ledger.close()
     text = json.dumps(document, indent=2, sort_keys=True) + "\n"
@@ -94,13 +109,17 @@ def _requests(args: argparse.Namespace) -> int:
 
 def _close_order(args: argparse.Namespace) -> int:
     from erpsync import lifecycle
-    from erpsync.settings import Settings
-    from erpsync.systems.netsuite.client import NetSuiteClient
+    from erpsync.errors import ConfigError
+    from erpsync.systems import SYSTEMS
 
     ledger = _ledger()
     try:
-        with NetSuiteClient.from_env(Settings.from_env().database_url) as erp:
-            outcome = lifecycle.close_reported(ledger, args.event_id, erp)
+        event = ledger.get_event(args.event_id)
+        source = SYSTEMS.get(event.source) if event is not None else None
+        handler = source.intake.get(event.topic) if source is not None else None
+        if handler is None or not callable(getattr(handler, "close_order", None)):
+            raise ConfigError(f"event {args.event_id} is not a stored order deletion (a Shopify orders/delete)")
+        outcome = handler.close_order(ledger, args.event_id, os.environ)  # the ERP's client, from the registry
         print(ledger.outcomes(args.event_id)[-1].reason)
     finally:
         ledger.close()

@@ -19,8 +19,8 @@ or absent Prefect never delays a source (Shopify allows 5 s) or loses an event �
     202  stored; 200 when the delivery id was stored before (no new work)
     200  a new delivery id whose body (or Shopify event id) an earlier event of the source holds: stored as a
          duplicate of it (``duplicate_of``), never dispatched — Shopify and WooCommerce sign only the body
-    200  stored and acted on here: Shopify's compliance topics (customers/redact, shop/redact,
-         customers/data_request; erpsync/privacy.py) and orders/delete (erpsync/lifecycle.py)
+    200  stored and acted on here: a topic a source's package handles at intake (``System.intake``: Shopify's
+         compliance topics and orders/delete, erpsync/systems/shopify/compliance.py and order_delete.py)
 
 Authentication comes before every check that reads the body, so an unauthenticated caller learns only "401".
 """
@@ -50,7 +50,6 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from erpsync import lifecycle, privacy
 from erpsync.errors import ErpsyncError, InvalidPayload, TransientError
 from erpsync.ledger import InboxDelivery, Ledger
 from erpsync.receiver.deliveries import BadDelivery, Delivery, DeliveryRefused, NotAWebhook, WebhookSource
@@ -269,41 +268,27 @@ class HandledTopics:
 
 @dataclass(frozen=True)
 class HandledHere:
-    """Topics no ERP mapping handles that the receiver acts on itself, before it answers (they need no flow run:
-    a compliance request must be carried out even when Prefect is away; an order deletion has nothing to map)."""
+    """A topic no ERP mapping handles that the receiver acts on itself, before it answers (erpsync.ports.
+    IntakeHandler: a compliance request must be carried out even when Prefect is away; an order deletion has
+    nothing to map)."""
 
-    handles: Callable[[str, str], bool]
     validate: Callable[[str, object], object]  # raises InvalidPayload naming the field
     act: Callable[[Ledger, int], str]  # idempotent; returns the outcome
 
 
-def handlers_in_receiver(environ: Mapping[str, str] | None = None) -> list[HandledHere]:
-    """Shopify's compliance topics (erpsync/privacy.py) and orders/delete (erpsync/lifecycle.py, whose mode
-    ERPSYNC_SHOPIFY_ORDER_DELETE chooses; ``close`` reads the ERPSYNC_NETSUITE_* settings now, so a missing one
-    stops the receiver at start rather than at the first deletion)."""
+def handlers_in_receiver(environ: Mapping[str, str] | None = None) -> dict[tuple[str, str], HandledHere]:
+    """(source, topic) → its handler, for every topic a registered source handles at intake (``System.intake``).
+
+    Each handler reads its settings now (Shopify's ERPSYNC_SHOPIFY_ORDER_DELETE, and in ``close`` mode the ERP's
+    own), so a missing one stops the receiver at start rather than at the first delivery.
+    """
     import os
 
+    from erpsync.systems import SYSTEMS
+
     env = os.environ if environ is None else environ
-    mode = lifecycle.mode_from_env(env)
-    erp = None
-    if mode == "close":
-        from erpsync.settings import Settings
-        from erpsync.systems.netsuite.client import NetSuiteClient, NetSuiteSettings
-
-        NetSuiteSettings.from_env(env)  # a missing setting stops the receiver now
-        database_url = Settings.from_env(env).database_url
-        client: list[NetSuiteClient] = []
-
-        def erp() -> NetSuiteClient:
-            if not client:
-                client.append(NetSuiteClient.from_env(database_url, env))  # under the shared ERP limit
-            return client[0]
-
-    return [
-        HandledHere(privacy.handles, privacy.validate, privacy.act),
-        HandledHere(lifecycle.handles, lambda _topic, payload: lifecycle.order_id(payload),
-                    lambda ledger, event_id: lifecycle.act(ledger, event_id, mode=mode, erp=erp)),
-    ]
+    return {(name, topic): HandledHere(handler.validate, handler.start(env))
+            for name, system in SYSTEMS.items() for topic, handler in system.intake.items()}
 
 
 def create_app(
@@ -322,10 +307,7 @@ def create_app(
     applies at once (cache slow stores in the callable). ``sources`` defaults to the registry in sources.py.
     """
     registry = dict(SOURCES if sources is None else sources)
-    handlers = handlers_in_receiver()
-
-    def handled_here(source: str, topic: str) -> HandledHere | None:
-        return next((h for h in handlers if h.handles(source, topic)), None)
+    handled_here = handlers_in_receiver()
     topics = HandledTopics(mappings_dir)
     rate = RateLimiter(limits.rate_per_second, limits.rate_burst)
     document = openapi_document(sorted(registry), limits)
@@ -410,7 +392,7 @@ def create_app(
             return problem(exc.status, exc.message)
         if topics.stale():
             await run_in_threadpool(topics.refresh)
-        here = handled_here(name, delivery.topic)
+        here = handled_here.get((name, delivery.topic))
         if here is None and not topics.handles(name, delivery.topic):
             shown = f" {delivery.topic!r}" if _PRINTABLE_TOPIC.fullmatch(delivery.topic) else ""
             return problem(404, f"no mapping handles {name} topic{shown}")

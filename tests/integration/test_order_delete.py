@@ -14,15 +14,17 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from erpsync import lifecycle
 from erpsync.errors import ConfigError
 from erpsync.ledger import HANDLED_IN_RECEIVER, InboxDelivery, Ledger
 from erpsync.retry import RetryPolicy
 from erpsync.systems.netsuite.client import NetSuiteClient, NetSuiteSettings
+from erpsync.systems.shopify import order_delete
 from erpsync.systems.shopify.webhooks import shopify_signature
 from erpsync_dev.processes import ProcessGroup, free_port
 from tests.conftest import REPO
 from tests.sandbox_procs import ERP_CLIENT_ID, ERP_CLIENT_SECRET, start_erp_sandbox
+
+TARGET = order_delete.OrderTarget("netsuite", "NetSuite", "salesOrder")
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +63,7 @@ def test_close_closes_every_line_and_adds_none(ledger, erp):
     erp_id = sales_order(erp, 7001)
     event_id = deleted(ledger, 7001)
 
-    assert lifecycle.act(ledger, event_id, mode="close", erp=lambda: erp) == "synced"
+    assert order_delete.act(ledger, event_id, target=TARGET, mode="close", erp=lambda: erp) == "synced"
 
     lines = lines_of(erp, 7001)
     assert [(line["custcol_erpsync_line_key"], line["isClosed"]) for line in lines] == [("11", True),
@@ -71,26 +73,26 @@ def test_close_closes_every_line_and_adds_none(ledger, erp):
     assert (outcome.external_id, outcome.to_id) == ("shopify-order-7001", erp_id)
     assert ledger.get_event(event_id).flow_run_id == HANDLED_IN_RECEIVER
     # A redelivery does nothing more.
-    assert lifecycle.act(ledger, event_id, mode="close", erp=lambda: erp) == "synced"
+    assert order_delete.act(ledger, event_id, target=TARGET, mode="close", erp=lambda: erp) == "synced"
     assert len(ledger.outcomes(event_id)) == 1 and len(lines_of(erp, 7001)) == 2
 
 
 def test_close_of_an_order_the_erp_never_had_is_done_and_says_so(ledger, erp):
     event_id = deleted(ledger, 7002)
-    assert lifecycle.act(ledger, event_id, mode="close", erp=lambda: erp) == "synced"
+    assert order_delete.act(ledger, event_id, target=TARGET, mode="close", erp=lambda: erp) == "synced"
     assert "does not exist in the ERP" in ledger.outcomes(event_id)[0].reason
 
 
 def test_report_leaves_the_sales_order_open_and_the_dead_letter_says_what_to_do(ledger, erp):
     sales_order(erp, 7003)
     event_id = deleted(ledger, 7003)
-    assert lifecycle.act(ledger, event_id, mode="report", erp=lambda: erp) == "failed"
+    assert order_delete.act(ledger, event_id, target=TARGET, mode="report", erp=lambda: erp) == "failed"
     assert all(not line.get("isClosed") for line in lines_of(erp, 7003))
     reason = ledger.outcomes(event_id)[0].reason
     assert reason.startswith("OrderDeleted: Shopify order 7003 was deleted; NetSuite salesOrder shopify-order-7003")
     assert f"erpsync lifecycle close-order {event_id}" in reason
     # The person acts: the dead letter becomes a closed order.
-    assert lifecycle.close_reported(ledger, event_id, erp) == "synced"
+    assert order_delete.close_reported(ledger, event_id, erp, TARGET) == "synced"
     assert all(line["isClosed"] for line in lines_of(erp, 7003))
     assert ledger.get_event(event_id).state == "synced"
 
@@ -102,21 +104,21 @@ def test_a_failed_close_is_a_dead_letter_with_the_erps_reason(ledger, erp, erp_u
     class Refusing:
         """The sandbox refuses every write to this external id (its injected permanent failure)."""
 
-        def get(self, *args, **kwargs):
-            return erp.get(*args, **kwargs)
+        def get_by_external_id(self, *args, **kwargs):
+            return erp.get_by_external_id(*args, **kwargs)
 
         def upsert(self, record_type, external_id, body, **kwargs):
             return erp.upsert(record_type, external_id, {**body, "entity": {"id": ""}}, **kwargs)
 
-    assert lifecycle.act(ledger, event_id, mode="close", erp=lambda: Refusing()) == "failed"
+    assert order_delete.act(ledger, event_id, target=TARGET, mode="close", erp=lambda: Refusing()) == "failed"
     reason = ledger.outcomes(event_id)[0].reason
     assert "closing NetSuite salesOrder shopify-order-7004" in reason and "USER_ERROR" in reason
 
 
 def test_the_mode_is_checked_when_read():
-    assert lifecycle.mode_from_env({}) == "report"
+    assert order_delete.mode_from_env({}) == "report"
     with pytest.raises(ConfigError, match="ERPSYNC_SHOPIFY_ORDER_DELETE: expected one of report, close"):
-        lifecycle.mode_from_env({"ERPSYNC_SHOPIFY_ORDER_DELETE": "delete"})
+        order_delete.mode_from_env({"ERPSYNC_SHOPIFY_ORDER_DELETE": "delete"})
 
 
 def test_the_receiver_in_close_mode_closes_the_sales_order_before_it_answers(ledger, erp, erp_url, database_url,

@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import select, text
 from sqlmodel import Session, SQLModel
 
-from erpsync import privacy
 from erpsync.ledger import HANDLED_IN_RECEIVER, EntityKey, InboxDelivery, Ledger
+from erpsync.systems.shopify import compliance, order_delete
 from erpsync.xref import XrefEntry
 from tests.conftest import REPO, fixture_path
 
@@ -88,7 +88,7 @@ def everything_stored(ledger: Ledger) -> str:
 
 
 def redact_request(ledger: Ledger, customer: dict, orders: list[int]) -> int:
-    return store(ledger, privacy.CUSTOMERS_REDACT, {
+    return store(ledger, compliance.CUSTOMERS_REDACT, {
         "shop_id": 954889, "shop_domain": SHOP, "orders_to_redact": orders,
         "customer": {"id": customer["id"], "email": customer["email"], "phone": customer.get("phone")}})
 
@@ -98,7 +98,7 @@ def test_customers_redact_leaves_nothing_of_the_customer_queryable(ledger, popul
     assert all(text.lower() in stored for text in JANES)  # the test would prove nothing otherwise
     request = redact_request(ledger, JANE, [9001])
 
-    assert privacy.act(ledger, request) == privacy.REDACTED
+    assert compliance.act(ledger, request) == compliance.REDACTED
 
     stored = everything_stored(ledger)
     for personal in JANES + ["jane"]:
@@ -123,35 +123,35 @@ def test_customers_redact_leaves_nothing_of_the_customer_queryable(ledger, popul
 
 def test_a_repeated_redaction_changes_nothing_and_records_once(ledger, populated):
     request = redact_request(ledger, JANE, [9001])
-    privacy.act(ledger, request)
-    assert privacy.act(ledger, request) == privacy.REDACTED
+    compliance.act(ledger, request)
+    assert compliance.act(ledger, request) == compliance.REDACTED
     assert [o.outcome for o in ledger.outcomes(request)] == ["redacted"]
 
 
 def test_the_customers_orders_are_found_through_the_customer_when_the_request_names_none(ledger, populated):
-    privacy.act(ledger, redact_request(ledger, JANE, []))
+    compliance.act(ledger, redact_request(ledger, JANE, []))
     assert ledger.get_event(populated["jane_refund"]).body == b""  # order 9001 is Jane's by its customer.id
 
 
 def test_shop_redact_erases_every_payload_of_that_shop_only(ledger, populated):
-    request = store(ledger, privacy.SHOP_REDACT, {"shop_id": 954889, "shop_domain": SHOP})
-    assert privacy.act(ledger, request) == privacy.REDACTED
+    request = store(ledger, compliance.SHOP_REDACT, {"shop_id": 954889, "shop_domain": SHOP})
+    assert compliance.act(ledger, request) == compliance.REDACTED
     for name in ("jane_order", "jane_update", "jane_refund", "jane_edit", "rob_order"):
         assert ledger.get_event(populated[name]).body == b"", name
     assert b"rob.other@example.com" in ledger.get_event(populated["rob_elsewhere"]).body
 
 
 def test_a_data_request_is_recorded_with_ids_only_and_the_export_holds_what_the_ledger_holds(ledger, populated):
-    request = store(ledger, privacy.DATA_REQUEST, {
+    request = store(ledger, compliance.DATA_REQUEST, {
         "shop_id": 954889, "shop_domain": SHOP, "orders_requested": [9001],
         "customer": {"id": 4242, "email": JANE["email"], "phone": JANE["phone"]}, "data_request": {"id": 9999}})
 
-    assert privacy.act(ledger, request) == privacy.REQUEST_RECORDED
+    assert compliance.act(ledger, request) == compliance.REQUEST_RECORDED
     event = ledger.get_event(request)
     assert event.state == "request_recorded" and b"example.com" not in event.body
     assert "erpsync privacy export --customer 4242" in ledger.outcomes(request)[0].reason
 
-    exported = privacy.export(ledger, "4242")
+    exported = compliance.export_customer(ledger, "4242")
     events = {e["event_id"]: e for e in exported["events"]}
     assert set(events) == {populated[n] for n in ("jane_order", "jane_update", "jane_refund", "jane_edit")} | {request}
     assert events[populated["jane_order"]]["payload"]["shipping_address"]["address1"] == "17 Larkspur Lane"
@@ -161,8 +161,8 @@ def test_a_data_request_is_recorded_with_ids_only_and_the_export_holds_what_the_
 
 
 def test_the_export_after_a_redaction_holds_ids_only(ledger, populated):
-    privacy.act(ledger, redact_request(ledger, JANE, [9001]))
-    exported = json.dumps(privacy.export(ledger, "4242")).lower()
+    compliance.act(ledger, redact_request(ledger, JANE, [9001]))
+    exported = json.dumps(compliance.export_customer(ledger, "4242")).lower()
     for personal in JANES:
         assert personal.lower() not in exported
 
@@ -183,7 +183,7 @@ def test_sqlite_overwrites_what_a_redaction_removed(tmp_path):
     ledger = Ledger.connect(f"sqlite:///{tmp_path / 'ledger.db'}")
     try:
         store(ledger, "orders/create", order(9001, JANE, street="17 Larkspur Lane", city="Springfieldia"))
-        privacy.act(ledger, redact_request(ledger, JANE, [9001]))
+        compliance.act(ledger, redact_request(ledger, JANE, [9001]))
         with ledger.engine.connect() as connection:
             connection.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
     finally:
@@ -196,7 +196,7 @@ def test_erpsync_status_counts_the_requests_acted_on_as_handled(ledger, populate
     from erpsync.summary import format_summary, summarize
 
     before = summarize(ledger)
-    privacy.act(ledger, redact_request(ledger, JANE, [9001]))
+    compliance.act(ledger, redact_request(ledger, JANE, [9001]))
     after = summarize(ledger)
     assert (after.compliance, after.pending) == (1, before.pending)
     assert "compliance    1 requests acted on" in format_summary(after)
@@ -205,11 +205,10 @@ def test_erpsync_status_counts_the_requests_acted_on_as_handled(ledger, populate
 def test_no_flow_run_takes_a_topic_the_receiver_acts_on(ledger):
     from datetime import timedelta
 
-    from erpsync import lifecycle
-    from erpsync.ledger import RECEIVER_TOPICS
+    from erpsync.ledger import receiver_topics
 
-    handled = {(source, topic) for source, topics in RECEIVER_TOPICS.items() for topic in topics}
-    assert handled == set(privacy.COMPLIANCE_TOPICS) | {lifecycle.ORDER_DELETE}
+    handled = {(source, topic) for source, topics in receiver_topics().items() for topic in topics}
+    assert handled == {("shopify", topic) for topic in (*compliance.TOPICS, order_delete.TOPIC)}
     order_event = store(ledger, "orders/create", order(9001, JANE, street="17 Larkspur Lane", city="Springfieldia"))
     # Stored, not yet acted on: neither the sweep nor a batch run may pick it up meanwhile.
     request = redact_request(ledger, JANE, [9001])
@@ -224,6 +223,6 @@ def test_a_guest_order_is_found_by_its_email_in_any_case(ledger, populated):
         "customer": None, "email": "JANE.QUINN@EXAMPLE.COM", "contact_email": None}
     guest_event = store(ledger, "orders/create", guest)
     refund = store(ledger, "refunds/create", {"id": 1, "order_id": 9100, "created_at": "2024-05-02T10:00:00Z"})
-    privacy.act(ledger, redact_request(ledger, JANE, []))
+    compliance.act(ledger, redact_request(ledger, JANE, []))
     assert ledger.get_event(guest_event).body == b""
     assert ledger.get_event(refund).body == b""  # the guest order's refund names only the order

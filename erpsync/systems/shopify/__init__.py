@@ -1,7 +1,7 @@
 """Shopify: order, refund, fulfillment, product and customer webhooks in, its Admin API read for reconciliation."""
 
 from erpsync.ports import PayloadModel, System
-from erpsync.systems.shopify import models, money, refund_money
+from erpsync.systems.shopify import compliance, models, money, order_delete, refund_money
 from erpsync.systems.shopify.webhooks import ShopifySource
 
 SYSTEM = System(
@@ -16,4 +16,5 @@ SYSTEM = System(
         "customer": PayloadModel(models.parse_customer),
     },
     webhook=ShopifySource(),
+    intake={**dict.fromkeys(compliance.TOPICS, compliance.HANDLER), order_delete.TOPIC: order_delete.HANDLER},
 )
