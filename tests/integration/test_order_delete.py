@@ -115,6 +115,22 @@ def test_a_failed_close_is_a_dead_letter_with_the_erps_reason(ledger, erp, erp_u
     assert "closing NetSuite salesOrder shopify-order-7004" in reason and "USER_ERROR" in reason
 
 
+def test_the_close_order_command_closes_a_reported_order_through_the_registry(ledger, erp, erp_url, database_url,
+                                                                               tmp_path):
+    sales_order(erp, 7006)
+    event_id = deleted(ledger, 7006)
+    assert order_delete.act(ledger, event_id, target=TARGET, mode="report") == "failed"
+    env = {**os.environ, "ERPSYNC_HOME": str(tmp_path), "ERPSYNC_DATABASE_URL": database_url,
+           "ERPSYNC_NETSUITE_BASE_URL": erp_url, "ERPSYNC_NETSUITE_CLIENT_ID": ERP_CLIENT_ID,
+           "ERPSYNC_NETSUITE_CLIENT_SECRET": ERP_CLIENT_SECRET, "ERPSYNC_NETSUITE_CONCURRENCY": "0"}
+    done = subprocess.run([sys.executable, "-m", "erpsync", "lifecycle", "close-order", str(event_id)], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "every line of NetSuite salesOrder shopify-order-7006 closed by hand" in done.stdout
+    assert all(line["isClosed"] for line in lines_of(erp, 7006))
+    assert ledger.get_event(event_id).state == "synced"
+
+
 def test_the_mode_is_checked_when_read():
     assert order_delete.mode_from_env({}) == "report"
     with pytest.raises(ConfigError, match="ERPSYNC_SHOPIFY_ORDER_DELETE: expected one of report, close"):
