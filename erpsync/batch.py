@@ -21,10 +21,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from erpsync.errors import ErpsyncError, SkipEvent
+from erpsync.errors import ErpsyncError
 from erpsync.ledger import EntityKey, Ledger
 from erpsync.pipeline import SyncPipeline, ValidEvent
 from erpsync.run_control import RunControl
+from erpsync.steps import run_steps
 
 log = logging.getLogger(__name__)
 
@@ -49,19 +50,10 @@ class ChunkResult:
 def sync_one(pipeline: SyncPipeline, event: ValidEvent) -> str:
     """One validated event through dedupe → transform → push → confirm; returns its outcome.
 
-    The same order of steps as flows/sync_event.py, without Prefect's per-step retries: anything that fails is
-    raised for the caller to hand off.
+    The sequence flows/sync_event.py runs (erpsync/steps.py), without Prefect's per-step retries: anything that
+    fails is raised for the caller to hand off.
     """
-    skip = pipeline.dedupe(event)
-    if skip is not None:
-        return pipeline.skip(event, skip)
-    try:
-        transformed = pipeline.transform(event)
-    except SkipEvent as skipped:  # the mapping's `skip:` (a test order, an unpaid one): recorded, not failed
-        return pipeline.skip(event, skipped)
-    erp_id = pipeline.push(transformed)
-    pipeline.confirm(event, transformed, erp_id)
-    return "synced"
+    return run_steps(pipeline, event).outcome
 
 
 def run_chunk(pipeline: SyncPipeline, event_ids: Iterable[int], *, run_id: str, threads: int) -> ChunkResult:

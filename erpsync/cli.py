@@ -16,6 +16,8 @@ dead-letter queue. Settings come from ERPSYNC_* environment variables (see the R
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from erpsync.systems import DEFAULT_TARGET
+
     parser = argparse.ArgumentParser(prog="erpsync", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -58,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     new_mapping.add_argument("source", help="the source, e.g. shopify")
     new_mapping.add_argument("topic", help="the webhook topic, e.g. customers/create")
     new_mapping.add_argument("record", help="the record type written, e.g. customer")
-    new_mapping.add_argument("--to", dest="target", default="netsuite",
+    new_mapping.add_argument("--to", dest="target", default=DEFAULT_TARGET,
                              help="the system the records are written to (default: %(default)s)")
     new_mapping.set_defaults(handler=_new_mapping)
 

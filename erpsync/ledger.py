@@ -66,9 +66,6 @@ class UTCDateTime(TypeDecorator):
         return value
 
 
-# The system every entity is written to until mappings name their target (``to:``): the one ERP there is.
-DEFAULT_TARGET = "netsuite"
-
 # Terminal states of the compliance topics the receiver acts on itself (erpsync/privacy.py), not a flow run.
 PRIVACY_STATES = ("redacted", "request_recorded")
 # Terminal inbox states: the event needs no more work. ``skipped``: a mapping's ``skip:`` rule held.

@@ -34,7 +34,7 @@ _MINOR_UNITS = {
 }
 
 # NetSuite's transaction line description holds at most 999 characters (longer text is refused, not cut).
-NETSUITE_DESCRIPTION_LENGTH = 999
+DESCRIPTION_LENGTH = 999
 _LIMIT = Decimal(10) ** 15  # no order line is worth this much; beyond it a float no longer holds the cents
 
 LineKind = Literal["product", "custom", "gift_card", "tip", "shipping", "discount", "sales_tax", "duties",
@@ -93,7 +93,7 @@ class MoneyOptions(BaseModel):
     )
     tolerance: Decimal = Field(Decimal("0.00"), ge=0, description="allowed difference from the source total")
     items: FallbackItems = Field(default_factory=FallbackItems)
-    description_length: int = Field(NETSUITE_DESCRIPTION_LENGTH, ge=1, le=4000)
+    description_length: int = Field(DESCRIPTION_LENGTH, ge=1, le=4000)
 
     @field_validator("tolerance", mode="before")
     @classmethod

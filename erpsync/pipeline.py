@@ -35,8 +35,8 @@ from erpsync.errors import (
 from erpsync.ledger import EntityKey, InboxEvent, Ledger
 from erpsync.mapping import MappedRecord, Mapping, find_mapping
 from erpsync.mapping.money_check import check_total
+from erpsync.ports import RecordWriter
 from erpsync.systems import MODELS
-from erpsync.systems.netsuite.client import NetSuiteClient
 from erpsync.xref import LedgerXref
 
 log = logging.getLogger(__name__)
@@ -103,11 +103,11 @@ class ElementRefused(ErpRejected):
 
 
 class SyncPipeline:
-    def __init__(self, ledger: Ledger, mappings_dir: Path, erp: Callable[[], NetSuiteClient]):
+    def __init__(self, ledger: Ledger, mappings_dir: Path, erp: Callable[[], RecordWriter]):
         self.ledger = ledger
         self.mappings_dir = Path(mappings_dir)
         self._erp_factory = erp
-        self._erp: NetSuiteClient | None = None
+        self._erp: RecordWriter | None = None
         self._xref: LedgerXref | None = None
         # A batch's threads reach for the ERP client at once: one client (one set of slot connections) per
         # pipeline, made under this lock, not one per thread that happened to look first.
@@ -119,7 +119,7 @@ class SyncPipeline:
             self._erp.close()
 
     @property
-    def erp(self) -> NetSuiteClient:
+    def erp(self) -> RecordWriter:
         if self._erp is None:
             with self._lazy:
                 if self._erp is None:
@@ -229,7 +229,7 @@ class SyncPipeline:
 
     @staticmethod
     def check_money(record: MappedRecord, ref: str) -> None:
-        """The pre-push invariant: NetSuite's total of the body equals the source's total to the cent."""
+        """The pre-push invariant: the target's total of the body equals the source's total to the cent."""
         check_total(record, ref)
 
     def push(self, transformed: Transformed) -> str:

@@ -127,6 +127,16 @@ class ShopOrderReader(Protocol):
     def orders_by_ids(self, order_ids: Any) -> Iterator[list[dict[str, Any]]]: ...
 
 
+@dataclass(frozen=True)
+class BodySummary:
+    """What reconciliation compares of a mapped record body, read the way the target system reads it."""
+
+    lines: int
+    total: float | None  # Σ quantity × rate, to the cent; None when a line's numbers are not numbers
+    status: str  # "open" or "closed"
+    customer: str | None  # the customer's internal id
+
+
 @runtime_checkable
 class IntakeHandler(Protocol):
     """A topic no mapping takes: the receiver stores the delivery, then this acts on it before the answer (no flow run).
@@ -179,6 +189,8 @@ class System:
     case_insensitive_keys: frozenset[str] = frozenset()
     # window_reader(writer, *, external_id_prefix=, record_type=, page_size=) -> WindowReader (reconciliation).
     window_reader: Callable[..., Any] | None = None
+    # summarize_body(body) -> BodySummary: a mapped body as reconciliation compares it with the ERP's record.
+    summarize_body: Callable[[Mapping[str, Any]], BodySummary] | None = None
     # order_reader(environ) -> ShopOrderReader, a context manager: a shop's orders read back for reconciliation.
     order_reader: Callable[[Mapping[str, str]], Any] | None = None
     # external_id_rule(text) -> None, or raises MappingError: which external ids the system accepts.

@@ -12,28 +12,24 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 
 from erpsync.errors import ConfigError
 from erpsync.receiver.secrets import secret_env_name
+from erpsync.receiver.webhook_sources import SOURCES
 from erpsync.settings import PROJECT_DIR
 from erpsync.sync_file import read_payload
-from erpsync.systems.shopify.webhooks import shopify_signature
-from erpsync.systems.standard.webhooks import standard_webhook_headers
-from erpsync.systems.woocommerce.webhooks import woocommerce_signature
 
-# The vendors' own sample bodies (tests/fixtures/README.md says where each comes from), by `<source>/<name>`.
+# The vendors' own sample bodies (tests/fixtures/README.md says where each comes from), by `<source>/<name>`:
+# a folder of tests/fixtures named after a webhook source holds its samples.
 SAMPLES_DIR = PROJECT_DIR / "tests" / "fixtures"
-SAMPLE_SOURCES = ("shopify", "woocommerce")
 DEFAULT_RECEIVER = "http://127.0.0.1:8600"  # `erpsync serve`'s and the demo's default port
 
 
 def samples() -> list[str]:
-    return sorted(f"{source}/{path.stem}" for source in SAMPLE_SOURCES
-                  for path in (SAMPLES_DIR / source).glob("*.json"))
+    return sorted(f"{source}/{path.stem}" for source in SOURCES for path in (SAMPLES_DIR / source).glob("*.json"))
 
 
 def resolve_payload(sample_or_file: str) -> tuple[Path, bytes]:
@@ -53,31 +49,10 @@ def signed_headers(source: str, topic: str | None, body: bytes, secret: str, *, 
                    delivery_id: str | None = None) -> dict[str, str]:
     """The headers ``source`` would send with ``body``: signature, delivery id and topic, as the receiver reads them."""
     delivery_id = delivery_id or str(uuid.uuid4())
-    if source == "shopify":
-        return {"X-Shopify-Topic": _required_topic(source, topic), "X-Shopify-Webhook-Id": delivery_id,
-                "X-Shopify-Hmac-Sha256": shopify_signature(secret, body),
-                "X-Shopify-Triggered-At": datetime.now(UTC).isoformat(),
-                **({"X-Shopify-Shop-Domain": shop} if shop else {})}
-    if source == "woocommerce":
-        return {"X-WC-Webhook-Topic": _required_topic(source, topic), "X-WC-Webhook-Delivery-ID": delivery_id,
-                "X-WC-Webhook-Signature": woocommerce_signature(secret, body),
-                **({"X-WC-Webhook-Source": shop} if shop else {})}
-    # Standard Webhooks: the topic is the payload's own `type`, which the signature covers.
-    kind = json.loads(body).get("type")
-    if not isinstance(kind, str) or not kind:
-        raise ConfigError("SAMPLE_OR_FILE: a Standard Webhooks payload names its topic in the field 'type'; "
-                          "this one has none")
-    if topic and topic != kind:
-        raise ConfigError(f"--topic: {topic!r} differs from the payload's 'type' {kind!r}, which is the topic "
-                          f"for Standard Webhooks (leave --topic out, or edit 'type')")
-    return standard_webhook_headers(secret, f"msg_{delivery_id.replace('-', '')}", body)
-
-
-def _required_topic(source: str, topic: str | None) -> str:
-    if not topic:
-        raise ConfigError(f"--topic: required for {source}, e.g. "
-                          f"{'orders/create' if source == 'shopify' else 'order.created'}")
-    return topic
+    sender = SOURCES[source]
+    if sender.example_topic is not None and not topic:
+        raise ConfigError(f"--topic: required for {source}, e.g. {sender.example_topic}")
+    return sender.sign(secret, body, topic=topic, delivery_id=delivery_id, shop=shop)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from erpsync.errors import ConfigError
 from erpsync.ledger import EntityKey, Ledger
 from erpsync.mapping.xref import OfflineXref
 from erpsync.pipeline import SyncPipeline, ValidEvent
-from erpsync.systems.netsuite.client import NetSuiteClient
+from erpsync.ports import RecordWriter
 
 # The header totals NetSuite computes on a transaction, printed so the author sees what the ERP made of it.
 ERP_TOTAL_FIELDS = ("currency", "subtotal", "discountTotal", "shippingCost", "handlingCost", "taxTotal", "total")
@@ -80,7 +80,7 @@ def read_payload(path: Path) -> bytes:
 def sync_file(
     ledger: Ledger,
     mappings_dir: Path,
-    erp: Callable[[], NetSuiteClient],
+    erp: Callable[[], RecordWriter],
     *,
     path: Path,
     source: str,

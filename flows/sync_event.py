@@ -1,4 +1,4 @@
-"""Flow `sync-event`: one inbox event through validate → dedupe → transform → push → confirm.
+"""Flow `sync-event`: one inbox event through validate → dedupe → transform → push → confirm (erpsync/steps.py).
 
 A run that ends Failed is the event's dead-letter entry: the ledger holds the reason, the run carries a
 `dead-letter` artifact with the reason's parts (never the ERP's free text or a payload value), and a retry from
@@ -16,6 +16,7 @@ from prefect.states import Completed, Failed
 
 from erpsync.deadletters import ARTIFACT_KEY, artifact_markdown, latest_failure, state_message
 from erpsync.errors import ErpsyncError, PayloadMismatch, SkipEvent
+from erpsync.steps import run_steps
 from tasks.sync import confirm, dedupe, pipeline, push, transform, validate
 
 DEAD_LETTER_PREFIX = "dead-lettered: "
@@ -40,29 +41,46 @@ if not any(isinstance(f, DeadLetterIsNotACrash) for f in _run_logger.filters):
     _run_logger.addFilter(DeadLetterIsNotACrash())
 
 
+class _TaskSteps:
+    """The steps of erpsync/steps.py as Prefect tasks; keeps the mapped record for a dead letter's reason."""
+
+    transformed = None
+
+    def dedupe(self, event):
+        return dedupe(event)
+
+    def transform(self, event):
+        result = transform(event)
+        if not isinstance(result, SkipEvent):
+            self.transformed = result
+        return result
+
+    def push(self, transformed):
+        return push(transformed)
+
+    def confirm(self, event, transformed, erp_id):
+        confirm(event, transformed, erp_id)
+
+    def skip(self, event, reason):
+        return pipeline().skip(event, reason)
+
+
 @flow(name="sync-event", log_prints=False, validate_parameters=True)
 def sync_event(event_id: int):
     """Sync inbox event ``event_id`` to the ERP. The parameter is an id: the payload never reaches Prefect."""
     logger = get_run_logger()
-    event = transformed = None
+    event = None
+    steps = _TaskSteps()
     try:
         event = validate(event_id)
-        skip = dedupe(event)
-        if skip is not None:
-            outcome = pipeline().skip(event, skip)
-            return Completed(name=outcome.capitalize(), message=str(skip))
-        result = transform(event)
-        if isinstance(result, SkipEvent):  # the mapping skips it (`skip:`): recorded with its reason
-            outcome = pipeline().skip(event, result)
-            return Completed(name=outcome.capitalize(), message=str(result))
-        transformed = result
-        erp_id = push(transformed)
-        confirm(event, transformed, erp_id)
-        logger.info("%s → %s %s (external id %s)", event.key, transformed.record.record_type, erp_id,
-                    transformed.record.external_id)
-        return erp_id
+        result = run_steps(steps, event)
+        if result.skipped is not None:  # a duplicate, superseded, or the mapping's `skip:`: recorded with its reason
+            return Completed(name=result.outcome.capitalize(), message=str(result.skipped))
+        logger.info("%s → %s %s (external id %s)", event.key, result.transformed.record.record_type, result.erp_id,
+                    result.transformed.record.external_id)
+        return result.erp_id
     except Exception as exc:
-        reason = pipeline().fail(event_id, exc, event=event, transformed=transformed)
+        reason = pipeline().fail(event_id, exc, event=event, transformed=steps.transformed)
         if isinstance(exc, PayloadMismatch):
             # Recorded `mismatched` for `erpsync dlq`; a Completed run, so no failure alert pages anyone.
             logger.warning("not a payload of its topic: %s", reason)

@@ -24,9 +24,9 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from erpsync.mapping.conditions import Condition
-from erpsync.mapping.jinja_template import JinjaTemplate
+from erpsync.mapping.jinja_sandbox import JinjaTemplate
 from erpsync.mapping.paths import FieldPath, PathText
-from erpsync.mapping.templates import Template
+from erpsync.mapping.key_templates import Template
 from erpsync.mapping.transforms import TRANSFORMS, TransformParams
 from erpsync.mapping.transforms.dates import check_zone
 from erpsync.order_money import MoneyOptions
@@ -283,16 +283,12 @@ class EntityConfig(_Strict):
         return value
 
 
-# The system a mapping writes to when its file names none: every mapping written before mappings named both ends.
-DEFAULT_TARGET = "netsuite"
-
-
 class MappingConfig(_Strict):
     # `from:` and `to:` name both ends, each a system of the registry (erpsync/systems/); `source:` is the older
-    # spelling of `from:`, and a file without `to:` writes to DEFAULT_TARGET.
+    # spelling of `from:`, and a file without `to:` writes to the registry's DEFAULT_TARGET (the first ERP).
     source: str = Field(min_length=1, alias="from", description="the system the events come from, e.g. shopify")
-    target: str = Field(DEFAULT_TARGET, alias="to", min_length=1,
-                        description="the system the records are written to, e.g. netsuite")
+    target: str = Field(None, alias="to", min_length=1, validate_default=True,
+                        description="the system the records are written to, e.g. netsuite (default: the first ERP)")
     topic: str | None = Field(None, description="the one source topic handled, e.g. orders/create")
     topics: list[str] | None = Field(None, min_length=1, description="several source topics")
     entity: EntityConfig
@@ -323,11 +319,13 @@ class MappingConfig(_Strict):
             data = {("from" if k == "source" else k): v for k, v in data.items()}
         return data
 
-    @field_validator("source", "target")
+    @field_validator("source", "target", mode="before")
     @classmethod
-    def _registered(cls, name: str) -> str:
-        from erpsync.systems import SYSTEMS
+    def _registered(cls, name: str | None) -> str:
+        from erpsync.systems import DEFAULT_TARGET, SYSTEMS
 
+        if name is None:
+            return DEFAULT_TARGET
         if name not in SYSTEMS:
             raise ValueError(f"unknown system {name!r}{did_you_mean(name, SYSTEMS, show_all=True)}")
         return name

@@ -19,14 +19,12 @@ from zoneinfo import ZoneInfo
 
 from erpsync.errors import ConfigError, MappingError, SkipEvent
 from erpsync.mapping.config import EachConfig, FieldConfig, MappingConfig
-from erpsync.mapping.lookups import LookupTable
+from erpsync.mapping.lookup_tables import LookupTable
 from erpsync.mapping.paths import MISSING, FieldPath, positions, read, write
 from erpsync.mapping.source_fields import leaf_paths, normalised_shape, shape_text
 from erpsync.mapping.transforms import TRANSFORMS, TransformContext
 from erpsync.mapping.xref import XrefResolver
-
-# NetSuite accepts letters, digits, underscore and hyphen in an external id (a `|` even breaks the URL form).
-_EXTERNAL_ID = re.compile(r"^[A-Za-z0-9_-]+$")
+from erpsync.systems import system
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "text": (str,),
@@ -71,6 +69,8 @@ class MappedRecord:
     # that a refusal of its push names them.
     key_source: str | None = None
     key: str | None = None
+    # The system the record is written to (the mapping's `to:`): whose totals the money check computes.
+    target: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -272,10 +272,14 @@ class Mapping:
 
     def _apply(self, payload: AnyMapping[str, Any], xref: XrefResolver | None, trace: list[RuleResult] | None) -> MappedRecord:
         external_id = self.config.external_id.render(payload)
-        if not _EXTERNAL_ID.match(external_id):
-            raise MappingError(
-                "rendered external id may hold only letters, digits, '_' and '-' (NetSuite's rule)", field="external_id"
-            )
+        check = system(self.target).check_external_id
+        if check is not None:
+            try:
+                check(external_id)
+            except MappingError as exc:
+                # The target's own rule, worded by its package: "may hold only letters, digits, '_' and '-' …".
+                rule = str(exc).removeprefix(f"{exc.field}: ") if exc.field else str(exc)
+                raise MappingError(f"rendered external id {rule}", field="external_id") from None
         if self.config.each is None:  # with each:, the event was gated once, before its elements
             self._gate(payload)
         expected: ExpectedTotal | None = None
@@ -297,7 +301,7 @@ class Mapping:
                 raise _to_source_line(exc, view) from None
         else:
             body = self._fill(payload, xref, trace)
-        return MappedRecord(self.record_type, external_id, body, expected)
+        return MappedRecord(self.record_type, external_id, body, expected, target=self.target)
 
     def _fill(self, payload: AnyMapping[str, Any], xref: XrefResolver | None,
               trace: list[RuleResult] | None) -> dict[str, Any]:

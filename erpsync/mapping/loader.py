@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 from erpsync.errors import ConfigError
 from erpsync.mapping.config import MappingConfig, describe_errors, did_you_mean
 from erpsync.mapping.engine import Mapping
-from erpsync.mapping.lookups import LookupTable, confined, read_regular_file
+from erpsync.mapping.lookup_tables import LookupTable, confined, read_regular_file
 
 log = logging.getLogger(__name__)
 

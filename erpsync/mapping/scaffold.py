@@ -6,8 +6,7 @@ import re
 from pathlib import Path
 
 from erpsync.errors import ConfigError
-from erpsync.mapping.config import DEFAULT_TARGET
-from erpsync.systems import system
+from erpsync.systems import DEFAULT_TARGET, system
 
 _WORD = re.compile(r"^[a-z][a-z0-9_]*$")
 

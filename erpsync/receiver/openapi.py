@@ -5,38 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from erpsync.receiver.limits import IntakeLimits
+from erpsync.receiver.webhook_sources import SOURCES
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
-
-# The headers each source's sender sets; none is declared required because a refusal for a missing one is part
-# of what the document describes (401 or 400).
-_SOURCE_HEADERS: dict[str, list[tuple[str, str]]] = {
-    "shopify": [
-        ("X-Shopify-Hmac-Sha256", "base64 HMAC-SHA256 of the raw body with the app secret (or shopify-hmac-sha256)"),
-        ("X-Shopify-Topic", "e.g. orders/create"),
-        ("X-Shopify-Webhook-Id", "delivery id: a repeated id is answered 200 with no new work"),
-        ("X-Shopify-Shop-Domain", "the shop"),
-        ("X-Shopify-Triggered-At", "when Shopify triggered the webhook (kept with the event)"),
-        ("X-Shopify-Event-Id", "the event: a body or event id stored under another delivery id is answered 200 "
-                               "as a duplicate (duplicate_of), with no new work"),
-        ("X-Shopify-API-Version", "the API version shaping the payload (kept with the event)"),
-    ],
-    "woocommerce": [
-        ("X-WC-Webhook-Signature", "base64 HMAC-SHA256 of the raw body with the webhook secret"),
-        ("X-WC-Webhook-Topic", "e.g. order.created"),
-        ("X-WC-Webhook-Delivery-ID", "delivery id: a repeated id is answered 200 with no new work"),
-        ("X-WC-Webhook-Source", "the site URL"),
-        ("X-WC-Webhook-Resource", "e.g. order"),
-        ("X-WC-Webhook-Event", "e.g. created"),
-        ("X-WC-Webhook-ID", "the webhook's id in WooCommerce"),
-    ],
-}
-_STANDARD_HEADERS = [
-    ("webhook-id", "message id: a repeated id is answered 200 with no new work"),
-    ("webhook-timestamp", "Unix seconds; refused outside 5 minutes of the receiver's clock"),
-    ("webhook-signature", "space-separated v1,<base64 HMAC-SHA256> signatures (several during key rotation)"),
-]
-
 
 def _answer(description: str, schema: dict | None = None, headers: dict | None = None) -> dict[str, Any]:
     answer: dict[str, Any] = {"description": description,
@@ -47,12 +18,11 @@ def _answer(description: str, schema: dict | None = None, headers: dict | None =
 
 
 def _webhook_operation(source: str, limits: IntakeLimits) -> dict[str, Any]:
-    headers = _SOURCE_HEADERS.get(source, _STANDARD_HEADERS)
-    content: dict[str, Any] = {"application/json": {"schema": {"type": "object"}}}
-    if source == "woocommerce":
-        content["application/x-www-form-urlencoded"] = {
-            "schema": {"type": "object", "properties": {"webhook_id": {"type": "integer"}}},
-        }
+    # The headers each source's sender sets (its WebhookSource's header_docs); none is declared required because
+    # a refusal for a missing one is part of what the document describes (401 or 400).
+    sender = SOURCES.get(source)
+    headers = list(getattr(sender, "header_docs", []))
+    content: dict[str, Any] = {"application/json": {"schema": {"type": "object"}}, **getattr(sender, "extra_content", {})}
     responses = {
         "202": _answer("stored in the inbox; a flow run is dispatched after the answer",
                        {"$ref": "#/components/schemas/Accepted"}),

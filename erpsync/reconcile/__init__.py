@@ -19,8 +19,6 @@ from erpsync.reconcile.report import (
     summarize,
 )
 from erpsync.reconcile.windows import Window, nightly_window, parse_moment, split_window
-from erpsync.systems.netsuite.sales_orders import ErpSalesOrders
-from erpsync.systems.shopify.admin import ShopifyAdminClient
 
 __all__ = [
     "DRIFT_KINDS",
@@ -28,12 +26,10 @@ __all__ = [
     "DriftAlert",
     "Comparison",
     "DriftSet",
-    "ErpSalesOrders",
     "ReconcileResult",
     "ReconcileSummary",
     "Repair",
     "RepairResult",
-    "ShopifyAdminClient",
     "Window",
     "classify",
     "delivery_id",

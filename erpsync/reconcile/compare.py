@@ -31,7 +31,7 @@ from erpsync.errors import ConfigError, MappingError, SkipEvent
 from erpsync.ledger import EntityState, Ledger, Outcome
 from erpsync.mapping import Mapping as ErpMapping
 from erpsync.mapping import OfflineXref, XrefResolver
-from erpsync.systems.netsuite.sales_orders import line_summary
+from erpsync.systems import DEFAULT_TARGET, system
 from erpsync.xref import CachedXref
 
 DRIFT_KINDS = ("missing_in_erp", "erp_only", "mismatch", "dead_lettered")
@@ -124,18 +124,14 @@ def source_row(
         row["map_error"] = exc.field or "mapping"
         return row
     row["external_id"] = record.external_id
-    body = record.body
-    lines = ((body.get("item") or {}).get("items")) or []
-    row["src_lines"], mapped_total = line_summary(body)
+    summary = system(mapping.target or DEFAULT_TARGET).summarize_body(record.body)
+    row["src_lines"], mapped_total = summary.lines, summary.total
     # The shop's own total (Shopify's total_price, WooCommerce's total …) when the mapping declares its money,
-    # compared with the ERP's foreigntotal: a mapping that drops shipping, tax or a discount shows as a
+    # compared with the ERP's own total: a mapping that drops shipping, tax or a discount shows as a
     # mismatch. Without a money section, only the mapped lines' sum can be compared with the ERP's.
     expected = record.expected_total
     row["src_total"] = float(expected.total) if expected is not None else mapped_total
-    # NetSuite closes a sales order once every line is closed; that is what the mapping's isClosed means.
-    row["src_status"] = "closed" if lines and all(line.get("isClosed") is True for line in lines) else "open"
-    customer = (body.get("entity") or {}).get("id")
-    row["src_customer"] = str(customer) if customer is not None else None
+    row["src_status"], row["src_customer"] = summary.status, summary.customer
     return row
 
 

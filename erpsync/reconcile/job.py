@@ -9,15 +9,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from erpsync.run_control import Dispatcher
+from erpsync.errors import ConfigError
 from erpsync.ledger import Ledger
 from erpsync.mapping import Mapping as ErpMapping
+from erpsync.ports import ShopOrderReader, WindowReader
 from erpsync.reconcile.compare import DEFAULT_CHUNK, ERP_EDIT_SLACK, Comparison, DriftSet, external_id_shape
 from erpsync.reconcile.repair import Repair, RepairResult, enqueue_repairs, plan_repairs, run_stamp
 from erpsync.reconcile.report import ReconcileSummary, summarize
 from erpsync.reconcile.windows import Window
-from erpsync.systems.netsuite.sales_orders import ErpSalesOrders
-from erpsync.systems.shopify.admin import ShopifyAdminClient
+from erpsync.run_control import Dispatcher
+from erpsync.systems import DEFAULT_TARGET, SYSTEMS, system
 
 
 @dataclass
@@ -33,8 +34,8 @@ class ReconcileResult:
 def run_reconciliation(
     window: Window,
     *,
-    shop: ShopifyAdminClient,
-    erp: ErpSalesOrders,
+    shop: ShopOrderReader,
+    erp: WindowReader,
     ledger: Ledger,
     mapping: ErpMapping,
     spool: Path | None = None,
@@ -48,8 +49,7 @@ def run_reconciliation(
 ) -> ReconcileResult:
     """Read both sides over the window (with overlap), compare, plan and enqueue repairs, and summarise.
 
-    ``mapping`` is the one the sync uses for the repair topic (``find_mapping(dir, "shopify",
-    "orders/updated")``); ``spool`` is the on-disk working file (a temporary file when None). ``run_id`` names
+    ``mapping`` is the one the sync uses for the repair topic (``find_mapping(dir, source, "orders/updated")``); ``spool`` is the on-disk working file (a temporary file when None). ``run_id`` names
     this run in its repairs' delivery ids (the flow passes its flow run id; by default the start time).
     """
     run_id = run_id or run_stamp(datetime.now(UTC))
@@ -87,20 +87,35 @@ def reconcile_order_window(
     environ=None,
     run_id: str | None = None,
     erp_timezone: str = "UTC",
+    source: str | None = None,
 ) -> ReconcileResult:
-    """Shopify orders vs NetSuite sales orders over ``window``: what the CLI and the nightly flow both run.
+    """A shop's orders vs the ERP's records over ``window``: what the CLI and the nightly flow both run.
 
-    The shop comes from ERPSYNC_SHOPIFY_SHOP_URL / ERPSYNC_SHOPIFY_ACCESS_TOKEN; the mapping is the one the
-    sync uses for orders/updated, so both sides are compared through the same rules that wrote the ERP.
+    ``source`` is the shop (default: the one registered shop that can read its orders back, today Shopify, from
+    ERPSYNC_SHOPIFY_SHOP_URL / ERPSYNC_SHOPIFY_ACCESS_TOKEN); the mapping is the one the sync uses for
+    orders/updated, so both sides are compared through the same rules that wrote the ERP.
     """
     import os
 
     from erpsync.mapping import find_mapping
 
-    mapping = find_mapping(mappings_dir, "shopify", "orders/updated")
+    shop_system = system(source) if source else _only_readable_shop()
+    if shop_system.order_reader is None:
+        raise ConfigError(f"{shop_system.name} cannot be reconciled: erpsync reads no orders back from it")
+    mapping = find_mapping(mappings_dir, shop_system.name, "orders/updated")
+    erp_system = system(mapping.target or DEFAULT_TARGET)
+    if erp_system.window_reader is None:
+        raise ConfigError(f"{erp_system.name} cannot be reconciled: erpsync reads no records back from it")
     shape = external_id_shape(mapping)
-    with ShopifyAdminClient.from_env(os.environ if environ is None else environ) as shop:
-        erp = ErpSalesOrders(erp_client, external_id_prefix=shape.prefix if shape else "",
-                             record_type=mapping.record_type, tz=erp_timezone)
+    with shop_system.order_reader(os.environ if environ is None else environ) as shop:
+        erp = erp_system.window_reader(erp_client, external_id_prefix=shape.prefix if shape else "",
+                                       record_type=mapping.record_type, tz=erp_timezone)
         return run_reconciliation(window, shop=shop, erp=erp, ledger=ledger, mapping=mapping, dispatcher=dispatcher,
                                   dry_run=dry_run, authoritative_fields=authoritative_fields, run_id=run_id)
+
+
+def _only_readable_shop():
+    readable = [s for s in SYSTEMS.values() if s.order_reader is not None]
+    if len(readable) != 1:
+        raise ConfigError(f"name the shop to reconcile (one of {', '.join(s.name for s in readable)})")
+    return readable[0]

@@ -6,7 +6,9 @@ registry by the name a mapping file or a webhook URL carries.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from erpsync.errors import ConfigError
 from erpsync.ports import PayloadModel, System
@@ -32,6 +34,14 @@ def system(name: str) -> System:
         raise ConfigError(f"unknown system {name!r} (known: {', '.join(sorted(SYSTEMS))})") from None
 
 
+def open_writer(name: str, database_url: str, environ: Mapping[str, str] | None = None) -> Any:
+    """A client of the ERP ``name`` configured from the environment, under the ERP slots the ledger shares."""
+    target = system(name)
+    if target.writer is None:
+        raise ConfigError(f"{name!r} is not a system erpsync writes records to")
+    return target.writer(database_url, os.environ if environ is None else environ)
+
+
 def erps() -> list[System]:
     return [s for s in SYSTEMS.values() if s.kind == "erp"]
 
@@ -40,4 +50,4 @@ def shops() -> list[System]:
     return [s for s in SYSTEMS.values() if s.kind == "shop"]
 
 
-__all__ = ["DEFAULT_TARGET", "MODELS", "PAYLOAD_MODELS", "SYSTEMS", "erps", "shops", "system"]
+__all__ = ["DEFAULT_TARGET", "MODELS", "PAYLOAD_MODELS", "SYSTEMS", "erps", "open_writer", "shops", "system"]

@@ -20,11 +20,11 @@ from erpsync.errors import (
     ErpRejected,
     InvalidPayload,
     MappingError,
-    SkipEvent,
 )
 from erpsync.pipeline import SyncPipeline
 from erpsync.retry import RetryPolicy
 from erpsync.settings import PROJECT_DIR
+from erpsync.steps import run_steps
 from erpsync.systems.netsuite.client import NetSuiteClient, NetSuiteSettings
 from tests.conftest import fixture_path
 from tests.sandbox_procs import ERP_CLIENT_ID, ERP_CLIENT_SECRET, start_erp_sandbox
@@ -69,18 +69,9 @@ def store(ledger, order: dict, topic: str = "orders/create") -> int:
 
 
 def sync(pipeline, event_id: int):
-    """What flows/sync_event.py orders, minus Prefect: the outcome name, or the ERP internal id."""
-    event = pipeline.validate(event_id)
-    skip = pipeline.dedupe(event)
-    if skip is not None:
-        return pipeline.skip(event, skip)
-    try:
-        transformed = pipeline.transform(event)
-    except SkipEvent as skipped:
-        return pipeline.skip(event, skipped)
-    erp_id = pipeline.push(transformed)
-    pipeline.confirm(event, transformed, erp_id)
-    return erp_id
+    """What flows/sync_event.py runs, minus Prefect: the outcome name, or the ERP internal id."""
+    result = run_steps(pipeline, pipeline.validate(event_id))
+    return result.erp_id if result.outcome == "synced" else result.outcome
 
 
 def test_an_order_becomes_a_sales_order_with_both_ids_in_the_ledger(pipeline, ledger):

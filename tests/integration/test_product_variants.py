@@ -82,10 +82,10 @@ def test_a_two_variant_product_is_two_items_and_a_second_delivery_changes_nothin
     assert first == first_id, "the product's ERP id is its first variant's"
 
     # Every variant's id is in the ledger, under its own row; the product's row holds the first.
-    rows = {s.entity_id: s for s in ledger.entity_states_of("shopify", "variant", list(items))}
+    rows = {s.entity_id: s for s in ledger.entity_states_of("shopify", "variant", list(items), "netsuite")}
     assert {eid: row.to_id for eid, row in rows.items()} == {eid: iid for eid, (iid, _) in items.items()}
     assert all(row.to_record_type == "inventoryItem" for row in rows.values())
-    [product_row] = ledger.entity_states_of("shopify", "product", [str(payload["id"])])
+    [product_row] = ledger.entity_states_of("shopify", "product", [str(payload["id"])], "netsuite")
     assert (product_row.external_id, product_row.to_id) == (first_eid, first_id)
 
     # The same delivery again, and the same content with a newer version: the same two items, nothing more.
@@ -142,7 +142,7 @@ def test_a_sku_another_item_has_is_a_dead_letter_naming_the_sku(pipeline, ledger
     # The first variant's item was written before the refusal: its id is findable in the ledger.
     items = items_of(erp, payload["variants"])
     assert list(items) == [f"shopify-variant-{payload['variants'][0]['id']}"]
-    [row] = ledger.entity_states_of("shopify", "variant", list(items))
+    [row] = ledger.entity_states_of("shopify", "variant", list(items), "netsuite")
     assert row.to_id == next(iter(items.values()))[0]
 
 

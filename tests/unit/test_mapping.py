@@ -16,7 +16,7 @@ import yaml
 from erpsync.errors import ConfigError, MappingError
 from erpsync.mapping import CaseResult, MappedRecord, discover_mappings, load_mapping, run_cases
 from erpsync.mapping.cases import load_cases, run_case
-from erpsync.mapping.lookups import LookupTable
+from erpsync.mapping.lookup_tables import LookupTable
 from erpsync.mapping.paths import MISSING, FieldPath, read, write
 from erpsync.mapping.transforms import TRANSFORMS, TransformContext
 

@@ -17,7 +17,7 @@ import yaml
 from erpsync.errors import ConfigError
 from erpsync.mapping import load_mapping
 from erpsync.mapping.commands import validate
-from erpsync.mapping.lookups import MAX_TABLE_BYTES
+from erpsync.mapping.lookup_tables import MAX_TABLE_BYTES
 
 SECRET = "erp-secret-3f9a1c"  # stands for anything a file outside the folder holds
 

@@ -2,7 +2,7 @@
 
 The threat is a mapping file written by someone who should not be trusted with code, or by mistake:
 Jinja runs in jinja2's immutable sandbox with the payload-only lookups, filter allow-list and bounds of
-erpsync/mapping/jinja_template.py, and YAML is read with the bounds of erpsync/mapping/loader.py. Each case
+erpsync/mapping/jinja_sandbox.py, and YAML is read with the bounds of erpsync/mapping/loader.py. Each case
 here must end in a ConfigError (load) or a MappingError (render) within TIME_LIMIT seconds and PEAK_MEMORY
 bytes: measured in this process (Python's allocations, wall time), and enforced in a child process that the
 kernel stops at PEAK_MEMORY more address space (RLIMIT_AS) and TIME_LIMIT more seconds of CPU (RLIMIT_CPU).
@@ -25,7 +25,7 @@ import yaml
 
 from erpsync.errors import ConfigError, MappingError
 from erpsync.mapping import load_mapping
-from erpsync.mapping.jinja_template import MAX_OUTPUT, MAX_STEPS, MAX_VALUE
+from erpsync.mapping.jinja_sandbox import MAX_OUTPUT, MAX_STEPS, MAX_VALUE
 
 TIME_LIMIT = 3.0  # seconds, generous for a loaded CI machine; each case takes well under one
 PEAK_MEMORY = 64 * 1024 * 1024

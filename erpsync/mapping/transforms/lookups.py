@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field, field_validator, model_validator
 
 from erpsync.errors import ConfigError, ErpRejected, MappingError
-from erpsync.mapping.lookups import confined
+from erpsync.mapping.lookup_tables import confined
 from erpsync.mapping.paths import MISSING, FieldPath, read
 from erpsync.mapping.transforms.registry import TransformContext, TransformParams, kind, transform
 from erpsync.mapping.xref import PERSONAL_FIELDS, CreatingXrefResolver, check_xref_field
@@ -354,7 +354,7 @@ def _mapping_beside(ctx: TransformContext, name: str) -> Mapping:
 
     if ctx.mapping_path is None:
         raise ConfigError(f"{ctx.field}: erp_lookup's create: needs to know the folder of the mapping applied")
-    try:  # a link named like a mapping must not lead out of the folder (erpsync/mapping/lookups.py)
+    try:  # a link named like a mapping must not lead out of the folder (erpsync/mapping/lookup_tables.py)
         return load_mapping_cached(confined(ctx.mapping_path.parent, f"{name}.yaml"))
     except ValueError as exc:
         raise ConfigError(f"{ctx.field}: create: {exc}") from None

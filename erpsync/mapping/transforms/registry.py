@@ -21,7 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict
 
 from erpsync.errors import MappingError
-from erpsync.mapping.lookups import LookupTable
+from erpsync.mapping.lookup_tables import LookupTable
 from erpsync.mapping.xref import XrefResolver
 
 

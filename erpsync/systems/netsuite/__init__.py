@@ -12,6 +12,7 @@ SYSTEM = System(
     natural_keys=queries.NATURAL_KEYS,
     case_insensitive_keys=queries.CASE_INSENSITIVE_FIELDS,
     window_reader=sales_orders.ErpSalesOrders,
+    summarize_body=sales_orders.summarize_body,
     check_external_id=client.check_external_id,
     totals=totals.sales_order_totals,
 )

@@ -10,6 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from erpsync.errors import ConfigError
+from erpsync.ports import BodySummary
 from erpsync.systems.netsuite.client import SUITEQL_MAX_PAGE, NetSuiteClient
 from erpsync.systems.netsuite.queries import (
     TIMESTAMP_MASK,
@@ -178,6 +179,16 @@ def _number(value: Any) -> float | None:
         return float(value)
     except (TypeError, ValueError):
         return None
+
+
+def summarize_body(body: dict[str, Any]) -> BodySummary:
+    """What reconciliation compares of a mapped sales-order body: its lines, their sum, open or closed, customer."""
+    lines = ((body.get("item") or {}).get("items")) or []
+    count, total = line_summary(body)
+    # NetSuite closes a sales order once every line is closed; that is what the mapping's isClosed means.
+    status = "closed" if lines and all(line.get("isClosed") is True for line in lines) else "open"
+    customer = (body.get("entity") or {}).get("id")
+    return BodySummary(count, total, status, str(customer) if customer is not None else None)
 
 
 def line_summary(body: dict[str, Any]) -> tuple[int, float | None]:

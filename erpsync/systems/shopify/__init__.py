@@ -2,10 +2,12 @@
 
 from erpsync.ports import PayloadModel, System
 from erpsync.systems.shopify import compliance, models, money, order_delete, refund_money
+from erpsync.systems.shopify.admin import ShopifyAdminClient
 from erpsync.systems.shopify.webhooks import ShopifySource
 
 SYSTEM = System(
     name="shopify",
+    title="Shopify",
     kind="shop",
     describe="Shopify (webhooks signed with X-Shopify-Hmac-Sha256; Admin REST API for reconciliation)",
     models={
@@ -17,4 +19,5 @@ SYSTEM = System(
     },
     webhook=ShopifySource(),
     intake={**dict.fromkeys(compliance.TOPICS, compliance.HANDLER), order_delete.TOPIC: order_delete.HANDLER},
+    order_reader=ShopifyAdminClient.from_env,
 )

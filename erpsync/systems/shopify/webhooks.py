@@ -6,7 +6,7 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timezone
 
 from erpsync.receiver.deliveries import Delivery, SignatureRefused, required_headers, signature_matches
 
@@ -28,6 +28,27 @@ class ShopifySource:
     name = "shopify"
     # The signature covers the body and nothing else: a captured body verifies under any delivery id or topic.
     signs_body_only = True
+    example_topic = "orders/create"
+    # What the receiver's OpenAPI document says of each header the sender sets.
+    header_docs = [
+        ("X-Shopify-Hmac-Sha256", "base64 HMAC-SHA256 of the raw body with the app secret (or shopify-hmac-sha256)"),
+        ("X-Shopify-Topic", "e.g. orders/create"),
+        ("X-Shopify-Webhook-Id", "delivery id: a repeated id is answered 200 with no new work"),
+        ("X-Shopify-Shop-Domain", "the shop"),
+        ("X-Shopify-Triggered-At", "when Shopify triggered the webhook (kept with the event)"),
+        ("X-Shopify-Event-Id", "the event: a body or event id stored under another delivery id is answered 200 "
+                               "as a duplicate (duplicate_of), with no new work"),
+        ("X-Shopify-API-Version", "the API version shaping the payload (kept with the event)"),
+    ]
+    extra_content: dict = {}
+
+    def sign(self, secret: str, body: bytes, *, topic: str, delivery_id: str, shop: str | None = None
+             ) -> dict[str, str]:
+        """The headers Shopify sends with ``body`` (``erpsync send``, the sandboxes and the tests sign this way)."""
+        return {"X-Shopify-Topic": topic, "X-Shopify-Webhook-Id": delivery_id,
+                "X-Shopify-Hmac-Sha256": shopify_signature(secret, body),
+                "X-Shopify-Triggered-At": datetime.now(timezone.utc).isoformat(),
+                **({"X-Shopify-Shop-Domain": shop} if shop else {})}
 
     @staticmethod
     def header(headers: Mapping[str, str], name: str) -> str | None:

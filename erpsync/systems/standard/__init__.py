@@ -6,6 +6,7 @@ from erpsync.systems.standard.webhooks import StandardWebhooksSource
 
 SYSTEM = System(
     name="standard",
+    title="Standard Webhooks",
     kind="shop",
     describe="Standard Webhooks sender (webhook-id, webhook-timestamp, webhook-signature)",
     models={"order": PayloadModel(models.parse_order, money.order_money, money.READS)},

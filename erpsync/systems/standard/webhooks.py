@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 
 from standardwebhooks import Webhook, WebhookVerificationError
 from standardwebhooks.webhooks import EmptyWebhookSecretError
 
+from erpsync.errors import ConfigError
 from erpsync.receiver.deliveries import BadDelivery, Delivery, SignatureRefused, iso_or_none
 from erpsync.receiver.limits import JsonRefused, parse_json_object
 
@@ -38,8 +40,31 @@ STANDARD_WEBHOOKS_TOLERANCE = timedelta(minutes=5)
 class StandardWebhooksSource:
     """Any Standard Webhooks sender, verified by the ``standardwebhooks`` package; topic = the payload's ``type``."""
 
+    example_topic = None  # the topic is the payload's own `type`, which the signature covers
+    header_docs = [
+        ("webhook-id", "message id: a repeated id is answered 200 with no new work"),
+        ("webhook-timestamp", "Unix seconds; refused outside 5 minutes of the receiver's clock"),
+        ("webhook-signature", "space-separated v1,<base64 HMAC-SHA256> signatures (several during key rotation)"),
+    ]
+    extra_content: dict = {}
+
     def __init__(self, name: str = "standard"):
         self.name = name
+
+    def sign(self, secret: str, body: bytes, *, topic: str | None, delivery_id: str, shop: str | None = None
+             ) -> dict[str, str]:
+        """The headers a Standard Webhooks sender puts on ``body``; the topic must be the payload's ``type``."""
+        try:
+            kind = json.loads(body).get("type")
+        except (ValueError, AttributeError):
+            kind = None
+        if not isinstance(kind, str) or not kind:
+            raise ConfigError("SAMPLE_OR_FILE: a Standard Webhooks payload names its topic in the field 'type'; "
+                              "this one has none")
+        if topic and topic != kind:
+            raise ConfigError(f"--topic: {topic!r} differs from the payload's 'type' {kind!r}, which is the topic "
+                              f"for Standard Webhooks (leave --topic out, or edit 'type')")
+        return standard_webhook_headers(secret, f"msg_{delivery_id.replace('-', '')}", body)
 
     def authenticate(self, headers: Mapping[str, str], body: bytes, secrets: list[str], now: datetime) -> Delivery:
         msg_id, stamp, signature = (headers.get("webhook-id"), headers.get("webhook-timestamp"),

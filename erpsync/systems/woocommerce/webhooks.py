@@ -61,6 +61,26 @@ class WooCommerceSource:
 
     name = "woocommerce"
     signs_body_only = True
+    example_topic = "order.created"
+    header_docs = [
+        ("X-WC-Webhook-Signature", "base64 HMAC-SHA256 of the raw body with the webhook secret"),
+        ("X-WC-Webhook-Topic", "e.g. order.created"),
+        ("X-WC-Webhook-Delivery-ID", "delivery id: a repeated id is answered 200 with no new work"),
+        ("X-WC-Webhook-Source", "the site URL"),
+        ("X-WC-Webhook-Resource", "e.g. order"),
+        ("X-WC-Webhook-Event", "e.g. created"),
+        ("X-WC-Webhook-ID", "the webhook's id in WooCommerce"),
+    ]
+    # The creation ping is form-encoded (``webhook_id=<N>``).
+    extra_content = {"application/x-www-form-urlencoded": {
+        "schema": {"type": "object", "properties": {"webhook_id": {"type": "integer"}}}}}
+
+    def sign(self, secret: str, body: bytes, *, topic: str, delivery_id: str, shop: str | None = None
+             ) -> dict[str, str]:
+        """The headers WooCommerce sends with ``body``."""
+        return {"X-WC-Webhook-Topic": topic, "X-WC-Webhook-Delivery-ID": delivery_id,
+                "X-WC-Webhook-Signature": woocommerce_signature(secret, body),
+                **({"X-WC-Webhook-Source": shop} if shop else {})}
 
     def authenticate(self, headers: Mapping[str, str], body: bytes, secrets: list[str], now: datetime) -> Delivery:
         signature = headers.get("x-wc-webhook-signature")

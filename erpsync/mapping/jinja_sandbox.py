@@ -1,6 +1,6 @@
 """The ``template:`` escape hatch of a field rule: Jinja2 in a locked-down sandbox, compiled at load time.
 
-Unlike the ``{field}`` key templates of ``external_id`` and ``entity.id`` (erpsync/mapping/templates.py),
+Unlike the ``{field}`` key templates of ``external_id`` and ``entity.id`` (erpsync/mapping/key_templates.py),
 a ``template:`` rule is Jinja: ``"Shopify order {{ name }}"``, ``{{ line_items | length }}``,
 ``{% if note %}…{% endif %}``. The locks, beyond jinja2's ImmutableSandboxedEnvironment:
 - names resolve to payload keys only: ``a.b`` and ``a['b']`` read JSON objects and lists, never a Python
