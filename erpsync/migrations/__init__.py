@@ -16,6 +16,7 @@ Where a ledger can stand:
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import import_module
@@ -25,6 +26,10 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
+
+# Alembic says "Context impl SQLiteImpl." at INFO on every connect: every command and worker would print it.
+# `erpsync db upgrade` reports what it did itself.
+logging.getLogger("alembic").setLevel(logging.WARNING)
 
 HERE = Path(__file__).resolve().parent
 VERSION_TABLE = "alembic_version"
