@@ -349,9 +349,12 @@ def _declared_topics(path: Path) -> set[tuple[str, str]]:
         data = parse_yaml(read_regular_file(path, str(path), MAX_YAML_BYTES))
     except (ValueError, yaml.YAMLError):
         return set()
-    if not isinstance(data, dict) or not isinstance(data.get("source"), str):
+    if not isinstance(data, dict):
+        return set()
+    source = data.get("from", data.get("source"))  # `source:` is the older name of `from:`
+    if not isinstance(source, str):
         return set()
     raw = data.get("topics", [data.get("topic")])
     if not isinstance(raw, list):
         return set()
-    return {(data["source"], t) for t in raw if isinstance(t, str) and t}
+    return {(source, t) for t in raw if isinstance(t, str) and t}

@@ -31,7 +31,7 @@ from erpsync.retry import RetryPolicy
 from erpsync.settings import PROJECT_DIR
 from erpsync.systems.netsuite.client import NetSuiteClient, NetSuiteSettings
 from erpsync.xref import LedgerXref, XrefEntry
-from tests.sandbox_procs import ERP_CLIENT_ID, ERP_CLIENT_SECRET, start_erp_sandbox
+from tests.sandbox_procs import ERP_CLIENT_ID, ERP_CLIENT_SECRET
 from tests.unit.test_erp_lookup_create import ORDER_SAMPLE, SAMPLE_CUSTOMER_EID, order_mapping
 
 FAST = RetryPolicy(max_attempts=3, base=0.01, cap=0.05, max_retry_after=0.05)
@@ -68,17 +68,13 @@ class CountingErp:
         return self.client.upsert(record_type, external_id, body)
 
 
-@pytest.fixture(scope="module")
-def erp_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with start_erp_sandbox(tmp_path_factory.mktemp("erp")) as base_url:
-        yield base_url
+# The shared sandbox fixtures (tests/integration/conftest.py: erp, ops), started with the sandbox's defaults.
+ERP_SANDBOX_ARGS: tuple[str, ...] = ()
 
 
 @pytest.fixture
-def ops(erp_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=erp_url) as client:
-        client.post("/_sandbox/reset").raise_for_status()
-        yield client
+def erp_url(erp: str) -> str:
+    return erp  # a name of its own here: the tests keep `erp` for the client they count calls of
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from erpsync.retry import RetryPolicy
 from erpsync.settings import PROJECT_DIR
 from erpsync.steps import run_steps
 from erpsync.systems.netsuite.client import NetSuiteClient, NetSuiteSettings
-from tests.conftest import fixture_path
+from tests.conftest import shopify_order_sample
 from tests.sandbox_procs import ERP_CLIENT_ID, ERP_CLIENT_SECRET, start_erp_sandbox
 
 
@@ -47,10 +47,9 @@ def pipeline(ledger, erp_url):
 
 
 def sample_order(**changes) -> dict:
-    """Shopify's sample order as a real one (the sample is a test order, which the mapping skips)."""
-    order = json.loads(fixture_path("shopify", "orders_create.json").read_text())
+    """Shopify's sample order as a real one, under an id of its own (tests share the ERP sandbox)."""
+    order = shopify_order_sample()
     order["id"] = 900000000000 + uuid.uuid4().int % 10**9
-    order["test"] = False
     order.update(changes)
     return order
 
