@@ -292,7 +292,7 @@ class MappingConfig(_Strict):
     topic: str | None = Field(None, description="the one source topic handled, e.g. orders/create")
     topics: list[str] | None = Field(None, min_length=1, description="several source topics")
     entity: EntityConfig
-    model: str | None = Field(None, description="a validation model in erpsync.sources.MODELS, e.g. shopify.order")
+    model: str | None = Field(None, description="a payload model of the registry (erpsync.systems.MODELS), e.g. shopify.order")
     record_type: str = Field(min_length=1, description="the ERP record type, e.g. salesOrder")
     external_id: TemplateText = Field(description="key template of the ERP external id, e.g. shopify-order-{id}")
     timezone: str | None = Field(None, description="the ERP account's IANA time zone, for date/datetime transforms")

@@ -293,6 +293,9 @@ def test_replays_within_one_batch_and_on_a_ledger_from_before(tmp_path):
 
     from sqlalchemy import create_engine, inspect, text
 
+    from erpsync import migrations
+    from erpsync.db import schema_transaction
+    from erpsync.errors import ConfigError
     from erpsync.ledger import InboxDelivery
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
@@ -304,6 +307,10 @@ def test_replays_within_one_batch_and_on_a_ledger_from_before(tmp_path):
             "DATETIME NOT NULL, payload_sha256 VARCHAR(64) NOT NULL, body BLOB NOT NULL, redeliveries INTEGER NOT "
             "NULL, state VARCHAR(20) NOT NULL, flow_run_id VARCHAR(64), dispatched_at DATETIME, "
             "CONSTRAINT uq_inbox_source_delivery UNIQUE (source, delivery_id))"))
+    with pytest.raises(ConfigError, match="erpsync db upgrade"):
+        Ledger.connect(url)  # a ledger from before schema versions: refused, naming the command
+    with schema_transaction(old) as connection:  # what `erpsync db upgrade` runs
+        migrations.upgrade(connection)
     old.dispose()
     ledger = Ledger.connect(url)
     try:
