@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
 from erpsync.erp_slots import ErpSlots
+from erpsync.errors import ConfigError
 from erpsync.systems.netsuite.client import NetSuiteClient, NetSuiteSettings
 
 
@@ -36,3 +39,25 @@ class NetSuiteConnection(Block):
     def get_client(self, slots: ErpSlots | None = None) -> NetSuiteClient:
         """A client; pass ``slots`` (``ErpSlots.for_database``) to share the limit with other processes."""
         return NetSuiteClient(self.settings(), slots=slots)
+
+
+BLOCK_ENV = "ERPSYNC_NETSUITE_BLOCK"
+BLOCK_DEFAULT = "netsuite"
+
+
+def configured_in_env(environ=os.environ) -> bool:
+    """The workers read ERPSYNC_NETSUITE_* when the account (or base URL) is set there."""
+    return bool(environ.get("ERPSYNC_NETSUITE_BASE_URL") or environ.get("ERPSYNC_NETSUITE_ACCOUNT_ID"))
+
+
+def writer_from_block(database_url: str, environ=os.environ) -> NetSuiteClient:
+    """The client of the block ERPSYNC_NETSUITE_BLOCK names (default ``netsuite``), under the shared slots."""
+    name = environ.get(BLOCK_ENV, BLOCK_DEFAULT)
+    try:
+        block = NetSuiteConnection.load(name, _sync=True)
+    except ValueError:  # Prefect's answer for a block that does not exist
+        raise ConfigError(f"no NetSuite connection: set ERPSYNC_NETSUITE_ACCOUNT_ID (or _BASE_URL) and its "
+                          f"credentials for the workers, or create the block '{name}' "
+                          f"(erpsync-netsuite-connection)") from None
+    settings = block.settings()
+    return block.get_client(ErpSlots.for_database(database_url, settings.concurrency_limit, name=settings.base_url))

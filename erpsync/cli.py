@@ -184,13 +184,12 @@ def _sync(args: argparse.Namespace) -> int:
     from erpsync.ledger import Ledger
     from erpsync.settings import Settings
     from erpsync.sync_file import sync_file
-    from erpsync.systems import DEFAULT_TARGET, open_writer
+    from erpsync.systems import open_writer
 
     settings = Settings.from_env()
-    open_writer(DEFAULT_TARGET, settings.database_url).close()  # a missing ERP setting: a usage error, nothing stored
     ledger = Ledger.connect(settings.database_url)
     try:
-        result = sync_file(ledger, settings.mappings_dir, lambda: open_writer(DEFAULT_TARGET, settings.database_url),
+        result = sync_file(ledger, settings.mappings_dir, lambda name: open_writer(name, settings.database_url),
                            path=args.payload, source=args.source, topic=args.topic, shop=args.shop)
     finally:
         ledger.close()

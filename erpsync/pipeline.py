@@ -36,7 +36,7 @@ from erpsync.ledger import EntityKey, InboxEvent, Ledger
 from erpsync.mapping import MappedRecord, Mapping, find_mapping
 from erpsync.mapping.money_check import check_total
 from erpsync.ports import RecordWriter
-from erpsync.systems import MODELS
+from erpsync.systems import DEFAULT_TARGET, MODELS
 from erpsync.xref import LedgerXref
 
 log = logging.getLogger(__name__)
@@ -103,38 +103,61 @@ class ElementRefused(ErpRejected):
 
 
 class SyncPipeline:
-    def __init__(self, ledger: Ledger, mappings_dir: Path, erp: Callable[[], RecordWriter]):
+    """The steps, over one ledger and one mappings folder, writing to each mapping's target (``to:``).
+
+    ``writers(name)`` opens a writer for the system ``name`` (production: ``erpsync.systems.open_writer`` with the
+    ledger's URL, so every worker shares the ERP's slots); ``erp()`` is the shorter form for a pipeline that writes
+    to the default target only (a test, a one-ERP tool). A mapping whose target has no writer is a ConfigError
+    naming it, never a write to another system.
+    """
+
+    def __init__(self, ledger: Ledger, mappings_dir: Path, erp: Callable[[], RecordWriter] | None = None, *,
+                 writers: Callable[[str], RecordWriter] | None = None):
+        if (erp is None) == (writers is None):
+            raise TypeError("pass one of erp (the default target's writer) or writers (a writer per target)")
         self.ledger = ledger
         self.mappings_dir = Path(mappings_dir)
-        self._erp_factory = erp
-        self._erp: RecordWriter | None = None
-        self._xref: LedgerXref | None = None
-        # A batch's threads reach for the ERP client at once: one client (one set of slot connections) per
+        self._open = writers or _default_target_only(erp)
+        self._writers: dict[str, RecordWriter] = {}
+        self._xrefs: dict[str, LedgerXref] = {}
+        # A batch's threads reach for a writer at once: one client (one set of slot connections) per target and
         # pipeline, made under this lock, not one per thread that happened to look first.
         self._lazy = threading.Lock()
         self._drift_logged: set[tuple[str, tuple[str, ...]]] = set()
 
     def close(self) -> None:
-        if self._erp is not None:
-            self._erp.close()
+        for writer in self._writers.values():
+            writer.close()
+
+    def writer(self, target: str) -> RecordWriter:
+        """The writer of system ``target``, opened at first use."""
+        writer = self._writers.get(target)
+        if writer is None:
+            with self._lazy:
+                writer = self._writers.get(target)
+                if writer is None:
+                    writer = self._writers[target] = self._open(target)
+        return writer
 
     @property
     def erp(self) -> RecordWriter:
-        if self._erp is None:
+        """The default target's writer."""
+        return self.writer(DEFAULT_TARGET)
+
+    def xref_for(self, target: str) -> LedgerXref:
+        """``target``'s internal ids by natural key (SKU, email), cached in the ledger, asked of it on a miss."""
+        xref = self._xrefs.get(target)
+        if xref is None:
+            writer = self.writer(target)
             with self._lazy:
-                if self._erp is None:
-                    self._erp = self._erp_factory()
-        return self._erp
+                xref = self._xrefs.get(target)
+                if xref is None:
+                    xref = self._xrefs[target] = LedgerXref(self.ledger.engine, writer, system=target)
+        return xref
 
     @property
     def xref(self) -> LedgerXref:
-        """ERP internal ids by natural key (SKU, email), cached in the ledger, asked of the ERP on a miss."""
-        if self._xref is None:
-            erp = self.erp
-            with self._lazy:
-                if self._xref is None:
-                    self._xref = LedgerXref(self.ledger.engine, erp)
-        return self._xref
+        return self.xref_for(DEFAULT_TARGET)
 
     def _payload(self, event_id: int) -> tuple[InboxEvent, dict]:
         event = self.ledger.get_event(event_id)
@@ -213,7 +236,7 @@ class SyncPipeline:
         mapping = self.mapping_for(event.source, event.topic)
         _, payload = self._payload(event.event_id)
         state = self.ledger.entity_state(event.key)
-        result = mapping.apply_each(payload, xref=self.xref)
+        result = mapping.apply_each(payload, xref=self.xref_for(mapping.target))
         for record in result.records:
             self.check_money(record, mapping.ref)
         each = mapping.config.each
@@ -239,8 +262,8 @@ class SyncPipeline:
         if transformed.elements is not None:
             erp_id = self._push_elements(transformed.elements, transformed.mapping_version)
         else:
-            erp_id = self.erp.upsert(record.record_type, record.external_id, record.body,
-                                     previous_id=transformed.previous_erp_id or None)
+            erp_id = self.writer(record.target or DEFAULT_TARGET).upsert(
+                record.record_type, record.external_id, record.body, previous_id=transformed.previous_erp_id or None)
         failpoints.hit("push.after")
         return erp_id
 
@@ -250,7 +273,8 @@ class SyncPipeline:
         first: str | None = None
         for record, previous in elements.records:
             try:
-                erp_id = self.erp.upsert(record.record_type, record.external_id, record.body,
+                erp_id = self.writer(record.target or DEFAULT_TARGET).upsert(record.record_type, record.external_id,
+                                                                             record.body,
                                          previous_id=previous or None)
             except ErpRejected as exc:
                 raise ElementRefused(exc, record) from None
@@ -351,3 +375,11 @@ def _left_out(elements: Elements | None) -> str | None:
     if elements is None or not elements.skipped:
         return None
     return f"{len(elements.skipped)} left out: " + "; ".join(elements.skipped)
+
+
+def _default_target_only(erp: Callable[[], RecordWriter]) -> Callable[[str], RecordWriter]:
+    def open_writer(target: str) -> RecordWriter:
+        if target != DEFAULT_TARGET:
+            raise ConfigError(f"this pipeline writes to {DEFAULT_TARGET} only; a mapping writes to {target!r}")
+        return erp()
+    return open_writer

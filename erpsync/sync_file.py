@@ -80,7 +80,7 @@ def read_payload(path: Path) -> bytes:
 def sync_file(
     ledger: Ledger,
     mappings_dir: Path,
-    erp: Callable[[], RecordWriter],
+    writers: Callable[[str], RecordWriter],
     *,
     path: Path,
     source: str,
@@ -89,10 +89,11 @@ def sync_file(
 ) -> SyncResult:
     """Store the payload in the inbox as a delivery of its own, then sync it; returns what happened."""
     body = read_payload(path)
-    pipeline = SyncPipeline(ledger, mappings_dir, erp)
+    pipeline = SyncPipeline(ledger, mappings_dir, writers=writers)
     try:
-        # The mapping is checked before anything is stored: a topic nothing handles is a usage error, not an event.
-        pipeline.mapping_for(source, topic)
+        # The mapping, and its target's settings, are checked before anything is stored: a topic nothing handles
+        # or an ERP not configured is a usage error, not an event.
+        pipeline.writer(pipeline.mapping_for(source, topic).target)
         # A new delivery id every time: running the command twice is two deliveries of the same content, which
         # dedupe then recognises (layer 2), exactly as a webhook sent twice under two ids would be.
         intake = ledger.record_delivery(
@@ -128,7 +129,7 @@ def _result(pipeline: SyncPipeline, ledger: Ledger, event: ValidEvent, outcome: 
     totals = None
     if state is not None:
         # Read back from the ERP, not from the body sent: the totals are what NetSuite computed from it.
-        record = pipeline.erp.get(state.to_record_type, state.to_id) or {}
+        record = pipeline.writer(state.to_system).get(state.to_record_type, state.to_id) or {}
         totals = {name: _plain(record[name]) for name in ERP_TOTAL_FIELDS if name in record} or None
     return SyncResult(
         event.event_id, outcome, reason=last.reason if last else None,

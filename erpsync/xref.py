@@ -68,7 +68,7 @@ class LedgerXref:
         self.system = system  # the system whose ids are cached: the key's first part
         self.erp = erp_client
         self.ttl = ttl
-        self.case_insensitive = _case_insensitive_keys()
+        self.case_insensitive = _case_insensitive_keys(system)
 
     def resolve(self, record_type: str, field: str, value: str) -> str | None:
         check_xref_field(record_type, field)  # the only gate before the names reach a query text
@@ -139,7 +139,7 @@ class CachedXref:
     def __init__(self, engine: Engine, system: str = DEFAULT_TARGET):
         self.engine = engine
         self.system = system
-        self.case_insensitive = _case_insensitive_keys()
+        self.case_insensitive = _case_insensitive_keys(system)
 
     def resolve(self, record_type: str, field: str, value: str) -> str | None:
         check_xref_field(record_type, field)
@@ -158,10 +158,10 @@ class CachedXref:
         return self.resolve(record_type, field, value)
 
 
-def _case_insensitive_keys() -> frozenset[str]:
-    from erpsync.systems import DEFAULT_TARGET, system  # the mappings' target, until the cache is keyed by system
+def _case_insensitive_keys(name: str) -> frozenset[str]:
+    from erpsync.systems import system
 
-    return system(DEFAULT_TARGET).case_insensitive_keys
+    return system(name).case_insensitive_keys
 
 
 def _cache_key(field: str, value: str, case_insensitive: frozenset[str] = frozenset()) -> str:

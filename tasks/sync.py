@@ -6,7 +6,6 @@ a persisted result could hold a record body. A retry from the UI therefore re-ru
 
 from __future__ import annotations
 
-import os
 from functools import cache
 
 from prefect import task
@@ -14,14 +13,13 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from prefect.tasks import exponential_backoff
 
-from erpsync.erp_slots import ErpSlots
-from erpsync.errors import ConfigError, SkipEvent, TransientError
+from blocks import configured_in_env, connection_block_writer
+from erpsync.errors import SkipEvent, TransientError
 from erpsync.ledger import Ledger
 from erpsync.pipeline import SyncPipeline, Transformed, ValidEvent
+from erpsync.ports import RecordWriter
 from erpsync.settings import Settings
-from erpsync.systems.netsuite.client import NetSuiteClient, NetSuiteSettings
-
-NETSUITE_BLOCK_DEFAULT = "netsuite"
+from erpsync.systems import DEFAULT_TARGET, open_writer
 
 
 def only_transient(task, task_run, state) -> bool:
@@ -35,34 +33,26 @@ def only_transient(task, task_run, state) -> bool:
     return False
 
 
-def erp_client() -> NetSuiteClient:
-    """The ERP connection from the environment (ERPSYNC_NETSUITE_BASE_URL or _ACCOUNT_ID set), else a block.
+def writer(target: str) -> RecordWriter:
+    """A client of ERP ``target``: from its environment settings (e.g. ERPSYNC_NETSUITE_*), else its connection
+    block (blocks/__init__.py); the ERP's concurrency limit is shared with every worker through the ledger database
+    (erpsync/erp_slots.py)."""
+    database_url = Settings.from_env().database_url
+    if configured_in_env(target):
+        return open_writer(target, database_url)
+    return connection_block_writer(target, database_url)
 
-    Its concurrency limit is shared with every worker through the ledger database (erpsync/erp_slots.py).
-    """
-    if os.environ.get("ERPSYNC_NETSUITE_BASE_URL") or os.environ.get("ERPSYNC_NETSUITE_ACCOUNT_ID"):
-        settings = NetSuiteSettings.from_env()
-    else:
-        from blocks.netsuite import NetSuiteConnection
 
-        name = os.environ.get("ERPSYNC_NETSUITE_BLOCK", NETSUITE_BLOCK_DEFAULT)
-        try:
-            block = NetSuiteConnection.load(name, _sync=True)
-        except ValueError:  # Prefect's answer for a block that does not exist
-            raise ConfigError(f"no NetSuite connection: set ERPSYNC_NETSUITE_ACCOUNT_ID (or _BASE_URL) and its "
-                              f"credentials for the workers, or create the block '{name}' "
-                              f"(erpsync-netsuite-connection)") from None
-        settings = block.settings()
-    slots = ErpSlots.for_database(Settings.from_env().database_url, settings.concurrency_limit,
-                                  name=settings.base_url)
-    return NetSuiteClient(settings, slots=slots)
+def erp_client() -> RecordWriter:
+    """The default target's client (the nightly reconciliation reads it)."""
+    return writer(DEFAULT_TARGET)
 
 
 @cache
 def pipeline() -> SyncPipeline:
     """One pipeline per process (a process worker starts one process per flow run)."""
     settings = Settings.from_env()
-    return SyncPipeline(Ledger.connect(settings.database_url), settings.mappings_dir, erp_client)
+    return SyncPipeline(Ledger.connect(settings.database_url), settings.mappings_dir, writers=writer)
 
 
 _no_results = dict(cache_policy=NO_CACHE, persist_result=False)

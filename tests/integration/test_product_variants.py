@@ -185,7 +185,7 @@ def test_erpsync_sync_runs_a_product_through_the_same_steps(ledger, erp_url, erp
     path = tmp_path / "product.json"
     path.write_text(json.dumps(payload))
     result = sync_file(ledger, PROJECT_DIR / "mappings",
-                       lambda: NetSuiteClient(settings, RetryPolicy(max_attempts=2, base=0.01)),
+                       lambda target: NetSuiteClient(settings, RetryPolicy(max_attempts=2, base=0.01)),
                        path=path, source="shopify", topic="products/create")
     assert result.outcome == "synced"
     items = items_of(erp, payload["variants"])
