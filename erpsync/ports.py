@@ -73,6 +73,10 @@ class RecordWriter(Protocol):
     def delete(self, record_type: str, internal_id: str) -> bool:
         """Delete a record; False when there was none."""
 
+    def close_record(self, record_type: str, external_id: str) -> str | None:
+        """Close the record erpsync wrote under ``external_id`` without deleting it (an order that must not ship:
+        every line closed); its internal id, or ``None`` when there is none."""
+
     def close(self) -> None: ...
 
 

@@ -98,6 +98,17 @@ def test_get_and_get_by_external_id_read_what_was_written(erp: LocalErp) -> None
     assert erp.writer.get(samples.record_type, "999999") is None
 
 
+def test_a_closed_record_stays_and_reads_as_closed(erp: LocalErp, system: System) -> None:
+    samples = erp.samples
+    internal_id = erp.writer.upsert(samples.record_type, "contract-close-1", samples.body("close me"))
+    written = erp.writer.get_by_external_id(samples.record_type, "contract-close-1")
+    assert system.summarize_body(written).status == "open"
+    assert erp.writer.close_record(samples.record_type, "contract-close-1") == internal_id
+    record = erp.writer.get_by_external_id(samples.record_type, "contract-close-1")
+    assert system.summarize_body(record).status == "closed"
+    assert erp.writer.close_record(samples.record_type, "contract-never-written") is None
+
+
 def test_a_refusal_is_rejected_with_the_code_and_field_path(erp: LocalErp) -> None:
     samples = erp.samples
     with pytest.raises(ErpRejected) as raised:

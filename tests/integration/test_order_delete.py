@@ -110,6 +110,8 @@ def test_a_failed_close_is_a_dead_letter_with_the_erps_reason(ledger, erp, erp_u
         def upsert(self, record_type, external_id, body, **kwargs):
             return erp.upsert(record_type, external_id, {**body, "entity": {"id": ""}}, **kwargs)
 
+        close_record = NetSuiteClient.close_record  # NetSuite's close, through the refusing upsert above
+
     assert order_delete.act(ledger, event_id, target=TARGET, mode="close", erp=lambda: Refusing()) == "failed"
     reason = ledger.outcomes(event_id)[0].reason
     assert "closing NetSuite salesOrder shopify-order-7004" in reason and "USER_ERROR" in reason

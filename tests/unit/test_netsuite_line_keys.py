@@ -37,6 +37,13 @@ def test_a_gone_line_is_dropped_unless_it_shipped_and_hand_made_lines_stay() -> 
     assert result["item"]["items"] == [{"line": 1, "isClosed": True}, {"line": 3}]
 
 
+def test_a_hand_made_line_the_body_names_by_number_is_sent_once() -> None:
+    # Closing a record sends each line back with its number: a line without a key must not be kept a second time.
+    record = existing({"line": 3, "item": {"id": "500"}, "quantity": 1})
+    body = {"item": {"items": [{"line": 3, "item": {"id": "500"}, "quantity": 1, "isClosed": True}]}}
+    assert keyed_to_existing(body, record, ["item"])["item"]["items"] == body["item"]["items"]
+
+
 def test_two_lines_with_one_key_are_a_mapping_error() -> None:
     body = {"item": {"items": [keyed("11"), keyed("11")]}}
     with pytest.raises(MappingError, match=r"item\.items\[1\]\.custcol_erpsync_line_key"):

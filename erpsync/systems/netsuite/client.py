@@ -40,6 +40,9 @@ TOKEN_PATH = "/services/rest/auth/oauth2/v1/token"
 JWT_BEARER_ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 M2M_SCOPES = ["restlets", "rest_webservices"]
 SUITEQL_MAX_PAGE = 1000
+# What a line is made of, sent back unchanged when a record is closed (links and computed fields left out).
+_LINE_FIELDS = frozenset({"line", "item", "quantity", "rate", "amount", "description", "taxCode", "tax1Amt",
+                          "custcol_erpsync_line_key", "price", "location", "department", "class"})
 
 # NetSuite: "An external ID can be any string containing letters, numbers, underscore (_), and hyphen (-)";
 # a pipe is read as a multi-select delimiter, so anything else would address the wrong record.
@@ -550,6 +553,18 @@ class NetSuiteClient:
             raise PermanentError(f"{describe}: HTTP {response.status_code} without a Location header")
         return str(record["id"])
 
+    def close_record(self, record_type: str, external_id: str) -> str | None:
+        """Close the record without deleting it: every line sent back as NetSuite holds it, with
+        ``isClosed: true`` and its ``line`` (an upsert replaces the item sublist, so a line left out would be
+        removed rather than closed); a sales order whose lines are all closed is closed (Oracle, "Closing a
+        Sales Order"). Its internal id, or None when there is none."""
+        record = self.get_by_external_id(record_type, external_id)
+        if record is None:
+            return None
+        lines = ((record.get("item") or {}).get("items")) or []
+        closed = [{**{k: v for k, v in line.items() if k in _LINE_FIELDS}, "isClosed": True} for line in lines]
+        return self.upsert(record_type, external_id, {"item": {"items": closed}}, previous_id=str(record["id"]))
+
     def delete(self, record_type: str, id_or_eid: str) -> bool:
         """Delete a record (``DELETE``); False when there was none."""
         ref = f"{_check_record_type(record_type)}/{_record_ref(id_or_eid)}"
@@ -814,7 +829,9 @@ def keyed_to_existing(body: Mapping[str, Any], existing: Mapping[str, Any], subl
                 continue
             if _number(line.get("quantityFulfilled")) > 0:
                 lines.append({"line": line["line"], "isClosed": True})
-        lines.extend({"line": line["line"]} for line in unkeyed)
+        # A line the body names by its number itself (closing a record sends every line back) is not kept twice.
+        named = {line.get("line") for line in lines if isinstance(line.get("line"), int)}
+        lines.extend({"line": line["line"]} for line in unkeyed if line["line"] not in named)
         result[name] = {**body[name], "items": lines}
     return result
 
