@@ -1,6 +1,6 @@
 """Values looked up by natural key (an item by SKU, a customer by email): which may be asked, which are personal.
 
-Neutral ground for the core and every system's ``find_id``: imported by erpsync/mapping/xref.py and by a
+Neutral ground for the core and every system's ``find_id``: imported by erpsync/mapping/xref_resolvers.py and by a
 system's query builder, so it imports nothing of either.
 """
 

@@ -37,7 +37,7 @@ from erpsync.mapping import MappedRecord, Mapping, find_mapping
 from erpsync.mapping.money_check import check_total
 from erpsync.ports import RecordWriter
 from erpsync.systems import DEFAULT_TARGET, MODELS
-from erpsync.xref import LedgerXref
+from erpsync.xref_cache import LedgerXref
 
 log = logging.getLogger(__name__)
 

@@ -136,7 +136,7 @@ def _payloads(ledger: Ledger, source: str, subject: Subject, needles: Callable[[
 
 def forget_personal_keys(ledger: Ledger, emails: Iterable[str]) -> int:
     """Delete the cross-reference cache's rows keyed by these emails (stored as their SHA-256)."""
-    from erpsync.xref import XrefEntry
+    from erpsync.xref_cache import XrefEntry
 
     keys = set()
     for email in emails:

@@ -20,7 +20,7 @@ from typing import Any
 from erpsync.batch import sync_one
 from erpsync.errors import ConfigError
 from erpsync.ledger import EntityKey, Ledger
-from erpsync.mapping.xref import OfflineXref
+from erpsync.mapping.xref_resolvers import OfflineXref
 from erpsync.pipeline import SyncPipeline, ValidEvent
 from erpsync.ports import RecordWriter
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from erpsync.mapping.cases import CaseResult, run_cases
 from erpsync.mapping.engine import MappedRecord, Mapping, Records, RuleResult
 from erpsync.mapping.loader import discover_mappings, find_mapping, handled_topics, load_mapping
-from erpsync.mapping.xref import InMemoryXref, OfflineXref, XrefResolver
+from erpsync.mapping.xref_resolvers import InMemoryXref, OfflineXref, XrefResolver
 
 __all__ = [
     "CaseResult",

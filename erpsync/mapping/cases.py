@@ -14,7 +14,7 @@ from erpsync.mapping.config import CaseConfig, CaseFileConfig, ExpectedConfig
 from erpsync.mapping.engine import MappedRecord, Mapping, Records
 from erpsync.mapping.loader import TEST_SUFFIX, display_path, load_mapping, read_yaml, validate_file
 from erpsync.mapping.money_check import check_total
-from erpsync.mapping.xref import InMemoryXref
+from erpsync.mapping.xref_resolvers import InMemoryXref
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from erpsync.mapping.cases import cases_path, load_cases, run_cases
 from erpsync.mapping.engine import Mapping, RuleResult
 from erpsync.mapping.loader import discover_mappings, load_mapping
 from erpsync.mapping.money_check import check_total
-from erpsync.mapping.xref import InMemoryXref, XrefResolver
+from erpsync.mapping.xref_resolvers import InMemoryXref, XrefResolver
 
 if TYPE_CHECKING:
     from erpsync.ledger import Ledger

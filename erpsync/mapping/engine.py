@@ -23,7 +23,7 @@ from erpsync.mapping.lookup_tables import LookupTable
 from erpsync.mapping.paths import MISSING, FieldPath, positions, read, write
 from erpsync.mapping.source_fields import leaf_paths, normalised_shape, shape_text
 from erpsync.mapping.transforms import TRANSFORMS, TransformContext
-from erpsync.mapping.xref import XrefResolver
+from erpsync.mapping.xref_resolvers import XrefResolver
 from erpsync.systems import system
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {

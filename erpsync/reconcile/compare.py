@@ -32,7 +32,7 @@ from erpsync.ledger import EntityState, Ledger, Outcome
 from erpsync.mapping import Mapping as ErpMapping
 from erpsync.mapping import OfflineXref, XrefResolver
 from erpsync.systems import DEFAULT_TARGET, system
-from erpsync.xref import CachedXref
+from erpsync.xref_cache import CachedXref
 
 DRIFT_KINDS = ("missing_in_erp", "erp_only", "mismatch", "dead_lettered")
 COMPARED_FIELDS = ("total", "status", "lines", "customer")

@@ -30,7 +30,7 @@ from erpsync.pipeline import SyncPipeline
 from erpsync.retry import RetryPolicy
 from erpsync.settings import PROJECT_DIR
 from erpsync.systems.netsuite.client import NetSuiteClient, NetSuiteSettings
-from erpsync.xref import LedgerXref, XrefEntry
+from erpsync.xref_cache import LedgerXref, XrefEntry
 from tests.sandbox_procs import ERP_CLIENT_ID, ERP_CLIENT_SECRET
 from tests.unit.test_erp_lookup_create import ORDER_SAMPLE, SAMPLE_CUSTOMER_EID, order_mapping
 
@@ -299,7 +299,7 @@ def test_reconciliation_reads_the_customer_from_the_cache_without_asking_the_erp
     mapping: LoadedMapping, client: NetSuiteClient, ledger: Ledger
 ) -> None:
     from erpsync.reconcile import source_row
-    from erpsync.xref import CachedXref
+    from erpsync.xref_cache import CachedXref
 
     created = mapping.apply(order(), xref=xref_for(ledger, CountingErp(client))).body["entity"]["id"]
     cached = CachedXref(ledger.engine)

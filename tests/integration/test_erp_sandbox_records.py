@@ -16,7 +16,7 @@ from erpsync.mapping import MappedRecord, load_mapping
 from erpsync.retry import RetryPolicy
 from erpsync.systems import MODELS
 from erpsync.systems.netsuite.client import NetSuiteClient, NetSuiteSettings
-from erpsync.xref import LedgerXref
+from erpsync.xref_cache import LedgerXref
 from tests.sandbox_procs import ERP_CLIENT_ID, ERP_CLIENT_SECRET, start_erp_sandbox
 
 FAST = RetryPolicy(max_attempts=3, base=0.01, cap=0.05, max_retry_after=0.05)

@@ -16,7 +16,7 @@ from sqlmodel import Session, SQLModel
 
 from erpsync.ledger import HANDLED_IN_RECEIVER, EntityKey, InboxDelivery, Ledger
 from erpsync.systems.shopify import compliance, order_delete
-from erpsync.xref import XrefEntry
+from erpsync.xref_cache import XrefEntry
 from tests.conftest import REPO, fixture_path
 
 SHOP, OTHER_SHOP = "erpsync-test.myshopify.com", "another-shop.myshopify.com"

@@ -16,7 +16,7 @@ from erpsync.ledger import Ledger
 from erpsync.mapping import load_mapping
 from erpsync.retry import RetryPolicy
 from erpsync.systems.netsuite.client import NetSuiteClient, NetSuiteSettings
-from erpsync.xref import LedgerXref, XrefEntry
+from erpsync.xref_cache import LedgerXref, XrefEntry
 from tests.sandbox_procs import ERP_CLIENT_ID, ERP_CLIENT_SECRET, start_erp_sandbox
 
 FAST = RetryPolicy(max_attempts=3, base=0.01, cap=0.05, max_retry_after=0.05)
@@ -58,7 +58,7 @@ def erp(erp_url: str) -> Iterator[CountingErp]:
 
 @pytest.fixture
 def xref(ledger: Ledger, erp: CountingErp) -> LedgerXref:
-    SQLModel.metadata.create_all(ledger.engine)  # until erpsync.db.create_schema imports erpsync.xref
+    SQLModel.metadata.create_all(ledger.engine)  # until erpsync.db.create_schema imports erpsync.xref_cache
     return LedgerXref(ledger.engine, erp)
 
 

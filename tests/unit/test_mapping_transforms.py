@@ -10,7 +10,7 @@ from erpsync.errors import MappingError
 from erpsync.mapping.config import TransformRef
 from erpsync.mapping.transforms import TRANSFORMS, TransformContext
 from erpsync.mapping.transforms_doc import DOC_PATH, render_transforms_doc
-from erpsync.mapping.xref import InMemoryXref
+from erpsync.mapping.xref_resolvers import InMemoryXref
 
 EXAMPLES = [(name, n, example) for name, spec in sorted(TRANSFORMS.items()) for n, example in enumerate(spec.examples)]
 

@@ -14,7 +14,7 @@ from pydantic import SecretStr
 
 from erpsync.errors import ConfigError, TransientError
 from erpsync.mapping import find_mapping
-from erpsync.mapping.xref import OfflineXref
+from erpsync.mapping.xref_resolvers import OfflineXref
 from erpsync.reconcile import Window, classify, nightly_window, parse_moment, plan_repairs, source_row, split_window
 from erpsync.reconcile.alert import drift_alert
 from erpsync.reconcile.compare import external_id_shape

@@ -6,7 +6,7 @@ import pytest
 
 from erpsync.errors import MappingError
 from erpsync.systems.netsuite.queries import CASE_INSENSITIVE_FIELDS, suiteql_lookup
-from erpsync.xref import _cache_key
+from erpsync.xref_cache import _cache_key
 
 
 @pytest.mark.parametrize(

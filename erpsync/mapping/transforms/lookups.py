@@ -12,7 +12,7 @@ from erpsync.errors import ConfigError, ErpRejected, MappingError
 from erpsync.mapping.lookup_tables import confined
 from erpsync.mapping.paths import MISSING, FieldPath, read
 from erpsync.mapping.transforms.registry import TransformContext, TransformParams, kind, transform
-from erpsync.mapping.xref import PERSONAL_FIELDS, CreatingXrefResolver, check_xref_field
+from erpsync.mapping.xref_resolvers import PERSONAL_FIELDS, CreatingXrefResolver, check_xref_field
 
 if TYPE_CHECKING:
     from erpsync.mapping.engine import MappedRecord, Mapping

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict
 
 from erpsync.errors import MappingError
 from erpsync.mapping.lookup_tables import LookupTable
-from erpsync.mapping.xref import XrefResolver
+from erpsync.mapping.xref_resolvers import XrefResolver
 
 
 class TransformParams(BaseModel):

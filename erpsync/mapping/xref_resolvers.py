@@ -1,6 +1,6 @@
 """Cross-references to ERP internal ids (SKU → item id, email → customer id): the resolver protocols and the allow-list.
 
-The ``erp_lookup`` transform asks an ``XrefResolver``; erpsync/xref.py has the one backed by the ledger and
+The ``erp_lookup`` transform asks an ``XrefResolver``; erpsync/xref_cache.py has the one backed by the ledger and
 the ERP's ``find_id`` (an ``IdResolver``, erpsync/ports.py), ``InMemoryXref`` serves case files and previews.
 Record types and fields are identifiers that end up in a query text, so only the pairs the target system lists
 as its ``natural_keys`` are accepted, at load time.
@@ -69,7 +69,7 @@ class OfflineXref:
     """Resolves and creates nothing: mapping a payload without the ERP (reconciliation compares many at once).
 
     ``erp_lookup`` asks an offline resolver (``offline = True``) only ``resolve``, and an unknown value leaves
-    its field null instead of failing, so a comparison can skip that field. erpsync/xref.py's ``CachedXref``
+    its field null instead of failing, so a comparison can skip that field. erpsync/xref_cache.py's ``CachedXref``
     is the offline resolver that answers from the ledger's cache.
     """
 

@@ -26,7 +26,7 @@ from sqlmodel import Field, Session, SQLModel
 
 from erpsync.errors import ConfigError, ErpRejected, MappingError
 from erpsync.ledger import UTCDateTime, utcnow
-from erpsync.mapping.xref import check_xref_field
+from erpsync.mapping.xref_resolvers import check_xref_field
 from erpsync.natural_keys import PERSONAL_FIELDS, check_lookup_value
 from erpsync.ports import IdResolver
 from erpsync.systems import DEFAULT_TARGET
