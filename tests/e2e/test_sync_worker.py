@@ -12,8 +12,12 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.e2e.conftest import send_event
 from tests.e2e.test_sync_crash import an_order, run_of
+
+pytestmark = pytest.mark.e2e
 
 
 def children(pid: int) -> list[int]:
