@@ -78,3 +78,17 @@ def test_the_check_finds_a_system_named_in_code():
     tree = ast.parse('from erpsync.systems.netsuite.client import NetSuiteClient\nx = "shopify"\n')
     assert {name for _, name in _code_names(tree)} == {
         "import erpsync.systems.netsuite.client", "import NetSuiteClient", "'shopify'"}
+
+
+def test_the_product_never_imports_the_development_package():
+    """The stand-ins, the stack and the demo (erpsync_dev/) are for development; a deployment may not ship them."""
+    repo = CORE.parent
+    offenders = []
+    for package in ("erpsync", "orchestration", "flows", "tasks", "blocks", "workers"):
+        for path in sorted((repo / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                         else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+                offenders += [f"{path.relative_to(repo)}:{node.lineno}: {n}" for n in names
+                              if n == "erpsync_dev" or n.startswith("erpsync_dev.")]
+    assert offenders == [], "\n".join(offenders)
