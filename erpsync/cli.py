@@ -28,7 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "GET /openapi.json. Each source's secret comes from ERPSYNC_<SOURCE>_WEBHOOK_SECRET "
                     "(comma-separated while rotating) or the Prefect Secret block <source>-webhook-secret.")
     serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: %(default)s)")
-    serve.add_argument("--port", type=int, default=8600, help="port (default: %(default)s)")
+    serve.add_argument("--port", type=int, default=8600,
+                       help="port the receiver listens on for /webhooks/<source> (default: %(default)s)")
     serve.add_argument("--no-dispatch", action="store_true",
                        help="only store events; leave dispatch to the sweep-inbox flow")
     serve.set_defaults(handler=_serve)

@@ -31,11 +31,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=7, help="seed of the generated orders (default: %(default)s)")
     parser.add_argument("--home", type=Path, default=None,
                         help="state folder, wiped at start (default: .erpsync/demo in the project)")
-    parser.add_argument("--prefect-port", type=int, default=4200)
-    parser.add_argument("--receiver-port", type=int, default=8600)
-    parser.add_argument("--erp-port", type=int, default=8700)
-    parser.add_argument("--shop-port", type=int, default=8800)
-    parser.add_argument("--erp-latency-ms", type=int, default=0, help="latency the ERP sandbox adds per request")
+    parser.add_argument("--prefect-port", type=int, default=4200,
+                        help="port of the Prefect server and its UI (default: %(default)s)")
+    parser.add_argument("--receiver-port", type=int, default=8600,
+                        help="port of the webhook receiver, erpsync serve (default: %(default)s)")
+    parser.add_argument("--erp-port", type=int, default=8700,
+                        help="port of the NetSuite sandbox the records are written to (default: %(default)s)")
+    parser.add_argument("--shop-port", type=int, default=8800,
+                        help="port of the Shopify sandbox that sends the webhooks (default: %(default)s)")
+    parser.add_argument("--erp-latency-ms", type=int, default=0,
+                        help="latency the ERP sandbox adds per request (default: %(default)s)")
     parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for all events (default: 900)")
 
 

@@ -46,7 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="serve: run the store (webhook sender + Admin API) until stopped; send: deliver the phases once and exit",
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (serve)")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to listen on; 0 picks a free one (serve)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
+                        help="port to listen on; 0 picks a free one (serve; default: %(default)s)")
     parser.add_argument(
         "--target", help="URL of the receiver's Shopify webhook endpoint, e.g. http://127.0.0.1:8600/webhooks/shopify"
     )
