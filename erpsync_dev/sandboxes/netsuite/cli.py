@@ -27,7 +27,8 @@ DESCRIPTION = ("A local stand-in for NetSuite's REST record, SuiteQL and token A
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: loopback)")
     parser.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help=f"port of the REST and token endpoints (default {DEFAULT_PORT}; 0 picks a free one)"
+        "--port", type=int, default=DEFAULT_PORT,
+        help=f"port of the REST and token endpoints (default {DEFAULT_PORT}; 0 picks a free one)"
     )
     parser.add_argument(
         "--db", type=Path, default=DEFAULT_DB, help=f"SQLite file of the records (default {DEFAULT_DB})"
