@@ -91,6 +91,9 @@ class InboxEvent(SQLModel, table=True):
         # The intake looks up a body, and a source's own event id, stored under another delivery id (replays).
         Index("ix_inbox_source_sha256", "source", "payload_sha256"),
         Index("ix_inbox_source_event", "source", "source_event_id"),
+        # An operator looks an event up by its entity or order code (erpsync dlq show, erpsync status).
+        Index("ix_inbox_entity", "entity"),
+        Index("ix_inbox_entity_label", "entity_label"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -113,6 +116,10 @@ class InboxEvent(SQLModel, table=True):
     api_version: str | None = Field(default=None, max_length=32)
     # The event this delivery repeats (same body, or same source event id, under another delivery id).
     duplicate_of: int | None = Field(default=None)
+    # Who the event is about, written when a run validates it: the entity ("order/820982911946154508") and its
+    # order code as the source shows it to staff ("#1042", the mapping's entity.label), never customer data.
+    entity: str | None = Field(default=None, max_length=150)
+    entity_label: str | None = Field(default=None, max_length=100)
 
 
 class EntityState(SQLModel, table=True):
@@ -177,6 +184,15 @@ class EntityKey:
 
     def __str__(self) -> str:
         return f"{self.from_system}/{self.entity_type}/{self.entity_id}"
+
+
+@dataclass(frozen=True)
+class EventLabel:
+    """Who an inbox event is about, as an operator finds it: ``order/820982911946154508``, ``#1042``."""
+
+    event_id: int
+    entity: str | None
+    label: str | None = None
 
 
 @dataclass(frozen=True)
@@ -372,16 +388,50 @@ class Ledger:
             )
             session.commit()
 
-    def note_run(self, event_id: int, flow_run_id: str) -> None:
+    def note_run(self, event_id: int, flow_run_id: str | None, label: EventLabel | None = None) -> None:
         """Record the run that is handling the event, if none is recorded (a run started by a trigger or by hand),
-        so the sweep does not dispatch it again."""
+        so the sweep does not dispatch it again; and who the event is about, if known. One transaction."""
         with self.session() as session:
-            session.exec(
-                update(InboxEvent)
-                .where(InboxEvent.id == event_id, InboxEvent.flow_run_id.is_(None))
-                .values(flow_run_id=flow_run_id, dispatched_at=utcnow())
-            )
+            if flow_run_id is not None:
+                session.exec(
+                    update(InboxEvent)
+                    .where(InboxEvent.id == event_id, InboxEvent.flow_run_id.is_(None))
+                    .values(flow_run_id=flow_run_id, dispatched_at=utcnow())
+                )
+            if label is not None:
+                session.exec(update(InboxEvent).where(InboxEvent.id == event_id)
+                             .values(entity=label.entity, entity_label=label.label))
             session.commit()
+
+    def note_entities(self, labels: Sequence[EventLabel]) -> None:
+        """Record who each event is about (entity, order code), one statement for a chunk of events."""
+        if not labels:
+            return
+        with self.session() as session:
+            session.connection().execute(
+                update(InboxEvent.__table__).where(InboxEvent.__table__.c.id == bindparam("event_id"))
+                .values(entity=bindparam("entity"), entity_label=bindparam("label")),
+                [{"event_id": x.event_id, "entity": x.entity, "label": x.label} for x in labels])
+            session.commit()
+
+    def events_about(self, *, entity: str | None = None, label: str | None = None, source: str | None = None,
+                     limit: int = 50) -> list[InboxEvent]:
+        """Events of an entity ("order/820982911946154508") or with an order code ("#1042"), oldest first."""
+        query = select(InboxEvent).order_by(InboxEvent.id).limit(limit)
+        if entity is not None:
+            query = query.where(InboxEvent.entity == entity)
+        if label is not None:
+            query = query.where(InboxEvent.entity_label == label)
+        if source is not None:
+            query = query.where(InboxEvent.source == source)
+        with self.session() as session:
+            return list(session.exec(query))
+
+    def events_of_run(self, flow_run_id: str) -> int:
+        """How many events name this flow run: more than one means a sync-batch run took them."""
+        with self.session() as session:
+            return session.exec(select(func.count()).select_from(InboxEvent)
+                                .where(InboxEvent.flow_run_id == flow_run_id)).one()
 
     def held_by_run(self, flow_run_id: str) -> list[int]:
         """Unfinished events assigned to this run, oldest first: what a rescheduled batch run must finish."""

@@ -18,7 +18,7 @@ from sqlalchemy import inspect, text
 from erpsync import migrations
 from erpsync.db import make_engine, schema_transaction
 from erpsync.errors import ConfigError
-from erpsync.ledger import Ledger
+from erpsync.ledger import EventLabel, Ledger
 from tests.conftest import REPO
 from tests.integration.test_cli import erpsync
 
@@ -149,3 +149,25 @@ def test_db_upgrade_help_explains_what_it_does():
     assert result.returncode == 0
     for words in ("newest revision", "before schema versions", "baseline", "Stop workers"):
         assert words in result.stdout
+
+
+def test_0003_adds_the_inbox_events_entity_and_order_code_and_keeps_existing_rows(database_url, engine):
+    run(engine, command.upgrade, "0002_identity_both_ends")
+    with engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO inbox_event (source, delivery_id, topic, received_at, payload_sha256, body, redeliveries, "
+            "state) VALUES ('shopify', 'd-1', 'orders/create', '2025-07-01 00:00:00+00:00', 'ab', :body, 0, "
+            "'synced')"), {"body": b"{}"})
+    run(engine, command.upgrade, "head")
+    assert state(engine).newest and differences(engine) == []
+    ledger = Ledger.connect(database_url)
+    try:
+        (event,) = ledger.events_by_id([1])
+        assert (event.delivery_id, event.entity, event.entity_label) == ("d-1", None, None)
+        ledger.note_entities([EventLabel(1, "order/820982911946154508", "#1042")])
+        assert [e.id for e in ledger.events_about(label="#1042")] == [1]
+        assert [e.id for e in ledger.events_about(entity="order/820982911946154508")] == [1]
+    finally:
+        ledger.close()
+    run(engine, command.downgrade, "0002_identity_both_ends")
+    assert "entity_label" not in {c["name"] for c in inspect(engine).get_columns("inbox_event")}
