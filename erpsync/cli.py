@@ -44,7 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     validate.set_defaults(handler=_mapping_command("validate"))
     test = actions.add_parser("test", help="run each mapping's named cases (<name>_test.yaml)")
     test.add_argument("paths", nargs="*", help="mapping files or folders (default: the mappings folder)")
-    test.set_defaults(handler=_mapping_command("test"))
+    test.add_argument("--accept", action="store_true",
+                      help="rewrite each failed case's expected output from what the mapping now makes (read the "
+                           "diff first)")
+    test.set_defaults(handler=_mapping_test)
     preview = actions.add_parser("preview", help="show the ERP body a payload would become, rule by rule")
     preview.add_argument("mapping", help="the mapping file")
     preview.add_argument("payload", help="a JSON file holding one source payload")
@@ -279,6 +282,12 @@ def _mapping_command(name: str):
         return getattr(commands, name)(args.paths or [_mappings_dir()], sys.stdout)
 
     return handler
+
+
+def _mapping_test(args: argparse.Namespace) -> int:
+    from erpsync.mapping import commands
+
+    return commands.test(args.paths or [_mappings_dir()], sys.stdout, accept=args.accept)
 
 
 def _mapping_preview(args: argparse.Namespace) -> int:

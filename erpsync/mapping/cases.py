@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,11 @@ class CaseResult:
     passed: bool
     message: str  # why it failed, or why it was skipped; empty when it passed
     skipped: bool = False
+    # A failed case whose mapping made records: the case's `expected:` (or `records:`) as written, and what the
+    # mapping made in the same shape, for the diff `erpsync mapping test` shows and for `--accept`.
+    expected: Any = None
+    actual: Any = None
+    index: int | None = field(default=None, compare=False)  # the case's position in its file
 
 
 def cases_path(mapping_path: str | Path) -> Path:
@@ -44,7 +49,7 @@ def run_cases(mapping_path: str | Path) -> list[CaseResult]:
     """Load the mapping and run each of its cases in isolation; ConfigError if either file is invalid."""
     mapping = load_mapping(mapping_path)
     base = cases_path(mapping_path).parent
-    return [run_case(mapping, case, base) for case in load_cases(mapping_path)]
+    return [replace(run_case(mapping, case, base), index=n) for n, case in enumerate(load_cases(mapping_path))]
 
 
 def read_case_input(case: CaseConfig, base: Path) -> dict[str, Any] | CaseResult:
@@ -102,12 +107,36 @@ def run_case(mapping: Mapping, case: CaseConfig, base: Path) -> CaseResult:
         return CaseResult(case.name, False, f"expected {wanted}, got a record")
 
     if case.records is not None:
-        return _compare_records(case, result, entity_id, version)
+        outcome = _compare_records(case, result, entity_id, version)
+        if outcome.passed:
+            return outcome
+        return replace(outcome, expected=[_written(e) for e in case.records],
+                       actual=[_made(e, r, entity_id, version) for e, r in _beside_expected(case.records, result)])
     assert case.expected is not None
     differences = _compare(case.expected, result.records[0], entity_id, version, "")
     if differences:
-        return CaseResult(case.name, False, "; ".join(differences))
+        return CaseResult(case.name, False, "; ".join(differences), expected=_written(case.expected),
+                          actual=_made(case.expected, result.records[0], entity_id, version))
     return CaseResult(case.name, True, "")
+
+
+def _written(expected: ExpectedConfig) -> dict[str, Any]:
+    """An expected record as its case file states it (the keys it sets, body last)."""
+    stated = expected.model_dump(exclude_none=True, exclude={"body"})
+    return {**stated, "body": expected.body}
+
+
+def _made(expected: ExpectedConfig | None, record: MappedRecord, entity_id: str,
+          version: datetime | int | float) -> dict[str, Any]:
+    """What the mapping made, with the keys the case states (all of them for a record the case does not name)."""
+    made = {"external_id": record.external_id, "entity_id": entity_id, "version": _version_text(version)}
+    keys = made if expected is None else {k for k in made if getattr(expected, k) is not None}
+    return {**{k: v for k, v in made.items() if k in keys}, "body": record.body}
+
+
+def _beside_expected(expected: list[ExpectedConfig], result: Records):
+    """Each record made, beside the expected one at its place (None past the end of the case's list)."""
+    return [(expected[n] if n < len(expected) else None, record) for n, record in enumerate(result.records)]
 
 
 def _compare_records(case: CaseConfig, result: Records, entity_id: str,

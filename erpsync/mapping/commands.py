@@ -6,6 +6,7 @@ arguments and calls these.
 
 from __future__ import annotations
 
+import difflib
 import json
 import sys
 from collections import Counter, defaultdict
@@ -14,7 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from erpsync.errors import ConfigError, MappingError, SkipEvent
-from erpsync.mapping.cases import cases_path, load_cases, run_cases
+from erpsync.mapping.case_accept import accept_outputs
+from erpsync.mapping.cases import CaseResult, cases_path, load_cases, run_cases
 from erpsync.mapping.engine import Mapping, RuleResult
 from erpsync.mapping.loader import discover_mappings, load_mapping
 from erpsync.mapping.money_check import check_total
@@ -63,23 +65,71 @@ def validate(paths: Iterable[str | Path], out: TextIO = sys.stdout) -> int:
     return 1 if failed else 0
 
 
-def test(paths: Iterable[str | Path], out: TextIO = sys.stdout) -> int:
-    """Run each mapping's ``_test.yaml`` cases; 1 if a case fails or a file is invalid."""
-    failed = 0
+def test(paths: Iterable[str | Path], out: TextIO = sys.stdout, *, accept: bool = False) -> int:
+    """Run each mapping's ``_test.yaml`` cases; 1 if a case fails or a file is invalid.
+
+    A failed case whose mapping made a record shows its differences and a diff of the expected and the actual
+    output; with ``accept`` its ``expected:`` is rewritten from the actual output instead (golden-file style).
+    """
+    passed = failed = skipped = invalid = accepted = 0
+    acceptable = False  # a failed case made a record, so --accept could take it
     for path in mapping_files(paths):
         try:
             results = run_cases(path)
         except ConfigError as exc:
-            failed += 1
+            invalid += 1
             print(f"FAIL {exc}", file=out)
             continue
+        to_accept: dict[int, tuple[str, Any]] = {}
         for result in results:
-            mark = "skip" if result.skipped else "ok  " if result.passed else "FAIL"
-            failed += not result.passed
-            detail = f"\n     {result.message}" if result.message and (result.skipped or not result.passed) else ""
-            print(f"{mark} {path.name}: {result.name}{detail}", file=out)
-    print(f"{failed} failed" if failed else "all cases passed", file=out)
-    return 1 if failed else 0
+            if result.skipped:
+                skipped += 1
+                print(f"skip {path.name}: {result.name}\n     {result.message}", file=out)
+            elif result.passed:
+                passed += 1
+                print(f"ok   {path.name}: {result.name}", file=out)
+            elif accept and result.actual is not None and result.index is not None:
+                to_accept[result.index] = ("records" if isinstance(result.actual, list) else "expected", result.actual)
+                print(f"accepted {path.name}: {result.name}", file=out)
+            else:
+                failed += 1
+                print(f"FAIL {path.name}: {result.name}", file=out)
+                acceptable |= _print_failure(result, out, accept=accept)
+        if to_accept:
+            accept_outputs(cases_path(path), to_accept)
+            # Run again: what the rewrite cannot fix (an each: case's skipped_elements) still fails.
+            for result in run_cases(path):
+                if result.index in to_accept and not result.passed:
+                    del to_accept[result.index]
+                    failed += 1
+                    print(f"FAIL {path.name}: {result.name} (still, after accepting its output)", file=out)
+                    _print_failure(result, out, accept=False)
+            accepted += len(to_accept)
+    counts = [f"{passed} passed", f"{failed} failed"]
+    counts += [f"{skipped} skipped"] if skipped else []
+    counts += [f"{accepted} accepted (their expected output rewritten)"] if accepted else []
+    counts += [f"{invalid} file(s) invalid"] if invalid else []
+    cases = f"{passed + failed + skipped + accepted} case(s): {', '.join(counts)}"
+    print(f"all cases passed; {cases}" if not (failed or invalid) and not accepted else cases, file=out)
+    if acceptable and not accept:
+        print("if the new output is right, `erpsync mapping test --accept <mapping>` rewrites the failed cases'"
+              " expected output from it", file=out)
+    return 1 if failed or invalid else 0
+
+
+def _print_failure(result: CaseResult, out: TextIO, *, accept: bool) -> bool:
+    """Each difference on a line, then the expected and actual output as a unified diff; True if there was one."""
+    for line in result.message.split("; "):
+        print(f"     {line}", file=out)
+    if result.actual is None:
+        if accept:
+            print("     (not accepted: the mapping made no record to accept)", file=out)
+        return False
+    expected = json.dumps(result.expected, indent=2, sort_keys=True, ensure_ascii=False).splitlines()
+    actual = json.dumps(result.actual, indent=2, sort_keys=True, ensure_ascii=False).splitlines()
+    for line in difflib.unified_diff(expected, actual, "expected", "actual", lineterm=""):
+        print(f"     {line}", file=out)
+    return True
 
 
 def preview(
