@@ -72,8 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
         "reconcile", help="compare Shopify orders with NetSuite sales orders over a window, and repair",
         description="Read both sides over [--since, --until) with an overlap, compare them through the order "
                     "mapping, queue repairs of missing or stale records through the normal pipeline (inbox → "
-                    "sync-event), and report the rest. Needs ERPSYNC_SHOPIFY_SHOP_URL, "
-                    "ERPSYNC_SHOPIFY_ACCESS_TOKEN and the ERPSYNC_NETSUITE_* settings.")
+                    "sync-event), and report the rest, each row with its next step. Needs "
+                    "ERPSYNC_SHOPIFY_SHOP_URL, ERPSYNC_SHOPIFY_ACCESS_TOKEN and the ERPSYNC_NETSUITE_* settings "
+                    "(on the demo: source .erpsync/demo/erpsync.env).",
+        epilog="exit status: 0 nothing is left for a person; 1 the command failed (the shop, the ERP or the ledger "
+               "did not answer); 2 a setting or argument is wrong; 3 drift is left for a person (ERP-only records, "
+               "edits made in the ERP, dead letters): read the next step of each row.")
     reconcile.add_argument("--since", required=True, help="start, ISO 8601 (a date means its midnight)")
     reconcile.add_argument("--until", help="end, ISO 8601 (default: now)")
     reconcile.add_argument("--timezone", default="UTC", help="zone of dates without one (default: UTC)")
@@ -343,28 +347,38 @@ def _purge(args: argparse.Namespace) -> int:
 def _reconcile(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
+    from erpsync.errors import TransientError
     from erpsync.ledger import Ledger
     from erpsync.reconcile.job import reconcile_order_window
-    from erpsync.reconcile.report import markdown_summary, report_dir, save_html
+    from erpsync.reconcile.report import report_dir, save_html, text_summary
     from erpsync.reconcile.windows import Window, parse_moment
     from erpsync.settings import Settings
     from erpsync.systems import DEFAULT_TARGET, open_writer
 
     settings = Settings.from_env()
+    # "Now" to the second: the window's end is printed in the report's title.
     window = Window(parse_moment(args.since, tz=args.timezone),
-                    parse_moment(args.until, tz=args.timezone) if args.until else datetime.now(UTC))
+                    parse_moment(args.until, tz=args.timezone) if args.until
+                    else datetime.now(UTC).replace(microsecond=0))
     ledger = Ledger.connect(settings.database_url)
     # Repairs are stored in the inbox; without a dispatcher here, sweep-inbox starts their runs.
     try:
         with open_writer(DEFAULT_TARGET, settings.database_url) as erp:
             result = reconcile_order_window(window, ledger=ledger, erp_client=erp, mappings_dir=settings.mappings_dir,
                                             dry_run=args.dry_run, authoritative_fields=args.authoritative)
+    except TransientError as exc:  # the shop or the ERP is away or throttling: say which, and let the operator retry
+        print(f"erpsync: {exc}", file=sys.stderr)
+        return 1
     finally:
         ledger.close()
-    print(markdown_summary(result.summary, result.drift))
-    path = save_html(result.summary, result.drift, report_dir(settings.database_url, settings.home / "reports"))
+    print(text_summary(result.summary, result.drift, steps=result.next_steps), end="")
+    path = save_html(result.summary, result.drift, report_dir(settings.database_url, settings.home / "reports"),
+                     steps=result.next_steps)
     print(f"\nreport: {path}")
-    return 0
+    if result.exit_code:
+        print(f"{result.summary.needs_attention} drift rows are left for a person: see each row's next step "
+              f"(exit {result.exit_code})")
+    return result.exit_code
 
 
 def _reading_settings():

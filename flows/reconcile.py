@@ -71,10 +71,12 @@ def reconcile(since: str | None = None, until: str | None = None, days: int = 1,
                                             dry_run=dry_run, authoritative_fields=authoritative_fields or (),
                                             run_id=flow_run.get_id(), erp_timezone=erp_timezone)
         # Ids, kinds, field names and versions only: no customer data in artifacts.
-        create_table_artifact(key="reconcile-drift", table=first_rows(result.drift),
+        create_table_artifact(key="reconcile-drift", table=first_rows(result.drift, steps=result.next_steps),
                               description=f"Drift found in {window.describe()} (first rows of each kind)")
-        create_markdown_artifact(key="reconcile-summary", markdown=markdown_summary(result.summary, result.drift))
-        path = save_html(result.summary, result.drift, report_dir(settings.database_url, settings.home / "reports"))
+        create_markdown_artifact(key="reconcile-summary",
+                                 markdown=markdown_summary(result.summary, result.drift, steps=result.next_steps))
+        path = save_html(result.summary, result.drift, report_dir(settings.database_url, settings.home / "reports"),
+                         steps=result.next_steps)
         logger.info("reconcile %s: %s drift, %s repairs queued, %s left for a person; report %s",
                     window.describe(), result.summary.total_drift, result.summary.repairs_enqueued,
                     result.summary.needs_attention, path)

@@ -9,13 +9,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from sqlmodel import select
+
 from erpsync.errors import ConfigError
-from erpsync.ledger import Ledger
+from erpsync.ledger import Ledger, Outcome
 from erpsync.mapping import Mapping as ErpMapping
 from erpsync.ports import ShopOrderReader, WindowReader
 from erpsync.reconcile.compare import DEFAULT_CHUNK, ERP_EDIT_SLACK, Comparison, DriftSet, external_id_shape
 from erpsync.reconcile.repair import Repair, RepairResult, enqueue_repairs, plan_repairs, run_stamp
-from erpsync.reconcile.report import ReconcileSummary, summarize
+from erpsync.reconcile.report import NextSteps, ReconcileSummary, summarize
 from erpsync.reconcile.windows import Window
 from erpsync.run_control import Dispatcher
 from erpsync.systems import DEFAULT_TARGET, SYSTEMS, system
@@ -23,12 +25,24 @@ from erpsync.systems import DEFAULT_TARGET, SYSTEMS, system
 
 @dataclass
 class ReconcileResult:
-    """Everything one run produced: the drift (in its spool file), the repairs and the summary."""
+    """Everything one run produced: the drift (in its spool file), the repairs, the summary, and what a person does
+    next about each row (``next_steps``, for the reports)."""
 
     drift: DriftSet
     repairs: list[Repair]
     repair_result: RepairResult
     summary: ReconcileSummary
+    next_steps: NextSteps = NextSteps()
+
+    @property
+    def exit_code(self) -> int:
+        """The CLI's exit code: 0 when nothing is left for a person, NEEDS_A_PERSON when something is."""
+        return NEEDS_A_PERSON if self.summary.needs_attention else 0
+
+
+# `erpsync reconcile` exits with this when drift is left for a person (ERP-only records, ERP-side edits, dead
+# letters): distinct from 1 (the command failed) and 2 (a setting or argument is wrong), so a cron job can page.
+NEEDS_A_PERSON = 3
 
 
 def run_reconciliation(
@@ -72,7 +86,25 @@ def run_reconciliation(
         ledger, repairs, mapping=mapping, fetch_orders=shop.orders_by_ids, run=run_id, dispatcher=dispatcher,
         dry_run=dry_run,
     )
-    return ReconcileResult(drift, repairs, repair_result, summarize(window, comparison.stats, drift, repair_result))
+    steps = NextSteps(dead_letter_events=dead_letter_events(ledger, mapping, drift),
+                      repaired=frozenset((repair.kind, repair.entity_id) for repair in repairs), dry_run=dry_run)
+    return ReconcileResult(drift, repairs, repair_result, summarize(window, comparison.stats, drift, repair_result),
+                           steps)
+
+
+def dead_letter_events(ledger: Ledger, mapping: ErpMapping, drift: DriftSet) -> dict[str, int]:
+    """Each dead-lettered entity's latest failed inbox event: what `erpsync dlq show` takes."""
+    entity_ids = [str(entity) for frame in drift.chunks(kinds=["dead_lettered"]) for entity in frame["entity_id"]
+                  if entity is not None]
+    found: dict[str, int] = {}
+    with ledger.session() as session:
+        for start in range(0, len(entity_ids), 500):
+            rows = session.exec(select(Outcome.entity_id, Outcome.event_id).where(
+                Outcome.source == mapping.source, Outcome.entity_type == mapping.entity_type,
+                Outcome.entity_id.in_(entity_ids[start:start + 500]), Outcome.outcome == "failed",
+            ).order_by(Outcome.id))
+            found.update({entity_id: event_id for entity_id, event_id in rows})  # the latest wins
+    return found
 
 
 def reconcile_order_window(

@@ -1,8 +1,10 @@
-"""The reconciliation report: counts by drift kind, a markdown summary, and an HTML page with a drift-by-day chart."""
+"""The reconciliation report: counts by drift kind, a markdown summary (the Prefect artifact), a plain-text summary
+(the CLI), and an HTML page with a drift-by-day chart; every row names what a person does next about it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,7 @@ from erpsync.reconcile.windows import Window
 
 # Columns a person needs to act; all are ids, kinds, field names and timestamps, never customer data.
 REPORT_COLUMNS = ["kind", "external_id", "entity_id", "erp_id", "fields", "newer", "source_version",
-                  "erp_modified", "detail"]
+                  "erp_modified", "detail", "next_step"]
 KIND_COLOURS = {"missing_in_erp": "#d62728", "erp_only": "#9467bd", "mismatch": "#ff7f0e", "dead_lettered": "#7f7f7f"}
 KIND_MEANINGS = {
     "missing_in_erp": "the source has the order; the ERP has no record with its external id",
@@ -57,6 +59,55 @@ class ReconcileSummary:
         return {**self.__dict__, "total_drift": self.total_drift, "needs_attention": self.needs_attention}
 
 
+@dataclass(frozen=True)
+class NextSteps:
+    """What a person does next about each drift row, from what the run knows beyond the row itself.
+
+    ``dead_letter_events`` maps a dead-lettered entity to its latest failed inbox event (what `erpsync dlq show`
+    takes); ``repaired`` holds the (kind, entity id) pairs a re-sync was planned for. Ids only, never customer data.
+    """
+
+    dead_letter_events: Mapping[str, int] = field(default_factory=dict)
+    repaired: frozenset[tuple[str, str]] = frozenset()
+    dry_run: bool = False
+
+    def for_row(self, row: Mapping[str, Any]) -> str:
+        """One sentence: the command to run or the thing to check in the ERP."""
+        kind, entity = row.get("kind"), _text(row.get("entity_id"))
+        fields, detail = _text(row.get("fields")), _text(row.get("detail"))
+        if (kind, entity) in self.repaired:
+            if self.dry_run:
+                return "would be re-synced from the shop: run again without --dry-run to queue it"
+            return ("re-sync queued (inbox → sync-event run; erpsync status shows it); the next reconciliation "
+                    "confirms it")
+        if kind == "dead_lettered":
+            event = self.dead_letter_events.get(entity)
+            if event is None:
+                return f"erpsync dlq list --reason {detail}" if detail else "erpsync dlq list"
+            return (f"erpsync dlq show {event}; fix the cause, then Retry run event-{event} in the Prefect UI "
+                    f"or erpsync dlq replay")
+        if fields == "mapping" or (detail or "").startswith("mapping fails"):
+            return (f"the order mapping refuses this order ({detail or 'see the mapping'}): fix the mapping or its "
+                    f"lookup table (erpsync mapping test), then run again")
+        if kind == "erp_only":
+            record = _text(row.get("erp_id")) or _text(row.get("external_id"))
+            return (f"check ERP record {record} in the ERP: entered by hand, or its order deleted in the shop? "
+                    f"Keep or delete it there; erpsync never deletes ERP records")
+        if kind == "mismatch":
+            first = (fields or "").split(",")[0] or "FIELD"
+            return (f"edited in the ERP after erpsync wrote it ({fields}): keep the edit, or let the shop "
+                    f"overwrite it with --authoritative {first}")
+        if kind == "missing_in_erp":
+            return "not queued: check the order in the shop, then run again"
+        return ""
+
+
+def _text(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return None
+    return str(value)
+
+
 def summarize(window: Window, stats: CompareStats, drift: DriftSet, repairs: RepairResult) -> ReconcileSummary:
     """One summary of a run from its window, comparison stats, drift and repair result."""
     return ReconcileSummary(
@@ -72,17 +123,26 @@ def summarize(window: Window, stats: CompareStats, drift: DriftSet, repairs: Rep
     )
 
 
-def first_rows(drift: DriftSet, per_kind: int = 10) -> list[dict[str, Any]]:
+def head_with_steps(drift: DriftSet, kind: str, n: int, steps: NextSteps | None = None) -> pd.DataFrame:
+    """The first ``n`` rows of one kind, with the ``next_step`` column filled in."""
+    head = drift.head(kind, n)
+    steps = steps or NextSteps()
+    head["next_step"] = [steps.for_row(row) for row in head.to_dict("records")] if not head.empty else []
+    return head
+
+
+def first_rows(drift: DriftSet, per_kind: int = 10, *, steps: NextSteps | None = None) -> list[dict[str, Any]]:
     """The first ``per_kind`` rows of each kind as JSON-ready dicts (a Prefect table artifact's rows)."""
-    frames = [drift.head(kind, per_kind) for kind in DRIFT_KINDS]
+    frames = [head_with_steps(drift, kind, per_kind, steps) for kind in DRIFT_KINDS]
     frames = [frame for frame in frames if not frame.empty]
     if not frames:
         return []
     return json_safe(pd.concat(frames)[REPORT_COLUMNS])
 
 
-def markdown_summary(summary: ReconcileSummary, drift: DriftSet, per_kind: int = 5) -> str:
-    """Markdown for a summary artifact: counts by kind, then the first rows of each kind."""
+def markdown_summary(summary: ReconcileSummary, drift: DriftSet, per_kind: int = 5, *,
+                     steps: NextSteps | None = None) -> str:
+    """Markdown for a summary artifact: counts by kind, then the first rows of each kind and their next step."""
     mode = "dry run: nothing was queued" if summary.dry_run else f"{summary.repairs_enqueued} queued for re-sync"
     lines = [
         f"# Reconciliation {summary.window}",
@@ -96,15 +156,49 @@ def markdown_summary(summary: ReconcileSummary, drift: DriftSet, per_kind: int =
         *(f"| {kind} | {summary.drift.get(kind, 0)} | {KIND_MEANINGS[kind]} |" for kind in DRIFT_KINDS),
     ]
     for kind in DRIFT_KINDS:
-        head = drift.head(kind, per_kind)
+        head = head_with_steps(drift, kind, per_kind, steps)
         if head.empty:
             continue
-        lines += ["", f"## {kind} (first {len(head)})", "", "| external id | entity | ERP id | fields | newer |",
-                  "|---|---|---|---|---|"]
+        lines += ["", f"## {kind} (first {len(head)})", "",
+                  "| external id | entity | ERP id | fields | newer | next step |", "|---|---|---|---|---|---|"]
         for row in head.itertuples(index=False):
             lines.append(f"| {_cell(row.external_id)} | {_cell(row.entity_id)} | {_cell(row.erp_id)} | "
-                         f"{_cell(row.fields)} | {row.newer} |")
+                         f"{_cell(row.fields)} | {row.newer} | {_cell(row.next_step)} |")
     return "\n".join(lines) + "\n"
+
+
+def text_summary(summary: ReconcileSummary, drift: DriftSet, per_kind: int = 5, *,
+                 steps: NextSteps | None = None) -> str:
+    """Plain text for a terminal: counts by kind, then the first rows of each kind, each with its next step."""
+    mode = "dry run, nothing queued" if summary.dry_run else f"{summary.repairs_enqueued} queued for re-sync"
+    lines = [
+        f"Reconciliation {summary.window}",
+        f"Compared {summary.compared} entities ({summary.source_records} in the shop, {summary.erp_records} in the "
+        f"ERP) at {summary.per_second}/s.",
+        f"Drift: {summary.total_drift} rows. Repairs: {summary.repairs_planned} planned, {mode}. "
+        f"Left for a person: {summary.needs_attention}.",
+        "",
+    ]
+    width = max(len(kind) for kind in DRIFT_KINDS)
+    lines += [f"  {kind:<{width}}  {summary.drift.get(kind, 0):>6}  {KIND_MEANINGS[kind]}" for kind in DRIFT_KINDS]
+    for kind in DRIFT_KINDS:
+        head = head_with_steps(drift, kind, per_kind, steps)
+        if head.empty:
+            continue
+        total = summary.drift.get(kind, len(head))
+        more = f", first {len(head)} shown" if total > len(head) else ""
+        lines += ["", f"{kind} ({total}{more}):"]
+        for row in head.to_dict("records"):
+            lines.append("  " + "  ".join(_row_facts(row)))
+            lines.append(f"    next: {row['next_step']}")
+    return "\n".join(lines) + "\n"
+
+
+def _row_facts(row: Mapping[str, Any]) -> list[str]:
+    """The identifying facts of one drift row, labelled, in the order a person looks them up."""
+    facts = [("entity", row.get("entity_id")), ("external id", row.get("external_id")), ("ERP id", row.get("erp_id")),
+             ("fields", row.get("fields")), ("newer", row.get("newer")), ("cause", row.get("detail"))]
+    return [f"{label} {_text(value)}" for label, value in facts if _text(value)]
 
 
 def _cell(value: Any) -> str:
@@ -175,10 +269,12 @@ Repairs: {{ summary.repairs_planned }} planned,
 """
 
 
-def render_html(summary: ReconcileSummary, drift: DriftSet, *, per_kind: int = 50) -> str:
-    """The HTML report: counts, meanings, the drift-by-day SVG and the first rows of each kind (autoescaped)."""
+def render_html(summary: ReconcileSummary, drift: DriftSet, *, per_kind: int = 50,
+                steps: NextSteps | None = None) -> str:
+    """The HTML report: counts, meanings, the drift-by-day SVG and the first rows of each kind with their next step
+    (autoescaped)."""
     env = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
-    heads = [(kind, json_safe(drift.head(kind, per_kind)[REPORT_COLUMNS])) for kind in DRIFT_KINDS]
+    heads = [(kind, json_safe(head_with_steps(drift, kind, per_kind, steps)[REPORT_COLUMNS])) for kind in DRIFT_KINDS]
     return env.from_string(_TEMPLATE).render(
         summary=summary, kinds=DRIFT_KINDS, meanings=KIND_MEANINGS, chart=drift_chart_svg(drift.by_day()),
         heads=heads, columns=REPORT_COLUMNS, generated=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -193,10 +289,11 @@ def report_dir(database_url: str, fallback: Path) -> Path:
     return fallback
 
 
-def save_html(summary: ReconcileSummary, drift: DriftSet, directory: Path, *, stamp: datetime | None = None) -> Path:
+def save_html(summary: ReconcileSummary, drift: DriftSet, directory: Path, *, stamp: datetime | None = None,
+              steps: NextSteps | None = None) -> Path:
     """Write the HTML report to ``directory/reconcile-<UTC stamp>.html`` and return its path."""
     directory.mkdir(parents=True, exist_ok=True)
     moment = (stamp or datetime.now(UTC)).astimezone(UTC)
     path = directory / f"reconcile-{moment.strftime('%Y%m%dT%H%M%SZ')}.html"
-    path.write_text(render_html(summary, drift), encoding="utf-8")
+    path.write_text(render_html(summary, drift, steps=steps), encoding="utf-8")
     return path

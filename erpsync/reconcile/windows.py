@@ -52,7 +52,8 @@ class Window:
 
 
 def _z(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    # To the second: a window ending "now" would otherwise carry microseconds into every title and log line.
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def parse_moment(text: str, *, tz: str = "UTC") -> datetime:

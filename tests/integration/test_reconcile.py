@@ -7,6 +7,7 @@ import json
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -18,12 +19,14 @@ from erpsync.pipeline import SyncPipeline
 from erpsync.reconcile import (
     Window,
     enqueue_repairs,
+    first_rows,
     markdown_summary,
     plan_repairs,
     report_dir,
     run_reconciliation,
     save_html,
 )
+from erpsync.reconcile.report import text_summary
 from erpsync.retry import RetryPolicy
 from erpsync.settings import PROJECT_DIR
 from erpsync.systems.netsuite.client import NetSuiteClient, NetSuiteSettings
@@ -195,15 +198,27 @@ def test_injected_drift_is_found_repaired_or_reported_and_a_second_run_has_nothi
     assert first.repair_result.enqueued == 3 and set(dispatcher.outcomes.values()) == {"synced"}
     assert first.summary.compared == ORDERS + 1
 
-    html = save_html(first.summary, first.drift, report_dir(database_url, tmp_path / "reports"))
+    html = save_html(first.summary, first.drift, report_dir(database_url, tmp_path / "reports"),
+                     steps=first.next_steps)
     page = html.read_text()
     assert "<svg" in page and "missing_in_erp" in page
-    markdown = markdown_summary(first.summary, first.drift)
+    markdown = markdown_summary(first.summary, first.drift, steps=first.next_steps)
     assert "| missing_in_erp | 3 |" in markdown
+    text = text_summary(first.summary, first.drift, steps=first.next_steps)
     for order in orders:  # no customer value reaches the report
         for value in (order.get("email"), (order.get("customer") or {}).get("first_name")):
             if value:
-                assert value not in page and value not in markdown
+                assert value not in page and value not in markdown and value not in text
+
+    # Each row says what comes next: the dead letter names the event `erpsync dlq show` takes.
+    [failed] = [o for o in ledger.outcomes() if o.outcome == "failed"]
+    steps = {row["entity_id"]: row["next_step"] for row in first_rows(first.drift, steps=first.next_steps)}
+    assert steps[failed.entity_id].startswith(f"erpsync dlq show {failed.event_id};")
+    assert f"erpsync dlq show {failed.event_id}" in text and f"erpsync dlq show {failed.event_id}" in page
+    assert "check ERP record" in steps["1"] and "erpsync never deletes" in steps["1"]
+    assert "--authoritative status" in steps[hand_edited]
+    assert all(steps[entity].startswith("re-sync queued") for entity in (*never_delivered, deleted))
+    assert first.summary.needs_attention == 4 and first.exit_code == 3
 
     second = run_reconciliation(window, shop=shop, erp=erp, ledger=ledger, mapping=mapping,
                                 spool=tmp_path / "second.sqlite", dispatcher=dispatcher, erp_edit_slack=timedelta(0))
@@ -289,3 +304,44 @@ def test_a_generated_catalogue_pages_by_cursor_without_gaps_and_answers_by_ids(t
         wanted = [str(GeneratedOrders.FIRST_ID + i) for i in (3, 600, 7)] + ["1"]
         found = [o["id"] for page in shop.orders_by_ids(wanted) for o in page]
         assert sorted(found) == sorted(GeneratedOrders.FIRST_ID + i for i in (3, 600, 7))
+
+
+def test_the_reconcile_command_prints_plain_text_with_next_steps_and_exits_3_when_a_person_must_act(
+    sandboxes, ledger, pipeline, shop, erp_client, database_url, tmp_path, monkeypatch, capsys
+):
+    from erpsync.cli import main
+
+    window = window_around_now()
+    orders = [o for page in shop.order_pages(updated_at_min=window.query_start, updated_at_max=window.query_end)
+              for o in page]
+    [unknown] = [o for o in orders if any(line["sku"] == "DISCONTINUED-SKU-0001" for line in o["line_items"])]
+    assert deliver(ledger, pipeline, unknown) == "failed"
+    [failed] = [o for o in ledger.outcomes() if o.outcome == "failed"]
+    for name, value in {"ERPSYNC_HOME": str(tmp_path), "ERPSYNC_DATABASE_URL": database_url,
+                        "ERPSYNC_SHOPIFY_SHOP_URL": sandboxes["shop_url"], "ERPSYNC_SHOPIFY_ACCESS_TOKEN": ACCESS_TOKEN,
+                        "ERPSYNC_NETSUITE_BASE_URL": sandboxes["erp_url"], "ERPSYNC_NETSUITE_ACCOUNT_ID": "SANDBOX",
+                        "ERPSYNC_NETSUITE_CLIENT_ID": ERP_CLIENT_ID,
+                        "ERPSYNC_NETSUITE_CLIENT_SECRET": ERP_CLIENT_SECRET}.items():
+        monkeypatch.setenv(name, value)
+
+    code = main(["reconcile", "--since", window.start.date().isoformat(), "--dry-run"])
+    out = capsys.readouterr().out
+    assert code == 3, out
+    title = out.splitlines()[0]
+    assert title.startswith("Reconciliation ") and "." not in title.split("→")[1], "to the second"
+    assert "|" not in out and "**" not in out and "#" not in out, "plain text, not Markdown"
+    assert f"next: erpsync dlq show {failed.event_id};" in out
+    assert "would be re-synced from the shop" in out, "a dry run says what a real run would queue"
+    report = next(line for line in out.splitlines() if line.startswith("report: "))
+    assert Path(report.removeprefix("report: ")).is_file()
+    assert "left for a person" in out.splitlines()[-1] and "(exit 3)" in out
+    assert ledger.inbox_counts()["events"] == 1, "a dry run queues nothing"
+
+
+def test_the_reconcile_commands_help_says_what_each_exit_status_means(capsys):
+    from erpsync.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["reconcile", "--help"])
+    usage = " ".join(capsys.readouterr().out.split())
+    assert "3 drift is left for a person" in usage and "2 a setting or argument is wrong" in usage

@@ -19,7 +19,7 @@ from erpsync.reconcile import Window, classify, nightly_window, parse_moment, pl
 from erpsync.reconcile.alert import drift_alert
 from erpsync.reconcile.compare import external_id_shape
 from erpsync.reconcile.repair import delivery_id, run_stamp
-from erpsync.reconcile.report import ReconcileSummary, drift_chart_svg
+from erpsync.reconcile.report import NextSteps, ReconcileSummary, drift_chart_svg
 from erpsync.settings import PROJECT_DIR
 from erpsync.systems.netsuite.sales_orders import ErpSalesOrders, erp_timestamp, line_summary, parse_erp_timestamp
 from erpsync.systems.shopify.admin import ShopifyAdminClient, parse_call_limit, throttle_delay
@@ -364,6 +364,46 @@ def test_chart_has_one_bar_segment_per_day_and_kind():
     svg = drift_chart_svg(by_day)
     assert svg.startswith("<svg") and svg.count("<rect") == 3 + 4  # segments + legend
     assert "<script" not in svg
+
+
+def test_a_window_ending_now_is_described_to_the_second():
+    window = Window(datetime(2026, 12, 3, tzinfo=UTC), datetime(2026, 12, 3, 10, 11, 12, 345678, tzinfo=UTC))
+    assert window.describe() == "2026-12-03T00:00:00Z → 2026-12-03T10:11:12Z (±1:00:00)"
+
+
+@pytest.mark.parametrize(("row", "step"), [
+    ({"kind": "dead_lettered", "entity_id": "42", "detail": "MappingError"},
+     "erpsync dlq show 7; fix the cause, then Retry run event-7"),
+    ({"kind": "dead_lettered", "entity_id": "43", "detail": "ErpRejected"}, "erpsync dlq list --reason ErpRejected"),
+    ({"kind": "erp_only", "entity_id": "1", "erp_id": "5001", "external_id": "shopify-order-1"},
+     "check ERP record 5001 in the ERP"),
+    ({"kind": "mismatch", "entity_id": "44", "fields": "total,lines", "newer": "erp"},
+     "keep the edit, or let the shop overwrite it with --authoritative total"),
+    ({"kind": "mismatch", "entity_id": "45", "fields": "status", "newer": "source"}, "re-sync queued"),
+    ({"kind": "missing_in_erp", "entity_id": "46"}, "re-sync queued"),
+    ({"kind": "missing_in_erp", "entity_id": "47", "detail": "mapping fails at line_items[0].sku"},
+     "the order mapping refuses this order (mapping fails at line_items[0].sku)"),
+])
+def test_each_drift_row_names_its_next_step(row, step):
+    steps = NextSteps(dead_letter_events={"42": 7}, repaired=frozenset({("mismatch", "45"), ("missing_in_erp", "46")}))
+    assert step in steps.for_row(row)
+
+
+def test_a_dry_run_says_a_real_run_would_queue_the_repair():
+    steps = NextSteps(repaired=frozenset({("missing_in_erp", "46")}), dry_run=True)
+    assert "run again without --dry-run" in steps.for_row({"kind": "missing_in_erp", "entity_id": "46"})
+
+
+def test_the_exit_code_is_3_only_when_drift_is_left_for_a_person():
+    from erpsync.reconcile.job import NEEDS_A_PERSON, ReconcileResult
+
+    def result(drift: dict[str, int], planned: int) -> ReconcileResult:
+        summary = ReconcileSummary(window="w", source_records=1, erp_records=1, compared=1, per_second=1.0,
+                                   drift=drift, repairs_planned=planned, repairs_enqueued=planned, dry_run=False)
+        return ReconcileResult(drift=None, repairs=[], repair_result=None, summary=summary)
+
+    assert result({"missing_in_erp": 2}, planned=2).exit_code == 0, "repairs cover it"
+    assert result({"missing_in_erp": 2, "dead_lettered": 1}, planned=2).exit_code == NEEDS_A_PERSON == 3
 
 
 def test_the_reconcile_package_does_not_import_prefect():
