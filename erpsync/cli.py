@@ -103,14 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     privacy_commands.add_commands(commands)
     db_commands.add_commands(commands)
 
-    status = commands.add_parser(
-        "status", help="counts of the inbox and ledger, and dead-lettered events; or one order's events",
-        description="Without EVENT: counts of the inbox and ledger, and the dead-lettered events. With EVENT (an "
-                    "event id, an entity such as order/820982911946154508, or an order code such as '#1042'): "
-                    "every event of that entity, its state, its ERP record and where each event's trace is (its "
-                    "own sync-event run, or the sync-batch run that handled it). Quote an order code: a shell "
-                    "reads an unquoted #1042 as a comment.")
-    status.add_argument("event", nargs="?", metavar="EVENT", help="an event id, an entity or an order code")
+    status = commands.add_parser("status", help="counts of the inbox and ledger, and dead-lettered events")
     status.set_defaults(handler=_status)
     _add_sync(commands)
     _add_send(commands)
@@ -407,11 +400,6 @@ def _status(args: argparse.Namespace) -> int:
     settings = _reading_settings()
     ledger = Ledger.connect(settings.database_url)
     try:
-        if args.event is not None:
-            from erpsync.summary import entity_report
-
-            print(entity_report(ledger, args.event))
-            return 0
         summary = summarize(ledger)
         print(format_summary(summary))
         if summary.deliveries == 0:
@@ -464,10 +452,7 @@ def _add_dlq(commands) -> None:
     show = actions.add_parser("show", help="one event's full failure reason, the ERP's detail included",
                               description="Everything the ledger holds on one event's failures, the ERP's own detail "
                                           "text included (it may quote customer data: it stays out of Prefect).")
-    show.add_argument("event", metavar="EVENT",
-                      help="the inbox event id (its run is event-<id>), its entity (order/820982911946154508) or its "
-                           "order code ('#1042', quoted: a shell reads #1042 as a comment); of an order's events, "
-                           "its dead letter")
+    show.add_argument("event_id", type=int, metavar="EVENT_ID", help="the inbox event id (flow run event-<id>)")
     show.set_defaults(handler=_dlq_command("show"))
     again = actions.add_parser(
         "replay", help="run the chosen dead letters again, at a bounded rate",

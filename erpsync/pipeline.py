@@ -32,7 +32,7 @@ from erpsync.errors import (
     SkipEvent,
     SupersededEvent,
 )
-from erpsync.ledger import EntityKey, EventLabel, InboxEvent, Ledger
+from erpsync.ledger import EntityKey, InboxEvent, Ledger
 from erpsync.mapping import MappedRecord, Mapping, find_mapping
 from erpsync.mapping.money_check import check_total
 from erpsync.ports import RecordWriter
@@ -57,12 +57,6 @@ class ValidEvent:
     version: datetime
     payload_sha256: str
     flow_run_id: str | None = None  # the run syncing it, recorded on the entity's claim
-    label: str | None = None  # the order code staff know it by (the mapping's entity.label), e.g. #1042
-
-    @property
-    def about(self) -> EventLabel:
-        """Who the event is about, as the inbox records it for an operator to find."""
-        return EventLabel(self.event_id, f"{self.key.entity_type}/{self.key.entity_id}", self.label)
 
 
 @dataclass(frozen=True)
@@ -185,9 +179,6 @@ class SyncPipeline:
             self.ledger.note_run(event_id, flow_run_id)
         event, payload = self._payload(event_id)
         mapping = self.mapping_for(event.source, event.topic)
-        label = mapping.entity_label(payload)
-        if not assigned:  # a batch records a whole chunk's at once (erpsync/batch.py)
-            self._note_entity(event_id, mapping, payload, label)
         if mapping.model is not None:
             try:
                 MODELS[mapping.model](payload)  # raises InvalidPayload naming the field
@@ -214,17 +205,7 @@ class SyncPipeline:
             version=version,
             payload_sha256=event.payload_sha256,
             flow_run_id=flow_run_id,
-            label=label,
         )
-
-    def _note_entity(self, event_id: int, mapping: Mapping, payload: dict, label: str | None) -> None:
-        """Record who the event is about before anything can fail, so a dead letter is found by its order too."""
-        try:
-            entity = f"{mapping.entity_type}/{mapping.entity_id(payload)}"
-        except ErpsyncError:
-            entity = None  # its field is missing: validation says so next
-        if entity or label:
-            self.ledger.note_entities([EventLabel(event_id, entity, label)])
 
     def dedupe(self, event: ValidEvent) -> SkipEvent | None:
         """Claim the entity; return why the event needs no ERP write, or None to apply it."""

@@ -189,6 +189,10 @@ class System:
     writer: Callable[..., Any] | None = None
     # The natural keys an IdResolver accepts per record type (a mapping's `erp_lookup` is checked against it).
     natural_keys: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # The fields of the record types the system knows, per record type: a body field by name, a sublist's as
+    # "<sublist>.items.<field>", a subrecord's as "<subrecord>.<field>". A mapping's target_field is checked
+    # against them when it loads (a record type not listed is not checked; custom fields are always accepted).
+    record_fields: Mapping[str, frozenset[str]] = field(default_factory=dict)
     # Natural keys the system compares case-insensitively (an email): the ledger caches them in lower case.
     case_insensitive_keys: frozenset[str] = frozenset()
     # window_reader(writer, *, external_id_prefix=, record_type=, page_size=) -> WindowReader (reconciliation).

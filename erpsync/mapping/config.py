@@ -32,6 +32,20 @@ from erpsync.mapping.transforms.dates import check_zone
 from erpsync.order_money import MoneyOptions
 
 TemplateText = Annotated[Template, BeforeValidator(Template.parse)]
+
+
+def _ignore_path(text: object) -> FieldPath:
+    """An ``ignore:`` entry: a source path, ``[]`` for a list's elements and no position of its own."""
+    path = FieldPath.parse(text)
+    if any(s.index is not None for s in path.segments):
+        # Drift compares payload shapes, where every list position is `[]`: one position would read as ignoring
+        # that element only, which the report cannot tell apart.
+        plain = ".".join(f"{s.key}[]" if s.index is not None or s.each else s.key for s in path.segments)
+        raise ValueError(f"{path.text!r}: a field is ignored in every element of a list; write {plain!r}")
+    return path
+
+
+IgnorePath = Annotated[FieldPath, BeforeValidator(_ignore_path)]
 JinjaText = Annotated[JinjaTemplate, BeforeValidator(JinjaTemplate.parse)]
 _IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
@@ -270,10 +284,6 @@ class EntityConfig(_Strict):
 
     type: str = Field(description="the entity kind, e.g. order, refund, customer")
     id: TemplateText = Field(description="key template of the entity id, e.g. '{id}'")
-    label: TemplateText | None = Field(
-        None, description="key template of the code staff search for, e.g. '{name}' (a Shopify order's #1042): "
-        "shown beside the event and searchable in runs and the CLI; an order code or number, never customer data"
-    )
     version: VersionText = Field(
         description="source path of a tz-aware ISO timestamp or a number, e.g. updated_at; or"
         " {field: date_modified_gmt, timezone: UTC} for timestamps written without an offset"
@@ -312,6 +322,28 @@ class MappingConfig(_Strict):
         None, description="one record per element of a source list (e.g. a product's variants)"
     )
     fields: list[FieldConfig] = Field(min_length=1)
+    ignore: list[IgnorePath] = Field(
+        default_factory=list,
+        description="source fields no rule reads on purpose, e.g. admin_graphql_api_id, line_items[].tax_lines"
+        " (a field and everything under it): left out of the drift reports",
+    )
+
+    @field_validator("ignore", mode="before")
+    @classmethod
+    def _ignore_list(cls, value: Any) -> Any:
+        if not isinstance(value, list):
+            raise ValueError("expected a list of source paths, e.g. [admin_graphql_api_id, line_items[].tax_lines]")
+        return value
+
+    @field_validator("ignore")
+    @classmethod
+    def _ignored_once(cls, paths: list[FieldPath]) -> list[FieldPath]:
+        first: dict[tuple[str, ...], int] = {}
+        for n, path in enumerate(paths):
+            if path.shape in first:
+                raise ValueError(f"{path.text!r} is listed twice (ignore[{first[path.shape]}] and ignore[{n}])")
+            first[path.shape] = n
+        return paths
 
     @model_validator(mode="before")
     @classmethod

@@ -21,7 +21,7 @@ from erpsync.errors import ConfigError, MappingError, SkipEvent
 from erpsync.mapping.config import EachConfig, FieldConfig, MappingConfig
 from erpsync.mapping.lookup_tables import LookupTable
 from erpsync.mapping.paths import MISSING, FieldPath, positions, read, write
-from erpsync.mapping.source_fields import leaf_paths, normalised_shape, shape_text
+from erpsync.mapping.source_fields import covers, leaf_paths, normalised_shape, shape_text
 from erpsync.mapping.transforms import TRANSFORMS, TransformContext
 from erpsync.mapping.xref_resolvers import XrefResolver
 from erpsync.systems import system
@@ -104,7 +104,7 @@ class Mapping:
     config: MappingConfig = field(repr=False)
     tables: dict[str, LookupTable] = field(repr=False)
     version: str  # short sha256 of the file's bytes and of every lookup table it declares
-    # leaf path → whether some rule reads it: the same payload shapes come back with every event of a topic
+    # leaf path → read, ignored or unread: the same payload shapes come back with every event of a topic
     _leaf_is_read: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
@@ -153,16 +153,6 @@ class Mapping:
             return self.config.entity.id.render(_object(payload))
         except MappingError as exc:
             raise self._located(exc) from None
-
-    def entity_label(self, payload: AnyMapping[str, Any]) -> str | None:
-        """The code staff know the entity by (``entity.label``, e.g. ``#1042``); None when the mapping declares
-        none or the payload lacks its field: a label helps find an event and never stops one."""
-        if self.config.entity.label is None:
-            return None
-        try:
-            return self.config.entity.label.render(_object(payload))[:100] or None
-        except MappingError:
-            return None
 
     def source_version(self, payload: AnyMapping[str, Any]) -> datetime | int | float:
         """The value at ``entity.version``: a tz-aware datetime (from ISO 8601 text) or a number.
@@ -421,8 +411,6 @@ class Mapping:
     def read_shapes(self) -> frozenset[tuple[str, ...]]:
         """The source paths any part of the mapping reads, list positions erased (``line_items[].sku``)."""
         paths: list[FieldPath] = [*self.config.external_id.fields, *self.config.entity.id.fields]
-        if self.config.entity.label is not None:
-            paths.extend(self.config.entity.label.fields)
         if self.config.each is not None:
             paths.append(self.config.each.key)
         paths.append(self.config.entity.version.field)
@@ -453,19 +441,31 @@ class Mapping:
         shapes.update(normalised_shape(p) for p in paths)
         return frozenset(shapes)
 
-    def unread_fields(self, payload: AnyMapping[str, Any]) -> list[str]:
-        """Source paths present in ``payload`` that no rule reads (``line_items[].tax_lines[].rate``), sorted.
+    def ignored_shapes(self) -> frozenset[tuple[str, ...]]:
+        """The source fields the mapping's ``ignore:`` names: no rule reads them, on purpose."""
+        return frozenset(normalised_shape(p) for p in self.config.ignore)
+
+    def unread_fields(self, payload: AnyMapping[str, Any], *, include_ignored: bool = False) -> list[str]:
+        """Source paths present in ``payload`` that no rule reads (``line_items[].tax_lines[].rate``), sorted; the
+        fields ``ignore:`` names (and everything under them) are left out unless ``include_ignored``.
 
         Not an error: a report that lets a team see a platform change (a new or renamed field) coming.
         """
-        read_shapes = self.read_shapes()
         known = self._leaf_is_read
+        shapes: tuple[frozenset, frozenset] | None = None  # computed on the first leaf not seen before
         unread = set()
         for leaf in leaf_paths(payload):
-            is_read = known.get(leaf)
-            if is_read is None:
-                is_read = known[leaf] = any(leaf[: len(r)] == r or r[: len(leaf)] == leaf for r in read_shapes)
-            if not is_read:
+            state = known.get(leaf)
+            if state is None:
+                if shapes is None:
+                    shapes = (self.read_shapes(), self.ignored_shapes())
+                read_shapes, ignored = shapes
+                state = known[leaf] = (
+                    "read" if any(covers(r, leaf) for r in read_shapes)
+                    else "ignored" if any(covers(i, leaf) for i in ignored)
+                    else "unread"
+                )
+            if state == "unread" or (include_ignored and state == "ignored"):
                 unread.add(shape_text(leaf))
         return sorted(unread)
 

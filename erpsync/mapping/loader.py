@@ -16,6 +16,7 @@ from erpsync.errors import ConfigError
 from erpsync.mapping.config import MappingConfig, describe_errors, did_you_mean
 from erpsync.mapping.engine import Mapping
 from erpsync.mapping.lookup_tables import LookupTable, confined, read_regular_file
+from erpsync.mapping.target_fields import target_field_problems
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +128,14 @@ def load_mapping(path: str | Path) -> Mapping:
     path = Path(path)
     display = display_path(path)
     content, data = read_yaml(path, display)
-    config: MappingConfig = validate_file(MappingConfig, data, display)
+    # Checked on the raw data first, so a target field's typo is reported beside the file's other errors.
+    targets = target_field_problems(data)
+    try:
+        config: MappingConfig = validate_file(MappingConfig, data, display)
+    except ConfigError as exc:
+        if not targets:
+            raise
+        raise ConfigError("\n".join([str(exc), *(f"{display}: {p}" for p in targets)])) from None
 
     problems: list[str] = []
     tables: dict[str, LookupTable] = {}
@@ -139,6 +147,7 @@ def load_mapping(path: str | Path) -> Mapping:
             tables[name] = LookupTable.load(name, table_path, shown, spec.key, spec.value)
         except ValueError as exc:
             problems.append(f"lookups.{name}: {exc}")
+    problems += targets
     problems += _cross_checks(config)
     problems += _mapping_references(config, path)
     if problems:

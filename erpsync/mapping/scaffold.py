@@ -27,7 +27,7 @@ external_id: "{source}-{entity}-{{id}}"
 fields:
   # One rule per ERP field: source_field (or value, or template) → target_field, with optional transforms.
   - source_field: name
-    target_field: memo
+    target_field: {field}
     transform: [trim, {{name: truncate, length: 999}}]
 """
 
@@ -42,7 +42,7 @@ cases:
     expected:
       external_id: {source}-{entity}-1
       body:
-        memo: Example
+        {field}: Example
 
   - name: a missing name is named
     input:
@@ -69,10 +69,19 @@ def scaffold_mapping(mappings_dir: Path, source: str, topic: str, record: str, t
     for path in (mapping_path, cases_path):
         if path.exists():
             raise ConfigError(f"{path} exists already; edit it, or remove it to start again")
-    values = dict(source=source, target=target, topic=topic, entity=entity, record=record, mapping=mapping_path.name)
+    values = dict(source=source, target=target, topic=topic, entity=entity, record=record, mapping=mapping_path.name,
+                  field=_text_field(target, record))
     mapping_path.write_text(MAPPING.format(**values))
     cases_path.write_text(CASES.format(**values))
     return [mapping_path, cases_path]
+
+
+def _text_field(target: str, record: str) -> str:
+    """A free-text field of the record for the example rule: one the target system lists for it (memo if unknown)."""
+    known = system(target).record_fields.get(record)
+    if not known:
+        return "memo"
+    return next((f for f in ("memo", "comments", "salesDescription", "displayName") if f in known), "memo")
 
 
 def _snake(name: str) -> str:

@@ -1,4 +1,5 @@
-"""The field paths a payload holds (``line_items[].sku``), to compare with the ones a mapping reads (drift reports)."""
+"""The field paths a payload holds (``line_items[].sku``), to compare with the ones a mapping reads or ignores (drift
+reports)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,13 @@ def normalised_shape(path: FieldPath) -> Shape:
         if seg.each or seg.index is not None:
             out.append("[]")
     return tuple(out)
+
+
+def covers(shape: Shape, leaf: Shape) -> bool:
+    """Whether reading or ignoring the field at ``shape`` accounts for the payload's ``leaf``: the leaf is the field or
+    lies under it (``tax_lines`` covers ``tax_lines[].rate``), or the leaf is an empty or null container on the way to
+    it (``customer: null`` where ``customer.id`` is named)."""
+    return leaf[: len(shape)] == shape or shape[: len(leaf)] == leaf
 
 
 def leaf_paths(payload: Any) -> set[Shape]:

@@ -16,7 +16,7 @@ import pytest
 from erpsync.systems.shopify.webhooks import shopify_signature
 from erpsync_dev.processes import ProcessGroup, free_port
 from tests.conftest import REPO
-from tests.e2e.conftest import RETIRED_SKU, event_runs, wait_for_state
+from tests.e2e.conftest import RETIRED_SKU, wait_for_state
 from tests.e2e.test_live_sync import _deployment_id, a_template_order, prefect_runs
 
 pytestmark = pytest.mark.e2e
@@ -77,7 +77,7 @@ def test_a_burst_is_synced_by_batch_runs_and_a_failure_gets_its_own_run(stack, h
     # The failure is in the dead-letter view as always: its own failed sync-event run, with the reason.
     # (The ledger records the failure before the run reports its final state: wait for that report.)
     deadline = time.monotonic() + 60
-    while (own_run := event_runs(http, config, retired_event)[0])["state_type"] \
+    while (own_run := prefect_runs(http, config, name={"any_": [f"event-{retired_event}"]})[0])["state_type"] \
             not in ("FAILED", "COMPLETED", "CRASHED") and time.monotonic() < deadline:
         time.sleep(0.5)
     assert own_run["state_type"] == "FAILED"

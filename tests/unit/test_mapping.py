@@ -314,8 +314,8 @@ VALID_CONFIGS = [
     ("topics list", {**{k: v for k, v in BASE.items() if k != "topic"}, "topics": ["orders/create", "orders/paid"]}),
     ("lookup with columns", {**BASE, "lookups": {"sku_to_item": {"path": "lookups/skus.csv", "key": "sku", "value": "item_id"}}}),
     ("null constant", with_fields({"target_field": "memo", "value": None})),
-    ("indexed source", with_fields({"source_field": "line_items[0].sku", "target_field": "firstSku"})),
-    ("date with zone", with_fields({"source_field": "updated_at", "target_field": "x", "transform": {"name": "date", "tz": "Europe/Paris"}})),
+    ("indexed source", with_fields({"source_field": "line_items[0].sku", "target_field": "custbody_first_sku"})),
+    ("date with zone", with_fields({"source_field": "updated_at", "target_field": "startDate", "transform": {"name": "date", "tz": "Europe/Paris"}})),
 ]
 
 

@@ -28,7 +28,7 @@ BASE: dict[str, Any] = {
     "fields": [
         {"source_field": "variant.sku", "target_field": "itemId"},
         {"source_field": "title", "target_field": "displayName"},
-        {"source_field": "variant.price", "target_field": "rate", "transform": "decimal"},
+        {"source_field": "variant.price", "target_field": "basePrice", "transform": "decimal"},
     ],
 }
 PRODUCT_EVENT = {
@@ -53,8 +53,8 @@ def event(**changes: Any) -> dict:
 def test_each_element_is_its_own_record_in_the_lists_order(tmp_path: Path) -> None:
     result = load(tmp_path, BASE).apply_each(event())
     assert [(r.external_id, r.body, r.key_source, r.key) for r in result.records] == [
-        ("shopify-variant-51", {"itemId": "H-M", "displayName": "Hoodie", "rate": 40}, "variants[0].sku", "H-M"),
-        ("shopify-variant-52", {"itemId": "H-L", "displayName": "Hoodie", "rate": 42.5}, "variants[1].sku", "H-L"),
+        ("shopify-variant-51", {"itemId": "H-M", "displayName": "Hoodie", "basePrice": 40}, "variants[0].sku", "H-M"),
+        ("shopify-variant-52", {"itemId": "H-L", "displayName": "Hoodie", "basePrice": 42.5}, "variants[1].sku", "H-L"),
     ]
     assert result.skipped == ()
 
@@ -102,10 +102,10 @@ def test_apply_of_an_each_mapping_points_to_apply_each(tmp_path: Path) -> None:
 
 
 def test_a_one_record_mapping_gives_its_one_record_through_apply_each(tmp_path: Path) -> None:
-    config = {**BASE, "external_id": "shop-product-{id}", "fields": [{"source_field": "title", "target_field": "x"}]}
+    config = {**BASE, "external_id": "shop-product-{id}", "fields": [{"source_field": "title", "target_field": "custitem_x"}]}
     del config["each"]
     result = load(tmp_path, config).apply_each(event())
-    assert [(r.external_id, r.body, r.key) for r in result.records] == [("shop-product-5", {"x": "Hoodie"}, None)]
+    assert [(r.external_id, r.body, r.key) for r in result.records] == [("shop-product-5", {"custitem_x": "Hoodie"}, None)]
 
 
 def test_the_drift_report_reads_the_element_as_the_list(tmp_path: Path) -> None:
@@ -150,16 +150,16 @@ def test_case_files_of_an_each_mapping_state_records(tmp_path: Path) -> None:
     load(tmp_path, BASE)
     cases = {"cases": [
         {"name": "two", "input": event(), "records": [{"external_id": "shopify-variant-51", "body": {
-            "itemId": "H-M", "displayName": "Hoodie", "rate": 40}}, {"body": {
-                "itemId": "H-L", "displayName": "Hoodie", "rate": 42.5}}]},
+            "itemId": "H-M", "displayName": "Hoodie", "basePrice": 40}}, {"body": {
+                "itemId": "H-L", "displayName": "Hoodie", "basePrice": 42.5}}]},
         {"name": "wrong count", "input": event(), "records": [{"body": {}}]},
         {"name": "one record stated as expected", "input": event(), "expected": {"body": {}}},
         {"name": "left out", "input": event(variants=[{"id": 9}, *PRODUCT_EVENT["variants"]]),
-         "records": [{"body": {"itemId": "H-M", "displayName": "Hoodie", "rate": 40}},
-                     {"body": {"itemId": "H-L", "displayName": "Hoodie", "rate": 42.5}}],
+         "records": [{"body": {"itemId": "H-M", "displayName": "Hoodie", "basePrice": 40}},
+                     {"body": {"itemId": "H-L", "displayName": "Hoodie", "basePrice": 42.5}}],
          "skipped_elements": ["variants\\[0\\]: no SKU"]},
         {"name": "left out unstated", "input": event(variants=[{"id": 9}, *PRODUCT_EVENT["variants"][:1]]),
-         "records": [{"body": {"itemId": "H-M", "displayName": "Hoodie", "rate": 40}}]},
+         "records": [{"body": {"itemId": "H-M", "displayName": "Hoodie", "basePrice": 40}}]},
     ]}
     (tmp_path / "mappings" / "x_test.yaml").write_text(yaml.safe_dump(cases, sort_keys=False))
     results = {r.name: r for r in run_cases(tmp_path / "mappings" / "x.yaml")}

@@ -20,7 +20,7 @@ BASE: dict[str, Any] = {
     "source": "shopify",
     "topic": "orders/create",
     "entity": ENTITY,
-    "record_type": "salesOrder",
+    "record_type": "estimate",  # a record type the ERP's field catalogue leaves unchecked: these fields are made up
     "external_id": "o-{id}",
     "fields": [{"source_field": "name", "target_field": "otherRefNum"}],
 }

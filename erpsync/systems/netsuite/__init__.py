@@ -1,7 +1,7 @@
 """NetSuite: records written through its REST record API, ids resolved and changes read by SuiteQL."""
 
 from erpsync.ports import System
-from erpsync.systems.netsuite import client, queries, sales_orders, totals
+from erpsync.systems.netsuite import client, fields, queries, sales_orders, totals
 
 SYSTEM = System(
     name="netsuite",
@@ -10,6 +10,7 @@ SYSTEM = System(
     describe="Oracle NetSuite (REST web services, OAuth 2.0 client credentials, SuiteQL)",
     writer=client.NetSuiteClient.from_env,
     natural_keys=queries.NATURAL_KEYS,
+    record_fields=fields.RECORD_FIELDS,
     case_insensitive_keys=queries.CASE_INSENSITIVE_FIELDS,
     window_reader=sales_orders.ErpSalesOrders,
     summarize_body=sales_orders.summarize_body,

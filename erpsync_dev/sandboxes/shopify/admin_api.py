@@ -17,6 +17,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from erpsync_dev.sandboxes.shopify.graphql_api import graphql_routes
+from erpsync_dev.sandboxes.shopify.graphql_store import ShopState
 from erpsync_dev.sandboxes.shopify.webhooks import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT, send_phase, summarize
 from erpsync_dev.scenarios.demo import DEFAULT_SHOP_DOMAIN, PHASE_NAMES, Delivery, GeneratedOrders, Scenario
 
@@ -191,6 +193,9 @@ def create_app(
     """The store. With ``generated`` its Admin API serves that lazy catalogue instead of the orders it sent."""
     shop = Shop(scenario)
     sending = asyncio.Lock()
+    # The GraphQL Admin API's catalogue holds every variant the scenario's orders sell, sent yet or not.
+    state = ShopState()
+    state.add_order_lines(d.payload() for d in scenario.deliveries)
 
     def authorized(request: Request) -> bool:
         given = request.headers.get("x-shopify-access-token", "")
@@ -344,6 +349,7 @@ def create_app(
             Route("/admin/api/{version}/orders.json", list_orders),
             Route("/admin/api/{version}/orders/count.json", count_orders),
             Route("/admin/api/{version}/orders/{order_id:int}.json", get_order),
+            *graphql_routes(shop.orders, authorized, state, lambda: _error(401, _INVALID_TOKEN)),
         ]
     )
 
