@@ -46,12 +46,22 @@ def validate(paths: Iterable[str | Path], out: TextIO = sys.stdout) -> int:
     failed = 0
     handlers: dict[tuple[str, str], list[str]] = defaultdict(list)
     for path in files:
+        # Both files are read whatever the other holds, so one run reports every error of both.
+        problems: list[str] = []
+        mapping = None
         try:
             mapping = load_mapping(path)
+        except ConfigError as exc:
+            problems.append(str(exc))
+        try:
             load_cases(path)
         except ConfigError as exc:
+            problems.append(str(exc))
+        if problems or mapping is None:
             failed += 1
-            print(f"FAIL {exc}", file=out)
+            print(f"FAIL {path.name}: {len(_lines(problems))} error(s)", file=out)
+            for line in _lines(problems):
+                print(f"  {line}", file=out)
             continue
         for topic in mapping.topics:
             handlers[(mapping.source, topic)].append(mapping.display)
@@ -63,6 +73,10 @@ def validate(paths: Iterable[str | Path], out: TextIO = sys.stdout) -> int:
             print(f"FAIL {source} topic {topic!r} is handled by more than one mapping: {', '.join(names)}", file=out)
     print(f"{failed} invalid" if failed else f"{len(files)} mapping(s) valid", file=out)
     return 1 if failed else 0
+
+
+def _lines(problems: list[str]) -> list[str]:
+    return [line for problem in problems for line in problem.splitlines()]
 
 
 def test(paths: Iterable[str | Path], out: TextIO = sys.stdout, *, accept: bool = False) -> int:

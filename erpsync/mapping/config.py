@@ -284,6 +284,10 @@ class EntityConfig(_Strict):
 
     type: str = Field(description="the entity kind, e.g. order, refund, customer")
     id: TemplateText = Field(description="key template of the entity id, e.g. '{id}'")
+    label: TemplateText | None = Field(
+        None, description="key template of the code staff search for, e.g. '{name}' (a Shopify order's #1042): "
+        "shown beside the event and searchable in runs and the CLI; an order code or number, never customer data"
+    )
     version: VersionText = Field(
         description="source path of a tz-aware ISO timestamp or a number, e.g. updated_at; or"
         " {field: date_modified_gmt, timezone: UTC} for timestamps written without an offset"

@@ -87,3 +87,17 @@ def test_validate_reports_a_target_typo_beside_the_files_other_errors(refund: Pa
     assert commands.validate([refund.parent], out) == 1
     text = out.getvalue()
     assert "unknown key 'recordtype'" in text and "(did you mean 'memo'?)" in text
+
+
+def test_validate_reports_every_error_of_the_mapping_and_of_its_cases(refund: Path) -> None:
+    _edit(refund, ("target_field: memo\n", "target_field: memoo\n"),
+          ("record_type:", "recordtype: x\nrecord_typ: y\nrecord_type:"))
+    cases = refund.with_name(f"{REFUND}_test.yaml")
+    _edit(cases, ("  - name:", "  - nme: x\n    name:"))
+    out = io.StringIO()
+    assert commands.validate([refund], out) == 1
+    text = out.getvalue()
+    assert f"FAIL {REFUND}.yaml: 3 error(s)" in text
+    assert "unknown key 'recordtype' (did you mean 'record_type'?); unknown key 'record_typ'" in text
+    assert "(did you mean 'memo'?)" in text
+    assert f"{REFUND}_test.yaml: cases[0]: unknown key 'nme' (did you mean 'name'?)" in text
