@@ -70,11 +70,9 @@ class _Strict(BaseModel):
         if isinstance(data, dict):
             known = {f.alias or name for name, f in cls.model_fields.items()}
             unknown = [k for k in data if isinstance(k, str) and k not in known]
-            if unknown:
-                key = unknown[0]
-                raise PydanticCustomError(
-                    "unknown_key", "{detail}", {"detail": f"unknown key {key!r}{did_you_mean(key, known)}"}
-                )
+            if unknown:  # every one, so a file with several is fixed in one go
+                detail = "; ".join(f"unknown key {key!r}{did_you_mean(key, known)}" for key in unknown)
+                raise PydanticCustomError("unknown_key", "{detail}", {"detail": detail})
         return data
 
 
