@@ -19,7 +19,8 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from erpsync.errors import ConfigError, ErpsyncError
+from erpsync.errors import ConfigError, ErpsyncError, TransientError
+from erpsync.retry import RetryPolicy
 from erpsync.settings import PROJECT_DIR
 from orchestration import events
 
@@ -257,28 +258,34 @@ CRASH_DETECTION_AUTOMATION = {
 }
 
 
-def ensure_crash_detection(api_url: str, *, api_key: str | None = None, timeout: float = 30.0) -> str:
-    """Create (or replace, matched by name) the crash-detection automation; returns "created" or "updated"."""
-    import httpx
+def ensure_crash_detection(api_url: str, *, api_key: str | None = None, timeout: float = 30.0,
+                           retry: RetryPolicy | None = None, transport: Any = None) -> str:
+    """Create (or replace, matched by name) the crash-detection automation; returns "created" or "updated".
 
+    A busy Prefect server answers 503 now and then (its database is shared with every run): the exchange is
+    retried on Prefect's transient answers (api.request sorts them), and safe to repeat, being matched by name.
+    """
     from orchestration import api
 
     name = CRASH_DETECTION_AUTOMATION["name"]
-    try:
-        with api.client(api_url, api_key=api_key, timeout=timeout) as client:
-            found = client.post("automations/filter", json={"automations": {"name": {"any_": [name]}}})
-            found.raise_for_status()
+
+    def exchange() -> str:
+        with api.client(api_url, api_key=api_key, timeout=timeout, transport=transport) as client:
+            found = api.request(client, "POST", "automations/filter",
+                                json={"automations": {"name": {"any_": [name]}}})
             existing = [automation["id"] for automation in found.json()]
             if existing:
                 keep, *twins = existing
-                client.put(f"automations/{keep}", json=CRASH_DETECTION_AUTOMATION).raise_for_status()
+                api.request(client, "PUT", f"automations/{keep}", json=CRASH_DETECTION_AUTOMATION)
                 for twin in twins:
-                    client.delete(f"automations/{twin}").raise_for_status()
+                    api.request(client, "DELETE", f"automations/{twin}")
                 return "updated"
-            client.post("automations/", json=CRASH_DETECTION_AUTOMATION).raise_for_status()
+            api.request(client, "POST", "automations/", json=CRASH_DETECTION_AUTOMATION)
             return "created"
-    except httpx.HTTPStatusError as exc:
-        raise ErpsyncError(f"Prefect API refused the crash-detection automation: HTTP {exc.response.status_code} "
-                           f"{exc.response.text[:300]}") from None
-    except httpx.HTTPError as exc:
-        raise ErpsyncError(f"Prefect API unreachable: {type(exc).__name__}") from None
+
+    try:
+        return (retry or RetryPolicy(max_attempts=5, base=1.0)).call(exchange, describe="crash-detection automation")
+    except TransientError as exc:
+        raise ErpsyncError(f"Prefect API did not take the crash-detection automation: {exc}") from None
+    except ConfigError as exc:
+        raise ErpsyncError(f"Prefect API refused the crash-detection automation: {exc}") from None

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from datetime import date
 
+import httpx
 import pytest
 
-from erpsync.errors import ConfigError
+from erpsync.errors import ConfigError, ErpsyncError
 from erpsync.reconcile.alert import DriftAlert
+from erpsync.retry import RetryPolicy
 from erpsync.run_control import FINISHED, IN_FLIGHT, RunState, load_run_control
 from erpsync.settings import Settings
 from orchestration import events, states
+from orchestration.automations import ensure_crash_detection
 from orchestration.runs import PrefectRunControl
 
 
@@ -54,3 +57,28 @@ def test_the_worker_and_alerts_commands_come_from_the_orchestration_package():
     parser = build_parser()
     assert parser.parse_args(["alerts", "apply", "--dry-run"]).handler.__module__ == "orchestration.commands"
     assert parser.parse_args(["worker"]).handler.__module__ == "workers.forking"
+
+
+def _prefect(answers: list[tuple[int, object]], asked: list[str]) -> httpx.MockTransport:
+    """A Prefect API that gives ``answers`` in turn, recording what it was asked."""
+    def handle(request: httpx.Request) -> httpx.Response:
+        asked.append(f"{request.method} {request.url.path}")
+        status, body = answers.pop(0)
+        return httpx.Response(status, json=body)
+    return httpx.MockTransport(handle)
+
+
+def test_the_crash_detection_automation_is_retried_through_a_busy_server():
+    asked: list[str] = []
+    transport = _prefect([(503, {"exception_message": "Service Unavailable"}), (200, []), (201, {"id": "a1"})], asked)
+    quick = RetryPolicy(max_attempts=3, base=0.0)
+    assert ensure_crash_detection("http://prefect/api", retry=quick, transport=transport) == "created"
+    assert asked == ["POST /api/automations/filter", "POST /api/automations/filter", "POST /api/automations/"]
+
+
+def test_a_refused_crash_detection_automation_says_so_without_retrying():
+    asked: list[str] = []
+    transport = _prefect([(422, {"detail": "bad trigger"})], asked)
+    with pytest.raises(ErpsyncError, match="refused the crash-detection automation: Prefect API answered 422"):
+        ensure_crash_detection("http://prefect/api", retry=RetryPolicy(max_attempts=3, base=0.0), transport=transport)
+    assert len(asked) == 1
