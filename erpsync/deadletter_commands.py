@@ -126,10 +126,15 @@ def replay_command(args: argparse.Namespace, out: TextIO) -> int:
         if not chosen:
             out.write(f"no dead letters to replay ({where.describe()})\n")
             return 0
-        if not args.dry_run:
-            from erpsync.run_control import load_run_control
+        from erpsync.run_control import load_run_control
 
+        try:
             runs = load_run_control(settings)
+        except ConfigError as exc:
+            if not args.dry_run:
+                raise
+            # A dry run reads the ledger only: it still says what a replay would do, and what it would need.
+            out.write(f"dry run without an orchestrator: {exc}; a replay needs one, this listing does not\n")
         verb = "would replay" if args.dry_run else "replaying"
         out.write(f"{verb} {len(chosen)} dead letters ({where.describe()}) at up to {args.rate:g} per second\n")
 

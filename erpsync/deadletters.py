@@ -482,9 +482,19 @@ def replay(ledger: Ledger, runs: RunControl | None, events: Sequence[FailedEvent
     result = ReplayResult(chosen=len(events), dry_run=dry_run)
     total = len(events)
     if dry_run:
+        # Without a run control (no orchestrator configured here) say what a replay does, not what it would ask of
+        # an orchestrator nobody configured.
         for n, event in enumerate(events, 1):
-            action = f"would reschedule run {event.flow_run_id}" if event.flow_run_id else "would dispatch a run"
-            (result.rescheduled if event.flow_run_id else result.dispatched).append(event.event_id)
+            if event.flow_run_id == HANDLED_IN_RECEIVER:
+                result.failed.append((event.event_id, "handled by the receiver, not a flow run"))
+                action = "would not be replayed: handled by the receiver; see its reason"
+            elif event.flow_run_id:
+                result.rescheduled.append(event.event_id)
+                action = (f"would reschedule run {event.flow_run_id}" if runs is not None else
+                          f"would sync again, in its failed run {event.flow_run_id}")
+            else:
+                result.dispatched.append(event.event_id)
+                action = "would dispatch a run" if runs is not None else "would sync again, in a new run"
             progress(f"[{n}/{total}] event {event.event_id} ({event.reason.label}): {action}")
         return result
     if runs is None:

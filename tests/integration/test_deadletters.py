@@ -226,3 +226,6 @@ def test_dlq_commands_list_show_and_refuse_bad_filters(database_url, ledger, dea
         assert refused.returncode == 2 and message in refused.stderr, (args, refused.stderr)
     dry = erpsync(database_url, "dlq", "replay", "--reason", "SKU-A", "--dry-run")
     assert dry.returncode == 0 and "2 dead letters chosen" in dry.stdout, dry.stdout + dry.stderr
+    # no orchestrator configured: the dry run says so, and claims no run it would reschedule
+    assert "dry run without an orchestrator: PREFECT_API_URL: not set" in dry.stdout
+    assert "would reschedule run" not in dry.stdout and "would sync again" in dry.stdout
