@@ -52,7 +52,20 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument("mapping", help="the mapping file")
     preview.add_argument("payload", help="a JSON file holding one source payload")
     preview.set_defaults(handler=_mapping_preview)
-    drift = actions.add_parser("drift", help="list source fields seen in the inbox that no mapping reads")
+    drift = actions.add_parser(
+        "drift", help="list source fields seen in the inbox that no mapping reads",
+        description="Read the inbox's newest events and list the source fields their mapping neither reads nor "
+                    "names under ignore: (a new field is a platform change coming: map it or ignore it). Counts "
+                    "first, then the fields grouped by mapping. Workers log each such field once, the first time "
+                    "any of them meets it.")
+    drift.add_argument("--topic", metavar="T", help="only events of this topic, e.g. orders/create (default: all)")
+    drift.add_argument("--since", type=_duration, metavar="DURATION",
+                       help="only events received within this long before now, e.g. 7d, 12h, 90m (default: any)")
+    drift.add_argument("--new", action="store_true",
+                       help="only fields this view has not listed before, then remember them as listed (kept in "
+                            "the ledger, shared by everyone reading it): what changed since last time")
+    drift.add_argument("--limit", type=_positive_int, default=1000, metavar="N",
+                       help="read at most the newest N events (default: %(default)s)")
     drift.set_defaults(handler=_mapping_drift)
 
     new = commands.add_parser("new", help="scaffold new files")
@@ -103,7 +116,14 @@ def build_parser() -> argparse.ArgumentParser:
     privacy_commands.add_commands(commands)
     db_commands.add_commands(commands)
 
-    status = commands.add_parser("status", help="counts of the inbox and ledger, and dead-lettered events")
+    status = commands.add_parser(
+        "status", help="counts of the inbox and ledger, and dead-lettered events; or one order's events",
+        description="Without EVENT: counts of the inbox and ledger, and the dead-lettered events. With EVENT (an "
+                    "event id, an entity such as order/820982911946154508, or an order code such as '#1042'): "
+                    "every event of that entity, its state, its ERP record and where each event's trace is (its "
+                    "own sync-event run, or the sync-batch run that handled it). Quote an order code: a shell "
+                    "reads an unquoted #1042 as a comment.")
+    status.add_argument("event", nargs="?", metavar="EVENT", help="an event id, an entity or an order code")
     status.set_defaults(handler=_status)
     _add_sync(commands)
     _add_send(commands)
@@ -306,7 +326,8 @@ def _mapping_drift(args: argparse.Namespace) -> int:
 
     ledger = Ledger.connect(_reading_settings().database_url)
     try:
-        return commands.drift(ledger, _mappings_dir(), sys.stdout)
+        return commands.drift(ledger, _mappings_dir(), sys.stdout, topic=args.topic, since=args.since, new=args.new,
+                              limit=args.limit)
     finally:
         ledger.close()
 
@@ -400,6 +421,11 @@ def _status(args: argparse.Namespace) -> int:
     settings = _reading_settings()
     ledger = Ledger.connect(settings.database_url)
     try:
+        if args.event is not None:
+            from erpsync.summary import entity_report
+
+            print(entity_report(ledger, args.event))
+            return 0
         summary = summarize(ledger)
         print(format_summary(summary))
         if summary.deliveries == 0:
@@ -452,7 +478,10 @@ def _add_dlq(commands) -> None:
     show = actions.add_parser("show", help="one event's full failure reason, the ERP's detail included",
                               description="Everything the ledger holds on one event's failures, the ERP's own detail "
                                           "text included (it may quote customer data: it stays out of Prefect).")
-    show.add_argument("event_id", type=int, metavar="EVENT_ID", help="the inbox event id (flow run event-<id>)")
+    show.add_argument("event", metavar="EVENT",
+                      help="the inbox event id (its run is event-<id>), its entity (order/820982911946154508) or its "
+                           "order code ('#1042', quoted: a shell reads #1042 as a comment); of an order's events, "
+                           "its dead letter")
     show.set_defaults(handler=_dlq_command("show"))
     again = actions.add_parser(
         "replay", help="run the chosen dead letters again, at a bounded rate",

@@ -18,8 +18,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from erpsync import failpoints
 from erpsync.dedupe import decide
+from erpsync.drift_fields import DriftMemory
 from erpsync.errors import (
     ConfigError,
     DuplicateEvent,
@@ -32,7 +35,7 @@ from erpsync.errors import (
     SkipEvent,
     SupersededEvent,
 )
-from erpsync.ledger import EntityKey, InboxEvent, Ledger
+from erpsync.ledger import EntityKey, EventLabel, InboxEvent, Ledger
 from erpsync.mapping import MappedRecord, Mapping, find_mapping
 from erpsync.mapping.money_check import check_total
 from erpsync.ports import RecordWriter
@@ -57,6 +60,12 @@ class ValidEvent:
     version: datetime
     payload_sha256: str
     flow_run_id: str | None = None  # the run syncing it, recorded on the entity's claim
+    label: str | None = None  # the order code staff know it by (the mapping's entity.label), e.g. #1042
+
+    @property
+    def about(self) -> EventLabel:
+        """Who the event is about, as the inbox records it for an operator to find."""
+        return EventLabel(self.event_id, f"{self.key.entity_type}/{self.key.entity_id}", self.label)
 
 
 @dataclass(frozen=True)
@@ -123,7 +132,7 @@ class SyncPipeline:
         # A batch's threads reach for a writer at once: one client (one set of slot connections) per target and
         # pipeline, made under this lock, not one per thread that happened to look first.
         self._lazy = threading.Lock()
-        self._drift_logged: set[tuple[str, tuple[str, ...]]] = set()
+        self._drift = DriftMemory(ledger.engine)
 
     def close(self) -> None:
         for writer in self._writers.values():
@@ -179,6 +188,9 @@ class SyncPipeline:
             self.ledger.note_run(event_id, flow_run_id)
         event, payload = self._payload(event_id)
         mapping = self.mapping_for(event.source, event.topic)
+        label = mapping.entity_label(payload)
+        if not assigned:  # a batch records a whole chunk's at once (erpsync/batch.py)
+            self._note_entity(event_id, mapping, payload, label)
         if mapping.model is not None:
             try:
                 MODELS[mapping.model](payload)  # raises InvalidPayload naming the field
@@ -191,12 +203,7 @@ class SyncPipeline:
         if not isinstance(version, datetime):
             raise ConfigError(f"{mapping.ref}: entity.version must name a timestamp field; numeric versions "
                               f"are not supported by the ledger yet")
-        unread = mapping.unread_fields(payload)
-        if unread and (mapping.ref, tuple(unread)) not in self._drift_logged:
-            # Not fatal: new source fields are how a platform change announces itself. Names only, no values.
-            # Once per mapping and set of fields in a process: a batch of thousands says it once.
-            self._drift_logged.add((mapping.ref, tuple(unread)))
-            log.info("%s: %d source fields no rule reads: %s", mapping.ref, len(unread), ", ".join(unread[:20]))
+        self._log_drift(mapping, payload)
         return ValidEvent(
             event_id=event_id,
             source=event.source,
@@ -205,7 +212,36 @@ class SyncPipeline:
             version=version,
             payload_sha256=event.payload_sha256,
             flow_run_id=flow_run_id,
+            label=label,
         )
+
+    def _note_entity(self, event_id: int, mapping: Mapping, payload: dict, label: str | None) -> None:
+        """Record who the event is about before anything can fail, so a dead letter is found by its order too."""
+        try:
+            entity = f"{mapping.entity_type}/{mapping.entity_id(payload)}"
+        except ErpsyncError:
+            entity = None  # its field is missing: validation says so next
+        if entity or label:
+            self.ledger.note_entities([EventLabel(event_id, entity, label)])
+
+    def _log_drift(self, mapping: Mapping, payload: dict) -> None:
+        """Log the source fields no rule reads nor ``ignore:`` names, the first time any worker meets each.
+
+        Not fatal: a new source field is how a platform change announces itself, once. Names only, no values.
+        """
+        unread = mapping.unread_fields(payload)
+        if not unread:
+            return
+        try:
+            new = self._drift.first_seen(mapping.name, unread)
+        except SQLAlchemyError as exc:
+            # The report must not fail the event: say the fields without the memory of having said them.
+            log.warning("%s: drift fields not remembered (%s)", mapping.ref, type(exc).__name__)
+            new = unread
+        if new:
+            shown = ", ".join(new[:20]) + (f", … ({len(new) - 20} more)" if len(new) > 20 else "")
+            log.info("%s: %d new source field(s) no rule reads (see `erpsync mapping drift --new`; add them to "
+                     "the mapping's fields or ignore:): %s", mapping.ref, len(new), shown)
 
     def dedupe(self, event: ValidEvent) -> SkipEvent | None:
         """Claim the entity; return why the event needs no ERP write, or None to apply it."""

@@ -11,12 +11,14 @@ import json
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterable
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from erpsync.errors import ConfigError, MappingError, SkipEvent
 from erpsync.mapping.case_accept import accept_outputs
 from erpsync.mapping.cases import CaseResult, cases_path, load_cases, run_cases
+from erpsync.mapping.config import did_you_mean
 from erpsync.mapping.engine import Mapping, RuleResult
 from erpsync.mapping.loader import discover_mappings, load_mapping
 from erpsync.mapping.money_check import check_total
@@ -219,45 +221,106 @@ def _preview_each(mapping: Mapping, payload: Any, xref: Any, out: TextIO) -> int
     return 0
 
 
-def drift(ledger: Ledger, mappings_dir: str | Path, out: TextIO = sys.stdout, *, limit: int = 1000) -> int:
-    """List the source fields seen in the newest ``limit`` inbox events that no mapping reads, per topic.
+DRIFT_EVENTS = 1000  # events read by default: the newest, enough to meet every shape a topic sends in a day
 
-    A new field here is a platform change coming: map it, or know why it is left out.
+
+def drift(
+    ledger: Ledger,
+    mappings_dir: str | Path,
+    out: TextIO = sys.stdout,
+    *,
+    topic: str | None = None,
+    since: timedelta | None = None,
+    new: bool = False,
+    limit: int = DRIFT_EVENTS,
+) -> int:
+    """The source fields seen in the inbox that no rule of their mapping reads and its ``ignore:`` does not name:
+    counts first, then the fields grouped by mapping. 1 if ``topic`` is one nobody knows.
+
+    A new field here is a platform change coming: map it, or add it to the mapping's ``ignore:``. ``topic`` and
+    ``since`` narrow the events read (the newest ``limit``); ``new`` lists only fields this view has not listed
+    before, and remembers them as listed (the ledger's ``drift_field``).
     """
     from sqlmodel import select
 
-    from erpsync.ledger import InboxEvent
+    from erpsync.drift_fields import report_new
+    from erpsync.ledger import InboxEvent, utcnow
 
     mappings = _loadable(mappings_dir, out)
+    if topic is not None:
+        with ledger.session() as session:
+            received = set(session.exec(select(InboxEvent.topic).distinct()).all())
+        known = {t for m in mappings for t in m.topics} | received
+        if topic not in known:
+            print(f"unknown topic {topic!r}: no mapping handles it and no event has it"
+                  f"{did_you_mean(topic, known)}", file=out)
+            return 1
+    query = select(InboxEvent.source, InboxEvent.topic, InboxEvent.body)
+    if topic is not None:
+        query = query.where(InboxEvent.topic == topic)
+    if since is not None:
+        query = query.where(InboxEvent.received_at >= utcnow() - since)
     with ledger.session() as session:
-        events = session.exec(select(InboxEvent).order_by(InboxEvent.id.desc()).limit(limit)).all()  # type: ignore[union-attr]
-    seen: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
-    events_per_topic: Counter[tuple[str, str]] = Counter()
+        events = session.exec(query.order_by(InboxEvent.id.desc()).limit(limit)).all()  # type: ignore[union-attr]
+
+    fields: dict[str, Counter[str]] = defaultdict(Counter)  # mapping name → field → events carrying it
+    read: Counter[str] = Counter()  # mapping name → events read
+    by_name = {m.name: m for m in mappings}
     unmapped: Counter[tuple[str, str]] = Counter()
-    for event in events:
-        key = (event.source, event.topic)
-        handling = [m for m in mappings if m.handles(*key)]
+    purged = 0
+    for source, event_topic, body in events:
+        handling = [m for m in mappings if m.handles(source, event_topic)]
         if not handling:
-            unmapped[key] += 1
+            unmapped[(source, event_topic)] += 1
             continue
         try:
-            payload = json.loads(event.body)
-        except ValueError:
+            payload = json.loads(body)
+        except (TypeError, ValueError):
+            purged += 1  # its payload was purged (erpsync purge): nothing to compare
             continue
-        events_per_topic[key] += 1
-        unread = set.intersection(*(set(m.unread_fields(payload)) for m in handling))
-        seen[key].update(unread)
-    if not events:
-        print("no events in the inbox", file=out)
-    for key in sorted(events_per_topic):
-        source, topic = key
-        fields = seen[key]
-        print(f"{source} {topic}: {events_per_topic[key]} event(s); {len(fields)} field(s) no mapping reads", file=out)
-        for name, count in sorted(fields.items()):
-            print(f"  {name}  ({count} event(s))", file=out)
-    for (source, topic), count in sorted(unmapped.items()):
-        print(f"{source} {topic}: {count} event(s); no mapping handles this topic", file=out)
+        for mapping in handling:
+            read[mapping.name] += 1
+            fields[mapping.name].update(mapping.unread_fields(payload))
+    shown = {name: set(counts) for name, counts in fields.items()}
+    if new:
+        shown = report_new(ledger.engine, shown)
+
+    scope = " ".join(part for part in (
+        f"of topic {topic}" if topic else "",
+        f"received in the last {_duration_text(since)}" if since is not None else "",
+    ) if part)
+    newest = f" (the newest {limit}; there may be more)" if len(events) == limit else ""
+    total = sum(len(f) for f in shown.values())
+    kind = "new field(s) (not listed by --new before)" if new else "field(s)"
+    print(f"{len(events)} event(s){' ' + scope if scope else ''} read{newest}; {total} {kind} no rule reads "
+          f"in {sum(1 for f in shown.values() if f)} of {len(read)} mapping(s)", file=out)
+    for name in sorted(read):
+        m = by_name[name]
+        print(f"  {name}: {read[name]} event(s) ({m.source} {', '.join(m.topics)}), {len(shown.get(name, ()))} "
+              f"{'new ' if new else ''}field(s)", file=out)
+    for (source, event_topic), count in sorted(unmapped.items()):
+        print(f"  {source} {event_topic}: {count} event(s), no mapping handles this topic", file=out)
+    if purged:
+        print(f"  {purged} event(s) without a payload (purged), not read", file=out)
+    for name in sorted(read):
+        if not shown.get(name):
+            continue
+        print(f"\n{name} ({by_name[name].display}):", file=out)
+        for field in sorted(shown[name]):
+            print(f"  {field}  ({fields[name][field]} of {read[name]} event(s))", file=out)
+    if total:
+        print("\nmap each field, or add it to the mapping's ignore: list (docs/mapping-format.md, \"ignore\")",
+              file=out)
     return 0
+
+
+def _duration_text(span: timedelta) -> str:
+    minutes = int(span.total_seconds() // 60)
+    if minutes and minutes % (24 * 60) == 0:
+        return f"{minutes // (24 * 60)}d"
+    if minutes and minutes % 60 == 0:
+        return f"{minutes // 60}h"
+    return f"{minutes}m"
 
 
 def _loadable(mappings_dir: str | Path, out: TextIO) -> list[Mapping]:

@@ -43,6 +43,7 @@ def target_metadata():
     from sqlmodel import SQLModel
 
     import erpsync.ledger  # noqa: F401  (registers the ledger's tables)
+    import erpsync.drift_fields  # noqa: F401  (registers the table of drift fields seen)
     import erpsync.xref_cache  # noqa: F401  (registers the cross-reference table)
 
     return SQLModel.metadata

@@ -350,7 +350,8 @@ def test_drift_lists_fields_no_mapping_reads(workdir: Path, ledger: Any) -> None
     out = io.StringIO()
     assert commands.drift(ledger, "mappings", out) == 0
     text = out.getvalue()
-    assert "shopify orders/create: 2 event(s);" in text
-    assert "  new_field  (1 event(s))" in text and "  line_items[].price  (2 event(s))" in text
+    assert text.startswith("3 event(s) read; 9 field(s) no rule reads in 1 of 1 mapping(s)\n")
+    assert "  x: 2 event(s) (shopify orders/create), 9 field(s)" in text
+    assert "  new_field  (1 of 2 event(s))" in text and "  line_items[].price  (2 of 2 event(s))" in text
     assert "line_items[].sku" not in text
-    assert "shopify refunds/create: 1 event(s); no mapping handles this topic" in text
+    assert "  shopify refunds/create: 1 event(s), no mapping handles this topic" in text
