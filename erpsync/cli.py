@@ -124,8 +124,6 @@ def build_parser() -> argparse.ArgumentParser:
                     "own sync-event run, or the sync-batch run that handled it). Quote an order code: a shell "
                     "reads an unquoted #1042 as a comment.")
     status.add_argument("event", nargs="?", metavar="EVENT", help="an event id, an entity or an order code")
-    status.add_argument("--all", action="store_true",
-                        help="list every ERP record written (default: their count and the first few)")
     status.set_defaults(handler=_status)
     _add_sync(commands)
     _add_send(commands)
@@ -418,7 +416,7 @@ def _reading_settings():
 
 def _status(args: argparse.Namespace) -> int:
     from erpsync.ledger import Ledger
-    from erpsync.summary import RECORDS_SHOWN, empty_ledger_note, format_summary, summarize
+    from erpsync.summary import empty_ledger_note, format_summary, summarize
 
     settings = _reading_settings()
     ledger = Ledger.connect(settings.database_url)
@@ -429,7 +427,7 @@ def _status(args: argparse.Namespace) -> int:
             print(entity_report(ledger, args.event))
             return 0
         summary = summarize(ledger)
-        print(format_summary(summary, max_records=None if args.all else RECORDS_SHOWN))
+        print(format_summary(summary))
         if summary.deliveries == 0:
             print(empty_ledger_note(settings.database_url))
     finally:

@@ -57,12 +57,10 @@ def run(args: argparse.Namespace) -> int:
                           f"(make demo ARGS='--prefect-port 4300')")
     # A fresh start each time: the check below compares the ERP with this run's orders only.
     shutil.rmtree(home, ignore_errors=True)
-    steps = StepClock()
-    stack = LocalStack(config, dict(os.environ), progress=steps)
+    stack = LocalStack(config, dict(os.environ), progress=lambda m: print(f"· {m}", flush=True))
     interrupt_on_signals()  # Ctrl-C and SIGTERM both stop every process the demo started
     try:
         stack.start()
-        steps("everything is up; sending the shop's orders")
         ok = drive(config, stack, timeout=args.timeout)
         print(f"\nPrefect UI: {config.prefect_ui}  (flow runs of 'sync-event'; failed runs are the dead-letter queue)")
         print(f"logs: {config.home / 'logs'}")
@@ -79,18 +77,6 @@ def run(args: argparse.Namespace) -> int:
         return 130
     finally:
         stack.stop()
-
-
-class StepClock:
-    """Start-up progress, one line per step with the seconds since the start: about a minute passes before the
-    first order is sent, and the stamps show which step it goes to."""
-
-    def __init__(self, clock=time.monotonic, out=print) -> None:
-        self.clock, self.out = clock, out
-        self.started = clock()
-
-    def __call__(self, message: str) -> None:
-        self.out(f"· [{self.clock() - self.started:5.1f}s] {message}", flush=True)
 
 
 def drive(config: StackConfig, stack: LocalStack, *, timeout: float) -> bool:

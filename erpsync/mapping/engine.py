@@ -154,6 +154,16 @@ class Mapping:
         except MappingError as exc:
             raise self._located(exc) from None
 
+    def entity_label(self, payload: AnyMapping[str, Any]) -> str | None:
+        """The code staff know the entity by (``entity.label``, e.g. ``#1042``); None when the mapping declares
+        none or the payload lacks its field: a label helps find an event and never stops one."""
+        if self.config.entity.label is None:
+            return None
+        try:
+            return self.config.entity.label.render(_object(payload))[:100] or None
+        except MappingError:
+            return None
+
     def source_version(self, payload: AnyMapping[str, Any]) -> datetime | int | float:
         """The value at ``entity.version``: a tz-aware datetime (from ISO 8601 text) or a number.
 
@@ -411,6 +421,8 @@ class Mapping:
     def read_shapes(self) -> frozenset[tuple[str, ...]]:
         """The source paths any part of the mapping reads, list positions erased (``line_items[].sku``)."""
         paths: list[FieldPath] = [*self.config.external_id.fields, *self.config.entity.id.fields]
+        if self.config.entity.label is not None:
+            paths.extend(self.config.entity.label.fields)
         if self.config.each is not None:
             paths.append(self.config.each.key)
         paths.append(self.config.entity.version.field)
