@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import sys
 import time
 import uuid
@@ -16,7 +17,7 @@ import pytest
 from erpsync.systems.shopify.webhooks import shopify_signature
 from erpsync_dev.processes import ProcessGroup, free_port
 from tests.conftest import REPO
-from tests.e2e.conftest import RETIRED_SKU, wait_for_state
+from tests.e2e.conftest import RETIRED_SKU, event_runs, wait_for_state
 from tests.e2e.test_live_sync import _deployment_id, a_template_order, prefect_runs
 
 pytestmark = pytest.mark.e2e
@@ -77,11 +78,23 @@ def test_a_burst_is_synced_by_batch_runs_and_a_failure_gets_its_own_run(stack, h
     # The failure is in the dead-letter view as always: its own failed sync-event run, with the reason.
     # (The ledger records the failure before the run reports its final state: wait for that report.)
     deadline = time.monotonic() + 60
-    while (own_run := prefect_runs(http, config, name={"any_": [f"event-{retired_event}"]})[0])["state_type"] \
+    while (own_run := event_runs(http, config, retired_event)[0])["state_type"] \
             not in ("FAILED", "COMPLETED", "CRASHED") and time.monotonic() < deadline:
         time.sleep(0.5)
     assert own_run["state_type"] == "FAILED"
     assert ledger.get_event(retired_event).flow_run_id == own_run["id"]
+    # Found by its order: the run is renamed with the entity and order code once it has read the event.
+    assert own_run["name"] == f"event-{retired_event} order/{retired['id']} {retired['name']}"
+    # A batch run says what it took, and lists each event with its entity, order code, outcome and ERP id.
+    assert all(re.fullmatch(r"batch-\d+ events-\d+\.\.\d+", run["name"]) for run in batch_runs
+               if run["state_type"] == "COMPLETED"), [run["name"] for run in batch_runs]
+    tables = http.post(f"{config.prefect_api}/artifacts/filter", json={
+        "artifacts": {"key": {"any_": ["sync-batch-events"]}, "flow_run_id": {"any_": sorted(batch_ids)}}})
+    listed = {int(row["event"]): row for artifact in tables.raise_for_status().json()
+              for row in json.loads(artifact["data"])}
+    for event in in_batches:
+        row = listed[event.id]
+        assert row["outcome"] == "synced" and row["ERP id"] != "-" and row["entity"] == event.entity
     assert ledger.outcomes(retired_event)[-1].outcome == "failed"
     records = http.get(f"{config.erp_url}/_sandbox/records", params={"type": "salesOrder"}).json()["records"]
     external_ids = {r["external_id"] for r in records}
