@@ -10,6 +10,7 @@ import argparse
 import os
 import shutil
 import time
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from erpsync.summary import Summary, format_summary, summarize
 from erpsync.systems.netsuite.client import NetSuiteClient
 from erpsync_dev.processes import interrupt_on_signals, port_in_use
 from erpsync_dev.stack import LocalStack, StackConfig
+from erpsync_dev.webhook_sink import notification_text
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="port of the NetSuite sandbox the records are written to (default: %(default)s)")
     parser.add_argument("--shop-port", type=int, default=8800,
                         help="port of the Shopify sandbox that sends the webhooks (default: %(default)s)")
+    parser.add_argument("--alerts-port", type=int, default=8900,
+                        help="port of the local webhook sink the alerts of alerts.yaml notify (default: %(default)s)")
+    parser.add_argument("--no-alerts", action="store_true", help="apply no alerts and start no webhook sink")
     parser.add_argument("--erp-latency-ms", type=int, default=0,
                         help="latency the ERP sandbox adds per request (default: %(default)s)")
     parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for all events (default: 900)")
@@ -48,24 +53,30 @@ def run(args: argparse.Namespace) -> int:
     home = (args.home or PROJECT_DIR / ".erpsync" / "demo").resolve()
     config = StackConfig(home=home, prefect_port=args.prefect_port, receiver_port=args.receiver_port,
                          erp_port=args.erp_port, shop_port=args.shop_port, orders=args.orders, seed=args.seed,
-                         erp_latency_ms=args.erp_latency_ms)
+                         erp_latency_ms=args.erp_latency_ms, alerts_port=None if args.no_alerts else args.alerts_port)
     busy = [f"{name} port {port}" for name, port in (
         ("--prefect-port", config.prefect_port), ("--receiver-port", config.receiver_port),
-        ("--erp-port", config.erp_port), ("--shop-port", config.shop_port)) if port_in_use(port)]
+        ("--erp-port", config.erp_port), ("--shop-port", config.shop_port),
+        *((("--alerts-port", config.alerts_port),) if config.alerts_port else ())) if port_in_use(port)]
     if busy:
         raise ConfigError(f"already in use: {', '.join(busy)}; stop what holds it or pass another port "
                           f"(make demo ARGS='--prefect-port 4300')")
     # A fresh start each time: the check below compares the ERP with this run's orders only.
     shutil.rmtree(home, ignore_errors=True)
-    stack = LocalStack(config, dict(os.environ), progress=lambda m: print(f"· {m}", flush=True))
+    steps = StepClock()
+    stack = LocalStack(config, dict(os.environ), progress=steps)
     interrupt_on_signals()  # Ctrl-C and SIGTERM both stop every process the demo started
     try:
         stack.start()
+        steps("everything is up; sending the shop's orders")
         ok = drive(config, stack, timeout=args.timeout)
         print(f"\nPrefect UI: {config.prefect_ui}  (flow runs of 'sync-event'; failed runs are the dead-letter queue)")
         print(f"logs: {config.home / 'logs'}")
         # The CLI reads .erpsync/erpsync.db unless told otherwise; the demo's ledger is in its own folder.
         print(f"CLI on the demo's ledger: ERPSYNC_HOME={config.home} erpsync status   (or erpsync dlq list, …)")
+        print_reconcile_hint(config, keep_running=args.keep_running)
+        if config.alerts_port:
+            print_alerts(stack)
         if args.keep_running:
             print("everything keeps running; Ctrl-C stops it", flush=True)
             while True:
@@ -77,6 +88,65 @@ def run(args: argparse.Namespace) -> int:
         return 130
     finally:
         stack.stop()
+
+
+def print_reconcile_hint(config: StackConfig, *, keep_running: bool) -> None:
+    """Write the CLI's settings for this stack to a file and say how to reconcile the shop with the ERP by hand."""
+    env_file = _shown(config.write_cli_env())
+    when = "now, in another shell" if keep_running else "with make demo ARGS=--keep-running, in another shell"
+    print(f"\nReconcile the shop with the ERP by hand ({when}):\n"
+          f"  source {env_file}\n"
+          f"  erpsync reconcile --since {datetime.now(UTC).date()} --dry-run\n"
+          f"  It lists the dead-lettered order as drift left for a person, with its next step (erpsync dlq show "
+          f"<event>), writes an HTML report and exits 3.")
+
+
+def print_alerts(stack: LocalStack, *, wait: float = 30, shown: int = 5) -> None:
+    """The notifications the local webhook sink received: what the alerts of alerts.yaml look like in a chat."""
+    config = stack.config
+    ledger = Ledger.connect(config.ledger_url)
+    try:
+        expected = len(summarize(ledger).dead_lettered)  # each failed sync-event run notifies once
+    finally:
+        ledger.close()
+    # The automation sends a few seconds after the run failed; the last phase may have ended just now.
+    deadline = time.monotonic() + wait
+    while len(stack.notifications()) < expected and time.monotonic() < deadline:
+        time.sleep(0.5)
+    received = stack.notifications()
+    if not received:
+        print(f"\nAlerts: no notification reached the webhook sink ({config.alerts_url}) within {wait:.0f} s; see "
+              f"{config.home / 'logs' / 'setup.log'} (erpsync alerts apply) and Automations in the Prefect UI")
+        return
+    print(f"\nAlerts (alerts.yaml, applied by erpsync alerts apply): the local webhook sink received "
+          f"{len(received)} notification{'s' if len(received) != 1 else ''}; in production they go to Slack or "
+          f"another chat (ERPSYNC_ALERT_WEBHOOK_URL). What it shows:")
+    for record in received[:shown]:
+        print(f"  ── {record['at'].replace('T', ' ').replace('+00:00', ' UTC')}")
+        for line in notification_text(record).strip().splitlines():
+            print(f"  │ {line}")
+    more = f"{len(received) - shown} more, and " if len(received) > shown else ""
+    print(f"  ({more}each as received: {_shown(config.alerts_record)})")
+
+
+def _shown(path: Path) -> Path:
+    """``path`` relative to the working directory when it is inside it: shorter to read and to paste."""
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
+class StepClock:
+    """Start-up progress, one line per step with the seconds since the start: about a minute passes before the
+    first order is sent, and the stamps show which step it goes to."""
+
+    def __init__(self, clock=time.monotonic, out=print) -> None:
+        self.clock, self.out = clock, out
+        self.started = clock()
+
+    def __call__(self, message: str) -> None:
+        self.out(f"· [{self.clock() - self.started:5.1f}s] {message}", flush=True)
 
 
 def drive(config: StackConfig, stack: LocalStack, *, timeout: float) -> bool:

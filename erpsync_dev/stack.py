@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+import shlex
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from erpsync.errors import ConfigError
 from erpsync.settings import PROJECT_DIR, private_folder
 from erpsync.systems.netsuite.client import NetSuiteSettings
 from erpsync_dev.processes import ProcessGroup, python_module, tail, venv_script
+from erpsync_dev.webhook_sink import read_received
 
 SANDBOX_CLIENT_ID = "sandbox"
 SANDBOX_CLIENT_SECRET = "sandbox-secret"
@@ -65,6 +67,9 @@ class StackConfig:
     # Runs send heartbeats and an automation marks a run Crashed when they stop (its worker died with it), so the
     # sweep's recovery re-runs the event. Off for the demo, which kills nothing.
     crash_detection: bool = False
+    # A local webhook sink (erpsync_dev/webhook_sink.py) on this port, and alerts.yaml applied to notify it: the demo
+    # shows what an alert looks like. None: no sink, no alerts.
+    alerts_port: int | None = None
     extra_env: dict[str, str] = field(default_factory=dict)  # e.g. ERPSYNC_FAILPOINTS for a test
     mappings_dir: Path | None = None  # default: the checkout's mappings/
     project_dir: Path = PROJECT_DIR
@@ -100,6 +105,21 @@ class StackConfig:
                                 client_secret=SANDBOX_CLIENT_SECRET, concurrency_limit=0)
 
     @property
+    def alerts_url(self) -> str:
+        """Where the alerts' notifications go: the local webhook sink."""
+        return f"http://127.0.0.1:{self.alerts_port}/alerts"
+
+    @property
+    def alerts_record(self) -> Path:
+        """The sink's record of every notification it received (JSON Lines)."""
+        return self.home / "alerts" / "received.jsonl"
+
+    @property
+    def cli_env_file(self) -> Path:
+        """Settings for running `erpsync` by hand against this stack: ``source`` it in a shell."""
+        return self.home / "erpsync.env"
+
+    @property
     def ledger_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home / 'erpsync.db'}"
 
@@ -119,7 +139,9 @@ class StackConfig:
                if self.netsuite_concurrency is not None else {}),
         }
         # Three heartbeats fit in the crash-detection automation's 90 s window (Prefect's default is one per 180 s).
-        heartbeats = {"PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30"} if self.crash_detection else {}
+        # `erpsync alerts apply` installs crash detection along with the alerts: runs then need heartbeats too.
+        heartbeats = ({"PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30"}
+                      if self.crash_detection or self.alerts_port else {})
         return {
             **base,
             "PREFECT_HOME": str(prefect_home),
@@ -148,8 +170,30 @@ class StackConfig:
             "ERPSYNC_NETSUITE_CLIENT_SECRET": SANDBOX_CLIENT_SECRET,
             **connector,
             **heartbeats,
+            **({"ERPSYNC_ALERT_WEBHOOK_URL": self.alerts_url} if self.alerts_port else {}),
             **self.extra_env,
         }
+
+    # What `erpsync` run by hand needs to reach this stack: the ledger, both sandboxes, Prefect, the webhook secrets
+    # (for `erpsync send`) and the alert sink. Sandbox credentials and this stack's own secrets, never real ones.
+    CLI_SETTINGS = ("ERPSYNC_HOME", "ERPSYNC_PROJECT_DIR", "ERPSYNC_DATABASE_URL", "ERPSYNC_MAPPINGS_DIR",
+                    "ERPSYNC_SHOPIFY_SHOP_URL", "ERPSYNC_SHOPIFY_ACCESS_TOKEN", "ERPSYNC_NETSUITE_BASE_URL",
+                    "ERPSYNC_NETSUITE_ACCOUNT_ID", "ERPSYNC_NETSUITE_CLIENT_ID", "ERPSYNC_NETSUITE_CLIENT_SECRET",
+                    "ERPSYNC_SHOPIFY_WEBHOOK_SECRET", "ERPSYNC_WOOCOMMERCE_WEBHOOK_SECRET",
+                    "ERPSYNC_STANDARD_WEBHOOK_SECRET", "ERPSYNC_ALERT_WEBHOOK_URL", "PREFECT_API_URL")
+
+    def write_cli_env(self) -> Path:
+        """Write ``cli_env_file`` (owner-only: it holds this stack's webhook secrets) and return its path."""
+        env = self.environment({})
+        lines = ["# erpsync's settings for this local stack: `source` this file, then run erpsync (status, dlq,",
+                 "# reconcile, send, alerts apply) against it while it runs. Written at each start.",
+                 *(f"export {name}={shlex.quote(env[name])}" for name in self.CLI_SETTINGS if env.get(name))]
+        path = self.cli_env_file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.chmod(0o600)
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return path
 
     def erp_sandbox_args(self) -> list[str]:
         c = self
@@ -231,11 +275,16 @@ class LocalStack:
                                    "--port", str(c.prefect_port)])
         self.progress(f"starting ERP sandbox on {c.erp_url}")
         g.start("erp-sandbox", python_module("erpsync_dev.sandboxes.netsuite", *c.erp_sandbox_args()))
+        if c.alerts_port:
+            self.start_alert_sink(c.alerts_port)
         g.wait_http("ERP sandbox", f"{c.erp_url}/healthz")
         g.wait_http("Prefect server", f"{c.prefect_api}/health", timeout=180)
         self.progress("creating the work pool and deploying (prefect deploy --all)")
         self._run([venv_script("prefect"), "work-pool", "create", "erpsync", "--type", "process", "--overwrite"])
         self._run([venv_script("prefect"), "--no-prompt", "deploy", "--all"])
+        # Applied while the workers and the receiver start (it takes seconds), and before any event: an automation
+        # only sees events that arrive after it exists.
+        applying = self._start_alerts_apply() if c.alerts_port else None
         if c.crash_detection:
             from orchestration.automations import ensure_crash_detection
 
@@ -259,6 +308,40 @@ class LocalStack:
             "--target", f"{c.receiver_url}/webhooks/shopify", "--orders", str(c.orders), "--seed", str(c.seed),
             "--access-token", SHOP_ACCESS_TOKEN))
         g.wait_http("shop sandbox", f"{c.shop_url}/healthz")
+        if applying is not None:
+            self._finish(applying, "erpsync alerts apply")
+            self.progress(f"alerts.yaml applied (erpsync alerts apply): notifications go to the local webhook sink "
+                          f"{c.alerts_url}")
+
+    def start_alert_sink(self, port: int) -> str:
+        """Start the local webhook sink (recording to ``config.alerts_record``) and return its URL."""
+        c = self.config
+        self.group.start("alert-sink", python_module("erpsync_dev.webhook_sink", "--port", str(port),
+                                                     "--record", str(c.alerts_record)))
+        url = f"http://127.0.0.1:{port}"
+        self.group.wait_http("alert sink", f"{url}/healthz")
+        return f"{url}/alerts"
+
+    def notifications(self) -> list[dict[str, str]]:
+        """What the alert sink has received so far, oldest first."""
+        return read_received(self.config.alerts_record)
+
+    def _start_alerts_apply(self) -> subprocess.Popen:
+        log = open(self.group.log_dir / "setup.log", "ab")  # noqa: SIM115 - closed by _finish
+        # The URL comes from ERPSYNC_ALERT_WEBHOOK_URL in the environment, as in production.
+        process = subprocess.Popen(python_module("erpsync", "alerts", "apply"), cwd=self.config.project_dir,
+                                   env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        process.log = log  # type: ignore[attr-defined]
+        return process
+
+    def _finish(self, process: subprocess.Popen, what: str) -> None:
+        try:
+            code = process.wait(timeout=180)
+        finally:
+            process.log.close()  # type: ignore[attr-defined]
+        if code != 0:
+            log_path = self.group.log_dir / "setup.log"
+            raise ConfigError(f"`{what}` failed ({code}); see {log_path}:\n{tail(log_path)}")
 
     def _run(self, argv: list[str]) -> None:
         log_path = self.group.log_dir / "setup.log"

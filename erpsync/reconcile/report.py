@@ -175,7 +175,8 @@ def text_summary(summary: ReconcileSummary, drift: DriftSet, per_kind: int = 5, 
         f"Reconciliation {summary.window}",
         f"Compared {summary.compared} entities ({summary.source_records} in the shop, {summary.erp_records} in the "
         f"ERP) at {summary.per_second}/s.",
-        f"Drift: {summary.total_drift} rows. Repairs: {summary.repairs_planned} planned, {mode}. "
+        f"Drift: {summary.total_drift} row{'' if summary.total_drift == 1 else 's'}. "
+        f"Repairs: {summary.repairs_planned} planned, {mode}. "
         f"Left for a person: {summary.needs_attention}.",
         "",
     ]
