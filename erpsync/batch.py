@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from erpsync.errors import ErpsyncError
+from erpsync.event_refs import order_code_text
 from erpsync.ledger import EntityKey, Ledger
 from erpsync.pipeline import SyncPipeline, ValidEvent
 from erpsync.run_control import RunControl
@@ -30,17 +31,40 @@ from erpsync.steps import run_steps
 log = logging.getLogger(__name__)
 
 
+HANDED_OFF = "handed off"
+
+
+@dataclass(frozen=True)
+class BatchEvent:
+    """One event a batch handled, as its run's table shows it: ids, the order code and what became of it."""
+
+    event_id: int
+    entity: str | None  # order/820982911946154508; None when the event could not be read or mapped
+    label: str | None  # the order code, #1042
+    outcome: str  # synced, duplicate, superseded, skipped, or HANDED_OFF
+    erp_id: str | None = None
+    why: str | None = None  # the error class that sent a handed-off event to its own sync-event run
+
+    def row(self) -> dict[str, str]:
+        outcome = f"{self.outcome} ({self.why}): its own sync-event run" if self.why else self.outcome
+        return {"event": str(self.event_id), "entity": self.entity or "-", "order code": order_code_text(self.label),
+                "outcome": outcome, "ERP id": self.erp_id or "-"}
+
+
 @dataclass
 class ChunkResult:
-    """Outcome counts of one chunk, and the events to hand to `sync-event` runs with the reason class."""
+    """Outcome counts of one chunk, each event it handled, and the events to hand to `sync-event` runs with the
+    reason class."""
 
     outcomes: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     handed_off: dict[int, str] = field(default_factory=dict)
+    events: list[BatchEvent] = field(default_factory=list)
 
     def add(self, other: ChunkResult) -> None:
         for outcome, count in other.outcomes.items():
             self.outcomes[outcome] += count
         self.handed_off.update(other.handed_off)
+        self.events.extend(other.events)
 
     @property
     def handled(self) -> int:
@@ -72,11 +96,17 @@ def run_chunk(pipeline: SyncPipeline, event_ids: Iterable[int], *, run_id: str, 
     def run_entity(events: list[ValidEvent]) -> ChunkResult:
         part = ChunkResult()
         for event in events:
+            about = event.about
             try:
-                part.outcomes[sync_one(pipeline, event)] += 1
+                steps = run_steps(pipeline, event)
             except Exception as exc:
                 pipeline.ledger.release(event.key, event.event_id)
                 part.handed_off[event.event_id] = type(exc).__name__
+                part.events.append(BatchEvent(event.event_id, about.entity, about.label, HANDED_OFF,
+                                              why=type(exc).__name__))
+                continue
+            part.outcomes[steps.outcome] += 1
+            part.events.append(BatchEvent(event.event_id, about.entity, about.label, steps.outcome, steps.erp_id))
         return part
 
     with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="batch") as pool:
@@ -86,11 +116,55 @@ def run_chunk(pipeline: SyncPipeline, event_ids: Iterable[int], *, run_id: str, 
         for event_id, event in zip(ids, pool.map(validate, ids), strict=True):
             if isinstance(event, Exception):
                 result.handed_off[event_id] = type(event).__name__
+                result.events.append(BatchEvent(event_id, None, None, HANDED_OFF, why=type(event).__name__))
             else:
                 by_entity[event.key].append(event)
+        # Who each event is about, for an operator to find it: one write for the chunk, not one per event.
+        pipeline.ledger.note_entities([e.about for events in by_entity.values() for e in events])
         for part in pool.map(run_entity, by_entity.values()):
             result.add(part)
+    result.events.sort(key=lambda e: e.event_id)
     return result
+
+
+# A table artifact is stored whole in Prefect's database and drawn whole by its UI: a run of 20,000 events lists
+# the first rows; the rest are found in the ledger (erpsync status ORDER names the batch run of each event).
+MAX_TABLE_ROWS = 5000
+
+
+def table_rows(result: ChunkResult, *, limit: int = MAX_TABLE_ROWS) -> tuple[list[dict[str, str]], str]:
+    """The batch run's table, one row per event, and a note saying if it was cut."""
+    rows = [e.row() for e in result.events[:limit]]
+    cut = len(result.events) - len(rows)
+    note = (f"The first {len(rows)} of {len(result.events)} events; `erpsync status EVENT_OR_ORDER` finds any of "
+            f"them." if cut else "")
+    return rows, note
+
+
+_OUTCOME_WORDS = {"synced": "synced to the ERP", "duplicate": "duplicates (content already applied)",
+                  "superseded": "superseded (older than the version applied)",
+                  "skipped": "skipped by the mapping's skip: rule"}
+
+
+def batch_summary(result: ChunkResult, *, taken: int, deferred: int, erp_calls: int, slot_wait_seconds: float,
+                  slot_held_ms_per_call: float) -> str:
+    """What a batch run did, in sentences an operator reads in its log and artifact (not a dict)."""
+    ids = [e.event_id for e in result.events]
+    span = f" (events {min(ids)}..{max(ids)})" if ids else ""
+    lines = [f"This batch run took {taken} events from the inbox{span}."]
+    for outcome, count in sorted(result.outcomes.items(), key=lambda item: -item[1]):
+        lines.append(f"- {count} {_OUTCOME_WORDS.get(outcome, outcome)}")
+    if result.handed_off:
+        why = Counter(result.handed_off.values())
+        reasons = ", ".join(f"{n} {name}" for name, n in why.most_common())
+        lines.append(f"- {len(result.handed_off)} handed to a sync-event run of their own ({reasons}): a failure "
+                     f"is retried and, if it stays, dead-lettered there (erpsync dlq list)")
+        if deferred:
+            lines.append(f"  of which {deferred} could not be started now: the sweep-inbox flow starts them")
+    lines.append(f"ERP: {erp_calls} calls; they waited {slot_wait_seconds:.1f} s in all for one of the ERP's "
+                 f"slots and held one {slot_held_ms_per_call:.1f} ms per call.")
+    lines.append("Each event, with its entity, order code, outcome and ERP id: the sync-batch-events artifact.")
+    return "\n".join(lines)
 
 
 def hand_off(ledger: Ledger, handed_off: dict[int, str], dispatch: Callable[[int], str]) -> int:

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import TextIO
 
 from erpsync.deadletters import (
+    DEAD_LETTER_STATES,
     DeadLetterFilter,
     FailedEvent,
     group_dead_letters,
@@ -18,6 +19,7 @@ from erpsync.deadletters import (
     replay as replay_events,
 )
 from erpsync.errors import ConfigError
+from erpsync.event_refs import describe, event_run_name, one_event, order_code_text, trace_of
 from erpsync.ledger import Ledger
 from erpsync.settings import Settings, settings_to_read
 
@@ -57,41 +59,42 @@ def list_command(args: argparse.Namespace, out: TextIO) -> int:
         out.write(f"no dead letters ({where.describe()})\n")
         return 0
     out.write(f"{len(events)} dead letters in {len(groups)} groups ({where.describe()}); times in UTC\n\n")
-    rows = [["COUNT", "FIRST FAILED", "LAST FAILED", "EVENTS", "CAUSE"]]
+    rows = [["COUNT", "FIRST FAILED", "LAST FAILED", "EVENTS (ORDER CODE)", "CAUSE"]]
     for g in groups:
-        more = ", …" if g.count > len(g.examples) else ""
-        rows.append([str(g.count), _when(g.oldest), _when(g.newest), ", ".join(map(str, g.examples)) + more,
-                     g.group])
+        rows.append([str(g.count), _when(g.oldest), _when(g.newest), g.examples_text, g.group])
     _table(rows, out)
     if args.events:
         out.write("\n")
-        rows = [["EVENT", "SOURCE", "TOPIC", "RECEIVED", "FLOW RUN", "CAUSE"]]
-        rows += [[str(e.event_id), e.source, e.topic, _when(e.received_at), e.flow_run_id or "(none)",
-                  e.reason.group] for e in events]
+        rows = [["EVENT", "ENTITY", "ORDER CODE", "SOURCE", "TOPIC", "RECEIVED", "FLOW RUN", "CAUSE"]]
+        rows += [[str(e.event_id), e.entity or "-", order_code_text(e.label), e.source, e.topic,
+                  _when(e.received_at), e.flow_run_id or "(none)", e.reason.group] for e in events]
         _table(rows, out)
-    out.write("\nFull reason of one event: erpsync dlq show EVENT_ID. Replay: erpsync dlq replay [filters].\n")
+    out.write("\nFull reason of one event: erpsync dlq show EVENT (its id, entity or order code, e.g. 42, "
+              "order/820982911946154508, '#1042'). Replay: erpsync dlq replay [filters].\n")
     return 0
 
 
 def show_command(args: argparse.Namespace, out: TextIO) -> int:
     ledger = Ledger.connect(settings_to_read().database_url)
     try:
-        event = ledger.get_event(args.event_id)
-        if event is None:
-            raise ConfigError(f"event {args.event_id}: not in the inbox")
-        outcomes = ledger.outcomes(args.event_id)
+        # An order has several events (created, paid, updated): among them, its dead letter is the one meant.
+        event = one_event(ledger, str(args.event), prefer=lambda e: e.state in DEAD_LETTER_STATES,
+                          what="dead letters or events", hint=": erpsync dlq show ID")
+        outcomes = ledger.outcomes(event.id)
+        trace = trace_of(ledger, event)
     finally:
         ledger.close()
     lines = [
-        f"event        {event.id}",
+        f"event        {describe(event.id, event.entity, event.entity_label)}",
+        f"entity       {event.entity or '(not read yet: no run has validated it)'}",
+        f"order code   {order_code_text(event.entity_label)}",
         f"state        {event.state}" + ("  (dead letter)" if event.state == "failed" else ""),
         f"source       {event.source}",
         f"topic        {event.topic}",
         f"delivery id  {event.delivery_id}",
         f"received     {_when(event.received_at)} UTC" + (f" ({event.redeliveries} redeliveries)"
                                                           if event.redeliveries else ""),
-        f"flow run     {event.flow_run_id or '(none yet)'}" + (f"  (name event-{event.id})" if event.flow_run_id
-                                                                else ""),
+        f"trace        {trace}",
     ]
     failures = [o for o in outcomes if o.outcome == "failed"]
     if failures:
@@ -110,7 +113,8 @@ def show_command(args: argparse.Namespace, out: TextIO) -> int:
         version = f" [mapping {o.mapping_version}]" if o.mapping_version else ""
         lines.append(f"  {_when(o.at)}  {o.outcome:<10}{version}" + (f"  {o.reason}" if o.reason else ""))
     if event.state == "failed":
-        lines += ["", f"Replay after fixing the cause: Retry on flow run event-{event.id} in the Prefect UI, or "
+        run_name = event_run_name(event.id, event.entity, event.entity_label)
+        lines += ["", f"Replay after fixing the cause: Retry on flow run {run_name} in the Prefect UI, or "
                       f"erpsync dlq replay --reason <class or code>."]
     out.write("\n".join(lines) + "\n")
     return 0

@@ -27,6 +27,7 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from erpsync.errors import ConfigError, ErpsyncError
+from erpsync.event_refs import describe
 from erpsync.ledger import HANDLED_IN_RECEIVER, InboxEvent, Ledger, Outcome, utcnow
 from erpsync.run_control import IN_FLIGHT, RunControl
 
@@ -285,9 +286,18 @@ class FailedEvent:
     flow_run_id: str | None
     reason: Reason
     mapping_version: str | None  # of the failed outcome, when the event got as far as the transform
+    entity: str | None = None  # order/820982911946154508, when a run could read who the event is about
+    label: str | None = None  # the order code, #1042
+
+    @classmethod
+    def of(cls, event: InboxEvent, outcome: Outcome) -> FailedEvent:
+        return cls(event_id=event.id, source=event.source, topic=event.topic, received_at=event.received_at,
+                   failed_at=outcome.at, flow_run_id=event.flow_run_id, reason=parse_reason(outcome.reason),
+                   mapping_version=outcome.mapping_version, entity=event.entity, label=event.entity_label)
 
     def as_json(self) -> dict:
-        return {"event_id": self.event_id, "source": self.source, "topic": self.topic,
+        return {"event_id": self.event_id, "entity": self.entity, "order_code": self.label,
+                "source": self.source, "topic": self.topic,
                 "received_at": self.received_at.isoformat(), "failed_at": self.failed_at.isoformat(),
                 "flow_run_id": self.flow_run_id, "group": self.reason.group, "error_class": self.reason.error_class}
 
@@ -314,13 +324,10 @@ def select_dead_letters(ledger: Ledger, where: DeadLetterFilter = DeadLetterFilt
     chosen: list[FailedEvent] = []
     with ledger.session() as session:
         for event, outcome in session.exec(query):
-            reason = parse_reason(outcome.reason)
-            if not where.matches_reason(reason):
+            failed = FailedEvent.of(event, outcome)
+            if not where.matches_reason(failed.reason):
                 continue
-            chosen.append(FailedEvent(event_id=event.id, source=event.source, topic=event.topic,
-                                      received_at=event.received_at, failed_at=outcome.at,
-                                      flow_run_id=event.flow_run_id, reason=reason,
-                                      mapping_version=outcome.mapping_version))
+            chosen.append(failed)
             if limit is not None and len(chosen) >= limit:
                 break
     return chosen
@@ -334,6 +341,7 @@ class DeadLetterGroup:
     oldest: datetime | None = None  # failure times
     newest: datetime | None = None
     event_ids: list[int] = field(default_factory=list)
+    labels: dict[int, str] = field(default_factory=dict)  # event id → order code, where known
     sources: set[str] = field(default_factory=set)
     topics: set[str] = field(default_factory=set)
 
@@ -343,11 +351,18 @@ class DeadLetterGroup:
     def examples(self) -> list[int]:
         return self.event_ids[: self.EXAMPLES]
 
+    @property
+    def examples_text(self) -> str:
+        """``12 #1042, 15 #1043, …``: the example events with their order codes."""
+        more = ", …" if self.count > len(self.examples) else ""
+        return ", ".join(" ".join(filter(None, [str(i), self.labels.get(i)])) for i in self.examples) + more
+
     def as_json(self) -> dict:
         return {"group": self.group, "label": self.label, "count": self.count,
                 "oldest_failed_at": self.oldest.isoformat() if self.oldest else None,
                 "newest_failed_at": self.newest.isoformat() if self.newest else None,
-                "example_event_ids": self.examples, "sources": sorted(self.sources), "topics": sorted(self.topics)}
+                "example_event_ids": self.examples,
+                "example_order_codes": [self.labels.get(i) for i in self.examples], "sources": sorted(self.sources), "topics": sorted(self.topics)}
 
 
 def group_dead_letters(events: Iterable[FailedEvent]) -> list[DeadLetterGroup]:
@@ -359,6 +374,8 @@ def group_dead_letters(events: Iterable[FailedEvent]) -> list[DeadLetterGroup]:
         group.oldest = min(filter(None, [group.oldest, event.failed_at]))
         group.newest = max(filter(None, [group.newest, event.failed_at]))
         group.event_ids.append(event.event_id)
+        if event.label:
+            group.labels[event.event_id] = event.label
         group.sources.add(event.source)
         group.topics.add(event.topic)
     return sorted(groups.values(), key=lambda g: (-g.count, g.group))
@@ -372,10 +389,7 @@ def latest_failure(ledger: Ledger, event_id: int) -> FailedEvent | None:
     failures = [o for o in ledger.outcomes(event_id) if o.outcome == "failed"]
     if not failures:
         return None
-    last = failures[-1]
-    return FailedEvent(event_id=event_id, source=event.source, topic=event.topic, received_at=event.received_at,
-                       failed_at=last.at, flow_run_id=event.flow_run_id, reason=parse_reason(last.reason),
-                       mapping_version=last.mapping_version)
+    return FailedEvent.of(event, failures[-1])
 
 
 # -- what Prefect may show ---------------------------------------------------------------------------------------
@@ -393,7 +407,9 @@ def artifact_markdown(failed: FailedEvent) -> str:
     The one value it may show is a lookup key that was not found (a SKU): it is catalogue data, and the row to add.
     """
     r = failed.reason
-    rows: list[tuple[str, object]] = [("event", failed.event_id), ("source", failed.source), ("topic", failed.topic),
+    rows: list[tuple[str, object]] = [("event", failed.event_id), ("entity", failed.entity or "(not read)"),
+                                      ("order code", failed.label or "-"),
+                                      ("source", failed.source), ("topic", failed.topic),
                                       ("error class", f"{r.error_class} (gave up after retries)" if r.gave_up
                                        else r.error_class)]
     if r.erp_code:
@@ -414,7 +430,7 @@ def artifact_markdown(failed: FailedEvent) -> str:
     table = "\n".join(f"| {name} | `{_cell(value)}` |" for name, value in rows)
     detail_note = ("The ERP's own detail text is not shown here (it may quote customer data); "
                    if r.detail else "")
-    return (f"# Dead letter: event {failed.event_id}\n\n"
+    return (f"# Dead letter: {describe(failed.event_id, failed.entity, failed.label)}\n\n"
             f"| | |\n| --- | --- |\n{table}\n\n"
             f"{detail_note}the full reason is in the ledger: `erpsync dlq show {failed.event_id}`.\n\n"
             f"## Replay\n\n"
@@ -442,7 +458,8 @@ def _shell_quote(text: str) -> str:
 def state_message(failed: FailedEvent | None, event_id: int) -> str:
     """The Failed state's message: the cause's label, fit for the UI's run list and for notifications."""
     label = failed.reason.label if failed else "no reason recorded"
-    return f"dead-lettered: {label} (event {event_id}; erpsync dlq show {event_id})"
+    which = describe(event_id, failed.entity, failed.label) if failed else f"event {event_id}"
+    return f"dead-lettered: {label} ({which}; erpsync dlq show {event_id})"
 
 
 # -- replay ------------------------------------------------------------------------------------------------------

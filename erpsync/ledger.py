@@ -388,19 +388,15 @@ class Ledger:
             )
             session.commit()
 
-    def note_run(self, event_id: int, flow_run_id: str | None, label: EventLabel | None = None) -> None:
+    def note_run(self, event_id: int, flow_run_id: str) -> None:
         """Record the run that is handling the event, if none is recorded (a run started by a trigger or by hand),
-        so the sweep does not dispatch it again; and who the event is about, if known. One transaction."""
+        so the sweep does not dispatch it again."""
         with self.session() as session:
-            if flow_run_id is not None:
-                session.exec(
-                    update(InboxEvent)
-                    .where(InboxEvent.id == event_id, InboxEvent.flow_run_id.is_(None))
-                    .values(flow_run_id=flow_run_id, dispatched_at=utcnow())
-                )
-            if label is not None:
-                session.exec(update(InboxEvent).where(InboxEvent.id == event_id)
-                             .values(entity=label.entity, entity_label=label.label))
+            session.exec(
+                update(InboxEvent)
+                .where(InboxEvent.id == event_id, InboxEvent.flow_run_id.is_(None))
+                .values(flow_run_id=flow_run_id, dispatched_at=utcnow())
+            )
             session.commit()
 
     def note_entities(self, labels: Sequence[EventLabel]) -> None:

@@ -1,4 +1,5 @@
-"""What the ledger says happened: counts per outcome, the dead-lettered events and the ERP cross-reference."""
+"""What the ledger says happened: counts per outcome, the dead-lettered events and the ERP cross-reference; and
+everything about one entity an operator names (`erpsync status order/…` or `'#1042'`)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ from dataclasses import dataclass, field
 
 from sqlmodel import select
 
-from erpsync.ledger import PRIVACY_STATES, InboxEvent, Ledger, Outcome
+from erpsync.errors import ConfigError
+from erpsync.event_refs import EventRef, describe, find_events, not_found, trace_of
+from erpsync.ledger import PRIVACY_STATES, EntityState, InboxEvent, Ledger, Outcome
 
 
 @dataclass
@@ -15,6 +18,7 @@ class DeadLetter:
     topic: str
     entity: str | None
     reason: str
+    label: str | None = None  # the order code, #1042
 
 
 @dataclass
@@ -40,13 +44,15 @@ class Summary:
 def summarize(ledger: Ledger) -> Summary:
     counts = ledger.inbox_counts()
     with ledger.session() as session:
-        failed = session.exec(select(InboxEvent.id, InboxEvent.topic).where(InboxEvent.state == "failed")).all()
+        failed = session.exec(select(InboxEvent.id, InboxEvent.topic, InboxEvent.entity, InboxEvent.entity_label)
+                              .where(InboxEvent.state == "failed")).all()
         dead = []
-        for event_id, topic in failed:
+        for event_id, topic, entity, label in failed:
             last = session.exec(select(Outcome).where(Outcome.event_id == event_id, Outcome.outcome == "failed")
                                 .order_by(Outcome.id.desc()).limit(1)).first()
-            entity = f"{last.entity_type}/{last.entity_id}" if last and last.entity_id else None
-            dead.append(DeadLetter(event_id, topic, entity, last.reason if last else "no reason recorded"))
+            if entity is None and last and last.entity_id:
+                entity = f"{last.entity_type}/{last.entity_id}"
+            dead.append(DeadLetter(event_id, topic, entity, last.reason if last else "no reason recorded", label))
     summary = Summary(
         deliveries=counts["events"] + counts["redeliveries"],
         events=counts["events"],
@@ -79,7 +85,9 @@ def format_summary(s: Summary, *, max_records: int = 100) -> str:
     if s.pending:
         lines.append(f"pending       {s.pending}")
     for d in s.dead_lettered:
-        lines.append(f"  event {d.event_id} {d.topic} {d.entity or ''}: {d.reason}")
+        lines.append(f"  {describe(d.event_id, d.entity, d.label)} ({d.topic}): {d.reason}")
+    if s.dead_lettered:
+        lines.append("  one of them in full, with its run: erpsync dlq show EVENT (an id, entity or order code)")
     if s.records:
         lines.append(f"ERP records ({len(s.records)}): external id → ERP internal id")
         for _, external_id, erp_id in s.records[:max_records]:
@@ -96,3 +104,49 @@ def empty_ledger_note(database_url: str) -> str:
     where = make_url(database_url).render_as_string(hide_password=True)
     return (f"the ledger {where} holds no events yet: the receiver (erpsync serve) stores them as webhooks arrive; "
             f"for the demo's ledger set ERPSYNC_HOME=.erpsync/demo")
+
+
+def entity_report(ledger: Ledger, text: str) -> str:
+    """Every event of the entity ``text`` names (an event id, ``order/820982911946154508``, ``#1042``): its state
+    and where its trace is, and the records the entity was written to. ConfigError when nothing matches, or when an
+    order code names events of several entities (two shops with the same code): the message lists them."""
+    ref = EventRef.parse(text)
+    events = find_events(ledger, ref)
+    if not events:
+        raise not_found(ref)
+    entities = sorted({(e.source, e.entity) for e in events if e.entity})
+    if len(entities) > 1:
+        codes = {(e.source, e.entity): e.entity_label for e in events if e.entity_label}
+        listed = "; ".join(" ".join(filter(None, [f"{source}/{entity}", codes.get((source, entity))]))
+                           for source, entity in entities[:10])
+        raise ConfigError(f"{ref.kind} {ref.text} names events of {len(entities)} entities: {listed}; name one as "
+                          f"SOURCE/TYPE/ID, e.g. erpsync status {entities[0][0]}/{entities[0][1]}")
+    if entities:
+        source, entity = entities[0]
+        events = ledger.events_about(entity=entity, source=source, limit=500)
+        entity_type, _, entity_id = entity.partition("/")
+        with ledger.session() as session:
+            records = list(session.exec(select(EntityState).where(
+                EntityState.from_system == source, EntityState.entity_type == entity_type,
+                EntityState.entity_id == entity_id)))
+    else:
+        source, entity, records = events[0].source, None, []
+    label = next((e.entity_label for e in reversed(events) if e.entity_label), None)
+    title = " ".join(filter(None, [entity or f"event {events[0].id} (entity not read yet)", label]))
+    lines = [f"{title}  ({source})"]
+    for r in records:
+        lines.append(f"ERP record   {r.to_system} {r.to_record_type} {r.to_id} (external id {r.external_id}), "
+                     f"version {_when(r.last_version)} applied {_when(r.updated_at)} UTC")
+    if entity and not records:
+        lines.append("ERP record   none yet")
+    lines += ["", f"events ({len(events)}, oldest first; times in UTC)"]
+    for e in events:
+        lines.append(f"  event {e.id:<8} {e.topic:<22} received {_when(e.received_at)}  {e.state}")
+        lines.append(f"      trace: {trace_of(ledger, e)}")
+        if e.state == "failed":
+            lines.append(f"      dead letter: erpsync dlq show {e.id}")
+    return "\n".join(lines)
+
+
+def _when(moment) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else "-"

@@ -4,6 +4,10 @@ Started by the receiver (and the sweep) when events arrive faster than one run p
 events that have no run, a chunk at a time, keeps three chunks in flight so the ERP never waits on a chunk's
 slowest event, and stops when the inbox has nothing left for it. Events that fail in a chunk get their own
 `sync-event` run, so the dead-letter view is unchanged.
+
+What an operator finds of it: a name that says which events it took (``batch-54 events-1001..1054``), a summary
+in words (log line and `sync-batch` artifact), and the `sync-batch-events` table artifact, one row per event
+(event, entity, order code, outcome, ERP id): the trace of an event that went through the batch.
 """
 
 from __future__ import annotations
@@ -12,12 +16,14 @@ import os
 from collections import deque
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.futures import as_completed
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from erpsync.batch import ChunkResult, hand_off
+from erpsync.batch import ChunkResult, batch_summary, hand_off, table_rows
+from erpsync.errors import ErpsyncError
+from erpsync.event_refs import BATCH_ARTIFACT_KEY, batch_run_name
 from orchestration.runs import PrefectRunControl
 from tasks.batch import sync_chunk
 from tasks.sync import pipeline
@@ -38,6 +44,14 @@ def sync_batch(chunk_size: int = 50, max_events: int = 20000, threads: int | Non
     ledger = pipeline().ledger
     dispatcher = PrefectRunControl.from_prefect_settings()
     total, in_flight, taken, deferred = ChunkResult(), [], 0, 0
+    taken_ids: list[int] = []
+
+    def name_run(finished: bool) -> None:
+        try:
+            dispatcher.rename(run_id, batch_run_name(taken_ids, finished=finished))
+        except ErpsyncError as exc:  # a name is for finding the run; the events are synced all the same
+            logger.warning("run not renamed: %s", exc)
+
     try:
         # A rescheduled run (it crashed) first finishes every event it held before, then takes new ones.
         held = deque(ledger.held_by_run(run_id))
@@ -53,6 +67,10 @@ def sync_batch(chunk_size: int = 50, max_events: int = 20000, threads: int | Non
                 ids = []
             size = min(chunk_size, size * 2)
             if ids:
+                first_chunk = not taken_ids
+                taken_ids.extend(ids)
+                if first_chunk:  # renamed from `batch events` as soon as it knows where it starts
+                    name_run(finished=False)
                 taken += len(ids)
                 in_flight.append(sync_chunk.submit(ids, run_id, threads))
             if in_flight and (len(in_flight) >= CHUNKS_IN_FLIGHT or not ids):
@@ -71,12 +89,23 @@ def sync_batch(chunk_size: int = 50, max_events: int = 20000, threads: int | Non
                    "erp_slot_wait_seconds": round(slots.waited_seconds, 1),
                    "erp_slot_held_ms_per_call": round(1000 * slots.held_seconds / max(1, slots.acquired), 1),
                    "erp_slots_handed_over": slots.handed_over}
-        logger.info("sync-batch: %s", summary)
+        name_run(finished=True)
+        text = batch_summary(total, taken=taken, deferred=deferred, erp_calls=slots.acquired,
+                             slot_wait_seconds=slots.waited_seconds,
+                             slot_held_ms_per_call=summary["erp_slot_held_ms_per_call"])
+        for line in text.splitlines():
+            logger.info("%s", line)
         create_markdown_artifact(
-            key="sync-batch",
-            markdown="| outcome | events |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in summary.items()),
-            description="Events this batch run took from the inbox, by outcome (failures got their own run)",
+            key="sync-batch", markdown=text.replace("\n", "\n\n"),
+            description="What this batch run did, in words; each event is in its sync-batch-events table",
         )
+        rows, note = table_rows(total)
+        if rows:
+            create_table_artifact(
+                key=BATCH_ARTIFACT_KEY, table=rows,
+                description="Each event this batch run handled: event, entity, order code, outcome, ERP id. An "
+                            "event handed off got its own sync-event run (its failure is there). " + note,
+            )
         return summary
     except BaseException:
         # Stopping on an error: what this run still holds goes back to the inbox for the sweep. (A killed run

@@ -12,11 +12,14 @@ import logging
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.exceptions import FailedRun
+from prefect.runtime import flow_run
 from prefect.states import Completed, Failed
 
 from erpsync.deadletters import ARTIFACT_KEY, artifact_markdown, latest_failure, state_message
 from erpsync.errors import ErpsyncError, PayloadMismatch, SkipEvent
+from erpsync.event_refs import event_run_name
 from erpsync.steps import run_steps
+from orchestration.runs import PrefectRunControl
 from tasks.sync import confirm, dedupe, pipeline, push, transform, validate
 
 DEAD_LETTER_PREFIX = "dead-lettered: "
@@ -65,6 +68,22 @@ class _TaskSteps:
         return pipeline().skip(event, reason)
 
 
+def name_run(event_id: int, entity: str | None, label: str | None) -> None:
+    """Rename the run ``event-42`` to ``event-42 order/820982911946154508 #1042``, so the UI's search finds it by
+    the entity or the order code a customer quotes. Never fails the run: a name is for finding it."""
+    if not (entity or label) or not flow_run.id:
+        return
+    logger = get_run_logger()
+    try:
+        runs = PrefectRunControl.from_prefect_settings()
+        try:
+            runs.rename(str(flow_run.id), event_run_name(event_id, entity, label))
+        finally:
+            runs.close()
+    except ErpsyncError as exc:
+        logger.warning("run not renamed: %s", exc)
+
+
 @flow(name="sync-event", log_prints=False, validate_parameters=True)
 def sync_event(event_id: int):
     """Sync inbox event ``event_id`` to the ERP. The parameter is an id: the payload never reaches Prefect."""
@@ -73,6 +92,7 @@ def sync_event(event_id: int):
     steps = _TaskSteps()
     try:
         event = validate(event_id)
+        name_run(event_id, event.about.entity, event.about.label)
         result = run_steps(steps, event)
         if result.skipped is not None:  # a duplicate, superseded, or the mapping's `skip:`: recorded with its reason
             return Completed(name=result.outcome.capitalize(), message=str(result.skipped))
@@ -81,6 +101,10 @@ def sync_event(event_id: int):
         return result.erp_id
     except Exception as exc:
         reason = pipeline().fail(event_id, exc, event=event, transformed=steps.transformed)
+        if event is None:  # it failed in validate, which recorded who it is about when the mapping could tell
+            row = pipeline().ledger.get_event(event_id)
+            if row is not None:
+                name_run(event_id, row.entity, row.entity_label)
         if isinstance(exc, PayloadMismatch):
             # Recorded `mismatched` for `erpsync dlq`; a Completed run, so no failure alert pages anyone.
             logger.warning("not a payload of its topic: %s", reason)

@@ -90,3 +90,11 @@ def wait_for_state(ledger, event_id, states=("synced", "failed", "duplicate", "s
             return event
         time.sleep(0.5)
     raise AssertionError(f"event {event_id} still {ledger.get_event(event_id).state} after {timeout}s")
+
+
+def event_runs(http, config, event_id: int) -> list[dict]:
+    """The sync-event runs of one event: named ``event-<id>``, and ``event-<id> <entity> <order code>`` once the run
+    has validated the event (Prefect's like_ is a substring match, so event-12 would also find event-123)."""
+    runs = http.post(f"{config.prefect_api}/flow_runs/filter",
+                     json={"flow_runs": {"name": {"like_": f"event-{event_id}"}}, "limit": 200}).raise_for_status()
+    return [run for run in runs.json() if run["name"].split(" ")[0] == f"event-{event_id}"]

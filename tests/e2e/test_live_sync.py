@@ -20,7 +20,7 @@ from erpsync.summary import summarize
 from erpsync.systems.netsuite.client import NetSuiteClient
 from erpsync_dev.demo import check_erp, wait_until_handled
 from orchestration.runs import idempotency_key
-from tests.e2e.conftest import RETIRED_SKU, send_event, wait_for_state
+from tests.e2e.conftest import RETIRED_SKU, event_runs, send_event, wait_for_state
 
 pytestmark = pytest.mark.e2e
 
@@ -143,7 +143,7 @@ def _deployment_id(http, config, name: str) -> str:
 def _run_of(http, config, event_id: int) -> dict:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        runs = [r for r in prefect_runs(http, config, name={"any_": [f"event-{event_id}"]})]
+        runs = event_runs(http, config, event_id)
         if runs and runs[0]["state_type"] in ("FAILED", "COMPLETED", "CRASHED"):
             return runs[0]
         time.sleep(0.5)

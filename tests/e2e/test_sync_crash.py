@@ -24,7 +24,7 @@ from erpsync_dev.processes import free_port
 from erpsync_dev.stack import LocalStack, StackConfig
 from orchestration.automations import ensure_crash_detection
 from tests.conftest import POSTGRES_URL, REPO, _postgres_database, shopify_order_sample, with_quantity
-from tests.e2e.conftest import send_event, wait_for_state
+from tests.e2e.conftest import event_runs, send_event, wait_for_state
 
 pytestmark = pytest.mark.e2e
 
@@ -70,8 +70,7 @@ def armed(home, point: str, on: bool) -> None:
 def run_of(http, config, event_id: int, states: tuple[str, ...], timeout: float = 240) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        runs = http.post(f"{config.prefect_api}/flow_runs/filter",
-                         json={"flow_runs": {"name": {"any_": [f"event-{event_id}"]}}}).raise_for_status().json()
+        runs = event_runs(http, config, event_id)
         if runs and runs[0]["state_type"] in states:
             return runs[0]
         time.sleep(0.5)

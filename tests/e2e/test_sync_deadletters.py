@@ -14,7 +14,7 @@ import pytest
 
 from erpsync.deadletters import ARTIFACT_KEY, parse_reason
 from tests.conftest import REPO, shopify_order_sample
-from tests.e2e.conftest import RETIRED_SKU, send_event, wait_for_state
+from tests.e2e.conftest import RETIRED_SKU, event_runs, send_event, wait_for_state
 from tests.e2e.test_live_sync import _deployment_id
 
 pytestmark = pytest.mark.e2e
@@ -33,8 +33,7 @@ def order_with_sku(ledger, sku: str) -> dict:
 
 
 def run_of(http, config, event_id: int) -> dict:
-    [run] = http.post(f"{config.prefect_api}/flow_runs/filter",
-                      json={"flow_runs": {"name": {"any_": [f"event-{event_id}"]}}}).raise_for_status().json()
+    [run] = event_runs(http, config, event_id)
     return run
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from erpsync_dev.processes import venv_script
 from tests.conftest import REPO, shopify_order_sample
-from tests.e2e.conftest import send_event, wait_for_state
+from tests.e2e.conftest import event_runs, send_event, wait_for_state
 
 pytestmark = pytest.mark.e2e
 
@@ -35,8 +35,7 @@ def test_a_renamed_source_field_is_fixed_in_yaml_and_the_failed_run_succeeds_on_
     assert original.count("source_field: created_at\n") == 1
     mapping.write_text(original.replace("source_field: created_at\n", "source_field: created_on\n"))
     try:
-        run = http.post(f"{config.prefect_api}/flow_runs/filter",
-                        json={"flow_runs": {"name": {"any_": [f"event-{event_id}"]}}}).json()[0]
+        run = event_runs(http, config, event_id)[0]
         retry = subprocess.run([venv_script("prefect"), "flow-run", "retry", run["id"]], cwd=REPO, env=stack_.env,
                                capture_output=True, text=True, timeout=120)
         assert retry.returncode == 0, retry.stdout + retry.stderr

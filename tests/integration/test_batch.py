@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from erpsync.batch import run_chunk
+from erpsync.batch import batch_summary, run_chunk, table_rows
 from erpsync.pipeline import CLAIM_STALE_AFTER
 from tests.conftest import with_quantity
 from tests.integration.test_pipeline import pipeline, sample_order, store  # noqa: F401  (pipeline: a fixture)
@@ -64,6 +64,20 @@ def test_a_chunk_syncs_the_newest_version_and_hands_off_what_fails(pipeline, led
     assert [o.outcome for o in ledger.outcomes(ids[id(bad)])] == []
     assert ledger.get_event(ids[id(bad)]).state == "received"
     assert ledger.claim(pipeline.validate(ids[id(bad)]).key, -1, stale_after=CLAIM_STALE_AFTER)
+    # Each event is in the run's table, and the inbox knows who each is about, so `erpsync status '#1042'` finds it.
+    rows = {row["event"]: row for row in table_rows(result)[0]}
+    assert len(rows) == len(orders)
+    bad_row = rows[str(ids[id(bad)])]
+    assert bad_row["outcome"] == "handed off (ErpRejected): its own sync-event run" and bad_row["ERP id"] == "-"
+    assert bad_row["entity"] == f"order/{bad['id']}" and bad_row["order code"] == bad["name"]
+    synced = [row for row in rows.values() if row["outcome"] == "synced"]
+    assert synced and all(row["ERP id"] != "-" for row in synced)
+    stored = ledger.get_event(ids[id(plain[0])])
+    assert (stored.entity, stored.entity_label) == (f"order/{plain[0]['id']}", plain[0]["name"])
+    text = batch_summary(result, taken=len(orders), deferred=0, erp_calls=12, slot_wait_seconds=0.04,
+                         slot_held_ms_per_call=21.5)
+    assert text.startswith(f"This batch run took {len(orders)} events from the inbox (events {min(ids.values())}..")
+    assert "1 handed to a sync-event run of their own (1 ErpRejected)" in text and "{" not in text
 
 
 def test_a_batch_run_stopping_on_an_error_gives_back_what_it_holds(ledger):

@@ -23,7 +23,7 @@ DUMP = ("ledger", "release-7763480.sqlite.sql")
 
 # Old table → (new table, renamed columns, new columns with the value an existing row gets).
 COLUMN_MAP = {
-    "inbox_event": ("inbox_event", {}, {}),
+    "inbox_event": ("inbox_event", {}, {"entity": None, "entity_label": None}),  # 0003: filled by the next run
     "entity_state": ("entity_state", {"source": "from_system", "erp_record_type": "to_record_type",
                                       "erp_id": "to_id"}, {"to_system": "netsuite", "to_version": None}),
     "entity_claim": ("entity_claim", {"source": "from_system"}, {"to_system": "netsuite"}),
