@@ -362,7 +362,8 @@ class DeadLetterGroup:
                 "oldest_failed_at": self.oldest.isoformat() if self.oldest else None,
                 "newest_failed_at": self.newest.isoformat() if self.newest else None,
                 "example_event_ids": self.examples,
-                "example_order_codes": [self.labels.get(i) for i in self.examples], "sources": sorted(self.sources), "topics": sorted(self.topics)}
+                "example_order_codes": [self.labels.get(i) for i in self.examples],
+                "sources": sorted(self.sources), "topics": sorted(self.topics)}
 
 
 def group_dead_letters(events: Iterable[FailedEvent]) -> list[DeadLetterGroup]:
