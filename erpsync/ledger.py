@@ -7,6 +7,7 @@ Tables
                     hash — what dedupe layers 2 and 3 compare against
 - ``entity_claim``  who is working on an entity right now (per-entity serialization across processes)
 - ``outcome``       append-only log of every decision: synced, duplicate, superseded, failed + reason
+- ``change_cursor`` per ERP and record type: where the change reader (erpsync/change_intake.py) goes on from
 
 The schema is versioned (erpsync/migrations): a change to a table here needs a revision there.
 """
@@ -171,6 +172,24 @@ class Outcome(SQLModel, table=True):
     mapping_version: str | None = Field(default=None, max_length=40)
     payload_sha256: str | None = Field(default=None, max_length=64)
     at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+
+class ChangeCursor(SQLModel, table=True):
+    """Where the change reader of one ERP record type goes on from (erpsync/change_intake.py).
+
+    ``cursor`` is where the next pass starts: the newest change read that is older than the overlap window, so a
+    change committed late with an earlier modification time is still read (the ERP's own cursor text, opaque
+    here). ``newest_cursor`` and ``newest_modified`` are the furthest change read, for status and logs.
+    """
+
+    __tablename__ = "change_cursor"
+
+    system: str = Field(primary_key=True, max_length=40)
+    record_type: str = Field(primary_key=True, max_length=60)
+    cursor: str = Field(max_length=200)
+    newest_cursor: str | None = Field(default=None, max_length=200)
+    newest_modified: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
 
 
 @dataclass(frozen=True)
@@ -795,6 +814,30 @@ class Ledger:
     def entities(self) -> list[EntityState]:
         with self.session() as session:
             return list(session.exec(select(EntityState).order_by(EntityState.external_id)))
+
+    # -- the change reader's cursors ------------------------------------------------------------------------
+
+    def change_cursor(self, system: str, record_type: str) -> ChangeCursor | None:
+        """Where the change reader of ``system``'s ``record_type`` goes on from; None before its first pass."""
+        with self.session() as session:
+            return session.get(ChangeCursor, (system, record_type))
+
+    def change_cursors(self) -> list[ChangeCursor]:
+        with self.session() as session:
+            return list(session.exec(select(ChangeCursor).order_by(ChangeCursor.system, ChangeCursor.record_type)))
+
+    def save_change_cursor(self, system: str, record_type: str, *, cursor: str, newest_cursor: str | None,
+                           newest_modified: datetime | None) -> None:
+        """Store the reader's position; written after the page's deliveries are committed, so a crash between the
+        two reads the page again (same delivery ids: redeliveries), never skips it."""
+        with self.session() as session:
+            row = session.get(ChangeCursor, (system, record_type)) or ChangeCursor(
+                system=system, record_type=record_type, cursor=cursor, updated_at=utcnow())
+            row.cursor, row.newest_cursor, row.updated_at = cursor, newest_cursor, utcnow()
+            if newest_modified is not None:
+                row.newest_modified = newest_modified
+            session.add(row)
+            session.commit()
 
 
 def _split_replays(connection, rows: dict[tuple[str, str], dict], body_only: set[str]):

@@ -112,6 +112,10 @@ class ChangeReader(Protocol):
         modification time (the cursor orders by time and then by internal id).
         """
 
+    def cursor_at(self, moment: datetime) -> str:
+        """A cursor from which ``changes_since`` reads the changes modified at ``moment`` (to the second) or later:
+        where a reader with no cursor yet starts, rather than at the record type's first change ever."""
+
 
 @runtime_checkable
 class WindowReader(Protocol):

@@ -29,7 +29,11 @@ DEFAULT_RECEIVER = "http://127.0.0.1:8600"  # `erpsync serve`'s and the demo's d
 
 
 def samples() -> list[str]:
-    return sorted(f"{source}/{path.stem}" for source in SOURCES for path in (SAMPLES_DIR / source).glob("*.json"))
+    # An ERP's fixtures folder holds its API's answers, not webhook bodies (its change notices have no vendor sample).
+    from erpsync.systems import SYSTEMS
+
+    return sorted(f"{source}/{path.stem}" for source in SOURCES if SYSTEMS[source].kind == "shop"
+                  for path in (SAMPLES_DIR / source).glob("*.json"))
 
 
 def resolve_payload(sample_or_file: str) -> tuple[Path, bytes]:

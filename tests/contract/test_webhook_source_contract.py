@@ -25,6 +25,7 @@ from erpsync.receiver.app import create_app
 from erpsync.receiver.deliveries import DeliveryRefused
 from erpsync.receiver.limits import IntakeLimits
 from erpsync.systems import SYSTEMS
+from erpsync.systems.netsuite.webhooks import notice_headers as netsuite_notice_headers
 from erpsync.systems.shopify.webhooks import shopify_signature
 from erpsync.systems.standard.webhooks import standard_webhook_headers
 from erpsync.systems.woocommerce.webhooks import woocommerce_signature
@@ -97,6 +98,14 @@ CASES: dict[str, SourceCase] = {
             datetime.fromtimestamp(STANDARD_VECTOR[1], tz=timezone.utc))["webhook-signature"], STANDARD_VECTOR[3])],
         required=["webhook-id", "webhook-timestamp", "webhook-signature"],
         secrets=(_whsec(b"old-key-of-24-bytes-long"), STANDARD_KEY, _whsec(b"another-key-of-24-bytes!")),
+    ),
+    # NetSuite's change notices (erpsync's user-event script) are Standard Webhooks: the same published vector.
+    "netsuite": SourceCase(
+        vectors=[Vector("standardwebhooks test_webhooks.py", lambda: netsuite_notice_headers(
+            STANDARD_KEY, STANDARD_VECTOR[0], STANDARD_VECTOR[2],
+            datetime.fromtimestamp(STANDARD_VECTOR[1], tz=timezone.utc))["webhook-signature"], STANDARD_VECTOR[3])],
+        required=["webhook-id", "webhook-timestamp", "webhook-signature"],
+        secrets=(_whsec(b"old-ns-key-of-24-bytes!!"), STANDARD_KEY, _whsec(b"another-key-of-24-bytes!")),
     ),
 }
 

@@ -233,7 +233,7 @@ def test_an_unknown_source_is_404_and_stores_nothing(receiver):
     before = stored(ledger)
     response = client.post("/webhooks/magento", content=b"{}", headers={"Content-Type": "application/json"})
     assert response.status_code == 404
-    assert response.json() == {"error": "unknown webhook source; known: shopify, standard, woocommerce"}
+    assert response.json() == {"error": "unknown webhook source; known: netsuite, shopify, standard, woocommerce"}
     assert stored(ledger) == before
 
 

@@ -71,7 +71,7 @@ def test_a_secret_the_receiver_does_not_hold_is_refused_and_explained(receiver):
     (["no-such.json", "--source", "shopify", "--topic", "orders/create"], SECRETS,
      "SAMPLE_OR_FILE: 'no-such.json' is neither a file nor a sample; samples: shopify/fulfillments_create"),
     (["shopify/orders_create", "--source", "magento", "--topic", "orders/create"], SECRETS,
-     "--source: unknown source 'magento'; expected one of shopify, standard, woocommerce"),
+     "--source: unknown source 'magento'; expected one of netsuite, shopify, standard, woocommerce"),
     (["shopify/orders_create", "--source", "shopify"], SECRETS, "--topic: required for shopify"),
     (["shopify/orders_create", "--source", "shopify", "--topic", "orders/create"], {},
      "no webhook secret for shopify: set ERPSYNC_SHOPIFY_WEBHOOK_SECRET"),

@@ -135,7 +135,7 @@ INVALID_FILTERS = [
     ({"since": "yesterday"}, "--since: expected an ISO 8601 date or time"),
     ({"until": "2026-13-01"}, "--until: expected an ISO 8601 date or time"),
     ({"since": "2026-11-28", "until": "2026-11-01"}, "--until: 2026-11-01T00:00:00+00:00 is not after --since"),
-    ({"source": "magento"}, "--source: unknown source 'magento'; expected one of shopify, standard, woocommerce"),
+    ({"source": "magento"}, "--source: unknown source 'magento'; expected one of netsuite, shopify, standard, woocommerce"),
     ({"time_of": "created"}, "--time-of: expected one of failed, received; got 'created'"),
     ({"topic": " "}, "--topic: empty"),
     ({"reason": ""}, "--reason: empty"),

@@ -1,7 +1,9 @@
-"""NetSuite: records written through its REST record API, ids resolved and changes read by SuiteQL."""
+"""NetSuite: records written through its REST record API, ids resolved and changes read by SuiteQL; change notices
+posted by erpsync's user-event script verified as Standard Webhooks (webhooks.py)."""
 
 from erpsync.ports import System
 from erpsync.systems.netsuite import client, fields, queries, sales_orders, totals
+from erpsync.systems.netsuite.webhooks import NetSuiteNoticeSource
 
 SYSTEM = System(
     name="netsuite",
@@ -16,4 +18,6 @@ SYSTEM = System(
     summarize_body=sales_orders.summarize_body,
     check_external_id=client.check_external_id,
     totals=totals.sales_order_totals,
+    # Change notices from the user-event script (netsuite/suitescript/), Standard Webhooks signed.
+    webhook=NetSuiteNoticeSource(),
 )

@@ -647,6 +647,10 @@ class NetSuiteClient:
             ))
         return changes
 
+    def cursor_at(self, moment: datetime) -> str:
+        """A cursor from which ``changes_since`` reads the changes of ``moment``'s second and later (queries.py)."""
+        return queries.cursor_at(moment)
+
     # -- SuiteQL --
 
     def suiteql(

@@ -121,6 +121,13 @@ def make_cursor(lastmodified: str, internal_id: str) -> str:
     return f"{lastmodified}|{int(internal_id)}"
 
 
+def cursor_at(moment: datetime) -> str:
+    """The cursor just before ``moment``'s second (tz-aware, read as the role's UTC): its changes and later ones."""
+    if moment.tzinfo is None:
+        raise ConfigError("change cursor: the moment needs a time zone")
+    return f"{moment.astimezone(UTC).strftime(TIMESTAMP_FORMAT)}|0"
+
+
 def parse_cursor(cursor: str) -> tuple[datetime, int]:
     """(second, id) of a cursor made by ``make_cursor``; a ConfigError for anything else."""
     moment, _, last_id = cursor.rpartition("|")

@@ -1,0 +1,247 @@
+"""Changes out of an ERP into the inbox: a pass of the change reader, and the thin notice each change becomes.
+
+An ERP such as NetSuite sends no webhooks. Its changes reach the inbox two ways, as the same notice:
+- this reader (``erpsync poll``, the ``poll-netsuite`` flow every minute): for each record type, the changes since
+  the cursor kept in the ledger (``ChangeReader.changes_since``, keyset-paged by modification time then id);
+- a signed notice the ERP posts itself (NetSuite: the user-event script in netsuite/suitescript/), verified by the
+  receiver as a Standard Webhooks delivery at ``POST /webhooks/<erp>``.
+
+A notice is not the record: the pipeline reads the record's current state from the ERP before mapping it, so the
+order in which notices arrive matters less. Both ways give a change the same delivery id,
+``<erp>:<recordType>:<internal id>:<last modified, ISO, whole seconds, UTC>``, so the same change read twice, or
+read and notified, is one inbox event (the second a redelivery). Topic ``<recordType>.changed``; body::
+
+    {"type": "itemFulfillment.changed", "timestamp": "2026-11-28T03:01:20Z",
+     "data": {"recordType": "itemFulfillment", "id": "4512", "externalId": null, "lastModified": "2026-11-28T03:01:20Z"}}
+
+``timestamp`` is when the change happened (its last modified time), so the reader writes the same bytes each time.
+The entity is (erp, recordType, id, shop) and its version ``data.lastModified``.
+
+Record types read (the choice for NetSuite, issue 14): ``itemFulfillment`` (shipments) and ``inventoryItem``, whose
+one notice stands for both its stock and its prices. SuiteQL's ``item.lastmodifieddate`` moves when the item
+record is saved, which is where a price level's price is edited (the item's pricing sublist; SuiteQL's pricing
+table has no modification time of its own) and where the ERP sandbox keeps each location's quantities. In
+NetSuite itself a quantity moved by a transaction (a receipt, an adjustment, a fulfillment) does not save the
+item, so stock changes there also follow the shipments read here; a reader of inventory balances is not built.
+
+The overlap window: a pass starts not after the newest change read but after the newest one older than
+``overlap``, so a change committed late with a modification time already passed (a long transaction, clock skew
+beyond the ERP client's own settle window) is still read. Re-reading costs nothing but a redelivery count.
+Progress and counts are logged; never a record's content.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from hashlib import sha256
+from typing import Any
+
+from erpsync.errors import ConfigError, ErpsyncError
+from erpsync.ledger import InboxDelivery, Ledger, utcnow
+from erpsync.ports import Change
+from erpsync.run_control import RunControl
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RECORD_TYPES = ("itemFulfillment", "inventoryItem")
+DEFAULT_OVERLAP = timedelta(minutes=2)
+DEFAULT_PAGE_SIZE = 200
+# A pass stops after this many pages of one record type and says so; the next pass goes on from its cursor.
+DEFAULT_MAX_PAGES = 50
+TOPIC_SUFFIX = ".changed"
+
+
+def change_topic(record_type: str) -> str:
+    return f"{record_type}{TOPIC_SUFFIX}"
+
+
+def whole_seconds_utc(moment: datetime) -> str:
+    """``2026-11-28T03:01:20Z``: the change's time as both ways in write it (fractions dropped, not rounded)."""
+    if moment.tzinfo is None:
+        raise ValueError("a change's modification time needs a time zone")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def notice_delivery_id(system: str, record_type: str, internal_id: str, modified: datetime) -> str:
+    return f"{system}:{record_type}:{internal_id}:{whole_seconds_utc(modified)}"
+
+
+def notice_body(record_type: str, internal_id: str, external_id: str | None, modified: datetime) -> bytes:
+    """The thin notice of one change (Standard Webhooks shape), as compact JSON."""
+    stamp = whole_seconds_utc(modified)
+    return json.dumps({
+        "type": change_topic(record_type),
+        "timestamp": stamp,
+        "data": {"recordType": record_type, "id": str(internal_id), "externalId": external_id,
+                 "lastModified": stamp},
+    }, separators=(",", ":")).encode()
+
+
+def notice_delivery(system: str, change: Change) -> InboxDelivery:
+    """The inbox delivery of a change the reader found: the same id and topic a signed notice of it carries."""
+    body = notice_body(change.record_type, change.internal_id, change.external_id, change.modified)
+    return InboxDelivery(
+        source=system, delivery_id=notice_delivery_id(system, change.record_type, change.internal_id, change.modified),
+        topic=change_topic(change.record_type), shop=None, triggered_at=whole_seconds_utc(change.modified), body=body,
+        payload_sha256=sha256(body).hexdigest())
+
+
+@dataclass
+class TypeResult:
+    """One record type's part of a pass: counts and where its cursor stands; no record content."""
+
+    record_type: str
+    read: int = 0
+    new: int = 0
+    already: int = 0  # delivery ids the inbox held: a re-read of the overlap, or a change a notice brought first
+    pages: int = 0
+    more: bool = False  # stopped at max_pages with changes left: the next pass goes on
+    skipped: str | None = None  # why the type was not read
+    cursor: str | None = None
+    newest_modified: datetime | None = None
+
+    def line(self) -> str:
+        if self.skipped:
+            return f"{self.record_type}: not read ({self.skipped})"
+        text = (f"{self.record_type}: {self.read} changes read in {self.pages} page{'s' if self.pages != 1 else ''}, "
+                f"{self.new} new, {self.already} already in the inbox")
+        if self.newest_modified is not None:
+            text += f"; newest change {whole_seconds_utc(self.newest_modified)}"
+        if self.more:
+            text += "; more wait for the next pass"
+        return text
+
+
+@dataclass
+class PassResult:
+    system: str
+    types: list[TypeResult] = field(default_factory=list)
+    new_event_ids: list[int] = field(default_factory=list)
+
+    @property
+    def new(self) -> int:
+        return sum(t.new for t in self.types)
+
+    def lines(self) -> list[str]:
+        return [f"{self.system} {t.line()}" for t in self.types]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"system": self.system, "new": self.new, "new_event_ids": list(self.new_event_ids),
+                "types": {t.record_type: {"read": t.read, "new": t.new, "already": t.already, "pages": t.pages,
+                                          "more": t.more, "skipped": t.skipped} for t in self.types}}
+
+
+class ChangeIntake:
+    """One pass over the configured record types of one ERP: changes since the ledger's cursor → inbox deliveries.
+
+    ``reader`` is the ERP's ChangeReader (the registry's writer). ``handled``: the (source, topic) pairs some
+    mapping handles; a record type whose ``<type>.changed`` no mapping handles is not read (its events could only
+    fail), as the receiver refuses such a notice. ``start``: where a record type with no cursor yet starts
+    (default: ``overlap`` before the pass); later passes go on from the ledger's cursor.
+    """
+
+    def __init__(self, ledger: Ledger, reader: Any, *, system: str, record_types: Sequence[str] = DEFAULT_RECORD_TYPES,
+                 handled: Collection[tuple[str, str]] | None = None, overlap: timedelta = DEFAULT_OVERLAP,
+                 page_size: int = DEFAULT_PAGE_SIZE, max_pages: int = DEFAULT_MAX_PAGES,
+                 start: datetime | None = None, clock: Callable[[], datetime] = utcnow):
+        if not record_types:
+            raise ConfigError("record types: name at least one ERP record type to read changes of")
+        if overlap < timedelta(0):
+            raise ConfigError("overlap: must not be negative")
+        if page_size < 1 or max_pages < 1:
+            raise ConfigError("page size and max pages: must be at least 1")
+        if start is not None and start.tzinfo is None:
+            raise ConfigError("start: needs a time zone, e.g. 2026-11-28T00:00:00Z")
+        self.ledger, self.reader, self.system = ledger, reader, system
+        self.record_types = list(dict.fromkeys(record_types))
+        self.handled = None if handled is None else frozenset(handled)
+        self.overlap, self.page_size, self.max_pages = overlap, page_size, max_pages
+        self.start, self.clock = start, clock
+
+    def run(self) -> PassResult:
+        result = PassResult(self.system)
+        for record_type in self.record_types:
+            if self.handled is not None and (self.system, change_topic(record_type)) not in self.handled:
+                part = TypeResult(record_type, skipped=f"no mapping handles {self.system} {change_topic(record_type)}")
+            else:
+                part = self._read(record_type, result.new_event_ids)
+            log.info("poll %s %s", self.system, part.line())
+            result.types.append(part)
+        return result
+
+    def _read(self, record_type: str, new_ids: list[int]) -> TypeResult:
+        part = TypeResult(record_type)
+        now = self.clock()
+        settled_before = now - self.overlap
+        state = self.ledger.change_cursor(self.system, record_type)
+        if state is None:
+            resume = self.reader.cursor_at(self.start or settled_before)
+            newest_cursor, newest_modified = None, None
+            log.info("poll %s %s: no cursor yet, reading changes from %s", self.system, record_type,
+                     whole_seconds_utc(self.start or settled_before))
+        else:
+            resume, newest_cursor, newest_modified = state.cursor, state.newest_cursor, state.newest_modified
+        cursor = resume
+        while True:
+            changes = self.reader.changes_since(record_type, cursor, limit=self.page_size)
+            if not changes:
+                break
+            part.pages += 1
+            part.read += len(changes)
+            intakes = self.ledger.record_deliveries([notice_delivery(self.system, change) for change in changes])
+            for intake in intakes:
+                if intake.is_new:
+                    part.new += 1
+                    new_ids.append(intake.event_id)
+                else:
+                    part.already += 1
+            cursor = changes[-1].cursor
+            newest_cursor, newest_modified = cursor, changes[-1].modified
+            # The next pass starts after the newest change older than the overlap window: the ones within it are
+            # read again, in case one committed late lands among them.
+            for change in changes:
+                if change.modified <= settled_before:
+                    resume = change.cursor
+            self.ledger.save_change_cursor(self.system, record_type, cursor=resume, newest_cursor=newest_cursor,
+                                           newest_modified=newest_modified)
+            if len(changes) < self.page_size:
+                break
+            if part.pages >= self.max_pages:
+                part.more = True
+                break
+        if state is None and part.pages == 0:
+            # Keep the starting point even when nothing changed yet: the next pass must not start later.
+            self.ledger.save_change_cursor(self.system, record_type, cursor=resume, newest_cursor=None,
+                                           newest_modified=None)
+        part.cursor, part.newest_modified = resume, newest_modified
+        return part
+
+
+def dispatch_new(ledger: Ledger, runs: RunControl, event_ids: Sequence[int], *, batch_threshold: int) -> dict[str, int]:
+    """Start the runs of the events a pass stored, as the receiver does: one run each, or a sync-batch run for a
+    backlog (more than ``batch_threshold``). What cannot be dispatched now waits for the sweep."""
+    if not event_ids:
+        return {"dispatched": 0, "failed": 0, "left_to_batch": 0}
+    if batch_threshold and len(event_ids) > batch_threshold:
+        try:
+            if not runs.active_batches():
+                runs.start_batch(f"poll-{time.time_ns()}")
+            return {"dispatched": 0, "failed": 0, "left_to_batch": len(event_ids)}
+        except ErpsyncError as exc:
+            log.warning("%d new events: no batch run could be started, the sweep will dispatch them: %s",
+                        len(event_ids), exc)
+            return {"dispatched": 0, "failed": len(event_ids), "left_to_batch": 0}
+    dispatched = failed = 0
+    for event_id in event_ids:
+        try:
+            ledger.mark_dispatched(event_id, runs.dispatch(event_id))
+            dispatched += 1
+        except ErpsyncError as exc:
+            failed += 1
+            log.warning("event %s stored; dispatch deferred to the sweep: %s", event_id, exc)
+    return {"dispatched": dispatched, "failed": failed, "left_to_batch": 0}
