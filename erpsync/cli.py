@@ -124,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "own sync-event run, or the sync-batch run that handled it). Quote an order code: a shell "
                     "reads an unquoted #1042 as a comment.")
     status.add_argument("event", nargs="?", metavar="EVENT", help="an event id, an entity or an order code")
+    status.add_argument("--all", action="store_true",
+                        help="list every ERP record written (default: their count and the first few)")
     status.set_defaults(handler=_status)
     _add_sync(commands)
     _add_send(commands)
@@ -228,6 +230,8 @@ def _sync(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # Alembic announces its plugins and each connection at INFO, whoever imports it first (Prefect does too).
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args) or 0
@@ -416,7 +420,7 @@ def _reading_settings():
 
 def _status(args: argparse.Namespace) -> int:
     from erpsync.ledger import Ledger
-    from erpsync.summary import empty_ledger_note, format_summary, summarize
+    from erpsync.summary import RECORDS_SHOWN, empty_ledger_note, format_summary, summarize
 
     settings = _reading_settings()
     ledger = Ledger.connect(settings.database_url)
@@ -427,7 +431,7 @@ def _status(args: argparse.Namespace) -> int:
             print(entity_report(ledger, args.event))
             return 0
         summary = summarize(ledger)
-        print(format_summary(summary))
+        print(format_summary(summary, max_records=None if args.all else RECORDS_SHOWN))
         if summary.deliveries == 0:
             print(empty_ledger_note(settings.database_url))
     finally:
