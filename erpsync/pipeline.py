@@ -30,6 +30,7 @@ from erpsync.errors import (
     ErpRejected,
     ErpsyncError,
     InvalidPayload,
+    MappingError,
     PayloadMismatch,
     PermanentError,
     SkipEvent,
@@ -271,6 +272,8 @@ class SyncPipeline:
         it cannot be mapped or, for a mapping with ``money:``, when its total is not the source's."""
         mapping = self.mapping_for(event.source, event.topic)
         _, payload = self._payload(event.event_id)
+        if mapping.config.read:
+            payload = self.read_source(mapping, payload)
         state = self.ledger.entity_state(event.key)
         result = mapping.apply_each(payload, xref=self.xref_for(mapping.target))
         for record in result.records:
@@ -285,6 +288,27 @@ class SyncPipeline:
         return Transformed(record=records[0][0], mapping_version=mapping.version, previous_erp_id=records[0][1],
                            elements=Elements(event.source, each.as_, records, result.skipped, event.version,
                                              event.payload_sha256, event.key.to_system))
+
+    def read_source(self, mapping: Mapping, payload: dict) -> dict:
+        """The notice and what its mapping reads (``read:``) of the source system now, for the rules to map.
+
+        A notice says only that a record changed: its current state is read (sublists expanded) right before
+        mapping, so notices arriving late or out of order still write the latest state. The rules see the
+        payload, its ``data`` again as ``notice``, and each read under its name. A record that is gone is a skip
+        with the reason (what its deletion undoes in the target is not synced yet)."""
+        reader = self.writer(mapping.source)
+        view = {**payload, "notice": payload.get("data")}
+        for name, spec in (mapping.config.read or {}).items():
+            try:
+                record_type, internal_id = spec.record_type.render(view), spec.id.render(view)
+            except MappingError as exc:
+                raise MappingError(str(exc), field=f"read.{name}") from None
+            record = reader.get(record_type, internal_id, expand_sub_resources=True)  # type: ignore[call-arg]
+            if record is None:
+                raise SkipEvent(f"read.{name}: {mapping.source} {record_type} {internal_id} no longer exists;"
+                                " nothing to sync")
+            view[name] = record
+        return view
 
     @staticmethod
     def check_money(record: MappedRecord, ref: str) -> None:

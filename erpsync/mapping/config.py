@@ -241,6 +241,20 @@ class EachConfig(_Strict):
         return self
 
 
+class ReadSpec(_Strict):
+    """One record read from the ``from`` system before mapping: its record type and internal id, as key templates
+    over the event's payload and the records read before it (``{record.createdFrom.id}``)."""
+
+    record_type: TemplateText = Field(description="the source system's record type, e.g. '{data.recordType}'")
+    id: TemplateText = Field(description="the record's internal id, e.g. '{data.id}'")
+
+
+# `read: record`: the record a change notice names (its data.recordType and data.id), read as `record`.
+READ_NOTICE_RECORD = {"record": {"record_type": "{data.recordType}", "id": "{data.id}"}}
+# Names a read may not take: the payload keys a notice has, and `notice`, where its data is shown to the rules.
+_RESERVED_READ_NAMES = frozenset({"notice", "data", "type", "timestamp"})
+
+
 @dataclass(frozen=True)
 class VersionSpec:
     """``entity.version``: ``updated_at``, or ``{field: date_modified_gmt, timezone: UTC}``.
@@ -323,6 +337,11 @@ class MappingConfig(_Strict):
     each: EachConfig | None = Field(
         None, description="one record per element of a source list (e.g. a product's variants)"
     )
+    read: dict[str, ReadSpec] | None = Field(
+        None, description="records read from the `from` system before mapping, by name, in order: the event is a"
+        " notice, the record's current state is what is mapped (`read: record` reads the one a change notice"
+        " names as `record`; or {record: {record_type: '{data.recordType}', id: '{data.id}'}, order: {…}})",
+    )
     fields: list[FieldConfig] = Field(min_length=1)
     ignore: list[IgnorePath] = Field(
         default_factory=list,
@@ -346,6 +365,24 @@ class MappingConfig(_Strict):
                 raise ValueError(f"{path.text!r} is listed twice (ignore[{first[path.shape]}] and ignore[{n}])")
             first[path.shape] = n
         return paths
+
+    @field_validator("read", mode="before")
+    @classmethod
+    def _read_shorthand(cls, value: Any) -> Any:
+        if value == "record":
+            return READ_NOTICE_RECORD
+        if isinstance(value, str):
+            raise ValueError(f"{value!r}: write `read: record` (the record a change notice names) or name each"
+                             " read, e.g. {record: {record_type: '{data.recordType}', id: '{data.id}'}}")
+        if isinstance(value, dict):
+            if not value:
+                raise ValueError("name at least one record to read, e.g. `read: record`")
+            for name in value:
+                if not isinstance(name, str) or not _IDENTIFIER.match(name):
+                    raise ValueError(f"{name!r}: a read is named like a field (letters, digits, _), e.g. record")
+                if name in _RESERVED_READ_NAMES:
+                    raise ValueError(f"{name!r}: the notice's own field has that name; choose another, e.g. record")
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -372,6 +409,16 @@ class MappingConfig(_Strict):
     def _two_ends(self) -> MappingConfig:
         if self.source == self.target:
             raise ValueError(f"from and to are both {self.source!r}: a mapping joins two systems")
+        return self
+
+    @model_validator(mode="after")
+    def _read_from_a_reader(self) -> MappingConfig:
+        from erpsync.systems import SYSTEMS
+
+        if self.read is not None and SYSTEMS[self.source].writer is None:
+            raise ValueError(f"read: {self.source!r} has no client to read its records from")
+        if self.read is not None and self.each is not None and self.each.as_ in self.read:
+            raise ValueError(f"each.as {self.each.as_!r} is also the name of a read")
         return self
 
     @field_validator("timezone")

@@ -54,8 +54,8 @@ def test_a_pipeline_given_only_the_default_writer_refuses_another_target(ledger,
 
 
 def test_a_system_that_takes_no_records_has_no_writer():
-    with pytest.raises(ConfigError, match="'shopify' is not a system erpsync writes records to"):
-        open_writer("shopify", "sqlite://")
+    with pytest.raises(ConfigError, match="'woocommerce' is not a system erpsync writes records to"):
+        open_writer("woocommerce", "sqlite://")
     with pytest.raises(ConfigError, match="unknown system 'sap'"):
         open_writer("sap", "sqlite://")
 

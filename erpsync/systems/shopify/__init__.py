@@ -4,6 +4,7 @@ from erpsync.ports import PayloadModel, System
 from erpsync.systems.shopify import compliance, models, money, order_delete, refund_money
 from erpsync.systems.shopify.admin import ShopifyAdminClient
 from erpsync.systems.shopify.webhooks import ShopifySource
+from erpsync.systems.shopify.writer import NATURAL_KEYS, ShopifyWriter
 
 SYSTEM = System(
     name="shopify",
@@ -20,4 +21,7 @@ SYSTEM = System(
     webhook=ShopifySource(),
     intake={**dict.fromkeys(compliance.TOPICS, compliance.HANDLER), order_delete.TOPIC: order_delete.HANDLER},
     order_reader=ShopifyAdminClient.from_env,
+    # The way back: fulfillments, inventory levels and variant prices written through the GraphQL Admin API.
+    writer=ShopifyWriter.from_env,
+    natural_keys=NATURAL_KEYS,
 )

@@ -371,17 +371,52 @@ class AdminGraphQL:
             "order": order,
             "fulfillmentOrder": fulfillment_order,
             "productVariant": lambda info, id: self.variant_node(parse_gid(id, "ProductVariant")),
+            "productVariants": self.product_variants,
             "product": lambda info, id: self.product_node(parse_gid(id, "Product")),
             "inventoryItem": lambda info, id: self.inventory_item_node(parse_gid(id, "InventoryItem")),
             "location": lambda info, id: self.location_node(parse_gid(id, "Location")),
             "locations": lambda info, **args: connection(
                 [([n], self.location_node(n)) for n in LOCATIONS], args),
             "fulfillmentCreate": self.fulfillment_create,
+            "fulfillmentTrackingInfoUpdate": self.fulfillment_tracking_info_update,
             "inventorySetQuantities": self.inventory_set_quantities,
             "productVariantsBulkUpdate": self.product_variants_bulk_update,
         }
 
+    def product_variants(self, info: Any, query: str | None = None, **args: Any) -> dict[str, Any]:
+        """https://shopify.dev/docs/api/admin-graphql/2025-01/queries/productVariants: the variants, with the
+        search syntax's ``sku:`` term (exact, quotes optional); other terms are ignored here."""
+        wanted = None
+        for token in (query or "").split():
+            name, sep, value = token.partition(":")
+            if sep and name == "sku":
+                wanted = value.strip("'\"")
+        variants = [v for v in self.state.variants.values() if wanted is None or v.sku == wanted]
+        return connection([([v.variant_id], self.variant_node(v.variant_id)) for v in variants], args)
+
     # -- mutations --
+
+    def fulfillment_tracking_info_update(self, info: Any, fulfillmentId: str, trackingInfoInput: dict[str, Any],
+                                         notifyCustomer: bool | None = None) -> dict[str, Any]:
+        """https://shopify.dev/docs/api/admin-graphql/2025-01/mutations/fulfillmentTrackingInfoUpdate: the
+        fulfillment's tracking replaced by the input (company, numbers, URLs)."""
+        number = _maybe_gid(fulfillmentId, "Fulfillment")
+        fulfillment = self.state.fulfillments.get(number) if number else None
+        if fulfillment is None:
+            return {"fulfillment": None, "userErrors": [{"field": ["fulfillmentId"],
+                                                         "message": "Fulfillment does not exist."}]}
+        if fulfillment.status == "CANCELLED":
+            return {"fulfillment": None, "userErrors": [{"field": ["fulfillmentId"],
+                                                         "message": "Cannot update a cancelled fulfillment."}]}
+        tracking, errors = tracking_entries(trackingInfoInput, ["trackingInfoInput"])
+        if errors:
+            return {"fulfillment": None, "userErrors": errors}
+        fulfillment.tracking = tracking
+        if notifyCustomer:
+            fulfillment.notify_customer = True
+        order = self._order(fulfillment.order_id)
+        return {"fulfillment": self.fulfillment_node(fulfillment, order) if order else None, "userErrors": []}
+
 
     def fulfillment_create(self, info: Any, fulfillment: dict[str, Any], message: str | None = None) -> dict:
         """https://shopify.dev/docs/api/admin-graphql/2025-01/mutations/fulfillmentCreate: fulfill some or all
@@ -651,6 +686,24 @@ class AdminGraphQL:
             # Shopify reports a variable that does not fit its type as INVALID_VARIABLE, before running anything.
             formatted.setdefault("extensions", {})["code"] = "INVALID_VARIABLE"
         return formatted
+
+
+def tracking_entries(given: dict[str, Any], where: list[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``FulfillmentTrackingInput`` as the fulfillment keeps it: one entry per number (``number`` first), each with
+    the company and its URL (one URL for all, or one per number); the userErrors of a mismatch."""
+    numbers = list(given.get("numbers") or [])
+    if given.get("number") and given["number"] not in numbers:
+        numbers.insert(0, given["number"])
+    urls = list(given.get("urls") or []) or ([given["url"]] if given.get("url") else [])
+    if urls and len(urls) not in (1, len(numbers)):
+        return [], [{"field": [*where, "urls"],
+                     "message": "The number of tracking URLs must match the number of tracking numbers."}]
+    company = given.get("company")
+    tracking = [{"company": company, "number": number, "url": urls[i] if len(urls) > 1 else (urls or [None])[0]}
+                for i, number in enumerate(numbers)]
+    if not tracking and company:
+        tracking = [{"company": company, "number": None, "url": (urls or [None])[0]}]
+    return tracking, []
 
 
 def graphql_routes(orders: Callable[[], list[dict[str, Any]]], authorized: Callable[[Request], bool],

@@ -2,7 +2,8 @@
 refuses (in Shopify's error shape), and the calculated query cost.
 
 Types, fields and arguments follow the 2025-01 reference (https://shopify.dev/docs/api/admin-graphql/2025-01):
-``Query.orders``, ``Order.fulfillmentOrders``, ``fulfillmentCreate`` with ``FulfillmentInput``,
+``Query.orders``, ``Order.fulfillmentOrders``, ``Query.productVariants`` (search by ``sku:``), ``fulfillmentCreate``
+with ``FulfillmentInput``, ``fulfillmentTrackingInfoUpdate``,
 ``inventorySetQuantities`` with ``InventorySetQuantitiesInput``, ``productVariantsBulkUpdate`` with
 ``ProductVariantsBulkInput``. Only these are served; any other field is refused as Shopify refuses an unknown one.
 """
@@ -59,6 +60,7 @@ type Query {
   order(id: ID!): Order
   fulfillmentOrder(id: ID!): FulfillmentOrder
   productVariant(id: ID!): ProductVariant
+  productVariants(first: Int, after: String, last: Int, before: String, query: String): ProductVariantConnection!
   product(id: ID!): Product
   inventoryItem(id: ID!): InventoryItem
   location(id: ID!): Location
@@ -67,6 +69,8 @@ type Query {
 
 type Mutation {
   fulfillmentCreate(fulfillment: FulfillmentInput!, message: String): FulfillmentCreatePayload
+  fulfillmentTrackingInfoUpdate(fulfillmentId: ID!, trackingInfoInput: FulfillmentTrackingInput!,
+                                notifyCustomer: Boolean): FulfillmentTrackingInfoUpdatePayload
   inventorySetQuantities(input: InventorySetQuantitiesInput!): InventorySetQuantitiesPayload
   productVariantsBulkUpdate(productId: ID!, variants: [ProductVariantsBulkInput!]!,
                             allowPartialUpdates: Boolean = false): ProductVariantsBulkUpdatePayload
@@ -149,6 +153,7 @@ type Fulfillment {
 
 type UserError { field: [String!] message: String! }
 type FulfillmentCreatePayload { fulfillment: Fulfillment userErrors: [UserError!]! }
+type FulfillmentTrackingInfoUpdatePayload { fulfillment: Fulfillment userErrors: [UserError!]! }
 
 input FulfillmentOrderLineItemInput { id: ID! quantity: Int! }
 input FulfillmentOrderLineItemsInput {
