@@ -1,0 +1,229 @@
+"""The way back (issue 14, items 2-4), with both sandboxes as processes: change notices of the shared shape
+(source netsuite, topic <recordType>.changed) written to the inbox, the pipeline reading the record from the ERP
+sandbox before mapping, and the Shopify writer setting the shop sandbox's fulfillments, quantities and prices."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from erpsync.ledger import Ledger
+from erpsync.pipeline import SyncPipeline
+from erpsync.steps import run_steps
+from erpsync.systems.netsuite.client import NetSuiteClient, NetSuiteSettings
+from erpsync.systems.shopify.graphql import ShopifyGraphQL
+from erpsync.systems.shopify.writer import ShopifyWriter
+from tests.integration.conftest import FAST
+from tests.sandbox_procs import ERP_CLIENT_ID, ERP_CLIENT_SECRET, start_shop_sandbox
+
+REPO = Path(__file__).resolve().parents[2]
+TOKEN = "shpat_way_back"
+ORDER_ID = 5_500_000_001
+LINES = ((7001, "WB-MUG", 98, 3), (7002, "WB-CAP", 99, 2))  # line item id, SKU, ERP item id, quantity
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with start_shop_sandbox(tmp_path_factory.mktemp("shop"), "--orders", "3", "--access-token", TOKEN,
+                            env={"ERPSYNC_SHOPIFY_WEBHOOK_SECRET": "way-back-secret"}) as base_url:
+        yield base_url
+
+
+@pytest.fixture
+def order(shop: str) -> int:
+    """An order the shop holds (its lines' variants become the catalogue), a new id per test."""
+    order_id = ORDER_ID + order.counter  # type: ignore[attr-defined]
+    order.counter += 1  # type: ignore[attr-defined]
+    body = {
+        "id": order_id, "name": f"#{order_id % 10000}", "created_at": "2026-11-28T09:00:00+00:00",
+        "updated_at": "2026-11-28T09:00:00+00:00",
+        "line_items": [{"id": line_id + order_id, "variant_id": 4_400_000 + item, "product_id": 3_300_000 + item,
+                        "sku": sku, "title": sku, "quantity": quantity, "price": "10.00"}
+                       for line_id, sku, item, quantity in LINES],
+    }
+    assert httpx.post(f"{shop}/_sandbox/orders", json=body).status_code == 200
+    return order_id
+
+
+order.counter = 0  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def netsuite(erp: str, ops: httpx.Client) -> Iterator[NetSuiteClient]:
+    settings = NetSuiteSettings(base_url=erp, client_id=ERP_CLIENT_ID, client_secret=ERP_CLIENT_SECRET)
+    with NetSuiteClient(settings, retry=FAST) as client:
+        yield client
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path, netsuite: NetSuiteClient, shop: str) -> Iterator[SyncPipeline]:
+    ledger = Ledger.connect(f"sqlite:///{tmp_path / 'ledger.db'}")
+
+    class Kept:  # the test keeps the ERP client open; the pipeline closes only what it opened
+        def __getattr__(self, name: str) -> Any:
+            return getattr(netsuite, name)
+
+        def close(self) -> None:
+            pass
+
+    def open_writer(name: str) -> Any:
+        return Kept() if name == "netsuite" else ShopifyWriter(ShopifyGraphQL(shop, SecretStr(TOKEN)))
+
+    pipeline = SyncPipeline(ledger, REPO / "mappings", writers=open_writer)
+    yield pipeline
+    pipeline.close()
+    ledger.close()
+
+
+def notice(ledger: Ledger, record_type: str, internal_id: str, modified: str, *, topic_type: str | None = None
+           ) -> int:
+    """The inbox event of one change, in the shared shape: what the reader and the script both write."""
+    kind = topic_type or record_type
+    stamp = datetime.fromisoformat(modified.replace("Z", "+00:00")).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    body = json.dumps({"type": f"{kind}.changed", "timestamp": stamp,
+                       "data": {"recordType": kind, "id": internal_id, "externalId": None, "lastModified": stamp}},
+                      separators=(",", ":")).encode()
+    intake = ledger.record_delivery(source="netsuite", delivery_id=f"netsuite:{kind}:{internal_id}:{stamp}",
+                                    topic=f"{kind}.changed", shop=None, triggered_at=stamp, body=body,
+                                    payload_sha256=hashlib.sha256(body).hexdigest())
+    return intake.event_id
+
+
+def sync(pipeline: SyncPipeline, event_id: int) -> str:
+    event = pipeline.validate(event_id)
+    try:
+        return run_steps(pipeline, event).outcome
+    except Exception as exc:
+        pipeline.fail(event_id, exc, event=event)
+        raise
+
+
+def sales_order(netsuite: NetSuiteClient, order_id: int) -> str:
+    return netsuite.upsert("salesOrder", f"shopify-order-{order_id}", {
+        "entity": {"id": "110"}, "tranDate": "2026-11-28",
+        "item": {"items": [{"item": {"id": str(item)}, "quantity": quantity, "rate": 10,
+                            "custcol_erpsync_line_key": str(line_id + order_id)}
+                           for line_id, _, item, quantity in LINES]}})
+
+
+def ship(netsuite: NetSuiteClient, order_id: int, name: str, lines: list[tuple[int, int]],
+         tracking: list[str]) -> tuple[str, str]:
+    """A fulfillment made as the way in makes one (fulfil), with tracking; its internal id and last modified."""
+    internal_id = netsuite.fulfil(name, {
+        "createdFrom": {"externalId": f"shopify-order-{order_id}"},
+        "item": {"items": [{"custcol_erpsync_line_key": str(line_id + order_id), "quantity": quantity}
+                           for line_id, quantity in lines]},
+        "package": {"items": [{"packageTrackingNumber": number} for number in tracking]}})
+    record = netsuite.get("itemFulfillment", internal_id)
+    assert record is not None
+    return internal_id, record["lastModifiedDate"]
+
+
+def shop_fulfillments(shop: str, order_id: int) -> list[dict[str, Any]]:
+    return [f for f in httpx.get(f"{shop}/_sandbox/fulfillments").json()["fulfillments"]
+            if f["orderId"] == f"gid://shopify/Order/{order_id}"]
+
+
+def test_a_shipment_syncs_once_and_a_split_shipment_gives_two(pipeline, netsuite, shop, order):
+    sales_order(netsuite, order)
+    first_id, modified = ship(netsuite, order, "wb-ship-1", [(7001, 2)], ["1Z001", "1Z002"])
+    event = notice(pipeline.ledger, "itemFulfillment", first_id, modified)
+    assert sync(pipeline, event) == "synced"
+    [made] = shop_fulfillments(shop, order)
+    assert sorted(t["number"] for t in made["trackingInfo"]) == ["1Z001", "1Z002"]
+    assert [(line["lineItemId"], line["quantity"]) for line in made["lineItems"]] == [
+        (f"gid://shopify/LineItem/{7001 + order}", 2)]
+    assert made["notifyCustomer"] is True
+
+    # The same change again (read twice, or read and notified) is one delivery; a new event of it changes nothing.
+    again = notice(pipeline.ledger, "itemFulfillment", first_id, modified)
+    assert again == event
+    assert sync(pipeline, again) == "duplicate"
+    assert len(shop_fulfillments(shop, order)) == 1
+
+    # The rest ships later: a second fulfillment in NetSuite, a second one in the shop.
+    second_id, modified = ship(netsuite, order, "wb-ship-2", [(7001, 1), (7002, 2)], ["1Z003"])
+    assert sync(pipeline, notice(pipeline.ledger, "itemFulfillment", second_id, modified)) == "synced"
+    made = shop_fulfillments(shop, order)
+    assert len(made) == 2
+    assert sorted(line["quantity"] for line in made[1]["lineItems"]) == [1, 2]
+
+
+def test_a_crash_before_the_ledger_knew_does_not_fulfil_twice(pipeline, netsuite, shop, order):
+    sales_order(netsuite, order)
+    internal_id, modified = ship(netsuite, order, "wb-ship-3", [(7002, 1)], ["1Z010"])
+    writer = pipeline.writer("shopify")
+    body = {"order": str(order), "lines": [{"lineItemId": str(7002 + order), "quantity": 1}],
+            "tracking": {"numbers": ["1Z010"]}}
+    made = writer.upsert("fulfillment", f"netsuite-fulfillment-{internal_id}", body)  # the answer the ledger lost
+    assert sync(pipeline, notice(pipeline.ledger, "itemFulfillment", internal_id, modified)) == "synced"
+    [only] = shop_fulfillments(shop, order)
+    assert only["id"] == made
+    state = pipeline.ledger.entity_states_of("netsuite", "itemFulfillment", [internal_id], "shopify")
+    assert [s.to_id for s in state] == [made]
+
+
+def test_a_fulfillment_deleted_in_netsuite_is_skipped_with_the_reason(pipeline, netsuite, order):
+    sales_order(netsuite, order)
+    internal_id, modified = ship(netsuite, order, "wb-ship-4", [(7001, 1)], [])
+    assert netsuite.delete("itemFulfillment", internal_id)
+    event = notice(pipeline.ledger, "itemFulfillment", internal_id, modified)
+    assert sync(pipeline, event) == "skipped"
+    assert "no longer exists" in (pipeline.ledger.outcomes(event)[-1].reason or "")
+
+
+def item(netsuite: NetSuiteClient, sku: str, body: dict[str, Any]) -> tuple[str, str]:
+    internal_id = netsuite.upsert("inventoryItem", f"wb-item-{sku}", {"itemId": sku, **body})
+    record = netsuite.get("inventoryItem", internal_id)
+    assert record is not None
+    return internal_id, record["lastModifiedDate"]
+
+
+def level(shop: str, sku: str, location: str) -> dict[str, Any]:
+    return next(lv for lv in httpx.get(f"{shop}/_sandbox/inventory").json()["levels"]
+                if lv["sku"] == sku and lv["locationId"] == location)
+
+
+MAIN, EAST = "gid://shopify/Location/71000000001", "gid://shopify/Location/71000000002"
+
+
+def stock(on_hand: int, committed: int, on_hand_east: int) -> dict[str, Any]:
+    return {"locations": {"items": [
+        {"location": {"id": "1"}, "quantityOnHand": on_hand, "quantityCommitted": committed},
+        {"location": {"id": "2"}, "quantityOnHand": on_hand_east, "quantityCommitted": 0}]}}
+
+
+def test_stock_sets_the_shops_quantities_and_a_change_in_the_shop_is_not_overwritten(pipeline, netsuite, shop, order):
+    internal_id, modified = item(netsuite, "WB-MUG", stock(30, 4, 10))
+    assert sync(pipeline, notice(pipeline.ledger, "inventoryItem", internal_id, modified)) == "synced"
+    assert level(shop, "WB-MUG", MAIN)["available"] == 24  # 30 on hand − 4 committed − the buffer of 2
+    assert level(shop, "WB-MUG", EAST)["available"] == 8
+
+    # A merchant counts the main location in the shop; the ERP's next change must not overwrite it blindly.
+    item_gid = level(shop, "WB-MUG", MAIN)["inventoryItemId"]
+    httpx.post(f"{shop}/_sandbox/inventory", json={"inventoryItemId": item_gid, "locationId": MAIN,
+                                                   "available": 5}).raise_for_status()
+    internal_id, modified = item(netsuite, "WB-MUG", stock(40, 4, 10))
+    event = notice(pipeline.ledger, "inventoryItem", internal_id, modified)
+    with pytest.raises(Exception, match="COMPARE_QUANTITY_STALE"):
+        sync(pipeline, event)
+    reason = pipeline.ledger.outcomes(event)[-1].reason or ""
+    assert f"location {MAIN}: the shop holds 5 available where erpsync set or read 24 last" in reason
+    assert level(shop, "WB-MUG", MAIN)["available"] == 5
+
+
+def test_a_price_change_sets_the_variants_prices(pipeline, netsuite, shop, order):
+    internal_id, modified = item(netsuite, "WB-CAP", {"price": {"items": [
+        {"priceLevel": {"id": "1", "refName": "Base Price"}, "price": 12.5},
+        {"priceLevel": {"id": "7", "refName": "MSRP"}, "price": 15}]}})
+    assert sync(pipeline, notice(pipeline.ledger, "price", internal_id, modified)) == "synced"
+    [variant] = [v for v in httpx.get(f"{shop}/_sandbox/variants").json()["variants"] if v["sku"] == "WB-CAP"]
+    assert (variant["price"], variant["compareAtPrice"]) == ("12.50", "15.00")
