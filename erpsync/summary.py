@@ -69,7 +69,12 @@ def summarize(ledger: Ledger) -> Summary:
     return summary
 
 
-def format_summary(s: Summary, *, max_records: int = 100) -> str:
+RECORDS_SHOWN = 5  # the ERP records listed by default: production holds thousands
+
+
+def format_summary(s: Summary, *, max_records: int | None = RECORDS_SHOWN, explain: bool = True) -> str:
+    """The counts, each with what it counts; the dead letters; the ERP records written, the first ``max_records``
+    of them (None: all)."""
     lines = [
         f"received      {s.deliveries} deliveries ({s.events} unique, {s.redeliveries} redelivered)",
         f"synced        {s.synced}",
@@ -89,12 +94,29 @@ def format_summary(s: Summary, *, max_records: int = 100) -> str:
     if s.dead_lettered:
         lines.append("  one of them in full, with its run: erpsync dlq show EVENT (an id, entity or order code)")
     if s.records:
-        lines.append(f"ERP records ({len(s.records)}): external id → ERP internal id")
-        for _, external_id, erp_id in s.records[:max_records]:
+        shown = s.records if max_records is None else s.records[:max_records]
+        first = "" if len(shown) == len(s.records) else f", the first {len(shown)}"
+        lines.append(f"ERP records ({len(s.records)}{first}): external id → ERP internal id")
+        for _, external_id, erp_id in shown:
             lines.append(f"  {external_id} → {erp_id}")
-        if len(s.records) > max_records:
-            lines.append(f"  … and {len(s.records) - max_records} more (erpsync status)")
+        if len(shown) < len(s.records):
+            lines.append(f"  … and {len(s.records) - len(shown)} more: erpsync status --all lists every one")
+    if explain:
+        lines += ["", *COUNTS_EXPLAINED]
     return "\n".join(lines)
+
+
+# One line per count of format_summary: what it counts, for a reader who has not read the ledger's code.
+COUNTS_EXPLAINED = (
+    "what the counts mean:",
+    "  received       webhook POSTs the receiver accepted; unique = distinct delivery ids (the inbox's events),"
+    " redelivered = the same delivery id sent again",
+    "  synced         events whose record the ERP now holds (written, or already as wanted)",
+    "  duplicates     events not applied again: a repeated delivery id, or a body already applied",
+    "  superseded     events older than the version of the entity already applied (not written back)",
+    "  dead-lettered  events that failed for good: each waits for a person (erpsync dlq list)",
+    "  skipped        events a mapping's skip: rule left out on purpose; pending = not handled yet",
+)
 
 
 def empty_ledger_note(database_url: str) -> str:
