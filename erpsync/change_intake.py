@@ -12,15 +12,18 @@ order in which notices arrive matters less. Both ways give a change the same del
 read and notified, is one inbox event (the second a redelivery). Topic ``<recordType>.changed``; body::
 
     {"type": "itemFulfillment.changed", "timestamp": "2026-11-28T03:01:20Z",
-     "data": {"recordType": "itemFulfillment", "id": "4512", "externalId": null, "lastModified": "2026-11-28T03:01:20Z"}}
+     "data": {"recordType": "itemFulfillment", "id": "4512", "externalId": null,
+              "lastModified": "2026-11-28T03:01:20Z"}}
 
 ``timestamp`` is when the change happened (its last modified time), so the reader writes the same bytes each time.
 The entity is (erp, recordType, id, shop) and its version ``data.lastModified``.
 
-Record types read (the choice for NetSuite, issue 14): ``itemFulfillment`` (shipments) and ``inventoryItem``, whose
-one notice stands for both its stock and its prices. SuiteQL's ``item.lastmodifieddate`` moves when the item
-record is saved, which is where a price level's price is edited (the item's pricing sublist; SuiteQL's pricing
-table has no modification time of its own) and where the ERP sandbox keeps each location's quantities. In
+Record types read (the choice for NetSuite, issue 14): ``itemFulfillment`` (shipments), ``inventoryItem`` (stock) and
+``price`` (an item's prices: ``data.recordType`` "price", ``data.id`` the item's internal id). Prices live on the
+item's pricing sublist, which has no record or modification time of its own, so NetSuite's reader reads a price
+change as a change of the item (``item.lastmodifieddate``, moved when the item is saved, which is where a price
+level's price is edited); an item's change is therefore both an ``inventoryItem`` and a ``price`` notice, and the
+pipeline finds an unchanged side unchanged. The ERP sandbox keeps each location's quantities on the item. In
 NetSuite itself a quantity moved by a transaction (a receipt, an adjustment, a fulfillment) does not save the
 item, so stock changes there also follow the shipments read here; a reader of inventory balances is not built.
 
@@ -48,7 +51,7 @@ from erpsync.run_control import RunControl
 
 log = logging.getLogger(__name__)
 
-DEFAULT_RECORD_TYPES = ("itemFulfillment", "inventoryItem")
+DEFAULT_RECORD_TYPES = ("itemFulfillment", "inventoryItem", "price")
 DEFAULT_OVERLAP = timedelta(minutes=2)
 DEFAULT_PAGE_SIZE = 200
 # A pass stops after this many pages of one record type and says so; the next pass goes on from its cursor.

@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser(
         "serve", help="run the webhook receiver",
-        description="Run the webhook receiver: POST /webhooks/{shopify,woocommerce,standard}, GET /healthz, "
+        description="Run the webhook receiver: POST /webhooks/{shopify,woocommerce,standard,netsuite}, GET /healthz, "
                     "GET /openapi.json. Each source's secret comes from ERPSYNC_<SOURCE>_WEBHOOK_SECRET "
                     "(comma-separated while rotating) or the Prefect Secret block <source>-webhook-secret.")
     serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: %(default)s)")
@@ -111,10 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
     purge.set_defaults(handler=_purge)
 
     _add_dlq(commands)
-    from erpsync import db_commands, privacy_commands
+    from erpsync import db_commands, poll_command, privacy_commands
 
     privacy_commands.add_commands(commands)
     db_commands.add_commands(commands)
+    poll_command.add_commands(commands)
 
     status = commands.add_parser(
         "status", help="counts of the inbox and ledger, and dead-lettered events; or one order's events",

@@ -42,7 +42,9 @@ TRANSACTION_TYPE_CODES = {
     "creditMemo": "CustCred", "returnAuthorization": "RtnAuth", "itemFulfillment": "ItemShip",
 }
 # REST record type → its SuiteQL table, for the entity records whose changes can be read (transactions: above).
-CHANGE_TABLES = {"customer": "customer", "inventoryItem": "item", "nonInventorySaleItem": "item"}
+# "price" is the way back's notice of an item's prices (issue 14): they live on the item's pricing sublist, which
+# has no record or modification time of its own, so a price change is read as a change of the item (its id).
+CHANGE_TABLES = {"customer": "customer", "inventoryItem": "item", "nonInventorySaleItem": "item", "price": "item"}
 
 # A format mask both NetSuite (Oracle) and the ERP sandbox read; lastmodifieddate is compared and returned
 # through it, because SuiteQL neither takes a bare string as a timestamp nor returns one in a fixed format
