@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import re
 import signal
 from pathlib import Path
 from typing import Any
@@ -79,6 +81,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
              + ", ".join(DEFAULT_LISTS) + "; defaults: " + ", ".join(
                  f"{kind} {_ranges(ids)}" for kind, ids in DEFAULT_LISTS.items()) + ")",
     )
+    parser.add_argument("--notify-url", metavar="URL",
+                        help="post a signed change notice of each saved watched record here, as erpsync's user-event "
+                             "script does, e.g. http://127.0.0.1:8600/webhooks/netsuite (default: none)")
+    parser.add_argument("--notify-secret", metavar="WHSEC", default=os.environ.get("ERPSYNC_NETSUITE_WEBHOOK_SECRET"),
+                        help="Standard Webhooks secret (whsec_...) the notices are signed with (default: "
+                             "ERPSYNC_NETSUITE_WEBHOOK_SECRET)")
+    parser.add_argument("--notify-types", type=_record_types, default=frozenset({"itemFulfillment", "inventoryItem"}),
+                        metavar="TYPES", help="record types whose saves are notified, comma separated (default: "
+                                              "itemFulfillment,inventoryItem; an item's notice also covers its prices)")
     parser.add_argument("--log-level", default="warning", help="uvicorn log level")
 
 
@@ -109,6 +120,14 @@ def _external_ids(text: str) -> frozenset[str]:
     return ids
 
 
+def _record_types(text: str) -> frozenset[str]:
+    types = frozenset(part.strip() for part in text.split(",") if part.strip())
+    if not types or any(not re.fullmatch(r"[a-z][A-Za-z0-9]*", t) for t in types):
+        raise argparse.ArgumentTypeError(f"give record types as the REST API names them, e.g. itemFulfillment "
+                                         f"(got {text!r})")
+    return types
+
+
 def _statuses(text: str) -> tuple[int, ...]:
     statuses = tuple(int(part) for part in text.split(",") if part.strip())
     if not statuses or any(not 400 <= status <= 599 for status in statuses):
@@ -135,11 +154,16 @@ def options_from_args(args: argparse.Namespace) -> SandboxOptions:
         items=args.items,
         customers=args.customers,
         lists={**DEFAULT_LISTS, **dict(args.lists)},
+        notify_url=args.notify_url,
+        notify_secret=args.notify_secret,
+        notify_types=args.notify_types,
     )
 
 
 def run(args: argparse.Namespace) -> int:
     """Serve until SIGTERM or SIGINT; print ``ready on http://HOST:PORT`` once listening."""
+    if args.notify_url and not args.notify_secret:
+        raise SystemExit("--notify-url needs --notify-secret (or ERPSYNC_NETSUITE_WEBHOOK_SECRET)")
     app = create_app(options_from_args(args))
     config = uvicorn.Config(
         app, host=args.host, port=args.port, log_level=args.log_level, access_log=False, timeout_graceful_shutdown=5

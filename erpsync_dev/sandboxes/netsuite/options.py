@@ -36,6 +36,10 @@ class SandboxOptions:
     customers: dict[int, str] = field(default_factory=lambda: dict(DEFAULT_CUSTOMERS))
     # The internal ids of each list a transaction's select fields point into (see DEFAULT_LISTS).
     lists: dict[str, frozenset[int]] = field(default_factory=lambda: dict(DEFAULT_LISTS))
+    # Change notices as erpsync's user-event script posts them (notices.py): where, signed with what, for which types.
+    notify_url: str | None = None
+    notify_secret: str | None = None
+    notify_types: frozenset[str] = frozenset({"itemFulfillment", "inventoryItem"})
 
 
 DEFAULT_CUSTOMERS = {110: "Web Store"}

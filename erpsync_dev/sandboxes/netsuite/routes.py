@@ -19,6 +19,7 @@ from starlette.routing import Route
 from erpsync_dev.sandboxes.netsuite.auth import TOKEN_PATH, TokenIssuer
 from erpsync_dev.sandboxes.netsuite.error_bodies import malformed, netsuite_error, not_found, search_error
 from erpsync_dev.sandboxes.netsuite.faults import FrontDoor
+from erpsync_dev.sandboxes.netsuite.notices import NoticeSender, NoticeTarget
 from erpsync_dev.sandboxes.netsuite.options import SandboxOptions
 from erpsync_dev.sandboxes.netsuite.records import TRANSACTION_TYPES, Rejection
 from erpsync_dev.sandboxes.netsuite.records import field as _field
@@ -40,6 +41,15 @@ class ErpSandbox:
         self.store = RecordStore(options.db_path, options.items, options.customers, options.lists)
         self.auth = TokenIssuer(options)
         self.door = FrontDoor(options, self.auth)
+        target = (NoticeTarget(options.notify_url, options.notify_secret, options.notify_types)
+                  if options.notify_url and options.notify_secret else None)
+        self.notices = NoticeSender(target)
+
+    def _notify(self, record_type: str, internal_id: int | str) -> None:
+        """The saved record's change notices, as the user-event script's afterSubmit posts them (notices.py)."""
+        row = self.store.find(record_type, str(internal_id))
+        if row is not None:
+            self.notices.changed(record_type, row["internal_id"], row["external_id"], row["last_modified"])
 
     # -- record API --
 
@@ -61,6 +71,7 @@ class ErpSandbox:
         if isinstance(written, Rejection):
             return _rejected(written)
         internal_id, _ = written
+        self._notify(record_type, internal_id)
         return Response(status_code=204, headers={"Location": self._record_url(request, record_type, internal_id)})
 
     async def patch(self, request: Request) -> Response:
@@ -76,6 +87,7 @@ class ErpSandbox:
             return not_found()
         if isinstance(written, Rejection):
             return _rejected(written)
+        self._notify(record_type, written)
         return Response(status_code=204, headers={"Location": self._record_url(request, record_type, written)})
 
     async def create(self, request: Request) -> Response:
@@ -93,6 +105,7 @@ class ErpSandbox:
             return netsuite_error(400, "USER_ERROR", "A record with the same external ID already exists.", "externalId")
         if isinstance(created, Rejection):
             return _rejected(created)
+        self._notify(record_type, created)
         return Response(status_code=204, headers={"Location": self._record_url(request, record_type, created)})
 
     async def transform(self, request: Request) -> Response:
@@ -116,6 +129,7 @@ class ErpSandbox:
         if isinstance(created, Rejection):
             return _rejected(created)
         internal_id, _ = created
+        self._notify("itemFulfillment", internal_id)
         return Response(status_code=204,
                         headers={"Location": self._record_url(request, "itemFulfillment", internal_id)})
 
@@ -255,6 +269,15 @@ class ErpSandbox:
     async def sandbox_revoke_tokens(self, request: Request) -> Response:
         return JSONResponse({"revoked": self.auth.revoke()})
 
+    async def sandbox_notices(self, request: Request) -> Response:
+        """GET: where notices go and how many were sent; POST ``{"url", "secret", "types"}``: (re)configure them."""
+        if request.method == "GET":
+            return JSONResponse(self.notices.state())
+        try:
+            return JSONResponse(self.notices.configure(await _json_body(request)))
+        except ValueError as exc:
+            return JSONResponse({"error": str(exc)}, 400)
+
 
 async def _json_body(request: Request) -> Any:
     try:
@@ -329,6 +352,7 @@ def create_app(options: SandboxOptions | None = None) -> Starlette:
         try:
             yield
         finally:
+            sandbox.notices.close()
             sandbox.store.close()
 
     async def healthz(request: Request) -> Response:
@@ -354,6 +378,7 @@ def create_app(options: SandboxOptions | None = None) -> Starlette:
             Route("/_sandbox/faults", sandbox.sandbox_faults, methods=["POST"]),
             Route("/_sandbox/reset", sandbox.sandbox_reset, methods=["POST"]),
             Route("/_sandbox/revoke-tokens", sandbox.sandbox_revoke_tokens, methods=["POST"]),
+            Route("/_sandbox/notices", sandbox.sandbox_notices, methods=["GET", "POST"]),
         ],
         lifespan=lifespan,
     )
