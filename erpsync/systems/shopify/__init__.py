@@ -1,7 +1,7 @@
 """Shopify: order, refund, fulfillment, product and customer webhooks in, its Admin API read for reconciliation."""
 
 from erpsync.ports import PayloadModel, System
-from erpsync.systems.shopify import compliance, models, money, order_delete, refund_money
+from erpsync.systems.shopify import compliance, fields, models, money, order_delete, refund_money
 from erpsync.systems.shopify.admin import ShopifyAdminClient
 from erpsync.systems.shopify.webhooks import ShopifySource
 from erpsync.systems.shopify.writer import NATURAL_KEYS, ShopifyWriter
@@ -23,5 +23,6 @@ SYSTEM = System(
     order_reader=ShopifyAdminClient.from_env,
     # The way back: fulfillments, inventory levels and variant prices written through the GraphQL Admin API.
     writer=ShopifyWriter.from_env,
+    record_fields=fields.RECORD_FIELDS,
     natural_keys=NATURAL_KEYS,
 )
