@@ -76,7 +76,7 @@ def test_a_forked_run_is_cancelled_from_prefect(stack, http):
     run, process, launcher = held_run(stack_, http, 950000000001)
     http.post(f"{stack_.config.prefect_api}/flow_runs/{run['id']}/set_state",
               json={"state": {"type": "CANCELLING", "name": "Cancelling"}, "force": True}).raise_for_status()
-    cancelled = run_of(http, stack_.config, int(run["name"].split("-")[1]), ("CANCELLED",), timeout=120)
+    cancelled = run_of(http, stack_.config, int(run["parameters"]["event_id"]), ("CANCELLED",), timeout=120)
     assert cancelled["state_name"] == "Cancelled"
     wait_gone(process)
     wait_gone(launcher)
@@ -87,6 +87,6 @@ def test_a_forked_run_ends_when_its_launcher_is_killed(stack, http):
     run, process, launcher = held_run(stack_, http, 950000000002)
     os.kill(launcher, signal.SIGKILL)  # what the worker's host does to its children when it dies
     wait_gone(process)
-    ended = run_of(http, stack_.config, int(run["name"].split("-")[1]), ("CRASHED", "FAILED", "CANCELLED"),
+    ended = run_of(http, stack_.config, int(run["parameters"]["event_id"]), ("CRASHED", "FAILED", "CANCELLED"),
                    timeout=120)
     assert ended["state_type"] in ("CRASHED", "FAILED", "CANCELLED")
