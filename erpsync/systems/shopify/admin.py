@@ -58,6 +58,18 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(seconds, 0.0)
 
 
+def shop_from_env(environ: Mapping[str, str]) -> tuple[str, SecretStr]:
+    """The shop's URL and access token (``ERPSYNC_SHOPIFY_SHOP_URL``, ``_ACCESS_TOKEN``); ConfigError names one unset.
+
+    Both the Admin REST client here and the GraphQL client (graphql.py) are built from them."""
+    url = environ.get(SHOP_URL_ENV, "").strip()
+    token = environ.get(ACCESS_TOKEN_ENV, "").strip()
+    for name, value in ((SHOP_URL_ENV, url), (ACCESS_TOKEN_ENV, token)):
+        if not value:
+            raise ConfigError(f"{name}: not set")
+    return url, SecretStr(token)
+
+
 class ShopifyAdminClient:
     """Reads orders page by page through ``GET /admin/api/{version}/orders.json``.
 
@@ -100,12 +112,7 @@ class ShopifyAdminClient:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ, **options: Any) -> ShopifyAdminClient:
         """Built from ``ERPSYNC_SHOPIFY_SHOP_URL`` and ``ERPSYNC_SHOPIFY_ACCESS_TOKEN``; ConfigError names one unset."""
-        url = environ.get(SHOP_URL_ENV, "").strip()
-        token = environ.get(ACCESS_TOKEN_ENV, "").strip()
-        for name, value in ((SHOP_URL_ENV, url), (ACCESS_TOKEN_ENV, token)):
-            if not value:
-                raise ConfigError(f"{name}: not set")
-        return cls(url, SecretStr(token), **options)
+        return cls(*shop_from_env(environ), **options)
 
     def __enter__(self) -> ShopifyAdminClient:
         return self

@@ -24,10 +24,9 @@ import httpx
 from pydantic import SecretStr
 
 from erpsync.errors import ConfigError, ErpRejected, PermanentError, TransientError
+from erpsync.systems.shopify.admin import ACCESS_TOKEN_ENV, SHOP_URL_ENV, shop_from_env
 
 API_VERSION = "2025-01"
-SHOP_URL_ENV = "ERPSYNC_SHOPIFY_SHOP_URL"
-ACCESS_TOKEN_ENV = "ERPSYNC_SHOPIFY_ACCESS_TOKEN"
 # Shopify refuses a single query over 1,000 requested points (MAX_COST_EXCEEDED) whatever the bucket holds.
 MAX_QUERY_COST = 1000
 # A mutation costs 10 points: the estimate for one not seen yet. A query not seen yet is sent on what we know.
@@ -94,12 +93,7 @@ class ShopifyGraphQL:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ, **options: Any) -> ShopifyGraphQL:
         """Built from ``ERPSYNC_SHOPIFY_SHOP_URL`` and ``ERPSYNC_SHOPIFY_ACCESS_TOKEN``; ConfigError names one unset."""
-        url = environ.get(SHOP_URL_ENV, "").strip()
-        token = environ.get(ACCESS_TOKEN_ENV, "").strip()
-        for name, value in ((SHOP_URL_ENV, url), (ACCESS_TOKEN_ENV, token)):
-            if not value:
-                raise ConfigError(f"{name}: not set")
-        return cls(url, SecretStr(token), **options)
+        return cls(*shop_from_env(environ), **options)
 
     def __enter__(self) -> ShopifyGraphQL:
         return self
