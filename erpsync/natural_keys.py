@@ -6,6 +6,9 @@ system's query builder, so it imports nothing of either.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Mapping
+
 from erpsync.errors import MappingError
 
 # Fields whose values are personal data: an error names the field, never the value.
@@ -28,3 +31,18 @@ def check_lookup_value(value: str, field: str) -> str:
     if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in value):
         raise MappingError(f"{shown} holds a control character")
     return value
+
+
+def check_natural_key(keys: Mapping[str, frozenset[str]], record_type: str, field: str) -> None:
+    """ValueError unless ``keys`` (a system's natural keys) allow ``record_type.field``, with the close name.
+
+    The only guard before the names reach a system's query text."""
+    if record_type not in keys:
+        close = difflib.get_close_matches(record_type, keys, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(sorted(keys))}"
+        raise ValueError(f"unknown ERP record {record_type!r} ({hint})")
+    allowed = keys[record_type]
+    if field not in allowed:
+        close = difflib.get_close_matches(field, allowed, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(sorted(allowed))}"
+        raise ValueError(f"{record_type!r} cannot be looked up by {field!r} ({hint})")

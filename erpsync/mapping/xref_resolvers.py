@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from erpsync.errors import MappingError
-from erpsync.natural_keys import PERSONAL_FIELDS, check_lookup_value  # noqa: F401  (imported from here)
+from erpsync.natural_keys import PERSONAL_FIELDS, check_lookup_value, check_natural_key  # noqa: F401  (imported from here)
 
 if TYPE_CHECKING:
     from erpsync.mapping.engine import MappedRecord
@@ -27,22 +27,11 @@ def check_xref_field(record_type: str, field: str, system: str | None = None) ->
     The only guard before the names reach a query text: each system's own ``find_id`` checks them again.
     ``None``: the mappings' default target, until a mapping's ``to:`` reaches its transforms.
     """
-    import difflib
-
     # Imported here: the registry imports the mapping engine, which imports this module.
     from erpsync.systems import DEFAULT_TARGET
     from erpsync.systems import system as registered
 
-    keys = registered(system or DEFAULT_TARGET).natural_keys
-    if record_type not in keys:
-        close = difflib.get_close_matches(record_type, keys, n=1)
-        hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(sorted(keys))}"
-        raise ValueError(f"unknown ERP record {record_type!r} ({hint})")
-    allowed = keys[record_type]
-    if field not in allowed:
-        close = difflib.get_close_matches(field, allowed, n=1)
-        hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(sorted(allowed))}"
-        raise ValueError(f"{record_type!r} cannot be looked up by {field!r} ({hint})")
+    check_natural_key(registered(system or DEFAULT_TARGET).natural_keys, record_type, field)
 
 
 @runtime_checkable

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from erpsync.errors import ConfigError
-from erpsync.natural_keys import check_lookup_value
+from erpsync.natural_keys import check_lookup_value, check_natural_key
 
 # SuiteQL table → the columns a mapping may look an internal id up by (each unique enough to be a key): the
 # NetSuite System's ``natural_keys`` (erpsync/systems/netsuite/__init__.py).
@@ -55,7 +55,7 @@ TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 def suiteql_lookup(record_type: str, field: str, value: str) -> str:
     """``SELECT id FROM record WHERE field = '…'`` with the value as a checked literal; the names must be allowed."""
-    check_natural_key(record_type, field)
+    check_natural_key(NATURAL_KEYS, record_type, field)
     if field in CASE_INSENSITIVE_FIELDS:
         return f"SELECT id FROM {record_type} WHERE LOWER({field}) = {suiteql_literal(value.lower(), field)}"
     return f"SELECT id FROM {record_type} WHERE {field} = {suiteql_literal(value, field)}"
@@ -68,21 +68,6 @@ def suiteql_literal(value: str, field: str) -> str:
     """
     check_lookup_value(value, field)
     return "'" + value.replace("'", "''") + "'"
-
-
-def check_natural_key(record_type: str, field: str) -> None:
-    """ValueError unless ``record_type.field`` is on the allow-list (the only guard before it reaches a query)."""
-    import difflib
-
-    if record_type not in NATURAL_KEYS:
-        close = difflib.get_close_matches(record_type, NATURAL_KEYS, n=1)
-        hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(sorted(NATURAL_KEYS))}"
-        raise ValueError(f"unknown ERP record {record_type!r} ({hint})")
-    allowed = NATURAL_KEYS[record_type]
-    if field not in allowed:
-        close = difflib.get_close_matches(field, allowed, n=1)
-        hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(sorted(allowed))}"
-        raise ValueError(f"{record_type!r} cannot be looked up by {field!r} ({hint})")
 
 
 # --- changes since a cursor -----------------------------------------------------------------------------------
