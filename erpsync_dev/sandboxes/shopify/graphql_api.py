@@ -370,6 +370,8 @@ class AdminGraphQL:
             "orders": orders,
             "order": order,
             "fulfillmentOrder": fulfillment_order,
+            # https://shopify.dev/docs/api/admin-graphql/2025-01/queries/fulfillment
+            "fulfillment": lambda info, id: self._fulfillment_by_gid(id),
             "productVariant": lambda info, id: self.variant_node(parse_gid(id, "ProductVariant")),
             "productVariants": self.product_variants,
             "product": lambda info, id: self.product_node(parse_gid(id, "Product")),
@@ -379,6 +381,7 @@ class AdminGraphQL:
                 [([n], self.location_node(n)) for n in LOCATIONS], args),
             "fulfillmentCreate": self.fulfillment_create,
             "fulfillmentTrackingInfoUpdate": self.fulfillment_tracking_info_update,
+            "fulfillmentCancel": self.fulfillment_cancel,
             "inventorySetQuantities": self.inventory_set_quantities,
             "productVariantsBulkUpdate": self.product_variants_bulk_update,
         }
@@ -417,6 +420,35 @@ class AdminGraphQL:
         order = self._order(fulfillment.order_id)
         return {"fulfillment": self.fulfillment_node(fulfillment, order) if order else None, "userErrors": []}
 
+
+    def _fulfillment_by_gid(self, value: str) -> dict[str, Any] | None:
+        number = _maybe_gid(value, "Fulfillment")
+        fulfillment = self.state.fulfillments.get(number) if number else None
+        order = self._order(fulfillment.order_id) if fulfillment else None
+        return self.fulfillment_node(fulfillment, order) if fulfillment and order else None
+
+    def fulfillment_cancel(self, info: Any, id: str) -> dict[str, Any]:
+        """https://shopify.dev/docs/api/admin-graphql/2025-01/mutations/fulfillmentCancel: the fulfillment's status
+        becomes CANCELLED and its effect on the fulfillment orders is reversed, so its items can be fulfilled again.
+        Shopify closes a fully fulfilled fulfillment order and opens a new one for the cancelled items; here the
+        quantities go back to the lines they were taken from, which leaves the same quantities to fulfil. An
+        unknown or already cancelled fulfillment is a userError (the messages are the sandbox's own wording)."""
+        number = _maybe_gid(id, "Fulfillment")
+        fulfillment = self.state.fulfillments.get(number) if number else None
+        if fulfillment is None:
+            return {"fulfillment": None, "userErrors": [{"field": ["id"], "message": "Fulfillment does not exist."}]}
+        if fulfillment.status == "CANCELLED":
+            return {"fulfillment": None, "userErrors": [{"field": ["id"],
+                                                         "message": "Fulfillment is already cancelled."}]}
+        for line in fulfillment.lines:
+            fo = self.state.fulfillment_orders.get(line["fulfillment_order_id"])
+            taken = next((li for li in fo.lines if li.line_id == line["fulfillment_order_line_item_id"]), None) \
+                if fo else None
+            if taken is not None:
+                taken.remaining = min(taken.total, taken.remaining + line["quantity"])
+        fulfillment.status = "CANCELLED"
+        order = self._order(fulfillment.order_id)
+        return {"fulfillment": self.fulfillment_node(fulfillment, order) if order else None, "userErrors": []}
 
     def fulfillment_create(self, info: Any, fulfillment: dict[str, Any], message: str | None = None) -> dict:
         """https://shopify.dev/docs/api/admin-graphql/2025-01/mutations/fulfillmentCreate: fulfill some or all

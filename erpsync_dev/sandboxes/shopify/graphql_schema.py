@@ -3,7 +3,7 @@ refuses (in Shopify's error shape), and the calculated query cost.
 
 Types, fields and arguments follow the 2025-01 reference (https://shopify.dev/docs/api/admin-graphql/2025-01):
 ``Query.orders``, ``Order.fulfillmentOrders``, ``Query.productVariants`` (search by ``sku:``), ``fulfillmentCreate``
-with ``FulfillmentInput``, ``fulfillmentTrackingInfoUpdate``,
+with ``FulfillmentInput``, ``fulfillmentTrackingInfoUpdate``, ``fulfillmentCancel``,
 ``inventorySetQuantities`` with ``InventorySetQuantitiesInput``, ``productVariantsBulkUpdate`` with
 ``ProductVariantsBulkInput``. Only these are served; any other field is refused as Shopify refuses an unknown one.
 """
@@ -59,6 +59,7 @@ type Query {
          reverse: Boolean = false): OrderConnection!
   order(id: ID!): Order
   fulfillmentOrder(id: ID!): FulfillmentOrder
+  fulfillment(id: ID!): Fulfillment
   productVariant(id: ID!): ProductVariant
   productVariants(first: Int, after: String, last: Int, before: String, query: String): ProductVariantConnection!
   product(id: ID!): Product
@@ -71,6 +72,7 @@ type Mutation {
   fulfillmentCreate(fulfillment: FulfillmentInput!, message: String): FulfillmentCreatePayload
   fulfillmentTrackingInfoUpdate(fulfillmentId: ID!, trackingInfoInput: FulfillmentTrackingInput!,
                                 notifyCustomer: Boolean): FulfillmentTrackingInfoUpdatePayload
+  fulfillmentCancel(id: ID!): FulfillmentCancelPayload
   inventorySetQuantities(input: InventorySetQuantitiesInput!): InventorySetQuantitiesPayload
   productVariantsBulkUpdate(productId: ID!, variants: [ProductVariantsBulkInput!]!,
                             allowPartialUpdates: Boolean = false): ProductVariantsBulkUpdatePayload
@@ -154,6 +156,7 @@ type Fulfillment {
 type UserError { field: [String!] message: String! }
 type FulfillmentCreatePayload { fulfillment: Fulfillment userErrors: [UserError!]! }
 type FulfillmentTrackingInfoUpdatePayload { fulfillment: Fulfillment userErrors: [UserError!]! }
+type FulfillmentCancelPayload { fulfillment: Fulfillment userErrors: [UserError!]! }
 
 input FulfillmentOrderLineItemInput { id: ID! quantity: Int! }
 input FulfillmentOrderLineItemsInput {
