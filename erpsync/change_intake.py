@@ -27,6 +27,16 @@ pipeline finds an unchanged side unchanged. The ERP sandbox keeps each location'
 NetSuite itself a quantity moved by a transaction (a receipt, an adjustment, a fulfillment) does not save the
 item, so stock changes there also follow the shipments read here; a reader of inventory balances is not built.
 
+Two changes in one second: the ERP stamps a change to the second, so a second change within the second of the
+first has the first one's delivery id and is stored as its redelivery. A notice names the record, it does not carry
+it, so such a redelivery must not be lost when the first event has already read the record: ``reread_due`` says when
+a redelivery arrives after its event finished having read the record possibly before the change's second was over
+(the event arrived before that second's end plus ``REREAD_CLOCK_MARGIN`` for the two clocks), and the ledger then
+stores a re-read event, ``<delivery id>#reread-<n>`` with ``"reread": n`` in its body (``reread_delivery``), which
+reads the record again. A redelivery while the event still waits stays a plain redelivery: that event has not read
+yet. Each re-read event is itself received later than the change's second, so the overlap's later re-reads of the
+same change end as plain redeliveries: at most one extra read per change.
+
 The overlap window: a pass starts not after the newest change read but after the newest one older than
 ``overlap``, so a change committed late with a modification time already passed (a long transaction, clock skew
 beyond the ERP client's own settle window) is still read. Re-reading costs nothing but a redelivery count.
@@ -83,6 +93,52 @@ def notice_body(record_type: str, internal_id: str, external_id: str | None, mod
         "data": {"recordType": record_type, "id": str(internal_id), "externalId": external_id,
                  "lastModified": stamp},
     }, separators=(",", ":")).encode()
+
+
+# How far the ERP's clock (which stamps a change) and ours (which stamps an event's arrival) may disagree while a
+# re-read is still judged right; a larger skew can lose the second of two changes made within one second.
+REREAD_CLOCK_MARGIN = timedelta(seconds=30)
+REREAD_MARK = "#reread-"
+# The inbox states of an event that has read its record (or needed not to) and will not read it again by itself.
+READ_AND_FINISHED = frozenset({"synced", "skipped", "duplicate"})
+
+
+def changed_at(body: bytes) -> datetime | None:
+    """A notice's change time (``data.lastModified``), or None when the body does not say one."""
+    try:
+        stamp = json.loads(body)["data"]["lastModified"]
+        moment = datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+    except (ValueError, KeyError, TypeError):
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def reread_due(body: bytes, state: str, received_at: datetime) -> bool:
+    """Whether a notice delivered again must be read again: its last event (``state``, ``received_at``) finished,
+    and may have read the record before every change of the notice's second was made."""
+    if state not in READ_AND_FINISHED:
+        return False  # still waiting (it will read the record), superseded by a later read, or a dead letter
+    changed = changed_at(body)
+    if changed is None:
+        return True  # no change time to judge by: read again rather than lose a change
+    second_over = changed.astimezone(UTC).replace(microsecond=0) + timedelta(seconds=1)
+    return received_at < second_over + REREAD_CLOCK_MARGIN
+
+
+def reread_delivery(delivery: InboxDelivery, number: int) -> InboxDelivery:
+    """The ``number``-th re-read of a notice: its own delivery id, and a body that differs from the notice's (so the
+    pipeline's content check does not take it for the content already applied) by ``"reread": number``."""
+    payload = json.loads(delivery.body)
+    payload["reread"] = number
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    return InboxDelivery(source=delivery.source, delivery_id=f"{base_delivery_id(delivery.delivery_id)}{REREAD_MARK}"
+                         f"{number}", topic=delivery.topic, shop=delivery.shop, triggered_at=delivery.triggered_at,
+                         body=body, payload_sha256=sha256(body).hexdigest())
+
+
+def base_delivery_id(delivery_id: str) -> str:
+    """The notice's own delivery id, without a re-read's suffix."""
+    return delivery_id.split(REREAD_MARK, 1)[0]
 
 
 def notice_delivery(system: str, change: Change) -> InboxDelivery:

@@ -11,7 +11,8 @@
     │   └── ErpAuthError         the ERP refused our credentials even after a fresh token
     └── SkipEvent                skip: not a failure, recorded in the ledger and the run ends Completed
         ├── DuplicateEvent       this content was already applied
-        └── SupersededEvent      a newer version of this entity was already applied
+        ├── SupersededEvent      a newer version of this entity was already applied
+        └── WithdrawRecord       the source undid the record (a mapping's cancel:): what erpsync wrote is withdrawn
 
 Only ``TransientError`` triggers retries (in the core's retry policy and in Prefect's task retries).
 """
@@ -109,3 +110,9 @@ class DuplicateEvent(SkipEvent):
 
 class SupersededEvent(SkipEvent):
     outcome = "superseded"
+
+
+class WithdrawRecord(SkipEvent):
+    """A mapping's ``cancel:`` rule holds: the source undid the record (a shipment deleted or no longer shipped).
+    The pipeline withdraws what erpsync wrote for the entity in the target (its writer's ``delete``); when it wrote
+    nothing, the event is a plain skip with this reason."""

@@ -290,7 +290,7 @@ class Ledger:
                                                      payload_sha256)])[0]
 
     def record_deliveries(self, deliveries: Sequence[InboxDelivery], *,
-                          replays: Collection[str] = ()) -> list[Intake]:
+                          replays: Collection[str] = (), notices: Collection[str] | None = None) -> list[Intake]:
         """Store many deliveries in one transaction (the receiver's group commit); one Intake each, in order.
 
         One commit for a batch is what lets the intake take a burst: a commit per delivery serialises every
@@ -306,11 +306,17 @@ class Ledger:
         earlier event, and never dispatched. Topics the receiver acts on itself (receiver_topics) are exempt: a
         compliance request is carried out whenever it comes. Without ``replays`` (files, repairs, tests) only
         the delivery id counts.
+
+        ``notices``: the sources whose deliveries are change notices that name a record rather than carry it (by
+        default every ERP of the registry). A known delivery id of one of them arriving after its last event
+        finished having maybe read the record before the change's second was over (two changes in one second
+        share a delivery id; erpsync/change_intake.py, ``reread_due``) stores a re-read event,
+        ``<delivery id>#reread-<n>``, returned as new; while its event still waits it is a plain redelivery.
         """
-        return self._record_deliveries(deliveries, replays=replays)
+        return self._record_deliveries(deliveries, replays=replays, notices=notices)
 
     def _record_deliveries(self, deliveries: Sequence[InboxDelivery], *,
-                           replays: Collection[str] = ()) -> list[Intake]:
+                           replays: Collection[str] = (), notices: Collection[str] | None = None) -> list[Intake]:
         """One INSERT .. ON CONFLICT DO NOTHING RETURNING for the batch; known ids cost two more statements.
 
         The receiver's writer waits on every round trip (and, under load, on the GIL after it), so the usual
@@ -363,7 +369,7 @@ class Ledger:
                             payload_sha256=rows[key]["payload_sha256"],
                             reason=f"replay: {rows[key]['_why']} as inbox event {replayed[key]}; no new work")
                             for key in stored if key in replayed])
-                fresh, is_new, redelivered = set(ids), [], Counter()
+                fresh, is_new, redelivered, reread = set(ids), [], Counter(), set()
                 for d in deliveries:
                     key = (d.source, d.delivery_id)
                     is_new.append(key in fresh)
@@ -383,12 +389,26 @@ class Ledger:
                         known = connection.execute(select(table.c.id, table.c.delivery_id)
                                                    .where(table.c.source == source, table.c.delivery_id.in_(wanted)))
                         ids.update(((source, delivery_id), event_id) for event_id, delivery_id in known)
+                    rereads = _rereads(connection, statement, deliveries, redelivered,
+                                       notice_sources() if notices is None else frozenset(notices))
+                    for key, event_id in rereads.items():
+                        ids[key] = event_id
+                        reread.add(key)
         except (OperationalError, InterfaceError) as exc:
             raise TransientError(f"ledger database unavailable: {type(exc.orig).__name__ if exc.orig else exc}")\
                 from exc
-        return [Intake(event_id=ids[(d.source, d.delivery_id)], is_new=new and (d.source, d.delivery_id) not in replayed,
-                       duplicate_of=replayed.get((d.source, d.delivery_id)) if new else None)
-                for d, new in zip(deliveries, is_new, strict=True)]
+        # A notice's redelivery that made a re-read event answers with that event, new, so the caller starts its run.
+        first_reread: set[tuple[str, str]] = set()
+        intakes = []
+        for d, new in zip(deliveries, is_new, strict=True):
+            key = (d.source, d.delivery_id)
+            if not new and key in reread and key not in first_reread:
+                first_reread.add(key)
+                intakes.append(Intake(event_id=ids[key], is_new=True))
+                continue
+            intakes.append(Intake(event_id=ids[key], is_new=new and key not in replayed,
+                                  duplicate_of=replayed.get(key) if new else None))
+        return intakes
 
     def inbox_ping(self) -> None:
         with self.session() as session:
@@ -838,6 +858,48 @@ class Ledger:
                 row.newest_modified = newest_modified
             session.add(row)
             session.commit()
+
+
+def notice_sources() -> frozenset[str]:
+    """The sources whose deliveries are change notices: every ERP the registry lists (they send no webhooks of
+    their own, only notices of a change, read back before mapping)."""
+    from erpsync.systems import SYSTEMS  # the registry's packages import the ledger
+
+    return frozenset(name for name, system in SYSTEMS.items() if system.kind == "erp")
+
+
+def _rereads(connection, statement, deliveries: Sequence[InboxDelivery], redelivered: Counter,
+             notices: frozenset[str]) -> dict[tuple[str, str], int]:
+    """The re-read events stored for redelivered notices (key → the new event's id), in this transaction."""
+    from erpsync.change_intake import REREAD_MARK, reread_delivery, reread_due  # it imports the ledger
+
+    table = InboxEvent.__table__
+    made: dict[tuple[str, str], int] = {}
+    first = {(d.source, d.delivery_id): d for d in reversed(deliveries)}
+    for key in sorted(k for k in redelivered if k[0] in notices):
+        source, delivery_id = key
+        like = delivery_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + REREAD_MARK + "%"
+        last = connection.execute(
+            select(table.c.id, table.c.delivery_id, table.c.state, table.c.received_at)
+            .where(table.c.source == source,
+                   (table.c.delivery_id == delivery_id) | table.c.delivery_id.like(like, escape="\\"))
+            .order_by(table.c.id.desc()).limit(1)).first()
+        if last is None or not reread_due(first[key].body, last.state, _aware(last.received_at)):
+            continue
+        number = int(last.delivery_id.rsplit(REREAD_MARK, 1)[1]) + 1 if REREAD_MARK in last.delivery_id else 1
+        again = reread_delivery(first[key], number)
+        row = dict(source=source, delivery_id=again.delivery_id, topic=again.topic, shop=again.shop,
+                   triggered_at=again.triggered_at, received_at=utcnow(), payload_sha256=again.payload_sha256,
+                   body=again.body, redeliveries=0, state="received", source_event_id=None, api_version=None,
+                   duplicate_of=None, flow_run_id=None, dispatched_at=None)
+        created = connection.execute(statement, [row]).first()
+        if created is not None:  # another process made this re-read at the same moment: theirs runs
+            made[key] = created[0]
+    return made
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _split_replays(connection, rows: dict[tuple[str, str], dict], body_only: set[str]):

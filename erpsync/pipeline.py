@@ -35,6 +35,7 @@ from erpsync.errors import (
     PermanentError,
     SkipEvent,
     SupersededEvent,
+    WithdrawRecord,
 )
 from erpsync.ledger import EntityKey, EventLabel, InboxEvent, Ledger
 from erpsync.mapping import MappedRecord, Mapping, find_mapping
@@ -93,6 +94,8 @@ class Transformed:
     # existing lines, a first write need not read the record first.
     previous_erp_id: str | None = None
     elements: Elements | None = None
+    # The mapping's cancel: held (the source undid the record): the push withdraws what previous_erp_id names.
+    withdraw: str | None = None
 
 
 class ElementRefused(ErpRejected):
@@ -275,7 +278,14 @@ class SyncPipeline:
         if mapping.config.read:
             payload = self.read_source(mapping, payload)
         state = self.ledger.entity_state(event.key)
-        result = mapping.apply_each(payload, xref=self.xref_for(mapping.target))
+        try:
+            result = mapping.apply_each(payload, xref=self.xref_for(mapping.target))
+        except WithdrawRecord as undone:
+            if state is None or not state.to_id:
+                raise SkipEvent(f"{undone}; erpsync wrote nothing for it in {mapping.target}") from None
+            record = MappedRecord(mapping.config.record_type, state.external_id, {}, target=mapping.target)
+            return Transformed(record=record, mapping_version=mapping.version, previous_erp_id=state.to_id,
+                               withdraw=str(undone))
         for record in result.records:
             self.check_money(record, mapping.ref)
         each = mapping.config.each
@@ -305,6 +315,12 @@ class SyncPipeline:
                 raise MappingError(str(exc), field=f"read.{name}") from None
             record = reader.get(record_type, internal_id, expand_sub_resources=True)  # type: ignore[call-arg]
             if record is None:
+                if mapping.config.cancel:
+                    # Its cancel: rules decide (a shipment deleted cancels the shop's); the reads after it may
+                    # name it, so none is made, and the rules see neither.
+                    log.info("%s: read.%s: %s %s %s no longer exists", mapping.ref, name, mapping.source,
+                             record_type, internal_id)
+                    break
                 raise SkipEvent(f"read.{name}: {mapping.source} {record_type} {internal_id} no longer exists;"
                                 " nothing to sync")
             view[name] = record
@@ -319,7 +335,12 @@ class SyncPipeline:
         """Write the record; the ERP id it was last written to lets an update keep each line's identity."""
         record = transformed.record
         failpoints.hit("push.before")
-        if transformed.elements is not None:
+        if transformed.withdraw is not None:
+            assert transformed.previous_erp_id is not None  # transform withdraws only what was written
+            # False: withdrawn already (a retry after a crash before the ledger's commit), which is as good.
+            self.writer(record.target or DEFAULT_TARGET).delete(record.record_type, transformed.previous_erp_id)
+            erp_id = transformed.previous_erp_id
+        elif transformed.elements is not None:
             erp_id = self._push_elements(transformed.elements, transformed.mapping_version)
         else:
             erp_id = self.writer(record.target or DEFAULT_TARGET).upsert(
@@ -352,7 +373,8 @@ class SyncPipeline:
             source=event.source,
             outcome="synced",
             key=event.key,
-            reason=_left_out(transformed.elements),
+            reason=(f"withdrawn: {transformed.record.record_type} {erp_id} in {event.key.to_system} "
+                    f"({transformed.withdraw})" if transformed.withdraw else _left_out(transformed.elements)),
             external_id=transformed.record.external_id,
             to_id=erp_id,
             mapping_version=transformed.mapping_version,

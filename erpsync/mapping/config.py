@@ -331,6 +331,10 @@ class MappingConfig(_Strict):
     skip: list[RejectConfig] = Field(
         default_factory=list, description="events recorded as skipped with the message (not failures)"
     )
+    cancel: list[RejectConfig] = Field(
+        default_factory=list, description="the source undid the record: what erpsync wrote for the entity in the"
+        " target is withdrawn (its writer's delete), else the event is skipped with the message; tested first"
+    )
     money: MoneyOptions | None = Field(
         None, description="compute the order's money (at `order`) and check its total before every push"
     )
@@ -446,7 +450,7 @@ class MappingConfig(_Strict):
             )
         if any(p.segments[0].key == each.as_ for p in (*self.entity.id.fields, self.entity.version.field)):
             raise ValueError(f"each: entity.id and entity.version name the event's entity, not {each.as_!r}")
-        for what, rules in (("reject", self.reject), ("skip", self.skip)):
+        for what, rules in (("reject", self.reject), ("skip", self.skip), ("cancel", self.cancel)):
             for n, rule in enumerate(rules):
                 if any(p.segments[0].key == each.as_ for p in rule.when.paths()):
                     raise ValueError(f"{what}[{n}] applies to the whole event and cannot read {each.as_!r};"

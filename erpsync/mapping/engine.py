@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from erpsync.errors import ConfigError, MappingError, SkipEvent
+from erpsync.errors import ConfigError, MappingError, SkipEvent, WithdrawRecord
 from erpsync.mapping.config import EachConfig, FieldConfig, MappingConfig
 from erpsync.mapping.lookup_tables import LookupTable
 from erpsync.mapping.paths import MISSING, FieldPath, positions, read, write
@@ -272,6 +272,10 @@ class Mapping:
         return Records(tuple(records), tuple(skipped))
 
     def _gate(self, payload: AnyMapping[str, Any]) -> None:
+        # The source undoing the record comes first: its other rules may read what is no longer there.
+        for cancel in self.config.cancel:
+            if cancel.when.holds(payload):
+                raise WithdrawRecord(f"{cancel.when.paths()[0].text}: {cancel.message}")
         # A skip wins over a refusal: a test order or an unpaid one is never a dead letter.
         for skip in self.config.skip:
             if skip.when.holds(payload):
@@ -427,7 +431,7 @@ class Mapping:
             paths.append(self.config.each.key)
         paths.append(self.config.entity.version.field)
         shapes: set[tuple[str, ...]] = set()
-        for reject in (*self.config.reject, *self.config.skip):
+        for reject in (*self.config.reject, *self.config.skip, *self.config.cancel):
             paths.extend(reject.when.paths())
         if self.config.money is not None and self.config.model is not None:
             from erpsync.order_money import source_reads

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -144,9 +143,12 @@ def test_a_shipment_syncs_once_and_a_split_shipment_gives_two(pipeline, netsuite
         (f"gid://shopify/LineItem/{7001 + order}", 2)]
     assert made["notifyCustomer"] is True
 
-    # The same change again (read twice, or read and notified) is one delivery; a new event of it changes nothing.
+    # The same change again (read twice, or read and notified) right after its event synced: the record is read
+    # once more (a second change may share its second), and an unchanged shipment sends the shop nothing.
     again = notice(pipeline.ledger, "itemFulfillment", first_id, modified)
-    assert again == event
+    assert sync(pipeline, again) == "synced"
+    assert shop_fulfillments(shop, order) == [made]
+    # The same event run again (a retry) is a duplicate.
     assert sync(pipeline, again) == "duplicate"
     assert len(shop_fulfillments(shop, order)) == 1
 
@@ -172,13 +174,81 @@ def test_a_crash_before_the_ledger_knew_does_not_fulfil_twice(pipeline, netsuite
     assert [s.to_id for s in state] == [made]
 
 
-def test_a_fulfillment_deleted_in_netsuite_is_skipped_with_the_reason(pipeline, netsuite, order):
+def remaining(shop: str, order_id: int) -> dict[str, int]:
+    """Each line item's quantity left to fulfil on the order's fulfillment orders, as the GraphQL API says it."""
+    answer = httpx.post(f"{shop}/admin/api/2025-01/graphql.json", headers={"X-Shopify-Access-Token": TOKEN}, json={
+        "query": "query($id: ID!) { order(id: $id) { fulfillmentOrders(first: 5) { nodes { lineItems(first: 50) {"
+                 " nodes { remainingQuantity lineItem { id } } } } } } }",
+        "variables": {"id": f"gid://shopify/Order/{order_id}"}}).json()
+    left: dict[str, int] = {}
+    for fo in answer["data"]["order"]["fulfillmentOrders"]["nodes"]:
+        for line in fo["lineItems"]["nodes"]:
+            key = line["lineItem"]["id"].rsplit("/", 1)[1]
+            left[key] = left.get(key, 0) + line["remainingQuantity"]
+    return left
+
+
+def test_a_fulfillment_deleted_in_netsuite_cancels_the_shops(pipeline, netsuite, shop, order):
     sales_order(netsuite, order)
-    internal_id, modified = ship(netsuite, order, "wb-ship-4", [(7001, 1)], [])
+    internal_id, modified = ship(netsuite, order, "wb-ship-4", [(7001, 1)], ["1Z040"])
+    assert sync(pipeline, notice(pipeline.ledger, "itemFulfillment", internal_id, modified)) == "synced"
+    assert remaining(shop, order)[str(7001 + order)] == 2
+    assert netsuite.delete("itemFulfillment", internal_id)
+    event = notice(pipeline.ledger, "itemFulfillment", internal_id, "2026-12-31T00:00:00Z")  # the deletion's notice
+    assert sync(pipeline, event) == "synced"
+    [made] = shop_fulfillments(shop, order)
+    assert made["status"] == "CANCELLED"
+    assert remaining(shop, order)[str(7001 + order)] == 3  # its item is open to fulfil again
+    assert "withdrawn: fulfillment gid://shopify/Fulfillment/" in (pipeline.ledger.outcomes(event)[-1].reason or "")
+    # The deletion read again cancels nothing twice.
+    again = notice(pipeline.ledger, "itemFulfillment", internal_id, "2026-12-31T00:00:01Z")
+    assert sync(pipeline, again) == "synced"
+    assert [f["status"] for f in shop_fulfillments(shop, order)] == ["CANCELLED"]
+
+
+def test_a_fulfillment_never_synced_and_deleted_is_skipped_with_the_reason(pipeline, netsuite, order):
+    sales_order(netsuite, order)
+    internal_id, modified = ship(netsuite, order, "wb-ship-5", [(7001, 1)], [])
     assert netsuite.delete("itemFulfillment", internal_id)
     event = notice(pipeline.ledger, "itemFulfillment", internal_id, modified)
     assert sync(pipeline, event) == "skipped"
-    assert "no longer exists" in (pipeline.ledger.outcomes(event)[-1].reason or "")
+    assert "erpsync wrote nothing for it in shopify" in (pipeline.ledger.outcomes(event)[-1].reason or "")
+
+
+def test_a_fulfillment_moved_back_from_shipped_cancels_and_shipping_it_again_fulfils_anew(pipeline, netsuite, shop,
+                                                                                         order):
+    sales_order(netsuite, order)
+    internal_id, modified = ship(netsuite, order, "wb-ship-6", [(7002, 2)], ["1Z060"])
+    assert sync(pipeline, notice(pipeline.ledger, "itemFulfillment", internal_id, modified)) == "synced"
+    body = {"createdFrom": {"externalId": f"shopify-order-{order}"},
+            "package": {"items": [{"packageTrackingNumber": "1Z060"}]}}
+    netsuite.fulfil("wb-ship-6", {**body, "shipStatus": {"id": "B"}}, previous_id=internal_id)
+    packed = netsuite.get("itemFulfillment", internal_id)["lastModifiedDate"]
+    assert sync(pipeline, notice(pipeline.ledger, "itemFulfillment", internal_id, packed)) == "synced"
+    assert [f["status"] for f in shop_fulfillments(shop, order)] == ["CANCELLED"]
+    assert remaining(shop, order)[str(7002 + order)] == 2
+
+    # Shipped again, with a new tracking number: the shop's cancelled fulfillment cannot be revived, a new one is made.
+    netsuite.fulfil("wb-ship-6", {"createdFrom": body["createdFrom"], "shipStatus": {"id": "C"},
+                                  "package": {"items": [{"packageTrackingNumber": "1Z061"}]}}, previous_id=internal_id)
+    shipped = netsuite.get("itemFulfillment", internal_id)["lastModifiedDate"]
+    assert sync(pipeline, notice(pipeline.ledger, "itemFulfillment", internal_id, shipped)) == "synced"
+    cancelled, live = shop_fulfillments(shop, order)
+    assert (cancelled["status"], live["status"]) == ("CANCELLED", "SUCCESS")
+    assert [t["number"] for t in live["trackingInfo"]] == ["1Z061"]
+    assert remaining(shop, order)[str(7002 + order)] == 0
+
+
+def test_tracking_edited_in_netsuite_updates_the_shops_fulfillment(pipeline, netsuite, shop, order):
+    sales_order(netsuite, order)
+    internal_id, modified = ship(netsuite, order, "wb-ship-7", [(7001, 3)], ["1Z070"])
+    assert sync(pipeline, notice(pipeline.ledger, "itemFulfillment", internal_id, modified)) == "synced"
+    netsuite.fulfil("wb-ship-7", {"createdFrom": {"externalId": f"shopify-order-{order}"},
+                                  "package": {"items": [{"packageTrackingNumber": "1Z071"}]}}, previous_id=internal_id)
+    edited = netsuite.get("itemFulfillment", internal_id)["lastModifiedDate"]
+    assert sync(pipeline, notice(pipeline.ledger, "itemFulfillment", internal_id, edited)) == "synced"
+    [made] = shop_fulfillments(shop, order)
+    assert (made["status"], [t["number"] for t in made["trackingInfo"]]) == ("SUCCESS", ["1Z071"])
 
 
 def item(netsuite: NetSuiteClient, sku: str, body: dict[str, Any]) -> tuple[str, str]:
@@ -212,9 +282,6 @@ def test_stock_sets_the_shops_quantities_and_a_change_in_the_shop_is_not_overwri
     item_gid = level(shop, "WB-MUG", MAIN)["inventoryItemId"]
     httpx.post(f"{shop}/_sandbox/inventory", json={"inventoryItemId": item_gid, "locationId": MAIN,
                                                    "available": 5}).raise_for_status()
-    # The ERP's next change, a second later: NetSuite stamps changes to the second, and two changes of one second
-    # share a delivery id (the second is a redelivery of the first, a known limit of the notices).
-    time.sleep(1.1)
     internal_id, modified = item(netsuite, "WB-MUG", stock(40, 4, 10))
     event = notice(pipeline.ledger, "inventoryItem", internal_id, modified)
     with pytest.raises(Exception, match="COMPARE_QUANTITY_STALE"):
@@ -231,3 +298,35 @@ def test_a_price_change_sets_the_variants_prices(pipeline, netsuite, shop, order
     assert sync(pipeline, notice(pipeline.ledger, "price", internal_id, modified)) == "synced"
     [variant] = [v for v in httpx.get(f"{shop}/_sandbox/variants").json()["variants"] if v["sku"] == "WB-CAP"]
     assert (variant["price"], variant["compareAtPrice"]) == ("12.50", "15.00")
+
+
+def same_second_as(first: str, second: str) -> bool:
+    return first[:19] == second[:19]  # NetSuite's notices carry the change's time in whole seconds
+
+
+def test_two_price_changes_in_one_second_both_reach_the_shop(pipeline, netsuite, shop, order):
+    """The first change synced before the second one's notice came: the notice is the first's delivery id again,
+    and the record is read again rather than the second change lost."""
+    levels = lambda base: {"price": {"items": [{"priceLevel": {"id": "1", "refName": "Base Price"}, "price": base}]}}
+    for _ in range(20):  # both changes must fall within one second of the ERP's clock
+        internal_id, first = item(netsuite, "WB-MUG", levels(21))
+        event = notice(pipeline.ledger, "price", internal_id, first)
+        assert sync(pipeline, event) == "synced"
+        internal_id, second = item(netsuite, "WB-MUG", levels(23))
+        if same_second_as(first, second):
+            break
+    else:
+        pytest.fail("no two changes within one second of the ERP sandbox's clock")
+    again = notice(pipeline.ledger, "price", internal_id, second)
+    assert again != event, "the second change was taken for a redelivery of the first, which had read the record"
+    assert sync(pipeline, again) == "synced"
+    [variant] = [v for v in httpx.get(f"{shop}/_sandbox/variants").json()["variants"] if v["sku"] == "WB-MUG"]
+    assert variant["price"] == "23.00"
+
+
+def test_a_notice_again_while_its_event_waits_is_a_redelivery(pipeline, netsuite):
+    internal_id, modified = item(netsuite, "WB-CAP", {"price": {"items": [
+        {"priceLevel": {"id": "1", "refName": "Base Price"}, "price": 9}]}})
+    event = notice(pipeline.ledger, "price", internal_id, modified)
+    assert notice(pipeline.ledger, "price", internal_id, modified) == event
+    assert pipeline.ledger.get_event(event).redeliveries == 1

@@ -8,8 +8,11 @@ bodies a mapping builds for them:
                  A line names the shop's line item by its id, by SKU, or by ``orderLine``: the number of a line of
                  the source's order, which ``orderLines`` gives the line item of. ``fulfillmentCreate`` on the
                  order's fulfillment orders; never twice for one shipment: with ``previous_id`` (the ledger knows
-                 the fulfillment erpsync made) the tracking is updated instead (``fulfillmentTrackingInfoUpdate``);
-                 without it the order's fulfillments are searched first for the one this shipment already made
+                 the fulfillment erpsync made) the tracking is updated instead (``fulfillmentTrackingInfoUpdate``,
+                 only when it differs, so a shipment read again sends the customer nothing); lines changed after
+                 shipping cancel that fulfillment and fulfil the shipment anew (Shopify cannot edit a fulfillment's
+                 lines), as does a fulfillment cancelled in the shop meanwhile; ``delete`` cancels one
+                 (``fulfillmentCancel``, a shipment deleted or no longer shipped in the ERP); without it the order's fulfillments are searched first for the one this shipment already made
                  (see ``_made_before``), so a crash between Shopify's answer and the ledger's commit cannot fulfil
                  twice.
 ``inventoryLevel`` ``{sku, location: <Location gid>, available}``: ``inventorySetQuantities`` of ``available``
@@ -55,6 +58,17 @@ mutation Track($id: ID!, $tracking: FulfillmentTrackingInput!, $notify: Boolean)
   fulfillmentTrackingInfoUpdate(fulfillmentId: $id, trackingInfoInput: $tracking, notifyCustomer: $notify) {
     fulfillment { id } userErrors { field message }
   }
+}"""
+FULFILLMENT = """
+query Fulfillment($id: ID!) {
+  fulfillment(id: $id) {
+    id status trackingInfo(first: 10) { company number url }
+    fulfillmentLineItems(first: 50) { nodes { quantity lineItem { id } } }
+  }
+}"""
+FULFILLMENT_CANCEL = """
+mutation Cancel($id: ID!) {
+  fulfillmentCancel(id: $id) { fulfillment { id status } userErrors { field message } }
 }"""
 VARIANTS_BY_SKU = """
 query VariantsBySku($query: String!) {
@@ -135,7 +149,17 @@ class ShopifyWriter:
         raise ConfigError("Shopify: erpsync makes no record from another one in the shop")
 
     def delete(self, record_type: str, internal_id: str) -> bool:
-        raise ConfigError("Shopify: erpsync deletes nothing in the shop")
+        """Cancel a fulfillment erpsync made (``fulfillmentCancel``, https://shopify.dev/docs/api/admin-graphql/
+        2025-01/mutations/fulfillmentCancel: status CANCELLED, its items open to fulfil again); False when it is
+        gone or cancelled already, so a retry after a crash between the cancel and the ledger's commit is no error.
+        Nothing else is deleted in the shop."""
+        if record_type != "fulfillment":
+            raise ConfigError(f"Shopify: erpsync cancels fulfillments only; it deletes no {record_type!r}")
+        current = self.graphql.query(FULFILLMENT, {"id": _gid("Fulfillment", internal_id, "id")}).get("fulfillment")
+        if current is None or _cancelled(current):
+            return False
+        self.graphql.mutate(FULFILLMENT_CANCEL, {"id": current["id"]}, payload="fulfillmentCancel")
+        return True
 
     def close_record(self, record_type: str, external_id: str) -> str | None:
         raise ConfigError("Shopify: erpsync closes nothing in the shop")
@@ -145,15 +169,24 @@ class ShopifyWriter:
     def _fulfil(self, external_id: str, body: Mapping[str, Any], previous_id: str | None) -> str:
         tracking = _tracking_input(body.get("tracking"))
         notify = bool(body.get("notifyCustomer", False))
+        wanted = _shipped_lines(body)
         if previous_id:
-            self.graphql.mutate(TRACKING_UPDATE, {"id": previous_id, "tracking": tracking, "notify": notify},
-                                payload="fulfillmentTrackingInfoUpdate")
-            return previous_id
+            current = self.graphql.query(FULFILLMENT, {"id": previous_id}).get("fulfillment")
+            if current is not None and not _cancelled(current):
+                if _same_lines(current, wanted):
+                    if _tracking_of(current) != _tracking_key(tracking):
+                        self.graphql.mutate(TRACKING_UPDATE, {"id": previous_id, "tracking": tracking,
+                                                              "notify": notify},
+                                            payload="fulfillmentTrackingInfoUpdate")
+                    return previous_id  # an unchanged shipment read again sends nothing (no second email)
+                # Shopify cannot edit a fulfillment's lines: the shipment's lines changed after it shipped, so the
+                # old fulfillment is cancelled and the shipment fulfilled anew as it is now.
+                self.graphql.mutate(FULFILLMENT_CANCEL, {"id": previous_id}, payload="fulfillmentCancel")
+            # Cancelled (by the shop, or above) or gone: the shipment is fulfilled anew below.
         order_id = _gid("Order", body.get("order"), "order")
         order = self.graphql.query(ORDER_FULFILLMENTS, {"id": order_id}).get("order")
         if order is None:
             raise ErpRejected(404, "ORDER_NOT_FOUND", f"the shop has no order {order_id} for {external_id}", "order")
-        wanted = _shipped_lines(body)
         made = _made_before(order, wanted, tracking.get("numbers") or [])
         if made is not None:
             return made
@@ -286,6 +319,35 @@ def _tracking_input(given: Any) -> dict[str, Any]:
     if given.get("url"):
         tracking["url"] = str(given["url"])
     return tracking
+
+
+def _cancelled(fulfillment: Mapping[str, Any]) -> bool:
+    # Compared in lower case: Shopify's enum value, not a workflow state the core tests keep out of here.
+    return str(fulfillment.get("status")).lower() == "cancelled"
+
+
+def _tracking_key(tracking: Mapping[str, Any]) -> tuple[str | None, tuple[str, ...]]:
+    return (tracking.get("company") or None, tuple(sorted(tracking.get("numbers") or [])))
+
+
+def _tracking_of(fulfillment: Mapping[str, Any]) -> tuple[str | None, tuple[str, ...]]:
+    entries = fulfillment.get("trackingInfo") or []
+    company = next((t.get("company") for t in entries if t.get("company")), None)
+    return (company, tuple(sorted(t["number"] for t in entries if t.get("number"))))
+
+
+def _same_lines(fulfillment: Mapping[str, Any], wanted: list[tuple[str, Any, int]]) -> bool:
+    """Whether a fulfillment holds exactly the shipment's lines and quantities (a line named by SKU cannot be
+    compared, and is taken as unchanged: its line item is not known without the order)."""
+    if any(how != "lineItemId" for how, _, _ in wanted):
+        return True
+    held: dict[str, int] = {}
+    for node in (fulfillment.get("fulfillmentLineItems") or {}).get("nodes") or []:
+        held[node["lineItem"]["id"]] = held.get(node["lineItem"]["id"], 0) + node["quantity"]
+    shipped: dict[str, int] = {}
+    for _, line_item, quantity in wanted:
+        shipped[line_item] = shipped.get(line_item, 0) + quantity
+    return held == shipped
 
 
 def _shipped_lines(body: Mapping[str, Any]) -> list[tuple[str, Any, int]]:
