@@ -706,6 +706,19 @@ class Ledger:
         with self.session() as session:
             return session.get(EntityState, _key_tuple(key))
 
+    def written_by_us(self, key: EntityKey) -> EntityState | None:
+        """The entity of the opposite direction whose written record ``key`` is, if erpsync wrote it: a record
+        erpsync made in ``key.from_system`` (e.g. a shop fulfillment made from an ERP shipment) coming back as an
+        event of that system. Matched by the record type written and its id, either as the event names it or as the
+        last segment of the id erpsync was given (``gid://…/Fulfillment/42`` for ``42``)."""
+        escaped = key.entity_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        with self.session() as session:
+            return session.exec(select(EntityState).where(
+                EntityState.from_system == key.to_system, EntityState.to_system == key.from_system,
+                EntityState.to_record_type == key.entity_type,
+                (EntityState.to_id == key.entity_id) | EntityState.to_id.like(f"%/{escaped}", escape="\\"),
+            ).limit(1)).first()
+
     def forget_applied_content(self, key: EntityKey) -> bool:
         """Clear the entity's last applied payload hash: reconciliation found the ERP no longer holds it.
 

@@ -253,6 +253,14 @@ class SyncPipeline:
                                  flow_run_id=event.flow_run_id):
             raise EntityBusy(f"{event.key} is being synced by another event")
         failpoints.hit("dedupe.after")
+        origin = self.ledger.written_by_us(event.key)
+        if origin is not None:
+            # No echo: the record is one erpsync wrote from the other side, which owns it; sending it back would
+            # make a second record there (a shop fulfillment made from a NetSuite shipment would ship it again).
+            return SkipEvent(f"{event.key}: erpsync wrote this {event.key.entity_type} ({origin.to_id}) from "
+                             f"{origin.from_system} {origin.entity_type} {origin.entity_id}; it is not sent back "
+                             f"(no echo), and a change made to it in {event.source} is not written to "
+                             f"{origin.from_system}, which owns it")
         state = self.ledger.entity_state(event.key)
         decision = decide(
             version=event.version,

@@ -330,3 +330,32 @@ def test_a_notice_again_while_its_event_waits_is_a_redelivery(pipeline, netsuite
     event = notice(pipeline.ledger, "price", internal_id, modified)
     assert notice(pipeline.ledger, "price", internal_id, modified) == event
     assert pipeline.ledger.get_event(event).redeliveries == 1
+
+
+def shop_webhook(ledger: Ledger, topic: str, payload: dict[str, Any]) -> int:
+    """A Shopify webhook as the receiver stores it."""
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    return ledger.record_delivery(source="shopify", delivery_id=f"wb-{topic}-{payload['id']}-{payload['updated_at']}",
+                                  topic=topic, shop="way-back.myshopify.com", triggered_at=payload["updated_at"],
+                                  body=body, payload_sha256=hashlib.sha256(body).hexdigest()).event_id
+
+
+def test_a_shop_fulfillment_made_from_a_netsuite_shipment_is_not_sent_back_no_echo(pipeline, netsuite, shop, order):
+    """Without the guard the shop's fulfillments/create of the fulfillment erpsync made would become a second item
+    fulfillment in NetSuite, whose notice would come back to the shop: the ping-pong the guard stops."""
+    sales_order(netsuite, order)
+    internal_id, modified = ship(netsuite, order, "wb-ship-8", [(7001, 1)], ["1Z080"])
+    assert sync(pipeline, notice(pipeline.ledger, "itemFulfillment", internal_id, modified)) == "synced"
+    [made] = shop_fulfillments(shop, order)
+    number = int(made["id"].rsplit("/", 1)[1])
+    # What Shopify sends for it (fulfillments/create, as in tests/fixtures/shopify/fulfillments_create.json).
+    event = shop_webhook(pipeline.ledger, "fulfillments/create", {
+        "id": number, "order_id": order, "name": made["name"], "status": "success",
+        "created_at": made["createdAt"], "updated_at": made["createdAt"], "tracking_company": None,
+        "tracking_numbers": ["1Z080"], "admin_graphql_api_id": made["id"],
+        "line_items": [{"id": 7001 + order, "sku": "WB-MUG", "quantity": 1, "price": "10.00", "title": "WB-MUG"}]})
+    assert sync(pipeline, event) == "skipped"
+    reason = pipeline.ledger.outcomes(event)[-1].reason or ""
+    assert f"from netsuite itemFulfillment {internal_id}" in reason and "no echo" in reason
+    assert netsuite.get("itemFulfillment", f"eid:shopify-fulfillment-{number}") is None
+    assert len(shop_fulfillments(shop, order)) == 1
