@@ -163,6 +163,7 @@ def _become_flow_run(listener: socket.socket, others: list[socket.socket], conn:
         os.environ.update(payload["env"])
         os.chdir(payload["cwd"])
         time.tzset()
+        _name_process(os.environ.get("PREFECT__FLOW_RUN_ID", ""))
         if _settings_in(os.environ) != settings_before:  # usually equal: then re-reading would only cost ~110 ms
             _configure_from_environment()
         threading.Thread(target=_die_with_launcher, args=(conn,), name="launcher-watch", daemon=True).start()
@@ -191,6 +192,16 @@ def _become_flow_run(listener: socket.socket, others: list[socket.socket], conn:
             sys.stderr.flush()
         finally:
             os._exit(code)  # never back into the server's frames; the server reports the status to the launcher
+
+
+def _name_process(flow_run_id: str) -> None:
+    """Name the process after its run (``ps -o pid,comm`` shows ``run-1a2b3c4d``): every forked run shares the
+    server's command line, and an operator looking at a stuck process needs to know which run it is."""
+    if flow_run_id:
+        try:
+            Path("/proc/self/comm").write_text(f"run-{flow_run_id[:8]}")  # Linux keeps 15 bytes
+        except OSError:
+            pass  # not Linux, or /proc is not mounted: the name is a convenience, never a reason to fail a run
 
 
 def _settings_in(environ) -> dict[str, str]:

@@ -107,7 +107,8 @@ def test_an_erp_rejection_fails_at_once_with_netsuites_code_in_the_ledger(stack,
 
 def test_transient_erp_errors_are_retried_to_success(stack, http):
     stack_, ledger = stack
-    http.post(f"{stack_.config.erp_url}/_sandbox/faults", json={"status": 503, "count": 2, "retry_after": 1})
+    http.post(f"{stack_.config.erp_url}/_sandbox/faults", json={"status": 503, "count": 2, "retry_after": 1,
+                                                                "path": "/record/v1/salesOrder"})
     order = copy.deepcopy(a_template_order(ledger))
     order["id"] = 990000000002
     event_id = send_event(http, stack_.config, order)

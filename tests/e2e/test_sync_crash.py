@@ -151,12 +151,14 @@ def test_a_worker_killed_with_its_runs_is_recovered_through_the_heartbeat_automa
     config = stack.config
     assert ensure_crash_detection(config.prefect_api) in ("created", "updated")
     order_id = 930000000000
-    # The next ERP call is held for 40 s: the run is mid-push when its worker dies.
-    http.post(f"{config.erp_url}/_sandbox/faults", json={"delay_ms": 40000, "count": 1}).raise_for_status()
+    # The next write of an order is held for 40 s: the run is mid-push when its worker dies.
+    faults_before = http.get(f"{config.erp_url}/_sandbox/stats").json()["faults_injected"]
+    http.post(f"{config.erp_url}/_sandbox/faults",
+              json={"delay_ms": 40000, "count": 1, "path": "/record/v1/salesOrder"}).raise_for_status()
     event_id = send_event(http, config, an_order(order_id))
     run_of(http, config, event_id, ("RUNNING",))
     deadline = time.monotonic() + 240
-    while http.get(f"{config.erp_url}/_sandbox/stats").json()["in_flight"] == 0:
+    while http.get(f"{config.erp_url}/_sandbox/stats").json()["faults_injected"] == faults_before:
         assert time.monotonic() < deadline, "the run never reached the ERP"
         time.sleep(0.2)
     stack.group.kill("worker")  # the worker and every flow-run process it started

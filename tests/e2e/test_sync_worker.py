@@ -36,6 +36,13 @@ def environment(pid: int) -> dict[str, str]:
     return dict(item.split("=", 1) for item in raw.decode(errors="replace").split("\0") if "=" in item)
 
 
+def comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
 def alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -47,18 +54,23 @@ def alive(pid: int) -> bool:
 def held_run(stack_, http, order_id: int) -> tuple[dict, int, int]:
     """An event whose run is waiting on a held ERP call: (its flow run, its forked process, its launcher)."""
     config = stack_.config
-    http.post(f"{config.erp_url}/_sandbox/faults", json={"delay_ms": 20000, "count": 1}).raise_for_status()
+    # The fault waits for the order's write: a scheduled change poll's query must not take it.
+    faults_before = http.get(f"{config.erp_url}/_sandbox/stats").json()["faults_injected"]
+    http.post(f"{config.erp_url}/_sandbox/faults",
+              json={"delay_ms": 20000, "count": 1, "path": "/record/v1/salesOrder"}).raise_for_status()
     event_id = send_event(http, config, an_order(order_id))
     run = run_of(http, config, event_id, ("RUNNING",))
     deadline = time.monotonic() + 60
-    while http.get(f"{config.erp_url}/_sandbox/stats").json()["in_flight"] == 0:
+    while http.get(f"{config.erp_url}/_sandbox/stats").json()["faults_injected"] == faults_before:
         assert time.monotonic() < deadline, "the run never reached the ERP"
         time.sleep(0.2)
     server = stack_.group.get("worker").process.pid
     worker = [pid for pid in children(server) if b"--prefect-worker" in Path(f"/proc/{pid}/cmdline").read_bytes()]
     assert len(worker) == 1, "the fork server should have started one Prefect worker"
-    runs = [pid for pid in children(server) if pid != worker[0] and alive(pid)]
-    assert len(runs) == 1, f"expected one flow-run process under the fork server, found {runs}"
+    # Scheduled runs (the sweep, the change poll) may be under the fork server too: each names itself after its run.
+    name = f"run-{run['id'][:8]}"
+    runs = [pid for pid in children(server) if pid != worker[0] and alive(pid) and comm(pid) == name]
+    assert len(runs) == 1, f"expected one flow-run process named {name} under the fork server, found {runs}"
     launchers = [pid for pid in children(worker[0]) if environment(pid).get("PREFECT__FLOW_RUN_ID") == run["id"]]
     assert len(launchers) == 1, "the Prefect worker should watch one launcher for the run"
     return run, runs[0], launchers[0]

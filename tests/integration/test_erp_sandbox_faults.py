@@ -50,6 +50,18 @@ def test_injected_429s_are_counted_apart_from_the_limit(erp: str, ops: httpx.Cli
     assert (counters["throttled_injected"], counters["throttled_by_limit"], counters["too_many_requests"]) == (2, 0, 2)
 
 
+def test_a_fault_with_a_path_waits_for_a_call_to_that_path(erp: str, ops: httpx.Client) -> None:
+    ops.post("/_sandbox/faults", json={"status": 503, "count": 1, "path": "/record/v1/salesOrder"}).raise_for_status()
+    with NetSuiteClient(settings_for(erp), retry=ONCE) as netsuite:
+        netsuite.suiteql("SELECT id FROM transaction WHERE externalid = ?", ["none"])  # another path: not the fault's
+        assert stats(ops)["faults_injected"] == 0
+        with pytest.raises(TransientError):
+            netsuite.upsert("salesOrder", "shopify-order-5003", sales_order())
+    assert stats(ops)["faults_injected"] == 1
+    refused = ops.post("/_sandbox/faults", json={"status": 503, "path": ""})
+    assert refused.status_code == 400 and "path" in refused.json()["error"]
+
+
 def test_the_limit_counts_its_own_429s_and_the_peak_offered(tmp_path: Path) -> None:
     # A long latency, so the six calls overlap even on a busy machine.
     with start_erp_sandbox(tmp_path, "--concurrency", "1", "--latency-ms", "1500", "--retry-after", "0") as base_url, \

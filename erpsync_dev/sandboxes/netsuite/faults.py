@@ -33,6 +33,9 @@ class Fault:
     delay_ms: float
     # Seconds the answer is held after the request was carried out: the client times out, the write stands.
     hold_seconds: float = 0.0
+    # Applies to the next call whose URL path contains this text (None: the next call of any kind). A test that
+    # holds one record write must not lose its fault to a scheduled change poll's SuiteQL query.
+    path: str | None = None
 
 
 class FrontDoor:
@@ -118,7 +121,7 @@ class FrontDoor:
                     await asyncio.sleep(self.options.latency_ms / 1000)
                 if (rejected := self._injected_rejection(request)) is not None:
                     return rejected
-                fault = self._next_fault()
+                fault = self._next_fault(request.url.path)
                 if fault is not None:
                     self.faults_injected += 1
                     if fault.delay_ms:
@@ -141,9 +144,10 @@ class FrontDoor:
 
         return self.counted(govern)
 
-    def _next_fault(self) -> Fault | None:
-        if self.faults:
-            return self.faults.pop(0)
+    def _next_fault(self, path: str) -> Fault | None:
+        for i, queued in enumerate(self.faults):
+            if queued.path is None or queued.path in path:
+                return self.faults.pop(i)
         o = self.options
         if not (o.fault_rate or o.throttle_rate or o.timeout_rate):
             return None
@@ -186,12 +190,15 @@ class FrontDoor:
         return netsuite_error(fault.status, code, "The sandbox injected this fault.", headers=headers)
 
     def queue_faults(self, spec: Any) -> JSONResponse:
-        """``POST /_sandbox/faults``: queue ``count`` faults for the next API calls; 400 names what is wrong."""
+        """``POST /_sandbox/faults``: queue ``count`` faults for the next API calls; 400 names what is wrong.
+
+        With ``path``, a fault waits for a call whose URL path contains it and other calls pass untouched.
+        """
         if not isinstance(spec, dict):
             return JSONResponse({"error": "expected a JSON object"}, 400)
         status, count = spec.get("status"), spec.get("count", 1)
         retry_after, delay_ms = spec.get("retry_after"), spec.get("delay_ms", 0)
-        hold_seconds = spec.get("hold_seconds", 0)
+        hold_seconds, path = spec.get("hold_seconds", 0), spec.get("path")
         problems = []
         if status is not None and not (isinstance(status, int) and 400 <= status <= 599):
             problems.append("status must be an HTTP error status (400-599)")
@@ -207,9 +214,11 @@ class FrontDoor:
             problems.append("retry_after must be a non-negative number")
         if not isinstance(delay_ms, (int, float)) or delay_ms < 0:
             problems.append("delay_ms must be a non-negative number")
+        if path is not None and not (isinstance(path, str) and path):
+            problems.append("path must be a non-empty string (part of the URL path the fault applies to)")
         if problems:
             return JSONResponse({"error": "; ".join(problems)}, 400)
         if retry_after is None and status in (429, 503):
             retry_after = self.options.retry_after
-        self.faults.extend(Fault(status, retry_after, delay_ms, hold_seconds) for _ in range(count))
+        self.faults.extend(Fault(status, retry_after, delay_ms, hold_seconds, path) for _ in range(count))
         return JSONResponse({"queued": len(self.faults)})
