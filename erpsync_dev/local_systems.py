@@ -187,3 +187,158 @@ def local_erp(name: str, directory: Path | None = None) -> Iterator[LocalErp]:
         return
     with tempfile.TemporaryDirectory(prefix=f"erpsync-{name}-") as temporary, LOCAL_ERPS[name](Path(temporary)) as local:
         yield local
+
+
+# --- Tryton: a real trytond (erpsync_dev/tryton_server.py) --------------------------------------------------------
+
+# Tables whose rows outlive a reset: the sessions (tokens already issued stay valid, as Faults.reset says).
+_TRYTON_KEPT_TABLES = frozenset({"ir_session", "res_user_login_attempt"})
+
+
+class TrytonFaults:
+    """Faults for a real Tryton: 429 and 401 added by an httpx transport in front of the writer (Tryton answers 429
+    only to logins it rate-limits, and 401 only to a session it no longer knows), everything else done to the
+    server's own database: a reset deletes every row made since the seed, an expiry deletes the sessions."""
+
+    def __init__(self, database_file: Path, writer_factory: Callable[[], Any]):
+        self.database_file = database_file
+        self.transport = _TrytonFaultTransport()
+        self._seed_ids = self._max_ids()
+        self._writer_factory = writer_factory
+
+    def reset(self) -> None:
+        self.transport.queued.clear()
+        self.transport.logins = 0
+        import sqlite3
+
+        with contextlib.closing(sqlite3.connect(self.database_file, timeout=30)) as db:
+            db.execute("PRAGMA foreign_keys = OFF")
+            for table, seed_max in self._seed_ids.items():
+                if table not in _TRYTON_KEPT_TABLES:
+                    db.execute(f'DELETE FROM "{table}" WHERE id > ?', (seed_max,))
+            db.commit()
+
+    def throttle(self, times: int, retry_after: float) -> None:
+        self.transport.queued.extend([(429, retry_after)] * times)
+
+    def unauthorized(self, times: int) -> None:
+        self.transport.queued.extend([(401, None)] * times)
+
+    def expire_tokens(self) -> None:
+        import sqlite3
+
+        with contextlib.closing(sqlite3.connect(self.database_file, timeout=30)) as db:
+            db.execute("DELETE FROM ir_session")
+            db.commit()
+
+    def tokens_issued(self) -> int:
+        return self.transport.logins
+
+    def write_at(self, record_type: str, records: list[tuple[str, dict[str, Any]]], modified: datetime) -> None:
+        import sqlite3
+
+        from erpsync.systems.tryton.client import EXTERNAL_ID_FIELD
+
+        writer = self._writer_factory()
+        for external_id, body in records:
+            writer.upsert(record_type, external_id, body)
+        table, column = record_type.replace(".", "_"), EXTERNAL_ID_FIELD[record_type]
+        stamp = modified.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+        with contextlib.closing(sqlite3.connect(self.database_file, timeout=30)) as db:
+            db.executemany(f'UPDATE "{table}" SET create_date = ?, write_date = NULL WHERE "{column}" = ?',
+                           [(stamp, external_id) for external_id, _ in records])
+            db.commit()
+
+    def _max_ids(self) -> dict[str, int]:
+        import sqlite3
+
+        with contextlib.closing(sqlite3.connect(self.database_file, timeout=30)) as db:
+            tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+            found = {}
+            for table in tables:
+                columns = {row[1] for row in db.execute(f'PRAGMA table_info("{table}")')}
+                if "id" in columns:
+                    found[table] = db.execute(f'SELECT COALESCE(MAX(id), 0) FROM "{table}"').fetchone()[0]
+            return found
+
+
+class _TrytonFaultTransport(httpx.HTTPTransport):
+    """Answers queued faults to API calls instead of forwarding them; counts the logins the server granted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.queued: list[tuple[int, float | None]] = []
+        self.logins = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        import json
+
+        method = json.loads(request.content or b"{}").get("method", "")
+        is_login = method == "common.db.login"
+        if self.queued and not is_login:
+            status, retry_after = self.queued.pop(0)
+            headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else {}
+            return httpx.Response(status, headers=headers, request=request)
+        response = super().handle_request(request)
+        if is_login and response.status_code == 200:
+            response.read()
+            if isinstance(json.loads(response.content).get("result"), list):
+                self.logins += 1
+        return response
+
+
+def _tryton_sale(tag: str) -> dict[str, Any]:
+    return {"party": {"code": "erpsync-guest"}, "description": tag,
+            "lines": [{"product": "CABLE-USBC-1M", "quantity": 2, "unit_price": "12.50"}]}
+
+
+def _tryton_confirm(writer: Any, sale_id: str) -> dict[str, Any]:
+    # What a person does in Tryton before a shipment exists: quote and confirm the sale.
+    writer.rpc.model("sale.sale", "quote", [int(sale_id)])
+    writer.rpc.model("sale.sale", "confirm", [int(sale_id)])
+    return {}
+
+
+TRYTON_SAMPLES = ErpSamples(
+    record_type="sale.sale",
+    body=_tryton_sale,
+    rejected_body={"party": {"code": "erpsync-guest"}, "lines": [{"product": "NO-SUCH-SKU", "quantity": 1,
+                                                                  "unit_price": "1.00"}]},
+    rejected_code="UNKNOWN_PRODUCT",
+    rejected_path="lines[0].product",
+    transform_to="stock.shipment.out",
+    transform_body=_tryton_confirm,
+    key_record_type="party.party",
+    key_field="email",
+    key_body=lambda email: {"name": "Contract Suite", "email": email},
+)
+
+
+@contextlib.contextmanager
+def local_tryton(directory: Path) -> Iterator[LocalErp]:
+    from erpsync.systems.tryton.client import TrytonClient
+    from erpsync.systems.tryton.settings import TrytonSettings
+    from erpsync_dev.tryton_server import tryton_server
+
+    with tryton_server(directory) as running:
+        settings = TrytonSettings(url=running.url, database=running.database, login=running.login,
+                                  password=running.password, change_settle_seconds=0)
+        writers: list[Any] = []
+
+        def plain_writer() -> Any:
+            if not writers:
+                writers.append(TrytonClient(settings, retry=QUICK_RETRIES))
+            return writers[0]
+
+        faults = TrytonFaults(running.database_file, plain_writer)
+        try:
+            with TrytonClient(settings, retry=QUICK_RETRIES, transport=faults.transport) as writer:
+                # Tryton's times have microseconds and its reader orders by the whole second: a second's wait
+                # puts a write behind the reader's settle bound, as on NetSuite.
+                yield LocalErp(writer, faults, TRYTON_SAMPLES, settle_seconds=1.05)
+        finally:
+            for extra in writers:
+                extra.close()
+
+
+LOCAL_ERPS["tryton"] = local_tryton

@@ -12,9 +12,9 @@ from typing import Any
 
 from erpsync.errors import ConfigError
 from erpsync.ports import PayloadModel, System
-from erpsync.systems import netsuite, shopify, standard, woocommerce
+from erpsync.systems import netsuite, shopify, standard, tryton, woocommerce
 
-SYSTEMS: dict[str, System] = {s.SYSTEM.name: s.SYSTEM for s in (netsuite, shopify, woocommerce, standard)}
+SYSTEMS: dict[str, System] = {s.SYSTEM.name: s.SYSTEM for s in (netsuite, tryton, shopify, woocommerce, standard)}
 # The system a mapping writes to when its file names none (`to:`): every mapping written before files named both ends.
 DEFAULT_TARGET = "netsuite"
 

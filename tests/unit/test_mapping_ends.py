@@ -41,7 +41,7 @@ def test_a_file_that_says_source_reads_as_from_and_writes_to_netsuite(tmp_path):
 @pytest.mark.parametrize(("ends", "message"), [
     ({"from": "shopify", "source": "shopify"}, "set one of from, source"),
     ({"from": "shopfy"}, "from: unknown system 'shopfy' (did you mean 'shopify'?)"),
-    ({"from": "shopify", "to": "sap"}, "to: unknown system 'sap' (known: netsuite, shopify, standard, woocommerce)"),
+    ({"from": "shopify", "to": "sap"}, "to: unknown system 'sap' (known: netsuite, shopify, standard, tryton, woocommerce)"),
     ({"from": "netsuite", "to": "netsuite"}, "from and to are both 'netsuite'"),
     ({"to": "netsuite"}, "from: "),
 ])
@@ -58,13 +58,17 @@ def test_every_shipped_mapping_names_both_ends():
         text = yaml.safe_load(path.read_text())
         assert {"from", "to"} <= text.keys(), path.name
         mapping = load_mapping(path)
-        # The way in writes to the ERP; the way back (from the ERP) writes to the shop.
-        assert mapping.target == ("shopify" if mapping.source == "netsuite" else "netsuite"), path.name
+        # The way in writes to the ERP its file names (netsuite or tryton); the way back (from the ERP) to the shop.
+        erps = {"netsuite", "tryton"}
+        if mapping.source in erps:
+            assert mapping.target == "shopify", path.name
+        else:
+            assert mapping.target in erps and f"_to_{mapping.target}_" in path.stem, path.name
 
 
 def test_a_scaffolded_mapping_names_the_target_it_was_asked_for(tmp_path):
     mapping_path, _cases = scaffold_mapping(tmp_path, "standard", "customers/create", "customer", "netsuite")
     assert mapping_path.name == "standard_customer_to_netsuite_customer.yaml"
     assert load_mapping(mapping_path).target == "netsuite"
-    with pytest.raises(ConfigError, match="unknown system 'tryton'"):
-        scaffold_mapping(tmp_path, "standard", "orders/create", "salesOrder", "tryton")
+    with pytest.raises(ConfigError, match="unknown system 'sap'"):
+        scaffold_mapping(tmp_path, "standard", "orders/create", "salesOrder", "sap")

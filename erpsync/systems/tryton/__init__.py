@@ -1,0 +1,18 @@
+"""Tryton: sales written and changes read over its JSON-RPC, against a real server (erpsync_dev/tryton_server.py)."""
+
+from erpsync.ports import System
+from erpsync.systems.tryton import client, reconcile, totals
+
+SYSTEM = System(
+    name="tryton",
+    title="Tryton",
+    kind="erp",
+    describe="Tryton 8.0 (JSON-RPC, session login; sale, stock, account)",
+    writer=client.TrytonClient.from_env,
+    natural_keys=client.NATURAL_KEYS,
+    case_insensitive_keys=client.CASE_INSENSITIVE_FIELDS,
+    window_reader=reconcile.TrytonSales,
+    summarize_body=reconcile.summarize_body,
+    check_external_id=client.check_external_id,
+    totals=totals.sale_totals,
+)

@@ -1,0 +1,46 @@
+"""The totals Tryton computes for a sale body: what erpsync checks against the source before it writes.
+
+Tryton's sale line amount is ``currency.round(Decimal(str(quantity)) * unit_price)``, and its currency rounds half
+to even (trytond/modules/currency/currency.py, ``Currency.round``; sale.line ``on_change_with_amount``). The
+untaxed amount is the sum of the line amounts; erpsync sends no Tryton taxes (the shop computed the tax, which
+arrives as a line of its own), so the total is that sum. Discounts, shipping and tax are lines too, so every
+part but the subtotal is zero.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from typing import Any
+
+from erpsync.ports import Totals, TotalsError
+
+
+def _number(value: Any, field: str) -> Decimal:
+    if isinstance(value, bool):
+        raise TotalsError(field, "expected a number, found a boolean")
+    if isinstance(value, float):
+        value = repr(value)
+    if isinstance(value, (int, str, Decimal)):
+        try:
+            number = Decimal(value)
+        except InvalidOperation:
+            raise TotalsError(field, "not a number") from None
+        if number.is_finite():
+            return number
+    raise TotalsError(field, "not a number")
+
+
+def sale_totals(body: dict[str, Any], places: int) -> Totals:
+    """Tryton's totals of ``body`` in its currency, with ``places`` decimals (2 for USD, 0 for JPY)."""
+    lines = body.get("lines")
+    subtotal = Decimal(0)
+    step = Decimal(1).scaleb(-places)
+    for n, line in enumerate(lines if isinstance(lines, list) else []):
+        where = f"lines[{n}]"
+        if not isinstance(line, dict):
+            raise TotalsError(where, "expected an object")
+        quantity = _number(line.get("quantity", 0), f"{where}.quantity")
+        price = _number(line.get("unit_price", 0), f"{where}.unit_price")
+        subtotal += (quantity * price).quantize(step, rounding=ROUND_HALF_EVEN)
+    zero = Decimal(0)
+    return Totals(subtotal, zero, zero, zero, zero)
