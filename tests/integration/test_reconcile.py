@@ -32,6 +32,8 @@ from erpsync.settings import PROJECT_DIR
 from erpsync.systems.netsuite.client import NetSuiteClient, NetSuiteSettings
 from erpsync.systems.netsuite.sales_orders import ErpSalesOrders
 from erpsync.systems.shopify.admin import ShopifyAdminClient
+from erpsync.systems.shopify.graphql import ShopifyGraphQL
+from erpsync.systems.shopify.orders_graphql import ShopifyOrderReader
 from tests.sandbox_procs import ERP_CLIENT_ID, ERP_CLIENT_SECRET, start_erp_sandbox, start_shop_sandbox
 
 ACCESS_TOKEN = "shpat_reconcile_test"
@@ -91,11 +93,14 @@ def erp_client(sandboxes):
     client.close()
 
 
-@pytest.fixture
-def shop(sandboxes):
-    client = ShopifyAdminClient(sandboxes["shop_url"], SecretStr(ACCESS_TOKEN), page_size=5)
-    yield client
-    client.close()
+@pytest.fixture(params=["pages", "bulk"])
+def shop(sandboxes, request):
+    """The shop's orders as the registry reads them, through the GraphQL Admin API: page by page (3 orders a page,
+    so the window takes several), and through a bulk operation (threshold 0), each giving the same results."""
+    reader = ShopifyOrderReader(ShopifyGraphQL(sandboxes["shop_url"], SecretStr(ACCESS_TOKEN)), page_size=3,
+                                bulk_threshold=250 if request.param == "pages" else 0)
+    yield reader
+    reader.close()
 
 
 @pytest.fixture
@@ -146,6 +151,7 @@ def test_injected_drift_is_found_repaired_or_reported_and_a_second_run_has_nothi
     orders = [o for page in shop.order_pages(updated_at_min=window.query_start, updated_at_max=window.query_end)
               for o in page]
     assert len(orders) == ORDERS and len({o["id"] for o in orders}) == ORDERS, "cursor pages neither skip nor repeat"
+    assert shop.window_count == ORDERS and shop.last_path == ("bulk" if shop.bulk_threshold == 0 else "pages")
 
     outcomes = {}
     never_delivered = []
@@ -276,10 +282,10 @@ def test_dry_run_plans_without_touching_the_inbox(sandboxes, ledger, shop, erp_c
     assert ledger.inbox_counts()["events"] == 0
 
 
-def test_admin_client_refuses_a_wrong_token_naming_the_setting(sandboxes):
+def test_the_order_reader_refuses_a_wrong_token_naming_the_setting(sandboxes):
     from erpsync.errors import ConfigError
 
-    with ShopifyAdminClient(sandboxes["shop_url"], SecretStr("wrong")) as client:
+    with ShopifyOrderReader(ShopifyGraphQL(sandboxes["shop_url"], SecretStr("wrong"))) as client:
         with pytest.raises(ConfigError, match="ERPSYNC_SHOPIFY_ACCESS_TOKEN"):
             next(client.order_pages(updated_at_min=datetime(2020, 1, 1, tzinfo=UTC),
                                     updated_at_max=datetime(2030, 1, 1, tzinfo=UTC)))

@@ -123,13 +123,13 @@ def test_orders_page_by_cursor_and_filter_on_updated_at(shop, client):
 
 
 def test_shopify_refusals_keep_shopifys_shape_and_the_client_names_them(shop, client):
-    answer = _raw(shop, "{ orders(first: 1) { nodes { id email } } }").json()
+    answer = _raw(shop, "{ orders(first: 1) { nodes { id favouriteColour } } }").json()
     assert answer == {"errors": [{
-        "message": "Field 'email' doesn't exist on type 'Order'", "locations": [{"line": 1, "column": 33}],
-        "path": ["query", "orders", "nodes", "email"],
-        "extensions": {"code": "undefinedField", "typeName": "Order", "fieldName": "email"}}]}
-    with pytest.raises(PermanentError, match="undefinedField: Field 'email' doesn't exist on type 'Order'"):
-        client.query("{ orders(first: 1) { nodes { id email } } }")
+        "message": "Field 'favouriteColour' doesn't exist on type 'Order'", "locations": [{"line": 1, "column": 33}],
+        "path": ["query", "orders", "nodes", "favouriteColour"],
+        "extensions": {"code": "undefinedField", "typeName": "Order", "fieldName": "favouriteColour"}}]}
+    with pytest.raises(PermanentError, match="undefinedField: Field 'favouriteColour' doesn't exist on type 'Order'"):
+        client.query("{ orders(first: 1) { nodes { id favouriteColour } } }")
     with pytest.raises(PermanentError, match="you must provide one of first or last"):
         client.query("{ orders { nodes { id } } }")
     with pytest.raises(PermanentError, match="MAX_COST_EXCEEDED"):

@@ -1,8 +1,8 @@
-"""Shopify: order, refund, fulfillment, product and customer webhooks in, its Admin API read for reconciliation."""
+"""Shopify: order, refund, fulfillment, product and customer webhooks in; orders read back through GraphQL to reconcile."""
 
 from erpsync.ports import PayloadModel, System
 from erpsync.systems.shopify import compliance, fields, models, money, order_delete, refund_money
-from erpsync.systems.shopify.admin import ShopifyAdminClient
+from erpsync.systems.shopify.orders_graphql import ShopifyOrderReader
 from erpsync.systems.shopify.webhooks import ShopifySource
 from erpsync.systems.shopify.writer import NATURAL_KEYS, ShopifyWriter
 
@@ -10,7 +10,7 @@ SYSTEM = System(
     name="shopify",
     title="Shopify",
     kind="shop",
-    describe="Shopify (webhooks signed with X-Shopify-Hmac-Sha256; Admin REST API for reconciliation)",
+    describe="Shopify (webhooks signed with X-Shopify-Hmac-Sha256; GraphQL Admin API for reconciliation)",
     models={
         "order": PayloadModel(models.parse_order, money.order_money, money.READS),
         "refund": PayloadModel(models.parse_refund, refund_money.refund_money, refund_money.READS),
@@ -20,7 +20,8 @@ SYSTEM = System(
     },
     webhook=ShopifySource(),
     intake={**dict.fromkeys(compliance.TOPICS, compliance.HANDLER), order_delete.TOPIC: order_delete.HANDLER},
-    order_reader=ShopifyAdminClient.from_env,
+    # Reconciliation reads orders through the GraphQL Admin API (pages, or a bulk operation for a large window).
+    order_reader=ShopifyOrderReader.from_env,
     # The way back: fulfillments, inventory levels and variant prices written through the GraphQL Admin API.
     writer=ShopifyWriter.from_env,
     record_fields=fields.RECORD_FIELDS,

@@ -33,6 +33,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from erpsync_dev.sandboxes.shopify import graphql_orders
+from erpsync_dev.sandboxes.shopify.graphql_bulk import BulkOperations
 from erpsync_dev.sandboxes.shopify.graphql_schema import (
     MAX_INPUT_ARRAY,
     MAX_QUERY_COST,
@@ -216,6 +218,8 @@ class AdminGraphQL:
         self.schema = build_admin_schema()
         self.orders = orders
         self.state = state
+        self.base_url = ""  # the server's own URL, for a bulk operation's result file
+        self.bulk = BulkOperations(self.schema, lambda: self.root([]))
 
     def _order(self, order_id: int) -> dict[str, Any] | None:
         return next((o for o in self.orders() if int(o["id"]) == order_id), None)
@@ -226,9 +230,16 @@ class AdminGraphQL:
         state = self.state
         lines = order.get("line_items") or []
         return {
+            "__typename": "Order",
             "id": gid("Order", order["id"]),
             "legacyResourceId": str(order["id"]),
             "name": order.get("name") or "",
+            **graphql_orders.order_money(order),
+            "shippingLines": lambda info, **args: connection(
+                [([n], graphql_orders.shipping_line(order, line))
+                 for n, line in enumerate(order.get("shipping_lines") or [])], args),
+            "refunds": lambda info, first=None: [self.refund_node(order, r, n)
+                                                 for n, r in enumerate(order.get("refunds") or [])][:first],
             "createdAt": utc(order["created_at"]),
             "updatedAt": utc(order["updated_at"]),
             "processedAt": utc(order.get("processed_at") or order["created_at"]),
@@ -249,11 +260,41 @@ class AdminGraphQL:
             line = next(li for li in order.get("line_items") or [] if int(li["id"]) == line)
         line_item_id = int(line["id"])
         return {"id": gid("LineItem", line_item_id), "sku": line.get("sku"), "name": line.get("name") or "",
+                **graphql_orders.line_money(order, line),
+                "product": lambda info: self.product_node(line["product_id"]) if line.get("product_id") else None,
                 "quantity": line["quantity"], "currentQuantity": line.get("current_quantity", line["quantity"]),
                 "unfulfilledQuantity": lambda info: sum(
                     li.remaining for fo in self.state.fulfillment_orders_of(order) for li in fo.lines
                     if li.line_item_id == line_item_id),
                 "variant": lambda info: self.variant_node(line.get("variant_id"))}
+
+    def refund_node(self, order: dict[str, Any], refund: dict[str, Any], n: int) -> dict[str, Any]:
+        """https://shopify.dev/docs/api/admin-graphql/2025-01/objects/Refund: the lines it took back and its
+        transactions (the money it returned)."""
+        return {
+            "id": gid("Refund", refund.get("id") or n + 1), "createdAt": utc(refund.get("created_at")),
+            "refundLineItems": lambda info, **args: connection(
+                [([k], {"quantity": item.get("quantity", 0),
+                        "lineItem": self.line_item_node(order, int(item["line_item_id"]))})
+                 for k, item in enumerate(refund.get("refund_line_items") or [])], args),
+            "transactions": lambda info, **args: connection(
+                [([k], graphql_orders.transaction(order, tx, k))
+                 for k, tx in enumerate(refund.get("transactions") or [])], args),
+        }
+
+    def node(self, value: Any) -> dict[str, Any] | None:
+        """https://shopify.dev/docs/api/admin-graphql/2025-01/queries/node: an order or a bulk operation by its id."""
+        if not isinstance(value, str):
+            return None
+        if value.startswith("gid://shopify/Order/"):
+            number = _maybe_gid(value, "Order")
+            found = self._order(number) if number is not None else None
+            return self.order_node(found) if found else None
+        if value.startswith("gid://shopify/BulkOperation/"):
+            number = _maybe_gid(value, "BulkOperation")
+            operation = self.bulk.get(number) if number is not None else None
+            return operation.node() if operation else None
+        return None
 
     def location_node(self, location_id: int) -> dict[str, Any] | None:
         if location_id not in LOCATIONS:
@@ -366,8 +407,31 @@ class AdminGraphQL:
             found = self._order(fo.order_id) if fo else None
             return self.fulfillment_order_node(fo, found) if fo and found else None
 
+        def orders_count(info: Any, query: str | None = None, limit: int | None = 10000) -> dict[str, Any]:
+            """https://shopify.dev/docs/api/admin-graphql/2025-01/queries/ordersCount: at most ``limit``, and
+            ``AT_LEAST`` when the limit was reached."""
+            terms, warnings = parse_search(query or "")
+            if warnings:
+                search_reports.append({"path": [info.path.key], "query": query, "warnings": warnings})
+            count = sum(1 for o in self.orders() if order_matches(o, terms))
+            if limit is not None and count >= limit:
+                return {"count": limit, "precision": "AT_LEAST"}
+            return {"count": count, "precision": "EXACT"}
+
+        def current_bulk(info: Any, type: str = "QUERY") -> dict[str, Any] | None:
+            operation = self.bulk.current() if type == "QUERY" else None
+            return operation.node() if operation else None
+
         return {
             "orders": orders,
+            "ordersCount": orders_count,
+            "shop": {"id": "gid://shopify/Shop/1", "name": graphql_orders.SHOP_NAME,
+                     "ianaTimezone": graphql_orders.SHOP_TIMEZONE, "currencyCode": "USD"},
+            # https://shopify.dev/docs/api/admin-graphql/2025-01/queries/nodes: a null for an id that names nothing.
+            "node": lambda info, id: self.node(id),
+            "nodes": lambda info, ids: [self.node(i) for i in ids],
+            "currentBulkOperation": current_bulk,
+            "bulkOperationRunQuery": lambda info, query: self.bulk.run_query(query, self.base_url),
             "order": order,
             "fulfillmentOrder": fulfillment_order,
             # https://shopify.dev/docs/api/admin-graphql/2025-01/queries/fulfillment
@@ -760,7 +824,31 @@ def graphql_routes(orders: Callable[[], list[dict[str, Any]]], authorized: Calla
         if variables is not None and not isinstance(variables, dict):
             return JSONResponse({"errors": {"variables": "must be a JSON object"}}, status_code=400)
         state.add_order_lines(orders())
+        api.base_url = str(request.base_url).rstrip("/")
         return JSONResponse(api.run(payload["query"], variables, payload.get("operationName")))
+
+    async def bulk_settings(request: Request) -> Response:
+        # For tests: hold the next operations RUNNING a while (to meet OPERATION_IN_PROGRESS), or fail the next one.
+        if request.method == "POST":
+            try:
+                settings = json.loads(await request.body() or b"{}")
+            except ValueError:
+                settings = None
+            problems = _bulk_problems(settings)
+            if problems:
+                return JSONResponse({"error": "; ".join(problems)}, status_code=400)
+            if "runningSeconds" in settings:
+                api.bulk.running_seconds = float(settings["runningSeconds"])
+            if "failNext" in settings:
+                api.bulk.fail_next = settings["failNext"]
+        return JSONResponse({"runningSeconds": api.bulk.running_seconds, "failNext": api.bulk.fail_next,
+                             "operations": len(api.bulk.operations)})
+
+    async def bulk_result(request: Request) -> Response:
+        operation = api.bulk.by_token(request.path_params["token"])
+        if operation is None or operation.body is None:
+            return Response("NoSuchKey", status_code=404, media_type="text/plain")
+        return Response(operation.body, media_type="application/jsonl")
 
     async def throttle(request: Request) -> Response:
         if request.method == "POST":
@@ -810,7 +898,22 @@ def graphql_routes(orders: Callable[[], list[dict[str, Any]]], authorized: Calla
         Route("/_sandbox/fulfillments", fulfillments),
         Route("/_sandbox/inventory", inventory, methods=["GET", "POST"]),
         Route("/_sandbox/variants", variants),
+        Route("/_sandbox/bulk", bulk_settings, methods=["GET", "POST"]),
+        Route("/_sandbox/bulk-results/{token}.jsonl", bulk_result),
     ]
+
+
+def _bulk_problems(settings: Any) -> list[str]:
+    if not isinstance(settings, dict):
+        return ["body: must be a JSON object"]
+    problems = [f"{name}: unknown setting (known: failNext, runningSeconds)" for name in settings
+                if name not in ("failNext", "runningSeconds")]
+    seconds = settings.get("runningSeconds", 0)
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds <= 60:
+        problems.append("runningSeconds: a number of seconds from 0 to 60")
+    if settings.get("failNext") not in (None, "ACCESS_DENIED", "INTERNAL_SERVER_ERROR", "TIMEOUT"):
+        problems.append("failNext: ACCESS_DENIED, INTERNAL_SERVER_ERROR, TIMEOUT or null")
+    return problems
 
 
 def _throttle_problems(settings: Any) -> list[str]:

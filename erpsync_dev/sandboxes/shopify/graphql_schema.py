@@ -5,7 +5,9 @@ Types, fields and arguments follow the 2025-01 reference (https://shopify.dev/do
 ``Query.orders``, ``Order.fulfillmentOrders``, ``Query.productVariants`` (search by ``sku:``), ``fulfillmentCreate``
 with ``FulfillmentInput``, ``fulfillmentTrackingInfoUpdate``, ``fulfillmentCancel``,
 ``inventorySetQuantities`` with ``InventorySetQuantitiesInput``, ``productVariantsBulkUpdate`` with
-``ProductVariantsBulkInput``. Only these are served; any other field is refused as Shopify refuses an unknown one.
+``ProductVariantsBulkInput``; for reconciliation ``Query.orders`` with the order's money (``MoneyBag``), customer,
+addresses, lines, shipping lines and refunds, ``ordersCount``, ``shop``, ``node``/``nodes``, and bulk operations
+(``bulkOperationRunQuery``, ``currentBulkOperation``, ``BulkOperation``). Only these are served; any other field is refused as Shopify refuses an unknown one.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    GraphQLInterfaceType,
     GraphQLObjectType,
     GraphQLSchema,
     InlineFragmentNode,
@@ -39,6 +42,60 @@ SDL = """
 scalar DateTime
 scalar Money
 scalar URL
+scalar Decimal
+# https://shopify.dev/docs/api/admin-graphql/2025-01/scalars/UnsignedInt64: written as a string in JSON.
+scalar UnsignedInt64
+
+interface Node { id: ID! }
+
+type MoneyV2 { amount: Decimal! currencyCode: String! }
+type MoneyBag { shopMoney: MoneyV2! presentmentMoney: MoneyV2! }
+type Shop { id: ID! name: String! ianaTimezone: String! currencyCode: String! }
+enum CountPrecision { AT_LEAST EXACT }
+type Count { count: Int! precision: CountPrecision! }
+type MailingAddress {
+  name: String firstName: String lastName: String company: String address1: String address2: String city: String
+  province: String provinceCode: String zip: String country: String countryCodeV2: String phone: String
+}
+type Customer implements Node {
+  id: ID! legacyResourceId: String! email: String firstName: String lastName: String phone: String
+  defaultAddress: MailingAddress
+}
+type DiscountAllocation { allocatedAmountSet: MoneyBag! }
+type TaxLine { title: String rate: Float priceSet: MoneyBag! }
+type Duty { id: ID! price: MoneyBag! taxLines: [TaxLine!]! }
+type ShippingLine {
+  id: ID code: String title: String! originalPriceSet: MoneyBag! discountedPriceSet: MoneyBag! isRemoved: Boolean!
+  taxLines: [TaxLine!]! discountAllocations: [DiscountAllocation!]!
+}
+type ShippingLineEdge { cursor: String! node: ShippingLine! }
+type ShippingLineConnection { edges: [ShippingLineEdge!]! nodes: [ShippingLine!]! pageInfo: PageInfo! }
+enum OrderTransactionKind { AUTHORIZATION CAPTURE CHANGE EMV_AUTHORIZATION REFUND SALE SUGGESTED_REFUND VOID }
+enum OrderTransactionStatus { AWAITING_RESPONSE ERROR FAILURE PENDING SUCCESS UNKNOWN }
+type OrderTransaction { id: ID! kind: OrderTransactionKind! status: OrderTransactionStatus! amountSet: MoneyBag! }
+type OrderTransactionEdge { cursor: String! node: OrderTransaction! }
+type OrderTransactionConnection { edges: [OrderTransactionEdge!]! nodes: [OrderTransaction!]! pageInfo: PageInfo! }
+type RefundLineItem { lineItem: LineItem! quantity: Int! }
+type RefundLineItemEdge { cursor: String! node: RefundLineItem! }
+type RefundLineItemConnection { edges: [RefundLineItemEdge!]! nodes: [RefundLineItem!]! pageInfo: PageInfo! }
+type Refund {
+  id: ID!
+  createdAt: DateTime
+  refundLineItems(first: Int, after: String, last: Int, before: String): RefundLineItemConnection!
+  transactions(first: Int, after: String, last: Int, before: String): OrderTransactionConnection!
+}
+
+enum BulkOperationStatus { CANCELED CANCELING COMPLETED CREATED EXPIRED FAILED RUNNING }
+enum BulkOperationType { MUTATION QUERY }
+enum BulkOperationErrorCode { ACCESS_DENIED INTERNAL_SERVER_ERROR TIMEOUT }
+enum BulkOperationUserErrorCode { INVALID LIMIT_REACHED OPERATION_IN_PROGRESS }
+type BulkOperation implements Node {
+  id: ID! completedAt: DateTime createdAt: DateTime! errorCode: BulkOperationErrorCode fileSize: UnsignedInt64
+  objectCount: UnsignedInt64! rootObjectCount: UnsignedInt64! partialDataUrl: URL query: String!
+  status: BulkOperationStatus! type: BulkOperationType! url: URL
+}
+type BulkOperationUserError { code: BulkOperationUserErrorCode field: [String!] message: String! }
+type BulkOperationRunQueryPayload { bulkOperation: BulkOperation userErrors: [BulkOperationUserError!]! }
 
 enum OrderSortKeys { CREATED_AT ID PROCESSED_AT UPDATED_AT }
 enum OrderDisplayFulfillmentStatus { FULFILLED IN_PROGRESS ON_HOLD OPEN PARTIALLY_FULFILLED PENDING_FULFILLMENT
@@ -66,6 +123,11 @@ type Query {
   inventoryItem(id: ID!): InventoryItem
   location(id: ID!): Location
   locations(first: Int, after: String, last: Int, before: String): LocationConnection!
+  shop: Shop!
+  ordersCount(query: String, limit: Int = 10000): Count
+  node(id: ID!): Node
+  nodes(ids: [ID!]!): [Node]!
+  currentBulkOperation(type: BulkOperationType = QUERY): BulkOperation
 }
 
 type Mutation {
@@ -76,12 +138,29 @@ type Mutation {
   inventorySetQuantities(input: InventorySetQuantitiesInput!): InventorySetQuantitiesPayload
   productVariantsBulkUpdate(productId: ID!, variants: [ProductVariantsBulkInput!]!,
                             allowPartialUpdates: Boolean = false): ProductVariantsBulkUpdatePayload
+  bulkOperationRunQuery(query: String!): BulkOperationRunQueryPayload
 }
 
-type Order {
+type Order implements Node {
   id: ID!
   legacyResourceId: String!
   name: String!
+  email: String
+  test: Boolean!
+  currencyCode: String!
+  presentmentCurrencyCode: String!
+  taxesIncluded: Boolean!
+  cancelReason: String
+  displayFinancialStatus: String
+  totalPriceSet: MoneyBag!
+  currentTotalPriceSet: MoneyBag!
+  totalDiscountsSet: MoneyBag
+  totalTipReceivedSet: MoneyBag!
+  customer: Customer
+  billingAddress: MailingAddress
+  shippingAddress: MailingAddress
+  shippingLines(first: Int, after: String, last: Int, before: String): ShippingLineConnection!
+  refunds(first: Int): [Refund!]!
   createdAt: DateTime!
   updatedAt: DateTime!
   processedAt: DateTime!
@@ -99,8 +178,16 @@ type LineItem {
   id: ID!
   sku: String
   name: String!
+  title: String!
   quantity: Int!
   currentQuantity: Int!
+  originalUnitPriceSet: MoneyBag!
+  isGiftCard: Boolean!
+  requiresShipping: Boolean!
+  product: Product
+  discountAllocations: [DiscountAllocation!]!
+  taxLines(first: Int): [TaxLine!]!
+  duties: [Duty!]!
   unfulfilledQuantity: Int!
   variant: ProductVariant
 }
@@ -394,7 +481,32 @@ def _is_connection(type_: Any) -> bool:
 
 def _object_type(schema: GraphQLSchema, type_: Any) -> GraphQLObjectType | None:
     named = get_named_type(type_)
+    if isinstance(named, GraphQLInterfaceType):
+        return _NodeView(schema, named)  # type: ignore[return-value]
     return named if isinstance(named, GraphQLObjectType) else None
+
+
+class _NodeView:
+    """An interface (``Node``) seen as one object holding the fields of every type that implements it, so a field
+    asked under ``... on Order`` inside ``node``/``nodes`` is costed like the same field of an ``Order``."""
+
+    def __init__(self, schema: GraphQLSchema, interface: GraphQLInterfaceType):
+        self.name = interface.name
+        self.fields: dict[str, Any] = dict(interface.fields)
+        for implementation in schema.get_implementations(interface).objects:
+            for name, definition in implementation.fields.items():
+                self.fields.setdefault(name, definition)
+
+
+def _list_size(node: FieldNode, name: str, variables: dict[str, Any]) -> int:
+    """How many ids a ``nodes(ids:)`` asks for: Shopify costs such a field once per id."""
+    for argument in node.arguments or ():
+        if argument.name.value == name:
+            if argument.value.kind == "variable":
+                value = variables.get(argument.value.name.value)  # type: ignore[attr-defined]
+                return len(value) if isinstance(value, list) else 1
+            return len(getattr(argument.value, "values", ()) or ()) or 1
+    return 1
 
 
 def _node_type(schema: GraphQLSchema, connection: GraphQLObjectType) -> GraphQLObjectType:
@@ -436,7 +548,8 @@ def requested_cost(schema: GraphQLSchema, document: DocumentNode, operation: Ope
                 node_cost = OBJECT_COST + cost_of(_node_selection(field, fragments), _node_type(schema, child))
                 total += CONNECTION_COST + size * node_cost
             else:
-                total += OBJECT_COST + cost_of(_selections(field.selection_set, fragments), child)
+                each = OBJECT_COST + cost_of(_selections(field.selection_set, fragments), child)
+                total += each * _list_size(field, "ids", variables)
         return total
 
     return cost_of(_selections(operation.selection_set, fragments), root)  # type: ignore[arg-type]
