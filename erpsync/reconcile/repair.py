@@ -140,7 +140,7 @@ def enqueue_repairs(
 ) -> RepairResult:
     """Store each repair's current source record as an inbox event and dispatch it (or count it, ``dry_run``).
 
-    ``fetch_orders(entity_ids)`` yields pages of source records (``ShopifyAdminClient.orders_by_ids``): the
+    ``fetch_orders(entity_ids)`` yields pages of source records (``ShopOrderReader.orders_by_ids``): the
     record is read again now, so the newest version is what gets synced. An entity the source no longer has
     is counted in ``gone_at_source``. Without a ``dispatcher``, or when dispatch fails transiently, the
     events wait for the sweep-inbox flow, exactly like a webhook received while Prefect was away.
