@@ -8,6 +8,7 @@
     │   ├── InvalidPayload       the source payload fails validation; names the field
     │   ├── MappingError         a transform cannot produce a value for this record; names the field
     │   ├── ErpRejected          the ERP refused the record (4xx with o:errorDetails): code, detail, path
+    │   │   └── ConflictingChange the target changed a field since erpsync set it; nothing written (ownership decides)
     │   └── ErpAuthError         the ERP refused our credentials even after a fresh token
     └── SkipEvent                skip: not a failure, recorded in the ledger and the run ends Completed
         ├── DuplicateEvent       this content was already applied
@@ -92,6 +93,23 @@ class ErpRejected(PermanentError):
     @property
     def reason(self) -> str:
         return f"{super().reason}: {self.detail}"
+
+
+class ConflictingChange(ErpRejected):
+    """A write found fields changed in the target since erpsync last set them (both sides changed the record since
+    the last sync) and wrote nothing. ``fields``: field → (what erpsync set last, the target's value now, the value
+    to write), as text (prices and quantities, never customer data). ``current_id``: the record's id as the writer
+    would have returned it had erpsync set the target's current values: a write with it as ``previous_id`` goes
+    over them (compare-and-set against what was just read). The pipeline lets the fields' owner decide
+    (erpsync/field_ownership.py); unresolved, it is a dead letter naming both values."""
+
+    def __init__(self, status: int, code: str, detail: str, path: str | None = None, *, record_type: str,
+                 record_id: str, fields: dict[str, tuple[str, str, str]], current_id: str):
+        super().__init__(status, code, detail, path)
+        self.record_type = record_type
+        self.record_id = record_id
+        self.fields = fields
+        self.current_id = current_id
 
 
 class ErpAuthError(PermanentError):

@@ -192,6 +192,31 @@ class ChangeCursor(SQLModel, table=True):
     updated_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
 
 
+class FieldConflict(SQLModel, table=True):
+    """A field both sides changed since the last sync, and how its owner settled it (erpsync/field_ownership.py):
+    the value erpsync set last, the target's value it found, the value written, who owns the field. Values are
+    prices and quantities, never customer data. Append-only; ``erpsync conflicts`` lists them."""
+
+    __tablename__ = "field_conflict"
+    __table_args__ = (Index("ix_field_conflict_at", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    event_id: int = Field(index=True)
+    from_system: str = Field(max_length=40)
+    entity_type: str = Field(max_length=40)
+    entity_id: str = Field(max_length=100)
+    to_system: str = Field(max_length=40)
+    record_type: str = Field(max_length=60)
+    record_id: str = Field(max_length=200)
+    field_name: str = Field(max_length=100)
+    owner: str = Field(max_length=40)
+    last_value: str = Field(max_length=200)
+    target_value: str = Field(max_length=200)
+    written_value: str = Field(max_length=200)
+    resolution: str = Field(max_length=300)
+
+
 @dataclass(frozen=True)
 class EntityKey:
     """An entity in one direction: the record ``entity_id`` of ``from_system``, as written to ``to_system``."""
@@ -826,6 +851,23 @@ class Ledger:
                 session.exec(delete(EntityClaim).where(*_key_where(EntityClaim, key),
                                                        EntityClaim.event_id == event_id))
             session.commit()
+
+    def record_conflicts(self, conflicts: Sequence[FieldConflict]) -> None:
+        """Report fields both sides changed, as their owner settled them (one transaction)."""
+        if not conflicts:
+            return
+        with self.session() as session:
+            for conflict in conflicts:
+                session.add(conflict)
+            session.commit()
+
+    def conflicts(self, *, since: datetime | None = None, limit: int = 100) -> list[FieldConflict]:
+        """The newest reported conflicts first."""
+        with self.session() as session:
+            query = select(FieldConflict).order_by(FieldConflict.id.desc()).limit(limit)
+            if since is not None:
+                query = query.where(FieldConflict.at >= since)
+            return list(session.exec(query))
 
     # -- reading for people ----------------------------------------------------------------------------------
 

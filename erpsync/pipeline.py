@@ -14,7 +14,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from erpsync.dedupe import decide
 from erpsync.drift_fields import DriftMemory
 from erpsync.errors import (
     ConfigError,
+    ConflictingChange,
     DuplicateEvent,
     EntityBusy,
     ErpRejected,
@@ -35,9 +36,11 @@ from erpsync.errors import (
     PermanentError,
     SkipEvent,
     SupersededEvent,
+    TransientError,
     WithdrawRecord,
 )
-from erpsync.ledger import EntityKey, EventLabel, InboxEvent, Ledger
+from erpsync.field_ownership import FieldOwnership, load_ownership
+from erpsync.ledger import EntityKey, EventLabel, FieldConflict, InboxEvent, Ledger, utcnow
 from erpsync.mapping import MappedRecord, Mapping, find_mapping
 from erpsync.mapping.money_check import check_total
 from erpsync.ports import RecordWriter
@@ -49,6 +52,8 @@ log = logging.getLogger(__name__)
 # A claim older than this belongs to a run that died without releasing it. Longer than the slowest live
 # push (connector retries × timeout, plus the push task's retries), and matched by dedupe's wait in tasks/.
 CLAIM_STALE_AFTER = timedelta(minutes=15)
+# Writes over a field the target keeps changing between erpsync's read and its write, before the event is retried.
+OVERWRITE_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,11 @@ class Transformed:
     elements: Elements | None = None
     # The mapping's cancel: held (the source undid the record): the push withdraws what previous_erp_id names.
     withdraw: str | None = None
+    # The event and entity, for the push to report a conflict settled by ownership against them.
+    event_id: int | None = None
+    key: EntityKey | None = None
+    # Mapped fields left out because the target owns them (erpsync/field_ownership.py).
+    target_owned: tuple[str, ...] = ()
 
 
 class ElementRefused(ErpRejected):
@@ -293,19 +303,25 @@ class SyncPipeline:
                 raise SkipEvent(f"{undone}; erpsync wrote nothing for it in {mapping.target}") from None
             record = MappedRecord(mapping.config.record_type, state.external_id, {}, target=mapping.target)
             return Transformed(record=record, mapping_version=mapping.version, previous_erp_id=state.to_id,
-                               withdraw=str(undone))
-        for record in result.records:
+                               withdraw=str(undone), event_id=event.event_id, key=event.key)
+        owners = load_ownership(self.mappings_dir)
+        kept = [_without_target_owned(r, owners, event.source) for r in result.records]
+        owned = tuple(sorted({name for _, left in kept for name in left}))
+        records_now = [record for record, _ in kept]
+        for record in records_now:
             self.check_money(record, mapping.ref)
         each = mapping.config.each
         if each is None:
-            return Transformed(record=result.records[0], mapping_version=mapping.version,
-                               previous_erp_id=state.to_id if state else None)
+            return Transformed(record=records_now[0], mapping_version=mapping.version,
+                               previous_erp_id=state.to_id if state else None, event_id=event.event_id,
+                               key=event.key, target_owned=owned)
         known = {s.entity_id: s.to_id for s in self.ledger.entity_states_of(
-            event.source, each.as_, [r.external_id for r in result.records], event.key.to_system)}
-        records = tuple((r, known.get(r.external_id)) for r in result.records)
+            event.source, each.as_, [r.external_id for r in records_now], event.key.to_system)}
+        records = tuple((r, known.get(r.external_id)) for r in records_now)
         return Transformed(record=records[0][0], mapping_version=mapping.version, previous_erp_id=records[0][1],
                            elements=Elements(event.source, each.as_, records, result.skipped, event.version,
-                                             event.payload_sha256, event.key.to_system))
+                                             event.payload_sha256, event.key.to_system),
+                           event_id=event.event_id, key=event.key, target_owned=owned)
 
     def read_source(self, mapping: Mapping, payload: dict) -> dict:
         """The notice and what its mapping reads (``read:``) of the source system now, for the rules to map.
@@ -349,22 +365,51 @@ class SyncPipeline:
             self.writer(record.target or DEFAULT_TARGET).delete(record.record_type, transformed.previous_erp_id)
             erp_id = transformed.previous_erp_id
         elif transformed.elements is not None:
-            erp_id = self._push_elements(transformed.elements, transformed.mapping_version)
+            erp_id = self._push_elements(transformed, transformed.mapping_version)
         else:
-            erp_id = self.writer(record.target or DEFAULT_TARGET).upsert(
-                record.record_type, record.external_id, record.body, previous_id=transformed.previous_erp_id or None)
+            erp_id = self._upsert(transformed, record, transformed.previous_erp_id or None)
         failpoints.hit("push.after")
         return erp_id
 
-    def _push_elements(self, elements: Elements, mapping_version: str) -> str:
+    def _upsert(self, transformed: Transformed, record: MappedRecord, previous: str | None) -> str:
+        """Upsert one record; a field changed in the target since erpsync set it is settled by its owner.
+
+        The writing side owns every such field: written over the target's change (the writer compares again with
+        what it just read), and the change is reported. Otherwise (nobody owns one, or the target does) the
+        ConflictingChange stands: nothing is written and the event is a dead letter naming both values."""
+        target = record.target or DEFAULT_TARGET
+        writer = self.writer(target)
+        key = transformed.key
+        owners = load_ownership(self.mappings_dir) if key is not None else None
+        settled: list[FieldConflict] = []
+        for _ in range(OVERWRITE_ATTEMPTS):
+            try:
+                erp_id = writer.upsert(record.record_type, record.external_id, record.body, previous_id=previous)
+            except ConflictingChange as exc:
+                if key is None or owners is None or any(
+                        owners.owner(target, record.record_type, name) != key.from_system for name in exc.fields):
+                    raise
+                settled.extend(_conflicts(exc, transformed, key, target, owners))
+                previous = exc.current_id
+                continue
+            if settled:
+                self.ledger.record_conflicts(settled)
+                log.warning("event %s: %d field(s) changed in %s since erpsync set them, written over by their "
+                            "owner %s (erpsync conflicts): %s", transformed.event_id, len(settled), target,
+                            key.from_system if key else "?", ", ".join(sorted({c.field_name for c in settled})))
+            return erp_id
+        raise TransientError(f"{record.record_type} {record.external_id}: changed in {target} again at each of "
+                             f"{OVERWRITE_ATTEMPTS} writes; retried later")
+
+    def _push_elements(self, transformed: Transformed, mapping_version: str) -> str:
         """Each element's record in turn; the first one's ERP id is the entity's. Safe to repeat: each is an
         upsert by its own external id."""
+        elements = transformed.elements
+        assert elements is not None
         first: str | None = None
         for record, previous in elements.records:
             try:
-                erp_id = self.writer(record.target or DEFAULT_TARGET).upsert(record.record_type, record.external_id,
-                                                                             record.body,
-                                         previous_id=previous or None)
+                erp_id = self._upsert(transformed, record, previous or None)
             except ErpRejected as exc:
                 raise ElementRefused(exc, record) from None
             self.ledger.record_element(
@@ -382,7 +427,7 @@ class SyncPipeline:
             outcome="synced",
             key=event.key,
             reason=(f"withdrawn: {transformed.record.record_type} {erp_id} in {event.key.to_system} "
-                    f"({transformed.withdraw})" if transformed.withdraw else _left_out(transformed.elements)),
+                    f"({transformed.withdraw})" if transformed.withdraw else _left_out(transformed)),
             external_id=transformed.record.external_id,
             to_id=erp_id,
             mapping_version=transformed.mapping_version,
@@ -460,11 +505,41 @@ def _lacks_the_topics_own_fields(exc: InvalidPayload) -> bool:
     )
 
 
-def _left_out(elements: Elements | None) -> str | None:
-    """A synced outcome's note of the elements an ``each:`` mapping left out (``variants[2]: no SKU, …``)."""
-    if elements is None or not elements.skipped:
-        return None
-    return f"{len(elements.skipped)} left out: " + "; ".join(elements.skipped)
+def _left_out(transformed: Transformed) -> str | None:
+    """A synced outcome's note of the elements an ``each:`` mapping left out (``variants[2]: no SKU, …``) and of
+    the fields left out because the target owns them."""
+    notes = []
+    elements = transformed.elements
+    if elements is not None and elements.skipped:
+        notes.append(f"{len(elements.skipped)} left out: " + "; ".join(elements.skipped))
+    if transformed.target_owned:
+        notes.append(f"not written, owned by {transformed.key.to_system if transformed.key else 'the target'}: "
+                     + ", ".join(transformed.target_owned))
+    return "; ".join(notes) or None
+
+
+def _without_target_owned(record: MappedRecord, owners: FieldOwnership, source: str
+                          ) -> tuple[MappedRecord, tuple[str, ...]]:
+    """The record without the fields its target owns (a mapping from the other side never writes them)."""
+    target = record.target or DEFAULT_TARGET
+    left = tuple(name for name in record.body
+                 if (owner := owners.owner(target, record.record_type, name)) is not None and owner != source)
+    if not left:
+        return record, ()
+    return replace(record, body={k: v for k, v in record.body.items() if k not in left}), left
+
+
+def _conflicts(exc: ConflictingChange, transformed: Transformed, key: EntityKey, target: str,
+               owners: FieldOwnership) -> list[FieldConflict]:
+    now = utcnow()
+    return [FieldConflict(
+        at=now, event_id=transformed.event_id or 0, from_system=key.from_system, entity_type=key.entity_type,
+        entity_id=key.entity_id, to_system=key.to_system, record_type=exc.record_type, record_id=exc.record_id[:200],
+        field_name=name, owner=owners.owner(target, exc.record_type, name) or "", last_value=last[:200],
+        target_value=held[:200], written_value=wanted[:200],
+        resolution=f"{key.from_system} owns {exc.record_type}.{name}: its {wanted!r} written over the {held!r} "
+                   f"{target} held (erpsync had set {last!r})"[:300])
+        for name, (last, held, wanted) in exc.fields.items()]
 
 
 def _default_target_only(erp: Callable[[], RecordWriter]) -> Callable[[str], RecordWriter]:

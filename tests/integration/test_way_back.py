@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,10 +64,7 @@ def netsuite(erp: str, ops: httpx.Client) -> Iterator[NetSuiteClient]:
         yield client
 
 
-@pytest.fixture
-def pipeline(tmp_path: Path, netsuite: NetSuiteClient, shop: str) -> Iterator[SyncPipeline]:
-    ledger = Ledger.connect(f"sqlite:///{tmp_path / 'ledger.db'}")
-
+def make_pipeline(ledger: Ledger, mappings: Path, netsuite: NetSuiteClient, shop: str) -> SyncPipeline:
     class Kept:  # the test keeps the ERP client open; the pipeline closes only what it opened
         def __getattr__(self, name: str) -> Any:
             return getattr(netsuite, name)
@@ -77,10 +75,38 @@ def pipeline(tmp_path: Path, netsuite: NetSuiteClient, shop: str) -> Iterator[Sy
     def open_writer(name: str) -> Any:
         return Kept() if name == "netsuite" else ShopifyWriter(ShopifyGraphQL(shop, SecretStr(TOKEN)))
 
-    pipeline = SyncPipeline(ledger, REPO / "mappings", writers=open_writer)
+    return SyncPipeline(ledger, mappings, writers=open_writer)
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path, netsuite: NetSuiteClient, shop: str) -> Iterator[SyncPipeline]:
+    ledger = Ledger.connect(f"sqlite:///{tmp_path / 'ledger.db'}")
+    pipeline = make_pipeline(ledger, REPO / "mappings", netsuite, shop)
     yield pipeline
     pipeline.close()
     ledger.close()
+
+
+@pytest.fixture
+def pipeline_owning(tmp_path: Path, netsuite: NetSuiteClient, shop: str) -> Iterator[Any]:
+    """A pipeline over a copy of the mappings whose ownership table is the text given (None: no table)."""
+    made: list[SyncPipeline] = []
+
+    def build(ownership: str | None) -> SyncPipeline:
+        mappings = tmp_path / f"mappings-{len(made)}"
+        shutil.copytree(REPO / "mappings", mappings)
+        if ownership is None:
+            (mappings / "ownership" / "fields.yaml").unlink()
+        else:
+            (mappings / "ownership" / "fields.yaml").write_text(ownership)
+        made.append(make_pipeline(Ledger.connect(f"sqlite:///{tmp_path / f'ledger-{len(made)}.db'}"), mappings,
+                                  netsuite, shop))
+        return made[-1]
+
+    yield build
+    for pipeline in made:
+        pipeline.close()
+        pipeline.ledger.close()
 
 
 def notice(ledger: Ledger, record_type: str, internal_id: str, modified: str, *, topic_type: str | None = None
@@ -272,23 +298,96 @@ def stock(on_hand: int, committed: int, on_hand_east: int) -> dict[str, Any]:
         {"location": {"id": "2"}, "quantityOnHand": on_hand_east, "quantityCommitted": 0}]}}
 
 
-def test_stock_sets_the_shops_quantities_and_a_change_in_the_shop_is_not_overwritten(pipeline, netsuite, shop, order):
+def count_in_shop(shop: str, sku: str, location: str, available: int) -> None:
+    """A merchant's count of one location, made in the shop."""
+    item_gid = level(shop, sku, location)["inventoryItemId"]
+    httpx.post(f"{shop}/_sandbox/inventory", json={"inventoryItemId": item_gid, "locationId": location,
+                                                   "available": available}).raise_for_status()
+
+
+def test_stock_changed_on_both_sides_netsuite_owns_available_so_its_quantity_wins_and_the_count_is_reported(
+        pipeline, netsuite, shop, order):
     internal_id, modified = item(netsuite, "WB-MUG", stock(30, 4, 10))
     assert sync(pipeline, notice(pipeline.ledger, "inventoryItem", internal_id, modified)) == "synced"
     assert level(shop, "WB-MUG", MAIN)["available"] == 24  # 30 on hand − 4 committed − the buffer of 2
     assert level(shop, "WB-MUG", EAST)["available"] == 8
 
-    # A merchant counts the main location in the shop; the ERP's next change must not overwrite it blindly.
-    item_gid = level(shop, "WB-MUG", MAIN)["inventoryItemId"]
-    httpx.post(f"{shop}/_sandbox/inventory", json={"inventoryItemId": item_gid, "locationId": MAIN,
-                                                   "available": 5}).raise_for_status()
+    # At the same time: a merchant counts the main location in the shop, and NetSuite's stock changes.
+    count_in_shop(shop, "WB-MUG", MAIN, 5)
     internal_id, modified = item(netsuite, "WB-MUG", stock(40, 4, 10))
+    event = notice(pipeline.ledger, "inventoryItem", internal_id, modified)
+    assert sync(pipeline, event) == "synced"
+    assert level(shop, "WB-MUG", MAIN)["available"] == 34  # the owner's: 40 − 4 − 2
+    assert level(shop, "WB-MUG", EAST)["available"] == 8
+    [conflict] = pipeline.ledger.conflicts()
+    assert (conflict.event_id, conflict.field_name, conflict.owner) == (event, "available", "netsuite")
+    assert (conflict.last_value, conflict.target_value, conflict.written_value) == ("24", "5", "34")
+    assert conflict.record_type == "inventoryLevel" and conflict.record_id.endswith(f"|{MAIN}")
+    assert (conflict.from_system, conflict.entity_type, conflict.entity_id, conflict.to_system) == (
+        "netsuite", "inventoryItem", internal_id, "shopify")
+
+
+def test_stock_changed_on_both_sides_without_an_owner_is_not_overwritten(pipeline_owning, netsuite, shop, order):
+    pipeline = pipeline_owning(None)
+    internal_id, modified = item(netsuite, "WB-CAP", stock(30, 4, 10))
+    assert sync(pipeline, notice(pipeline.ledger, "inventoryItem", internal_id, modified)) == "synced"
+    count_in_shop(shop, "WB-CAP", MAIN, 5)
+    internal_id, modified = item(netsuite, "WB-CAP", stock(40, 4, 10))
     event = notice(pipeline.ledger, "inventoryItem", internal_id, modified)
     with pytest.raises(Exception, match="COMPARE_QUANTITY_STALE"):
         sync(pipeline, event)
     reason = pipeline.ledger.outcomes(event)[-1].reason or ""
     assert f"location {MAIN}: the shop holds 5 available where erpsync set or read 24 last" in reason
-    assert level(shop, "WB-MUG", MAIN)["available"] == 5
+    assert level(shop, "WB-CAP", MAIN)["available"] == 5
+    assert pipeline.ledger.conflicts() == []
+
+
+def shop_price(shop: str, sku: str, price: str) -> None:
+    """A merchant's price change, made in the shop through the GraphQL Admin API."""
+    [variant] = [v for v in httpx.get(f"{shop}/_sandbox/variants").json()["variants"] if v["sku"] == sku]
+    answer = httpx.post(f"{shop}/admin/api/2025-01/graphql.json", headers={"X-Shopify-Access-Token": TOKEN}, json={
+        "query": "mutation($p: ID!, $v: [ProductVariantsBulkInput!]!) { productVariantsBulkUpdate(productId: $p, "
+                 "variants: $v) { userErrors { message } } }",
+        "variables": {"p": variant["productId"], "v": [{"id": variant["id"], "price": price}]}}).json()
+    assert answer["data"]["productVariantsBulkUpdate"]["userErrors"] == []
+
+
+def variant_prices(shop: str, sku: str) -> tuple[str, str | None]:
+    [variant] = [v for v in httpx.get(f"{shop}/_sandbox/variants").json()["variants"] if v["sku"] == sku]
+    return variant["price"], variant["compareAtPrice"]
+
+
+def prices(base: float, msrp: float) -> dict[str, Any]:
+    return {"price": {"items": [{"priceLevel": {"id": "1", "refName": "Base Price"}, "price": base},
+                                {"priceLevel": {"id": "7", "refName": "MSRP"}, "price": msrp}]}}
+
+
+def test_a_price_changed_on_both_sides_is_netsuites_and_the_shops_change_is_reported(pipeline, netsuite, shop, order):
+    internal_id, modified = item(netsuite, "WB-MUG", prices(12.5, 15))
+    assert sync(pipeline, notice(pipeline.ledger, "price", internal_id, modified)) == "synced"
+    shop_price(shop, "WB-MUG", "11.00")  # a sale price set in the shop …
+    internal_id, modified = item(netsuite, "WB-MUG", prices(13, 15))  # … while NetSuite's price changes
+    event = notice(pipeline.ledger, "price", internal_id, modified)
+    assert sync(pipeline, event) == "synced"
+    assert variant_prices(shop, "WB-MUG") == ("13.00", "15.00")
+    [conflict] = pipeline.ledger.conflicts()
+    assert (conflict.field_name, conflict.owner, conflict.record_type) == ("price", "netsuite", "productVariant")
+    assert (conflict.last_value, conflict.target_value, conflict.written_value) == ("12.5", "11.00", "13")
+    # Synced again with nothing changed in the shop since: no conflict.
+    internal_id, modified = item(netsuite, "WB-MUG", prices(14, 15))
+    assert sync(pipeline, notice(pipeline.ledger, "price", internal_id, modified)) == "synced"
+    assert variant_prices(shop, "WB-MUG")[0] == "14.00"
+    assert len(pipeline.ledger.conflicts()) == 1
+
+
+def test_a_field_the_shop_owns_is_not_written_from_netsuite(pipeline_owning, netsuite, shop, order):
+    pipeline = pipeline_owning("shopify:\n  productVariant:\n    price: netsuite\n    compareAtPrice: shopify\n")
+    internal_id, modified = item(netsuite, "WB-CAP", prices(12, 19))
+    before = variant_prices(shop, "WB-CAP")[1]
+    event = notice(pipeline.ledger, "price", internal_id, modified)
+    assert sync(pipeline, event) == "synced"
+    assert variant_prices(shop, "WB-CAP") == ("12.00", before)
+    assert "not written, owned by shopify: compareAtPrice" in (pipeline.ledger.outcomes(event)[-1].reason or "")
 
 
 def test_a_price_change_sets_the_variants_prices(pipeline, netsuite, shop, order):

@@ -21,7 +21,13 @@ bodies a mapping builds for them:
                  quantity is not sent, and a compare that fails is an ErpRejected naming the location and both
                  quantities: a change made in the shop since is never overwritten blindly.
 ``productVariant`` ``{sku, price, compareAtPrice}``: the variant found by SKU (``find_id``), its prices through
-                 ``productVariantsBulkUpdate`` when they differ.
+                 ``productVariantsBulkUpdate`` when they differ. Its id carries the prices erpsync left
+                 (``<variant gid>|<price>|<compare at>``): a price changed in the shop since, which this write would
+                 replace, is a ConflictingChange naming both values, and nothing is written.
+
+A ConflictingChange (an inventory level's failed compare, a price changed in the shop) carries the id as if erpsync
+had set the shop's current values: the pipeline writes again with it when the field's owner is the writing side
+(erpsync/field_ownership.py), so the owner wins over a change it has seen, and reports that change.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from erpsync.errors import ConfigError, ErpRejected, MappingError
+from erpsync.errors import ConfigError, ConflictingChange, ErpRejected, MappingError
 from erpsync.systems.shopify.graphql import ShopifyGraphQL
 
 NATURAL_KEYS = {"productVariant": frozenset({"sku"})}
@@ -122,7 +128,7 @@ class ShopifyWriter:
         if record_type == "inventoryLevel":
             return self._set_level(body, previous_id)
         if record_type == "productVariant":
-            return self._set_prices(body)
+            return self._set_prices(body, previous_id)
         raise ConfigError(f"Shopify: erpsync writes fulfillment, inventoryLevel and productVariant records, "
                           f"not {record_type!r}")
 
@@ -226,10 +232,12 @@ class ShopifyWriter:
             if exc.code != "COMPARE_QUANTITY_STALE":
                 raise
             now = self._available(item, location, "")
-            raise ErpRejected(exc.status, exc.code, (
+            raise ConflictingChange(exc.status, exc.code, (
                 f"location {location}: the shop holds {now} available where erpsync set or read {compare} last; "
                 f"a change made in the shop since is not overwritten with {target} (count it in the ERP, or "
-                f"reconcile, then retry)"), exc.path) from None
+                f"reconcile, then retry)"), exc.path, record_type="inventoryLevel", record_id=f"{item}|{location}",
+                fields={"available": (str(compare), str(now), str(target))},
+                current_id=f"{item}|{location}|{now}") from None
         return f"{item}|{location}|{target}"
 
     def _available(self, item: str, location: str, sku: str) -> int:
@@ -242,7 +250,7 @@ class ShopifyWriter:
 
     # -- prices --
 
-    def _set_prices(self, body: Mapping[str, Any]) -> str:
+    def _set_prices(self, body: Mapping[str, Any], previous_id: str | None) -> str:
         sku = body.get("sku")
         variant_id = body.get("id") or (self.find_id("productVariant", "sku", sku) if isinstance(sku, str) else None)
         if variant_id is None:
@@ -251,14 +259,29 @@ class ShopifyWriter:
         if variant is None:
             raise ErpRejected(404, "PRODUCT_VARIANT_DOES_NOT_EXIST", f"no variant {variant_id}", "id")
         change: dict[str, Any] = {"id": variant_id}
-        for key in ("price", "compareAtPrice"):
+        last = _prices_id(previous_id) if previous_id else None
+        changed_in_shop: dict[str, tuple[str, str, str]] = {}
+        for n, key in enumerate(("price", "compareAtPrice")):
             # Empty text: the source has no such price, and the shop's stays as it is.
             if key in body and body[key] != "" and not _same_money(body[key], variant.get(key)):
                 change[key] = None if body[key] is None else str(body[key])
+                if last is not None and last[0] == variant_id and not _same_money(variant.get(key), last[n + 1]):
+                    changed_in_shop[key] = (str(last[n + 1] or ""), str(variant.get(key) or ""),
+                                            str(change[key] or ""))
+        now = f"{variant_id}|{variant.get('price') or ''}|{variant.get('compareAtPrice') or ''}"
+        if changed_in_shop:
+            named = "; ".join(f"{key}: the shop holds {held!r} where erpsync set {before!r} last, not overwritten "
+                              f"with {wanted!r}" for key, (before, held, wanted) in changed_in_shop.items())
+            raise ConflictingChange(409, "CHANGED_SINCE_LAST_SYNC", f"variant {variant_id} ({sku}): {named}",
+                                    next(iter(changed_in_shop)), record_type="productVariant", record_id=variant_id,
+                                    fields=changed_in_shop, current_id=now)
         if len(change) > 1:
             self.graphql.mutate(BULK_PRICES, {"productId": variant["product"]["id"], "variants": [change]},
                                 payload="productVariantsBulkUpdate")
-        return str(variant_id)
+        # The id carries the prices as erpsync leaves them, to tell a change made in the shop since from its own.
+        price = change["price"] if "price" in change else variant.get("price")
+        compare_at = change["compareAtPrice"] if "compareAtPrice" in change else variant.get("compareAtPrice")
+        return f"{variant_id}|{price or ''}|{compare_at or ''}"
 
     def _variants_by_sku(self, sku: str) -> list[dict[str, Any]]:
         # Quoted, as the search syntax takes a value with spaces or colons; a quote in a SKU cannot be searched.
@@ -297,6 +320,15 @@ def _same_money(given: Any, held: Any) -> bool:
         return Decimal(str(given)) == Decimal(str(held))
     except InvalidOperation:
         return False
+
+
+def _prices_id(text: str) -> tuple[str, str | None, str | None] | None:
+    """(variant gid, price, compare-at price) of a variant's id as this writer returns it (``<gid>|<price>|<compare
+    at>``, empty text for none); None for a bare gid, which carries no prices to compare with."""
+    parts = text.split("|")
+    if len(parts) != 3:
+        return None
+    return parts[0], parts[1] or None, parts[2] or None
 
 
 def _level_id(text: str) -> tuple[str, str, int] | None:
