@@ -13,11 +13,13 @@ from typing import Any
 
 from pydantic import SecretStr
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from erpsync_dev.sandboxes.shopify.graphql_api import graphql_routes
+from erpsync_dev.sandboxes.shopify.graphql_faults import GraphQLFaultsMiddleware
 from erpsync_dev.sandboxes.shopify.graphql_store import ShopState
 from erpsync_dev.sandboxes.shopify.webhooks import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT, send_phase, summarize
 from erpsync_dev.scenarios.demo import DEFAULT_SHOP_DOMAIN, PHASE_NAMES, Delivery, GeneratedOrders, Scenario
@@ -350,6 +352,8 @@ def create_app(
             Route("/admin/api/{version}/orders/count.json", count_orders),
             Route("/admin/api/{version}/orders/{order_id:int}.json", get_order),
             *graphql_routes(shop.orders, authorized, state, lambda: _error(401, _INVALID_TOKEN)),
-        ]
+        ],
+        # Server errors and lost answers of the GraphQL API on demand (POST /_sandbox/graphql/faults), for chaos.
+        middleware=[Middleware(GraphQLFaultsMiddleware)],
     )
 
