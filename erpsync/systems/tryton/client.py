@@ -34,7 +34,7 @@ from erpsync.errors import ErpRejected, MappingError, TransientError
 from erpsync.natural_keys import PERSONAL_FIELDS, check_natural_key
 from erpsync.ports import Change
 from erpsync.retry import RetryPolicy
-from erpsync.systems.tryton.rpc import TrytonRpc, TrytonServerError
+from erpsync.systems.tryton.rpc import TrytonConcurrency, TrytonRpc, TrytonServerError
 from erpsync.systems.tryton.settings import TrytonSettings
 
 SALE = "sale.sale"
@@ -56,6 +56,8 @@ LINE_FIELDS = ["id", "product", "quantity", "unit", "unit_price", "amount", "des
 TARGET_STATES = ("draft", "quotation", "processing")
 WRITABLE_STATES = frozenset({"draft", "quotation"})
 CHANGES_MAX_PAGE = 1000
+# Reads and writes of one upsert before it gives up to the caller's retries, when other writers keep changing the sale.
+UPSERT_ROUNDS = 8
 
 
 def check_external_id(external_id: str) -> str:
@@ -106,22 +108,24 @@ class TrytonClient:
         if target not in TARGET_STATES:
             raise ErpRejected(400, "INVALID_STATE", f"state must be one of {', '.join(TARGET_STATES)}", "state")
         values, lines = self._sale_values(body)
-        for _ in range(2):
+        for _ in range(UPSERT_ROUNDS):
             existing = self._sale_by_reference(external_id)
-            if existing is not None:
-                sale_id = self._update_sale(existing, values, lines, target)
-                break
             try:
+                if existing is not None:
+                    sale_id = self._update_sale(existing, values, lines, target)
+                    break
                 sale_id, = self.rpc.model_once(SALE, "create", [{**values, "reference": external_id,
                                                                  "lines": [["create", lines]]}])
                 break
+            except TrytonConcurrency:
+                continue  # another writer changed the sale since we read it: read it again
             except TrytonServerError as error:
                 # Another writer created this external id between our search and our create: the unique index
                 # refused ours; its sale is the one (read again above).
                 if not error.is_unique_violation("reference"):
                     raise
         else:
-            raise TransientError(f"Tryton sale {external_id}: the reference was taken and then not found")
+            raise TransientError(f"Tryton sale {external_id}: changed by other writers {UPSERT_ROUNDS} times in a row")
         self._advance(sale_id, target)
         return sale_id
 
@@ -129,10 +133,14 @@ class TrytonClient:
                      target: str) -> int:
         sale_id, state = existing["id"], existing["state"]
         if state in WRITABLE_STATES:
+            # Each call carries the sale's timestamp as read: a writer that changed it since makes Tryton refuse
+            # ours (ConcurrencyException) instead of both deleting the same lines and adding their own.
+            read_at = {"_timestamp": {f"{SALE},{sale_id}": existing["_timestamp"]}}
             if state == "quotation":
-                self.rpc.model(SALE, "draft", [sale_id])
-            self.rpc.model(SALE, "write", [sale_id], {**values, "lines": [["delete", existing["lines"]],
-                                                                          ["create", lines]]})
+                self.rpc.model_once(SALE, "draft", [sale_id], context=read_at)
+                read_at = {"_timestamp": {f"{SALE},{sale_id}": self._sale_by_reference_id(sale_id)["_timestamp"]}}
+            self.rpc.model_once(SALE, "write", [sale_id], {**values, "lines": [["delete", existing["lines"]],
+                                                                               ["create", lines]]}, context=read_at)
             return sale_id
         if state in ("confirmed", "processing", "done") and target == "processing" \
                 and self._same_content(existing, values, lines):
@@ -366,8 +374,14 @@ class TrytonClient:
 
     def _sale_by_reference(self, external_id: str) -> dict[str, Any] | None:
         rows = self.rpc.model(SALE, "search_read", [["reference", "=", external_id]], 0, 1, None,
-                              ["id", "state", "party", "lines"])
+                              ["id", "state", "party", "lines", "_timestamp"])
         return rows[0] if rows else None
+
+    def _sale_by_reference_id(self, sale_id: int) -> dict[str, Any]:
+        rows = self.rpc.model(SALE, "search_read", [["id", "=", sale_id]], 0, 1, None, ["_timestamp"])
+        if not rows:
+            raise TrytonConcurrency(f"Tryton sale {sale_id} was deleted while being written")
+        return rows[0]
 
     def find_id(self, record_type: str, field: str, value: str) -> str | None:
         check_natural_key(NATURAL_KEYS, record_type, field)

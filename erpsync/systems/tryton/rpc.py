@@ -9,7 +9,7 @@ What the server answers, and what erpsync does with it (docs/tryton.md, "Errors"
 
     HTTP 200 {"result": …}                          the call's value
     HTTP 200 {"error": ["UserError", [msg, …]]}     ErpRejected(400, "UserError", path named from msg): permanent
-    HTTP 200 {"error": ["ConcurrencyException", …]} TransientError: another transaction changed the record
+    HTTP 200 {"error": ["ConcurrencyException", …]} TrytonConcurrency, a TransientError: the record changed since
     HTTP 200 {"error": [text, ""]}                  a server-side failure (a database constraint among them):
                                                     TrytonServerError, a TransientError the writer may inspect
     HTTP 401                                        the session is gone: log in again, once; twice is ErpAuthError
@@ -51,6 +51,11 @@ class TrytonServerError(TransientError):
     def is_unique_violation(self, index_or_column: str) -> bool:
         text = self.text.lower()
         return ("unique" in text or "duplicate key" in text) and index_or_column.lower() in text
+
+
+class TrytonConcurrency(TransientError):
+    """Another transaction changed the record since it was read (Tryton's ConcurrencyException, raised when a call
+    carries the ``_timestamp`` it read): read it again and decide again."""
 
 
 def encode(value: Any) -> Any:
@@ -261,7 +266,7 @@ def _classify(method: str, error: Any) -> Exception:
         message = detail[0] if isinstance(detail, list) and detail else str(detail or kind)
         return _UserError(str(message))
     if kind == "ConcurrencyException":
-        return TransientError(f"Tryton {method}: ConcurrencyException (the record was changed meanwhile)")
+        return TrytonConcurrency(f"Tryton {method}: ConcurrencyException (the record was changed meanwhile)")
     if kind == "RateLimitException":
         return TransientError(f"Tryton {method}: rate limited", status=429)
     # [text, ""]: a server-side failure whose text is an exception's (no record data in Tryton's own).
