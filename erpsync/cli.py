@@ -111,11 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
     purge.set_defaults(handler=_purge)
 
     _add_dlq(commands)
-    from erpsync import db_commands, poll_command, privacy_commands
+    from erpsync import db_commands, ownership_commands, poll_command, privacy_commands
 
     privacy_commands.add_commands(commands)
     db_commands.add_commands(commands)
     poll_command.add_commands(commands)
+    ownership_commands.add_commands(commands)
 
     status = commands.add_parser(
         "status", help="counts of the inbox and ledger, and dead-lettered events; or one order's events",

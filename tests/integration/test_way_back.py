@@ -16,6 +16,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from erpsync.cli import main
 from erpsync.ledger import Ledger
 from erpsync.pipeline import SyncPipeline
 from erpsync.steps import run_steps
@@ -362,7 +363,8 @@ def prices(base: float, msrp: float) -> dict[str, Any]:
                                 {"priceLevel": {"id": "7", "refName": "MSRP"}, "price": msrp}]}}
 
 
-def test_a_price_changed_on_both_sides_is_netsuites_and_the_shops_change_is_reported(pipeline, netsuite, shop, order):
+def test_a_price_changed_on_both_sides_is_netsuites_and_the_shops_change_is_reported(pipeline, netsuite, shop, order,
+                                                                                      monkeypatch, capsys):
     internal_id, modified = item(netsuite, "WB-MUG", prices(12.5, 15))
     assert sync(pipeline, notice(pipeline.ledger, "price", internal_id, modified)) == "synced"
     shop_price(shop, "WB-MUG", "11.00")  # a sale price set in the shop …
@@ -373,6 +375,14 @@ def test_a_price_changed_on_both_sides_is_netsuites_and_the_shops_change_is_repo
     [conflict] = pipeline.ledger.conflicts()
     assert (conflict.field_name, conflict.owner, conflict.record_type) == ("price", "netsuite", "productVariant")
     assert (conflict.last_value, conflict.target_value, conflict.written_value) == ("12.5", "11.00", "13")
+    # What an operator reads.
+    monkeypatch.setenv("ERPSYNC_DATABASE_URL", str(pipeline.ledger.engine.url))
+    assert main(["conflicts", "--json"]) == 0
+    [line] = capsys.readouterr().out.splitlines()
+    assert json.loads(line) | {"at": None} == {
+        "at": None, "event_id": event, "entity": f"netsuite/price/{internal_id}", "to_system": "shopify",
+        "record": f"productVariant {conflict.record_id}", "field": "price", "owner": "netsuite",
+        "erpsync_set": "12.5", "target_held": "11.00", "written": "13"}
     # Synced again with nothing changed in the shop since: no conflict.
     internal_id, modified = item(netsuite, "WB-MUG", prices(14, 15))
     assert sync(pipeline, notice(pipeline.ledger, "price", internal_id, modified)) == "synced"
@@ -458,3 +468,27 @@ def test_a_shop_fulfillment_made_from_a_netsuite_shipment_is_not_sent_back_no_ec
     assert f"from netsuite itemFulfillment {internal_id}" in reason and "no echo" in reason
     assert netsuite.get("itemFulfillment", f"eid:shopify-fulfillment-{number}") is None
     assert len(shop_fulfillments(shop, order)) == 1
+
+
+def test_lines_changed_after_shipping_cancel_the_shops_fulfillment_and_fulfil_it_anew(pipeline, netsuite, shop, order):
+    """Shopify cannot edit a fulfillment's lines: the old one is cancelled and the shipment fulfilled as it is now."""
+    sales_order(netsuite, order)
+    internal_id, modified = ship(netsuite, order, "wb-ship-9", [(7001, 2)], ["1Z090"])
+    assert sync(pipeline, notice(pipeline.ledger, "itemFulfillment", internal_id, modified)) == "synced"
+    [first] = shop_fulfillments(shop, order)
+    record = netsuite.get("itemFulfillment", internal_id, expand_sub_resources=True)
+    line = record["item"]["items"][0]
+    # A clerk edits the shipped line's quantity in NetSuite: a PATCH of the item sublist (the connector's own
+    # authenticated request; erpsync itself never edits a fulfillment's lines).
+    netsuite._request("PATCH", f"/services/rest/record/v1/itemFulfillment/{internal_id}", what="edit the lines",
+                      ok=(204,), json={"item": {"items": [{"line": line["line"], "quantity": 1}]}})
+    edited = netsuite.get("itemFulfillment", internal_id)["lastModifiedDate"]
+    assert sync(pipeline, notice(pipeline.ledger, "itemFulfillment", internal_id, edited)) == "synced"
+    old, new = shop_fulfillments(shop, order)
+    assert (old["id"], old["status"], new["status"]) == (first["id"], "CANCELLED", "SUCCESS")
+    assert [(line["lineItemId"], line["quantity"]) for line in new["lineItems"]] == [
+        (f"gid://shopify/LineItem/{7001 + order}", 1)]
+    assert [t["number"] for t in new["trackingInfo"]] == ["1Z090"]
+    assert remaining(shop, order)[str(7001 + order)] == 2
+    [state] = pipeline.ledger.entity_states_of("netsuite", "itemFulfillment", [internal_id], "shopify")
+    assert state.to_id == new["id"]
