@@ -132,7 +132,8 @@ class EntityState(SQLModel, table=True):
     to_system: str = Field(primary_key=True, max_length=40)
     to_record_type: str = Field(max_length=60)
     external_id: str = Field(max_length=200, index=True)
-    to_id: str = Field(max_length=60)
+    # The target's id: up to 200 like external ids (a Shopify inventory level's id is about 80, revision 0007).
+    to_id: str = Field(max_length=200)
     # The other side's version of the record (its last-modified stamp), for the way back: a change read from
     # the target that is no newer than this is our own write coming back.
     to_version: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
@@ -166,7 +167,7 @@ class Outcome(SQLModel, table=True):
     entity_id: str | None = Field(default=None, max_length=100)
     external_id: str | None = Field(default=None, max_length=200)
     to_system: str | None = Field(default=None, max_length=40)
-    to_id: str | None = Field(default=None, max_length=60)
+    to_id: str | None = Field(default=None, max_length=200)
     outcome: str = Field(max_length=20, index=True)
     reason: str | None = Field(default=None, sa_column=Column(Text))
     mapping_version: str | None = Field(default=None, max_length=40)
