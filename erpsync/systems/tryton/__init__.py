@@ -10,6 +10,7 @@ SYSTEM = System(
     describe="Tryton 8.0 (JSON-RPC, session login; sale, stock, account)",
     writer=client.TrytonClient.from_env,
     natural_keys=client.NATURAL_KEYS,
+    record_fields=client.RECORD_FIELDS,
     case_insensitive_keys=client.CASE_INSENSITIVE_FIELDS,
     window_reader=reconcile.TrytonSales,
     summarize_body=reconcile.summarize_body,

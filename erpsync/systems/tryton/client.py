@@ -7,8 +7,9 @@ them, creating a party it does not find):
      "invoice_address": {"name", "street", "postal_code", "city"},   (optional: the party's first address)
      "shipment_address": {…},                                         (optional: the invoice address)
      "currency": "USD", "sale_date": "2024-05-02", "description": "Shopify order #1001",
-     "lines": [{"product": "<code>", "quantity": 2, "unit_price": "12.50", "description": "…"}],
-     "state": "draft" | "quotation" | "processing"}                   (where the writer leaves it; draft by default)
+     "lines": [{"product": "<code>", "quantity": 2, "unit_price": "12.50", "description": "…", "tax_amount": "1.50"}],
+     "tax_product": "<code>",                                         (the line the lines' tax_amount goes to)
+     "state": "draft" | "quotation" | "processing" | "cancelled"}     (where the writer leaves it; draft by default)
 
 The external id is the sale's ``reference``, unique in the database erpsync writes to (erpsync_dev/tryton_server.py
 ``SEED_INDEXES``; docs/tryton.md says how to add it to a production database): of several writers racing to create
@@ -47,13 +48,26 @@ NATURAL_KEYS: dict[str, frozenset[str]] = {
     PRODUCT: frozenset({"code"}),
 }
 CASE_INSENSITIVE_FIELDS = frozenset({"email"})
+_SALE_BODY = {
+    "party": ("email", "name", "code"),
+    "invoice_address": ("name", "street", "postal_code", "city"),
+    "shipment_address": ("name", "street", "postal_code", "city"),
+    "lines": ("product", "quantity", "unit_price", "description", "tax_amount"),
+    "currency": (), "sale_date": (), "description": (), "state": (), "tax_product": (),
+}
+# The body fields the writer reads (module docstring), as a mapping's target_field paths name them (a list's
+# fields under its name: lines[].product is "lines.product"): a target field is checked against them at load.
+RECORD_FIELDS: dict[str, frozenset[str]] = {
+    SALE: frozenset({*_SALE_BODY, *(f"{name}.{part}" for name, parts in _SALE_BODY.items() for part in parts)}),
+    PARTY: frozenset({"name", "email"}),
+}
 # Where each record type keeps erpsync's external id (unique: SEED_INDEXES, and party.party's own code_uniq).
 EXTERNAL_ID_FIELD = {SALE: "reference", SHIPMENT: "reference", PARTY: "code"}
 SALE_FIELDS = ["id", "reference", "number", "state", "party", "invoice_address", "shipment_address", "currency",
                "sale_date", "description", "lines", "untaxed_amount", "tax_amount", "total_amount", "shipments",
                "create_date", "write_date"]
 LINE_FIELDS = ["id", "product", "quantity", "unit", "unit_price", "amount", "description"]
-TARGET_STATES = ("draft", "quotation", "processing")
+TARGET_STATES = ("draft", "quotation", "processing", "cancelled")
 WRITABLE_STATES = frozenset({"draft", "quotation"})
 CHANGES_MAX_PAGE = 1000
 # Reads and writes of one upsert before it gives up to the caller's retries, when other writers keep changing the sale.
@@ -142,6 +156,8 @@ class TrytonClient:
             self.rpc.model_once(SALE, "write", [sale_id], {**values, "lines": [["delete", existing["lines"]],
                                                                                ["create", lines]]}, context=read_at)
             return sale_id
+        if state == "cancelled" and target == "cancelled":
+            return sale_id
         if state in ("confirmed", "processing", "done") and target == "processing" \
                 and self._same_content(existing, values, lines):
             return sale_id  # a retry of a write that was made: nothing to change
@@ -160,6 +176,10 @@ class TrytonClient:
         if target == "draft":
             return
         state = self._sale_state(sale_id)
+        if target == "cancelled":
+            if state != "cancelled":
+                self.rpc.model(SALE, "cancel", [sale_id])
+            return
         if state == "draft":
             self.rpc.model(SALE, "quote", [sale_id])
             state = "quotation"
@@ -229,7 +249,23 @@ class TrytonClient:
             if line.get("description") is not None:
                 made["description"] = str(line["description"])
             lines.append(made)
+        tax = sum((Decimal(str(_number(line.get("tax_amount") or 0, f"lines[{n}].tax_amount")))
+                   for n, line in enumerate(raw_lines)), Decimal(0))
+        if tax:
+            lines.append(self._tax_line(body.get("tax_product"), tax))
         return values, lines
+
+    def _tax_line(self, code: Any, tax: Decimal) -> dict[str, Any]:
+        # The shop computed the tax; Tryton would compute its own from tax rules erpsync does not keep in step, so
+        # the shop's tax is one line of the tax product (totals.py counts it the same way).
+        if not code:
+            raise ErpRejected(400, "MISSING_FIELD", "tax_product: lines carry tax_amount, so a product code for "
+                              "the tax line is needed", "tax_product")
+        rows = self.rpc.model(PRODUCT, "search_read", [["code", "=", str(code)]], 0, 1, None, ["sale_uom"])
+        if not rows:
+            raise ErpRejected(404, "UNKNOWN_PRODUCT", f"no Tryton product has code {str(code)!r}", "tax_product")
+        return {"type": "line", "product": rows[0]["id"], "unit": rows[0]["sale_uom"], "quantity": 1.0,
+                "unit_price": tax, "description": "Tax"}
 
     def _party(self, party: Mapping[str, Any]) -> int:
         if party.get("code"):

@@ -76,18 +76,24 @@ def summarize_body(body: dict[str, Any]) -> BodySummary:
     """A sale body (mapped, or read back) as reconciliation compares it: lines, Σ quantity × unit price, status,
     customer (the party's id once read back; a mapped body names its party by email, so that is None)."""
     lines = body.get("lines") or []
-    total = Decimal(0)
+    total: Decimal | None = Decimal(0)
+    tax = Decimal(0)
     for line in lines:
         try:
             total += (Decimal(str(line.get("quantity"))) * Decimal(str(line.get("unit_price")))).quantize(
                 Decimal("0.01"))
-        except (InvalidOperation, AttributeError):
+            tax += Decimal(str(line.get("tax_amount") or 0))
+        except (InvalidOperation, AttributeError, TypeError):
             total = None
             break
+    count = len(lines)
+    if total is not None and tax:
+        # A mapped body's tax becomes one more line in Tryton (client.py), as the record read back shows.
+        total, count = total + tax, count + 1
     party = body.get("party")
     customer = str(party) if isinstance(party, (int, str)) else None
     status = "closed" if body.get("state") in CLOSED_STATES else "open"
-    return BodySummary(len(lines), float(total) if total is not None else None, status, customer)
+    return BodySummary(count, float(total) if total is not None else None, status, customer)
 
 
 def _naive_utc(moment: datetime) -> datetime:
