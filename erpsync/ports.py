@@ -8,6 +8,7 @@ lists; the contract suites in ``tests/contract/`` run every registered system th
     IdResolver       an internal id by natural key (an item by SKU, a customer by email)
     WindowReader     records modified in a time window, and records by external id (reconciliation)
     ChangeReader     records changed since a cursor, in order, with the next cursor (the way back)
+    ShopStateReader  what a shop shows of an order's fulfillments and of stock per location (the way back's drift)
     WebhookSource    authenticate a delivery from its headers and raw body (``erpsync/receiver/deliveries.py``)
     IntakeHandler    a topic a source's package carries out in the receiver itself, before the answer
 
@@ -133,6 +134,18 @@ class ShopOrderReader(Protocol):
     def order_pages(self, *, updated_at_min: datetime, updated_at_max: datetime) -> Iterator[list[dict[str, Any]]]: ...
 
     def orders_by_ids(self, order_ids: Any) -> Iterator[list[dict[str, Any]]]: ...
+
+
+@runtime_checkable
+class ShopStateReader(Protocol):
+    """Reconciliation's reading of what the way back wrote to a shop (erpsync/reconcile/way_back.py)."""
+
+    def fulfillment_states(self, order_ids: Any) -> dict[str, dict[str, Any]]:
+        """Per order id the shop holds: ``{"fulfilled": every line fulfilled, "live": ids of its fulfillments that
+        are not cancelled}``."""
+
+    def available_levels(self, skus: Any) -> dict[tuple[str, str], int]:
+        """``(sku, location id) → available quantity`` for the items with these SKUs."""
 
 
 @dataclass(frozen=True)

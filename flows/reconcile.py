@@ -15,6 +15,7 @@ from erpsync.ledger import Ledger
 from erpsync.reconcile.alert import DEFAULT_THRESHOLD, drift_alert
 from erpsync.reconcile.job import reconcile_order_window
 from erpsync.reconcile.report import first_rows, markdown_summary, report_dir, save_html
+from erpsync.reconcile.way_back import way_back_rows
 from erpsync.reconcile.windows import Window, nightly_window, parse_moment
 from erpsync.settings import Settings
 from orchestration import events
@@ -75,11 +76,20 @@ def reconcile(since: str | None = None, until: str | None = None, days: int = 1,
                               description=f"Drift found in {window.describe()} (first rows of each kind)")
         create_markdown_artifact(key="reconcile-summary",
                                  markdown=markdown_summary(result.summary, result.drift, steps=result.next_steps))
+        if result.way_back is not None and result.way_back.rows:
+            # The way back's drift, apart: ERP record ids, kinds and quantities per location, no customer data.
+            create_table_artifact(key="reconcile-way-back", table=way_back_rows(result.way_back),
+                                  description=f"The way back's drift in {window.describe()} (first rows), each "
+                                              "repaired as the ERP's change notice")
         path = save_html(result.summary, result.drift, report_dir(settings.database_url, settings.home / "reports"),
                          steps=result.next_steps)
         logger.info("reconcile %s: %s drift, %s repairs queued, %s left for a person; report %s",
                     window.describe(), result.summary.total_drift, result.summary.repairs_enqueued,
                     result.summary.needs_attention, path)
+        if result.summary.way_back:
+            logger.info("reconcile %s, the way back: %s; %s change notices queued", window.describe(),
+                        ", ".join(f"{kind} {count}" for kind, count in result.summary.way_back.items()),
+                        result.summary.way_back_repairs_enqueued)
         alert = drift_alert(result.summary, window, drift_alert_threshold)
         if alert is not None:
             resource = events.emit_drift_exceeded(alert)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,10 +14,16 @@ from sqlmodel import select
 from erpsync.errors import ConfigError
 from erpsync.ledger import Ledger, Outcome
 from erpsync.mapping import Mapping as ErpMapping
-from erpsync.ports import ShopOrderReader, WindowReader
+from erpsync.ports import ShopOrderReader, ShopStateReader, WindowReader
 from erpsync.reconcile.compare import DEFAULT_CHUNK, ERP_EDIT_SLACK, Comparison, DriftSet, external_id_shape
 from erpsync.reconcile.repair import Repair, RepairResult, enqueue_repairs, plan_repairs, run_stamp
 from erpsync.reconcile.report import NextSteps, ReconcileSummary, summarize
+from erpsync.reconcile.way_back import (
+    WayBackMappings,
+    WayBackResult,
+    enqueue_way_back_repairs,
+    find_way_back_drift,
+)
 from erpsync.reconcile.windows import Window
 from erpsync.run_control import Dispatcher
 from erpsync.systems import DEFAULT_TARGET, SYSTEMS, system
@@ -33,6 +39,7 @@ class ReconcileResult:
     repair_result: RepairResult
     summary: ReconcileSummary
     next_steps: NextSteps = NextSteps()
+    way_back: WayBackResult | None = None
 
     @property
     def exit_code(self) -> int:
@@ -60,8 +67,14 @@ def run_reconciliation(
     chunk_size: int = DEFAULT_CHUNK,
     erp_edit_slack: timedelta = ERP_EDIT_SLACK,
     run_id: str | None = None,
+    way_back: WayBackMappings | None = None,
+    erp_changes=None,
 ) -> ReconcileResult:
     """Read both sides over the window (with overlap), compare, plan and enqueue repairs, and summarise.
+
+    With ``way_back`` (the ERP → shop mappings) and ``erp_changes`` (the ERP's ChangeReader, whose ``get`` reads a
+    record), and a shop that is a ShopStateReader, the way back's drift is found and repaired too (way_back.py),
+    and counted apart in the summary.
 
     ``mapping`` is the one the sync uses for the repair topic (``find_mapping(dir, source, "orders/updated")``); ``spool`` is the on-disk working file (a temporary file when None). ``run_id`` names
     this run in its repairs' delivery ids (the flow passes its flow run id; by default the start time).
@@ -88,8 +101,14 @@ def run_reconciliation(
     )
     steps = NextSteps(dead_letter_events=dead_letter_events(ledger, mapping, drift),
                       repaired=frozenset((repair.kind, repair.entity_id) for repair in repairs), dry_run=dry_run)
-    return ReconcileResult(drift, repairs, repair_result, summarize(window, comparison.stats, drift, repair_result),
-                           steps)
+    summary = summarize(window, comparison.stats, drift, repair_result)
+    back = None
+    if way_back is not None and erp_changes is not None and isinstance(shop, ShopStateReader):
+        back = find_way_back_drift(window, erp=erp_changes, shop=shop, ledger=ledger, mappings=way_back)
+        enqueue_way_back_repairs(ledger, back, mappings=way_back, run=run_id, dispatcher=dispatcher, dry_run=dry_run)
+        summary = replace(summary, way_back=back.counts(), way_back_repairs_planned=back.planned,
+                          way_back_repairs_enqueued=back.enqueued)
+    return ReconcileResult(drift, repairs, repair_result, summary, steps, back)
 
 
 def dead_letter_events(ledger: Ledger, mapping: ErpMapping, drift: DriftSet) -> dict[str, int]:
@@ -142,8 +161,11 @@ def reconcile_order_window(
     with shop_system.order_reader(os.environ if environ is None else environ) as shop:
         erp = erp_system.window_reader(erp_client, external_id_prefix=shape.prefix if shape else "",
                                        record_type=mapping.record_type, tz=erp_timezone)
+        # The way back's drift, where the mappings take shipments and stock from this ERP to this shop.
+        way_back = WayBackMappings.find(mappings_dir, erp_system.name, shop_system.name)
         return run_reconciliation(window, shop=shop, erp=erp, ledger=ledger, mapping=mapping, dispatcher=dispatcher,
-                                  dry_run=dry_run, authoritative_fields=authoritative_fields, run_id=run_id)
+                                  dry_run=dry_run, authoritative_fields=authoritative_fields, run_id=run_id,
+                                  way_back=way_back, erp_changes=erp_client)
 
 
 def _only_readable_shop():

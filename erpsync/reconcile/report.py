@@ -43,6 +43,10 @@ class ReconcileSummary:
     repairs_planned: int
     repairs_enqueued: int
     dry_run: bool
+    # The way back's drift (way_back.py), counted apart from the orders': kind → rows, and its repairs.
+    way_back: dict[str, int] = field(default_factory=dict)
+    way_back_repairs_planned: int = 0
+    way_back_repairs_enqueued: int = 0
 
     @property
     def total_drift(self) -> int:
@@ -102,6 +106,28 @@ class NextSteps:
         return ""
 
 
+WAY_BACK_MEANINGS = {
+    "not_fulfilled_in_shop": "shipped in the ERP (an order from the shop) but not fulfilled in the shop",
+    "stock_differs": "available per location differs between the ERP (by the stock mapping) and the shop",
+}
+
+
+def way_back_lines(summary: ReconcileSummary, *, markdown: bool) -> list[str]:
+    """The way back's counts, apart from the orders': each kind and the notices queued to repair it."""
+    if not summary.way_back:
+        return []
+    queued = ("none queued (dry run)" if summary.dry_run
+              else f"{summary.way_back_repairs_enqueued} queued as the ERP's change notices")
+    head = f"The way back: {sum(summary.way_back.values())} drift rows, {summary.way_back_repairs_planned} repairs " \
+           f"planned, {queued}."
+    if markdown:
+        return ["", head, "", "| way back kind | count | meaning |", "|---|---:|---|",
+                *(f"| {kind} | {count} | {WAY_BACK_MEANINGS[kind]} |" for kind, count in summary.way_back.items())]
+    width = max(len(kind) for kind in WAY_BACK_MEANINGS)
+    return ["", head, *(f"  {kind:<{width}}  {count:>6}  {WAY_BACK_MEANINGS[kind]}"
+                        for kind, count in summary.way_back.items())]
+
+
 def _text(value: Any) -> str | None:
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return None
@@ -154,6 +180,7 @@ def markdown_summary(summary: ReconcileSummary, drift: DriftSet, per_kind: int =
         "| kind | count | meaning |",
         "|---|---:|---|",
         *(f"| {kind} | {summary.drift.get(kind, 0)} | {KIND_MEANINGS[kind]} |" for kind in DRIFT_KINDS),
+        *way_back_lines(summary, markdown=True),
     ]
     for kind in DRIFT_KINDS:
         head = head_with_steps(drift, kind, per_kind, steps)
@@ -182,6 +209,7 @@ def text_summary(summary: ReconcileSummary, drift: DriftSet, per_kind: int = 5, 
     ]
     width = max(len(kind) for kind in DRIFT_KINDS)
     lines += [f"  {kind:<{width}}  {summary.drift.get(kind, 0):>6}  {KIND_MEANINGS[kind]}" for kind in DRIFT_KINDS]
+    lines += way_back_lines(summary, markdown=False)
     for kind in DRIFT_KINDS:
         head = head_with_steps(drift, kind, per_kind, steps)
         if head.empty:

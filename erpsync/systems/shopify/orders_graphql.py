@@ -90,6 +90,15 @@ COUNT = """query ReconcileCount($query: String!, $limit: Int) {
   ordersCount(query: $query, limit: $limit) { count precision }
 }"""
 SHOP = "query ShopZone { shop { ianaTimezone } }"
+# The way back's drift (erpsync/reconcile/way_back.py): what the shop shows of fulfillments and stock.
+FULFILLMENT_STATES = """query ReconcileFulfillments($ids: [ID!]!) {
+  nodes(ids: $ids) { ... on Order { id displayFulfillmentStatus fulfillments(first: 50) { id status } } }
+}"""
+STOCK_BY_SKU = """query ReconcileStock($query: String!) {
+  productVariants(first: 2, query: $query) { nodes { sku inventoryItem { inventoryLevels(first: 20) {
+    nodes { location { id } quantities(names: ["available"]) { name quantity } } } } } }
+}"""
+STATES_BATCH = 50
 # The bulk query: every nested node asks for __typename, so its JSONL line can be gathered under its parent.
 BULK_ORDERS = f"""{{
   orders(query: "%s", sortKey: ID) {{ edges {{ node {{ {ORDER_FIELDS}
@@ -187,6 +196,41 @@ class ShopifyOrderReader:
                 batch = []
         if batch:
             yield from self._by_ids(batch)
+
+    # -- the way back's drift (ports.ShopStateReader) --
+
+    def fulfillment_states(self, order_ids: Iterable[str | int]) -> dict[str, dict[str, Any]]:
+        """Per order id the shop holds: ``{"fulfilled": displayFulfillmentStatus is FULFILLED, "live": the gids of
+        its fulfillments not CANCELLED}``."""
+        ids = [f"{ORDER_GID}{order_id}" for order_id in order_ids if str(order_id).isdigit()]
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(ids), STATES_BATCH):
+            for node in self.graphql.query(FULFILLMENT_STATES, {"ids": ids[start:start + STATES_BATCH]}).get(
+                    "nodes") or []:
+                if isinstance(node, dict) and node.get("id"):
+                    found[str(node["id"]).rsplit("/", 1)[-1]] = {
+                        "fulfilled": node.get("displayFulfillmentStatus") == "FULFILLED",
+                        # Compared in lower case, as the writer does: Shopify's FulfillmentStatus, not a run state.
+                        "live": {f["id"] for f in node.get("fulfillments") or []
+                                 if str(f.get("status")).lower() != "cancelled"}}
+        return found
+
+    def available_levels(self, skus: Iterable[str]) -> dict[tuple[str, str], int]:
+        """``(sku, location gid) → available`` for the variants with these SKUs; a SKU no variant or two variants
+        carry is left out (the repair's write then names it)."""
+        held: dict[tuple[str, str], int] = {}
+        for sku in skus:
+            quoted = '"' + str(sku).replace("\\", "\\\\").replace('"', '\\"') + '"'
+            nodes = (self.graphql.query(STOCK_BY_SKU, {"query": f"sku:{quoted}"}).get("productVariants") or {}).get(
+                "nodes") or []
+            exact = [n for n in nodes if n.get("sku") == sku]
+            if len(exact) != 1:
+                continue
+            for level in (((exact[0].get("inventoryItem") or {}).get("inventoryLevels") or {}).get("nodes") or []):
+                for quantity in level.get("quantities") or []:
+                    if quantity.get("name") == "available":
+                        held[(sku, level["location"]["id"])] = int(quantity["quantity"])
+        return held
 
     # -- reading --
 
