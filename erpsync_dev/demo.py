@@ -1,13 +1,16 @@
-"""`erpsync demo`: the whole system on loopback, a burst of real-shaped orders, and a check of the ERP's records.
+"""`erpsync demo`: the whole system on loopback, both ways: a burst of real-shaped orders into the ERP, then the
+warehouse's shipments, stock counts and a price change back to the shop.
 
-Exits 0 only if the ERP sandbox holds exactly the records the shop's orders call for: one sales order per
-order that should sync, with the lines of its newest version, and nothing for the dead-lettered order.
+Exits 0 only if the ERP sandbox holds exactly the records the shop's orders call for (one sales order per order
+that should sync, with the lines of its newest version, and nothing for the dead-lettered order), and then the shop
+sandbox holds exactly the fulfillments, quantities and prices the ERP's changes call for (erpsync_dev/way_back.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import random
 import shutil
 import time
 from datetime import UTC, datetime
@@ -18,11 +21,29 @@ import httpx
 
 from erpsync.errors import ConfigError
 from erpsync.ledger import Ledger
+from erpsync.mapping import find_mapping
 from erpsync.settings import PROJECT_DIR, Settings
 from erpsync.summary import Summary, format_summary, summarize
 from erpsync.systems.netsuite.client import NetSuiteClient
 from erpsync_dev.processes import interrupt_on_signals, port_in_use
 from erpsync_dev.stack import LocalStack, StackConfig
+from erpsync_dev.way_back import (
+    NOTICE,
+    PATHS,
+    READER,
+    Shipment,
+    ShopView,
+    ShopWatcher,
+    Warehouse,
+    check_shop,
+    plan_shipments,
+    plan_stock,
+    run_poll,
+    safety_buffer,
+    settle_seconds,
+    shippable_orders,
+    wait_for_events,
+)
 from erpsync_dev.webhook_sink import notification_text
 
 
@@ -180,6 +201,103 @@ def drive(config: StackConfig, stack: LocalStack, *, timeout: float) -> bool:
     print(f"\nERP check passed: the ERP sandbox holds exactly the {scenario['counts']['synced_orders']} "
           f"sales orders it should, each with its newest lines, its customer (or the guest customer) and "
           f"NetSuite's total equal to Shopify's to the cent.")
+    return drive_way_back(config, stack, scenario, timeout=min(timeout, WAY_BACK_TIMEOUT))
+
+
+WAY_BACK_TIMEOUT = 180.0
+
+
+def make_changes(warehouse: Warehouse, changes: list) -> None:
+    """The warehouse's changes, the reader's first: it reads only changes older than the ERP client's settle time
+    (SuiteQL gives times to the second), which passes while the notices' changes are made."""
+    for path in (READER, NOTICE):
+        warehouse.notices(path)
+        how = ("notices ON: the sandbox posts each change's signed notice to the receiver" if path == NOTICE
+               else "notices OFF: only the change reader can find these")
+        print(f"  {how}", flush=True)
+        for change in (c for c in changes if c.path == path):
+            if isinstance(change, Shipment):
+                warehouse.ship(change)
+                print(f"    shipped {change.label}: {len(change.lines)} line(s), {change.carrier[1]}, "
+                      f"{len(change.tracking)} tracking number(s)", flush=True)
+            else:
+                warehouse.count(change)
+                where = ", ".join(f"location {loc}: {on} on hand, {com} committed"
+                                  for loc, (on, com) in sorted(change.counts.items()))
+                price = f"; price {change.price}, MSRP {change.msrp}" if change.msrp is not None else ""
+                print(f"    counted {change.sku}: {where}{price}", flush=True)
+
+
+def drive_way_back(config: StackConfig, stack: LocalStack, scenario: dict, *, timeout: float) -> bool:
+    """The way back: the warehouse ships orders (one in two parts) and counts stock, one count with a new price, in
+    the ERP sandbox; some changes are posted to the receiver as the user-event script's notices, the others are left
+    to the change reader (`erpsync poll`); then the shop sandbox must hold exactly those fulfillments, quantities
+    and prices."""
+    print("\n· the way back: the warehouse ships orders and counts stock in the ERP sandbox (NetSuite's REST API)",
+          flush=True)
+    rng = random.Random(config.seed)
+    buffer = safety_buffer()
+    ledger = Ledger.connect(config.ledger_url)
+    try:
+        # The warehouse's calls take the ERP account's concurrency slots as erpsync's own calls do.
+        with httpx.Client(timeout=60) as http, NetSuiteClient.from_env(config.ledger_url, stack.env) as erp:
+            warehouse = Warehouse(erp, config.erp_url, http, receiver_url=config.receiver_url,
+                                  secret=config.netsuite_secret)
+            shop = ShopView(config.shop_url, http)
+            synced = [int(o["order_id"]) for o in scenario["orders"] if o["outcome"] == "synced"]
+            orders = shippable_orders(config.erp_url, http, erp, synced)
+            shipments = plan_shipments(orders, [NOTICE, NOTICE, READER], rng)
+            order_mapping = find_mapping(Settings.from_env().mappings_dir, "shopify", "orders/create")
+            known = order_mapping.tables["sku_to_item"].rows
+            stock = plan_stock(shop.variants(), known, [NOTICE, NOTICE, READER], rng, buffer=buffer)
+            changes = [*shipments, *stock]
+            before = warehouse.notice_counts()
+            with ShopWatcher(shop, changes, buffer=buffer) as watcher:
+                make_changes(warehouse, changes)
+                settle = settle_seconds(stack.env)
+                last_read = max(c.made_at for c in changes if c.path == READER)
+                print(f"  the change reader, by command (`erpsync poll`; the poll-netsuite flow runs it every minute "
+                      f"too), once the changes are {settle:g} s old (ERPSYNC_NETSUITE_CHANGE_SETTLE_SECONDS):",
+                      flush=True)
+                time.sleep(max(0.0, last_read + settle + 1 - time.monotonic()))
+                code, output, errors = run_poll(stack.env)
+                for line in output.splitlines():
+                    print(f"    {line}", flush=True)
+                if code != 0:
+                    print(f"! erpsync poll exited {code}:\n{errors}")
+                    return False
+                print("· waiting for the shop sandbox to show each change", flush=True)
+                shown = watcher.wait(timeout=timeout, progress=lambda line: print(line, flush=True),
+                                     alive=stack.group.check_alive)
+            states = wait_for_events(ledger, timeout=30 if shown else 1, alive=stack.group.check_alive)
+            sent = {k: v - before[k] for k, v in warehouse.notice_counts().items()}
+            problems = check_shop(shop, changes, buffer=buffer)
+    finally:
+        ledger.close()
+    notices_expected = sum(1 if c.kind == "shipment" else 2 for c in changes if c.path == NOTICE)
+    if sent["sent"] != notices_expected or sent["refused"] or sent["failed"]:
+        problems.append(f"notices: {sent['sent']} accepted by the receiver, {sent['refused']} refused, "
+                        f"{sent['failed']} undelivered; {notices_expected} expected (one per shipment, two per item: "
+                        f"its stock and its prices)")
+    unfinished = {s: n for s, n in states.items() if s not in ("synced", "duplicate", "superseded")}
+    if unfinished:
+        problems.append(f"events out of the ERP not synced: {dict(unfinished)} (erpsync dlq list names them)")
+    if not shown:
+        late = [c.label for c in changes if c.seen_at is None]
+        problems.append(f"not in the shop after {timeout:.0f} s: {', '.join(late)}")
+    if problems:
+        print("\nWay-back check FAILED:\n" + "\n".join(f"  - {p}" for p in problems))
+        return False
+    split = len({c.order_id for c in shipments if not c.label.endswith(" 1/1")})
+    print(f"\nWay-back check passed: the shop sandbox holds exactly the {len(shipments)} fulfillments the warehouse "
+          f"shipped ({split} {'order' if split == 1 else 'orders'} in two parts), each once, with its lines, carrier and tracking numbers, and no "
+          f"fulfillment of an order not shipped; each counted item's available quantity per location (on hand − "
+          f"committed − buffer {buffer}) and its prices. {sum(states.values())} events out of the ERP: "
+          f"{dict(sorted(states.items()))}; {sent['sent']} came as notices, the rest by the change reader.")
+    for path in PATHS:
+        delays = sorted(c.delay for c in changes if c.path == path and c.delay is not None)
+        print(f"  from the ERP's answer to the shop, by {path}: {len(delays)} change(s), "
+              f"{', '.join(f'{d:.1f}' for d in delays)} s")
     return True
 
 
@@ -210,8 +328,6 @@ def check_erp(scenario: dict, erp_records: dict, summary: Summary, erp: NetSuite
     created from the order's customer (``shopify-customer-<id>``), or the default customer for a guest; and
     every line, custom lines on their fallback item, with the newest version's quantities and prices.
     """
-    from erpsync.mapping import find_mapping
-
     mapping = find_mapping(Settings.from_env().mappings_dir, "shopify", "orders/create")
     custom_item = mapping.config.money.items.custom if mapping.config.money else None
     default_customer = _default_customer(mapping)

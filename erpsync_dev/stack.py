@@ -78,6 +78,9 @@ class StackConfig:
     woocommerce_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     # Standard Webhooks secrets are "whsec_" + base64 of the key bytes.
     standard_secret: str = field(default_factory=lambda: "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode())
+    # The ERP's change notices (the way back) are signed the Standard Webhooks way too; the ERP sandbox is told it
+    # when notices are switched on (erpsync_dev/way_back.py), so no notice is sent unless asked.
+    netsuite_secret: str = field(default_factory=lambda: "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode())
 
     @property
     def prefect_api(self) -> str:
@@ -162,6 +165,7 @@ class StackConfig:
             "ERPSYNC_SHOPIFY_WEBHOOK_SECRET": self.webhook_secret,
             "ERPSYNC_WOOCOMMERCE_WEBHOOK_SECRET": self.woocommerce_secret,
             "ERPSYNC_STANDARD_WEBHOOK_SECRET": self.standard_secret,
+            "ERPSYNC_NETSUITE_WEBHOOK_SECRET": self.netsuite_secret,
             "ERPSYNC_SHOPIFY_SHOP_URL": self.shop_url,
             "ERPSYNC_SHOPIFY_ACCESS_TOKEN": SHOP_ACCESS_TOKEN,
             "ERPSYNC_NETSUITE_BASE_URL": self.erp_url,
@@ -180,7 +184,8 @@ class StackConfig:
                     "ERPSYNC_SHOPIFY_SHOP_URL", "ERPSYNC_SHOPIFY_ACCESS_TOKEN", "ERPSYNC_NETSUITE_BASE_URL",
                     "ERPSYNC_NETSUITE_ACCOUNT_ID", "ERPSYNC_NETSUITE_CLIENT_ID", "ERPSYNC_NETSUITE_CLIENT_SECRET",
                     "ERPSYNC_SHOPIFY_WEBHOOK_SECRET", "ERPSYNC_WOOCOMMERCE_WEBHOOK_SECRET",
-                    "ERPSYNC_STANDARD_WEBHOOK_SECRET", "ERPSYNC_ALERT_WEBHOOK_URL", "PREFECT_API_URL")
+                    "ERPSYNC_STANDARD_WEBHOOK_SECRET", "ERPSYNC_NETSUITE_WEBHOOK_SECRET",
+                    "ERPSYNC_ALERT_WEBHOOK_URL", "PREFECT_API_URL")
 
     def write_cli_env(self) -> Path:
         """Write ``cli_env_file`` (owner-only: it holds this stack's webhook secrets) and return its path."""
