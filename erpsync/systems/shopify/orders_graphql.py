@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -111,14 +111,18 @@ BULK_ORDERS = f"""{{
 
 
 def window_search(updated_at_min: datetime, updated_at_max: datetime) -> str:
-    """``updated_at:>='…' updated_at:<'…'``: the window's orders, by the search syntax, to the second in UTC."""
-    return f"updated_at:>='{_z(updated_at_min)}' updated_at:<'{_z(updated_at_max)}'"
+    """``updated_at:>='…' updated_at:<'…'``: the window's orders, by the search syntax, to the second in UTC (the
+    lower bound rounded down, the upper one up, so the window only ever widens)."""
+    return f"updated_at:>='{_z(updated_at_min)}' updated_at:<'{_z(updated_at_max, up=True)}'"
 
 
-def _z(moment: datetime) -> str:
+def _z(moment: datetime, *, up: bool = False) -> str:
     if moment.tzinfo is None:
         raise ConfigError("updated_at bounds: need a time zone")
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    moment = moment.astimezone(UTC)
+    if up and moment.microsecond:
+        moment = moment.replace(microsecond=0) + timedelta(seconds=1)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def bulk_threshold_from_env(environ: Mapping[str, str]) -> int:
