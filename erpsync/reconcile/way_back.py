@@ -61,6 +61,7 @@ class WayBackRow:
     internal_id: str
     modified: datetime
     detail: str
+    external_id: str | None = None  # the ERP record's own, as its change notice carries it
 
 
 @dataclass
@@ -170,7 +171,7 @@ def _shipments(window: Window, erp: Any, shop: Any, ledger: Ledger, mapping: Erp
         why = ("the fulfillment erpsync made is cancelled or gone in the shop" if state is not None
                else "no fulfillment in the shop")
         result.rows.append(WayBackRow("not_fulfilled_in_shop", SHIPMENT_TYPE, change.internal_id, change.modified,
-                                      f"order {order}: {why}"))
+                                      f"order {order}: {why}", change.external_id))
 
 
 def _stock(window: Window, erp: Any, shop: Any, mapping: ErpMapping, result: WayBackResult) -> None:
@@ -201,7 +202,7 @@ def _stock(window: Window, erp: Any, shop: Any, mapping: ErpMapping, result: Way
                      if sku in sold and held.get((sku, location)) != available]
         if differing:
             result.rows.append(WayBackRow("stock_differs", STOCK_TYPE, change.internal_id, change.modified,
-                                          "; ".join(differing)))
+                                          "; ".join(differing), change.external_id))
 
 
 def way_back_delivery_id(record_type: str, internal_id: str, modified: datetime, run: str) -> str:
@@ -224,7 +225,7 @@ def enqueue_way_back_repairs(ledger: Ledger, result: WayBackResult, *, mappings:
     for (record_type, internal_id), row in todo.items():
         mapping = by_type[record_type]
         assert mapping is not None  # a row exists only for a mapping that was read
-        body = notice_body(record_type, internal_id, None, row.modified)
+        body = notice_body(record_type, internal_id, row.external_id, row.modified)
         intake = ledger.record_delivery(
             source=mapping.source, delivery_id=way_back_delivery_id(record_type, internal_id, row.modified, run),
             topic=change_topic(record_type), shop=None, triggered_at=whole_seconds_utc(row.modified), body=body,
