@@ -286,6 +286,13 @@ Repairs: {{ summary.repairs_planned }} planned,
 <table><tr><th>kind</th><th>count</th><th>meaning</th></tr>
 {% for kind in kinds %}<tr><td>{{ kind }}</td><td class="n">{{ summary.drift.get(kind, 0) }}</td>
 <td>{{ meanings[kind] }}</td></tr>{% endfor %}</table>
+{% if summary.way_back %}<h2>The way back</h2>
+<p>{{ summary.way_back_repairs_planned }} repairs planned,
+{% if summary.dry_run %}none queued (dry run){% else %}{{ summary.way_back_repairs_enqueued }} queued as the ERP's
+change notices{% endif %}.</p>
+<table><tr><th>kind</th><th>count</th><th>meaning</th></tr>
+{% for kind, count in summary.way_back.items() %}<tr><td>{{ kind }}</td><td class="n">{{ count }}</td>
+<td>{{ way_back_meanings[kind] }}</td></tr>{% endfor %}</table>{% endif %}
 <h2>Drift by day</h2>
 {{ chart | safe }}
 {% for kind, rows in heads %}{% if rows %}
@@ -307,6 +314,7 @@ def render_html(summary: ReconcileSummary, drift: DriftSet, *, per_kind: int = 5
     return env.from_string(_TEMPLATE).render(
         summary=summary, kinds=DRIFT_KINDS, meanings=KIND_MEANINGS, chart=drift_chart_svg(drift.by_day()),
         heads=heads, columns=REPORT_COLUMNS, generated=datetime.now(UTC).isoformat(timespec="seconds"),
+        way_back_meanings=WAY_BACK_MEANINGS,
     )
 
 

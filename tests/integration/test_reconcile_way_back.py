@@ -21,7 +21,7 @@ from erpsync.ledger import InboxEvent, Ledger
 from erpsync.mapping import load_mapping
 from erpsync.pipeline import SyncPipeline
 from erpsync.reconcile import Window, run_reconciliation
-from erpsync.reconcile.report import markdown_summary, text_summary
+from erpsync.reconcile.report import markdown_summary, render_html, text_summary
 from erpsync.reconcile.way_back import (
     WayBackMappings,
     enqueue_way_back_repairs,
@@ -249,5 +249,7 @@ def test_a_reconciliation_run_counts_the_way_back_apart_and_a_dry_run_queues_not
     markdown = markdown_summary(result.summary, result.drift)
     assert "| not_fulfilled_in_shop | 1 |" in markdown and "none queued (dry run)" in markdown
     assert "not_fulfilled_in_shop" in text_summary(result.summary, result.drift)
+    page = render_html(result.summary, result.drift)
+    assert "<h2>The way back</h2>" in page and "not_fulfilled_in_shop" in page
     [row] = [r for r in way_back_rows(result.way_back) if r["kind"] == "not_fulfilled_in_shop"]
     assert row["record_type"] == "itemFulfillment" and row["detail"].startswith(f"order {order}:")
