@@ -10,7 +10,9 @@ adding its line here and making ``tests/contract/test_erp_contract.py`` pass.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import sqlite3
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -209,8 +211,6 @@ class TrytonFaults:
     def reset(self) -> None:
         self.transport.queued.clear()
         self.transport.logins = 0
-        import sqlite3
-
         with contextlib.closing(sqlite3.connect(self.database_file, timeout=30)) as db:
             db.execute("PRAGMA foreign_keys = OFF")
             for table, seed_max in self._seed_ids.items():
@@ -225,8 +225,6 @@ class TrytonFaults:
         self.transport.queued.extend([(401, None)] * times)
 
     def expire_tokens(self) -> None:
-        import sqlite3
-
         with contextlib.closing(sqlite3.connect(self.database_file, timeout=30)) as db:
             db.execute("DELETE FROM ir_session")
             db.commit()
@@ -235,8 +233,6 @@ class TrytonFaults:
         return self.transport.logins
 
     def write_at(self, record_type: str, records: list[tuple[str, dict[str, Any]]], modified: datetime) -> None:
-        import sqlite3
-
         from erpsync.systems.tryton.client import EXTERNAL_ID_FIELD
 
         writer = self._writer_factory()
@@ -250,8 +246,6 @@ class TrytonFaults:
             db.commit()
 
     def _max_ids(self) -> dict[str, int]:
-        import sqlite3
-
         with contextlib.closing(sqlite3.connect(self.database_file, timeout=30)) as db:
             tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
             found = {}
@@ -271,8 +265,6 @@ class _TrytonFaultTransport(httpx.HTTPTransport):
         self.logins = 0
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        import json
-
         method = json.loads(request.content or b"{}").get("method", "")
         is_login = method == "common.db.login"
         if self.queued and not is_login:

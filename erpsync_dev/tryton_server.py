@@ -12,6 +12,11 @@ that make erpsync's external ids idempotent (``SEED_INDEXES``). Every server the
     python -m erpsync_dev.tryton_server seed         # build (or find) the seed, print its path and build time
     python -m erpsync_dev.tryton_server serve DIR    # copy the seed into DIR and serve it until interrupted
 
+With a PostgreSQL server (``--postgres postgresql://postgres@127.0.0.1:5432/test``, or ``postgres_url=``), the seed
+is a template database on it (``erpsync_tryton_seed_<key>``, built once, about twice as long as on SQLite) and
+each server gets a copy made by ``CREATE DATABASE … TEMPLATE`` (under a second), dropped when the server stops.
+That is the backend for more than one call at a time: trytond's threads share one SQLite connection.
+
 The admin login and password here are those of a local, throwaway database; a real Tryton's come from the
 environment (``ERPSYNC_TRYTON_*``, erpsync/systems/tryton/settings.py).
 """
@@ -25,6 +30,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -36,6 +42,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import httpx
+import psycopg
 
 from erpsync.errors import ConfigError
 from erpsync_dev.processes import ProcessGroup, free_port, interrupt_on_signals, venv_script
@@ -94,9 +101,11 @@ class Seed:
     timings: dict[str, float]  # of the build that made it: trytond-admin, populate
 
 
-def server_config(directory: Path, port: int | None = None) -> str:
-    """A trytond configuration serving the SQLite databases in ``directory`` (``NAME.sqlite``)."""
-    lines = ["[database]", "uri = sqlite://", f"path = {directory}", "",
+def server_config(directory: Path, port: int | None = None, *, postgres_url: str | None = None) -> str:
+    """A trytond configuration serving the SQLite databases in ``directory`` (``NAME.sqlite``), or the databases
+    of the PostgreSQL server of ``postgres_url``."""
+    database = [f"uri = {_server_uri(postgres_url)}"] if postgres_url else ["uri = sqlite://", f"path = {directory}"]
+    lines = ["[database]", *database, "",
              # No cache to wait out: a setting written beside the running server is seen at once.
              "[cache]", "clean_timeout = 0", ""]
     if port is not None:
@@ -127,33 +136,79 @@ def _read_timings(target: Path) -> dict[str, float]:
         return {}
 
 
+def _server_uri(postgres_url: str) -> str:
+    """postgresql://user@host:port/anydb → postgresql://user@host:port/ (trytond adds each database's name)."""
+    match = re.match(r"(postgresql://[^/]+)", postgres_url.replace("postgresql+psycopg://", "postgresql://"))
+    if not match:
+        raise ConfigError(f"not a postgresql:// URL: {postgres_url.split('@')[-1]!r}")
+    return match.group(1) + "/"
+
+
+def _postgres(postgres_url: str) -> psycopg.Connection:
+    return psycopg.connect(postgres_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True)
+
+
+def seed_postgres(postgres_url: str) -> str:
+    """The seeded template database on the PostgreSQL server of ``postgres_url``, built on first use (one build at a
+    time, under an advisory lock); its name."""
+    template = "erpsync_tryton_seed_" + re.sub(r"[^a-z0-9]", "_", seed_key().lower())
+    with _postgres(postgres_url) as admin:
+        admin.execute("SELECT pg_advisory_lock(hashtext(%s))", (template,))
+        try:
+            if admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (template,)).fetchone():
+                return template
+            building = template + "_build"
+            admin.execute(f'DROP DATABASE IF EXISTS "{building}"')
+            admin.execute(f'CREATE DATABASE "{building}"')
+            work = DEFAULT_CACHE / f"postgres-build-{os.getpid()}"
+            shutil.rmtree(work, ignore_errors=True)
+            work.mkdir(parents=True)
+            _build_in(work, building, postgres_url)
+            admin.execute(f'ALTER DATABASE "{building}" RENAME TO "{template}"')
+            shutil.rmtree(work, ignore_errors=True)
+            return template
+        finally:
+            admin.execute("SELECT pg_advisory_unlock(hashtext(%s))", (template,))
+
+
 def _build(target: Path) -> dict[str, float]:
     work = target.with_name(target.name + f".build-{os.getpid()}")
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    config = work / "trytond.conf"
-    config.write_text(server_config(work))
     (work / "seed.sqlite").touch()
+    timings = _build_in(work, "seed", None)
+    (work / "build.json").write_text(json.dumps(timings))
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(work, target)
+    return timings
+
+
+def _build_in(work: Path, database: str, postgres_url: str | None) -> dict[str, float]:
+    """trytond-admin, populate and the unique indexes, on ``database`` (SQLite in ``work``, or on PostgreSQL)."""
+    config = work / "trytond.conf"
+    config.write_text(server_config(work, postgres_url=postgres_url))
     password_file = work / "admin-password"
     password_file.write_text(ADMIN_PASSWORD)
     env = {**os.environ, "TRYTONPASSFILE": str(password_file)}
     timings: dict[str, float] = {}
     started = time.monotonic()
-    _run([venv_script("trytond-admin"), "-c", str(config), "-d", "seed", "-u", "sale",
+    _run([venv_script("trytond-admin"), "-c", str(config), "-d", database, "-u", "sale",
           "--activate-dependencies", "--email", ADMIN_EMAIL], env, work / "trytond-admin.log")
     timings["trytond_admin_seconds"] = round(time.monotonic() - started, 2)
     started = time.monotonic()
-    _run([sys.executable, "-m", "erpsync_dev.tryton_server", "populate", str(config), "seed"], env,
+    _run([sys.executable, "-m", "erpsync_dev.tryton_server", "populate", str(config), database], env,
          work / "populate.log")
     timings["populate_seconds"] = round(time.monotonic() - started, 2)
-    with contextlib.closing(sqlite3.connect(work / "seed.sqlite")) as db:
-        for statement in SEED_INDEXES:
-            db.execute(statement)
-        db.commit()
     password_file.unlink()
-    (work / "build.json").write_text(json.dumps(timings))
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(work, target)
+    if postgres_url:
+        with psycopg.connect(_server_uri(postgres_url) + database, autocommit=True) as db:
+            for statement in SEED_INDEXES:
+                db.execute(statement)
+    else:
+        with contextlib.closing(sqlite3.connect(work / f"{database}.sqlite")) as db:
+            for statement in SEED_INDEXES:
+                db.execute(statement)
+            db.commit()
     return timings
 
 
@@ -169,14 +224,17 @@ def _run(argv: list[str], env: dict[str, str], log: Path) -> None:
 
 def populate(config_file: str, database: str) -> None:
     """The master data a sale needs, made through proteus in this process (the seed build runs it in a child)."""
-    from proteus import Model
     from proteus import config as proteus_config
+
+    # First: trytond picks its database backend (SQLite or PostgreSQL) from the configuration when its modules are
+    # first imported, and the helpers below import them.
+    proteus_config.set_trytond(database=database, config_file=config_file)
+    from proteus import Model
     from trytond.modules.account.tests.tools import create_chart, create_fiscalyear, get_accounts
     from trytond.modules.account_invoice.tests.tools import set_fiscalyear_invoice_sequences
     from trytond.modules.company.tests.tools import create_company
     from trytond.modules.currency.tests.tools import get_currency
 
-    proteus_config.set_trytond(database=database, config_file=config_file)
     Party = Model.get("party.party")
     company_party = Party(name=COMPANY_NAME)
     company_party.save()
@@ -213,26 +271,35 @@ def populate(config_file: str, database: str) -> None:
 class RunningTryton:
     url: str  # http://127.0.0.1:PORT/
     database: str
-    database_file: Path
+    database_file: Path | None  # the SQLite file; None on PostgreSQL
     login: str = ADMIN_LOGIN
     password: str = ADMIN_PASSWORD
 
 
 @contextlib.contextmanager
 def tryton_server(directory: Path, *, database: str = "erpsync", seed: Seed | None = None,
-                  group: ProcessGroup | None = None) -> Iterator[RunningTryton]:
+                  group: ProcessGroup | None = None, postgres_url: str | None = None) -> Iterator[RunningTryton]:
     """A ``trytond`` process serving a fresh copy of the seed database as ``database``, stopped on exit.
 
-    The database is preloaded (``-d``): on 8.0 a login as the first request to a database the server has not
-    loaded yet fails (KeyError 'res.user').
+    On PostgreSQL (``postgres_url``) the copy is a database made from the seeded template, with a name of its own
+    (``database`` plus the port), dropped on exit. The database is preloaded (``-d``): on 8.0 a login as the first
+    request to a database the server has not loaded yet fails (KeyError 'res.user').
     """
-    seed = seed or seed_database()
     directory.mkdir(parents=True, exist_ok=True)
-    database_file = directory / f"{database}.sqlite"
-    shutil.copyfile(seed.path, database_file)
     port = free_port()
+    database_file: Path | None = None
+    if postgres_url:
+        template = seed_postgres(postgres_url)
+        database = f"{database}_{port}"
+        with _postgres(postgres_url) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{database}"')
+            admin.execute(f'CREATE DATABASE "{database}" TEMPLATE "{template}"')
+    else:
+        seed = seed or seed_database()
+        database_file = directory / f"{database}.sqlite"
+        shutil.copyfile(seed.path, database_file)
     config = directory / "trytond.conf"
-    config.write_text(server_config(directory, port))
+    config.write_text(server_config(directory, port, postgres_url=postgres_url))
     own_group = group is None
     group = group or ProcessGroup(directory, dict(os.environ), REPOSITORY)
     name = f"trytond-{database}"
@@ -244,6 +311,9 @@ def tryton_server(directory: Path, *, database: str = "erpsync", seed: Seed | No
     finally:
         if own_group:
             group.stop()
+        if postgres_url:
+            with _postgres(postgres_url) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
 def _wait_until_serving(group: ProcessGroup, name: str, url: str, database: str, timeout: float = 60.0) -> None:
@@ -269,6 +339,8 @@ def main(argv: list[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="serve a copy of the seed database until interrupted")
     serve.add_argument("directory", type=Path)
     serve.add_argument("--database", default="erpsync")
+    serve.add_argument("--postgres", metavar="URL", help="serve a copy of a PostgreSQL template instead of SQLite "
+                       "(postgresql://user@host:port/db; any database the user can connect to)")
     populate_command = commands.add_parser("populate", help="(the seed build's own step) make the master data")
     populate_command.add_argument("config")
     populate_command.add_argument("database")
@@ -277,13 +349,14 @@ def main(argv: list[str] | None = None) -> int:
         populate(args.config, args.database)
         return 0
     started = time.monotonic()
-    seed = seed_database()
-    print(json.dumps({"seed": str(seed.path), "built_seconds": seed.build_seconds, "build": seed.timings,
-                      "seconds": round(time.monotonic() - started, 2)}), flush=True)
+    seed = seed_database() if getattr(args, "postgres", None) is None else None
+    if seed is not None:
+        print(json.dumps({"seed": str(seed.path), "built_seconds": seed.build_seconds, "build": seed.timings,
+                          "seconds": round(time.monotonic() - started, 2)}), flush=True)
     if args.command == "serve":
         interrupt_on_signals()
         started = time.monotonic()
-        with tryton_server(args.directory, database=args.database, seed=seed) as running:
+        with tryton_server(args.directory, database=args.database, seed=seed, postgres_url=args.postgres) as running:
             print(json.dumps({"url": running.url, "database": running.database,
                               "start_seconds": round(time.monotonic() - started, 2)}), flush=True)
             try:
