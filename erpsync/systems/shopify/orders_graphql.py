@@ -10,10 +10,12 @@ Two ways to read a window, chosen by ``ordersCount`` (https://shopify.dev/docs/a
   1,000 points a single query may ask for, paced by the client's cost budget; an order with more lines than a page
   holds has the rest read by ``node(id:)`` pages of its lines;
 - more than that, one bulk operation (bulk.py): no cost budget, no page size, the whole window in one JSONL file.
-  A nightly window of a busy shop is thousands of orders; at the ~80 points an order with its lines actually costs,
-  a standard plan's 100 points a second reads about one order a second page by page, so past a few hundred orders
-  the bulk operation is the faster and cheaper way. ``DEFAULT_BULK_THRESHOLD`` (250) is that crossing point, set
-  by ``ERPSYNC_SHOPIFY_BULK_THRESHOLD``.
+  A nightly window of a busy shop is thousands of orders; at the ~48 points an order with its lines actually cost
+  in the shop sandbox (bench/shop_order_reads.py, docs/operations.md), a standard plan's 100 points a second reads
+  about two orders a second page by page once the bucket is spent. A bulk operation costs a few points, but a shop
+  runs one bulk query at a time (another app's blocks ours) and Shopify queues it for seconds to minutes, so small
+  windows stay on pages. ``DEFAULT_BULK_THRESHOLD`` (250, about two minutes of pages) is where pages stop being
+  quick; ``ERPSYNC_SHOPIFY_BULK_THRESHOLD`` sets it.
 """
 
 from __future__ import annotations
