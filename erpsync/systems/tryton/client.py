@@ -187,6 +187,10 @@ class TrytonClient:
             return
         if state == "quotation":
             self.rpc.model(SALE, "confirm", [sale_id])
+        else:
+            # Confirmed earlier, its processing failed (below): a retry asks Tryton to process it again, with its
+            # own button, once whatever stopped it has been fixed.
+            self.rpc.model(SALE, "process", [sale_id])
         state = self._sale_state(sale_id)
         if state == "confirmed":
             # The confirm answered, but its processing (shipment, invoice) failed: Tryton logged why in ir.error.
