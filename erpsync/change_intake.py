@@ -31,11 +31,13 @@ Two changes in one second: the ERP stamps a change to the second, so a second ch
 first has the first one's delivery id and is stored as its redelivery. A notice names the record, it does not carry
 it, so such a redelivery must not be lost when the first event has already read the record: ``reread_due`` says when
 a redelivery arrives after its event finished having read the record possibly before the change's second was over
-(the event arrived before that second's end plus ``REREAD_CLOCK_MARGIN`` for the two clocks), and the ledger then
+(the event read the record before that second's end plus a margin for the two clocks and a late commit:
+``REREAD_CLOCK_MARGIN`` for a notice the ERP posts, ``REREAD_READER_MARGIN`` for this reader's), and the ledger then
 stores a re-read event, ``<delivery id>#reread-<n>`` with ``"reread": n`` in its body (``reread_delivery``), which
 reads the record again. A redelivery while the event still waits stays a plain redelivery: that event has not read
-yet. Each re-read event is itself received later than the change's second, so the overlap's later re-reads of the
-same change end as plain redeliveries: at most one extra read per change.
+yet. A re-read event reads later than the change's second, so later repeats of the same change end as plain
+redeliveries: at most an extra read or two per change, and none for a reader's repeat once the event read the
+record seconds after the change.
 
 The overlap window: a pass starts not after the newest change read but after the newest one older than
 ``overlap``, so a change committed late with a modification time already passed (a long transaction, clock skew
@@ -95,9 +97,13 @@ def notice_body(record_type: str, internal_id: str, external_id: str | None, mod
     }, separators=(",", ":")).encode()
 
 
-# How far the ERP's clock (which stamps a change) and ours (which stamps an event's arrival) may disagree while a
-# re-read is still judged right; a larger skew can lose the second of two changes made within one second.
+# How long after a change's second its event's read may still have missed a second change of that second: the
+# clocks' disagreement (the ERP stamps the change, we stamp the read) and, for a notice, the time a save takes to
+# commit after its stamp. A notice posted again by the ERP's own script means a second save (or the script's
+# retry), so it is judged generously; the reader's repeats are mostly its overlap window reading the same change
+# again, so only the clocks' margin counts for them, which keeps its re-reads rare.
 REREAD_CLOCK_MARGIN = timedelta(seconds=30)
+REREAD_READER_MARGIN = timedelta(seconds=2)
 REREAD_MARK = "#reread-"
 # The inbox states of an event that has read its record (or needed not to) and will not read it again by itself.
 READ_AND_FINISHED = frozenset({"synced", "skipped", "duplicate"})
@@ -113,16 +119,17 @@ def changed_at(body: bytes) -> datetime | None:
     return moment if moment.tzinfo is not None else None
 
 
-def reread_due(body: bytes, state: str, received_at: datetime) -> bool:
-    """Whether a notice delivered again must be read again: its last event (``state``, ``received_at``) finished,
-    and may have read the record before every change of the notice's second was made."""
+def reread_due(body: bytes, state: str, read_at: datetime, margin: timedelta = REREAD_CLOCK_MARGIN) -> bool:
+    """Whether a notice delivered again must be read again: its last event (``state``; ``read_at``, when it read the
+    record, or an earlier time such as its arrival) finished, and may have read the record before every change of
+    the notice's second was made (within ``margin`` after that second)."""
     if state not in READ_AND_FINISHED:
         return False  # still waiting (it will read the record), superseded by a later read, or a dead letter
     changed = changed_at(body)
     if changed is None:
         return True  # no change time to judge by: read again rather than lose a change
     second_over = changed.astimezone(UTC).replace(microsecond=0) + timedelta(seconds=1)
-    return received_at < second_over + REREAD_CLOCK_MARGIN
+    return read_at < second_over + margin
 
 
 def reread_delivery(delivery: InboxDelivery, number: int) -> InboxDelivery:
@@ -252,7 +259,8 @@ class ChangeIntake:
                 break
             part.pages += 1
             part.read += len(changes)
-            intakes = self.ledger.record_deliveries([notice_delivery(self.system, change) for change in changes])
+            intakes = self.ledger.record_deliveries([notice_delivery(self.system, change) for change in changes],
+                                                    reread_margin=REREAD_READER_MARGIN)
             for intake in intakes:
                 if intake.is_new:
                     part.new += 1

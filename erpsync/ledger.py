@@ -121,6 +121,9 @@ class InboxEvent(SQLModel, table=True):
     # order code as the source shows it to staff ("#1042", the mapping's entity.label), never customer data.
     entity: str | None = Field(default=None, max_length=150)
     entity_label: str | None = Field(default=None, max_length=100)
+    # When its run last read the record a change notice names (a mapping's read:): a notice delivered again after
+    # that read may name a second change of the same second (erpsync/change_intake.py, reread_due).
+    read_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
 
 
 class EntityState(SQLModel, table=True):
@@ -316,7 +319,8 @@ class Ledger:
                                                      payload_sha256)])[0]
 
     def record_deliveries(self, deliveries: Sequence[InboxDelivery], *,
-                          replays: Collection[str] = (), notices: Collection[str] | None = None) -> list[Intake]:
+                          replays: Collection[str] = (), notices: Collection[str] | None = None,
+                          reread_margin: timedelta | None = None) -> list[Intake]:
         """Store many deliveries in one transaction (the receiver's group commit); one Intake each, in order.
 
         One commit for a batch is what lets the intake take a burst: a commit per delivery serialises every
@@ -338,11 +342,14 @@ class Ledger:
         finished having maybe read the record before the change's second was over (two changes in one second
         share a delivery id; erpsync/change_intake.py, ``reread_due``) stores a re-read event,
         ``<delivery id>#reread-<n>``, returned as new; while its event still waits it is a plain redelivery.
+        ``reread_margin``: how long after the change's second a read may still have missed a change of it (default:
+        a notice's, ``REREAD_CLOCK_MARGIN``; the change reader passes its own).
         """
-        return self._record_deliveries(deliveries, replays=replays, notices=notices)
+        return self._record_deliveries(deliveries, replays=replays, notices=notices, reread_margin=reread_margin)
 
     def _record_deliveries(self, deliveries: Sequence[InboxDelivery], *,
-                           replays: Collection[str] = (), notices: Collection[str] | None = None) -> list[Intake]:
+                           replays: Collection[str] = (), notices: Collection[str] | None = None,
+                           reread_margin: timedelta | None = None) -> list[Intake]:
         """One INSERT .. ON CONFLICT DO NOTHING RETURNING for the batch; known ids cost two more statements.
 
         The receiver's writer waits on every round trip (and, under load, on the GIL after it), so the usual
@@ -416,7 +423,7 @@ class Ledger:
                                                    .where(table.c.source == source, table.c.delivery_id.in_(wanted)))
                         ids.update(((source, delivery_id), event_id) for event_id, delivery_id in known)
                     rereads = _rereads(connection, statement, deliveries, redelivered,
-                                       notice_sources() if notices is None else frozenset(notices))
+                                       notice_sources() if notices is None else frozenset(notices), reread_margin)
                     for key, event_id in rereads.items():
                         ids[key] = event_id
                         reread.add(key)
@@ -462,6 +469,12 @@ class Ledger:
                 .where(InboxEvent.id == event_id, InboxEvent.flow_run_id.is_(None))
                 .values(flow_run_id=flow_run_id, dispatched_at=utcnow())
             )
+            session.commit()
+
+    def note_read(self, event_id: int) -> None:
+        """Note that the event's run reads its notice's record now (before reading it)."""
+        with self.session() as session:
+            session.exec(update(InboxEvent).where(InboxEvent.id == event_id).values(read_at=utcnow()))
             session.commit()
 
     def note_entities(self, labels: Sequence[EventLabel]) -> None:
@@ -925,9 +938,14 @@ def notice_sources() -> frozenset[str]:
 
 
 def _rereads(connection, statement, deliveries: Sequence[InboxDelivery], redelivered: Counter,
-             notices: frozenset[str]) -> dict[tuple[str, str], int]:
+             notices: frozenset[str], margin: timedelta | None) -> dict[tuple[str, str], int]:
     """The re-read events stored for redelivered notices (key → the new event's id), in this transaction."""
-    from erpsync.change_intake import REREAD_MARK, reread_delivery, reread_due  # it imports the ledger
+    from erpsync.change_intake import (  # it imports the ledger
+        REREAD_CLOCK_MARGIN,
+        REREAD_MARK,
+        reread_delivery,
+        reread_due,
+    )
 
     table = InboxEvent.__table__
     made: dict[tuple[str, str], int] = {}
@@ -936,11 +954,15 @@ def _rereads(connection, statement, deliveries: Sequence[InboxDelivery], redeliv
         source, delivery_id = key
         like = delivery_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + REREAD_MARK + "%"
         last = connection.execute(
-            select(table.c.id, table.c.delivery_id, table.c.state, table.c.received_at)
+            select(table.c.id, table.c.delivery_id, table.c.state, table.c.received_at, table.c.read_at)
             .where(table.c.source == source,
                    (table.c.delivery_id == delivery_id) | table.c.delivery_id.like(like, escape="\\"))
             .order_by(table.c.id.desc()).limit(1)).first()
-        if last is None or not reread_due(first[key].body, last.state, _aware(last.received_at)):
+        if last is None:
+            continue
+        # Its arrival stands in for the read of an event that noted none (no read: in its mapping, or older).
+        read_at = _aware(last.read_at or last.received_at)
+        if not reread_due(first[key].body, last.state, read_at, margin or REREAD_CLOCK_MARGIN):
             continue
         number = int(last.delivery_id.rsplit(REREAD_MARK, 1)[1]) + 1 if REREAD_MARK in last.delivery_id else 1
         again = reread_delivery(first[key], number)

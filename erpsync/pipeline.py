@@ -294,6 +294,8 @@ class SyncPipeline:
         mapping = self.mapping_for(event.source, event.topic)
         _, payload = self._payload(event.event_id)
         if mapping.config.read:
+            # Noted before the read: a notice of the same change delivered again later is judged by it.
+            self.ledger.note_read(event.event_id)
             payload = self.read_source(mapping, payload)
         state = self.ledger.entity_state(event.key)
         try:

@@ -23,7 +23,8 @@ DUMP = ("ledger", "release-7763480.sqlite.sql")
 
 # Old table → (new table, renamed columns, new columns with the value an existing row gets).
 COLUMN_MAP = {
-    "inbox_event": ("inbox_event", {}, {"entity": None, "entity_label": None}),  # 0003: filled by the next run
+    # 0003: entity, entity_label filled by the next run; 0006: read_at by the next read of a notice's record
+    "inbox_event": ("inbox_event", {}, {"entity": None, "entity_label": None, "read_at": None}),
     "entity_state": ("entity_state", {"source": "from_system", "erp_record_type": "to_record_type",
                                       "erp_id": "to_id"}, {"to_system": "netsuite", "to_version": None}),
     "entity_claim": ("entity_claim", {"source": "from_system"}, {"to_system": "netsuite"}),

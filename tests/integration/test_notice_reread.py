@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from erpsync.change_intake import notice_body, notice_delivery_id
+from erpsync.change_intake import REREAD_READER_MARGIN, notice_body, notice_delivery_id
 from erpsync.ledger import EntityKey, InboxDelivery, Ledger, utcnow
 
 
-def deliver(ledger: Ledger, changed: datetime, *, source: str = "netsuite", body: bytes | None = None):
+def deliver(ledger: Ledger, changed: datetime, *, source: str = "netsuite", body: bytes | None = None,
+            margin: timedelta | None = None):
     body = body or notice_body("price", "98", None, changed)
     delivery_id = notice_delivery_id(source, "price", "98", changed)
     return ledger.record_deliveries([InboxDelivery(source, delivery_id, "price.changed", None, None, body,
-                                                   "sha-" + delivery_id)])[0]
+                                                   "sha-" + delivery_id)], reread_margin=margin)[0]
 
 
 def finish(ledger: Ledger, event_id: int, outcome: str = "synced") -> None:
@@ -74,3 +75,13 @@ def test_a_record_erpsync_wrote_is_known_when_it_comes_back(ledger):
     assert ledger.written_by_us(EntityKey("shopify", "order", "4_2", "netsuite")) is None
     assert ledger.written_by_us(EntityKey("shopify", "fulfillment", "2", "netsuite")) is None
     assert ledger.written_by_us(EntityKey("shopify", "fulfillment", "4x2", "netsuite")) is None
+
+
+def test_the_readers_repeat_after_a_read_seconds_after_the_change_is_a_plain_redelivery(ledger):
+    changed = utcnow() - timedelta(seconds=10)
+    first = deliver(ledger, changed)
+    ledger.note_read(first.event_id)  # its run read the record ten seconds after the change
+    finish(ledger, first.event_id)
+    assert deliver(ledger, changed, margin=REREAD_READER_MARGIN).event_id == first.event_id
+    # The ERP's script posting the notice again means a save, which may have committed late: read again.
+    assert deliver(ledger, changed).is_new

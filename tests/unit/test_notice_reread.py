@@ -7,7 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from erpsync.change_intake import REREAD_CLOCK_MARGIN, base_delivery_id, notice_body, reread_delivery, reread_due
+from erpsync.change_intake import (
+    REREAD_CLOCK_MARGIN,
+    REREAD_READER_MARGIN,
+    base_delivery_id,
+    notice_body,
+    reread_delivery,
+    reread_due,
+)
 from erpsync.ledger import InboxDelivery
 
 CHANGED = datetime(2026, 11, 28, 10, 15, 2, 400_000, tzinfo=UTC)
@@ -25,6 +32,13 @@ SECOND_OVER = datetime(2026, 11, 28, 10, 15, 3, tzinfo=UTC)
 ])
 def test_a_redelivery_is_read_again_only_after_a_finished_event_that_may_have_read_too_early(state, received, due):
     assert reread_due(BODY, state, received) is due
+
+
+def test_the_readers_repeat_is_judged_by_the_clocks_margin_only():
+    read = SECOND_OVER + timedelta(seconds=5)  # read five seconds after the change's second
+    assert reread_due(BODY, "synced", read) is True  # a notice posted again: the save may have committed late
+    assert reread_due(BODY, "synced", read, REREAD_READER_MARGIN) is False  # the reader's overlap reading it again
+    assert reread_due(BODY, "synced", SECOND_OVER, REREAD_READER_MARGIN) is True
 
 
 def test_a_notice_without_a_change_time_is_read_again_rather_than_lost():
