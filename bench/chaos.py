@@ -8,6 +8,11 @@ times and the receiver once mid-run, re-sends what got no 2xx (as Shopify does),
 drained, then prints and asserts the figures. Exits 1 on any failed assertion or on the timeout; the figures go
 to a JSON file too.
 
+The way back runs during the burst (bench/chaos_way_back.py): the warehouse ships some of the orders (one in two
+parts) and counts stock in the ERP, half by notices posted twice more and half left to the change reader, whose
+first pass is SIGKILLed; the shop sandbox throttles by a small cost bucket and fails some GraphQL calls. Checked:
+no shipment lost, none fulfilled twice, each item's last count and prices in the shop, no event out of the ERP dead.
+
     make chaos                          # 1,000 webhooks (15–25 minutes on a 2-core VM)
     make chaos ARGS="--webhooks 120"    # the CI size
 """
@@ -42,6 +47,9 @@ from erpsync_dev.scenarios.chaos import MIN_WEBHOOKS, ChaosScenario, build_chaos
 from erpsync_dev.scenarios.demo import Delivery, sign
 from erpsync_dev.stack import LocalStack, StackConfig, fresh_postgres_databases
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script: its sibling modules
+from chaos_way_back import WayBackRun, WayBackSettings  # noqa: E402
+
 TERMINAL = (*DONE_STATES, "failed")
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -74,6 +82,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--result", type=Path, default=PROJECT_DIR / ".erpsync" / "chaos" / "result.json",
                    help="where the JSON figures go (%(default)s)")
     p.add_argument("--keep-databases", action="store_true", help="leave the run's PostgreSQL databases in place")
+    p.add_argument("--way-back-orders", type=int, default=WayBackSettings.orders,
+                   help="orders the ERP ships back to the shop during the burst, one in two parts (%(default)s)")
+    p.add_argument("--stock-counts", type=int, default=WayBackSettings.counts,
+                   help="stock counts in the ERP during the burst, each of another SKU (%(default)s)")
+    p.add_argument("--shop-fault-rate", type=float, default=WayBackSettings.shop_fault_rate,
+                   help="share of the shop's GraphQL calls answered 5xx without running (%(default)s)")
+    p.add_argument("--shop-lost-rate", type=float, default=WayBackSettings.shop_lost_rate,
+                   help="share of the shop's GraphQL calls run and then answered 504 (%(default)s)")
     args = p.parse_args(argv)
     problems = []
     if args.webhooks < MIN_WEBHOOKS:
@@ -82,7 +98,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         problems.append("--workers: at least 2 (the point is several workers on one pool)")
     if args.erp_limit < 1:
         problems.append("--erp-limit: at least 1")
-    for name in ("fault_rate", "throttle_rate", "timeout_rate"):
+    if args.way_back_orders < 2 or args.stock_counts < 2:
+        problems.append("--way-back-orders and --stock-counts: at least 2 (one by notice, one by the reader)")
+    for name in ("fault_rate", "throttle_rate", "timeout_rate", "shop_fault_rate", "shop_lost_rate"):
         if not 0 <= getattr(args, name) <= 1:
             problems.append(f"--{name.replace('_', '-')}: a share between 0 and 1")
     if args.worker_kills < 0 or args.receiver_kills < 0:
@@ -171,6 +189,10 @@ class Chaos:
         self.kills: list[dict] = []
         self.kill_lock = threading.Lock()
         self.started = time.monotonic()
+        self.way_back = WayBackRun(
+            WayBackSettings(orders=args.way_back_orders, counts=args.stock_counts,
+                            shop_fault_rate=args.shop_fault_rate, shop_lost_rate=args.shop_lost_rate),
+            scenario, stack, args.seed, self.log, kill=self.kill_and_restart)
 
     def log(self, message: str) -> None:
         print(f"[{time.monotonic() - self.started:7.1f}s] {message}", flush=True)
@@ -206,6 +228,7 @@ class Chaos:
         state = SendState()
         self.log(f"sending {len(scenario.deliveries)} webhooks ({unique} unique) to {self.config.receiver_url}")
         sender = start_sender(scenario, self.config, args, state, on_ack)
+        self.way_back.start()
         deadline = time.monotonic() + args.timeout
         last_line, last_print = "", 0.0
         worker_kills_done = 0
@@ -232,7 +255,7 @@ class Chaos:
             if sending_over and (state.refused or state.gave_up):
                 break  # the checks below report them
             if (sending_over and worker_kills_done == len(worker_kill_at) and counts.get("events", 0) >= unique
-                    and handled >= counts.get("events", 0)):
+                    and handled >= counts.get("events", 0) and self.way_back.done):
                 self.log(line)
                 break
             if now > deadline:
@@ -309,6 +332,8 @@ class Chaos:
         limit = self.args.erp_limit
         receiver_kills = sum(k["process"] == "receiver" for k in self.kills)
         worker_kills = len(self.kills) - receiver_kills
+        # The way back kills a worker of its own while its notices' events run.
+        expected_worker_kills = self.args.worker_kills + self.way_back.worker_kills
         figures = {
             "webhooks_sent": len(scenario.deliveries),
             "acknowledged_deliveries": len(state.acknowledged),
@@ -360,10 +385,14 @@ class Chaos:
              f"peak {figures['peak_concurrent_erp_calls']}"),
             ("429s caused by us = 0", figures["erp_429_caused_by_us"] == 0,
              f"{figures['erp_429_caused_by_us']} requests refused by the ERP's concurrency limit"),
-            (f"worker SIGKILLs = {self.args.worker_kills}, receiver SIGKILLs = {self.args.receiver_kills}",
-             (worker_kills, receiver_kills) == (self.args.worker_kills, self.args.receiver_kills),
+            (f"worker SIGKILLs = {expected_worker_kills} ({self.way_back.worker_kills} in the way back), "
+             f"receiver SIGKILLs = {self.args.receiver_kills}",
+             (worker_kills, receiver_kills) == (expected_worker_kills, self.args.receiver_kills),
              f"done: {[k['process'] for k in self.kills]}"),
         ]
+        way_back_figures, way_back_checks = self.way_back.check(self.ledger)
+        figures.update(way_back_figures)
+        checks += way_back_checks
         failed = [(name, detail) for name, ok, detail in checks if not ok]
         return {"figures": figures, "checks": [{"check": n, "passed": ok, **({} if ok else {"detail": d})}
                                                for n, ok, d in checks],
@@ -422,6 +451,15 @@ def print_report(args, result: dict, elapsed: float) -> None:
                                        f"{f['erp_timeouts_injected']} timeouts, {f['erp_rejections_injected']} "
                                        f"rejections, of {f['erp_requests']} requests"),
         ("SIGKILLs", ", ".join(f"{k['process']} at {k['at_seconds']}s" for k in f["kills"]) or "none"),
+        ("way back: shipments (orders)", f"{f['way_back_shipments']} ({f['way_back_orders_shipped']}), "
+                                         f"{f['way_back_stock_counts']} stock counts"),
+        ("way back: events out of the ERP", f["way_back_events"]),
+        ("way back: duplicate notices posted", f["way_back_notices_reposted"]),
+        ("way back: SIGKILLs", f"erpsync poll {f['way_back_reader_kills']}, worker {f['way_back_worker_kills']}; "
+                               f"shop bucket emptied {f['shop_bucket_drains']} times"),
+        ("shop: GraphQL calls", f"{f['shop_graphql_requests']} ({f['shop_throttled']} throttled, "
+                                f"{f['shop_5xx_injected']} 5xx injected, {f['shop_answers_lost']} answers lost)"),
+        ("way back: delay ERP → shop (s)", f["way_back_delay_seconds"]),
         ("wall time", f"{elapsed / 60:.1f} min"),
     ]
     for name, value in rows:
