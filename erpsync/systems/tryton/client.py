@@ -166,10 +166,17 @@ class TrytonClient:
                           "in Tryton, through its own flow)", "state")
 
     def _same_content(self, existing: dict[str, Any], values: dict[str, Any], lines: list[dict[str, Any]]) -> bool:
-        if existing["party"] != values["party"]:
+        """Whether the body asks for what the sale holds: its party, addresses, description and lines."""
+        header = ("party", "invoice_address", "shipment_address", "description")
+        if any(existing.get(name) != values.get(name) for name in header):
             return False
-        current = self.rpc.model("sale.line", "read", existing["lines"], ["product", "quantity", "unit_price"])
-        key = lambda line: (line["product"], Decimal(str(line["quantity"])), Decimal(str(line["unit_price"])))  # noqa: E731
+        current = self.rpc.model("sale.line", "read", existing["lines"],
+                                 ["product", "quantity", "unit_price", "description"])
+
+        def key(line: Mapping[str, Any]) -> tuple[Any, ...]:
+            return (line["product"], Decimal(str(line["quantity"])), Decimal(str(line["unit_price"])),
+                    line.get("description") or "")
+
         return sorted(map(key, current)) == sorted(map(key, lines))
 
     def _advance(self, sale_id: int, target: str) -> None:
@@ -414,7 +421,8 @@ class TrytonClient:
 
     def _sale_by_reference(self, external_id: str) -> dict[str, Any] | None:
         rows = self.rpc.model(SALE, "search_read", [["reference", "=", external_id]], 0, 1, None,
-                              ["id", "state", "party", "lines", "_timestamp"])
+                              ["id", "state", "party", "invoice_address", "shipment_address", "description",
+                               "lines", "_timestamp"])
         return rows[0] if rows else None
 
     def _sale_by_reference_id(self, sale_id: int) -> dict[str, Any]:
