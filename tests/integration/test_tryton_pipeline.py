@@ -56,7 +56,11 @@ def test_an_order_reaches_tryton_processed_once_and_an_edit_of_a_confirmed_sale_
     order = shopify_order_sample()
     order["id"] = 800000000000 + uuid.uuid4().int % 10**9
     order.update(cancelled_at=None, cancel_reason=None)  # Shopify's sample is a cancelled order
-    erp_id = sync(pipeline, store(ledger, order))
+    first_event = store(ledger, order)
+    erp_id = sync(pipeline, first_event)
+    outcome, = ledger.outcomes_of([first_event])
+    assert (outcome.outcome, outcome.to_system, outcome.to_id, outcome.external_id) == (
+        "synced", "tryton", erp_id, f"shopify-order-{order['id']}")
     writer = pipeline.writer("tryton")
     sale = writer.get_by_external_id(SALE, f"shopify-order-{order['id']}")
     assert sale is not None and str(sale["id"]) == erp_id
