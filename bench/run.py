@@ -25,8 +25,8 @@ from erpsync.ledger import Ledger
 from erpsync.settings import PROJECT_DIR
 from erpsync.summary import summarize
 from erpsync_dev.processes import ProcessGroup, free_port, interrupt_on_signals, python_module
-from erpsync_dev.scenarios.demo import DEMO_SKUS, build_demo_scenario
 from erpsync_dev.sandboxes.shopify.webhooks import send_phase
+from erpsync_dev.scenarios.demo import DEMO_SKUS, build_demo_scenario
 from erpsync_dev.stack import LocalStack, StackConfig
 
 sys.path.insert(0, str(PROJECT_DIR))

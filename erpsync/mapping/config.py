@@ -25,8 +25,8 @@ from pydantic_core import PydanticCustomError
 
 from erpsync.mapping.conditions import Condition
 from erpsync.mapping.jinja_sandbox import JinjaTemplate
-from erpsync.mapping.paths import FieldPath, PathText
 from erpsync.mapping.key_templates import Template
+from erpsync.mapping.paths import FieldPath, PathText
 from erpsync.mapping.transforms import TRANSFORMS, TransformParams
 from erpsync.mapping.transforms.dates import check_zone
 from erpsync.order_money import MoneyOptions
