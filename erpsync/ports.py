@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any, Literal, Protocol, runtime_checkable
 
 
@@ -32,6 +32,25 @@ class TotalsError(ValueError):
     def __init__(self, field: str, message: str):
         super().__init__(f"{field}: {message}")
         self.field = field
+
+
+def body_number(value: Any, field: str) -> Decimal:
+    """A money or quantity field of a body as a Decimal: what every system's totals read; TotalsError names it.
+
+    A float is read as its shortest text (19.99, not its binary expansion); a boolean, a non-number text, NaN or
+    an infinity is refused."""
+    if isinstance(value, bool):
+        raise TotalsError(field, "expected a number, found a boolean")
+    if isinstance(value, float):
+        value = repr(value)
+    if isinstance(value, (int, str, Decimal)):
+        try:
+            number = Decimal(value)
+        except InvalidOperation:
+            raise TotalsError(field, "not a number") from None
+        if number.is_finite():
+            return number
+    raise TotalsError(field, "not a number")
 
 
 @dataclass(frozen=True)

@@ -9,29 +9,14 @@ percentage of the subtotal, rounded); ``taxTotal`` = Σ line ``tax1Amt``; ``tota
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from erpsync.ports import Totals, TotalsError
+from erpsync.ports import Totals, TotalsError, body_number
 
 
 def _round(value: Decimal, places: int) -> Decimal:
     return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
-
-
-def _number(value: Any, field: str) -> Decimal:
-    if isinstance(value, bool):
-        raise TotalsError(field, "expected a number, found a boolean")
-    if isinstance(value, float):
-        value = repr(value)  # the shortest text of the float: 19.99, not its binary expansion
-    if isinstance(value, (int, str, Decimal)):
-        try:
-            number = Decimal(value)
-        except InvalidOperation:
-            raise TotalsError(field, "not a number") from None
-        if number.is_finite():
-            return number
-    raise TotalsError(field, "not a number")
 
 
 def sales_order_totals(body: dict[str, Any], places: int) -> Totals:
@@ -44,19 +29,19 @@ def sales_order_totals(body: dict[str, Any], places: int) -> Totals:
         if not isinstance(line, dict):
             raise TotalsError(where, "expected an object")
         if line.get("amount") is not None:
-            amount = _number(line["amount"], f"{where}.amount")
+            amount = body_number(line["amount"], f"{where}.amount")
         else:
-            quantity = _number(line.get("quantity", 1), f"{where}.quantity")
-            amount = _number(line.get("rate", 0), f"{where}.rate") * quantity
+            quantity = body_number(line.get("quantity", 1), f"{where}.quantity")
+            amount = body_number(line.get("rate", 0), f"{where}.rate") * quantity
         subtotal += _round(amount, places)
         if line.get("tax1Amt") is not None:
-            tax += _round(_number(line["tax1Amt"], f"{where}.tax1Amt"), places)
+            tax += _round(body_number(line["tax1Amt"], f"{where}.tax1Amt"), places)
     discount = Decimal(0)
     rate = body.get("discountRate")
     if isinstance(rate, str) and rate.strip().endswith("%"):
-        discount = _round(subtotal * _number(rate.strip()[:-1], "discountRate") / 100, places)
+        discount = _round(subtotal * body_number(rate.strip()[:-1], "discountRate") / 100, places)
     elif rate is not None:
-        discount = _round(_number(rate, "discountRate"), places)
-    shipping = _round(_number(body.get("shippingCost") or 0, "shippingCost"), places)
-    handling = _round(_number(body.get("handlingCost") or 0, "handlingCost"), places)
+        discount = _round(body_number(rate, "discountRate"), places)
+    shipping = _round(body_number(body.get("shippingCost") or 0, "shippingCost"), places)
+    handling = _round(body_number(body.get("handlingCost") or 0, "handlingCost"), places)
     return Totals(subtotal, discount, tax, shipping, handling)

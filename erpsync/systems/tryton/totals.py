@@ -10,25 +10,10 @@ subtotal and the tax are not zero.
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from erpsync.ports import Totals, TotalsError
-
-
-def _number(value: Any, field: str) -> Decimal:
-    if isinstance(value, bool):
-        raise TotalsError(field, "expected a number, found a boolean")
-    if isinstance(value, float):
-        value = repr(value)
-    if isinstance(value, (int, str, Decimal)):
-        try:
-            number = Decimal(value)
-        except InvalidOperation:
-            raise TotalsError(field, "not a number") from None
-        if number.is_finite():
-            return number
-    raise TotalsError(field, "not a number")
+from erpsync.ports import Totals, TotalsError, body_number
 
 
 def sale_totals(body: dict[str, Any], places: int) -> Totals:
@@ -40,10 +25,10 @@ def sale_totals(body: dict[str, Any], places: int) -> Totals:
         where = f"lines[{n}]"
         if not isinstance(line, dict):
             raise TotalsError(where, "expected an object")
-        quantity = _number(line.get("quantity", 0), f"{where}.quantity")
-        price = _number(line.get("unit_price", 0), f"{where}.unit_price")
+        quantity = body_number(line.get("quantity", 0), f"{where}.quantity")
+        price = body_number(line.get("unit_price", 0), f"{where}.unit_price")
         subtotal += (quantity * price).quantize(step, rounding=ROUND_HALF_EVEN)
         if line.get("tax_amount") is not None:
-            tax += _number(line["tax_amount"], f"{where}.tax_amount").quantize(step, rounding=ROUND_HALF_EVEN)
+            tax += body_number(line["tax_amount"], f"{where}.tax_amount").quantize(step, rounding=ROUND_HALF_EVEN)
     zero = Decimal(0)
     return Totals(subtotal, zero, tax, zero, zero)
