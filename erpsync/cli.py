@@ -82,10 +82,14 @@ def build_parser() -> argparse.ArgumentParser:
     new_mapping.set_defaults(handler=_new_mapping)
 
     reconcile = commands.add_parser(
-        "reconcile", help="compare Shopify orders with NetSuite sales orders over a window, and repair",
+        "reconcile", help="compare the shop's orders with the ERP's over a window, and the way back's shipments "
+                          "and stock; repair",
         description="Read both sides over [--since, --until) with an overlap, compare them through the order "
-                    "mapping, queue repairs of missing or stale records through the normal pipeline (inbox → "
-                    "sync-event), and report the rest, each row with its next step. Needs "
+                    "mapping (the ERP is the one it writes to), queue repairs of missing or stale records through "
+                    "the normal pipeline (inbox → sync-event), and report the rest, each row with its next step. "
+                    "Where mappings take shipments and stock from the ERP to the shop, shipments not fulfilled in "
+                    "the shop and stock that differs per location are found too and repaired as the ERP's change "
+                    "notices. Needs "
                     "ERPSYNC_SHOPIFY_SHOP_URL, ERPSYNC_SHOPIFY_ACCESS_TOKEN and the ERPSYNC_NETSUITE_* settings "
                     "(on the demo: source .erpsync/demo/erpsync.env).",
         epilog="exit status: 0 nothing is left for a person; 1 the command failed (the shop, the ERP or the ledger "
@@ -376,11 +380,11 @@ def _reconcile(args: argparse.Namespace) -> int:
 
     from erpsync.errors import TransientError
     from erpsync.ledger import Ledger
-    from erpsync.reconcile.job import reconcile_order_window
+    from erpsync.reconcile.job import reconcile_order_window, reconcile_target
     from erpsync.reconcile.report import report_dir, save_html, text_summary
     from erpsync.reconcile.windows import Window, parse_moment
     from erpsync.settings import Settings
-    from erpsync.systems import DEFAULT_TARGET, open_writer
+    from erpsync.systems import open_writer
 
     settings = Settings.from_env()
     # "Now" to the second: the window's end is printed in the report's title.
@@ -390,7 +394,7 @@ def _reconcile(args: argparse.Namespace) -> int:
     ledger = Ledger.connect(settings.database_url)
     # Repairs are stored in the inbox; without a dispatcher here, sweep-inbox starts their runs.
     try:
-        with open_writer(DEFAULT_TARGET, settings.database_url) as erp:
+        with open_writer(reconcile_target(settings.mappings_dir), settings.database_url) as erp:
             result = reconcile_order_window(window, ledger=ledger, erp_client=erp, mappings_dir=settings.mappings_dir,
                                             dry_run=args.dry_run, authoritative_fields=args.authoritative)
     except TransientError as exc:  # the shop or the ERP is away or throttling: say which, and let the operator retry

@@ -18,10 +18,13 @@ def register(commands) -> None:
     shop.set_defaults(handler=shop_sandbox.run)
 
     demo = commands.add_parser(
-        "demo", help="start everything locally and sync a burst of sample orders",
+        "demo", help="start everything locally and sync a burst of sample orders, then the way back",
         description="Start a Prefect server, a worker, the receiver and both sandboxes on loopback; send a burst "
                     "of signed order webhooks (with duplicates, updates, late old versions and an unknown SKU); "
-                    "wait until all are handled; print a summary; check the ERP holds exactly the right records.")
+                    "wait until all are handled; print a summary; check the ERP holds exactly the right records. "
+                    "Then the way back: ship orders and count stock in the ERP sandbox (some changes by the "
+                    "sandbox's signed notices, the others left to `erpsync poll`) and check the shop sandbox "
+                    "ends with exactly those fulfillments, quantities per location and prices.")
     from erpsync_dev import demo as demo_module
 
     demo_module.add_arguments(demo)

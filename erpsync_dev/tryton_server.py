@@ -1,4 +1,4 @@
-"""A real Tryton server for the tests, the demo and the benchmarks: a seed database built once, copied and served.
+"""A real Tryton server for the tests: a seed database built once, copied and served.
 
 The seed (SQLite, the default) is built on first use and cached under ``.erpsync/tryton/<trytond version>-<seed
 digest>/seed.sqlite``: ``trytond-admin`` installs the sale module and what it depends on (about 45 s on a 2-core

@@ -13,14 +13,14 @@ from prefect.runtime import flow_run
 
 from erpsync.ledger import Ledger
 from erpsync.reconcile.alert import DEFAULT_THRESHOLD, drift_alert
-from erpsync.reconcile.job import reconcile_order_window
+from erpsync.reconcile.job import reconcile_order_window, reconcile_target
 from erpsync.reconcile.report import first_rows, markdown_summary, report_dir, save_html
 from erpsync.reconcile.way_back import way_back_rows
 from erpsync.reconcile.windows import Window, nightly_window, parse_moment
 from erpsync.settings import Settings
 from orchestration import events
 from orchestration.runs import PrefectRunControl
-from tasks.sync import erp_client
+from tasks.sync import writer
 
 
 def window_of(since: str | None, until: str | None, days: int, timezone: str) -> Window:
@@ -64,7 +64,7 @@ def reconcile(since: str | None = None, until: str | None = None, days: int = 1,
     ledger = Ledger.connect(settings.database_url)
     dispatcher = None if dry_run else PrefectRunControl.from_prefect_settings()
     try:
-        with erp_client() as erp:
+        with writer(reconcile_target(settings.mappings_dir)) as erp:
             # The flow run id names the repairs: a retry of this run re-finds them in the inbox, a later run
             # may queue the same repair again.
             result = reconcile_order_window(window, ledger=ledger, erp_client=erp,

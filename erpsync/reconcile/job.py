@@ -168,6 +168,16 @@ def reconcile_order_window(
                                   way_back=way_back, erp_changes=erp_client)
 
 
+def reconcile_target(mappings_dir: Path, source: str | None = None) -> str:
+    """The ERP the shop's order mapping writes to: the one whose client reconciliation must be given.
+
+    A deployment whose order mapping says ``to: tryton`` reconciles against Tryton, not the default ERP."""
+    from erpsync.mapping import find_mapping
+
+    shop_system = system(source) if source else _only_readable_shop()
+    return find_mapping(mappings_dir, shop_system.name, "orders/updated").target or DEFAULT_TARGET
+
+
 def _only_readable_shop():
     readable = [s for s in SYSTEMS.values() if s.order_reader is not None]
     if len(readable) != 1:

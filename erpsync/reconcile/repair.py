@@ -190,10 +190,21 @@ def _enqueue_one(
         body=body,
         payload_sha256=hashlib.sha256(body).hexdigest(),
     )
+    queue_repair(ledger, intake, EntityKey(mapping.source, mapping.entity_type, entity_id, mapping.target),
+                 dispatcher, result)
+
+
+def queue_repair(ledger: Ledger, intake: Any, key: EntityKey, dispatcher: Dispatcher | None, result: Any) -> None:
+    """What follows a repair's ``record_delivery``, for orders and for the way back alike: count it, make the
+    entity's last content forgettable, and dispatch it (or leave it for sweep-inbox).
+
+    ``intake`` is the ledger's answer to ``record_delivery``; ``result`` counts (``already_in_inbox``, ``enqueued``,
+    ``event_ids``, ``dispatched``, ``left_for_sweep``)."""
     if not intake.is_new:
         result.already_in_inbox += 1
         return
-    ledger.forget_applied_content(EntityKey(mapping.source, mapping.entity_type, entity_id, mapping.target))
+    # The target lacks what this content wrote: without this, dedupe would skip the repair as already applied.
+    ledger.forget_applied_content(key)
     result.enqueued += 1
     result.event_ids.append(intake.event_id)
     if dispatcher is None:

@@ -34,12 +34,12 @@ from pathlib import Path
 from typing import Any
 
 from erpsync.change_intake import change_topic, notice_body, whole_seconds_utc
-from erpsync.errors import ConfigError, ErpsyncError, MappingError, SkipEvent
+from erpsync.errors import ConfigError, MappingError, SkipEvent
 from erpsync.ledger import EntityKey, Ledger
 from erpsync.mapping import Mapping as ErpMapping
 from erpsync.mapping import find_mapping
 from erpsync.ports import Change
-from erpsync.reconcile.repair import DELIVERY_PREFIX
+from erpsync.reconcile.repair import DELIVERY_PREFIX, queue_repair
 from erpsync.reconcile.windows import Window
 from erpsync.run_control import Dispatcher
 
@@ -230,25 +230,8 @@ def enqueue_way_back_repairs(ledger: Ledger, result: WayBackResult, *, mappings:
             source=mapping.source, delivery_id=way_back_delivery_id(record_type, internal_id, row.modified, run),
             topic=change_topic(record_type), shop=None, triggered_at=whole_seconds_utc(row.modified), body=body,
             payload_sha256=sha256(body).hexdigest())
-        if not intake.is_new:
-            result.already_in_inbox += 1
-            continue
-        # The shop lacks what this content wrote: without this, dedupe would skip the repair as already applied.
-        ledger.forget_applied_content(EntityKey(mapping.source, mapping.entity_type, internal_id, mapping.target))
-        result.enqueued += 1
-        result.event_ids.append(intake.event_id)
-        if dispatcher is None:
-            result.left_for_sweep += 1
-            continue
-        try:
-            flow_run_id = dispatcher.dispatch(intake.event_id)
-        except ErpsyncError as exc:
-            log.warning("repair event %s not dispatched (%s); left for sweep-inbox", intake.event_id,
-                        type(exc).__name__)
-            result.left_for_sweep += 1
-            continue
-        ledger.mark_dispatched(intake.event_id, flow_run_id)
-        result.dispatched += 1
+        queue_repair(ledger, intake, EntityKey(mapping.source, mapping.entity_type, internal_id, mapping.target),
+                     dispatcher, result)
     return result
 
 
