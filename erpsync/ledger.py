@@ -128,6 +128,8 @@ class InboxEvent(SQLModel, table=True):
 
 class EntityState(SQLModel, table=True):
     __tablename__ = "entity_state"
+    # The echo guard's lookup, run for every event (Ledger.written_by_us, revision 0008).
+    __table_args__ = (Index("ix_entity_state_written", "to_system", "from_system", "to_record_type", "to_id"),)
 
     from_system: str = Field(primary_key=True, max_length=40)
     entity_type: str = Field(primary_key=True, max_length=40)
