@@ -15,6 +15,7 @@ import pytest
 from erpsync.errors import ErpRejected, TransientError
 from erpsync.retry import RetryPolicy
 from erpsync.systems.netsuite.client import NetSuiteClient
+from erpsync_dev.sandboxes.netsuite.latency import parse_latency_profile
 from tests.integration.test_netsuite_connector import records, sales_order, settings_for, stats
 from tests.sandbox_procs import REPO, start_erp_sandbox
 
@@ -76,6 +77,26 @@ def test_the_limit_counts_its_own_429s_and_the_peak_offered(tmp_path: Path) -> N
     assert counters["throttled_injected"] == 0
     assert counters["peak_in_flight"] == 1
     assert counters["peak_offered"] >= 2
+    # The refused calls never held a slot: the time per request is taken over the ones that did.
+    assert counters["slot_requests"] == counters["api_requests"] - refused
+    assert counters["busy_seconds"] >= 1.5 * counters["slot_requests"]
+
+
+def test_a_long_tailed_profile_holds_each_request_its_seeded_draw(tmp_path: Path) -> None:
+    profile = "lognormal:median=20,p99=200,seed=4"
+    with start_erp_sandbox(tmp_path, "--latency-ms", "100", "--latency-profile", profile) as base_url, \
+            httpx.Client(base_url=base_url) as ops:
+        with NetSuiteClient(settings_for(base_url), retry=ONCE) as netsuite:
+            for n in range(30):
+                netsuite.upsert("salesOrder", f"profile-{n}", sales_order())
+        counters = stats(ops)
+    # The same seed draws the same latencies here; each request slept at least its own (a lower bound only:
+    # the sandbox's own work comes on top, and the machine's load with it).
+    draw = parse_latency_profile(profile).sampler()
+    expected = sum(draw() for _ in range(counters["slot_requests"]))
+    assert counters["latency_profile"] == profile  # the profile given last wins over --latency-ms
+    assert counters["slot_requests"] == counters["api_requests"] >= 30
+    assert counters["busy_seconds"] >= round(expected, 3) - 0.001
 
 
 def _try_upsert(netsuite: NetSuiteClient, external_id: str) -> str:

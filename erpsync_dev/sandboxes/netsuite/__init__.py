@@ -12,6 +12,7 @@ One module per concern:
     suiteql_functions.py  TO_TIMESTAMP, TO_DATE, TO_CHAR over SQLite
     auth.py               the OAuth 2.0 token endpoint and the tokens it issued (an expired one answers 401)
     faults.py             the front door: bearer check, the account's concurrency limit (429), latency, faults, counters
+    latency.py            latency profiles: fixed, or long-tailed (log-normal by median and p99, seeded)
     error_bodies.py       NetSuite's error documents
     notices.py            change notices posted as erpsync's user-event script posts them (Standard Webhooks)
     routes.py             the Starlette app: record API, SuiteQL, ``/_sandbox/...`` operations

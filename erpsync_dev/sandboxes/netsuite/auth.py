@@ -26,6 +26,8 @@ class TokenIssuer:
         self.options = options
         self.tokens: dict[str, float] = {}
         self.tokens_issued = 0
+        # A generator of its own: token requests do not shift the record calls' sequence of latencies.
+        self.latency = options.latency.sampler()
 
     def authorized(self, request: Request) -> bool:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
@@ -33,8 +35,8 @@ class TokenIssuer:
         return expires is not None and time.monotonic() < expires
 
     async def token(self, request: Request) -> Response:
-        if self.options.latency_ms:
-            await asyncio.sleep(self.options.latency_ms / 1000)
+        if delay := self.latency():
+            await asyncio.sleep(delay)
         form = {key: values[0] for key, values in parse_qs((await request.body()).decode("utf-8", "replace")).items()}
         if form.get("grant_type") != "client_credentials":
             return JSONResponse({"error": "unsupported_grant_type"}, 400)

@@ -12,6 +12,13 @@ from typing import Any
 
 import uvicorn
 
+from erpsync_dev.sandboxes.netsuite.latency import (
+    NO_LATENCY,
+    LatencyProfile,
+    LatencyProfileError,
+    fixed,
+    parse_latency_profile,
+)
 from erpsync_dev.sandboxes.netsuite.options import (
     DEFAULT_DB,
     DEFAULT_LISTS,
@@ -38,7 +45,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--client-id", default="sandbox", help="client id the token endpoint accepts")
     parser.add_argument("--client-secret", default="sandbox-secret", help="client secret the token endpoint accepts")
     parser.add_argument("--token-lifetime", type=float, default=3600.0, help="seconds an access token is valid")
-    parser.add_argument("--latency-ms", type=float, default=0.0, help="added latency of every API request")
+    # One setting, two spellings: --latency-ms N is fixed:N; the last one given wins, so a caller can append a
+    # profile to a command line that already names a fixed latency.
+    parser.add_argument("--latency-ms", dest="latency", type=_fixed_latency, default=NO_LATENCY, metavar="MS",
+                        help="the same latency for every API and token request (short for --latency-profile fixed:MS)")
+    parser.add_argument("--latency-profile", dest="latency", type=_latency_profile, metavar="PROFILE",
+                        help="latency of every API and token request: fixed:MS, or lognormal:median=MS,p99=MS[,seed=N]"
+                             " (long-tailed, seeded: default seed 1); the last of --latency-ms and this wins")
     parser.add_argument(
         "--concurrency",
         type=int,
@@ -103,6 +116,20 @@ def _ranges(ids: frozenset[int]) -> str:
     return ",".join(f"{low}-{high}" if low != high else str(low) for low, high in spans)
 
 
+def _latency_profile(text: str) -> LatencyProfile:
+    try:
+        return parse_latency_profile(text)
+    except LatencyProfileError as problem:
+        raise argparse.ArgumentTypeError(str(problem)) from None
+
+
+def _fixed_latency(text: str) -> LatencyProfile:
+    try:
+        return fixed(float(text))
+    except (ValueError, LatencyProfileError):
+        raise argparse.ArgumentTypeError(f"give milliseconds, a non-negative number (got {text!r})") from None
+
+
 def _rate(text: str) -> float:
     try:
         rate = float(text)
@@ -141,7 +168,7 @@ def options_from_args(args: argparse.Namespace) -> SandboxOptions:
         client_id=args.client_id,
         client_secret=args.client_secret,
         token_lifetime=args.token_lifetime,
-        latency_ms=args.latency_ms,
+        latency=args.latency,
         concurrency=args.concurrency,
         fault_rate=args.fault_rate,
         fault_statuses=tuple(args.fault_statuses),

@@ -47,6 +47,7 @@ class FrontDoor:
         self.faults: list[Fault] = []
         self.random = random.Random(options.seed)
         self.in_flight = 0
+        self.latency = options.latency.sampler()
         self.reset_stats()
 
     def reset_stats(self) -> None:
@@ -55,6 +56,7 @@ class FrontDoor:
         self.peak_in_flight = 0
         self.peak_offered = 0
         self.api_requests = 0
+        self.slot_requests = 0
         self.auth.tokens_issued = 0
         self.faults_injected = 0
         self.throttled_by_limit = 0
@@ -80,8 +82,12 @@ class FrontDoor:
             # Requests at the door at once, the refused ones included: what the callers asked of the limit.
             "peak_offered": self.peak_offered,
             # Seconds requests spent counted against the limit, summed: over concurrency × time, how busy the
-            # callers kept the account; over api_requests, the time one request holds a slot here.
+            # callers kept the account.
             "busy_seconds": round(self.busy_seconds, 3),
+            # Requests that took a slot (not refused by the limit): busy_seconds over these is the mean time one
+            # request holds a slot here, which sets the ceiling any caller can reach: concurrency / that time.
+            "slot_requests": self.slot_requests,
+            "latency_profile": self.options.latency.spec(),
             "tokens_issued": self.auth.tokens_issued,
             "faults_injected": self.faults_injected,
         }
@@ -110,6 +116,7 @@ class FrontDoor:
                 self.throttled_by_limit += 1
                 return concurrency_error(self.options.retry_after)
             self.in_flight += 1
+            self.slot_requests += 1
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
             entered = time.monotonic()
             hold = 0.0
@@ -117,8 +124,8 @@ class FrontDoor:
                 # Read the whole request first: like NetSuite, a request that arrived is carried out
                 # even if the caller stops waiting for the answer.
                 await request.body()
-                if self.options.latency_ms:
-                    await asyncio.sleep(self.options.latency_ms / 1000)
+                if delay := self.latency():
+                    await asyncio.sleep(delay)
                 if (rejected := self._injected_rejection(request)) is not None:
                     return rejected
                 fault = self._next_fault(request.url.path)

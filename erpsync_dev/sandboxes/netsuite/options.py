@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from erpsync_dev.sandboxes.netsuite.latency import NO_LATENCY, LatencyProfile
+
 DEFAULT_DB = Path(".erpsync") / "erp-sandbox.db"
 
 
@@ -18,7 +20,8 @@ class SandboxOptions:
     client_id: str = "sandbox"
     client_secret: str = "sandbox-secret"
     token_lifetime: float = 3600.0
-    latency_ms: float = 0.0
+    # How long each API request takes before it is carried out: fixed or long-tailed, seeded (latency.py).
+    latency: LatencyProfile = NO_LATENCY
     concurrency: int = 5
     fault_rate: float = 0.0
     fault_statuses: tuple[int, ...] = (500, 503)
