@@ -71,6 +71,14 @@ DEFAULT_MAX_PAGES = 50
 TOPIC_SUFFIX = ".changed"
 
 
+def default_record_types(erp: str) -> tuple[str, ...]:
+    """The record types ``erp``'s change reader reads when none are named, in its own names: those its package lists
+    (``System.change_record_types``), else ``DEFAULT_RECORD_TYPES``, the first ERP's, whose package lists none."""
+    from erpsync.systems import system  # the registry imports every system package: only when asked
+
+    return tuple(system(erp).change_record_types) or DEFAULT_RECORD_TYPES
+
+
 def change_topic(record_type: str) -> str:
     return f"{record_type}{TOPIC_SUFFIX}"
 

@@ -1,4 +1,5 @@
-"""`erpsync poll`: one pass of the ERP's change reader by hand, what the `poll-netsuite` flow runs every minute."""
+"""`erpsync poll`: one pass of the ERP's change reader by hand, what the `poll-netsuite` and `poll-tryton` flows run
+every minute."""
 
 from __future__ import annotations
 
@@ -6,12 +7,12 @@ import argparse
 import sys
 from datetime import timedelta
 
-from erpsync.change_intake import DEFAULT_MAX_PAGES, DEFAULT_OVERLAP, DEFAULT_PAGE_SIZE, DEFAULT_RECORD_TYPES
+from erpsync.change_intake import DEFAULT_MAX_PAGES, DEFAULT_OVERLAP, DEFAULT_PAGE_SIZE
 
-POLL_DESCRIPTION = f"""\
+POLL_DESCRIPTION = """\
 Read the ERP's changes since the cursor the ledger keeps for each record type, and store each one in the inbox as
 a change notice (topic <recordType>.changed, delivery id <erp>:<recordType>:<internal id>:<last modified>): the same
-change read again, or already posted by the ERP's user-event script, stays one event. Then start the sync runs of
+change read again, or already posted by NetSuite's user-event script, stays one event. Then start the sync runs of
 the new events, as the receiver does (or leave them to the sweep-inbox flow with --no-dispatch).
 
 A record type whose <recordType>.changed no mapping handles is not read. A record type read for the first time
@@ -20,20 +21,24 @@ Each pass reads again the changes of the last --overlap (a change committed late
 the inbox only counts a redelivery). Prints per record type the changes read, the new ones and the newest change's
 time; never a record's content. Exits 0, 1 when the ERP or the ledger is away (try again), 2 on a usage error.
 
-  erpsync poll                                   # every default record type: {', '.join(DEFAULT_RECORD_TYPES)}
+  erpsync poll                                   # every default record type of the default ERP
   erpsync poll --type itemFulfillment --from 2026-11-27T00:00:00Z --no-dispatch
-The ERP's settings come from its ERPSYNC_<ERP>_* variables (see README)."""
+  ERPSYNC_MAPPINGS_DIR=mappings/tryton erpsync poll --erp tryton
+The ERP's settings come from its ERPSYNC_<ERP>_* variables (see README). Default record types, per ERP:
+{defaults}"""
 
 
 def add_commands(commands) -> None:
-    from erpsync.systems import DEFAULT_TARGET
+    from erpsync.change_intake import default_record_types
+    from erpsync.systems import DEFAULT_TARGET, erps
 
+    defaults = "\n".join(f"  {erp.name}: {', '.join(default_record_types(erp.name))}" for erp in erps())
     poll = commands.add_parser("poll", help="read the ERP's changes since the ledger's cursors into the inbox",
-                               description=POLL_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+                               description=POLL_DESCRIPTION.format(defaults=defaults), formatter_class=argparse.RawDescriptionHelpFormatter)
     poll.add_argument("--erp", default=DEFAULT_TARGET, metavar="NAME",
                       help="the ERP whose changes are read (default: %(default)s)")
     poll.add_argument("--type", dest="record_types", action="append", metavar="RECORD_TYPE",
-                      help=f"a record type to read, repeatable (default: {', '.join(DEFAULT_RECORD_TYPES)})")
+                      help="a record type to read, in the ERP's names, repeatable (default: the ERP's, listed above)")
     poll.add_argument("--from", dest="start", metavar="TIME",
                       help="where a record type read for the first time starts: ISO 8601, UTC unless it names a zone "
                            "(default: --overlap before now); a record type with a cursor goes on from its cursor")
@@ -49,7 +54,7 @@ def add_commands(commands) -> None:
 
 
 def _poll(args: argparse.Namespace) -> int:
-    from erpsync.change_intake import ChangeIntake, dispatch_new
+    from erpsync.change_intake import ChangeIntake, default_record_types, dispatch_new
     from erpsync.errors import ConfigError, TransientError
     from erpsync.ledger import Ledger
     from erpsync.mapping import handled_topics
@@ -64,6 +69,7 @@ def _poll(args: argparse.Namespace) -> int:
         start = parse_moment(args.start) if args.start else None
     except ConfigError:
         raise ConfigError(f"--from: {args.start!r} is not an ISO 8601 time, e.g. 2026-11-27T00:00:00Z") from None
+    record_types = args.record_types or default_record_types(args.erp)
     settings = Settings.from_env()
     runs = None
     if not args.no_dispatch:
@@ -74,7 +80,7 @@ def _poll(args: argparse.Namespace) -> int:
     ledger = Ledger.connect(settings.database_url)
     try:
         with open_writer(args.erp, settings.database_url) as erp:
-            result = ChangeIntake(ledger, erp, system=args.erp, record_types=args.record_types or DEFAULT_RECORD_TYPES,
+            result = ChangeIntake(ledger, erp, system=args.erp, record_types=record_types,
                                   handled=handled_topics(settings.mappings_dir), start=start,
                                   overlap=timedelta(seconds=args.overlap), page_size=args.page_size,
                                   max_pages=args.max_pages).run()

@@ -241,6 +241,8 @@ class System:
     check_external_id: Callable[[str], Any] | None = None
     # totals(body, places) -> Totals: what the system will compute from a mapped order body (the money check).
     totals: Callable[[Mapping[str, Any], int], Totals] | None = None
+    # The record types its ChangeReader reads when none are named (`erpsync poll`, the poll flows), in its own names.
+    change_record_types: tuple[str, ...] = ()
     # topic → the IntakeHandler the receiver acts on it with, for topics no mapping handles (a shop's privacy
     # requests, its order deletions).
     intake: Mapping[str, IntakeHandler] = field(default_factory=dict)

@@ -34,10 +34,15 @@ def poll_netsuite(record_types: list[str] | None = None, overlap_seconds: int = 
 
     A record type no mapping handles is not read; one read for the first time starts ``overlap_seconds`` ago.
     """
+    return poll_pass(erp, list(record_types or DEFAULT_RECORD_TYPES), overlap_seconds=overlap_seconds,
+                     page_size=page_size, max_pages=max_pages)
+
+
+def poll_pass(erp: str, types: list[str], *, overlap_seconds: int, page_size: int, max_pages: int) -> dict:
+    """One pass of ``erp``'s change reader inside a poll flow's run (poll-netsuite, poll-tryton)."""
     logger = get_run_logger()
     settings = Settings.from_env()
     handled = handled_topics(settings.mappings_dir)
-    types = list(record_types or DEFAULT_RECORD_TYPES)
     if not any((erp, f"{record_type}.changed") in handled for record_type in types):
         # Nothing to read yet: no ERP connection is opened (no mapping of the way back is installed).
         logger.info("poll: no mapping handles a change of %s (%s); nothing read", erp, ", ".join(types))

@@ -35,6 +35,7 @@ from erpsync.errors import ErpRejected, MappingError, TransientError
 from erpsync.natural_keys import PERSONAL_FIELDS, check_natural_key
 from erpsync.ports import Change
 from erpsync.retry import RetryPolicy
+from erpsync.systems.tryton import way_back
 from erpsync.systems.tryton.rpc import TrytonConcurrency, TrytonRpc, TrytonServerError
 from erpsync.systems.tryton.settings import TrytonSettings
 
@@ -42,6 +43,10 @@ SALE = "sale.sale"
 SHIPMENT = "stock.shipment.out"
 PARTY = "party.party"
 PRODUCT = "product.product"
+STOCK_MOVE = "stock.move"
+# What the way back reads by default (docs/tryton.md, "The way back"): customer shipments, and products whose stock
+# moved (through their stock moves: changes_since).
+CHANGE_RECORD_TYPES = (SHIPMENT, PRODUCT)
 # What find_id accepts, per record type (a mapping's erp_lookup is checked against it).
 NATURAL_KEYS: dict[str, frozenset[str]] = {
     PARTY: frozenset({"email", "code"}),
@@ -396,10 +401,16 @@ class TrytonClient:
 
     # -- reading --
 
-    def get(self, record_type: str, internal_id: str) -> dict[str, Any] | None:
+    def get(self, record_type: str, internal_id: str, *, expand_sub_resources: bool = False) -> dict[str, Any] | None:
+        """The record with this id; ``expand_sub_resources`` (what the way back's ``read:`` asks for): a shipment
+        with its lines and sale, a product with its stock per warehouse (way_back.py)."""
         record_id = _record_id(internal_id)
         if record_id is None:
             return None
+        if expand_sub_resources and record_type == SHIPMENT:
+            return way_back.read_shipment(self.rpc, record_id)
+        if expand_sub_resources and record_type == PRODUCT:
+            return way_back.read_stock(self.rpc, record_id)
         return self._read_one(record_type, [["id", "=", record_id]])
 
     def get_by_external_id(self, record_type: str, external_id: str) -> dict[str, Any] | None:
@@ -459,12 +470,21 @@ class TrytonClient:
         transaction still open cannot commit a row behind a cursor that has passed it. A domain cannot order by
         COALESCE or by a truncated time, so each of the two columns (never written; written) is read as: the rest
         of the cursor's second, then a keyset page after it, then the whole of that page's last second.
+
+        ``product.product`` is read as the products whose stock moved: each change of a ``stock.move`` (made,
+        assigned, done, cancelled) is a change of its product, with the move's time and cursor.
         """
         if not 1 <= limit <= CHANGES_MAX_PAGE:
             raise ValueError(f"limit must be between 1 and {CHANGES_MAX_PAGE}")
-        field = EXTERNAL_ID_FIELD.get(record_type)
-        if field is None:
-            raise ValueError(f"unknown ERP record type {record_type!r} (known: {', '.join(EXTERNAL_ID_FIELD)})")
+        if record_type == PRODUCT:
+            # A product's own write_date does not move when its stock does: its stock moves' changes are read, each
+            # a change of its product (the cursor is the move's; several moves of one second are one notice).
+            model, field = STOCK_MOVE, "product"
+        elif record_type in EXTERNAL_ID_FIELD:
+            model, field = record_type, EXTERNAL_ID_FIELD[record_type]
+        else:
+            raise ValueError(f"unknown ERP record type {record_type!r} (known: "
+                             f"{', '.join([*EXTERNAL_ID_FIELD, PRODUCT])})")
         after, after_id = parse_cursor(cursor)
         settled = datetime.now(UTC).replace(tzinfo=None) - timedelta(seconds=self.settings.change_settle_seconds)
         fields = ["id", field, "create_date", "write_date"]
@@ -476,8 +496,7 @@ class TrytonClient:
             domain: list[Any] = [only, [column, "<", high], *extra]
             if low is not None:
                 domain.append([column, ">=", low])
-            rows = self.rpc.model(record_type, "search_read", domain, 0, page, [[column, "ASC"], ["id", "ASC"]],
-                                  fields)
+            rows = self.rpc.model(model, "search_read", domain, 0, page, [[column, "ASC"], ["id", "ASC"]], fields)
             found.update((row["id"], row) for row in rows)
             return rows
 
@@ -496,7 +515,9 @@ class TrytonClient:
         for key, row in keyed:
             if after is not None and key <= (after, after_id):
                 continue
-            changes.append(Change(record_type=record_type, internal_id=str(row["id"]), external_id=row.get(field),
+            internal_id, external_id = (str(row["product"]), None) if model == STOCK_MOVE \
+                else (str(row["id"]), row.get(field))
+            changes.append(Change(record_type=record_type, internal_id=internal_id, external_id=external_id,
                                   modified=(row["write_date"] or row["create_date"]).replace(tzinfo=UTC),
                                   cursor=make_cursor(*key)))
             if len(changes) == limit:
