@@ -18,14 +18,20 @@ read and notified, is one inbox event (the second a redelivery). Topic ``<record
 ``timestamp`` is when the change happened (its last modified time), so the reader writes the same bytes each time.
 The entity is (erp, recordType, id, shop) and its version ``data.lastModified``.
 
-Record types read (the choice for NetSuite, issue 14): ``itemFulfillment`` (shipments), ``inventoryItem`` (stock) and
-``price`` (an item's prices: ``data.recordType`` "price", ``data.id`` the item's internal id). Prices live on the
-item's pricing sublist, which has no record or modification time of its own, so NetSuite's reader reads a price
-change as a change of the item (``item.lastmodifieddate``, moved when the item is saved, which is where a price
-level's price is edited); an item's change is therefore both an ``inventoryItem`` and a ``price`` notice, and the
-pipeline finds an unchanged side unchanged. The ERP sandbox keeps each location's quantities on the item. In
-NetSuite itself a quantity moved by a transaction (a receipt, an adjustment, a fulfillment) does not save the
-item, so stock changes there also follow the shipments read here; a reader of inventory balances is not built.
+Record types read (the choice for NetSuite, issue 14): ``itemFulfillment`` (shipments), ``inventoryItem`` (an item
+saved: a new item, its name), ``stockMove`` (stock) and ``price`` (an item's prices: ``data.recordType`` "price",
+``data.id`` the item's internal id). Prices live on the item's pricing sublist, which has no record or modification
+time of its own, so NetSuite's reader reads a price change as a change of the item (``item.lastmodifieddate``, moved
+when the item is saved, which is where a price level's price is edited); an item's change is therefore both an
+``inventoryItem`` and a ``price`` notice, and the pipeline finds an unchanged side unchanged. Stock is not saved on
+the item: in NetSuite a quantity moves only by a transaction (an inventory adjustment, a fulfillment, a receipt, a
+transfer), which leaves the item's modification time alone. ``stockMove`` reads those transactions by their own
+modification time, keyset-paged by (second, transaction, item), with a cursor of its own in the ledger, and gives one
+``inventoryItem`` change per (transaction, item), with ``data.cause`` naming the transaction
+(``{"recordType": "inventoryadjustment", "id": "4513"}``) and the delivery id
+``<erp>:inventoryItem:<item id>:<the transaction's last modified>:by-<transaction id>``: a move read again is the same
+event, two moves of one item in one second are two, and the pipeline reads the item's quantities as they are now.
+``notified_record_type`` says which notices a read record type gives (the reader's own answer; itself by default).
 
 Two changes in one second: the ERP stamps a change to the second, so a second change within the second of the
 first has the first one's delivery id and is stored as its redelivery. A notice names the record, it does not carry
@@ -50,7 +56,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from hashlib import sha256
@@ -63,7 +69,7 @@ from erpsync.run_control import RunControl
 
 log = logging.getLogger(__name__)
 
-DEFAULT_RECORD_TYPES = ("itemFulfillment", "inventoryItem", "price")
+DEFAULT_RECORD_TYPES = ("itemFulfillment", "inventoryItem", "stockMove", "price")
 DEFAULT_OVERLAP = timedelta(minutes=2)
 DEFAULT_PAGE_SIZE = 200
 # A pass stops after this many pages of one record type and says so; the next pass goes on from its cursor.
@@ -90,19 +96,37 @@ def whole_seconds_utc(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def notice_delivery_id(system: str, record_type: str, internal_id: str, modified: datetime) -> str:
-    return f"{system}:{record_type}:{internal_id}:{whole_seconds_utc(modified)}"
+def notice_delivery_id(system: str, record_type: str, internal_id: str, modified: datetime,
+                       cause_id: str | None = None) -> str:
+    """``<erp>:<recordType>:<id>:<last modified>``, and ``:by-<cause id>`` for a change another record made."""
+    base = f"{system}:{record_type}:{internal_id}:{whole_seconds_utc(modified)}"
+    return base if cause_id is None else f"{base}:by-{cause_id}"
 
 
-def notice_body(record_type: str, internal_id: str, external_id: str | None, modified: datetime) -> bytes:
-    """The thin notice of one change (Standard Webhooks shape), as compact JSON."""
+def notice_body(record_type: str, internal_id: str, external_id: str | None, modified: datetime,
+                cause: Mapping[str, str] | None = None) -> bytes:
+    """The thin notice of one change (Standard Webhooks shape), as compact JSON; ``cause`` (``{"recordType",
+    "id"}``) names the record whose save made the change, when it is another one (a stock move's transaction)."""
     stamp = whole_seconds_utc(modified)
-    return json.dumps({
-        "type": change_topic(record_type),
-        "timestamp": stamp,
-        "data": {"recordType": record_type, "id": str(internal_id), "externalId": external_id,
-                 "lastModified": stamp},
-    }, separators=(",", ":")).encode()
+    data: dict[str, Any] = {"recordType": record_type, "id": str(internal_id), "externalId": external_id,
+                            "lastModified": stamp}
+    if cause is not None:
+        data["cause"] = {"recordType": str(cause["recordType"]), "id": str(cause["id"])}
+    return json.dumps({"type": change_topic(record_type), "timestamp": stamp, "data": data},
+                      separators=(",", ":")).encode()
+
+
+def change_cause(change: Change) -> Mapping[str, str] | None:
+    """The record whose save made ``change`` (``Change.fields["cause"]``), or None when the record was saved itself."""
+    cause = change.fields.get("cause")
+    return cause if isinstance(cause, Mapping) else None
+
+
+def notified_record_type(reader: Any, record_type: str) -> str:
+    """The record type whose ``.changed`` notices a read of ``record_type`` gives: itself, unless the reader says
+    otherwise (NetSuite's ``stockMove`` gives ``inventoryItem`` notices)."""
+    notified = getattr(reader, "notified_record_type", None)
+    return notified(record_type) if callable(notified) else record_type
 
 
 # How long after a change's second its event's read may still have missed a second change of that second: the
@@ -158,9 +182,12 @@ def base_delivery_id(delivery_id: str) -> str:
 
 def notice_delivery(system: str, change: Change) -> InboxDelivery:
     """The inbox delivery of a change the reader found: the same id and topic a signed notice of it carries."""
-    body = notice_body(change.record_type, change.internal_id, change.external_id, change.modified)
+    cause = change_cause(change)
+    body = notice_body(change.record_type, change.internal_id, change.external_id, change.modified, cause)
+    delivery_id = notice_delivery_id(system, change.record_type, change.internal_id, change.modified,
+                                     cause["id"] if cause else None)
     return InboxDelivery(
-        source=system, delivery_id=notice_delivery_id(system, change.record_type, change.internal_id, change.modified),
+        source=system, delivery_id=delivery_id,
         topic=change_topic(change.record_type), shop=None, triggered_at=whole_seconds_utc(change.modified), body=body,
         payload_sha256=sha256(body).hexdigest())
 
@@ -240,8 +267,9 @@ class ChangeIntake:
     def run(self) -> PassResult:
         result = PassResult(self.system)
         for record_type in self.record_types:
-            if self.handled is not None and (self.system, change_topic(record_type)) not in self.handled:
-                part = TypeResult(record_type, skipped=f"no mapping handles {self.system} {change_topic(record_type)}")
+            topic = change_topic(notified_record_type(self.reader, record_type))
+            if self.handled is not None and (self.system, topic) not in self.handled:
+                part = TypeResult(record_type, skipped=f"no mapping handles {self.system} {topic}")
             else:
                 part = self._read(record_type, result.new_event_ids)
             log.info("poll %s %s", self.system, part.line())

@@ -631,6 +631,8 @@ class NetSuiteClient:
         if not 1 <= limit <= SUITEQL_MAX_PAGE:
             raise ValueError(f"limit must be between 1 and {SUITEQL_MAX_PAGE}")
         settled = datetime.now(timezone.utc) - timedelta(seconds=self.settings.change_settle_seconds)
+        if record_type == queries.STOCK_MOVE:
+            return self._stock_moves_since(cursor, limit, settled)
         query = queries.changes_query(record_type, cursor, limit, before=settled)
         rows = self.suiteql(query, page_size=limit)[:limit]
         changes = []
@@ -646,6 +648,30 @@ class NetSuiteClient:
                 cursor=queries.make_cursor(row["lastmodified"], row["id"]),
             ))
         return changes
+
+    def _stock_moves_since(self, cursor: str | None, limit: int, settled: datetime) -> list[Change]:
+        """``stockMove``: one ``inventoryItem`` change per (transaction, item) of the stock-moving transactions
+        changed after ``cursor``, modified as the transaction was, its cause the transaction (queries.py)."""
+        rows = self.suiteql(queries.stock_moves_query(cursor, limit, before=settled), page_size=limit)[:limit]
+        changes = []
+        for row in rows:
+            modified = queries.parse_erp_timestamp(row.get("lastmodified"))
+            if modified is None or row.get("transactionid") is None or row.get("item") is None:
+                raise PermanentError("changes of stockMove: a row without transaction, item or lastmodifieddate")
+            changes.append(Change(
+                record_type=queries.NOTIFIED_AS[queries.STOCK_MOVE],
+                internal_id=str(row["item"]),
+                external_id=row.get("externalid"),
+                modified=modified,
+                cursor=queries.make_move_cursor(row["lastmodified"], row["transactionid"], row["item"]),
+                fields={"cause": {"recordType": str(row.get("recordtype") or "transaction"),
+                                  "id": str(row["transactionid"])}},
+            ))
+        return changes
+
+    def notified_record_type(self, record_type: str) -> str:
+        """The record type whose notices a read of ``record_type`` gives (``stockMove``: ``inventoryItem``)."""
+        return queries.NOTIFIED_AS.get(record_type, record_type)
 
     def cursor_at(self, moment: datetime) -> str:
         """A cursor from which ``changes_since`` reads the changes of ``moment``'s second and later (queries.py)."""

@@ -87,21 +87,85 @@ def changes_query(record_type: str, cursor: str | None, limit: int, *, before: d
     """
     table, condition = _change_source(record_type)
     where = [condition] if condition else []
-    if before is not None:
-        where.append(f"t.lastmodifieddate < {erp_timestamp(before)}")
     if cursor is not None:
         moment, last_id = parse_cursor(cursor)
-        following = moment + timedelta(seconds=1)
-        where.append(
-            f"t.lastmodifieddate >= {_masked(moment)} AND NOT (t.lastmodifieddate < {_masked(following)} "
-            f"AND t.id <= {last_id})"
-        )
+        where += _page_bounds(before, moment, f"t.id <= {last_id}")
+    else:
+        where += _page_bounds(before, None, "")
     second = f"TO_CHAR(t.lastmodifieddate, '{TIMESTAMP_MASK}')"
     return (
         f"SELECT TOP {int(limit)} t.id, t.externalid, {second} AS lastmodified FROM {table} t"
         + (f" WHERE {' AND '.join(where)}" if where else "")
         + f" ORDER BY {second}, t.id"
     )
+
+
+# --- stock moves: the transactions that move an item's on hand ------------------------------------------------
+
+# The reader's own record type for them; its changes are notices of the items moved (change_intake.py).
+STOCK_MOVE = "stockMove"
+NOTIFIED_AS = {STOCK_MOVE: "inventoryItem"}
+# SuiteQL ``transaction.type`` of inventory adjustments, item fulfillments, item receipts and inventory transfers:
+# the transactions that change an item's quantity on hand (Oracle, "Records Catalog": Transaction, type).
+STOCK_MOVE_TYPES = ("InvAdjst", "ItemShip", "ItemRcpt", "InvTrnfr")
+
+
+def stock_moves_query(cursor: str | None, limit: int, *, before: datetime | None = None) -> str:
+    """One row per (transaction, item) of the stock-moving transactions changed after ``cursor``, oldest first.
+
+    Ordered by the key (the transaction's second, its id, the item's id), for the reason ``changes_query`` gives;
+    a cursor is ``"<second>|<transaction id>|<item id>"`` (``"<second>|<id>"`` reads as item 0: the whole
+    transaction). A transaction's lines of one item (an inventory transfer's two sides, a fulfillment's split
+    lines) are one row. Saving the transaction does not modify the item in NetSuite, so this, not
+    ``item.lastmodifieddate``, is where a stock move shows.
+    """
+    types = ", ".join(f"'{code}'" for code in STOCK_MOVE_TYPES)
+    where = [f"t.type IN ({types})", "tl.mainline = 'F'", "tl.item IS NOT NULL"]
+    if cursor is not None:
+        moment, last_transaction, last_item = parse_move_cursor(cursor)
+        read = f"(t.id < {last_transaction} OR (t.id = {last_transaction} AND tl.item <= {last_item}))"
+        where += _page_bounds(before, moment, read)
+    else:
+        where += _page_bounds(before, None, "")
+    second = f"TO_CHAR(t.lastmodifieddate, '{TIMESTAMP_MASK}')"
+    return (
+        f"SELECT TOP {int(limit)} t.id AS transactionid, t.recordtype, tl.item, i.externalid, {second} AS lastmodified"
+        f" FROM transaction t JOIN transactionline tl ON tl.transaction = t.id JOIN item i ON i.id = tl.item"
+        f" WHERE {' AND '.join(where)}"
+        f" GROUP BY t.id, t.recordtype, tl.item, i.externalid, t.lastmodifieddate"
+        f" ORDER BY {second}, t.id, tl.item"
+    )
+
+
+def make_move_cursor(lastmodified: str, transaction_id: str, item_id: str) -> str:
+    return f"{lastmodified}|{int(transaction_id)}|{int(item_id)}"
+
+
+def parse_move_cursor(cursor: str) -> tuple[datetime, int, int]:
+    """(second, transaction id, item id) of a stock-move cursor; a plain change cursor is (second, id, 0)."""
+    head, _, last = cursor.rpartition("|")
+    if head.count("|") == 1:
+        moment, last_transaction = parse_cursor(head)
+        try:
+            return moment, last_transaction, int(last)
+        except ValueError:
+            pass
+    elif "|" not in head:
+        moment, last_transaction = parse_cursor(cursor)
+        return moment, last_transaction, 0
+    raise ConfigError(f"cursor {cursor[:60]!r}: not a NetSuite stock-move cursor "
+                      "('<YYYY-MM-DD HH:MM:SS>|<transaction id>|<item id>')")
+
+
+def _page_bounds(before: datetime | None, moment: datetime | None, read: str) -> list[str]:
+    """A page's conditions: before ``before``'s second, and after the cursor: in a later second than ``moment``, or
+    in its second and not ``read`` (the rows of that second at or before the cursor's key)."""
+    where = [] if before is None else [f"t.lastmodifieddate < {erp_timestamp(before)}"]
+    if moment is not None:
+        following = moment + timedelta(seconds=1)
+        where.append(f"t.lastmodifieddate >= {_masked(moment)} AND NOT (t.lastmodifieddate < {_masked(following)} "
+                     f"AND {read})")
+    return where
 
 
 def make_cursor(lastmodified: str, internal_id: str) -> str:

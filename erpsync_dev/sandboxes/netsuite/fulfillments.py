@@ -11,6 +11,8 @@ full: that is NetSuite's default while the accounting preference "Default Items 
 is off, so a client that lists only the lines it shipped ships the others too. A fulfillment that receives
 no line is refused, and a fulfillment is never created directly (``POST``/``PUT`` of an itemFulfillment): it
 has no order to come from. Deleting a fulfillment reverses it: its quantities are open on the order again.
+A line ships from its order line's location (or the order's): its quantity leaves that location's on hand and
+the order's commitment there (stock.py).
 """
 
 from __future__ import annotations
@@ -94,8 +96,14 @@ def transform(
     lines = []
     for number, (order_line, values) in enumerate(sorted(chosen.items()), start=1):
         item = field(open_lines[order_line], "item")
-        lines.append({**values, "orderLine": order_line, "item": {"id": text(field(item, "id"))},
-                      "quantity": json_number(values["quantity"]), "line": number})
+        line = {**values, "orderLine": order_line, "item": {"id": text(field(item, "id"))},
+                "quantity": json_number(values["quantity"]), "line": number}
+        # The line ships from the order line's location (else the order's), as the transform defaults it; the
+        # shipped quantity leaves that location's on hand (stock.py).
+        location = field(values, "location") or field(open_lines[order_line], "location") or field(order, "location")
+        if location is not None:
+            line["location"] = location
+        lines.append(line)
     packages = field(field(request, "package"), "items") or []
     if not isinstance(packages, list) or not all(isinstance(p, dict) for p in packages):
         return Rejection("INVALID_CONTENT", "Invalid content in the request body: package.items must be a list of "

@@ -4,8 +4,11 @@ After a create or update of a watched record type, in the background (the write'
 ``afterSubmit`` runs after the record is saved), one signed Standard Webhooks notice per change to the configured
 URL, e.g. the receiver's ``/webhooks/netsuite``: topic ``<recordType>.changed``, delivery id
 ``netsuite:<recordType>:<id>:<last modified>``, the body of erpsync/change_intake.py. An inventory item's change
-is also a ``price.changed`` notice of that item, as the script sends it. One attempt each, like the script: a
-notice lost is read later by the change reader, under the same delivery id.
+is also a ``price.changed`` notice of that item, as the script sends it. A saved inventory adjustment or item
+fulfillment is also an ``inventoryItem.changed`` notice of each item it moves, with ``data.cause`` naming the
+transaction and delivery id ``netsuite:inventoryItem:<item>:<the transaction's last modified>:by-<transaction id>``,
+as the script deployed on those transactions posts it (sent while ``inventoryItem`` is watched). One attempt each,
+like the script: a notice lost is read later by the change reader, under the same delivery id.
 
 Configured by ``--notify-url``/``--notify-secret``/``--notify-types`` or, while running, ``POST /_sandbox/notices``
 ``{"url", "secret", "types"}`` (``{"url": null}`` stops them); ``GET /_sandbox/notices`` counts what was sent.
@@ -31,6 +34,8 @@ SOURCE = "netsuite"
 DEFAULT_TYPES = frozenset({"itemFulfillment", "inventoryItem"})
 # The notices one saved record gives, by its record type: an item's change stands for its prices too.
 ALSO_NOTIFIED = {"inventoryItem": ("price",)}
+# A stock-moving transaction (an adjustment, a fulfillment) gives this notice for each item it moves.
+STOCK_NOTICE = "inventoryItem"
 
 
 @dataclass(frozen=True)
@@ -83,10 +88,23 @@ class NoticeSender:
         for notified in (record_type, *ALSO_NOTIFIED.get(record_type, ())):
             self._pool.submit(self._post, target, notified, str(internal_id), external_id, modified)
 
+    def moved(self, transaction_type: str, transaction_id: int | str, last_modified: str,
+              items: list[tuple[str, str | None]]) -> None:
+        """A stock-moving transaction was saved: queue an ``inventoryItem`` notice of each (item id, external id) it
+        names, caused by the transaction and stamped with its last modified, when inventory items are watched."""
+        target = self.target
+        if target is None or STOCK_NOTICE not in target.types:
+            return
+        modified = datetime.fromisoformat(last_modified.replace("Z", "+00:00"))
+        # The REST record type in lower case is the script's record.type and SuiteQL's transaction.recordtype.
+        cause = {"recordType": transaction_type.lower(), "id": str(transaction_id)}
+        for item_id, external_id in items:
+            self._pool.submit(self._post, target, STOCK_NOTICE, item_id, external_id, modified, cause)
+
     def _post(self, target: NoticeTarget, record_type: str, internal_id: str, external_id: str | None,
-              modified: datetime) -> None:
-        body = notice_body(record_type, internal_id, external_id, modified)
-        delivery_id = notice_delivery_id(SOURCE, record_type, internal_id, modified)
+              modified: datetime, cause: dict[str, str] | None = None) -> None:
+        body = notice_body(record_type, internal_id, external_id, modified, cause)
+        delivery_id = notice_delivery_id(SOURCE, record_type, internal_id, modified, cause["id"] if cause else None)
         headers = {**notice_headers(target.secret, delivery_id, body), "Content-Type": "application/json"}
         try:
             answer = self._client.post(target.url, content=body, headers=headers)

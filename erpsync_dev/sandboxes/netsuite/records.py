@@ -11,7 +11,10 @@
     creditMemo        entity or createdFrom (an existing invoice or return); the rest as a cash refund
     itemFulfillment   only through ``!transform`` from its sales order (fulfillments.py); a direct create is
                       refused
-    inventoryItem     itemId required and not taken by another item; the record then is a known item
+    inventoryItem     itemId required and not taken by another item; the record then is a known item; the
+                      quantities of its ``locations`` sublist are computed and cannot be written (stock.py)
+    inventoryAdjustment  account, subsidiary and adjustment lines required; each line an existing item, a known
+                      location and a number to adjust by (stock.py)
 
 Sources of each rule: Oracle's REST record pages ("Sales Order", "Item Fulfillment", "Customer") and the
 field types of the REST API Browser; the select fields take ``{"id": …}`` objects, as the REST API Browser
@@ -46,6 +49,7 @@ TRANSACTION_TYPES = {
     "returnAuthorization": ("RtnAuth", "RMA"),
     "itemFulfillment": ("ItemShip", "IF"),
     "customerPayment": ("CustPymt", "PYMT"),
+    "inventoryAdjustment": ("InvAdjst", "ADJ"),
 }
 ITEM_RECORD_TYPES = frozenset({"inventoryItem"})
 
@@ -62,10 +66,11 @@ SUITEQL_SCHEMA = """
     );
     CREATE TABLE transactionline (
         uniquekey INTEGER PRIMARY KEY, "transaction" INTEGER NOT NULL, id INTEGER NOT NULL, linesequencenumber INTEGER,
-        mainline TEXT NOT NULL, taxline TEXT NOT NULL, item TEXT, quantity REAL, rate REAL, foreignamount REAL,
-        tax1amt REAL, isclosed TEXT
+        mainline TEXT NOT NULL, taxline TEXT NOT NULL, item INTEGER, location INTEGER, quantity REAL, rate REAL,
+        foreignamount REAL, tax1amt REAL, isclosed TEXT
     );
     CREATE INDEX transactionline_transaction ON transactionline ("transaction", id);
+    CREATE INDEX transactionline_item ON transactionline (item, location);
     CREATE INDEX transaction_externalid ON "transaction" (externalid);
     CREATE TABLE item (id INTEGER PRIMARY KEY, itemid TEXT NOT NULL, externalid TEXT, itemtype TEXT,
                        displayname TEXT, lastmodifieddate TEXT);
@@ -466,15 +471,22 @@ def _line_rows(
     ``tax1amt`` the line's tax, signed the same way.
     """
     sign = -1.0 if record_type in _CREDIT_LINE_TYPES else 1.0
+    # An inventory adjustment's lines are its ``inventory`` sublist, each moving ``adjustQtyBy`` at its location.
+    adjustment = record_type == "inventoryAdjustment"
+    sublist, quantity_field = ("inventory", "adjustQtyBy") if adjustment else ("item", "quantity")
+    # A line without a location of its own takes the header's, as NetSuite's form defaults it.
+    header_location = _integer(field(field(body, "location"), "id"))
     rows = []
-    for position, line in enumerate(field(field(body, "item"), "items") or [], start=1):
+    for position, line in enumerate(field(field(body, sublist), "items") or [], start=1):
         number = line.get("line") if isinstance(line, dict) and isinstance(line.get("line"), int) else position
-        quantity, rate = _number(field(line, "quantity")), _number(field(line, "rate"))
+        quantity, rate = _number(field(line, quantity_field)), _number(field(line, "rate"))
+        location = _integer(field(field(line, "location"), "id"))
         amount = amounts[position - 1] if position - 1 < len(amounts) else None
         tax = _number(field(line, "tax1Amt"))
         rows.append({
             "transaction": internal_id, "id": number, "linesequencenumber": position, "mainline": "F",
             "taxline": "F", "item": text(field(field(line, "item"), "id")),
+            "location": location if location is not None else header_location,
             "quantity": None if quantity is None else sign * quantity, "rate": rate,
             "foreignamount": None if amount is None else sign * float(amount),
             "tax1amt": None if tax is None else sign * tax,

@@ -16,12 +16,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from erpsync_dev.sandboxes.netsuite import stock
 from erpsync_dev.sandboxes.netsuite.auth import TOKEN_PATH, TokenIssuer
 from erpsync_dev.sandboxes.netsuite.error_bodies import malformed, netsuite_error, not_found, search_error
 from erpsync_dev.sandboxes.netsuite.faults import FrontDoor
 from erpsync_dev.sandboxes.netsuite.notices import NoticeSender, NoticeTarget
 from erpsync_dev.sandboxes.netsuite.options import SandboxOptions
-from erpsync_dev.sandboxes.netsuite.records import TRANSACTION_TYPES, Rejection
+from erpsync_dev.sandboxes.netsuite.records import ITEM_RECORD_TYPES, TRANSACTION_TYPES, Rejection
 from erpsync_dev.sandboxes.netsuite.records import field as _field
 from erpsync_dev.sandboxes.netsuite.store import RecordStore, to_sqlite
 from erpsync_dev.sandboxes.netsuite.totals import json_number, totals
@@ -48,8 +49,13 @@ class ErpSandbox:
     def _notify(self, record_type: str, internal_id: int | str) -> None:
         """The saved record's change notices, as the user-event script's afterSubmit posts them (notices.py)."""
         row = self.store.find(record_type, str(internal_id))
-        if row is not None:
-            self.notices.changed(record_type, row["internal_id"], row["external_id"], row["last_modified"])
+        if row is None:
+            return
+        self.notices.changed(record_type, row["internal_id"], row["external_id"], row["last_modified"])
+        if record_type in stock.MOVED_RECORD_TYPES:
+            # The script deployed on a stock-moving transaction posts a notice of each item it moved.
+            self.notices.moved(record_type, row["internal_id"], row["last_modified"],
+                               self.store.moved_items(int(row["internal_id"])))
 
     # -- record API --
 
@@ -143,8 +149,13 @@ class ErpSandbox:
         self_url = self._record_url(request, record_type, row["internal_id"])
         expand = request.query_params.get("expandSubResources", "").lower() == "true"
         stored = json.loads(row["body"])
-        if record_type in TRANSACTION_TYPES:
+        if record_type in TRANSACTION_TYPES and record_type != "inventoryAdjustment":
             stored = self._with_totals(record_type, row["internal_id"], stored)
+        if record_type in ITEM_RECORD_TYPES:
+            # Computed from the item's transactions at each read, never stored on the item (stock.py).
+            on_hand, open_orders = self.store.stock(int(row["internal_id"]))
+            stored = {**stored, "locations": {**(stored.get("locations") or {}), "items": stock.location_lines(
+                stored.get("locations"), on_hand, open_orders)}}
         body: dict[str, Any] = {"links": [{"rel": "self", "href": self_url}]}
         for key, value in stored.items():
             if not expand and isinstance(value, dict) and isinstance(value.get("items"), list):

@@ -7,10 +7,11 @@ import json
 import re
 import sqlite3
 from datetime import datetime, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from erpsync_dev.sandboxes.netsuite import fulfillments, sublists
+from erpsync_dev.sandboxes.netsuite import fulfillments, stock, sublists
 from erpsync_dev.sandboxes.netsuite.options import DEFAULT_CUSTOMERS, DEFAULT_LISTS
 from erpsync_dev.sandboxes.netsuite.records import (
     ITEM_RECORD_TYPES,
@@ -135,7 +136,37 @@ class RecordStore:
 
     def check(self, record_type: str, body: dict[str, Any], external_id: str | None = None) -> Rejection | None:
         """What NetSuite would refuse in this body, given the records there are now."""
-        return check_record(record_type, body, self, external_id)
+        return check_record(record_type, body, self, external_id) or stock.check(record_type, body, self)
+
+    def moved_items(self, transaction_id: int) -> list[tuple[str, str | None]]:
+        """(item id, item external id) of each item the transaction's lines name, by id."""
+        rows = self._db.execute(
+            'SELECT DISTINCT tl.item, i.externalid FROM transactionline tl LEFT JOIN item i ON i.id = tl.item'
+            ' WHERE tl."transaction" = ? AND tl.mainline = \'F\' AND tl.item IS NOT NULL ORDER BY tl.item',
+            (transaction_id,)).fetchall()
+        return [(str(row[0]), row[1]) for row in rows]
+
+    def stock(self, item_id: int) -> tuple[dict[int, Decimal], dict[int, Decimal]]:
+        """(on hand, open sales order quantity) by location of this item, from its transactions (stock.py)."""
+        moves = ", ".join(f"'{code}'" for code in stock.MOVED_BY)
+        on_hand = {row[0]: Decimal(str(row[1])) for row in self._db.execute(
+            'SELECT tl.location, SUM(tl.quantity) FROM transactionline tl JOIN "transaction" t'
+            ' ON t.id = tl."transaction" WHERE tl.item = ? AND tl.location IS NOT NULL AND tl.mainline = \'F\''
+            f' AND t.type IN ({moves}) GROUP BY tl.location', (item_id,))}
+        open_orders: dict[int, Decimal] = {}
+        order_lines = self._db.execute(
+            'SELECT tl."transaction", tl.id, tl.location, tl.quantity FROM transactionline tl JOIN "transaction" t'
+            ' ON t.id = tl."transaction" WHERE tl.item = ? AND tl.location IS NOT NULL AND tl.mainline = \'F\''
+            " AND tl.isclosed = 'F' AND t.type = 'SalesOrd'", (item_id,)).fetchall()
+        shipped: dict[int, dict[int, Decimal]] = {}
+        for order, line, location, quantity in order_lines:
+            if order not in shipped:
+                shipped[order] = self.fulfilled(order)
+            # A sales order's item lines carry the posting sign (negative): the ordered quantity is its opposite.
+            left = -Decimal(str(quantity or 0)) - shipped[order].get(line, Decimal(0))
+            if left > 0:
+                open_orders[location] = open_orders.get(location, Decimal(0)) + left
+        return on_hand, open_orders
 
     def upsert(
         self, record_type: str, external_id: str, body: dict[str, Any], replace: frozenset[str] = frozenset()
