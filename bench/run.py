@@ -25,12 +25,13 @@ from erpsync.ledger import Ledger
 from erpsync.settings import PROJECT_DIR
 from erpsync.summary import summarize
 from erpsync_dev.processes import ProcessGroup, free_port, interrupt_on_signals, python_module
+from erpsync_dev.sandboxes.netsuite.latency import LatencyProfileError, parse_latency_profile
 from erpsync_dev.sandboxes.shopify.webhooks import send_phase
 from erpsync_dev.scenarios.demo import DEMO_SKUS, build_demo_scenario
 from erpsync_dev.stack import LocalStack, StackConfig
 
 sys.path.insert(0, str(PROJECT_DIR))
-from bench import throughput  # noqa: E402
+from bench import profiles, throughput  # noqa: E402
 from bench.reconcile import bench_reconcile  # noqa: E402
 from bench.reconcile import markdown as reconcile_markdown  # noqa: E402
 
@@ -201,6 +202,21 @@ def main() -> int:
     parser.add_argument("--intake-connections", type=int, default=32,
                         help="keep-alive connections sending them at once")
     parser.add_argument("--quiet-samples", type=int, default=10, help="single events for the quiet latency")
+    parser.add_argument("--only-profiles", action="store_true",
+                        help="run the ERP profiles part only: our burst and the peer's at each profile and C")
+    parser.add_argument("--skip-profiles", action="store_true", help="leave out the ERP profiles part")
+    parser.add_argument("--profile", dest="profiles", action="append", metavar="PROFILE", type=latency_profile,
+                        help="an ERP latency profile (repeatable; default " + " and ".join(profiles.DEFAULT_PROFILES)
+                             + "), as the ERP sandbox's --latency-profile takes it")
+    parser.add_argument("--profile-concurrency", dest="profile_concurrencies", type=int, action="append",
+                        metavar="C", help="an ERP concurrency limit (repeatable; default "
+                                          + ", ".join(map(str, profiles.DEFAULT_CONCURRENCIES)) + ")")
+    parser.add_argument("--profile-runs", type=int, default=1, help="runs of every profile and C (default 1)")
+    parser.add_argument("--profile-seconds", type=float, default=40.0,
+                        help="burst size: orders for about this long at the profile's ceiling (default 40, "
+                             "between 100 and 3,000 orders)")
+    parser.add_argument("--peer", choices=("auto", "n8n", "none"), default="auto",
+                        help="the peer run beside ours (auto: n8n when bench/peer_n8n_install.sh installed it)")
     args = parser.parse_args()
     interrupt_on_signals()  # an interrupted benchmark still stops every process it started
 
@@ -212,6 +228,8 @@ def main() -> int:
         return report_throughput(results, args)
     if args.only_intake:
         return report_intake(results, args)
+    if args.only_profiles:
+        return report_profiles(results, args)
     print("intake (SQLite ledger)…", file=sys.stderr)
     results["intake"].append(bench_intake(args.deliveries, args.intake_concurrency, None))
     print("intake (SQLite ledger, signature verification off)…", file=sys.stderr)
@@ -229,6 +247,8 @@ def main() -> int:
         results["reconcile"] = run_reconcile_sizes(args.reconcile_orders or [10_000, 100_000])
     if not args.skip_throughput:
         results["throughput"] = throughput.run_all(args)
+    if not args.skip_profiles:
+        results["profiles"] = run_profiles(args)
     HOME.mkdir(parents=True, exist_ok=True)
     (HOME / "results.json").write_text(json.dumps(results, indent=2))
     print(f"## Results ({results['date']}, {machine})\n")
@@ -250,6 +270,31 @@ def main() -> int:
         print("\n" + reconcile_markdown(results["reconcile"]))
     if "throughput" in results:
         print("\n" + throughput.report(results["throughput"]))
+    if "profiles" in results:
+        print("\n" + profiles.report(results["profiles"]))
+    return 0
+
+
+def latency_profile(text: str) -> str:
+    """A profile as the ERP sandbox takes it, checked here so that a typo fails before any stack starts."""
+    try:
+        return parse_latency_profile(text).spec()
+    except LatencyProfileError as problem:
+        raise argparse.ArgumentTypeError(str(problem)) from None
+
+
+def run_profiles(args) -> dict:
+    return profiles.run_profiles(args.profiles or list(profiles.DEFAULT_PROFILES),
+                                 args.profile_concurrencies or list(profiles.DEFAULT_CONCURRENCIES),
+                                 args.profile_runs, args.profile_seconds, args.peer)
+
+
+def report_profiles(results: dict, args) -> int:
+    results["profiles"] = run_profiles(args)
+    HOME.mkdir(parents=True, exist_ok=True)
+    (HOME / "results-profiles.json").write_text(json.dumps(results, indent=2))
+    print(f"## ERP profiles ({results['date']}, {results['machine']})\n")
+    print(profiles.report(results["profiles"]))
     return 0
 
 

@@ -20,6 +20,7 @@ import statistics
 import sys
 import time
 from contextlib import ExitStack
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from erpsync.ledger import Ledger
 from erpsync.settings import PROJECT_DIR
 from erpsync.systems.shopify.webhooks import shopify_signature
 from erpsync_dev.processes import ProcessGroup, free_port, python_module
+from erpsync_dev.sandboxes.netsuite.latency import fixed, parse_latency_profile
 from erpsync_dev.scenarios.demo import DEMO_SKUS, GeneratedOrders
 from erpsync_dev.stack import LocalStack, StackConfig, fresh_postgres_databases
 
@@ -117,17 +119,33 @@ def process_cpu_seconds(pid: int) -> float:
     return sum(int(v) for v in parts[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
+@dataclass
+class ProfiledStackConfig(StackConfig):
+    """The local stack with the ERP sandbox on a latency profile (fixed:MS or lognormal:…) instead of a fixed ms."""
+
+    erp_latency_profile: str | None = None
+
+    def erp_sandbox_args(self) -> list[str]:
+        args = super().erp_sandbox_args()
+        # Given after --latency-ms, the profile wins (the sandbox takes the last of the two).
+        return [*args, "--latency-profile", self.erp_latency_profile] if self.erp_latency_profile else args
+
+
 def bench_burst(orders: int, latency_ms: int, concurrency: int, workers: int, postgres_url: str | None,
-                batch_threshold: int = 20, forking: bool = True) -> dict:
-    """``orders`` deliveries at once; from the first delivery to the last ERP write."""
+                batch_threshold: int = 20, forking: bool = True, profile: str | None = None,
+                redeliver: int = 0) -> dict:
+    """``orders`` deliveries at once; from the first delivery to the last ERP write. ``profile`` (a latency
+    profile, erpsync_dev/sandboxes/netsuite/latency.py) replaces ``latency_ms`` when given. ``redeliver``: after
+    the burst, that many of its deliveries are sent again byte for byte (as a shop redelivers), and the ERP's
+    records counted per order afterwards."""
     backend = "postgresql" if postgres_url else "sqlite"
     home = HOME / f"burst-{backend}"
     shutil.rmtree(home, ignore_errors=True)
     with ExitStack() as cleanup:
         urls = cleanup.enter_context(fresh_postgres_databases(postgres_url, "ledger", "prefect")) \
             if postgres_url else {}
-        config = StackConfig(
-            home=home, prefect_port=free_port(), receiver_port=free_port(), erp_port=free_port(),
+        config = ProfiledStackConfig(
+            erp_latency_profile=profile, home=home, prefect_port=free_port(), receiver_port=free_port(), erp_port=free_port(),
             shop_port=free_port(), orders=3, seed=5, database_url=urls.get("ledger"),
             prefect_database_url=urls.get("prefect"), erp_latency_ms=latency_ms, erp_concurrency=concurrency,
             netsuite_concurrency=concurrency, workers=workers, forking_workers=forking,
@@ -169,15 +187,18 @@ def bench_burst(orders: int, latency_ms: int, concurrency: int, workers: int, po
         stats = http.get(f"{config.erp_url}/_sandbox/stats").json()
         records = http.get(f"{config.erp_url}/_sandbox/records", params={"type": "salesOrder"}).json()["records"]
         writes = sorted(datetime.fromisoformat(r["last_modified"]).timestamp() for r in records)
+        redelivery = redeliver_burst(http, ledger, config, requests[:redeliver]) if redeliver else {}
         last_write = writes[-1]
         batch_runs = runs_of(http, config.prefect_api, "sync-batch")
         event_runs = runs_of(http, config.prefect_api, "sync-event")
     seconds = last_write - started
-    ceiling = concurrency / (latency_ms / 1000)
+    latency = parse_latency_profile(profile) if profile else fixed(latency_ms)
+    ceiling = concurrency / (latency.mean_ms / 1000)
     rate = len(records) / seconds
     return {"backend": backend, "orders": orders, "accepted": accepted, "erp_records": len(records),
             "synced": counts.get("synced", 0), "failed": counts.get("failed", 0), "workers": workers,
-            "erp_concurrency": concurrency, "erp_latency_ms": latency_ms, "ceiling_per_second": ceiling,
+            "erp_concurrency": concurrency, "erp_latency_ms": latency_ms, "latency_profile": latency.spec(),
+            "ceiling_per_second": ceiling, **erp_figures(stats, concurrency, rate, writes, started),
             "seconds": round(seconds, 1), "records_per_second": round(rate, 1),
             "share_of_ceiling": round(rate / ceiling, 3), "send_seconds": round(send_seconds, 1),
             "first_write_after_s": round(writes[0] - started, 2), "steady_share_of_ceiling": steady_share(writes, ceiling),
@@ -188,7 +209,34 @@ def bench_burst(orders: int, latency_ms: int, concurrency: int, workers: int, po
             "our_cpu_ms_per_event": round(our_cpu * 1000 / max(1, accepted), 1), "cpu_ms_per_event_by_part": cpu_by_part,
             "erp_sandbox_cpu_ms_per_event": round(by_part["erp-sandbox"] * 1000 / max(1, accepted), 1),
             "machine_busy_share": round(machine_cpu / (os.cpu_count() * (time.time() - started)), 2),
-            "sync_batch_runs": len(batch_runs), "sync_event_runs": len(event_runs)}
+            "sync_batch_runs": len(batch_runs), "sync_event_runs": len(event_runs), **redelivery}
+
+
+def redeliver_burst(http: httpx.Client, ledger: Ledger, config: StackConfig, requests: list[bytes]) -> dict:
+    """Send ``requests`` again, wait until the inbox has nothing left to do, and count the ERP's records per order."""
+    target = f"{config.receiver_url}/webhooks/shopify"
+    answers, _ = asyncio.run(send_all(target, requests, connections=10))
+    deadline = time.monotonic() + 300
+    while (counts := ledger.inbox_counts()).get("received"):  # a redelivery that made new work would wait here
+        if time.monotonic() > deadline:
+            raise SystemExit(f"redelivery: events still unhandled after 300 s: {counts}")
+        time.sleep(1)
+    time.sleep(2)  # a write started by a redelivery would land within this
+    records = http.get(f"{config.erp_url}/_sandbox/records", params={"type": "salesOrder"}).json()["records"]
+    return {"redelivered": len(requests), "redeliveries_accepted": sum(1 for a in answers if 200 <= a.status < 300),
+            "duplicate_records": len(records) - len({r["external_id"] for r in records})}
+
+
+def erp_figures(stats: dict, concurrency: int, rate: float, writes: list[float], started: float) -> dict:
+    """What the ERP sandbox's own counters say of a burst: the time one request held a slot (its mean), so the
+    ceiling any caller could reach (C over it), the share of it reached, and what the callers asked of the limit."""
+    held_ms = 1000 * stats["busy_seconds"] / max(1, stats["slot_requests"])
+    achievable = concurrency / (held_ms / 1000) if held_ms else float("inf")
+    return {"erp_ms_per_slot": round(held_ms, 1), "achievable_per_second": round(achievable, 2),
+            "share_of_achievable": round(rate / achievable, 3),
+            "steady_share_of_achievable": steady_share(writes, achievable) if len(writes) >= 10 else None,
+            "erp_calls_per_record": round(stats["slot_requests"] / max(1, len(writes)), 2),
+            "peak_offered": stats["peak_offered"], "last_write_after_s": round(writes[-1] - started, 1)}
 
 
 def steady_share(writes: list[float], ceiling: float) -> float:
