@@ -231,7 +231,8 @@ class System:
     record_fields: Mapping[str, frozenset[str]] = field(default_factory=dict)
     # Natural keys the system compares case-insensitively (an email): the ledger caches them in lower case.
     case_insensitive_keys: frozenset[str] = frozenset()
-    # window_reader(writer, *, external_id_prefix=, record_type=, page_size=) -> WindowReader (reconciliation).
+    # window_reader(writer, *, external_id_prefix=, record_type=, page_size=, tz=) -> WindowReader (reconciliation;
+    # tz is the time zone the ERP answers in: the reconcile flow's erp_timezone).
     window_reader: Callable[..., Any] | None = None
     # summarize_body(body) -> BodySummary: a mapped body as reconciliation compares it with the ERP's record.
     summarize_body: Callable[[Mapping[str, Any]], BodySummary] | None = None

@@ -25,7 +25,10 @@ class TrytonSales:
     """
 
     def __init__(self, client: TrytonClient, *, external_id_prefix: str = "", record_type: str = SALE,
-                 page_size: int = MAX_PAGE) -> None:
+                 page_size: int = MAX_PAGE, tz: str = "UTC") -> None:
+        # ``tz`` is the ERP's time zone as reconciliation passes it to every window reader (NetSuite's SuiteQL
+        # answers in the role's zone). Tryton keeps create_date and write_date in UTC whatever the user's zone,
+        # so the window is compared in UTC and ``tz`` changes nothing here.
         if not 1 <= page_size <= MAX_PAGE:
             raise ConfigError(f"page_size: must be between 1 and {MAX_PAGE}")
         if record_type != SALE:
