@@ -4,6 +4,7 @@ warehouse's shipments, stock counts and a price change back to the shop.
 Exits 0 only if the ERP sandbox holds exactly the records the shop's orders call for (one sales order per order
 that should sync, with the lines of its newest version, and nothing for the dead-lettered order), and then the shop
 sandbox holds exactly the fulfillments, quantities and prices the ERP's changes call for (erpsync_dev/way_back.py).
+With ``--erp tryton`` the ERP is a real trytond and the check reads it back (erpsync_dev/tryton_demo.py).
 """
 
 from __future__ import annotations
@@ -25,8 +26,11 @@ from erpsync.mapping import find_mapping
 from erpsync.settings import PROJECT_DIR, Settings
 from erpsync.summary import Summary, format_summary, summarize
 from erpsync.systems.netsuite.client import NetSuiteClient
+from erpsync.systems.tryton.client import TrytonClient
 from erpsync_dev.processes import interrupt_on_signals, port_in_use
-from erpsync_dev.stack import LocalStack, StackConfig
+from erpsync_dev.stack import ERPS, LocalStack, StackConfig
+from erpsync_dev.tryton_demo import NOT_DRAFT, check_tryton
+from erpsync_dev.tryton_way_back import drive_tryton_way_back
 from erpsync_dev.way_back import (
     NOTICE,
     PATHS,
@@ -58,8 +62,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="port of the Prefect server and its UI (default: %(default)s)")
     parser.add_argument("--receiver-port", type=int, default=8600,
                         help="port of the webhook receiver, erpsync serve (default: %(default)s)")
+    parser.add_argument("--erp", choices=ERPS, default="netsuite",
+                        help="the ERP the orders go to: the NetSuite sandbox, or a real Tryton server (trytond, "
+                             "mappings/tryton; docs/tryton.md) (default: %(default)s)")
+    parser.add_argument("--tryton-postgres", metavar="URL", default=None,
+                        help="with --erp tryton: serve Tryton's database from this PostgreSQL server "
+                             "(postgresql://user@host:port/db) instead of SQLite; the first use builds a template "
+                             "there (minutes)")
     parser.add_argument("--erp-port", type=int, default=8700,
-                        help="port of the NetSuite sandbox the records are written to (default: %(default)s)")
+                        help="port of the ERP the records are written to: the NetSuite sandbox or trytond "
+                             "(default: %(default)s)")
     parser.add_argument("--shop-port", type=int, default=8800,
                         help="port of the Shopify sandbox that sends the webhooks (default: %(default)s)")
     parser.add_argument("--alerts-port", type=int, default=8900,
@@ -72,9 +84,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     home = (args.home or PROJECT_DIR / ".erpsync" / "demo").resolve()
+    if args.tryton_postgres and args.erp != "tryton":
+        raise ConfigError("--tryton-postgres: only with --erp tryton")
+    if args.erp_latency_ms and args.erp != "netsuite":
+        raise ConfigError("--erp-latency-ms: only the NetSuite sandbox adds latency; Tryton is a real server")
     config = StackConfig(home=home, prefect_port=args.prefect_port, receiver_port=args.receiver_port,
                          erp_port=args.erp_port, shop_port=args.shop_port, orders=args.orders, seed=args.seed,
-                         erp_latency_ms=args.erp_latency_ms, alerts_port=None if args.no_alerts else args.alerts_port)
+                         erp_latency_ms=args.erp_latency_ms, alerts_port=None if args.no_alerts else args.alerts_port,
+                         erp=args.erp, tryton_postgres_url=args.tryton_postgres)
     busy = [f"{name} port {port}" for name, port in (
         ("--prefect-port", config.prefect_port), ("--receiver-port", config.receiver_port),
         ("--erp-port", config.erp_port), ("--shop-port", config.shop_port),
@@ -95,7 +112,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"logs: {config.home / 'logs'}")
         # The CLI reads .erpsync/erpsync.db unless told otherwise; the demo's ledger is in its own folder.
         print(f"CLI on the demo's ledger: ERPSYNC_HOME={config.home} erpsync status   (or erpsync dlq list, …)")
-        print_reconcile_hint(config, keep_running=args.keep_running)
+        if config.erp == "netsuite":
+            print_reconcile_hint(config, keep_running=args.keep_running)
         if config.alerts_port:
             print_alerts(stack)
         if args.keep_running:
@@ -190,6 +208,8 @@ def drive(config: StackConfig, stack: LocalStack, *, timeout: float) -> bool:
                     return False
             summary = summarize(ledger)
             print("\n" + format_summary(summary))
+            if config.erp == "tryton":
+                return check_in_tryton(config, stack, scenario, ledger, timeout=timeout)
             records = http.get(f"{config.erp_url}/_sandbox/records").raise_for_status()
             with NetSuiteClient(config.erp_settings()) as erp:
                 problems = check_erp(scenario, records.json(), summary, erp)
@@ -205,6 +225,27 @@ def drive(config: StackConfig, stack: LocalStack, *, timeout: float) -> bool:
 
 
 WAY_BACK_TIMEOUT = 180.0
+
+
+def check_in_tryton(config: StackConfig, stack: LocalStack, scenario: dict, ledger: Ledger, *,
+                    timeout: float) -> bool:
+    """The ERP check against the real Tryton (erpsync_dev/tryton_demo.py), then its way back."""
+    # Under the ERP slots the workers share (ERPSYNC_TRYTON_CONCURRENCY_LIMIT): on SQLite one call at a time.
+    with TrytonClient.from_env(config.ledger_url, stack.env) as tryton:
+        check = check_tryton(scenario, ledger, tryton)
+    if check.problems:
+        print("\nTryton check FAILED:\n" + "\n".join(f"  - {p}" for p in check.problems))
+        return False
+    synced = scenario["counts"]["synced_orders"]
+    print(f"\nTryton check passed: Tryton holds exactly the {synced} sales it should ({check.sales} in all), each "
+          f"processing, with its customer's party (or the guest party), every line by product, quantity and amount, "
+          f"and Tryton's total_amount equal to Shopify's total_price to the cent.")
+    if check.kept_first:
+        kept = ", ".join(f"{code} ({n})" for code, n in check.kept_first)
+        print(f"  Tryton confirms a sale when erpsync writes it and erpsync rewrites drafts only: the later versions "
+              f"of {kept} came after their sale was confirmed and are dead letters {NOT_DRAFT}; each sale matches "
+              f"the version it was confirmed with (docs/tryton.md, \"Drafts only\").")
+    return drive_tryton_way_back(config, stack, scenario, timeout=min(timeout, WAY_BACK_TIMEOUT))
 
 
 def make_changes(warehouse: Warehouse, changes: list) -> None:

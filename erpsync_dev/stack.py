@@ -1,8 +1,10 @@
-"""A whole local erpsync on loopback: Prefect server, worker(s), receiver, ERP sandbox and shop sandbox, each a
+"""A whole local erpsync on loopback: Prefect server, worker(s), receiver, ERP and shop sandbox, each a
 separate process. `erpsync demo`, the end-to-end tests, `make bench` and `make chaos` all start it the same way.
 
 By default everything is on SQLite and one worker runs (the demo). `make chaos` scales it out: the ledger and
 Prefect's own database on PostgreSQL, several workers on one pool, and an ERP sandbox that injects faults.
+With ``erp="tryton"`` the ERP is a real ``trytond`` (erpsync_dev/tryton_server.py) instead of the NetSuite sandbox,
+and the workers write to it through ``mappings/tryton``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import shlex
 import subprocess
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,11 +26,14 @@ from erpsync.errors import ConfigError
 from erpsync.settings import PROJECT_DIR, private_folder
 from erpsync.systems.netsuite.client import NetSuiteSettings
 from erpsync_dev.processes import ProcessGroup, python_module, tail, venv_script
+from erpsync_dev.tryton_server import ADMIN_LOGIN, ADMIN_PASSWORD, served_database, tryton_server
 from erpsync_dev.webhook_sink import read_received
 
 SANDBOX_CLIENT_ID = "sandbox"
 SANDBOX_CLIENT_SECRET = "sandbox-secret"
 SHOP_ACCESS_TOKEN = "shpat_sandbox"
+ERPS = ("netsuite", "tryton")
+TRYTON_DATABASE = "erpsync"
 
 
 @dataclass
@@ -36,8 +41,16 @@ class StackConfig:
     home: Path
     prefect_port: int = 4200
     receiver_port: int = 8600
-    erp_port: int = 8700
+    erp_port: int = 8700  # the NetSuite sandbox's, or trytond's
     shop_port: int = 8800
+    # The ERP the orders go to: "netsuite" (the sandbox) or "tryton" (a real trytond serving a copy of the seed
+    # database; its mappings are mappings/tryton unless mappings_dir says otherwise).
+    erp: str = "netsuite"
+    # Tryton on PostgreSQL: the server of this URL holds the seed template and the served copy. None: SQLite.
+    tryton_postgres_url: str | None = None
+    # Calls in flight to trytond, all workers together (ERPSYNC_TRYTON_CONCURRENCY_LIMIT). None: 1 on SQLite,
+    # whose one connection serves one call at a time (docs/tryton.md), the client's default on PostgreSQL.
+    tryton_concurrency: int | None = None
     database_url: str | None = None
     # Prefect's own database; None keeps it in SQLite under home (the demo). For load: a PostgreSQL URL
     # (postgresql+asyncpg://…), see fresh_postgres_databases().
@@ -97,6 +110,30 @@ class StackConfig:
     @property
     def erp_url(self) -> str:
         return f"http://127.0.0.1:{self.erp_port}"
+
+    @property
+    def tryton_database(self) -> str:
+        """The database trytond serves (on PostgreSQL a copy named after the port)."""
+        return served_database(TRYTON_DATABASE, self.erp_port, self.tryton_postgres_url)
+
+    @property
+    def tryton_concurrency_limit(self) -> int | None:
+        if self.tryton_concurrency is not None:
+            return self.tryton_concurrency
+        return None if self.tryton_postgres_url else 1
+
+    def tryton_environment(self) -> dict[str, str]:
+        """The workers' ERPSYNC_TRYTON_* settings (the admin of a local, throwaway database)."""
+        limit = self.tryton_concurrency_limit
+        return {"ERPSYNC_TRYTON_URL": f"{self.erp_url}/", "ERPSYNC_TRYTON_DATABASE": self.tryton_database,
+                "ERPSYNC_TRYTON_LOGIN": ADMIN_LOGIN, "ERPSYNC_TRYTON_PASSWORD": ADMIN_PASSWORD,
+                **({"ERPSYNC_TRYTON_CONCURRENCY_LIMIT": str(limit)} if limit is not None else {})}
+
+    @property
+    def effective_mappings_dir(self) -> Path | None:
+        if self.mappings_dir is not None:
+            return self.mappings_dir
+        return self.project_dir / "mappings" / "tryton" if self.erp == "tryton" else None
 
     @property
     def shop_url(self) -> str:
@@ -161,7 +198,7 @@ class StackConfig:
             "ERPSYNC_HOME": str(self.home),
             "ERPSYNC_PROJECT_DIR": str(self.project_dir),
             "ERPSYNC_DATABASE_URL": self.ledger_url,
-            **({"ERPSYNC_MAPPINGS_DIR": str(self.mappings_dir)} if self.mappings_dir else {}),
+            **({"ERPSYNC_MAPPINGS_DIR": str(self.effective_mappings_dir)} if self.effective_mappings_dir else {}),
             "ERPSYNC_SHOPIFY_WEBHOOK_SECRET": self.webhook_secret,
             "ERPSYNC_WOOCOMMERCE_WEBHOOK_SECRET": self.woocommerce_secret,
             "ERPSYNC_STANDARD_WEBHOOK_SECRET": self.standard_secret,
@@ -173,6 +210,7 @@ class StackConfig:
             "ERPSYNC_NETSUITE_CLIENT_ID": SANDBOX_CLIENT_ID,
             "ERPSYNC_NETSUITE_CLIENT_SECRET": SANDBOX_CLIENT_SECRET,
             **connector,
+            **(self.tryton_environment() if self.erp == "tryton" else {}),
             **heartbeats,
             **({"ERPSYNC_ALERT_WEBHOOK_URL": self.alerts_url} if self.alerts_port else {}),
             **self.extra_env,
@@ -185,7 +223,8 @@ class StackConfig:
                     "ERPSYNC_NETSUITE_ACCOUNT_ID", "ERPSYNC_NETSUITE_CLIENT_ID", "ERPSYNC_NETSUITE_CLIENT_SECRET",
                     "ERPSYNC_SHOPIFY_WEBHOOK_SECRET", "ERPSYNC_WOOCOMMERCE_WEBHOOK_SECRET",
                     "ERPSYNC_STANDARD_WEBHOOK_SECRET", "ERPSYNC_NETSUITE_WEBHOOK_SECRET",
-                    "ERPSYNC_ALERT_WEBHOOK_URL", "PREFECT_API_URL")
+                    "ERPSYNC_ALERT_WEBHOOK_URL", "PREFECT_API_URL", "ERPSYNC_TRYTON_URL", "ERPSYNC_TRYTON_DATABASE",
+                    "ERPSYNC_TRYTON_LOGIN", "ERPSYNC_TRYTON_PASSWORD", "ERPSYNC_TRYTON_CONCURRENCY_LIMIT")
 
     def write_cli_env(self) -> Path:
         """Write ``cli_env_file`` (owner-only: it holds this stack's webhook secrets) and return its path."""
@@ -260,6 +299,9 @@ class LocalStack:
         self.env = config.environment(base_env)
         self.group = ProcessGroup(log_dir=config.home / "logs", env=self.env, cwd=config.project_dir)
         self.progress = progress
+        self._tryton = ExitStack()  # the trytond's database copy, dropped after the processes stop
+        if config.erp not in ERPS:
+            raise ConfigError(f"erp: one of {', '.join(ERPS)}, got {config.erp!r}")
 
     def __enter__(self) -> LocalStack:
         try:
@@ -278,11 +320,15 @@ class LocalStack:
         self.progress(f"starting Prefect server on {c.prefect_ui} (state in {c.home / 'prefect'})")
         g.start("prefect-server", [venv_script("prefect"), "server", "start", "--host", "127.0.0.1",
                                    "--port", str(c.prefect_port)])
-        self.progress(f"starting ERP sandbox on {c.erp_url}")
-        g.start("erp-sandbox", python_module("erpsync_dev.sandboxes.netsuite", *c.erp_sandbox_args()))
+        if c.erp == "tryton":
+            self.start_tryton()
+        else:
+            self.progress(f"starting ERP sandbox on {c.erp_url}")
+            g.start("erp-sandbox", python_module("erpsync_dev.sandboxes.netsuite", *c.erp_sandbox_args()))
         if c.alerts_port:
             self.start_alert_sink(c.alerts_port)
-        g.wait_http("ERP sandbox", f"{c.erp_url}/healthz")
+        if c.erp == "netsuite":
+            g.wait_http("ERP sandbox", f"{c.erp_url}/healthz")
         g.wait_http("Prefect server", f"{c.prefect_api}/health", timeout=180)
         self.progress("creating the work pool and deploying (prefect deploy --all)")
         self._run([venv_script("prefect"), "work-pool", "create", "erpsync", "--type", "process", "--overwrite"])
@@ -317,6 +363,20 @@ class LocalStack:
             self._finish(applying, "erpsync alerts apply")
             self.progress(f"alerts.yaml applied (erpsync alerts apply): notifications go to the local webhook sink "
                           f"{c.alerts_url}")
+
+    def start_tryton(self) -> None:
+        """A real trytond on ``erp_port`` serving a fresh copy of the seed database (built on first use, cached
+        under .erpsync/tryton, or a template on ``tryton_postgres_url``); returns once a login succeeds."""
+        c = self.config
+        where = (f"PostgreSQL {c.tryton_postgres_url.split('@')[-1]} (template built on first use: minutes)"
+                 if c.tryton_postgres_url else "SQLite (seed built on first use, about a minute; cached under "
+                 ".erpsync/tryton)")
+        self.progress(f"starting Tryton (trytond) on {c.erp_url}, database {c.tryton_database} on {where}")
+        running = self._tryton.enter_context(tryton_server(
+            c.home / "tryton", database=TRYTON_DATABASE, group=self.group, postgres_url=c.tryton_postgres_url,
+            port=c.erp_port))
+        if running.database != c.tryton_database:  # the workers' settings were written with this name
+            raise ConfigError(f"trytond serves {running.database}, the workers expect {c.tryton_database}")
 
     def start_alert_sink(self, port: int) -> str:
         """Start the local webhook sink (recording to ``config.alerts_record``) and return its URL."""
@@ -371,4 +431,7 @@ class LocalStack:
             self.group.wait_http(name, health[name], timeout=180)
 
     def stop(self) -> None:
-        self.group.stop()
+        try:
+            self.group.stop()
+        finally:
+            self._tryton.close()

@@ -101,15 +101,19 @@ class Seed:
     timings: dict[str, float]  # of the build that made it: trytond-admin, populate
 
 
-def server_config(directory: Path, port: int | None = None, *, postgres_url: str | None = None) -> str:
+def server_config(directory: Path, port: int | None = None, *, postgres_url: str | None = None,
+                  queue_worker: bool = False) -> str:
     """A trytond configuration serving the SQLite databases in ``directory`` (``NAME.sqlite``), or the databases
-    of the PostgreSQL server of ``postgres_url``."""
+    of the PostgreSQL server of ``postgres_url``; with ``queue_worker``, tasks Tryton may defer (a confirmed sale's
+    processing among them) go to its queue, for a ``trytond-worker``."""
     database = [f"uri = {_server_uri(postgres_url)}"] if postgres_url else ["uri = sqlite://", f"path = {directory}"]
     lines = ["[database]", *database, "",
              # No cache to wait out: a setting written beside the running server is seen at once.
              "[cache]", "clean_timeout = 0", ""]
     if port is not None:
         lines += ["[web]", f"listen = 127.0.0.1:{port}", ""]
+    if queue_worker:
+        lines += ["[queue]", "worker = True", ""]
     return "\n".join(lines)
 
 
@@ -276,21 +280,30 @@ class RunningTryton:
     password: str = ADMIN_PASSWORD
 
 
+def served_database(database: str, port: int, postgres_url: str | None) -> str:
+    """The name ``tryton_server`` serves ``database`` under: on PostgreSQL a copy of its own per port, so two
+    servers on one PostgreSQL never share a database."""
+    return f"{database}_{port}" if postgres_url else database
+
+
 @contextlib.contextmanager
 def tryton_server(directory: Path, *, database: str = "erpsync", seed: Seed | None = None,
-                  group: ProcessGroup | None = None, postgres_url: str | None = None) -> Iterator[RunningTryton]:
+                  group: ProcessGroup | None = None, postgres_url: str | None = None,
+                  port: int | None = None, queue_worker: bool = False) -> Iterator[RunningTryton]:
     """A ``trytond`` process serving a fresh copy of the seed database as ``database``, stopped on exit.
 
     On PostgreSQL (``postgres_url``) the copy is a database made from the seeded template, with a name of its own
     (``database`` plus the port), dropped on exit. The database is preloaded (``-d``): on 8.0 a login as the first
-    request to a database the server has not loaded yet fails (KeyError 'res.user').
+    request to a database the server has not loaded yet fails (KeyError 'res.user'). ``port``: where it listens (a
+    free one by default; the demo's stack names it so its workers' settings are known before the server starts).
+    ``queue_worker``: Tryton's task queue on, and a ``trytond-worker`` (one process) beside the server working it.
     """
     directory.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     database_file: Path | None = None
     if postgres_url:
         template = seed_postgres(postgres_url)
-        database = f"{database}_{port}"
+        database = served_database(database, port, postgres_url)
         with _postgres(postgres_url) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{database}"')
             admin.execute(f'CREATE DATABASE "{database}" TEMPLATE "{template}"')
@@ -299,12 +312,15 @@ def tryton_server(directory: Path, *, database: str = "erpsync", seed: Seed | No
         database_file = directory / f"{database}.sqlite"
         shutil.copyfile(seed.path, database_file)
     config = directory / "trytond.conf"
-    config.write_text(server_config(directory, port, postgres_url=postgres_url))
+    config.write_text(server_config(directory, port, postgres_url=postgres_url, queue_worker=queue_worker))
     own_group = group is None
     group = group or ProcessGroup(directory, dict(os.environ), REPOSITORY)
     name = f"trytond-{database}"
     try:
         group.start(name, [venv_script("trytond"), "-c", str(config), "-d", database])
+        if queue_worker:
+            group.start(f"trytond-worker-{database}", [venv_script("trytond-worker"), "-c", str(config), "-d",
+                                                       database, "-n", "1"])
         url = f"http://127.0.0.1:{port}/"
         _wait_until_serving(group, name, url, database)
         yield RunningTryton(url, database, database_file)
