@@ -10,8 +10,8 @@ ERP gets their sales orders), then:
    shop's /_sandbox views are read every 0.25 s);
 2. reader: the same with notices off, spread over a minute: only the scheduled poll-netsuite run reads them (after
    ERPSYNC_NETSUITE_CHANGE_SETTLE_SECONDS), so the delay includes the wait for the next scheduled pass;
-3. inventory burst: notices on, N items counted back to back (2 locations each, so 2N inventory levels, and each
-   item's price notice as well); levels set per second from the first save to the last level shown, the points
+3. inventory burst: notices on, N items counted back to back, each by an inventory adjustment (2 locations each,
+   so 2N inventory levels; an item new to the ERP is saved first, which adds its own and its price notice); levels set per second from the first save to the last level shown, the points
    the shop's cost bucket gave out over the restore rate times that time, and THROTTLED answers (erpsync is the
    shop's only client here, so every throttle is caused by us).
 

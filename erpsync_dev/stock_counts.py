@@ -47,3 +47,12 @@ def count_stock(erp: Any, item_id: str, counted: Mapping[str, int], external_id:
     body = {"account": {"id": ADJUSTMENT_ACCOUNT}, "subsidiary": {"id": SUBSIDIARY}, "memo": memo,
             "inventory": {"items": lines}}
     return erp.upsert("inventoryAdjustment", external_id, body), held
+
+
+def commit_stock(erp: Any, item_id: str, location: str, quantity: int, external_id: str, *,
+                 customer: str = "110") -> str:
+    """An open sales order of ``quantity`` of the item at ``location``: NetSuite commits it there (upserted under
+    ``external_id``, so the same call keeps one order)."""
+    return erp.upsert("salesOrder", external_id, {"entity": {"id": customer}, "location": {"id": str(location)},
+                                                  "item": {"items": [{"item": {"id": str(item_id)},
+                                                                      "quantity": quantity}]}})

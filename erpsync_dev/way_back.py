@@ -1,6 +1,6 @@
-"""The way back on a running local stack: a warehouse ships orders and counts stock in the ERP sandbox through
-NetSuite's REST API, erpsync carries each change to the shop, and the shop sandbox is checked to hold exactly
-those fulfillments, quantities and prices. Used by `erpsync demo`, `make chaos` and bench/way_back.py.
+"""The way back on a running local stack: a warehouse ships orders and counts stock (inventory adjustments) in the ERP
+sandbox through NetSuite's REST API, erpsync carries each change to the shop, and the shop sandbox is checked to hold
+exactly those fulfillments, quantities and prices. Used by `erpsync demo`, `make chaos` and bench/way_back.py.
 
 Each change goes in by one of the two ways NetSuite's changes reach erpsync: ``notice`` (the ERP sandbox posts the
 user-event script's signed notice to the receiver) or ``reader`` (notices switched off while the change is made, so
@@ -34,6 +34,7 @@ from erpsync.settings import PROJECT_DIR
 from erpsync.systems.netsuite.client import NetSuiteClient, NetSuiteSettings
 from erpsync.systems.netsuite.webhooks import notice_headers
 from erpsync_dev.processes import python_module
+from erpsync_dev.stock_counts import count_stock, location_quantities
 
 NOTICE, READER = "notice", "reader"
 PATHS = (NOTICE, READER)
@@ -80,11 +81,13 @@ class Shipment(Change):
 class StockCount(Change):
     sku: str = ""
     variant_id: int = 0
-    # ERP location id → (quantity on hand, quantity committed)
+    # ERP location id → (quantity on hand counted, quantity committed as the ERP holds it when counted)
     counts: dict[str, tuple[int, int]] = field(default_factory=dict)
     price: Decimal = Decimal(0)  # the item's Base Price level, as the ERP holds it after the write
     msrp: Decimal | None = None  # its MSRP level (the shop's compare-at price), when it has one
-    item_id: str | None = None  # the ERP's internal id of the item once saved
+    item_id: str | None = None  # the ERP's internal id of the item once known
+    item_saved: bool = False  # the item was saved (new, or its prices changed): a change of the item itself
+    adjustment_id: str | None = None  # the inventory adjustment that moved its stock to the count, if any did
 
 
 def safety_buffer(mappings_dir=PROJECT_DIR / "mappings") -> int:
@@ -136,18 +139,29 @@ class Warehouse:
         return shipment
 
     def count(self, stock: StockCount) -> StockCount:
-        """Save the item with its counts per location and its price levels: one saved item, one change."""
-        prices = [{"priceLevel": {"id": "1", "refName": "Base Price"}, "price": float(stock.price)}]
-        if stock.msrp is not None:
-            prices.append({"priceLevel": {"id": "7", "refName": "MSRP"}, "price": float(stock.msrp)})
-        body = {"itemId": stock.sku,
-                "locations": {"items": [{"location": {"id": location}, "quantityOnHand": on_hand,
-                                         "quantityCommitted": committed}
-                                        for location, (on_hand, committed) in sorted(stock.counts.items())]},
-                "price": {"items": prices}}
-        # The item of the shop's variant, under the external id the way in gives it (shopify_product_to_…).
-        stock.item_id = self.erp.upsert("inventoryItem", self.item_external_id(stock), body)
+        """Count the item's stock as NetSuite takes a count: an inventory adjustment by each location's difference
+        (the item's quantities are computed from its transactions and cannot be written). The item itself is saved
+        first when it is new or its price levels change: then there are two changes, the item's and the stock's."""
+        external_id = self.item_external_id(stock)
+        existing = self.erp.get("inventoryItem", f"eid:{external_id}")
+        if existing is None or stock.msrp is not None:
+            prices = [{"priceLevel": {"id": "1", "refName": "Base Price"}, "price": float(stock.price)}]
+            if stock.msrp is not None:
+                prices.append({"priceLevel": {"id": "7", "refName": "MSRP"}, "price": float(stock.msrp)})
+            # The item of the shop's variant, under the external id the way in gives it (shopify_product_to_…).
+            stock.item_id = self.erp.upsert("inventoryItem", external_id, {"itemId": stock.sku,
+                                                                          "price": {"items": prices}})
+            stock.item_saved = True
+        else:
+            stock.item_id = str(existing["id"])
+        counted = {location: on_hand for location, (on_hand, _) in stock.counts.items()}
+        stock.adjustment_id, _ = count_stock(self.erp, stock.item_id, counted,
+                                             f"warehouse-count-{stock.variant_id}-{time.time_ns()}")
         stock.made_at = time.monotonic()
+        # A count moves on hand only; committed is what the ERP's open orders commit of it, read back.
+        held = location_quantities(self.erp.get("inventoryItem", stock.item_id, expand_sub_resources=True))
+        stock.counts = {location: (on_hand, int(held.get(location, (0, 0))[1]))
+                        for location, on_hand in counted.items()}
         return stock
 
     @staticmethod
@@ -157,19 +171,27 @@ class Warehouse:
     def renotify(self, change: Change, http: httpx.Client) -> list[int]:
         """Post the change's notices to the receiver again, signed as the script signs them: what a script that
         retried, or a notice delivered twice, gives. The receiver's answers."""
+        notices = []  # (notice's record type, id, external id, the saved record's type and id, cause)
         if isinstance(change, Shipment):
-            record_type, internal_id, external_id = "itemFulfillment", change.fulfillment_id, change.external_id
-            notified = ("itemFulfillment",)
+            notices.append(("itemFulfillment", change.fulfillment_id, change.external_id, "itemFulfillment",
+                            change.fulfillment_id, None))
         else:
             assert isinstance(change, StockCount)
-            record_type, internal_id, external_id = "inventoryItem", change.item_id, self.item_external_id(change)
-            notified = ("inventoryItem", "price")
-        record = self.erp.get(record_type, str(internal_id)) or {}
-        modified = datetime.fromisoformat(str(record["lastModifiedDate"]).replace("Z", "+00:00"))
+            external_id = self.item_external_id(change)
+            if change.item_saved:
+                notices += [(kind, change.item_id, external_id, "inventoryItem", change.item_id, None)
+                            for kind in ("inventoryItem", "price")]
+            if change.adjustment_id is not None:
+                cause = {"recordType": "inventoryadjustment", "id": change.adjustment_id}
+                notices.append(("inventoryItem", change.item_id, external_id, "inventoryAdjustment",
+                                change.adjustment_id, cause))
         answers = []
-        for kind in notified:
-            body = notice_body(kind, str(internal_id), external_id, modified)
-            delivery_id = notice_delivery_id("netsuite", kind, str(internal_id), modified)
+        for kind, internal_id, external_id, saved_type, saved_id, cause in notices:
+            record = self.erp.get(saved_type, str(saved_id)) or {}
+            modified = datetime.fromisoformat(str(record["lastModifiedDate"]).replace("Z", "+00:00"))
+            body = notice_body(kind, str(internal_id), external_id, modified, cause)
+            delivery_id = notice_delivery_id("netsuite", kind, str(internal_id), modified,
+                                             cause["id"] if cause else None)
             headers = {**notice_headers(self.secret, delivery_id, body), "Content-Type": "application/json"}
             try:
                 answers.append(http.post(f"{self.receiver_url}/webhooks/netsuite", content=body,
@@ -279,9 +301,8 @@ def plan_stock(variants: list[dict[str, Any]], known_skus: Iterable[str], paths:
             msrp = price + Decimal("5.00")
         levels = {}
         for location in location_map():
-            committed = rng.randrange(0, 4)
-            available = rng.randrange(3, 60)
-            levels[location] = (available + committed + buffer, committed)
+            # Committed is the ERP's own (its open orders'): the count sets on hand; the check reads it back.
+            levels[location] = (rng.randrange(3, 60) + buffer, 0)
         counts.append(StockCount(kind="price" if msrp is not None else "stock", path=path,
                                  label=f"{sku} {'stock and price' if msrp is not None else 'stock'}", sku=sku,
                                  variant_id=int(variant["id"].rsplit("/", 1)[1]), counts=levels, price=price,

@@ -6,8 +6,9 @@ Kinds (one row per ERP record, ids and quantities only):
     not_fulfilled_in_shop   a shipment the ERP shipped in the window, of an order that came from the shop, has no live
                             fulfillment in the shop (none made, or the one erpsync made was cancelled there) and the
                             shop's order is not fulfilled
-    stock_differs           an item changed in the window whose available quantity at a mapped location, as the stock
-                            mapping computes it from the ERP, is not what the shop holds there
+    stock_differs           an item changed in the window (saved, or its stock moved by a transaction: NetSuite's
+                            stockMove) whose available quantity at a mapped location, as the stock mapping computes
+                            it from the ERP, is not what the shop holds there
 
 Both sides are read through the same mappings that write the way back (the ERP's change notices for item
 fulfillments and inventory items, read: and each: included), so the comparison uses the same rules as the sync:
@@ -33,7 +34,7 @@ from hashlib import sha256
 from pathlib import Path
 from typing import Any
 
-from erpsync.change_intake import change_topic, notice_body, whole_seconds_utc
+from erpsync.change_intake import change_topic, notice_body, notified_record_type, whole_seconds_utc
 from erpsync.errors import ConfigError, MappingError, SkipEvent
 from erpsync.ledger import EntityKey, Ledger
 from erpsync.mapping import Mapping as ErpMapping
@@ -49,6 +50,8 @@ WAY_BACK_KINDS = ("not_fulfilled_in_shop", "stock_differs")
 # The ERP record types whose change notices carry the way back's shipments and stock (change_intake.py).
 SHIPMENT_TYPE = "itemFulfillment"
 STOCK_TYPE = "inventoryItem"
+# The reader's record type of stock moved by transactions, whose changes are notices of the items moved.
+STOCK_MOVE_TYPE = "stockMove"
 PAGE = 200
 
 
@@ -174,9 +177,22 @@ def _shipments(window: Window, erp: Any, shop: Any, ledger: Ledger, mapping: Erp
                                       f"order {order}: {why}", change.external_id))
 
 
+def stock_changes(erp: Any, window: Window) -> list[Change]:
+    """The items whose stock may have changed in the window, once each (its newest change): items saved, and items
+    a stock-moving transaction moved, where the ERP's reader reads those apart (NetSuite's ``stockMove``)."""
+    newest: dict[str, Change] = {}
+    for record_type in (STOCK_TYPE, STOCK_MOVE_TYPE):
+        if record_type != STOCK_TYPE and notified_record_type(erp, record_type) != STOCK_TYPE:
+            continue  # this ERP's reader has no such record type
+        for change in changes_in_window(erp, record_type, window):
+            if change.internal_id not in newest or change.modified > newest[change.internal_id].modified:
+                newest[change.internal_id] = change
+    return sorted(newest.values(), key=lambda change: (change.modified, change.internal_id))
+
+
 def _stock(window: Window, erp: Any, shop: Any, mapping: ErpMapping, result: WayBackResult) -> None:
     wanted: list[tuple[Change, list[tuple[str, str, int]]]] = []
-    for change in changes_in_window(erp, STOCK_TYPE, window):
+    for change in stock_changes(erp, window):
         result.checked[STOCK_TYPE] = result.checked.get(STOCK_TYPE, 0) + 1
         view = notice_view(mapping, change, erp)
         if view is None:

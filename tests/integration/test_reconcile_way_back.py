@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import httpx
 import pytest
@@ -34,6 +35,7 @@ from erpsync.systems.netsuite.sales_orders import ErpSalesOrders
 from erpsync.systems.shopify.graphql import ShopifyGraphQL
 from erpsync.systems.shopify.orders_graphql import ShopifyOrderReader
 from erpsync.systems.shopify.writer import ShopifyWriter
+from erpsync_dev.stock_counts import commit_stock, count_stock
 from tests.integration.conftest import FAST
 from tests.sandbox_procs import ERP_CLIENT_ID, ERP_CLIENT_SECRET, start_shop_sandbox
 
@@ -166,10 +168,16 @@ def count_in_shop(shop: str, sku: str, location: str, available: int) -> None:
                                                    "available": available}).raise_for_status()
 
 
-def stock(on_hand: int, committed: int, on_hand_east: int) -> dict[str, Any]:
-    return {"locations": {"items": [
-        {"location": {"id": "1"}, "quantityOnHand": on_hand, "quantityCommitted": committed},
-        {"location": {"id": "2"}, "quantityOnHand": on_hand_east, "quantityCommitted": 0}]}}
+def counted(netsuite: NetSuiteClient, sku: str, on_hand: int, committed: int, on_hand_east: int) -> str:
+    """The item of ``sku`` (made on first use), ``committed`` units of it on an open order at the main location, and
+    its stock counted by an inventory adjustment, as NetSuite takes a count (the item itself is not saved again)."""
+    existing = netsuite.get("inventoryItem", f"eid:rw-item-{sku}")
+    internal_id = (str(existing["id"]) if existing is not None
+                   else netsuite.upsert("inventoryItem", f"rw-item-{sku}", {"itemId": sku}))
+    if committed:
+        commit_stock(netsuite, internal_id, "1", committed, f"rw-order-{sku}")
+    count_stock(netsuite, internal_id, {"1": on_hand, "2": on_hand_east}, f"rw-count-{uuid4().hex}")
+    return internal_id
 
 
 def test_a_shipment_whose_notice_never_came_is_found_unfulfilled_and_repaired_through_the_inbox(
@@ -209,9 +217,9 @@ def test_a_shipment_whose_notice_never_came_is_found_unfulfilled_and_repaired_th
 
 def test_stock_changed_without_its_notice_differs_per_location_and_is_set_through_the_inbox(
         netsuite, pipeline, ledger, reader, shop, order):
-    internal_id = netsuite.upsert("inventoryItem", "rw-item-RW-CAP", {"itemId": "RW-CAP", **stock(30, 4, 10)})
+    internal_id = counted(netsuite, "RW-CAP", 30, 4, 10)
     # An item the shop does not sell: its stock is none of the shop's business.
-    netsuite.upsert("inventoryItem", "rw-item-NOT-SOLD", {"itemId": "RW-NOT-SOLD-HERE", **stock(5, 0, 5)})
+    counted(netsuite, "RW-NOT-SOLD-HERE", 5, 0, 5)
     # What the shop holds before: counted there (the shop sandbox outlives one test, and runs once per ledger).
     count_in_shop(shop, "RW-CAP", MAIN, 3)
     count_in_shop(shop, "RW-CAP", EAST, 8)
@@ -231,6 +239,15 @@ def test_stock_changed_without_its_notice_differs_per_location_and_is_set_throug
     assert (level(shop, "RW-CAP", MAIN), level(shop, "RW-CAP", EAST)) == (24, 8)
     again = find_way_back_drift(window(), erp=netsuite, shop=reader, ledger=ledger, mappings=MAPPINGS)
     assert [row for row in again.rows if row.kind == "stock_differs"] == []
+
+    # A later count only moves stock (the item is not saved): the move alone is found, once for the item.
+    saved = netsuite.get("inventoryItem", internal_id)
+    counted(netsuite, "RW-CAP", 50, 4, 10)
+    assert netsuite.get("inventoryItem", internal_id)["lastModifiedDate"] == saved["lastModifiedDate"]
+    settled()
+    moved = find_way_back_drift(window(), erp=netsuite, shop=reader, ledger=ledger, mappings=MAPPINGS)
+    assert [(row.internal_id, row.detail) for row in moved.rows if row.kind == "stock_differs"] == [
+        (internal_id, f"location {MAIN}: ERP 44, shop 24")]
 
 
 def test_a_reconciliation_run_counts_the_way_back_apart_and_a_dry_run_queues_nothing(

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import httpx
 import pytest
@@ -23,6 +24,7 @@ from erpsync.steps import run_steps
 from erpsync.systems.netsuite.client import NetSuiteClient, NetSuiteSettings
 from erpsync.systems.shopify.graphql import ShopifyGraphQL
 from erpsync.systems.shopify.writer import ShopifyWriter
+from erpsync_dev.stock_counts import commit_stock, count_stock
 from tests.integration.conftest import FAST
 from tests.sandbox_procs import ERP_CLIENT_ID, ERP_CLIENT_SECRET, start_shop_sandbox
 
@@ -110,15 +112,18 @@ def pipeline_owning(tmp_path: Path, netsuite: NetSuiteClient, shop: str) -> Iter
         pipeline.ledger.close()
 
 
-def notice(ledger: Ledger, record_type: str, internal_id: str, modified: str, *, topic_type: str | None = None
-           ) -> int:
-    """The inbox event of one change, in the shared shape: what the reader and the script both write."""
+def notice(ledger: Ledger, record_type: str, internal_id: str, modified: str, *, topic_type: str | None = None,
+           cause: dict[str, str] | None = None) -> int:
+    """The inbox event of one change, in the shared shape: what the reader and the script both write (``cause``: the
+    transaction that moved the item's stock)."""
     kind = topic_type or record_type
     stamp = datetime.fromisoformat(modified.replace("Z", "+00:00")).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    body = json.dumps({"type": f"{kind}.changed", "timestamp": stamp,
-                       "data": {"recordType": kind, "id": internal_id, "externalId": None, "lastModified": stamp}},
-                      separators=(",", ":")).encode()
-    intake = ledger.record_delivery(source="netsuite", delivery_id=f"netsuite:{kind}:{internal_id}:{stamp}",
+    data: dict[str, Any] = {"recordType": kind, "id": internal_id, "externalId": None, "lastModified": stamp}
+    if cause is not None:
+        data["cause"] = cause
+    body = json.dumps({"type": f"{kind}.changed", "timestamp": stamp, "data": data}, separators=(",", ":")).encode()
+    by = f":by-{cause['id']}" if cause is not None else ""
+    intake = ledger.record_delivery(source="netsuite", delivery_id=f"netsuite:{kind}:{internal_id}:{stamp}{by}",
                                     topic=f"{kind}.changed", shop=None, triggered_at=stamp, body=body,
                                     payload_sha256=hashlib.sha256(body).hexdigest())
     return intake.event_id
@@ -293,10 +298,18 @@ def level(shop: str, sku: str, location: str) -> dict[str, Any]:
 MAIN, EAST = "gid://shopify/Location/71000000001", "gid://shopify/Location/71000000002"
 
 
-def stock(on_hand: int, committed: int, on_hand_east: int) -> dict[str, Any]:
-    return {"locations": {"items": [
-        {"location": {"id": "1"}, "quantityOnHand": on_hand, "quantityCommitted": committed},
-        {"location": {"id": "2"}, "quantityOnHand": on_hand_east, "quantityCommitted": 0}]}}
+def counted(netsuite: NetSuiteClient, sku: str, on_hand: int, committed: int, on_hand_east: int
+            ) -> tuple[str, str, dict[str, str]]:
+    """The item of ``sku`` (made on first use) with ``committed`` units on an open order at the main location, its
+    stock counted to ``on_hand`` there and ``on_hand_east`` at the east one by an inventory adjustment, as NetSuite
+    takes a count: (the item's id, the adjustment's last modified, the adjustment as the change's cause)."""
+    internal_id = netsuite.upsert("inventoryItem", f"wb-item-{sku}", {"itemId": sku})
+    commit_stock(netsuite, internal_id, "1", committed, f"wb-order-{sku}")
+    adjustment, _ = count_stock(netsuite, internal_id, {"1": on_hand, "2": on_hand_east}, f"wb-count-{uuid4().hex}")
+    assert adjustment is not None
+    record = netsuite.get("inventoryAdjustment", adjustment)
+    assert record is not None
+    return internal_id, record["lastModifiedDate"], {"recordType": "inventoryadjustment", "id": adjustment}
 
 
 def count_in_shop(shop: str, sku: str, location: str, available: int) -> None:
@@ -308,15 +321,15 @@ def count_in_shop(shop: str, sku: str, location: str, available: int) -> None:
 
 def test_stock_changed_on_both_sides_netsuite_owns_available_so_its_quantity_wins_and_the_count_is_reported(
         pipeline, netsuite, shop, order):
-    internal_id, modified = item(netsuite, "WB-MUG", stock(30, 4, 10))
-    assert sync(pipeline, notice(pipeline.ledger, "inventoryItem", internal_id, modified)) == "synced"
+    internal_id, modified, cause = counted(netsuite, "WB-MUG", 30, 4, 10)
+    assert sync(pipeline, notice(pipeline.ledger, "inventoryItem", internal_id, modified, cause=cause)) == "synced"
     assert level(shop, "WB-MUG", MAIN)["available"] == 24  # 30 on hand − 4 committed − the buffer of 2
     assert level(shop, "WB-MUG", EAST)["available"] == 8
 
     # At the same time: a merchant counts the main location in the shop, and NetSuite's stock changes.
     count_in_shop(shop, "WB-MUG", MAIN, 5)
-    internal_id, modified = item(netsuite, "WB-MUG", stock(40, 4, 10))
-    event = notice(pipeline.ledger, "inventoryItem", internal_id, modified)
+    internal_id, modified, cause = counted(netsuite, "WB-MUG", 40, 4, 10)
+    event = notice(pipeline.ledger, "inventoryItem", internal_id, modified, cause=cause)
     assert sync(pipeline, event) == "synced"
     assert level(shop, "WB-MUG", MAIN)["available"] == 34  # the owner's: 40 − 4 − 2
     assert level(shop, "WB-MUG", EAST)["available"] == 8
@@ -330,11 +343,11 @@ def test_stock_changed_on_both_sides_netsuite_owns_available_so_its_quantity_win
 
 def test_stock_changed_on_both_sides_without_an_owner_is_not_overwritten(pipeline_owning, netsuite, shop, order):
     pipeline = pipeline_owning(None)
-    internal_id, modified = item(netsuite, "WB-CAP", stock(30, 4, 10))
-    assert sync(pipeline, notice(pipeline.ledger, "inventoryItem", internal_id, modified)) == "synced"
+    internal_id, modified, cause = counted(netsuite, "WB-CAP", 30, 4, 10)
+    assert sync(pipeline, notice(pipeline.ledger, "inventoryItem", internal_id, modified, cause=cause)) == "synced"
     count_in_shop(shop, "WB-CAP", MAIN, 5)
-    internal_id, modified = item(netsuite, "WB-CAP", stock(40, 4, 10))
-    event = notice(pipeline.ledger, "inventoryItem", internal_id, modified)
+    internal_id, modified, cause = counted(netsuite, "WB-CAP", 40, 4, 10)
+    event = notice(pipeline.ledger, "inventoryItem", internal_id, modified, cause=cause)
     with pytest.raises(Exception, match="COMPARE_QUANTITY_STALE"):
         sync(pipeline, event)
     reason = pipeline.ledger.outcomes(event)[-1].reason or ""
