@@ -30,7 +30,7 @@ def run_name() -> str:
 @flow(name="poll-netsuite", flow_run_name=run_name, log_prints=False)
 def poll_netsuite(record_types: list[str] | None = None, overlap_seconds: int = 120, page_size: int = 200,
                   max_pages: int = DEFAULT_MAX_PAGES, erp: str = "netsuite") -> dict:
-    """Read the changes of ``record_types`` (default: itemFulfillment, inventoryItem, price) into the inbox.
+    """Read the changes of ``record_types`` (default: itemFulfillment, inventoryItem, stockMove, price) into the inbox.
 
     A record type no mapping handles is not read; one read for the first time starts ``overlap_seconds`` ago.
     """

@@ -4,6 +4,7 @@ a fulfillment written in the sandbox reaches the inbox once through its signed n
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -36,11 +37,28 @@ fields:
 """
 
 
+STOCK_MAPPING = MAPPING.replace("itemFulfillment", "inventoryItem")
+
+
 @pytest.fixture
 def stack(tmp_path: Path, database_url: str):
+    with running(tmp_path, database_url, {"itemFulfillment": MAPPING}) as parts:
+        yield parts
+
+
+@pytest.fixture
+def stock_stack(tmp_path: Path, database_url: str):
+    with running(tmp_path, database_url, {"inventoryItem": STOCK_MAPPING}) as parts:
+        yield parts
+
+
+@contextlib.contextmanager
+def running(tmp_path: Path, database_url: str, probes: dict[str, str]):
+    """The receiver and the ERP sandbox posting notices to it, with a probe mapping for each record type given."""
     mappings = tmp_path / "mappings"
     mappings.mkdir()
-    (mappings / "netsuite_item_fulfillment_to_netsuite_probe.yaml").write_text(MAPPING)
+    for record_type, text in probes.items():
+        (mappings / f"netsuite_{record_type}_to_netsuite_probe.yaml").write_text(text)
     port = free_port()
     env = {**os.environ, "ERPSYNC_HOME": str(tmp_path), "ERPSYNC_DATABASE_URL": database_url,
            "ERPSYNC_MAPPINGS_DIR": str(mappings), "ERPSYNC_NETSUITE_WEBHOOK_SECRET": KEY}
@@ -99,6 +117,37 @@ def test_a_fulfillment_reaches_the_inbox_by_notice_and_by_the_reader_as_one_deli
     again = poll(env, "--no-dispatch")  # defaults: the types no mapping handles are not read
     assert again.returncode == 0, again.stderr
     assert "inventoryItem: not read (no mapping handles netsuite inventoryItem.changed)" in again.stdout
+
+
+def test_a_stock_move_reaches_the_inbox_by_notice_and_by_the_reader_as_one_delivery_per_item(stock_stack):
+    netsuite, ledger, erp, env = stock_stack
+    started = datetime.now(UTC) - timedelta(minutes=1)
+    item = netsuite.upsert("inventoryItem", "sm-item-1", {"itemId": "SM-1"})
+    deadline = time.monotonic() + 15
+    while not netsuite_events(ledger) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    [saved] = netsuite_events(ledger)  # the item's own save: its notice (its price notice has no mapping here)
+    adjustment = netsuite.upsert("inventoryAdjustment", "count-1", {
+        "account": {"id": "130"}, "subsidiary": {"id": "1"}, "inventory": {"items": [
+            {"item": {"id": item}, "location": {"id": "1"}, "adjustQtyBy": 5},
+            {"item": {"id": "98"}, "location": {"id": "2"}, "adjustQtyBy": 2}]}})
+    record = netsuite.get("inventoryAdjustment", adjustment)
+    stamp = datetime.fromisoformat(record["lastModifiedDate"].replace("Z", "+00:00")).strftime("%Y-%m-%dT%H:%M:%SZ")
+    wanted = {f"netsuite:inventoryItem:{i}:{stamp}:by-{adjustment}" for i in (item, "98")}
+
+    deadline = time.monotonic() + 15
+    while len(netsuite_events(ledger)) < 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    moved = [e for e in netsuite_events(ledger) if e.id != saved.id]
+    assert {e.delivery_id for e in moved} == wanted
+    assert {e.topic for e in moved} == {"inventoryItem.changed"}
+
+    time.sleep(1.1)  # the reader never reads the second still under way
+    done = poll(env, "--no-dispatch", "--from", started.isoformat(), "--type", "stockMove")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "stockMove: 2 changes read in 1 page, 0 new, 2 already in the inbox" in done.stdout
+    assert {(e.delivery_id, e.redeliveries) for e in netsuite_events(ledger) if e.id != saved.id} == {
+        (delivery_id, 1) for delivery_id in wanted}
 
 
 @pytest.mark.parametrize("args, message", [
