@@ -5,7 +5,9 @@
  *
  * The notice (erpsync/change_intake.py): topic <recordType>.changed, webhook-id
  * netsuite:<recordType>:<internal id>:<lastModified, whole seconds, UTC>, body
- * {"type", "timestamp", "data": {"recordType", "id", "externalId", "lastModified"}}.
+ * {"type", "timestamp", "data": {"recordType", "id", "externalId", "lastModified"}}; an item whose stock a
+ * transaction moved: the transaction's lastModified, ":by-<transaction id>" after the webhook-id and
+ * "cause": {"recordType", "id"} in data.
  * The signature (standardwebhooks.com): "v1," + base64(HMAC-SHA256(key, "<webhook-id>.<webhook-timestamp>.<body>")),
  * the key being the base64 part of the receiver's whsec_ secret, held as an API Secret.
  * Oracle pages followed (N/crypto module): "crypto.createSecretKey(options)" (options.secret, the script ID of an
@@ -19,15 +21,17 @@ define(['N/crypto', 'N/encode'], (crypto, encode) => {
     /** "2026-11-28T03:01:20Z": whole seconds, UTC, fractions dropped (as the reader's SuiteQL gives them). */
     const wholeSecondsUtc = (date) => date.toISOString().replace(/\.\d{3}Z$/, 'Z');
 
-    /** The notice of one change: {msgId, body}; ``lastModified`` a Date. */
-    const notice = (recordType, id, externalId, lastModified) => {
+    /** The notice of one change: {msgId, body}; ``lastModified`` a Date; ``cause`` ({recordType, id}), the
+     * transaction whose save moved an item's stock, when the change is not the record's own save. */
+    const notice = (recordType, id, externalId, lastModified, cause) => {
         const stamp = wholeSecondsUtc(lastModified);
-        const body = JSON.stringify({
-            type: `${recordType}.changed`,
-            timestamp: stamp,
-            data: {recordType: recordType, id: String(id), externalId: externalId || null, lastModified: stamp},
-        });
-        return {msgId: `netsuite:${recordType}:${id}:${stamp}`, body: body};
+        const data = {recordType: recordType, id: String(id), externalId: externalId || null, lastModified: stamp};
+        if (cause) {
+            data.cause = {recordType: String(cause.recordType), id: String(cause.id)};
+        }
+        const body = JSON.stringify({type: `${recordType}.changed`, timestamp: stamp, data: data});
+        const by = cause ? `:by-${cause.id}` : '';
+        return {msgId: `netsuite:${recordType}:${id}:${stamp}${by}`, body: body};
     };
 
     /** "v1,<base64>": the Standard Webhooks signature of ``body``, with the API Secret ``secretId``. */

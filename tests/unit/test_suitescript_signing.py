@@ -52,7 +52,7 @@ global.define = (deps, factory) => { lib = factory(...deps.map((d) => N[d])); };
 require(LIB_PATH);
 const calls = JSON.parse(CALLS_JSON);
 console.log(JSON.stringify(calls.map(([name, args]) =>
-  name === 'notice' ? lib.notice(args[0], args[1], args[2], new Date(args[3])) : lib[name](...args))));
+  name === 'notice' ? lib.notice(args[0], args[1], args[2], new Date(args[3]), args[4]) : lib[name](...args))));
 """
 
 
@@ -87,3 +87,12 @@ def test_a_price_notice_names_the_item():
     assert made["msgId"] == "netsuite:price:98:2026-11-28T03:01:20Z"
     assert json.loads(made["body"])["data"] == {"recordType": "price", "id": "98", "externalId": "SKU-98",
                                                 "lastModified": "2026-11-28T03:01:20Z"}
+
+
+def test_a_stock_move_notice_is_the_readers_naming_its_transaction():
+    modified = datetime(2026, 11, 28, 3, 1, 20, 250000, tzinfo=UTC)
+    cause = {"recordType": "inventoryadjustment", "id": "4513"}
+    [made] = run_lib([["notice", ["inventoryItem", "98", "SKU-98", modified.isoformat(), cause]]], {})
+    assert made["msgId"] == notice_delivery_id("netsuite", "inventoryItem", "98", modified, "4513")
+    assert made["msgId"] == "netsuite:inventoryItem:98:2026-11-28T03:01:20Z:by-4513"
+    assert json.loads(made["body"]) == json.loads(notice_body("inventoryItem", "98", "SKU-98", modified, cause))
