@@ -8,7 +8,10 @@ NetSuite before mapping (a mapping's ``read:``). Source ``netsuite``, topic ``<r
      "data": {"recordType": "itemFulfillment", "id": "812", "externalId": null,
               "lastModified": "2026-11-28T10:15:02Z"}}
 
-The entity is (netsuite, <recordType>, <id>, <target>) and its version ``data.lastModified``.
+The entity is (netsuite, <recordType>, <id>, <target>) and its version ``data.lastModified``. An item whose stock a
+transaction moved (the reader's ``stockMove``) is an ``inventoryItem`` notice stamped with the transaction's last
+modified and naming it in ``data.cause`` (``{"recordType": "inventoryadjustment", "id": "4513"}``), kept as an
+extra field; its delivery id ends ``:by-<transaction id>``.
 """
 
 from __future__ import annotations
