@@ -92,6 +92,9 @@ class MoneyOptions(BaseModel):
         "header", description="discountItem + discountRate on the header, or line amounts net of their discounts"
     )
     tolerance: Decimal = Field(Decimal("0.00"), ge=0, description="allowed difference from the source total")
+    sign: Literal["positive", "negative"] = Field(
+        "positive", description="negative: the target records the source's money as a return, whose total is "
+        "minus the source's (a refund as a Tryton return sale, with negative quantities)")
     items: FallbackItems = Field(default_factory=FallbackItems)
     description_length: int = Field(DESCRIPTION_LENGTH, ge=1, le=4000)
 

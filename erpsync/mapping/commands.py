@@ -23,6 +23,7 @@ from erpsync.mapping.engine import Mapping, RuleResult
 from erpsync.mapping.loader import discover_mappings, load_mapping
 from erpsync.mapping.money_check import check_total
 from erpsync.mapping.xref_resolvers import InMemoryXref, XrefResolver
+from erpsync.systems import DEFAULT_TARGET, system
 
 if TYPE_CHECKING:
     from erpsync.ledger import Ledger
@@ -192,8 +193,11 @@ def preview(
     expected = record.expected_total
     if totals is not None and expected is not None:
         places = expected.places
-        print(f"money check: NetSuite total {totals.total:.{places}f} {expected.currency} = source "
-              f"{expected.total_field} {expected.total:.{places}f} (subtotal {totals.subtotal:.{places}f}, "
+        target = system(record.target or DEFAULT_TARGET).title
+        print(f"money check: {target} total {totals.total:.{places}f} {expected.currency} = "
+              f"{'minus ' if expected.negated else ''}source {expected.total_field} "
+              f"{(-expected.total if expected.negated else expected.total):.{places}f} "
+              f"(subtotal {totals.subtotal:.{places}f}, "
               f"discount {totals.discount:.{places}f}, tax {totals.tax:.{places}f}, "
               f"shipping {totals.shipping:.{places}f})", file=out)
     print(f"external id: {record.external_id}", file=out)

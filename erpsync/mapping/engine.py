@@ -50,6 +50,9 @@ class ExpectedTotal:
     total: Decimal
     total_field: str  # where the source states it, e.g. total_price
     tolerance: Decimal
+    # The mapping's money.sign is negative: the target's total must be minus the source's (``total`` is then
+    # already negated; the messages say so).
+    negated: bool = False
 
 
 @dataclass(frozen=True)
@@ -306,8 +309,9 @@ class Mapping:
                                    " the computed order", field=MONEY_VIEW)
             assert self.config.model is not None  # the loader refuses money: without model:
             computed = computations()[self.config.model](payload, money)
-            expected = ExpectedTotal(computed.currency, computed.places, computed.total, computed.total_field,
-                                     money.tolerance)
+            negated = money.sign == "negative"
+            expected = ExpectedTotal(computed.currency, computed.places, -computed.total if negated else computed.total,
+                                     computed.total_field, money.tolerance, negated)
             view = computed.view()
             try:
                 body = self._fill({**payload, MONEY_VIEW: view}, xref, trace)

@@ -48,9 +48,14 @@ def check_total(record: MappedRecord, ref: str | None = None) -> Totals | None:
                  f"tax {_text(totals.tax, p)}, shipping {_text(totals.shipping, p)}, "
                  f"handling {_text(totals.handling, p)}")
         tolerance = f" (tolerance {expected.tolerance})" if expected.tolerance else ""
+        if expected.negated:  # money.sign: negative, a return: the target's total is minus the source's
+            source_total = (f"it must be minus the source's {expected.total_field}, which is "
+                            f"{_text(-expected.total, p)} {c}")
+        else:
+            source_total = f"the source's {expected.total_field} is {_text(expected.total, p)} {c}"
         error = MappingError(
             f"money check: the {_words(record.record_type)} would total {_text(totals.total, p)} {c} in {target.title} ({parts}), "
-            f"the source's {expected.total_field} is {_text(expected.total, p)} {c}: difference "
+            f"{source_total}: difference "
             f"{_text(difference, p)} {c}{tolerance}; not written (fix the mapping's money section or rules, "
             f"then retry)",
             field=expected.total_field,

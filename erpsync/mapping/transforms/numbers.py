@@ -149,6 +149,24 @@ def to_decimal(value: Any, params: DecimalParams, ctx: TransformContext) -> int 
     return json_number(number, params.render, ctx)
 
 
+@transform("negate", NoParams)
+def negate(value: Any, params: NoParams, ctx: TransformContext) -> int | float:
+    """The number with its sign turned: a refund's quantities and tax on an ERP that records a return as negative
+    quantities (a Tryton return sale). Exact: the decimal is negated, not a float.
+
+    Example:
+        transform: negate
+        input: 2
+        output: -2
+
+    Example:
+        transform: negate
+        input: "-1.25"
+        output: 1.25
+    """
+    return json_number(-decimal_of(value, ctx), "number", ctx)
+
+
 class CentsParams(TransformParams):
     places: int = Field(2, ge=0, le=4, description="minor units of the currency (2 for USD/EUR, 0 for JPY)")
     render: Literal["number", "string"] = Field("number", description="JSON number or JSON string")

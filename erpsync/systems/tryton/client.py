@@ -11,6 +11,11 @@ them, creating a party it does not find):
      "tax_product": "<code>",                                         (the line the lines' tax_amount goes to)
      "state": "draft" | "quotation" | "processing" | "cancelled"}     (where the writer leaves it; draft by default)
 
+A return (a shop's refund) is a sale of its own with negative quantities, Tryton's documented way to take goods
+back: processing it makes the customer return shipment and the credit note (docs/tryton.md, "Refunds"). Its body
+names the sale it returns instead of a party, ``"return_of": "<external id of the order's sale>"``, and the writer
+takes that sale's party, addresses and currency: the refund is booked to the customer the order was.
+
 The external id is the sale's ``reference``, unique in the database erpsync writes to (erpsync_dev/tryton_server.py
 ``SEED_INDEXES``; docs/tryton.md says how to add it to a production database): of several writers racing to create
 one external id, the database lets one win and the others find its sale. Only a draft (or quotation) sale is
@@ -58,7 +63,7 @@ _SALE_BODY = {
     "invoice_address": ("name", "street", "postal_code", "city"),
     "shipment_address": ("name", "street", "postal_code", "city"),
     "lines": ("product", "quantity", "unit_price", "description", "tax_amount"),
-    "currency": (), "sale_date": (), "description": (), "state": (), "tax_product": (),
+    "currency": (), "sale_date": (), "description": (), "state": (), "tax_product": (), "return_of": (),
 }
 # The body fields the writer reads (module docstring), as a mapping's target_field paths name them (a list's
 # fields under its name: lines[].product is "lines.product"): a target field is checked against them at load.
@@ -224,15 +229,18 @@ class TrytonClient:
         return str(rows[0]["message"])[:300] if rows else "(no ir.error record)"
 
     def _sale_values(self, body: Mapping[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        party = body.get("party")
-        if not isinstance(party, Mapping):
-            raise ErpRejected(400, "MISSING_FIELD", "party: an object with email (and name) or code", "party")
-        party_id = self._party(party)
-        invoice_address = self._address(party_id, body.get("invoice_address"), "invoice_address")
-        shipment_address = self._address(party_id, body.get("shipment_address"), "shipment_address") \
-            if body.get("shipment_address") else invoice_address
-        values: dict[str, Any] = {"party": party_id, "invoice_address": invoice_address,
-                                  "shipment_address": shipment_address}
+        values: dict[str, Any]
+        if body.get("return_of") is not None:
+            values = self._returned_sale_values(body)
+        else:
+            party = body.get("party")
+            if not isinstance(party, Mapping):
+                raise ErpRejected(400, "MISSING_FIELD", "party: an object with email (and name) or code", "party")
+            party_id = self._party(party)
+            invoice_address = self._address(party_id, body.get("invoice_address"), "invoice_address")
+            shipment_address = self._address(party_id, body.get("shipment_address"), "shipment_address") \
+                if body.get("shipment_address") else invoice_address
+            values = {"party": party_id, "invoice_address": invoice_address, "shipment_address": shipment_address}
         if body.get("currency"):
             values["currency"] = self._one_id("currency.currency", "code", str(body["currency"]), "currency")
         if body.get("sale_date"):
@@ -271,6 +279,23 @@ class TrytonClient:
             lines.append(self._tax_line(body.get("tax_product"), tax))
         return values, lines
 
+    def _returned_sale_values(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """A return's party, addresses and currency: those of the sale it returns, found by its external id."""
+        if body.get("party") is not None:
+            raise ErpRejected(400, "CONFLICTING_FIELDS", "return_of: a return takes the party of the sale it "
+                              "returns; send party or return_of, not both", "return_of")
+        returned = str(body["return_of"])
+        check_external_id(returned)
+        rows = self.rpc.model(SALE, "search_read", [["reference", "=", returned]], 0, 1, None,
+                              ["party", "invoice_address", "shipment_address", "currency"])
+        if not rows:
+            # Usually the order's own event is still on its way (or waits in the dead letters): retried, and the
+            # event fails naming the order if its sale never comes.
+            raise TransientError(f"Tryton return: the sale it returns ({returned}) is not in Tryton yet")
+        sale = rows[0]
+        return {"party": sale["party"], "invoice_address": sale["invoice_address"],
+                "shipment_address": sale["shipment_address"] or sale["invoice_address"], "currency": sale["currency"]}
+
     def _tax_line(self, code: Any, tax: Decimal) -> dict[str, Any]:
         # The shop computed the tax; Tryton would compute its own from tax rules erpsync does not keep in step, so
         # the shop's tax is one line of the tax product (totals.py counts it the same way).
@@ -280,8 +305,10 @@ class TrytonClient:
         rows = self.rpc.model(PRODUCT, "search_read", [["code", "=", str(code)]], 0, 1, None, ["sale_uom"])
         if not rows:
             raise ErpRejected(404, "UNKNOWN_PRODUCT", f"no Tryton product has code {str(code)!r}", "tax_product")
-        return {"type": "line", "product": rows[0]["id"], "unit": rows[0]["sale_uom"], "quantity": 1.0,
-                "unit_price": tax, "description": "Tax"}
+        # A return's tax (negative) is one tax taken back, like its goods: quantity -1 at the tax's price.
+        quantity = -1.0 if tax < 0 else 1.0
+        return {"type": "line", "product": rows[0]["id"], "unit": rows[0]["sale_uom"], "quantity": quantity,
+                "unit_price": abs(tax), "description": "Tax"}
 
     def _party(self, party: Mapping[str, Any]) -> int:
         if party.get("code"):
