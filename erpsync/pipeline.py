@@ -45,6 +45,7 @@ from erpsync.mapping import MappedRecord, Mapping, find_mapping
 from erpsync.mapping.money_check import check_total
 from erpsync.ports import RecordWriter
 from erpsync.systems import DEFAULT_TARGET, MODELS
+from erpsync.write_context import event_identity, writing_for
 from erpsync.xref_cache import LedgerXref
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,8 @@ class Transformed:
     # The event and entity, for the push to report a conflict settled by ownership against them.
     event_id: int | None = None
     key: EntityKey | None = None
+    # The event's payload hash: with its id, what a target's request keys are derived from (write_context.py).
+    payload_sha256: str | None = None
     # Mapped fields left out because the target owns them (erpsync/field_ownership.py).
     target_owned: tuple[str, ...] = ()
 
@@ -305,7 +308,8 @@ class SyncPipeline:
                 raise SkipEvent(f"{undone}; erpsync wrote nothing for it in {mapping.target}") from None
             record = MappedRecord(mapping.config.record_type, state.external_id, {}, target=mapping.target)
             return Transformed(record=record, mapping_version=mapping.version, previous_erp_id=state.to_id,
-                               withdraw=str(undone), event_id=event.event_id, key=event.key)
+                               withdraw=str(undone), event_id=event.event_id, key=event.key,
+                               payload_sha256=event.payload_sha256)
         owners = load_ownership(self.mappings_dir)
         kept = [_without_target_owned(r, owners, event.source) for r in result.records]
         owned = tuple(sorted({name for _, left in kept for name in left}))
@@ -316,14 +320,15 @@ class SyncPipeline:
         if each is None:
             return Transformed(record=records_now[0], mapping_version=mapping.version,
                                previous_erp_id=state.to_id if state else None, event_id=event.event_id,
-                               key=event.key, target_owned=owned)
+                               key=event.key, target_owned=owned, payload_sha256=event.payload_sha256)
         known = {s.entity_id: s.to_id for s in self.ledger.entity_states_of(
             event.source, each.as_, [r.external_id for r in records_now], event.key.to_system)}
         records = tuple((r, known.get(r.external_id)) for r in records_now)
         return Transformed(record=records[0][0], mapping_version=mapping.version, previous_erp_id=records[0][1],
                            elements=Elements(event.source, each.as_, records, result.skipped, event.version,
                                              event.payload_sha256, event.key.to_system),
-                           event_id=event.event_id, key=event.key, target_owned=owned)
+                           event_id=event.event_id, key=event.key, target_owned=owned,
+                           payload_sha256=event.payload_sha256)
 
     def read_source(self, mapping: Mapping, payload: dict) -> dict:
         """The notice and what its mapping reads (``read:``) of the source system now, for the rules to map.
@@ -384,9 +389,12 @@ class SyncPipeline:
         key = transformed.key
         owners = load_ownership(self.mappings_dir) if key is not None else None
         settled: list[FieldConflict] = []
+        identity = (event_identity(transformed.event_id, transformed.payload_sha256)
+                    if transformed.event_id is not None else None)
         for _ in range(OVERWRITE_ATTEMPTS):
             try:
-                erp_id = writer.upsert(record.record_type, record.external_id, record.body, previous_id=previous)
+                with writing_for(identity):
+                    erp_id = writer.upsert(record.record_type, record.external_id, record.body, previous_id=previous)
             except ConflictingChange as exc:
                 if key is None or owners is None or any(
                         owners.owner(target, record.record_type, name) != key.from_system for name in exc.fields):

@@ -16,9 +16,9 @@ from importlib import resources
 from typing import Any
 
 from erpsync.errors import ConfigError
+from erpsync.systems.shopify.graphql import API_VERSION  # the webhooks' version: the one erpsync's app speaks
 from erpsync.systems.shopify.webhooks import shopify_signature
 
-API_VERSION = "2025-01"
 DEFAULT_SHOP_DOMAIN = "erpsync-demo.myshopify.com"
 UNKNOWN_SKU = "DISCONTINUED-SKU-0001"
 

@@ -93,7 +93,7 @@ def test_injected_drift_is_found_repaired_through_the_pipeline_or_reported_and_a
     deleted, hand_edited = synced[0], synced[1]
 
     # 1. never delivered: the shop shows an order whose webhook never reached the receiver.
-    template = http.get(f"{config.shop_url}/admin/api/2025-01/orders/{synced[2]}.json",
+    template = http.get(f"{config.shop_url}/admin/api/2026-10/orders/{synced[2]}.json",
                         headers={"X-Shopify-Access-Token": "shpat_sandbox"}).raise_for_status().json()["order"]
     lost = copy.deepcopy(template)
     lost["id"] = 880000000001

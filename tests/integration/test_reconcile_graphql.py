@@ -141,7 +141,7 @@ def test_one_bulk_query_at_a_time_and_a_failed_one_is_transient(shop):
     try:
         with ShopifyGraphQL(shop, SecretStr(TOKEN)) as graphql:
             graphql.mutate(run, {"q": query}, payload="bulkOperationRunQuery")
-            answer = httpx.post(f"{shop}/admin/api/2025-01/graphql.json", headers={"X-Shopify-Access-Token": TOKEN},
+            answer = httpx.post(f"{shop}/admin/api/2026-10/graphql.json", headers={"X-Shopify-Access-Token": TOKEN},
                                 json={"query": run, "variables": {"q": query}}, timeout=10).json()
             refused = answer["data"]["bulkOperationRunQuery"]
             assert refused["bulkOperation"] is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 
 import httpx
@@ -19,7 +20,7 @@ from tests.sandbox_procs import start_shop_sandbox
 TOKEN = "shpat_graphql"
 SEED = 1414
 ORDERS = 12
-GRAPHQL = "/admin/api/2025-01/graphql.json"
+GRAPHQL = "/admin/api/2026-10/graphql.json"
 
 ORDERS_PAGE = """
 query Orders($first: Int!, $after: String, $query: String) {
@@ -47,11 +48,15 @@ mutation Ship($fulfillment: FulfillmentInput!) {
   }
 }"""
 SET_QUANTITIES = """
-mutation Stock($input: InventorySetQuantitiesInput!) {
-  inventorySetQuantities(input: $input) {
-    inventoryAdjustmentGroup { reason changes(quantityNames: ["available"]) { name delta quantityAfterChange } }
+mutation Stock($input: InventorySetQuantitiesInput!, $key: String!) {
+  inventorySetQuantities(input: $input) @idempotent(key: $key) {
+    inventoryAdjustmentGroup { id reason changes(quantityNames: ["available"]) { name delta quantityAfterChange } }
     userErrors { code field message }
   }
+}"""
+SET_QUANTITIES_WITHOUT_KEY = """
+mutation Stock($input: InventorySetQuantitiesInput!) {
+  inventorySetQuantities(input: $input) { inventoryAdjustmentGroup { id } userErrors { code field message } }
 }"""
 BULK_PRICES = """
 mutation Prices($productId: ID!, $variants: [ProductVariantsBulkInput!]!) {
@@ -137,7 +142,8 @@ def test_shopify_refusals_keep_shopifys_shape_and_the_client_names_them(shop, cl
     with pytest.raises(PermanentError, match="INVALID_VARIABLE") as caught:
         client.mutate(SET_QUANTITIES, {"input": {"name": "available", "reason": "correction", "quantities": [
             {"inventoryItemId": "gid://shopify/InventoryItem/1", "locationId": "gid://shopify/Location/1",
-             "quantity": "a secret value"}]}}, payload="inventorySetQuantities")
+             "quantity": "a secret value", "changeFromQuantity": None}]}, "key": str(uuid.uuid4())},
+            payload="inventorySetQuantities")
     assert "a secret value" not in str(caught.value)
     assert _raw(shop, "{ orders(first: 1) { nodes { id } } }", token="wrong").status_code == 401
     with ShopifyGraphQL(shop, SecretStr("wrong")) as stranger, pytest.raises(ConfigError, match="ACCESS_TOKEN"):
@@ -189,36 +195,108 @@ def test_fulfillment_create_ships_lines_with_tracking_and_refuses_too_much(shop,
             {"fulfillmentOrderId": fo["id"]}]}}, payload="fulfillmentCreate")
 
 
-def test_inventory_set_quantities_compares_before_it_sets(shop, client):
-    level = httpx.get(f"{shop}/_sandbox/inventory").json()["levels"][0]
+def _levels(shop: str) -> dict[tuple[str, str], int]:
+    return {(lv["inventoryItemId"], lv["locationId"]): lv["available"]
+            for lv in httpx.get(f"{shop}/_sandbox/inventory").json()["levels"]}
 
-    def set_to(quantity: int, compare: int | None) -> dict:
+
+def test_inventory_set_quantities_changes_from_the_quantity_held(shop, client):
+    level = httpx.get(f"{shop}/_sandbox/inventory").json()["levels"][0]
+    where = (level["inventoryItemId"], level["locationId"])
+
+    def set_to(quantity: int, change_from: int | None) -> dict:
         return client.mutate(SET_QUANTITIES, {"input": {"name": "available", "reason": "correction", "quantities": [
             {"inventoryItemId": level["inventoryItemId"], "locationId": level["locationId"], "quantity": quantity,
-             "compareQuantity": compare}]}}, payload="inventorySetQuantities")
+             "changeFromQuantity": change_from}]}, "key": str(uuid.uuid4())}, payload="inventorySetQuantities")
 
     group = set_to(7, level["available"])["inventoryAdjustmentGroup"]
     assert group["changes"] == [{"name": "available", "delta": 7 - level["available"], "quantityAfterChange": 7}]
 
-    # Someone in the shop counts the shelf: our next write, compared against 7, must not overwrite it blindly.
+    # Someone in the shop counts the shelf: our next write, changing from 7, must not overwrite it blindly.
     changed = httpx.post(f"{shop}/_sandbox/inventory", json={
         "inventoryItemId": level["inventoryItemId"], "locationId": level["locationId"], "available": 3})
     assert changed.status_code == 200
     with pytest.raises(ErpRejected) as stale:
         set_to(9, 7)
-    assert (stale.value.code, stale.value.path) == ("COMPARE_QUANTITY_STALE", "input.quantities.0.compareQuantity")
-    with pytest.raises(ErpRejected, match="COMPARE_QUANTITY_REQUIRED"):
-        set_to(9, None)
-    now = {(lv["inventoryItemId"], lv["locationId"]): lv["available"]
-           for lv in httpx.get(f"{shop}/_sandbox/inventory").json()["levels"]}
-    assert now[(level["inventoryItemId"], level["locationId"])] == 3
+    assert (stale.value.code, stale.value.path) == ("CHANGE_FROM_QUANTITY_STALE",
+                                                    "input.quantities.0.changeFromQuantity")
+    assert _levels(shop)[where] == 3
+    # An explicit null opts out of the check (Shopify's documented opt-out); leaving the field out is an error.
+    set_to(4, None)
+    assert _levels(shop)[where] == 4
+    answer = _raw(shop, SET_QUANTITIES, {"input": {"name": "available", "reason": "correction", "quantities": [
+        {"inventoryItemId": level["inventoryItemId"], "locationId": level["locationId"], "quantity": 9}]},
+        "key": str(uuid.uuid4())}).json()
+    assert answer["errors"][0]["extensions"]["code"] == "INVALID_FIELD_ARGUMENTS"
+    assert "must include the following argument: changeFromQuantity" in answer["errors"][0]["message"]
+    # The fields 2026-04 removed are unknown now.
+    answer = _raw(shop, SET_QUANTITIES, {"input": {"name": "available", "reason": "correction",
+                                                   "ignoreCompareQuantity": True, "quantities": [
+        {"inventoryItemId": level["inventoryItemId"], "locationId": level["locationId"], "quantity": 9,
+         "compareQuantity": 4}]}, "key": str(uuid.uuid4())}).json()
+    assert answer["errors"][0]["extensions"]["code"] == "INVALID_VARIABLE"
+    assert _levels(shop)[where] == 4
 
     with pytest.raises(ErpRejected) as unknown:
         client.mutate(SET_QUANTITIES, {"input": {"name": "available", "reason": "because", "quantities": [
             {"inventoryItemId": "gid://shopify/InventoryItem/1", "locationId": level["locationId"], "quantity": 1,
-             "compareQuantity": 0}]}}, payload="inventorySetQuantities")
+             "changeFromQuantity": 0}]}, "key": str(uuid.uuid4())}, payload="inventorySetQuantities")
     codes = [e["code"] for e in unknown.value.user_errors]
     assert codes == ["INVALID_REASON", "INVALID_INVENTORY_ITEM"]
+
+
+def test_inventory_set_quantities_needs_an_idempotency_key_and_answers_a_retry_as_the_first_call(shop, client):
+    level = httpx.get(f"{shop}/_sandbox/inventory").json()["levels"][1]
+    where = (level["inventoryItemId"], level["locationId"])
+    change = {"name": "available", "reason": "correction", "quantities": [
+        {"inventoryItemId": level["inventoryItemId"], "locationId": level["locationId"], "quantity": 11,
+         "changeFromQuantity": level["available"]}]}
+
+    # Without the directive: refused before anything runs, as Shopify refuses it since 2026-04.
+    answer = _raw(shop, SET_QUANTITIES_WITHOUT_KEY, {"input": change}).json()
+    assert answer["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+    assert answer["errors"][0]["message"] == ("The @idempotent directive is required for this mutation but was "
+                                              "not provided.")
+    with pytest.raises(PermanentError, match="BAD_REQUEST: The @idempotent directive is required"):
+        client.mutate(SET_QUANTITIES_WITHOUT_KEY, {"input": change}, payload="inventorySetQuantities")
+    assert _levels(shop)[where] == level["available"]
+
+    key = str(uuid.uuid4())
+    first = client.mutate(SET_QUANTITIES, {"input": change, "key": key}, payload="inventorySetQuantities")
+    assert _levels(shop)[where] == 11
+    # The shop changes the level; the same request again (a retry after a lost answer) is answered as the first
+    # call was and applies nothing: not a second change, not a stale change-from.
+    httpx.post(f"{shop}/_sandbox/inventory", json={
+        "inventoryItemId": level["inventoryItemId"], "locationId": level["locationId"], "available": 5})
+    again = client.mutate(SET_QUANTITIES, {"input": change, "key": key}, payload="inventorySetQuantities")
+    assert again == first
+    assert _levels(shop)[where] == 5
+    # The key with other input is refused, and nothing is applied.
+    other = {**change, "quantities": [{**change["quantities"][0], "quantity": 12, "changeFromQuantity": 5}]}
+    with pytest.raises(ErpRejected) as mismatch:
+        client.mutate(SET_QUANTITIES, {"input": other, "key": key}, payload="inventorySetQuantities")
+    assert mismatch.value.code == "IDEMPOTENCY_KEY_PARAMETER_MISMATCH"
+    assert _levels(shop)[where] == 5
+    # A new key is a new call.
+    client.mutate(SET_QUANTITIES, {"input": other, "key": str(uuid.uuid4())}, payload="inventorySetQuantities")
+    assert _levels(shop)[where] == 12
+
+
+def test_a_retired_version_falls_forward_and_the_client_refuses_the_other_schema(shop):
+    query = "{ shop { name } }"
+    served = httpx.post(f"{shop}{GRAPHQL}", json={"query": query}, headers={"X-Shopify-Access-Token": TOKEN})
+    assert served.status_code == 200 and served.headers["x-shopify-api-version"] == "2026-10"
+    # 2025-01 is past support: Shopify answers it with the oldest supported version, the header says which.
+    old = httpx.post(f"{shop}/admin/api/2025-01/graphql.json", json={"query": query},
+                     headers={"X-Shopify-Access-Token": TOKEN})
+    assert old.status_code == 200 and old.headers["x-shopify-api-version"] == "2026-10"
+    with ShopifyGraphQL(shop, SecretStr(TOKEN), api_version="2025-01") as pinned, \
+            pytest.raises(ConfigError, match="answered with Admin API version 2026-10, not the 2025-01"):
+        pinned.query(query)
+    # Not a quarter's name, or newer than the sandbox serves: no schema answers it.
+    for version in ("2025-02", "unstable", "2027-01"):
+        assert httpx.post(f"{shop}/admin/api/{version}/graphql.json", json={"query": query},
+                          headers={"X-Shopify-Access-Token": TOKEN}).status_code == 404
 
 
 def test_product_variants_bulk_update_sets_prices(shop, client):
@@ -256,9 +334,10 @@ def test_a_burst_over_the_bucket_is_paced_to_zero_throttles_and_spends_most_of_t
                 for n in range(index, calls, threads):
                     level = levels[n % len(levels)]
                     paced.mutate(SET_QUANTITIES, {"input": {
-                        "name": "available", "reason": "correction", "ignoreCompareQuantity": True,
+                        "name": "available", "reason": "correction",
                         "quantities": [{"inventoryItemId": level["inventoryItemId"],
-                                        "locationId": level["locationId"], "quantity": n}]}},
+                                        "locationId": level["locationId"], "quantity": n,
+                                        "changeFromQuantity": None}]}, "key": str(uuid.uuid4())},
                         payload="inventorySetQuantities")
             except BaseException as exc:  # noqa: BLE001 - handed to the test thread
                 errors.append(exc)
@@ -278,24 +357,26 @@ def test_a_burst_over_the_bucket_is_paced_to_zero_throttles_and_spends_most_of_t
     budget = bucket + rate * elapsed
     assert counts["pointsSpent"] / budget > 0.75, (counts, elapsed)
 
-    # The same burst unpaced is throttled: the pacing, not the sandbox, kept the count at zero.
+    # The same burst unpaced is throttled: the pacing, not the sandbox, kept the count at zero. (A slow restore, so
+    # that a loaded machine's slow requests do not pace the burst by themselves.)
+    httpx.post(f"{shop}/_sandbox/graphql/throttle", json={"restoreRate": 10, "currentlyAvailable": bucket})
     for n in range(20):
-        _raw(shop, SET_QUANTITIES, {"input": {"name": "available", "reason": "correction",
-                                              "ignoreCompareQuantity": True, "quantities": [
-                                                  {"inventoryItemId": levels[0]["inventoryItemId"],
-                                                   "locationId": levels[0]["locationId"], "quantity": n}]}})
+        _raw(shop, SET_QUANTITIES, {"input": {"name": "available", "reason": "correction", "quantities": [
+            {"inventoryItemId": levels[0]["inventoryItemId"], "locationId": levels[0]["locationId"], "quantity": n,
+             "changeFromQuantity": None}]}, "key": str(uuid.uuid4())})
     assert httpx.get(f"{shop}/_sandbox/graphql/throttle").json()["throttled"] > 0
 
 
 def test_a_throttled_answer_is_waited_out_and_retried_then_reported_as_transient(shop):
-    # An empty bucket the client has not seen yet (another process of ours spent it): THROTTLED on the first call.
-    httpx.post(f"{shop}/_sandbox/graphql/throttle", json={
-        "maximumAvailable": 100, "restoreRate": 40, "currentlyAvailable": 0, "resetCounts": True})
     variant = httpx.get(f"{shop}/_sandbox/variants").json()["variants"][0]
     prices = {"productId": variant["productId"], "variants": [{"id": variant["id"], "price": "9.99"}]}
+    # An empty bucket the client has not seen yet (another process of ours spent it): THROTTLED on the first call.
+    # (Restored slowly, so that the call still finds it short on a loaded machine.)
+    httpx.post(f"{shop}/_sandbox/graphql/throttle", json={
+        "maximumAvailable": 100, "restoreRate": 4, "currentlyAvailable": 0, "resetCounts": True})
     with ShopifyGraphQL(shop, SecretStr(TOKEN)) as graphql:
         graphql.mutate(BULK_PRICES, prices, payload="productVariantsBulkUpdate")
-        assert graphql.throttled == 1 and graphql.waited_seconds >= 10 / 40
+        assert graphql.throttled == 1 and graphql.waited_seconds >= 10 / 4 / 2
     httpx.post(f"{shop}/_sandbox/graphql/throttle", json={"currentlyAvailable": 0, "restoreRate": 1})
     with ShopifyGraphQL(shop, SecretStr(TOKEN), max_attempts=1) as impatient:
         with pytest.raises(TransientError, match="THROTTLED") as caught:

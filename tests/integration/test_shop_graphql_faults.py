@@ -17,7 +17,7 @@ from tests.sandbox_procs import start_shop_sandbox
 TOKEN = "shpat_faults"
 ORDER_ID = 6_600_000_001
 SHOP_QUERY = {"query": "{ shop { name } }"}
-GRAPHQL = "/admin/api/2025-01/graphql.json"
+GRAPHQL = "/admin/api/2026-10/graphql.json"
 
 
 @pytest.fixture(scope="module")

@@ -120,7 +120,7 @@ def test_phase_one_arrives_signed_with_shopifys_headers_and_in_order(shop, recei
         assert request.path == "/webhooks/shopify"
         assert all(name in request.headers for name in SHOPIFY_HEADERS)
         assert request.headers["content-type"] == "application/json"
-        assert request.headers["x-shopify-api-version"] == "2025-01"
+        assert request.headers["x-shopify-api-version"] == "2026-10"
         assert request.headers["x-shopify-shop-domain"] == "erpsync-demo.myshopify.com"
         assert verify_shopify(SECRET, request.body, request.headers["x-shopify-hmac-sha256"])
         assert json.loads(request.body)["updated_at"]
@@ -168,14 +168,14 @@ def test_phase_two_delivers_an_older_version_and_a_late_retry(shop, receiver):
 def test_admin_api_pages_the_newest_version_of_each_sent_order(shop):
     auth = {"X-Shopify-Access-Token": TOKEN}
     with httpx.Client(base_url=shop) as client:
-        before = client.get("/admin/api/2025-01/orders.json", params={"status": "any"}, headers=auth)
+        before = client.get("/admin/api/2026-10/orders.json", params={"status": "any"}, headers=auth)
         assert before.status_code == 200 and before.json() == {"orders": []}
         _send(client, 1)
         _send(client, 2)
         expected = {o["order_id"]: o for o in client.get("/_sandbox/scenario").json()["orders"]}
 
         seen = []
-        url: str | None = "/admin/api/2025-01/orders.json?status=any&limit=7"
+        url: str | None = "/admin/api/2026-10/orders.json?status=any&limit=7"
         pages = 0
         while url:
             response = client.get(url, headers=auth)
@@ -194,7 +194,7 @@ def test_admin_api_pages_the_newest_version_of_each_sent_order(shop):
             ]
 
         # Back one page from the second.
-        first = client.get("/admin/api/2025-01/orders.json?limit=7", headers=auth)
+        first = client.get("/admin/api/2026-10/orders.json?limit=7", headers=auth)
         second = client.get(first.links["next"]["url"], headers=auth)
         back = client.get(second.links["previous"]["url"], headers=auth)
         assert back.json() == first.json()
@@ -202,21 +202,21 @@ def test_admin_api_pages_the_newest_version_of_each_sent_order(shop):
 
         newest = max(datetime.fromisoformat(o["updated_at"]) for o in seen)
         recent = client.get(
-            "/admin/api/2025-01/orders.json", params={"updated_at_min": newest.isoformat(), "limit": 250}, headers=auth
+            "/admin/api/2026-10/orders.json", params={"updated_at_min": newest.isoformat(), "limit": 250}, headers=auth
         )
         assert [o["id"] for o in recent.json()["orders"]] == [
             o["id"] for o in seen if datetime.fromisoformat(o["updated_at"]) >= newest
         ]
-        assert client.get("/admin/api/2025-01/orders/count.json", headers=auth).json() == {"count": 50}
-        one = client.get(f"/admin/api/2025-01/orders/{seen[0]['id']}.json", params={"fields": "id,name"}, headers=auth)
+        assert client.get("/admin/api/2026-10/orders/count.json", headers=auth).json() == {"count": 50}
+        one = client.get(f"/admin/api/2026-10/orders/{seen[0]['id']}.json", params={"fields": "id,name"}, headers=auth)
         assert one.json() == {"order": {"id": seen[0]["id"], "name": seen[0]["name"]}}
-        assert client.get("/admin/api/2025-01/orders/1.json", headers=auth).status_code == 404
+        assert client.get("/admin/api/2026-10/orders/1.json", headers=auth).status_code == 404
 
 
 @pytest.mark.parametrize("headers", [{}, {"X-Shopify-Access-Token": "shpat_wrong"}])
 def test_admin_api_refuses_a_missing_or_wrong_token(shop, headers):
     with httpx.Client(base_url=shop) as client:
-        for path in ("/admin/api/2025-01/orders.json", "/admin/api/2025-01/orders/count.json"):
+        for path in ("/admin/api/2026-10/orders.json", "/admin/api/2026-10/orders/count.json"):
             response = client.get(path, headers=headers)
             assert response.status_code == 401
             assert "Invalid API key or access token" in response.json()["errors"]
@@ -226,14 +226,14 @@ def test_admin_api_rejects_bad_paging(shop):
     auth = {"X-Shopify-Access-Token": TOKEN}
     with httpx.Client(base_url=shop, headers=auth) as client:
         _send(client, 1)
-        assert client.get("/admin/api/2025-01/orders.json?limit=251").status_code == 400
-        assert client.get("/admin/api/2025-01/orders.json?limit=0").status_code == 400
-        assert client.get("/admin/api/2025-01/orders.json?updated_at_min=yesterday").json() == {
+        assert client.get("/admin/api/2026-10/orders.json?limit=251").status_code == 400
+        assert client.get("/admin/api/2026-10/orders.json?limit=0").status_code == 400
+        assert client.get("/admin/api/2026-10/orders.json?updated_at_min=yesterday").json() == {
             "errors": {"updated_at_min": ["not an ISO 8601 timestamp"]}
         }
-        next_url = client.get("/admin/api/2025-01/orders.json?limit=5").links["next"]["url"]
+        next_url = client.get("/admin/api/2026-10/orders.json?limit=5").links["next"]["url"]
         assert client.get(next_url + "&status=any").status_code == 400
-        assert client.get("/admin/api/2025-01/orders.json?page_info=not-a-cursor").status_code == 400
+        assert client.get("/admin/api/2026-10/orders.json?page_info=not-a-cursor").status_code == 400
 
 
 def test_scenario_view_holds_no_secret(shop):

@@ -170,7 +170,7 @@ def test_every_delivery_is_signed_with_shopifys_header_set(scenario):
     for delivery in scenario.deliveries:
         headers = sign(delivery, SECRET, shop_domain="erpsync-demo.myshopify.com")
         assert SHOPIFY_HEADERS <= set(headers)
-        assert headers["X-Shopify-API-Version"] == API_VERSION == "2025-01"
+        assert headers["X-Shopify-API-Version"] == API_VERSION == "2026-10"
         assert headers["X-Shopify-Topic"] == delivery.topic
         assert headers["X-Shopify-Shop-Domain"] == "erpsync-demo.myshopify.com"
         assert verify_shopify(SECRET, delivery.body, headers["X-Shopify-Hmac-Sha256"])

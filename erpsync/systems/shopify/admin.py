@@ -14,7 +14,11 @@ from pydantic import SecretStr
 
 from erpsync.errors import ConfigError, PermanentError, TransientError
 
-API_VERSION = "2025-01"
+# The newest stable Admin API version. Shopify supports a stable version at least 12 months, then answers a request
+# for it with the oldest version still supported ("falls forward", https://shopify.dev/docs/api/usage/versioning):
+# check_api_version turns that silent change of schema into an error naming both versions.
+API_VERSION = "2026-10"
+VERSION_HEADER = "X-Shopify-API-Version"
 MAX_PAGE_SIZE = 250
 SHOP_URL_ENV = "ERPSYNC_SHOPIFY_SHOP_URL"
 ACCESS_TOKEN_ENV = "ERPSYNC_SHOPIFY_ACCESS_TOKEN"
@@ -56,6 +60,15 @@ def parse_retry_after(value: str | None) -> float | None:
     except ValueError:
         return None
     return max(seconds, 0.0)
+
+
+def check_api_version(response: httpx.Response, wanted: str) -> None:
+    """ConfigError when the shop answered with another API version than the one asked for (the asked one is past
+    support, and the answer follows a schema erpsync was not written for); an answer without the header passes."""
+    served = response.headers.get(VERSION_HEADER)
+    if served and served != wanted:
+        raise ConfigError(f"shopify: the shop answered with Admin API version {served}, not the {wanted} erpsync "
+                          f"speaks; {wanted} is past Shopify's support: upgrade erpsync")
 
 
 def shop_from_env(environ: Mapping[str, str]) -> tuple[str, SecretStr]:
@@ -186,6 +199,7 @@ class ShopifyAdminClient:
                 continue
             self.calls += 1
             self._call_limit = parse_call_limit(response.headers.get(CALL_LIMIT_HEADER))
+            check_api_version(response, self.api_version)
             if response.status_code == 200:
                 return response
             if response.status_code == 429 or response.status_code >= 500:

@@ -27,7 +27,7 @@ RUN = """mutation RunBulk($query: String!) {
 POLL = """query BulkStatus($id: ID!) {
   node(id: $id) { ... on BulkOperation { id status errorCode objectCount rootObjectCount url partialDataUrl } }
 }"""
-# Shopify's BulkOperationStatus values (https://shopify.dev/docs/api/admin-graphql/2025-01/enums/BulkOperationStatus)
+# Shopify's BulkOperationStatus values (https://shopify.dev/docs/api/admin-graphql/2026-10/enums/BulkOperationStatus)
 # that end an operation, compared in lower case as the writer compares FulfillmentStatus: Shopify's enum values,
 # not the run states the core's tests keep out of erpsync/.
 DONE = "completed"

@@ -24,9 +24,8 @@ import httpx
 from pydantic import SecretStr
 
 from erpsync.errors import ConfigError, ErpRejected, PermanentError, TransientError
-from erpsync.systems.shopify.admin import ACCESS_TOKEN_ENV, SHOP_URL_ENV, shop_from_env
+from erpsync.systems.shopify.admin import ACCESS_TOKEN_ENV, API_VERSION, SHOP_URL_ENV, check_api_version, shop_from_env
 
-API_VERSION = "2025-01"
 # Shopify refuses a single query over 1,000 requested points (MAX_COST_EXCEEDED) whatever the bucket holds.
 MAX_QUERY_COST = 1000
 # A mutation costs 10 points: the estimate for one not seen yet. A query not seen yet is sent on what we know.
@@ -70,6 +69,7 @@ class ShopifyGraphQL:
             raise ConfigError(f"{SHOP_URL_ENV}: must be an http(s) URL")
         if max_attempts < 1:
             raise ConfigError("max_attempts: must be at least 1")
+        self.api_version = api_version
         self.path = f"/admin/api/{api_version}/graphql.json"
         self.max_attempts = max_attempts
         self._sleep = sleep
@@ -144,6 +144,7 @@ class ShopifyGraphQL:
             self._release(cost, answer, document)
             if response.status_code in (401, 403):
                 raise ConfigError(f"{ACCESS_TOKEN_ENV}: refused by the shop (HTTP {response.status_code})")
+            check_api_version(response, self.api_version)
             throttled = response.status_code == 429 or _error_code(answer) == "THROTTLED"
             if throttled or response.status_code >= 500:
                 retry_after = self._throttle_delay(answer) if throttled else _backoff(attempt)

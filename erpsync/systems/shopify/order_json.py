@@ -1,8 +1,8 @@
 """A GraphQL Admin API ``Order`` node as the order JSON of Shopify's webhooks (the REST resource's shape), which the
 order mapping, the money rules and a reconciliation repair's inbox event all read.
 
-Each REST field comes from the GraphQL field Shopify pairs it with (https://shopify.dev/docs/api/admin-graphql/2025-01/objects/Order,
-https://shopify.dev/docs/api/admin-graphql/2025-01/objects/LineItem, https://shopify.dev/docs/api/admin-graphql/2025-01/objects/MoneyBag):
+Each REST field comes from the GraphQL field Shopify pairs it with (https://shopify.dev/docs/api/admin-graphql/2026-10/objects/Order,
+https://shopify.dev/docs/api/admin-graphql/2026-10/objects/LineItem, https://shopify.dev/docs/api/admin-graphql/2026-10/objects/MoneyBag):
 ``*_set`` from a ``MoneyBag`` (``shop_money``/``presentment_money`` from ``shopMoney``/``presentmentMoney``), the plain
 amount from its ``shopMoney``; ids from the global ids' numbers; timestamps, UTC in GraphQL, written in the shop's
 time zone (``Shop.ianaTimezone``) as the webhooks write them, so the order's date is the shop's calendar date.

@@ -1,11 +1,11 @@
 """Reconciliation's reader of a Shopify shop's orders through the GraphQL Admin API (a ``ShopOrderReader``).
 
 The REST Admin API is legacy since October 2024 (https://shopify.dev/docs/apps/build/graphql/migrate); this reads the
-same orders through ``orders(first:, after:, query:, sortKey:)`` (https://shopify.dev/docs/api/admin-graphql/2025-01/queries/orders,
+same orders through ``orders(first:, after:, query:, sortKey:)`` (https://shopify.dev/docs/api/admin-graphql/2026-10/queries/orders,
 search syntax https://shopify.dev/docs/api/usage/search-syntax) and hands each one on in the webhooks' JSON shape
 (order_json.py), so the order mapping compares and repairs it exactly as it syncs a webhook.
 
-Two ways to read a window, chosen by ``ordersCount`` (https://shopify.dev/docs/api/admin-graphql/2025-01/queries/ordersCount):
+Two ways to read a window, chosen by ``ordersCount`` (https://shopify.dev/docs/api/admin-graphql/2026-10/queries/ordersCount):
 - up to ``bulk_threshold`` orders, page by page: each page is one query whose requested cost stays under the
   1,000 points a single query may ask for, paced by the client's cost budget; an order with more lines than a page
   holds has the rest read by ``node(id:)`` pages of its lines;

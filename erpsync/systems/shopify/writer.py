@@ -16,10 +16,14 @@ bodies a mapping builds for them:
                  (see ``_made_before``), so a crash between Shopify's answer and the ledger's commit cannot fulfil
                  twice.
 ``inventoryLevel`` ``{sku, location: <Location gid>, available}``: ``inventorySetQuantities`` of ``available``
-                 with ``compareQuantity``, the quantity erpsync set last (the ledger's id of the level carries
+                 with ``changeFromQuantity``, the quantity erpsync set last (the ledger's id of the level carries
                  it, ``<item gid>|<location gid>|<quantity>``) or, the first time, the one read now; an unchanged
-                 quantity is not sent, and a compare that fails is an ErpRejected naming the location and both
-                 quantities: a change made in the shop since is never overwritten blindly.
+                 quantity is not sent, and a stale one (``CHANGE_FROM_QUANTITY_STALE``) is a ConflictingChange
+                 naming the location and both quantities: a change made in the shop since is never overwritten
+                 blindly. Under ``@idempotent(key:)``, required since 2026-04, with a key derived from the event
+                 the write is for (write_context.py), the item, the location and both quantities: the event's
+                 write retried after a lost answer is the same request to Shopify, answered as the first was,
+                 instead of a stale one read as a conflict (see ``inventory_request_key``).
 ``productVariant`` ``{sku, price, compareAtPrice}``: the variant found by SKU (``find_id``), its prices through
                  ``productVariantsBulkUpdate`` when they differ. Its id carries the prices erpsync left
                  (``<variant gid>|<price>|<compare at>``): a price changed in the shop since, which this write would
@@ -33,12 +37,14 @@ had set the shop's current values: the pipeline writes again with it when the fi
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from erpsync.errors import ConfigError, ConflictingChange, ErpRejected, MappingError
+from erpsync.errors import ConfigError, ConflictingChange, ErpRejected, MappingError, TransientError
 from erpsync.systems.shopify.graphql import ShopifyGraphQL
+from erpsync.write_context import current_write
 
 NATURAL_KEYS = {"productVariant": frozenset({"sku"})}
 
@@ -86,10 +92,17 @@ LEVEL = """
 query Level($item: ID!, $location: ID!) {
   inventoryItem(id: $item) { id inventoryLevel(locationId: $location) { quantities(names: ["available"]) { quantity } } }
 }"""
+# https://shopify.dev/docs/api/admin-graphql/2026-10/mutations/inventorySetQuantities: since 2026-04 each quantity
+# carries changeFromQuantity (compareQuantity and ignoreCompareQuantity are gone) and the call the @idempotent
+# directive (https://shopify.dev/changelog/concurrency-protection-features).
 SET_QUANTITIES = """
-mutation Stock($input: InventorySetQuantitiesInput!) {
-  inventorySetQuantities(input: $input) { inventoryAdjustmentGroup { id } userErrors { code field message } }
+mutation Stock($input: InventorySetQuantitiesInput!, $idempotencyKey: String!) {
+  inventorySetQuantities(input: $input) @idempotent(key: $idempotencyKey) {
+    inventoryAdjustmentGroup { id } userErrors { code field message }
+  }
 }"""
+# Names the keys erpsync derives (uuid5), apart from any other namespace.
+REQUEST_KEY_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "erpsync:shopify:inventorySetQuantities")
 BULK_PRICES = """
 mutation Prices($productId: ID!, $variants: [ProductVariantsBulkInput!]!) {
   productVariantsBulkUpdate(productId: $productId, variants: $variants) {
@@ -156,7 +169,7 @@ class ShopifyWriter:
 
     def delete(self, record_type: str, internal_id: str) -> bool:
         """Cancel a fulfillment erpsync made (``fulfillmentCancel``, https://shopify.dev/docs/api/admin-graphql/
-        2025-01/mutations/fulfillmentCancel: status CANCELLED, its items open to fulfil again); False when it is
+        2026-10/mutations/fulfillmentCancel: status CANCELLED, its items open to fulfil again); False when it is
         gone or cancelled already, so a retry after a crash between the cancel and the ledger's commit is no error.
         Nothing else is deleted in the shop."""
         if record_type != "fulfillment":
@@ -223,13 +236,20 @@ class ShopifyWriter:
             compare = self._available(item, location, sku)
         if compare == target:
             return f"{item}|{location}|{target}"  # unchanged: nothing is sent
-        change = {"inventoryItemId": item, "locationId": location, "quantity": target, "compareQuantity": compare}
+        change = {"inventoryItemId": item, "locationId": location, "quantity": target, "changeFromQuantity": compare}
         try:
             self.graphql.mutate(SET_QUANTITIES, {"input": {"name": "available", "reason": "correction",
-                                                           "quantities": [change]}},
+                                                           "quantities": [change]},
+                                                 "idempotencyKey": inventory_request_key(item, location, compare,
+                                                                                         target)},
                                 payload="inventorySetQuantities")
         except ErpRejected as exc:
-            if exc.code != "COMPARE_QUANTITY_STALE":
+            if exc.code == "IDEMPOTENCY_CONCURRENT_REQUEST":
+                # The first call with this key is still running in the shop: its answer is waited for by asking
+                # again later with the same key (https://shopify.dev/docs/api/usage/implementing-idempotency).
+                raise TransientError(f"location {location}: the shop is still running this inventory change; "
+                                     f"asked again later") from None
+            if exc.code != "CHANGE_FROM_QUANTITY_STALE":
                 raise
             now = self._available(item, location, "")
             raise ConflictingChange(exc.status, exc.code, (
@@ -292,6 +312,24 @@ class ShopifyWriter:
 
 
 # -- helpers --
+
+def inventory_request_key(item: str, location: str, change_from: int, quantity: int) -> str:
+    """The idempotency key of one ``inventorySetQuantities`` call: a UUID (as Shopify recommends) derived from the
+    event the write is for, the level and both quantities — no customer data.
+
+    Shopify answers a key it has seen in the last 24 hours with the first call's answer, running nothing, and
+    refuses it with other input (https://shopify.dev/docs/api/usage/implementing-idempotency). So the event's
+    write retried after a lost answer (same ledger state, so the same change-from quantity) is recognised and
+    answered as applied; another event's write, even of the same quantities, has a key of its own and runs; and
+    the same event writing again over a change settled by ownership (another change-from quantity) is a new call,
+    not a reused key. Outside the pipeline (no event) every call has a fresh key, kept across the client's own
+    retries of it."""
+    identity = current_write()
+    if identity is None:
+        return str(uuid.uuid4())
+    return str(uuid.uuid5(REQUEST_KEY_NAMESPACE, "|".join((identity, item, location, str(change_from),
+                                                            str(quantity)))))
+
 
 def _gid(kind: str, value: Any, field: str) -> str:
     """``gid://shopify/<kind>/<n>`` from a gid or a plain id."""

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from erpsync_dev.sandboxes.shopify.api_versions import ApiVersionMiddleware
 from erpsync_dev.sandboxes.shopify.graphql_api import graphql_routes
 from erpsync_dev.sandboxes.shopify.graphql_faults import GraphQLFaultsMiddleware
 from erpsync_dev.sandboxes.shopify.graphql_store import ShopState
@@ -353,7 +354,8 @@ def create_app(
             Route("/admin/api/{version}/orders/{order_id:int}.json", get_order),
             *graphql_routes(shop.orders, authorized, state, lambda: _error(401, _INVALID_TOKEN)),
         ],
-        # Server errors and lost answers of the GraphQL API on demand (POST /_sandbox/graphql/faults), for chaos.
-        middleware=[Middleware(GraphQLFaultsMiddleware)],
+        # The API version a request names, answered as Shopify answers it (api_versions.py); server errors and lost
+        # answers of the GraphQL API on demand (POST /_sandbox/graphql/faults), for chaos.
+        middleware=[Middleware(ApiVersionMiddleware), Middleware(GraphQLFaultsMiddleware)],
     )
 

@@ -2,7 +2,7 @@
 its catalogue, stock and fulfillments, throttled by calculated query cost; and the ``/_sandbox/...`` endpoints
 that show what was written and set the cost bucket for a test.
 
-Request and answer shapes follow https://shopify.dev/docs/api/admin-graphql/2025-01 and
+Request and answer shapes follow https://shopify.dev/docs/api/admin-graphql/2026-10 and
 https://shopify.dev/docs/apps/build/apis/graphql-admin/rate-limits: every answer carries ``extensions.cost``
 (requested and actual cost, ``throttleStatus``); a call the bucket cannot pay for is answered
 ``{"errors": [{"message": "Throttled", "extensions": {"code": "THROTTLED"}}]}`` without running; mutations
@@ -35,6 +35,7 @@ from starlette.routing import Route
 
 from erpsync_dev.sandboxes.shopify import graphql_orders
 from erpsync_dev.sandboxes.shopify.graphql_bulk import BulkOperations
+from erpsync_dev.sandboxes.shopify.graphql_idempotency import idempotency_key
 from erpsync_dev.sandboxes.shopify.graphql_schema import (
     MAX_INPUT_ARRAY,
     MAX_QUERY_COST,
@@ -269,7 +270,7 @@ class AdminGraphQL:
                 "variant": lambda info: self.variant_node(line.get("variant_id"))}
 
     def refund_node(self, order: dict[str, Any], refund: dict[str, Any], n: int) -> dict[str, Any]:
-        """https://shopify.dev/docs/api/admin-graphql/2025-01/objects/Refund: the lines it took back and its
+        """https://shopify.dev/docs/api/admin-graphql/2026-10/objects/Refund: the lines it took back and its
         transactions (the money it returned)."""
         return {
             "id": gid("Refund", refund.get("id") or n + 1), "createdAt": utc(refund.get("created_at")),
@@ -283,7 +284,7 @@ class AdminGraphQL:
         }
 
     def node(self, value: Any) -> dict[str, Any] | None:
-        """https://shopify.dev/docs/api/admin-graphql/2025-01/queries/node: an order or a bulk operation by its id."""
+        """https://shopify.dev/docs/api/admin-graphql/2026-10/queries/node: an order or a bulk operation by its id."""
         if not isinstance(value, str):
             return None
         if value.startswith("gid://shopify/Order/"):
@@ -408,7 +409,7 @@ class AdminGraphQL:
             return self.fulfillment_order_node(fo, found) if fo and found else None
 
         def orders_count(info: Any, query: str | None = None, limit: int | None = 10000) -> dict[str, Any]:
-            """https://shopify.dev/docs/api/admin-graphql/2025-01/queries/ordersCount: at most ``limit``, and
+            """https://shopify.dev/docs/api/admin-graphql/2026-10/queries/ordersCount: at most ``limit``, and
             ``AT_LEAST`` when the limit was reached."""
             terms, warnings = parse_search(query or "")
             if warnings:
@@ -427,14 +428,14 @@ class AdminGraphQL:
             "ordersCount": orders_count,
             "shop": {"id": "gid://shopify/Shop/1", "name": graphql_orders.SHOP_NAME,
                      "ianaTimezone": graphql_orders.SHOP_TIMEZONE, "currencyCode": "USD"},
-            # https://shopify.dev/docs/api/admin-graphql/2025-01/queries/nodes: a null for an id that names nothing.
+            # https://shopify.dev/docs/api/admin-graphql/2026-10/queries/nodes: a null for an id that names nothing.
             "node": lambda info, id: self.node(id),
             "nodes": lambda info, ids: [self.node(i) for i in ids],
             "currentBulkOperation": current_bulk,
             "bulkOperationRunQuery": lambda info, query: self.bulk.run_query(query, self.base_url),
             "order": order,
             "fulfillmentOrder": fulfillment_order,
-            # https://shopify.dev/docs/api/admin-graphql/2025-01/queries/fulfillment
+            # https://shopify.dev/docs/api/admin-graphql/2026-10/queries/fulfillment
             "fulfillment": lambda info, id: self._fulfillment_by_gid(id),
             "productVariant": lambda info, id: self.variant_node(parse_gid(id, "ProductVariant")),
             "productVariants": self.product_variants,
@@ -451,7 +452,7 @@ class AdminGraphQL:
         }
 
     def product_variants(self, info: Any, query: str | None = None, **args: Any) -> dict[str, Any]:
-        """https://shopify.dev/docs/api/admin-graphql/2025-01/queries/productVariants: the variants, with the
+        """https://shopify.dev/docs/api/admin-graphql/2026-10/queries/productVariants: the variants, with the
         search syntax's ``sku:`` term (exact, quotes optional); other terms are ignored here."""
         wanted = None
         for token in (query or "").split():
@@ -465,7 +466,7 @@ class AdminGraphQL:
 
     def fulfillment_tracking_info_update(self, info: Any, fulfillmentId: str, trackingInfoInput: dict[str, Any],
                                          notifyCustomer: bool | None = None) -> dict[str, Any]:
-        """https://shopify.dev/docs/api/admin-graphql/2025-01/mutations/fulfillmentTrackingInfoUpdate: the
+        """https://shopify.dev/docs/api/admin-graphql/2026-10/mutations/fulfillmentTrackingInfoUpdate: the
         fulfillment's tracking replaced by the input (company, numbers, URLs)."""
         number = _maybe_gid(fulfillmentId, "Fulfillment")
         fulfillment = self.state.fulfillments.get(number) if number else None
@@ -492,7 +493,7 @@ class AdminGraphQL:
         return self.fulfillment_node(fulfillment, order) if fulfillment and order else None
 
     def fulfillment_cancel(self, info: Any, id: str) -> dict[str, Any]:
-        """https://shopify.dev/docs/api/admin-graphql/2025-01/mutations/fulfillmentCancel: the fulfillment's status
+        """https://shopify.dev/docs/api/admin-graphql/2026-10/mutations/fulfillmentCancel: the fulfillment's status
         becomes CANCELLED and its effect on the fulfillment orders is reversed, so its items can be fulfilled again.
         Shopify closes a fully fulfilled fulfillment order and opens a new one for the cancelled items; here the
         quantities go back to the lines they were taken from, which leaves the same quantities to fulfil. An
@@ -515,7 +516,7 @@ class AdminGraphQL:
         return {"fulfillment": self.fulfillment_node(fulfillment, order) if order else None, "userErrors": []}
 
     def fulfillment_create(self, info: Any, fulfillment: dict[str, Any], message: str | None = None) -> dict:
-        """https://shopify.dev/docs/api/admin-graphql/2025-01/mutations/fulfillmentCreate: fulfill some or all
+        """https://shopify.dev/docs/api/admin-graphql/2026-10/mutations/fulfillmentCreate: fulfill some or all
         lines of one order's fulfillment orders, with tracking; nothing is written when any part is refused."""
         errors: list[dict[str, Any]] = []
         groups = fulfillment.get("lineItemsByFulfillmentOrder") or []
@@ -582,8 +583,26 @@ class AdminGraphQL:
         return {"fulfillment": self.fulfillment_node(made, order), "userErrors": []}
 
     def inventory_set_quantities(self, info: Any, input: dict[str, Any]) -> dict[str, Any]:
-        """https://shopify.dev/docs/api/admin-graphql/2025-01/mutations/inventorySetQuantities: absolute
-        quantities with compare-and-set; a stale ``compareQuantity`` refuses the whole call."""
+        """https://shopify.dev/docs/api/admin-graphql/2026-10/mutations/inventorySetQuantities: absolute
+        quantities with compare-and-swap; a ``changeFromQuantity`` that is not the quantity held refuses the whole
+        call (``CHANGE_FROM_QUANTITY_STALE``); null opts a quantity out of the check, leaving it out is an error.
+        Only under ``@idempotent(key:)``: a retry with the key is answered as the first call was
+        (graphql_idempotency.py)."""
+        key = idempotency_key(info)
+        for n, quantity in enumerate(input["quantities"]):
+            if "changeFromQuantity" not in quantity:
+                # As a live store words it for the input types that require the field since 2026-04
+                # (https://shopify.dev/changelog/making-changefromquantity-field-required: "calling these mutations
+                # without passing in null or passing in the current actual quantity will result in an error").
+                raise GraphQLError("InventoryQuantityInput must include the following argument: changeFromQuantity",
+                                   extensions={"code": "INVALID_FIELD_ARGUMENTS",
+                                               "field": ["input", "quantities", str(n), "changeFromQuantity"]})
+        return self.state.idempotency.run(
+            "inventorySetQuantities", key, {"input": input}, lambda: self._set_quantities(input),
+            lambda message: {"inventoryAdjustmentGroup": None, "userErrors": [
+                {"code": "IDEMPOTENCY_KEY_PARAMETER_MISMATCH", "field": None, "message": message}]})
+
+    def _set_quantities(self, input: dict[str, Any]) -> dict[str, Any]:
         state = self.state
         errors: list[dict[str, Any]] = []
 
@@ -624,15 +643,10 @@ class AdminGraphQL:
             elif value > MAX_INVENTORY_QUANTITY:
                 refuse("INVALID_QUANTITY_TOO_HIGH", [*where, "quantity"],
                        "The total quantity can't be higher than 1,000,000,000.")
-            if not input.get("ignoreCompareQuantity"):
-                compare = quantity.get("compareQuantity")
-                if compare is None:
-                    refuse("COMPARE_QUANTITY_REQUIRED", [*where, "compareQuantity"],
-                           "The compareQuantity argument must be given to each quantity or ignored using "
-                           "ignoreCompareQuantity.")
-                elif name in INVENTORY_NAMES and compare != level[name]:
-                    refuse("COMPARE_QUANTITY_STALE", [*where, "compareQuantity"],
-                           "The compareQuantity value does not match persisted value.")
+            change_from = quantity["changeFromQuantity"]
+            if change_from is not None and name in INVENTORY_NAMES and change_from != level[name]:
+                refuse("CHANGE_FROM_QUANTITY_STALE", [*where, "changeFromQuantity"],
+                       "The changeFromQuantity value does not match persisted value.")
             changes.append((item_id, location_id, value))
         if errors:
             return {"inventoryAdjustmentGroup": None, "userErrors": errors}
@@ -662,7 +676,7 @@ class AdminGraphQL:
 
     def product_variants_bulk_update(self, info: Any, productId: str, variants: list[dict[str, Any]],
                                      allowPartialUpdates: bool = False) -> dict[str, Any]:
-        """https://shopify.dev/docs/api/admin-graphql/2025-01/mutations/productVariantsBulkUpdate: prices of
+        """https://shopify.dev/docs/api/admin-graphql/2026-10/mutations/productVariantsBulkUpdate: prices of
         several variants of one product; without ``allowPartialUpdates`` one refusal keeps every price as it was."""
         product_id = _maybe_gid(productId, "Product")
         product = self.state.products.get(product_id) if product_id else None
@@ -892,12 +906,17 @@ def graphql_routes(orders: Callable[[], list[dict[str, Any]]], authorized: Calla
         state.add_order_lines(orders())
         return JSONResponse({"variants": state.variants_view()})
 
+    async def idempotency(request: Request) -> Response:
+        # For tests: how many keyed calls are kept, and how many retries were answered with a first call's answer.
+        return JSONResponse(state.idempotency.counts())
+
     return [
         Route("/admin/api/{version}/graphql.json", graphql_endpoint, methods=["POST"]),
         Route("/_sandbox/graphql/throttle", throttle, methods=["GET", "POST"]),
         Route("/_sandbox/fulfillments", fulfillments),
         Route("/_sandbox/inventory", inventory, methods=["GET", "POST"]),
         Route("/_sandbox/variants", variants),
+        Route("/_sandbox/graphql/idempotency", idempotency),
         Route("/_sandbox/bulk", bulk_settings, methods=["GET", "POST"]),
         Route("/_sandbox/bulk-results/{token}.jsonl", bulk_result),
     ]

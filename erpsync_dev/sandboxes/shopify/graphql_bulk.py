@@ -2,13 +2,13 @@
 background and leaves its result as a JSONL file; ``currentBulkOperation`` and ``node(id:)`` report its progress.
 
 As https://shopify.dev/docs/api/usage/bulk-operations/queries and
-https://shopify.dev/docs/api/admin-graphql/2025-01/mutations/bulkOperationRunQuery describe it:
+https://shopify.dev/docs/api/admin-graphql/2026-10/mutations/bulkOperationRunQuery describe it:
 - the query must hold at least one connection, at most five, nested at most two levels deep; connections are read
   whole (``first``/``after`` are not needed and page nothing); a refused query is a ``userErrors`` entry with
   code ``INVALID``, and no operation is made;
 - one bulk query runs at a time per shop: another ``bulkOperationRunQuery`` while one is CREATED or RUNNING is
-  refused with code ``OPERATION_IN_PROGRESS`` (https://shopify.dev/docs/api/admin-graphql/2025-01/enums/BulkOperationUserErrorCode);
-- ``BulkOperation`` (https://shopify.dev/docs/api/admin-graphql/2025-01/objects/BulkOperation) goes CREATED →
+  refused with code ``OPERATION_IN_PROGRESS`` (https://shopify.dev/docs/api/admin-graphql/2026-10/enums/BulkOperationUserErrorCode);
+- ``BulkOperation`` (https://shopify.dev/docs/api/admin-graphql/2026-10/objects/BulkOperation) goes CREATED →
   RUNNING → COMPLETED (``url``, ``objectCount``, ``rootObjectCount``, ``fileSize``, the counts as UnsignedInt64
   strings) or FAILED (``errorCode``, ``partialDataUrl``);
 - the file has one JSON object per line: each node of the outer connection, then the nodes of its nested

@@ -2,9 +2,9 @@
 money as ``MoneyBag`` (``shopMoney``/``presentmentMoney``, each ``amount`` and ``currencyCode``), the customer, the
 addresses, the lines' prices, discount allocations, tax lines and duties, the shipping lines and the refunds.
 
-Field names and types follow https://shopify.dev/docs/api/admin-graphql/2025-01/objects/Order,
-https://shopify.dev/docs/api/admin-graphql/2025-01/objects/LineItem, https://shopify.dev/docs/api/admin-graphql/2025-01/objects/MoneyBag
-and https://shopify.dev/docs/api/admin-graphql/2025-01/objects/ShippingLine; the REST field each one stands for is the
+Field names and types follow https://shopify.dev/docs/api/admin-graphql/2026-10/objects/Order,
+https://shopify.dev/docs/api/admin-graphql/2026-10/objects/LineItem, https://shopify.dev/docs/api/admin-graphql/2026-10/objects/MoneyBag
+and https://shopify.dev/docs/api/admin-graphql/2026-10/objects/ShippingLine; the REST field each one stands for is the
 one Shopify's REST→GraphQL migration guide pairs it with (``total_price_set`` → ``totalPriceSet``, ``price_set`` →
 ``originalUnitPriceSet``, ``country_code`` → ``countryCodeV2``, …). Timestamps are UTC in GraphQL; the shop's own
 time zone is ``Shop.ianaTimezone``.

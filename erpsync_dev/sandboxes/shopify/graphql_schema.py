@@ -1,13 +1,18 @@
 """The part of Shopify's GraphQL Admin API schema the shop sandbox serves, the checks that refuse what Shopify
 refuses (in Shopify's error shape), and the calculated query cost.
 
-Types, fields and arguments follow the 2025-01 reference (https://shopify.dev/docs/api/admin-graphql/2025-01):
+Types, fields and arguments follow the 2026-10 reference (https://shopify.dev/docs/api/admin-graphql/2026-10):
 ``Query.orders``, ``Order.fulfillmentOrders``, ``Query.productVariants`` (search by ``sku:``), ``fulfillmentCreate``
 with ``FulfillmentInput``, ``fulfillmentTrackingInfoUpdate``, ``fulfillmentCancel``,
 ``inventorySetQuantities`` with ``InventorySetQuantitiesInput``, ``productVariantsBulkUpdate`` with
 ``ProductVariantsBulkInput``; for reconciliation ``Query.orders`` with the order's money (``MoneyBag``), customer,
 addresses, lines, shipping lines and refunds, ``ordersCount``, ``shop``, ``node``/``nodes``, and bulk operations
 (``bulkOperationRunQuery``, ``currentBulkOperation``, ``BulkOperation``). Only these are served; any other field is refused as Shopify refuses an unknown one.
+
+Since 2026-04 ``InventoryQuantityInput`` carries ``changeFromQuantity`` in place of ``compareQuantity`` and
+``InventorySetQuantitiesInput`` has no ``ignoreCompareQuantity`` (https://shopify.dev/changelog/concurrency-protection-features,
+"Making changeFromQuantity field required (with explicit opt-out)"); the ``@idempotent(key:)`` directive
+(https://shopify.dev/docs/api/usage/idempotent-requests) is declared here and enforced by graphql_idempotency.py.
 """
 
 from __future__ import annotations
@@ -43,8 +48,10 @@ scalar DateTime
 scalar Money
 scalar URL
 scalar Decimal
-# https://shopify.dev/docs/api/admin-graphql/2025-01/scalars/UnsignedInt64: written as a string in JSON.
+# https://shopify.dev/docs/api/admin-graphql/2026-10/scalars/UnsignedInt64: written as a string in JSON.
 scalar UnsignedInt64
+# The key Shopify recognises a retried mutation by (https://shopify.dev/docs/api/usage/idempotent-requests).
+directive @idempotent(key: String!) on FIELD
 
 interface Node { id: ID! }
 
@@ -102,8 +109,10 @@ enum OrderDisplayFulfillmentStatus { FULFILLED IN_PROGRESS ON_HOLD OPEN PARTIALL
   RESTOCKED SCHEDULED UNFULFILLED REQUEST_DECLINED }
 enum FulfillmentOrderStatus { CANCELLED CLOSED INCOMPLETE IN_PROGRESS ON_HOLD OPEN SCHEDULED }
 enum FulfillmentStatus { CANCELLED ERROR FAILURE SUCCESS OPEN PENDING }
-enum InventorySetQuantitiesUserErrorCode { COMPARE_QUANTITY_REQUIRED COMPARE_QUANTITY_STALE INVALID_INVENTORY_ITEM
-  INVALID_LOCATION INVALID_NAME INVALID_QUANTITY_NEGATIVE INVALID_QUANTITY_TOO_HIGH INVALID_QUANTITY_TOO_LOW
+# https://shopify.dev/docs/api/admin-graphql/2026-10/enums/InventorySetQuantitiesUserErrorCode
+enum InventorySetQuantitiesUserErrorCode { CHANGE_FROM_QUANTITY_STALE COMPARE_QUANTITY_REQUIRED COMPARE_QUANTITY_STALE
+  IDEMPOTENCY_CONCURRENT_REQUEST IDEMPOTENCY_KEY_PARAMETER_MISMATCH IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED
+  INVALID_INVENTORY_ITEM INVALID_LOCATION INVALID_NAME INVALID_QUANTITY_NEGATIVE INVALID_QUANTITY_TOO_HIGH INVALID_QUANTITY_TOO_LOW
   INVALID_REASON INVALID_REFERENCE_DOCUMENT ITEM_NOT_STOCKED_AT_LOCATION NO_DUPLICATE_INVENTORY_ITEM_ID_GROUP_ID_PAIR
   NON_MUTABLE_INVENTORY_ITEM }
 enum ProductVariantsBulkUpdateUserErrorCode { GREATER_THAN_OR_EQUAL_TO INVALID_INPUT NEGATIVE_PRICE_VALUE
@@ -286,12 +295,13 @@ type InventoryAdjustmentGroup {
   referenceDocumentUri: String
   changes(inventoryItemIds: [ID!], locationIds: [ID!], quantityNames: [String!]): [InventoryChange!]!
 }
-input InventoryQuantityInput { inventoryItemId: ID! locationId: ID! quantity: Int! compareQuantity: Int }
+# changeFromQuantity is nullable in the schema yet must be given (null opts out of the check): the resolver refuses
+# an input without it, as Shopify does at run time.
+input InventoryQuantityInput { inventoryItemId: ID! locationId: ID! quantity: Int! changeFromQuantity: Int }
 input InventorySetQuantitiesInput {
   name: String!
   reason: String!
   referenceDocumentUri: String
-  ignoreCompareQuantity: Boolean = false
   quantities: [InventoryQuantityInput!]!
 }
 type InventorySetQuantitiesUserError { code: InventorySetQuantitiesUserErrorCode field: [String!] message: String! }

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from erpsync_dev.sandboxes.shopify.graphql_idempotency import IdempotencyKeys
+
 # https://shopify.dev/docs/apps/build/apis/graphql-admin/rate-limits: the restore rate by plan (points a second).
 # That page gives no bucket size; a standard store's answers report ``maximumAvailable: 2000`` with
 # ``restoreRate: 100`` (community.shopify.dev/t/23101), so each bucket holds twenty seconds of restore.
@@ -24,7 +26,7 @@ PLANS: dict[str, tuple[float, float]] = {
 DEFAULT_PLAN = "standard"
 # Two places stock lives in the sandbox shop; ids sized like Shopify's.
 LOCATIONS: dict[int, str] = {71_000_000_001: "Main warehouse", 71_000_000_002: "East fulfillment centre"}
-# https://shopify.dev/docs/api/admin-graphql/2025-01/input-objects/InventorySetQuantitiesInput: ``reason`` "must be
+# https://shopify.dev/docs/api/admin-graphql/2026-10/input-objects/InventorySetQuantitiesInput: ``reason`` "must be
 # one of the possible reasons"; these are the reasons Shopify lists for quantity changes.
 INVENTORY_REASONS = frozenset({
     "correction", "cycle_count_available", "damaged", "movement_created", "movement_updated", "movement_received",
@@ -188,6 +190,7 @@ class ShopState:
         self._orders_fos: dict[int, list[int]] = {}
         self.fulfillments: dict[int, Fulfillment] = {}
         self.adjustment_groups = itertools.count(91_000_000_001)
+        self.idempotency = IdempotencyKeys()  # the answers of @idempotent mutation calls, for their retries
         self._fo_ids = itertools.count(81_000_000_001)
         self._fo_line_ids = itertools.count(82_000_000_001)
         self._fulfillment_ids = itertools.count(83_000_000_001)
