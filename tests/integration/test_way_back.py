@@ -18,6 +18,7 @@ import pytest
 from pydantic import SecretStr
 
 from erpsync.cli import main
+from erpsync.errors import ConflictingChange
 from erpsync.ledger import Ledger
 from erpsync.pipeline import SyncPipeline
 from erpsync.steps import run_steps
@@ -67,7 +68,7 @@ def netsuite(erp: str, ops: httpx.Client) -> Iterator[NetSuiteClient]:
         yield client
 
 
-def make_pipeline(ledger: Ledger, mappings: Path, netsuite: NetSuiteClient, shop: str) -> SyncPipeline:
+def netsuite_kept(netsuite: NetSuiteClient) -> Any:
     class Kept:  # the test keeps the ERP client open; the pipeline closes only what it opened
         def __getattr__(self, name: str) -> Any:
             return getattr(netsuite, name)
@@ -75,8 +76,12 @@ def make_pipeline(ledger: Ledger, mappings: Path, netsuite: NetSuiteClient, shop
         def close(self) -> None:
             pass
 
+    return Kept()
+
+
+def make_pipeline(ledger: Ledger, mappings: Path, netsuite: NetSuiteClient, shop: str) -> SyncPipeline:
     def open_writer(name: str) -> Any:
-        return Kept() if name == "netsuite" else ShopifyWriter(ShopifyGraphQL(shop, SecretStr(TOKEN)))
+        return netsuite_kept(netsuite) if name == "netsuite" else ShopifyWriter(ShopifyGraphQL(shop, SecretStr(TOKEN)))
 
     return SyncPipeline(ledger, mappings, writers=open_writer)
 
@@ -208,7 +213,7 @@ def test_a_crash_before_the_ledger_knew_does_not_fulfil_twice(pipeline, netsuite
 
 def remaining(shop: str, order_id: int) -> dict[str, int]:
     """Each line item's quantity left to fulfil on the order's fulfillment orders, as the GraphQL API says it."""
-    answer = httpx.post(f"{shop}/admin/api/2025-01/graphql.json", headers={"X-Shopify-Access-Token": TOKEN}, json={
+    answer = httpx.post(f"{shop}/admin/api/2026-10/graphql.json", headers={"X-Shopify-Access-Token": TOKEN}, json={
         "query": "query($id: ID!) { order(id: $id) { fulfillmentOrders(first: 5) { nodes { lineItems(first: 50) {"
                  " nodes { remainingQuantity lineItem { id } } } } } } }",
         "variables": {"id": f"gid://shopify/Order/{order_id}"}}).json()
@@ -348,7 +353,7 @@ def test_stock_changed_on_both_sides_without_an_owner_is_not_overwritten(pipelin
     count_in_shop(shop, "WB-CAP", MAIN, 5)
     internal_id, modified, cause = counted(netsuite, "WB-CAP", 40, 4, 10)
     event = notice(pipeline.ledger, "inventoryItem", internal_id, modified, cause=cause)
-    with pytest.raises(Exception, match="COMPARE_QUANTITY_STALE"):
+    with pytest.raises(Exception, match="CHANGE_FROM_QUANTITY_STALE"):
         sync(pipeline, event)
     reason = pipeline.ledger.outcomes(event)[-1].reason or ""
     assert f"location {MAIN}: the shop holds 5 available where erpsync set or read 24 last" in reason
@@ -356,10 +361,60 @@ def test_stock_changed_on_both_sides_without_an_owner_is_not_overwritten(pipelin
     assert pipeline.ledger.conflicts() == []
 
 
+def test_a_stock_write_whose_answer_was_lost_is_retried_as_the_same_request_not_read_as_a_conflict(
+        tmp_path, netsuite, shop, order):
+    # Every answer of the shop's GraphQL API lost after the call ran (graphql_faults.py), then none.
+    def lose_answers(rate: float) -> None:
+        httpx.post(f"{shop}/_sandbox/graphql/faults", json={"lost_rate": rate}).raise_for_status()
+
+    class Impatient(ShopifyGraphQL):  # one attempt, so the lost answer reaches the pipeline as it would at the end
+        def __init__(self) -> None:
+            super().__init__(shop, SecretStr(TOKEN), max_attempts=1)
+
+    ledger = Ledger.connect(f"sqlite:///{tmp_path / 'ledger.db'}")
+    pipeline = SyncPipeline(ledger, REPO / "mappings", writers=lambda name: netsuite_kept(netsuite) if
+                            name == "netsuite" else ShopifyWriter(Impatient()))
+    try:
+        internal_id, modified, cause = counted(netsuite, "WB-MUG", 30, 4, 10)
+        assert sync(pipeline, notice(ledger, "inventoryItem", internal_id, modified, cause=cause)) == "synced"
+        assert level(shop, "WB-MUG", MAIN)["available"] == 24
+        internal_id, modified, cause = counted(netsuite, "WB-MUG", 40, 4, 10)
+        event = notice(ledger, "inventoryItem", internal_id, modified, cause=cause)
+        lose_answers(1.0)
+        with pytest.raises(Exception, match="HTTP 504"):
+            sync(pipeline, event)
+        lose_answers(0.0)
+        assert level(shop, "WB-MUG", MAIN)["available"] == 34  # the write was made; only its answer was lost
+        replayed = httpx.get(f"{shop}/_sandbox/graphql/idempotency").json()["replayed"]
+        # The event retried: the same key for the same write, so the shop answers it as the first call (applied),
+        # not as a stale change from 24, which would report a change in the shop that nobody made.
+        assert sync(pipeline, event) == "synced"
+        assert httpx.get(f"{shop}/_sandbox/graphql/idempotency").json()["replayed"] == replayed + 1
+        assert level(shop, "WB-MUG", MAIN)["available"] == 34
+        assert ledger.conflicts() == []
+
+        # Without the event's key (a write made outside the pipeline: a fresh key each call) the same retry is a
+        # new request, and the lost answer reads as a conflict: what the key is there to prevent.
+        writer = ShopifyWriter(Impatient())
+        mug = level(shop, "WB-MUG", MAIN)["inventoryItemId"]
+        lose_answers(1.0)
+        with pytest.raises(Exception, match="HTTP 504"):
+            writer.upsert("inventoryLevel", "x", {"location": MAIN, "available": 40}, previous_id=f"{mug}|{MAIN}|34")
+        lose_answers(0.0)
+        with pytest.raises(ConflictingChange) as false_conflict:
+            writer.upsert("inventoryLevel", "x", {"location": MAIN, "available": 40}, previous_id=f"{mug}|{MAIN}|34")
+        assert "the shop holds 40 available where erpsync set or read 34" in false_conflict.value.reason
+        writer.close()
+    finally:
+        lose_answers(0.0)
+        pipeline.close()
+        ledger.close()
+
+
 def shop_price(shop: str, sku: str, price: str) -> None:
     """A merchant's price change, made in the shop through the GraphQL Admin API."""
     [variant] = [v for v in httpx.get(f"{shop}/_sandbox/variants").json()["variants"] if v["sku"] == sku]
-    answer = httpx.post(f"{shop}/admin/api/2025-01/graphql.json", headers={"X-Shopify-Access-Token": TOKEN}, json={
+    answer = httpx.post(f"{shop}/admin/api/2026-10/graphql.json", headers={"X-Shopify-Access-Token": TOKEN}, json={
         "query": "mutation($p: ID!, $v: [ProductVariantsBulkInput!]!) { productVariantsBulkUpdate(productId: $p, "
                  "variants: $v) { userErrors { message } } }",
         "variables": {"p": variant["productId"], "v": [{"id": variant["id"], "price": price}]}}).json()
