@@ -90,6 +90,9 @@ def test_a_refund_is_a_processed_return_sale_of_the_orders_customer_minus_the_mo
         assert (returned["party"], returned["invoice_address"], returned["shipment_address"]) == (
             sale["party"], sale["invoice_address"], sale["shipment_address"])
         assert returned["state"] == "processing"
+        # Linked to the sale it returns, as Tryton's own "Create Return" links it.
+        [linked] = tryton_client.rpc.model(SALE, "read", [returned["id"]], ["origin"])
+        assert linked["origin"] == f"{SALE},{sale['id']}"
         # Tryton's own total of the return is minus the money the refund's successful transactions returned.
         assert Decimal(str(returned["total_amount"])) == Decimal("-85.00")
         goods = [line for line in returned["lines"] if line["quantity"] < 0 and Decimal(str(line["unit_price"])) > 0]

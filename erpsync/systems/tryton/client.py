@@ -7,7 +7,8 @@ them, creating a party it does not find):
      "invoice_address": {"name", "street", "postal_code", "city"},   (optional: the party's first address)
      "shipment_address": {…},                                         (optional: the invoice address)
      "currency": "USD", "sale_date": "2024-05-02", "description": "Shopify order #1001",
-     "lines": [{"product": "<code>", "quantity": 2, "unit_price": "12.50", "description": "…", "tax_amount": "1.50"}],
+     "lines": [{"product": "<code>", "quantity": 2, "unit_price": "12.50", "description": "…", "tax_amount": "1.50",
+                "line_key": "<the source's line id>"}],                (line_key: kept in the line's note, below)
      "tax_product": "<code>",                                         (the line the lines' tax_amount goes to)
      "state": "draft" | "quotation" | "processing" | "cancelled"}     (where the writer leaves it; draft by default)
 
@@ -62,7 +63,7 @@ _SALE_BODY = {
     "party": ("email", "name", "code"),
     "invoice_address": ("name", "street", "postal_code", "city"),
     "shipment_address": ("name", "street", "postal_code", "city"),
-    "lines": ("product", "quantity", "unit_price", "description", "tax_amount"),
+    "lines": ("product", "quantity", "unit_price", "description", "tax_amount", "line_key"),
     "currency": (), "sale_date": (), "description": (), "state": (), "tax_product": (), "return_of": (),
 }
 # The body fields the writer reads (module docstring), as a mapping's target_field paths name them (a list's
@@ -80,8 +81,15 @@ LINE_FIELDS = ["id", "product", "quantity", "unit", "unit_price", "amount", "des
 TARGET_STATES = ("draft", "quotation", "processing", "cancelled")
 WRITABLE_STATES = frozenset({"draft", "quotation"})
 CHANGES_MAX_PAGE = 1000
+LINE_KEY_PREFIX = way_back.LINE_KEY_PREFIX
 # Reads and writes of one upsert before it gives up to the caller's retries, when other writers keep changing the sale.
 UPSERT_ROUNDS = 8
+
+
+def line_key_note(key: str) -> str:
+    """The sale line's ``note`` that keeps the source's line id (a Shopify line item id): a sale line has no field of
+    erpsync's own, and the way back names the shop's line item a shipped move came from by it (way_back.py)."""
+    return f"{LINE_KEY_PREFIX}{key}"
 
 
 def check_external_id(external_id: str) -> str:
@@ -272,6 +280,8 @@ class TrytonClient:
                 made["unit_price"] = Decimal(str(_number(line["unit_price"], f"lines[{n}].unit_price")))
             if line.get("description") is not None:
                 made["description"] = str(line["description"])
+            if line.get("line_key") not in (None, ""):
+                made["note"] = line_key_note(str(line["line_key"]))
             lines.append(made)
         tax = sum((Decimal(str(_number(line.get("tax_amount") or 0, f"lines[{n}].tax_amount")))
                    for n, line in enumerate(raw_lines)), Decimal(0))
@@ -287,14 +297,17 @@ class TrytonClient:
         returned = str(body["return_of"])
         check_external_id(returned)
         rows = self.rpc.model(SALE, "search_read", [["reference", "=", returned]], 0, 1, None,
-                              ["party", "invoice_address", "shipment_address", "currency"])
+                              ["id", "party", "invoice_address", "shipment_address", "currency"])
         if not rows:
             # Usually the order's own event is still on its way (or waits in the dead letters): retried, and the
             # event fails naming the order if its sale never comes.
             raise TransientError(f"Tryton return: the sale it returns ({returned}) is not in Tryton yet")
         sale = rows[0]
+        # As Tryton's own "Create Return" (trytond/modules/sale/sale.py, wizard sale.return_sale) links a return to
+        # its sale: origin "sale.sale,<id>", shown on the return and followed by its reports.
         return {"party": sale["party"], "invoice_address": sale["invoice_address"],
-                "shipment_address": sale["shipment_address"] or sale["invoice_address"], "currency": sale["currency"]}
+                "shipment_address": sale["shipment_address"] or sale["invoice_address"], "currency": sale["currency"],
+                "origin": f"{SALE},{sale['id']}"}
 
     def _tax_line(self, code: Any, tax: Decimal) -> dict[str, Any]:
         # The shop computed the tax; Tryton would compute its own from tax rules erpsync does not keep in step, so
