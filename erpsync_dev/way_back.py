@@ -71,6 +71,12 @@ class Shipment(Change):
     tracking: tuple[str, ...] = ()
     external_id: str = ""
     fulfillment_id: str | None = None  # the ERP's internal id once made
+    items_moved: int = 0  # distinct items on its lines: each gets a stock-move notice (the script, stock.py)
+
+    @property
+    def notices(self) -> int:
+        """Notices its save posts when notices are on: its own, and one per item whose stock it moves."""
+        return 1 + self.items_moved
 
     def shop_shape(self) -> tuple:
         """What the shop's fulfillment must be: its lines, tracking numbers and carrier."""
@@ -88,6 +94,12 @@ class StockCount(Change):
     item_id: str | None = None  # the ERP's internal id of the item once known
     item_saved: bool = False  # the item was saved (new, or its prices changed): a change of the item itself
     adjustment_id: str | None = None  # the inventory adjustment that moved its stock to the count, if any did
+
+    @property
+    def notices(self) -> int:
+        """Notices the count posts when notices are on: the item's and its prices' when it was saved, one of the
+        adjustment's stock move."""
+        return (2 if self.item_saved else 0) + (1 if self.adjustment_id is not None else 0)
 
 
 def safety_buffer(mappings_dir=PROJECT_DIR / "mappings") -> int:
@@ -136,6 +148,9 @@ class Warehouse:
                 "package": {"items": [{"packageTrackingNumber": number} for number in shipment.tracking]}}
         shipment.fulfillment_id = self.erp.fulfil(shipment.external_id, body)
         shipment.made_at = time.monotonic()
+        made = self.erp.get("itemFulfillment", shipment.fulfillment_id, expand_sub_resources=True) or {}
+        shipment.items_moved = len({str((line.get("item") or {}).get("id"))
+                                    for line in (made.get("item") or {}).get("items") or []})
         return shipment
 
     def count(self, stock: StockCount) -> StockCount:
