@@ -32,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="port the receiver listens on for /webhooks/<source> (default: %(default)s)")
     serve.add_argument("--no-dispatch", action="store_true",
                        help="only store events; leave dispatch to the sweep-inbox flow")
+    serve.add_argument("--reuse-port", action="store_true",
+                       help="listen with SO_REUSEPORT, so that several receivers (each started with it) share the "
+                            "port and the kernel spreads connections across them")
     serve.set_defaults(handler=_serve)
 
     mapping = commands.add_parser(
@@ -282,7 +285,7 @@ def _serve(args: argparse.Namespace) -> int:
     app = create_app(ledger=ledger, dispatcher=runs, secrets=secrets, mappings_dir=settings.mappings_dir,
                      limits=IntakeLimits.from_env(settings.max_body_bytes), batch_threshold=settings.batch_threshold)
     print(f"ready on http://{args.host}:{args.port}", flush=True)
-    serve(app, host=args.host, port=args.port, limits=server_limits)
+    serve(app, host=args.host, port=args.port, limits=server_limits, reuse_port=args.reuse_port)
     return 0
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -206,8 +207,25 @@ def protocol_for(limits: ServerLimits) -> type[GuardedHttpToolsProtocol]:
     return type("ReceiverHttpProtocol", (GuardedHttpToolsProtocol,), {"limits": limits})
 
 
-def serve(app, *, host: str, port: int, limits: ServerLimits) -> None:
-    """Run ``app`` until stopped, under ``limits``."""
+def shared_port_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host``:``port`` with SO_REUSEPORT, so that several receiver processes listen on one
+    port and the kernel spreads new connections across them (Linux ≥ 3.9; every process must set the option)."""
+    if not hasattr(socket, "SO_REUSEPORT"):
+        raise ConfigError("--reuse-port: this platform has no SO_REUSEPORT")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"--reuse-port: cannot bind {host}:{port}: {exc}") from None
+    return sock
+
+
+def serve(app, *, host: str, port: int, limits: ServerLimits, reuse_port: bool = False) -> None:
+    """Run ``app`` until stopped, under ``limits``. ``reuse_port``: share the port with other receivers."""
     import uvicorn
 
     assert httptools  # the protocol above needs it; import fails loudly if it is missing
@@ -216,4 +234,5 @@ def serve(app, *, host: str, port: int, limits: ServerLimits) -> None:
                             # uvicorn's backlog default is 2048; beyond the connection cap the kernel queue
                             # only delays the 503.
                             backlog=min(2048, limits.max_connections))
-    uvicorn.Server(config).run()
+    # uvicorn binds its own socket without SO_REUSEPORT; given a bound socket it listens on that one instead.
+    uvicorn.Server(config).run(sockets=[shared_port_socket(host, port)] if reuse_port else None)
