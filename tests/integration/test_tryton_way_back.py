@@ -121,6 +121,12 @@ def shipment_of(pipeline: SyncPipeline, sale_id: int) -> int:
     return shipment_id
 
 
+def ship(pipeline: SyncPipeline, shipment_id: int) -> None:
+    """The shipment shipped as a warehouse clerk ships it in Tryton, by its buttons."""
+    for button in ("assign_force", "pick", "pack", "do"):
+        rpc(pipeline, SHIPMENT, button, [shipment_id])
+
+
 def shop_fulfillments(shop: str, order_id: int) -> list[dict[str, Any]]:
     return [f for f in httpx.get(f"{shop}/_sandbox/fulfillments").json()["fulfillments"]
             if f["orderId"] == f"gid://shopify/Order/{order_id}"]
@@ -143,9 +149,11 @@ def test_a_shipment_done_in_tryton_fulfils_the_shop_order_once_and_its_cancellat
     assert shop_fulfillments(shop, order["id"]) == []
 
     # A warehouse clerk ships it in Tryton: one event, one fulfillment of both line items (the sample's two lines
-    # have one SKU, each quantity 1, so both shipped moves name that SKU).
-    for button in ("assign_force", "pick", "pack", "do"):
-        rpc(pipeline, SHIPMENT, button, [shipment_id])
+    # have one SKU, each quantity 1: each shipped move names its line item, kept on its sale line).
+    ship(pipeline, shipment_id)
+    shipment = pipeline.writer("tryton").get(SHIPMENT, str(shipment_id), expand_sub_resources=True)
+    assert sorted(line["line_key"] for line in shipment["lines"]) == sorted(
+        str(item["id"]) for item in order["line_items"])
     assert [done for _, done in sync_all(pipeline, poll(pipeline, SHIPMENT, start), shipment_id)] == ["synced"]
     [made] = shop_fulfillments(shop, order["id"])
     assert made["status"] == "SUCCESS" and made["notifyCustomer"] is True
@@ -166,6 +174,22 @@ def test_a_shipment_done_in_tryton_fulfils_the_shop_order_once_and_its_cancellat
     [(event_id, done)] = sync_all(pipeline, poll(pipeline, SHIPMENT, start), shipment_id)
     assert done == "synced" and "withdrawn" in outcome(pipeline, event_id)[1]
     assert [f["status"] for f in shop_fulfillments(shop, order["id"])] == ["CANCELLED"]
+
+
+def test_a_crash_before_the_ledger_knew_does_not_fulfil_twice(pipeline: SyncPipeline, shop: str) -> None:
+    start = datetime.now(UTC) - timedelta(seconds=2)
+    order = shop_order(shop)
+    shipment_id = shipment_of(pipeline, sync_order(pipeline, order))
+    ship(pipeline, shipment_id)
+    # The fulfillment made, and the answer lost before the ledger's commit (untracked: Tryton keeps no tracking).
+    made = pipeline.writer("shopify").upsert("fulfillment", f"tryton-shipment-{shipment_id}", {
+        "order": str(order["id"]), "lines": [{"lineItemId": str(item["id"]), "quantity": 1}
+                                             for item in order["line_items"]]})
+    outcomes = sync_all(pipeline, poll(pipeline, SHIPMENT, start), shipment_id)
+    assert outcomes[-1][1] == "synced"
+    assert [f["id"] for f in shop_fulfillments(shop, order["id"])] == [made]
+    state, = pipeline.ledger.entity_states_of("tryton", "shipment", [str(shipment_id)], "shopify")
+    assert state.to_id == made
 
 
 def test_a_shipment_erpsync_made_from_a_shop_fulfillment_is_not_sent_back(pipeline: SyncPipeline, shop: str) -> None:

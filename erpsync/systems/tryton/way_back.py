@@ -4,12 +4,13 @@ The pipeline reads these when a change notice names them (a mapping's ``read:``,
 ``expand_sub_resources``), so the shop is written from Tryton's state now, not from the notice. Shapes::
 
     stock.shipment.out  {"id", "number", "reference", "state", "effective_date", "warehouse": {"id", "code"},
-                         "lines": [{"product": <code>, "quantity"}],                 (its outgoing moves, not cancelled)
+                         "lines": [{"product": <code>, "quantity", "line_key"}],     (its outgoing moves, not cancelled)
                          "sale": {"id", "number", "reference"} | None}              (the sale its moves come from)
     product.product     {"id", "code", "warehouses": [{"id", "code", "name", "quantity", "forecast_quantity"}]}
 
 A shipment's lines are its outgoing moves (output zone → customer), which the sale made from its lines; the sale is
-found through the moves' ``origin`` (``sale.line,<id>``). Tryton's base stock module keeps no carrier or tracking
+found through the moves' ``origin`` (``sale.line,<id>``), and each line's ``line_key`` (the shop's line item id the
+sale line was written with: its note, ``erpsync line key: <id>``; None when the note does not hold one). Tryton's base stock module keeps no carrier or tracking
 number: ``stock_package_shipping`` adds a ``shipping_reference`` to packages, and ``carrier`` a carrier to shipments,
 neither installed here, so no tracking is read (docs/tryton.md).
 
@@ -29,6 +30,8 @@ from erpsync.systems.tryton.rpc import TrytonRpc
 SHIPMENT = "stock.shipment.out"
 PRODUCT = "product.product"
 MOVE = "stock.move"
+# How a sale line's note keeps the source's line id (client.py writes it).
+LINE_KEY_PREFIX = "erpsync line key: "
 WAREHOUSE_FIELDS = ["id", "code", "name"]
 
 
@@ -42,8 +45,10 @@ def read_shipment(rpc: TrytonRpc, shipment_id: int) -> dict[str, Any] | None:
     moves = rpc.model(MOVE, "read", move_ids, ["product", "quantity", "origin", "state"]) if move_ids else []
     live = [move for move in moves if move["state"] != "cancelled"]
     codes = _product_codes(rpc, {move["product"] for move in moves})
-    shipment["lines"] = [{"product": codes[move["product"]], "quantity": move["quantity"]} for move in live]
-    shipment["sale"] = _sale_of(rpc, moves, shipment_id)
+    sale, keys = _sale_of(rpc, moves, shipment_id)
+    shipment["lines"] = [{"product": codes[move["product"]], "quantity": move["quantity"],
+                          "line_key": keys.get(_origin_line(move))} for move in live]
+    shipment["sale"] = sale
     if shipment["warehouse"]:
         shipment["warehouse"] = _warehouses(rpc, [["id", "=", shipment["warehouse"]]])[0]
     if shipment["effective_date"] is not None:
@@ -76,17 +81,33 @@ def _warehouses(rpc: TrytonRpc, domain: list[Any]) -> list[dict[str, Any]]:
     return rpc.model("stock.location", "search_read", domain, 0, None, [["id", "ASC"]], WAREHOUSE_FIELDS)
 
 
-def _sale_of(rpc: TrytonRpc, moves: list[dict[str, Any]], shipment_id: int) -> dict[str, Any] | None:
-    """The one sale the shipment's moves come from; None for a shipment made by hand (no sale line behind it)."""
-    line_ids = sorted({int(move["origin"].split(",", 1)[1]) for move in moves
-                       if str(move.get("origin") or "").startswith("sale.line,")})
+def _origin_line(move: dict[str, Any]) -> int | None:
+    origin = str(move.get("origin") or "")
+    return int(origin.split(",", 1)[1]) if origin.startswith("sale.line,") else None
+
+
+def _sale_of(rpc: TrytonRpc, moves: list[dict[str, Any]], shipment_id: int
+             ) -> tuple[dict[str, Any] | None, dict[int, str | None]]:
+    """The one sale the shipment's moves come from (None for a shipment made by hand, with no sale line behind it),
+    and each sale line's key."""
+    line_ids = sorted({line for line in map(_origin_line, moves) if line is not None})
     if not line_ids:
-        return None
-    sale_ids = sorted({row["sale"] for row in rpc.model("sale.line", "read", line_ids, ["sale"])})
+        return None, {}
+    lines = rpc.model("sale.line", "read", line_ids, ["sale", "note"])
+    keys = {row["id"]: _line_key(row["note"]) for row in lines}
+    sale_ids = sorted({row["sale"] for row in lines})
     if len(sale_ids) != 1:
         # erpsync writes one sale per shop order and Tryton makes its shipments per sale; a shipment merged by hand
         # from several orders cannot become one fulfillment of one order.
         raise MappingError(f"Tryton shipment {shipment_id} ships lines of {len(sale_ids)} sales (ids "
                            f"{', '.join(map(str, sale_ids[:5]))}); a fulfillment belongs to one order", field="sale")
     sale, = rpc.model("sale.sale", "read", sale_ids, ["id", "number", "reference"])
-    return sale
+    return sale, keys
+
+
+def _line_key(note: str | None) -> str | None:
+    # The note is a person's field too: only a line of its own that reads as erpsync wrote it is taken.
+    for line in (note or "").splitlines():
+        if line.startswith(LINE_KEY_PREFIX) and line[len(LINE_KEY_PREFIX):].strip():
+            return line[len(LINE_KEY_PREFIX):].strip()
+    return None
