@@ -293,6 +293,10 @@ def test_a_retired_version_falls_forward_and_the_client_refuses_the_other_schema
     with ShopifyGraphQL(shop, SecretStr(TOKEN), api_version="2025-01") as pinned, \
             pytest.raises(ConfigError, match="answered with Admin API version 2026-10, not the 2025-01"):
         pinned.query(query)
+    # Since 2025-01 the body is JSON, said so by the Content-Type (GraphQL over HTTP); the legacy form is refused.
+    legacy = httpx.post(f"{shop}{GRAPHQL}", content=query, headers={"X-Shopify-Access-Token": TOKEN,
+                                                                    "Content-Type": "application/graphql"})
+    assert legacy.status_code == 415
     # Not a quarter's name, or newer than the sandbox serves: no schema answers it.
     for version in ("2025-02", "unstable", "2027-01"):
         assert httpx.post(f"{shop}/admin/api/{version}/graphql.json", json={"query": query},

@@ -825,13 +825,14 @@ def graphql_routes(orders: Callable[[], list[dict[str, Any]]], authorized: Calla
         if not authorized(request):
             return unauthorized()
         body = await request.body()
-        if request.headers.get("content-type", "").startswith("application/graphql"):
-            payload: Any = {"query": body.decode("utf-8", "replace")}
-        else:
-            try:
-                payload = json.loads(body)
-            except ValueError:
-                payload = None
+        # https://shopify.dev/changelog/graphql-over-http: from 2025-01 the body is JSON and the Content-Type must say
+        # application/json; the legacy application/graphql body, or none, is answered 415 Unsupported Media Type.
+        if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+            return JSONResponse({"errors": "Unsupported Media Type"}, status_code=415)
+        try:
+            payload: Any = json.loads(body)
+        except ValueError:
+            payload = None
         if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
             return JSONResponse({"errors": {"query": "Required parameter missing or invalid"}}, status_code=400)
         variables = payload.get("variables")
