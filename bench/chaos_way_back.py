@@ -262,7 +262,8 @@ class WayBackRun:
             throttle = http.get(f"{config.shop_url}/_sandbox/graphql/throttle").raise_for_status().json()
             faults = http.get(f"{config.shop_url}/_sandbox/graphql/faults").raise_for_status().json()
         states = netsuite_events(ledger)
-        # Skipped is finished: a shipped item with no stock at a mapped location has no level to set.
+        # Skipped is finished: a shipment's stock move of an item the ERP sandbox seeded by id alone (no record to
+        # read), or with no stock at a mapped location, has no level to set.
         not_synced = {k: v for k, v in states.items() if k not in ("synced", "duplicate", "superseded", "skipped")}
         delays = {path: [c.delay for c in final if c.path == path and c.delay is not None] for path in PATHS}
         shipments = [c for c in final if isinstance(c, Shipment)]

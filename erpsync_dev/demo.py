@@ -321,8 +321,8 @@ def drive_way_back(config: StackConfig, stack: LocalStack, scenario: dict, *, ti
                         f"{sent['failed']} undelivered; {notices_expected} expected (per shipment: its own and one per "
                         f"item it moves; per count: one of its adjustment, and two when the item was saved: the "
                         f"item and its prices)")
-    # Skipped is finished too: a shipped item with no stock at a mapped location has no level to set (its reason is
-    # in the ledger: erpsync status --all).
+    # Skipped is finished too, with its reason in the ledger: a shipment's stock move of an item the ERP sandbox
+    # seeded by id alone (--items, no record to read), or with no stock at a mapped location, has no level to set.
     unfinished = {s: n for s, n in states.items() if s not in ("synced", "duplicate", "superseded", "skipped")}
     if unfinished:
         problems.append(f"events out of the ERP not synced: {dict(unfinished)} (erpsync dlq list names them)")

@@ -145,8 +145,6 @@ class ErpSandbox:
             return problem
         row = self.store.find(record_type, ref)
         if row is None:
-            if record_type in ITEM_RECORD_TYPES:
-                return self._seeded_item(request, record_type, ref)
             return self._seeded_customer(request, record_type, ref)
         self_url = self._record_url(request, record_type, row["internal_id"])
         expand = request.query_params.get("expandSubResources", "").lower() == "true"
@@ -188,18 +186,6 @@ class ErpSandbox:
                 items.append(line)
             answered["item"] = {**body["item"], "items": items}
         return answered
-
-    def _seeded_item(self, request: Request, record_type: str, ref: str) -> Response:
-        # Items that exist before any write (--items) are readable too, with the stock their transactions moved.
-        if not ref.isdigit() or int(ref) not in self.store.seed_items:
-            return not_found()
-        self_url = self._record_url(request, record_type, ref)
-        on_hand, open_orders = self.store.stock(int(ref))
-        lines = stock.location_lines(None, on_hand, open_orders)
-        expand = request.query_params.get("expandSubResources", "").lower() == "true"
-        locations = {"items": lines} if expand else {"links": [{"rel": "self", "href": f"{self_url}/locations"}]}
-        return JSONResponse({"links": [{"rel": "self", "href": self_url}], "id": ref,
-                             "itemId": self.store.seed_items[int(ref)], "locations": locations})
 
     def _seeded_customer(self, request: Request, record_type: str, ref: str) -> Response:
         # Customers that exist before any write (--customers) are readable like the others.
