@@ -12,8 +12,10 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from erpsync.errors import ConfigError, ErpRejected, PermanentError, TransientError
+from erpsync.errors import ConfigError, ConflictingChange, ErpRejected, PermanentError, TransientError
 from erpsync.systems.shopify.graphql import ShopifyGraphQL
+from erpsync.systems.shopify.writer import ShopifyWriter
+from erpsync.write_context import event_identity, writing_for
 from erpsync_dev.scenarios.demo import build_demo_scenario
 from tests.sandbox_procs import start_shop_sandbox
 
@@ -280,6 +282,25 @@ def test_inventory_set_quantities_needs_an_idempotency_key_and_answers_a_retry_a
     # A new key is a new call.
     client.mutate(SET_QUANTITIES, {"input": other, "key": str(uuid.uuid4())}, payload="inventorySetQuantities")
     assert _levels(shop)[where] == 12
+
+
+def test_an_events_stock_write_made_again_after_a_stale_answer_runs_once_the_shop_holds_the_quantity_again(shop):
+    level = httpx.get(f"{shop}/_sandbox/inventory").json()["levels"][2]
+    where = (level["inventoryItemId"], level["locationId"])
+    last = f"{level['inventoryItemId']}|{level['locationId']}|{level['available']}"  # what erpsync set last
+    target = level["available"] + 10
+    count = {"inventoryItemId": level["inventoryItemId"], "locationId": level["locationId"]}
+    body = {"location": level["locationId"], "available": target}
+    with ShopifyWriter(ShopifyGraphQL(shop, SecretStr(TOKEN))) as writer, writing_for(event_identity(7, "ab" * 32)):
+        # A count in the shop since: the event's write is refused as a conflict, and Shopify keeps that answer.
+        httpx.post(f"{shop}/_sandbox/inventory", json={**count, "available": 2}).raise_for_status()
+        with pytest.raises(ConflictingChange):
+            writer.upsert("inventoryLevel", "x", body, previous_id=last)
+        # The count is put back and the event written again within the day: the same key would get the kept stale
+        # answer; the writer sees the shop holds what it changes from, and makes the call under a key of its own.
+        httpx.post(f"{shop}/_sandbox/inventory", json={**count, "available": level["available"]}).raise_for_status()
+        assert writer.upsert("inventoryLevel", "x", body, previous_id=last).endswith(f"|{target}")
+    assert _levels(shop)[where] == target
 
 
 def test_a_retired_version_falls_forward_and_the_client_refuses_the_other_schema(shop):

@@ -237,27 +237,34 @@ class ShopifyWriter:
         if compare == target:
             return f"{item}|{location}|{target}"  # unchanged: nothing is sent
         change = {"inventoryItemId": item, "locationId": location, "quantity": target, "changeFromQuantity": compare}
-        try:
-            self.graphql.mutate(SET_QUANTITIES, {"input": {"name": "available", "reason": "correction",
-                                                           "quantities": [change]},
-                                                 "idempotencyKey": inventory_request_key(item, location, compare,
-                                                                                         target)},
-                                payload="inventorySetQuantities")
-        except ErpRejected as exc:
-            if exc.code == "IDEMPOTENCY_CONCURRENT_REQUEST":
-                # The first call with this key is still running in the shop: its answer is waited for by asking
-                # again later with the same key (https://shopify.dev/docs/api/usage/implementing-idempotency).
-                raise TransientError(f"location {location}: the shop is still running this inventory change; "
-                                     f"asked again later") from None
-            if exc.code != "CHANGE_FROM_QUANTITY_STALE":
-                raise
-            now = self._available(item, location, "")
-            raise ConflictingChange(exc.status, exc.code, (
-                f"location {location}: the shop holds {now} available where erpsync set or read {compare} last; "
-                f"a change made in the shop since is not overwritten with {target} (count it in the ERP, or "
-                f"reconcile, then retry)"), exc.path, record_type="inventoryLevel", record_id=f"{item}|{location}",
-                fields={"available": (str(compare), str(now), str(target))},
-                current_id=f"{item}|{location}|{now}") from None
+        key = inventory_request_key(item, location, compare, target)
+        for attempt in ("first", "again"):
+            try:
+                self.graphql.mutate(SET_QUANTITIES, {"input": {"name": "available", "reason": "correction",
+                                                               "quantities": [change]}, "idempotencyKey": key},
+                                    payload="inventorySetQuantities")
+                break
+            except ErpRejected as exc:
+                if exc.code == "IDEMPOTENCY_CONCURRENT_REQUEST":
+                    # The first call with this key is still running in the shop: its answer is waited for by asking
+                    # again later with the same key (https://shopify.dev/docs/api/usage/implementing-idempotency).
+                    raise TransientError(f"location {location}: the shop is still running this inventory change; "
+                                         f"asked again later") from None
+                if exc.code != "CHANGE_FROM_QUANTITY_STALE":
+                    raise
+                now = self._available(item, location, "")
+                if now == compare and attempt == "first":
+                    # Stale, yet the shop holds the quantity changed from: the answer is the one Shopify keeps for
+                    # this key from an earlier call (the event written again within 24 hours, after the count in
+                    # the shop was put back). A key of its own makes it a call that runs.
+                    key = inventory_request_key(item, location, compare, target, again=True)
+                    continue
+                raise ConflictingChange(exc.status, exc.code, (
+                    f"location {location}: the shop holds {now} available where erpsync set or read {compare} "
+                    f"last; a change made in the shop since is not overwritten with {target} (count it in the ERP, "
+                    f"or reconcile, then retry)"), exc.path, record_type="inventoryLevel",
+                    record_id=f"{item}|{location}", fields={"available": (str(compare), str(now), str(target))},
+                    current_id=f"{item}|{location}|{now}") from None
         return f"{item}|{location}|{target}"
 
     def _available(self, item: str, location: str, sku: str) -> int:
@@ -313,7 +320,7 @@ class ShopifyWriter:
 
 # -- helpers --
 
-def inventory_request_key(item: str, location: str, change_from: int, quantity: int) -> str:
+def inventory_request_key(item: str, location: str, change_from: int, quantity: int, *, again: bool = False) -> str:
     """The idempotency key of one ``inventorySetQuantities`` call: a UUID (as Shopify recommends) derived from the
     event the write is for, the level and both quantities — no customer data.
 
@@ -322,13 +329,14 @@ def inventory_request_key(item: str, location: str, change_from: int, quantity: 
     write retried after a lost answer (same ledger state, so the same change-from quantity) is recognised and
     answered as applied; another event's write, even of the same quantities, has a key of its own and runs; and
     the same event writing again over a change settled by ownership (another change-from quantity) is a new call,
-    not a reused key. Outside the pipeline (no event) every call has a fresh key, kept across the client's own
+    not a reused key. ``again``: the key of the call made when the first key's kept answer is a stale one the shop
+    no longer holds. Outside the pipeline (no event) every call has a fresh key, kept across the client's own
     retries of it."""
     identity = current_write()
     if identity is None:
         return str(uuid.uuid4())
-    return str(uuid.uuid5(REQUEST_KEY_NAMESPACE, "|".join((identity, item, location, str(change_from),
-                                                            str(quantity)))))
+    parts = (identity, item, location, str(change_from), str(quantity), *(("again",) if again else ()))
+    return str(uuid.uuid5(REQUEST_KEY_NAMESPACE, "|".join(parts)))
 
 
 def _gid(kind: str, value: Any, field: str) -> str:
