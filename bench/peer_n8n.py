@@ -92,8 +92,9 @@ class N8n:
 
 
 def start_n8n(group: ProcessGroup, n8n: N8n, erp_url: str, token: str) -> None:
-    group.start("n8n", [str(N8N), "start"], extra_env={**n8n.env, "ERP_BASE_URL": erp_url,
-                                                        "ERP_ACCESS_TOKEN": token})
+    n8n.port = free_port()  # one user folder serves several runs; each server gets a port free now
+    group.start("n8n", [str(N8N), "start"], extra_env={**n8n.env, "N8N_PORT": str(n8n.port),
+                                                        "ERP_BASE_URL": erp_url, "ERP_ACCESS_TOKEN": token})
     wait_ready(group, n8n, 0)
 
 
@@ -148,13 +149,20 @@ def wait_quiet(http: httpx.Client, erp_url: str, group: ProcessGroup, *, limit: 
     raise SystemExit(f"n8n: the ERP was still being called after {limit:.0f} s")
 
 
-def bench_peer(profile: str, concurrency: int, orders: int, *, redeliver: int, kill_orders: int) -> dict:
+def prepared_n8n() -> N8n:
+    """A fresh n8n user folder with the workflow imported and active; one serves every run of a benchmark."""
+    n8n = N8n(HOME / "n8n")
+    n8n.prepare()
+    return n8n
+
+
+def bench_peer(profile: str, concurrency: int, orders: int, *, redeliver: int, kill_orders: int,
+               n8n: N8n | None = None) -> dict:
     from bench.throughput import erp_figures, order_requests
 
     home = HOME / f"c{concurrency}"
     shutil.rmtree(home, ignore_errors=True)
-    n8n = N8n(home / "n8n")
-    n8n.prepare()
+    n8n = n8n or prepared_n8n()
     group = ProcessGroup(log_dir=home / "logs", env=dict(os.environ), cwd=PROJECT_DIR)
     erp_port = free_port()
     erp_url = f"http://127.0.0.1:{erp_port}"

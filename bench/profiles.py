@@ -43,6 +43,7 @@ def run_profiles(profiles: list[str], concurrencies: list[int], runs: int, secon
         peer = "n8n" if version else "none"
         if not version:
             log("no peer: n8n is not installed (sh bench/peer_n8n_install.sh installs it)")
+    n8n = peer_n8n.prepared_n8n() if peer == "n8n" else None
     rows = []
     for run in range(1, runs + 1):
         for profile in profiles:
@@ -57,7 +58,7 @@ def run_profiles(profiles: list[str], concurrencies: list[int], runs: int, secon
                 if peer == "n8n":
                     log(f"run {run}/{runs}, {profile}, C = {concurrency}: n8n {version}, {orders} orders")
                     row["peer"] = peer_n8n.bench_peer(profile, concurrency, orders, redeliver=redeliver,
-                                                      kill_orders=kill_orders)
+                                                      kill_orders=kill_orders, n8n=n8n)
                 rows.append(row)
     return {"profile_runs": rows, "peer": peer, "peer_version": version}
 
