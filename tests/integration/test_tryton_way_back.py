@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -174,6 +177,26 @@ def test_a_shipment_done_in_tryton_fulfils_the_shop_order_once_and_its_cancellat
     [(event_id, done)] = sync_all(pipeline, poll(pipeline, SHIPMENT, start), shipment_id)
     assert done == "synced" and "withdrawn" in outcome(pipeline, event_id)[1]
     assert [f["status"] for f in shop_fulfillments(shop, order["id"])] == ["CANCELLED"]
+
+
+def test_erpsync_poll_reads_trytons_own_record_types_by_default(pipeline: SyncPipeline, shop: str, tryton: RunningTryton,
+                                                                database_url: str) -> None:
+    """The command an operator runs (and the poll-tryton flow's pass): `erpsync poll --erp tryton`, no --type."""
+    start = datetime.now(UTC) - timedelta(seconds=2)
+    shipment_id = shipment_of(pipeline, sync_order(pipeline, shop_order(shop)))
+    ship(pipeline, shipment_id)
+    env = {**os.environ, "ERPSYNC_DATABASE_URL": database_url, "ERPSYNC_MAPPINGS_DIR": str(MAPPINGS),
+           "ERPSYNC_TRYTON_URL": tryton.url, "ERPSYNC_TRYTON_DATABASE": tryton.database,
+           "ERPSYNC_TRYTON_LOGIN": tryton.login, "ERPSYNC_TRYTON_PASSWORD": tryton.password,
+           "ERPSYNC_TRYTON_CONCURRENCY_LIMIT": "1", "ERPSYNC_TRYTON_CHANGE_SETTLE_SECONDS": "0"}
+    done = subprocess.run([sys.executable, "-m", "erpsync", "poll", "--erp", "tryton", "--no-dispatch", "--from",
+                           start.isoformat()], env=env, cwd=PROJECT_DIR, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines[:2]] == ["tryton stock.shipment.out", "tryton product.product"]
+    assert tryton.password not in done.stdout + done.stderr
+    topics = {(e.source, e.topic) for e in pipeline.ledger.events_by_id(list(range(1, 200)))}
+    assert {("tryton", "stock.shipment.out.changed"), ("tryton", "product.product.changed")} <= topics
 
 
 def test_a_crash_before_the_ledger_knew_does_not_fulfil_twice(pipeline: SyncPipeline, shop: str) -> None:
