@@ -346,8 +346,9 @@ def test_product_variants_bulk_update_sets_prices(shop, client):
 
 
 def test_a_burst_over_the_bucket_is_paced_to_zero_throttles_and_spends_most_of_the_budget(shop):
-    # A small bucket so the burst outruns it within seconds: 100 points, restored at 100 a second.
-    bucket, rate, calls, threads = 100, 100, 60, 4
+    # A small bucket so the burst outruns it: 100 points, restored at 20 a second, so that the pacing, not a loaded
+    # machine's slow requests, sets the burst's time (300 points over the bucket: 15 s of waiting).
+    bucket, rate, calls, threads = 100, 20, 40, 4
     assert httpx.post(f"{shop}/_sandbox/graphql/throttle", json={
         "maximumAvailable": bucket, "restoreRate": rate, "currentlyAvailable": bucket, "resetCounts": True,
     }).status_code == 200
@@ -384,7 +385,7 @@ def test_a_burst_over_the_bucket_is_paced_to_zero_throttles_and_spends_most_of_t
 
     # The same burst unpaced is throttled: the pacing, not the sandbox, kept the count at zero. (A slow restore, so
     # that a loaded machine's slow requests do not pace the burst by themselves.)
-    httpx.post(f"{shop}/_sandbox/graphql/throttle", json={"restoreRate": 10, "currentlyAvailable": bucket})
+    httpx.post(f"{shop}/_sandbox/graphql/throttle", json={"restoreRate": 1, "currentlyAvailable": bucket})
     for n in range(20):
         _raw(shop, SET_QUANTITIES, {"input": {"name": "available", "reason": "correction", "quantities": [
             {"inventoryItemId": levels[0]["inventoryItemId"], "locationId": levels[0]["locationId"], "quantity": n,

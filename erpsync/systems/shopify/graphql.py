@@ -202,10 +202,21 @@ class ShopifyGraphQL:
             cost = ((answer or {}).get("extensions") or {}).get("cost") or {}
             status = cost.get("throttleStatus") or {}
             try:
-                self._status = ThrottleStatus(float(status["maximumAvailable"]), float(status["currentlyAvailable"]),
-                                              float(status["restoreRate"]), self._clock())
+                now = self._clock()
+                reported = ThrottleStatus(float(status["maximumAvailable"]), float(status["currentlyAvailable"]),
+                                          float(status["restoreRate"]), now)
             except (KeyError, TypeError, ValueError):
-                pass
+                reported = None
+            if reported is not None:
+                # Answers of calls in flight together can arrive out of order: one the shop ran before another
+                # reports a fuller bucket than the other's answer, already taken in, said. So the bucket never
+                # grows on an answer beyond what the last status, restored since, allows; it only shrinks.
+                # (Too low at worst by a refund of points a call did not use, made good by the restore.)
+                if self._status is not None and self._status.maximum == reported.maximum:
+                    known = self._status.available_at(now)
+                    if known < reported.available:
+                        reported = ThrottleStatus(reported.maximum, known, reported.restore_rate, now)
+                self._status = reported
             requested = cost.get("requestedQueryCost")
             if document is not None and isinstance(requested, (int, float)) and not isinstance(requested, bool):
                 # The same text costs the same next time (variables change first/last rarely; the shop's
