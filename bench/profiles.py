@@ -85,9 +85,10 @@ def report(results: dict) -> str:
         mine = [r for r in rows if r["profile"] == profile]
         out += [f"#### {profile}", "",
                 "| C | orders | runs | load avg | who | records/s | achievable/s (C / ERP ms per slot) | share of "
-                "achievable | steady share | first write | 429 caused | peak in flight / offered | acknowledged, "
-                "not in the ERP | duplicates after redelivery | lost when killed |",
-                "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                "achievable | ERP slot time used | ERP calls per record | steady share | first write | 429 caused "
+                "| peak in flight / offered | acknowledged, not in the ERP | duplicates after redelivery "
+                "| lost when killed |",
+                "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for concurrency in dict.fromkeys(r["concurrency"] for r in mine):
             at = [r for r in mine if r["concurrency"] == concurrency]
             load = spread([r["load_average"] for r in at])
@@ -105,6 +106,8 @@ def report(results: dict) -> str:
                     f"| {spread([f['achievable_per_second'] for f in figures])} "
                     f"({spread([f['erp_ms_per_slot'] for f in figures])} ms) "
                     f"| {percent([f['share_of_achievable'] for f in figures])} "
+                    f"| {percent([f['erp_busy_share'] for f in figures])} "
+                    f"| {spread([f['erp_calls_per_record'] for f in figures])} "
                     f"| {percent([f['steady_share_of_achievable'] for f in figures])} "
                     f"| {spread([f['first_write_after_s'] for f in figures])} s "
                     f"| {spread([f['throttled_by_limit'] for f in figures])} | {peaks} "

@@ -236,6 +236,9 @@ def erp_figures(stats: dict, concurrency: int, rate: float, writes: list[float],
             "share_of_achievable": round(rate / achievable, 3),
             "steady_share_of_achievable": steady_share(writes, achievable) if len(writes) >= 10 else None,
             "erp_calls_per_record": round(stats["slot_requests"] / max(1, len(writes)), 2),
+            # The account's slot time the callers used: records/s can stay low while this is high, when a record
+            # needs several calls (the order mapping's customer lookup and create, then the order).
+            "erp_busy_share": round(stats["busy_seconds"] / (concurrency * max(writes[-1] - started, 1e-9)), 3),
             "peak_offered": stats["peak_offered"], "last_write_after_s": round(writes[-1] - started, 1)}
 
 
