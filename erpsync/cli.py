@@ -34,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="only store events; leave dispatch to the sweep-inbox flow")
     serve.add_argument("--reuse-port", action="store_true",
                        help="listen with SO_REUSEPORT, so that several receivers (each started with it) share the "
-                            "port and the kernel spreads connections across them")
+                            "port and the kernel spreads connections across them (default: %(default)s, the port is "
+                            "this receiver's alone)")
     serve.set_defaults(handler=_serve)
 
     mapping = commands.add_parser(
