@@ -140,6 +140,10 @@ def print_reconcile_hint(config: StackConfig, *, keep_running: bool) -> None:
           f"<event>), writes an HTML report and exits 3.")
 
 
+# How long the way-back check waits for the events out of the ERP once the shop shows every change.
+EVENTS_WAIT_SECONDS = 150
+
+
 def print_alerts(stack: LocalStack, *, wait: float = 30, shown: int = 5) -> None:
     """The notifications the local webhook sink received: what the alerts of alerts.yaml look like in a chat."""
     config = stack.config
@@ -310,7 +314,11 @@ def drive_way_back(config: StackConfig, stack: LocalStack, scenario: dict, *, ti
                 print("· waiting for the shop sandbox to show each change", flush=True)
                 shown = watcher.wait(timeout=timeout, progress=lambda line: print(line, flush=True),
                                      alive=stack.group.check_alive)
-            states = wait_for_events(ledger, timeout=30 if shown else 1, alive=stack.group.check_alive)
+            # The shop shows each change before the last events (a shipment's stock moves, a re-read) finish; one
+            # whose run was lost on a busy machine is dispatched again by sweep-inbox (every 60 s, after a 30 s
+            # grace), so wait past a sweep.
+            states = wait_for_events(ledger, timeout=EVENTS_WAIT_SECONDS if shown else 1,
+                                     alive=stack.group.check_alive)
             sent = {k: v - before[k] for k, v in warehouse.notice_counts().items()}
             problems = check_shop(shop, changes, buffer=buffer)
     finally:
