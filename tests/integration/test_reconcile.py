@@ -13,7 +13,6 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from erpsync.errors import ErpsyncError
 from erpsync.mapping import find_mapping
 from erpsync.pipeline import SyncPipeline
 from erpsync.reconcile import (
@@ -34,38 +33,12 @@ from erpsync.systems.netsuite.sales_orders import ErpSalesOrders
 from erpsync.systems.shopify.admin import ShopifyAdminClient
 from erpsync.systems.shopify.graphql import ShopifyGraphQL
 from erpsync.systems.shopify.orders_graphql import ShopifyOrderReader
+from tests.inline_runs import InlineDispatcher
+from tests.inline_runs import sync_outcome as sync
 from tests.sandbox_procs import ERP_CLIENT_ID, ERP_CLIENT_SECRET, start_erp_sandbox, start_shop_sandbox
 
 ACCESS_TOKEN = "shpat_reconcile_test"
 ORDERS = 12
-
-
-class InlineDispatcher:
-    """Runs the sync-event steps at once in this process, in place of a Prefect flow run."""
-
-    def __init__(self, pipeline: SyncPipeline):
-        self.pipeline = pipeline
-        self.outcomes: dict[int, str] = {}
-
-    def dispatch(self, event_id: int) -> str:
-        self.outcomes[event_id] = sync(self.pipeline, event_id)
-        return f"inline-{event_id}"
-
-
-def sync(pipeline: SyncPipeline, event_id: int) -> str:
-    """What flows/sync_event.py orders, minus Prefect; the outcome name."""
-    event = None
-    try:
-        event = pipeline.validate(event_id)
-        skip = pipeline.dedupe(event)
-        if skip is not None:
-            return pipeline.skip(event, skip)
-        transformed = pipeline.transform(event)
-        pipeline.confirm(event, transformed, pipeline.push(transformed))
-        return "synced"
-    except ErpsyncError as exc:
-        pipeline.fail(event_id, exc, event=event)
-        return "failed"
 
 
 @pytest.fixture(scope="module")

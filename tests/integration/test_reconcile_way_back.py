@@ -29,13 +29,13 @@ from erpsync.reconcile.way_back import (
     find_way_back_drift,
     way_back_rows,
 )
-from erpsync.steps import run_steps
 from erpsync.systems.netsuite.client import NetSuiteClient, NetSuiteSettings
 from erpsync.systems.netsuite.sales_orders import ErpSalesOrders
 from erpsync.systems.shopify.graphql import ShopifyGraphQL
 from erpsync.systems.shopify.orders_graphql import ShopifyOrderReader
 from erpsync.systems.shopify.writer import ShopifyWriter
 from erpsync_dev.stock_counts import commit_stock, count_stock
+from tests.inline_runs import InlineDispatcher
 from tests.integration.conftest import FAST
 from tests.sandbox_procs import ERP_CLIENT_ID, ERP_CLIENT_SECRET, start_shop_sandbox
 
@@ -100,23 +100,6 @@ def pipeline(ledger: Ledger, netsuite: NetSuiteClient, shop: str) -> Iterator[Sy
 def reader(shop: str) -> Iterator[ShopifyOrderReader]:
     with ShopifyOrderReader(ShopifyGraphQL(shop, SecretStr(TOKEN))) as client:
         yield client
-
-
-class InlineDispatcher:
-    """Runs each repair's sync-event steps at once, in place of a Prefect flow run."""
-
-    def __init__(self, pipeline: SyncPipeline):
-        self.pipeline = pipeline
-        self.outcomes: dict[int, str] = {}
-
-    def dispatch(self, event_id: int) -> str:
-        event = self.pipeline.validate(event_id)
-        try:
-            self.outcomes[event_id] = run_steps(self.pipeline, event).outcome
-        except Exception as exc:
-            self.pipeline.fail(event_id, exc, event=event)
-            self.outcomes[event_id] = "failed"
-        return f"inline-{event_id}"
 
 
 MAPPINGS = WayBackMappings.find(REPO / "mappings", "netsuite", "shopify")

@@ -16,17 +16,17 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from erpsync.errors import ErpsyncError
 from erpsync.pipeline import SyncPipeline
 from erpsync.reconcile import Window
 from erpsync.reconcile.job import reconcile_order_window, reconcile_target
 from erpsync.settings import PROJECT_DIR
-from erpsync.steps import run_steps
 from erpsync.systems import open_writer
 from erpsync.systems.shopify.graphql import ShopifyGraphQL
 from erpsync.systems.shopify.orders_graphql import ShopifyOrderReader
 from erpsync.systems.tryton.client import SALE
 from erpsync_dev.tryton_server import RunningTryton, tryton_server
+from tests.inline_runs import InlineDispatcher
+from tests.inline_runs import sync_outcome as sync
 from tests.sandbox_procs import start_shop_sandbox
 
 MAPPINGS = PROJECT_DIR / "mappings" / "tryton"
@@ -67,29 +67,6 @@ def pipeline(ledger, database_url, systems) -> Iterator[SyncPipeline]:
     made = SyncPipeline(ledger, MAPPINGS, writers=lambda target: open_writer(target, database_url, environ))
     yield made
     made.close()
-
-
-class InlineDispatcher:
-    """Runs a repair's sync steps at once in this process, in place of a Prefect flow run."""
-
-    def __init__(self, pipeline: SyncPipeline):
-        self.pipeline = pipeline
-        self.outcomes: dict[int, str] = {}
-
-    def dispatch(self, event_id: int) -> str:
-        self.outcomes[event_id] = sync(self.pipeline, event_id)
-        return f"inline-{event_id}"
-
-
-def sync(pipeline: SyncPipeline, event_id: int) -> str:
-    """What flows/sync_event.py runs, minus Prefect: a failure is recorded as the flow's hook records it."""
-    event = None
-    try:
-        event = pipeline.validate(event_id)
-        return run_steps(pipeline, event).outcome
-    except ErpsyncError as exc:
-        pipeline.fail(event_id, exc, event=event)
-        return "failed"
 
 
 def deliver(ledger, pipeline: SyncPipeline, order: dict) -> str:

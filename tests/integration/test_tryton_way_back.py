@@ -24,13 +24,13 @@ from erpsync.change_intake import ChangeIntake, PassResult
 from erpsync.mapping import handled_topics
 from erpsync.pipeline import SyncPipeline
 from erpsync.settings import PROJECT_DIR
-from erpsync.steps import run_steps
 from erpsync.systems import open_writer
 from erpsync.systems.shopify.graphql import ShopifyGraphQL
 from erpsync.systems.shopify.writer import ShopifyWriter
 from erpsync.systems.tryton.client import PRODUCT, SALE, SHIPMENT
 from erpsync_dev.tryton_server import RunningTryton, tryton_server
 from tests.conftest import shopify_order_sample
+from tests.inline_runs import sync_or_raise as sync
 from tests.sandbox_procs import start_shop_sandbox
 
 MAPPINGS = PROJECT_DIR / "mappings" / "tryton"
@@ -78,15 +78,6 @@ def poll(pipeline: SyncPipeline, record_type: str, start: datetime) -> PassResul
     """One pass of Tryton's change reader over one record type, as `erpsync poll --erp tryton` makes it."""
     return ChangeIntake(pipeline.ledger, pipeline.writer("tryton"), system="tryton", record_types=[record_type],
                         handled=handled_topics(MAPPINGS), start=start).run()
-
-
-def sync(pipeline: SyncPipeline, event_id: int) -> str:
-    event = pipeline.validate(event_id)
-    try:
-        return run_steps(pipeline, event).outcome
-    except Exception as exc:
-        pipeline.fail(event_id, exc, event=event)
-        raise
 
 
 def sync_all(pipeline: SyncPipeline, result: PassResult, record_id: int) -> list[tuple[int, str]]:

@@ -21,11 +21,11 @@ from erpsync.cli import main
 from erpsync.errors import ConflictingChange
 from erpsync.ledger import Ledger
 from erpsync.pipeline import SyncPipeline
-from erpsync.steps import run_steps
 from erpsync.systems.netsuite.client import NetSuiteClient, NetSuiteSettings
 from erpsync.systems.shopify.graphql import ShopifyGraphQL
 from erpsync.systems.shopify.writer import ShopifyWriter
 from erpsync_dev.stock_counts import commit_stock, count_stock
+from tests.inline_runs import sync_or_raise as sync
 from tests.integration.conftest import FAST
 from tests.sandbox_procs import ERP_CLIENT_ID, ERP_CLIENT_SECRET, start_shop_sandbox
 
@@ -132,15 +132,6 @@ def notice(ledger: Ledger, record_type: str, internal_id: str, modified: str, *,
                                     topic=f"{kind}.changed", shop=None, triggered_at=stamp, body=body,
                                     payload_sha256=hashlib.sha256(body).hexdigest())
     return intake.event_id
-
-
-def sync(pipeline: SyncPipeline, event_id: int) -> str:
-    event = pipeline.validate(event_id)
-    try:
-        return run_steps(pipeline, event).outcome
-    except Exception as exc:
-        pipeline.fail(event_id, exc, event=event)
-        raise
 
 
 def sales_order(netsuite: NetSuiteClient, order_id: int) -> str:
