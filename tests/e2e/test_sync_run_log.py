@@ -19,14 +19,16 @@ pytestmark = pytest.mark.e2e
 
 
 def run_logs(http, config, flow_run_id: str, *, until_line: str, timeout: float = 60) -> list[dict]:
-    """The run's log lines as the UI shows them, once the line ``until_line`` (Prefect's last) has arrived: the
-    API log handler ships lines in batches, after the run's state."""
+    """The run's log lines as the UI shows them, once the flow run's line starting ``until_line`` (Prefect's last)
+    has arrived: the API log handler ships lines in batches, after the run's state. A task run's line says
+    "Finished in state Failed" too, and may arrive in an earlier batch than the flow run's."""
     deadline = time.monotonic() + timeout
     while True:
         logs = http.post(f"{config.prefect_api}/logs/filter",
                          json={"logs": {"flow_run_id": {"any_": [flow_run_id]}}, "sort": "TIMESTAMP_ASC",
                                "limit": 200}).raise_for_status().json()
-        if any(until_line in log["message"] for log in logs) or time.monotonic() > deadline:
+        if any(log["name"] == "prefect.flow_runs" and log["message"].startswith(until_line) for log in logs) \
+                or time.monotonic() > deadline:
             return logs
         time.sleep(0.5)
 
