@@ -78,15 +78,21 @@ class ChaosScenario:
         }
 
 
-def build_chaos_scenario(webhooks: int, seed: int, *, external_id_prefix: str = "shopify-order-") -> ChaosScenario:
-    """``webhooks`` deliveries in total; the same seed gives the same deliveries, ids and order."""
+def build_chaos_scenario(
+    webhooks: int, seed: int, *, external_id_prefix: str = "shopify-order-", started_at: datetime | None = None
+) -> ChaosScenario:
+    """``webhooks`` deliveries in total; the same seed and start give the same deliveries, ids and order.
+
+    The orders' times are taken back from ``started_at`` (now when not given), so two runs of one seed at
+    different seconds differ in their timestamps only.
+    """
     if webhooks < MIN_WEBHOOKS:
         raise ConfigError(f"webhooks: at least {MIN_WEBHOOKS}, got {webhooks}")
     rng = random.Random(seed)
     redeliveries = round(webhooks * REDELIVERY_SHARE)
     # Unique deliveries = orders + updates = orders × (1 + share × mean updates): solve for the orders.
     orders_count = max(3, round((webhooks - redeliveries) / (1 + UPDATED_ENTITY_SHARE * MEAN_UPDATES)))
-    demo = build_demo_scenario(orders=orders_count, seed=seed, skus=DEMO_SKUS)
+    demo = build_demo_scenario(orders=orders_count, seed=seed, skus=DEMO_SKUS, started_at=started_at)
     creates = [d for d in demo.phases[0] if d.kind == ORIGINAL and d.topic == "orders/create"]
 
     unknown = [d for d in creates if UNKNOWN_SKU.encode() in d.body]

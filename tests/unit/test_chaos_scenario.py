@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest
@@ -77,7 +78,10 @@ def test_permanent_failures_are_injected_on_purpose_and_named(scenario) -> None:
 
 
 def test_the_same_seed_gives_the_same_traffic() -> None:
-    first, second = build_chaos_scenario(60, seed=9), build_chaos_scenario(60, seed=9)
+    # Built in two different seconds the bodies' times would differ (they count back from now), so one start.
+    start = datetime(2026, 11, 2, 15, 0, 0, tzinfo=timezone.utc)
+    first = build_chaos_scenario(60, seed=9, started_at=start)
+    second = build_chaos_scenario(60, seed=9, started_at=start)
     assert [(d.webhook_id, d.body) for d in first.deliveries] == [(d.webhook_id, d.body) for d in second.deliveries]
     assert all(d.kind in (ORIGINAL, REDELIVERY) for d in first.deliveries)
 
