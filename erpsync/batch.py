@@ -25,7 +25,8 @@ from erpsync.errors import ErpsyncError
 from erpsync.event_refs import order_code_text
 from erpsync.ledger import EntityKey, Ledger
 from erpsync.pipeline import SyncPipeline, ValidEvent
-from erpsync.run_control import RunControl
+from erpsync.run_control import RunControl, start_batch_runs
+from erpsync.settings import DEFAULT_BATCH_RUNS
 from erpsync.steps import run_steps
 
 log = logging.getLogger(__name__)
@@ -188,11 +189,11 @@ def hand_off(ledger: Ledger, handed_off: dict[int, str], dispatch: Callable[[int
 
 
 def dispatch_waiting(ledger: Ledger, dispatcher: RunControl, *, older_than: timedelta, limit: int,
-                     batch_threshold: int) -> dict[str, int]:
+                     batch_threshold: int, batch_runs: int = DEFAULT_BATCH_RUNS) -> dict[str, int]:
     """The sweep's dispatch: events that waited ``older_than`` without a run get one.
 
-    With batching on (``batch_threshold`` > 0): nothing while a batch run is active (it takes them), one batch
-    run when more than ``batch_threshold`` wait, else one run per event as always.
+    With batching on (``batch_threshold`` > 0): nothing while a batch run is active (it takes them),
+    ``batch_runs`` batch runs when more than ``batch_threshold`` wait, else one run per event as always.
     """
     waiting = ledger.undispatched(older_than=older_than, limit=limit)
     if batch_threshold and waiting:
@@ -200,7 +201,7 @@ def dispatch_waiting(ledger: Ledger, dispatcher: RunControl, *, older_than: time
             if dispatcher.active_batches():
                 return {"dispatched": 0, "failed": 0, "left_to_batch": len(waiting)}
             if len(waiting) > batch_threshold:
-                dispatcher.start_batch(f"sweep-{time.time_ns()}")
+                start_batch_runs(dispatcher, f"sweep-{time.time_ns()}", batch_runs)
                 return {"dispatched": 0, "failed": 0, "left_to_batch": len(waiting)}
         except ErpsyncError as exc:  # Prefect away: the next sweep tries again
             log.warning("%d waiting events: no batch run could be started: %s", len(waiting), exc)

@@ -65,7 +65,8 @@ from typing import Any
 from erpsync.errors import ConfigError, ErpsyncError
 from erpsync.ledger import InboxDelivery, Ledger, utcnow
 from erpsync.ports import Change
-from erpsync.run_control import RunControl
+from erpsync.run_control import RunControl, start_batch_runs
+from erpsync.settings import DEFAULT_BATCH_RUNS
 
 log = logging.getLogger(__name__)
 
@@ -325,15 +326,17 @@ class ChangeIntake:
         return part
 
 
-def dispatch_new(ledger: Ledger, runs: RunControl, event_ids: Sequence[int], *, batch_threshold: int) -> dict[str, int]:
-    """Start the runs of the events a pass stored, as the receiver does: one run each, or a sync-batch run for a
-    backlog (more than ``batch_threshold``). What cannot be dispatched now waits for the sweep."""
+def dispatch_new(ledger: Ledger, runs: RunControl, event_ids: Sequence[int], *, batch_threshold: int,
+                 batch_runs: int = DEFAULT_BATCH_RUNS) -> dict[str, int]:
+    """Start the runs of the events a pass stored, as the receiver does: one run each, or ``batch_runs``
+    sync-batch runs for a backlog (more than ``batch_threshold``). What cannot be dispatched now waits for the
+    sweep."""
     if not event_ids:
         return {"dispatched": 0, "failed": 0, "left_to_batch": 0}
     if batch_threshold and len(event_ids) > batch_threshold:
         try:
             if not runs.active_batches():
-                runs.start_batch(f"poll-{time.time_ns()}")
+                start_batch_runs(runs, f"poll-{time.time_ns()}", batch_runs)
             return {"dispatched": 0, "failed": 0, "left_to_batch": len(event_ids)}
         except ErpsyncError as exc:
             log.warning("%d new events: no batch run could be started, the sweep will dispatch them: %s",

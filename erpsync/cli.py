@@ -284,7 +284,8 @@ def _serve(args: argparse.Namespace) -> int:
                           f"be refused")
     ledger = Ledger.connect(settings.database_url)
     app = create_app(ledger=ledger, dispatcher=runs, secrets=secrets, mappings_dir=settings.mappings_dir,
-                     limits=IntakeLimits.from_env(settings.max_body_bytes), batch_threshold=settings.batch_threshold)
+                     limits=IntakeLimits.from_env(settings.max_body_bytes), batch_threshold=settings.batch_threshold,
+                     batch_runs=settings.batch_runs)
     print(f"ready on http://{args.host}:{args.port}", flush=True)
     serve(app, host=args.host, port=args.port, limits=server_limits, reuse_port=args.reuse_port)
     return 0

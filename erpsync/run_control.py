@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
 from erpsync.errors import ConfigError
+from erpsync.settings import DEFAULT_BATCH_RUNS
 
 if TYPE_CHECKING:
     from erpsync.settings import Settings
@@ -74,6 +75,16 @@ class RunControl(Dispatcher, Protocol):
 
     def close(self) -> None:
         """Release connections."""
+
+
+def start_batch_runs(dispatcher: RunControl, key: str, runs: int = DEFAULT_BATCH_RUNS) -> list[str]:
+    """Start ``runs`` `sync-batch` runs for one backlog (ERPSYNC_BATCH_RUNS); ``key`` makes each once-only.
+
+    They share the backlog: each takes chunks from the inbox (PostgreSQL's ``SKIP LOCKED``, SQLite's one writer),
+    the per-entity claim keeps one entity's events in order across them, and the ERP's shared slots keep their
+    calls together within its concurrency. Two are two processes, so two cores, where one run's Python holds one.
+    """
+    return [dispatcher.start_batch(f"{key}-{n}" if runs > 1 else key) for n in range(runs)]
 
 
 def load_run_control(settings: Settings) -> RunControl:

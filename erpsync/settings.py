@@ -14,6 +14,9 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_BATCH_THRESHOLD = 20
+# A batch run is one process, and Python runs one thread of it at a time: one run per burst kept one core of two
+# busy (docs/BENCHMARKS.md, "Scale out"). Two share a burst through the inbox's take and the shared ERP slots.
+DEFAULT_BATCH_RUNS = 2
 
 
 def private_folder(path: Path) -> Path:
@@ -43,6 +46,9 @@ class Settings(BaseModel):
     batch_threshold: int = Field(default=DEFAULT_BATCH_THRESHOLD, ge=0, description=(
         "Events waiting for dispatch above which the receiver starts a sync-batch run instead of one run per "
         "event (0 = never)."))
+    batch_runs: int = Field(default=DEFAULT_BATCH_RUNS, ge=1, description=(
+        "sync-batch runs started together for one backlog; they share it, each taking chunks from the inbox, "
+        "while the ERP's shared limit keeps their calls together within its concurrency."))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -59,8 +65,13 @@ class Settings(BaseModel):
         if not raw_threshold.strip().isdigit():
             raise ConfigError(f"ERPSYNC_BATCH_THRESHOLD: expected a whole number of events (0 = never batch), "
                               f"got {raw_threshold!r}")
+        raw_runs = env.get("ERPSYNC_BATCH_RUNS", str(DEFAULT_BATCH_RUNS))
+        if not raw_runs.strip().isdigit() or int(raw_runs) < 1:
+            raise ConfigError(f"ERPSYNC_BATCH_RUNS: expected a whole number of sync-batch runs, at least 1, "
+                              f"got {raw_runs!r}")
         return cls(
             batch_threshold=int(raw_threshold),
+            batch_runs=int(raw_runs),
             home=home,
             database_url=env.get("ERPSYNC_DATABASE_URL") or f"sqlite:///{home / 'erpsync.db'}",
             mappings_dir=Path(env.get("ERPSYNC_MAPPINGS_DIR") or PROJECT_DIR / "mappings"),

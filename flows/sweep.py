@@ -45,7 +45,7 @@ def sweep_inbox(grace_seconds: int = 30, limit: int = 500, stale_after_seconds: 
             events.emit_inbox_stale(stale)
         # With batching on, a backlog goes to a sync-batch run rather than to hundreds of runs of one event.
         result = dispatch_waiting(ledger, dispatcher, older_than=timedelta(seconds=grace_seconds), limit=limit,
-                                  batch_threshold=settings.batch_threshold)
+                                  batch_threshold=settings.batch_threshold, batch_runs=settings.batch_runs)
         logger.info("sweep: %d dispatched, %d could not be, %d left to a batch run, %d stale claims freed",
                     result["dispatched"], result["failed"], result["left_to_batch"], freed)
         # Events whose run died (a killed worker) keep their run id, so the loop above never sees them again.

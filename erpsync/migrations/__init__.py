@@ -42,8 +42,8 @@ def target_metadata():
     """The tables as the models declare them (what the newest revision must produce)."""
     from sqlmodel import SQLModel
 
-    import erpsync.ledger  # noqa: F401  (registers the ledger's tables)
     import erpsync.drift_fields  # noqa: F401  (registers the table of drift fields seen)
+    import erpsync.ledger  # noqa: F401  (registers the ledger's tables)
     import erpsync.xref_cache  # noqa: F401  (registers the cross-reference table)
 
     return SQLModel.metadata

@@ -57,7 +57,8 @@ from erpsync.receiver.inbox_writer import InboxWriter
 from erpsync.receiver.limits import IntakeLimits, JsonRefused, RateLimiter, is_json_media_type, parse_json_object
 from erpsync.receiver.openapi import openapi_document
 from erpsync.receiver.webhook_sources import SOURCES
-from erpsync.run_control import Dispatcher, RunControl
+from erpsync.run_control import Dispatcher, RunControl, start_batch_runs
+from erpsync.settings import DEFAULT_BATCH_RUNS
 
 log = logging.getLogger("erpsync.receiver")
 
@@ -141,18 +142,20 @@ class DispatchQueue:
     Whatever is queued when the process dies is still in the inbox, and the sweep dispatches it.
 
     Backlog: when more than ``batch_threshold`` events wait for dispatch, one run per event cannot keep up (a run
-    takes seconds to start), so a `sync-batch` run is started instead and the events are left in the inbox for
-    it; while any batch run is active, new events go to it too. When the last one ends, what is still waiting
+    takes seconds to start), so ``batch_runs`` `sync-batch` runs are started instead and the events are left in
+    the inbox for them; while any batch run is active, new events go to it too. When the last one ends, what is still waiting
     is dispatched again (a batch run for many, one run each for a few).
     """
 
     # How often the state of the batch runs is asked of Prefect while relying on them.
     BATCH_CHECK_SECONDS = 2.0
 
-    def __init__(self, ledger: Ledger, dispatcher: RunControl, *, threads: int = 4, batch_threshold: int = 0):
+    def __init__(self, ledger: Ledger, dispatcher: RunControl, *, threads: int = 4, batch_threshold: int = 0,
+                 batch_runs: int = DEFAULT_BATCH_RUNS):
         self.ledger = ledger
         self.dispatcher = dispatcher
         self.batch_threshold = batch_threshold
+        self.batch_runs = batch_runs
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="dispatch")
         self._lock = threading.Lock()
         self._pending = 0
@@ -195,10 +198,9 @@ class DispatchQueue:
             return True
 
     def _start_batch(self) -> None:
-        run = self.dispatcher.start_batch(f"{time.time_ns()}")
-        self._batches = [run]
+        self._batches = start_batch_runs(self.dispatcher, f"{time.time_ns()}", self.batch_runs)
         self._checked = time.monotonic()
-        log.info("backlog of %d events: started sync-batch run %s", self._pending, run)
+        log.info("backlog of %d events: started sync-batch run(s) %s", self._pending, ", ".join(self._batches))
 
     def _catch_up(self) -> None:
         """The batch runs ended: events that arrived as they finished must not wait for the sweep."""
@@ -300,6 +302,7 @@ def create_app(
     limits: IntakeLimits,
     sources: Mapping[str, WebhookSource] | None = None,
     batch_threshold: int = 0,
+    batch_runs: int = DEFAULT_BATCH_RUNS,
 ) -> QuietErrors:
     """The receiver as an ASGI app.
 
@@ -311,7 +314,8 @@ def create_app(
     topics = HandledTopics(mappings_dir)
     rate = RateLimiter(limits.rate_per_second, limits.rate_burst)
     document = openapi_document(sorted(registry), limits)
-    queue = DispatchQueue(ledger, dispatcher, batch_threshold=batch_threshold) if dispatcher is not None else None
+    queue = DispatchQueue(ledger, dispatcher, batch_threshold=batch_threshold,
+                                                 batch_runs=batch_runs) if dispatcher is not None else None
     writer = InboxWriter(ledger, body_signed_sources=frozenset(
         name for name, source in registry.items() if getattr(source, "signs_body_only", False)))
     # Admission (secrets, HMAC, JSON checks) runs off the event loop on a few threads of its own. Not Starlette's

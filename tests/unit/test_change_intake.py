@@ -193,5 +193,8 @@ def test_new_events_are_dispatched_one_run_each_or_one_batch_run_for_a_backlog(l
     assert dispatch_new(ledger, runs, ids[:2], batch_threshold=3) == {"dispatched": 2, "failed": 0,
                                                                        "left_to_batch": 0}
     assert [e.flow_run_id for e in ledger.events_by_id(ids[:2])] == [f"run-{i}" for i in ids[:2]]
-    assert dispatch_new(ledger, runs, ids, batch_threshold=3)["left_to_batch"] == 4 and len(runs.batches) == 1
+    assert dispatch_new(ledger, runs, ids, batch_threshold=3, batch_runs=2)["left_to_batch"] == 4
+    assert len(runs.batches) == len(set(runs.batches)) == 2, "two batch runs share the backlog, each once-only"
+    assert dispatch_new(ledger, runs, ids, batch_threshold=3, batch_runs=1) and len(runs.batches) == 2, \
+        "no new batch run while one is active"
     assert dispatch_new(ledger, FakeRuns(fail=True), ids[2:], batch_threshold=0)["failed"] == 2

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from erpsync.cli import main
+from erpsync.errors import ConfigError
 from erpsync.ledger import Ledger
 from erpsync.settings import Settings, missing_ledger
 
@@ -48,3 +49,15 @@ def test_status_on_an_empty_ledger_says_it_holds_no_events(home, capsys):
 def test_a_server_database_is_never_reported_missing(home, monkeypatch):
     monkeypatch.setenv("ERPSYNC_DATABASE_URL", "postgresql+psycopg://erpsync:pw@db.internal/erpsync")
     assert missing_ledger(Settings.from_env()) is None
+
+
+@pytest.mark.parametrize("value", ["0", "two", "-1", ""])
+def test_a_bad_number_of_batch_runs_is_refused_by_name(tmp_path, value):
+    with pytest.raises(ConfigError, match=f"ERPSYNC_BATCH_RUNS: expected a whole number of sync-batch runs, at "
+                                          f"least 1, got {value!r}"):
+        Settings.from_env({"ERPSYNC_HOME": str(tmp_path), "ERPSYNC_BATCH_RUNS": value})
+
+
+def test_a_backlog_starts_two_batch_runs_unless_told(tmp_path):
+    assert Settings.from_env({"ERPSYNC_HOME": str(tmp_path)}).batch_runs == 2
+    assert Settings.from_env({"ERPSYNC_HOME": str(tmp_path), "ERPSYNC_BATCH_RUNS": "3"}).batch_runs == 3
