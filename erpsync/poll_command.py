@@ -89,7 +89,7 @@ def _poll(args: argparse.Namespace) -> int:
             print(f"{len(result.new_event_ids)} new events, left to the sweep-inbox flow")
         else:
             sent = dispatch_new(ledger, runs, result.new_event_ids, batch_threshold=settings.batch_threshold,
-                              batch_runs=settings.batch_runs)
+                                batch_runs=settings.batch_runs)
             print(f"{len(result.new_event_ids)} new events: {sent['dispatched']} runs started, "
                   f"{sent['left_to_batch']} left to a sync-batch run, {sent['failed']} left to the sweep")
     except TransientError as exc:

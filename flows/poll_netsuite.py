@@ -57,7 +57,7 @@ def poll_pass(erp: str, types: list[str], *, overlap_seconds: int, page_size: in
         for line in result.lines():
             logger.info("poll: %s", line)
         sent = dispatch_new(ledger, runs, result.new_event_ids, batch_threshold=settings.batch_threshold,
-                              batch_runs=settings.batch_runs)
+                            batch_runs=settings.batch_runs)
         logger.info("poll: %d new events: %d runs started, %d left to a sync-batch run, %d left to the sweep",
                     len(result.new_event_ids), sent["dispatched"], sent["left_to_batch"], sent["failed"])
         return {**result.as_dict(), **sent}

@@ -40,7 +40,7 @@ def test_batch_runs_take_disjoint_events_and_a_rerun_takes_its_own_back_first(le
     assert ledger.take_for_batch("run-c", limit=10) == [first[0]]
 
 
-def test_a_chunk_syncs_the_newest_version_and_hands_off_what_fails(pipeline, ledger):
+def test_a_chunk_syncs_the_newest_version_and_hands_off_what_fails(pipeline, ledger):  # noqa: F811 (a fixture)
     plain = [sample_order() for _ in range(6)]
     versions = [sample_order(updated_at=f"2026-11-0{day}T10:00:00Z") for day in (1, 2, 3)]
     for version, quantity in zip(versions, (1, 2, 3), strict=True):
