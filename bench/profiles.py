@@ -9,18 +9,23 @@ slot there (docs/BENCHMARKS.md). `make bench ARGS=--only-profiles` runs it; `--p
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import statistics
 import sys
+from pathlib import Path
 
 from bench import peer_n8n
-from bench.throughput import bench_burst
+from bench.throughput import HOME, bench_burst
 from erpsync_dev.sandboxes.netsuite.latency import parse_latency_profile
 
 # The stress test of our own overhead (as before), and a NetSuite-like account: a sales-order write in about a
 # second with a long tail (median 800 ms, 1 in 100 over 4 s; mean 1,016 ms).
 DEFAULT_PROFILES = ("fixed:100", "lognormal:median=800,p99=4000,seed=1")
 DEFAULT_CONCURRENCIES = (5, 15, 50)
+# The rows of the run under way, rewritten as each ends.
+PARTIAL = HOME / "results-profiles.partial.json"
 
 
 def log(message: str) -> None:
@@ -60,6 +65,11 @@ def run_profiles(profiles: list[str], concurrencies: list[int], runs: int, secon
                     row["peer"] = peer_n8n.bench_peer(profile, concurrency, orders, redeliver=redeliver,
                                                       kill_orders=kill_orders, n8n=n8n)
                 rows.append(row)
+                # A full run takes most of an hour with the peer: each row is kept as it ends, so a run stopped
+                # part way still has its figures (`python -m bench.profiles` prints them).
+                PARTIAL.parent.mkdir(parents=True, exist_ok=True)
+                PARTIAL.write_text(json.dumps({"profile_runs": rows, "peer": peer, "peer_version": version},
+                                              indent=2))
     return {"profile_runs": rows, "peer": peer, "peer_version": version}
 
 
@@ -116,3 +126,22 @@ def report(results: dict) -> str:
                     f"{spread([f.get('redelivered') for f in figures])} | {lost} |")
         out.append("")
     return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Print the profiles table of a run's raw figures (the rows kept as "
+                                     "each ended, or a finished run's results-profiles.json). Runs are started by "
+                                     "`make bench ARGS=--only-profiles`.")
+    parser.add_argument("--report", type=Path, default=PARTIAL, metavar="JSON",
+                        help=f"the figures to print (default {PARTIAL})")
+    args = parser.parse_args(argv)
+    try:
+        data = json.loads(args.report.read_text())
+    except (OSError, ValueError) as problem:
+        raise SystemExit(f"{args.report}: cannot read the figures: {problem}") from None
+    print(report(data.get("profiles", data)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
