@@ -229,7 +229,17 @@ def _kill_phase(group, n8n, http, erp_url, count, before, order_requests) -> dic
     async def send_and_kill() -> list:
         sending = asyncio.create_task(send_all(n8n.webhook_url, requests, connections=50))
         deadline = time.monotonic() + 600
-        while len(erp_records(http, erp_url)) - before < count // 2 and time.monotonic() < deadline:
+        # Killed once the ERP holds half of the burst; or, if n8n gave up on so many (its retries spent on 429s)
+        # that half never arrives, once every delivery is answered and the ERP has had no call for a while.
+        last, quiet_since = None, time.monotonic()
+        while time.monotonic() < deadline:
+            if len(erp_records(http, erp_url)) - before >= count // 2:
+                break
+            stats = erp_stats(http, erp_url)
+            if (stats["requests"], stats["in_flight"]) != last:
+                last, quiet_since = (stats["requests"], stats["in_flight"]), time.monotonic()
+            elif sending.done() and time.monotonic() - quiet_since >= QUIET_SECONDS:
+                break
             await asyncio.sleep(0.2)
         group.kill("n8n")
         answers, _ = await sending
