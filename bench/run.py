@@ -204,6 +204,9 @@ def main() -> int:
     parser.add_argument("--quiet-samples", type=int, default=10, help="single events for the quiet latency")
     parser.add_argument("--only-profiles", action="store_true",
                         help="run the ERP profiles part only: our burst and the peer's at each profile and C")
+    parser.add_argument("--profile-postgres", action="store_true",
+                        help="our side of the profiles on PostgreSQL (--postgres-url: the ledger's and Prefect's "
+                             "databases) instead of SQLite")
     parser.add_argument("--skip-profiles", action="store_true", help="leave out the ERP profiles part")
     parser.add_argument("--profile", dest="profiles", action="append", metavar="PROFILE", type=latency_profile,
                         help="an ERP latency profile (repeatable; default " + " and ".join(profiles.DEFAULT_PROFILES)
@@ -284,9 +287,12 @@ def latency_profile(text: str) -> str:
 
 
 def run_profiles(args) -> dict:
+    if args.profile_postgres and not args.postgres_url:
+        raise SystemExit("--profile-postgres needs --postgres-url (or ERPSYNC_TEST_POSTGRES_URL)")
     return profiles.run_profiles(args.profiles or list(profiles.DEFAULT_PROFILES),
                                  args.profile_concurrencies or list(profiles.DEFAULT_CONCURRENCIES),
-                                 args.profile_runs, args.profile_seconds, args.peer)
+                                 args.profile_runs, args.profile_seconds, args.peer,
+                                 postgres_url=args.postgres_url if args.profile_postgres else None)
 
 
 def report_profiles(results: dict, args) -> int:
