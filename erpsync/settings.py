@@ -14,9 +14,11 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_BATCH_THRESHOLD = 20
-# A batch run is one process, and Python runs one thread of it at a time: one run per burst kept one core of two
-# busy (docs/BENCHMARKS.md, "Scale out"). Two share a burst through the inbox's take and the shared ERP slots.
-DEFAULT_BATCH_RUNS = 2
+# A batch run is one process, and Python runs one thread of it at a time: at most about one core per run. More
+# share a burst through the inbox's take and the shared ERP slots, but on the 2-core machine measured two runs
+# did no better than one (docs/BENCHMARKS.md, "Two batch runs per burst"): the default stays one, and a larger
+# machine can raise it.
+DEFAULT_BATCH_RUNS = 1
 
 
 def private_folder(path: Path) -> Path:

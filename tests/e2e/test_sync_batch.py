@@ -27,10 +27,11 @@ BURST = 30
 
 @pytest.fixture
 def batching_receiver(stack, tmp_path):
-    """A second receiver on the stack's ledger and Prefect, batching when more than 5 events wait."""
+    """A second receiver on the stack's ledger and Prefect, starting two batch runs when more than 5 events wait."""
     stack_, _ = stack
     port = free_port()
-    group = ProcessGroup(log_dir=tmp_path / "logs", env={**stack_.env, "ERPSYNC_BATCH_THRESHOLD": "5"}, cwd=REPO)
+    group = ProcessGroup(log_dir=tmp_path / "logs", env={**stack_.env, "ERPSYNC_BATCH_THRESHOLD": "5",
+                                                              "ERPSYNC_BATCH_RUNS": "2"}, cwd=REPO)
     group.start("receiver", [sys.executable, "-m", "erpsync", "serve", "--port", str(port)])
     try:
         group.wait_http("receiver", f"http://127.0.0.1:{port}/healthz", timeout=60)
@@ -72,7 +73,7 @@ def test_a_burst_is_synced_by_batch_runs_and_a_failure_gets_its_own_run(stack, h
     assert {event.state for event in finished.values()} == {"synced"}
     batch_runs = prefect_runs(http, config, deployment_id={"any_": [_deployment_id(http, config, "sync-batch")]})
     batch_ids = {run["id"] for run in batch_runs}
-    assert batch_ids, "the burst started no sync-batch run"
+    assert len(batch_ids) >= 2, f"the burst started {len(batch_ids)} sync-batch run(s), not ERPSYNC_BATCH_RUNS = 2"
     in_batches = [e for e in finished.values() if e.flow_run_id in batch_ids]
     assert len(in_batches) >= BURST // 2, f"only {len(in_batches)} of {BURST} events were synced by a batch"
     # The failure is in the dead-letter view as always: its own failed sync-event run, with the reason.
@@ -86,7 +87,7 @@ def test_a_burst_is_synced_by_batch_runs_and_a_failure_gets_its_own_run(stack, h
     # Found by its order: the run is renamed with the entity and order code once it has read the event.
     assert own_run["name"] == f"event-{retired_event} order/{retired['id']} {retired['name']}"
     # A batch run says what it took, and lists each event with its entity, order code, outcome and ERP id. A
-    # backlog starts two (ERPSYNC_BATCH_RUNS); one that found the other had taken everything says so.
+    # backlog starts two here (ERPSYNC_BATCH_RUNS); one that found the other had taken everything says so.
     assert all(re.fullmatch(r"batch-\d+ events-\d+\.\.\d+|batch-0 events", run["name"]) for run in batch_runs
                if run["state_type"] == "COMPLETED"), [run["name"] for run in batch_runs]
     assert any(run["name"] != "batch-0 events" for run in batch_runs), [run["name"] for run in batch_runs]

@@ -58,6 +58,6 @@ def test_a_bad_number_of_batch_runs_is_refused_by_name(tmp_path, value):
         Settings.from_env({"ERPSYNC_HOME": str(tmp_path), "ERPSYNC_BATCH_RUNS": value})
 
 
-def test_a_backlog_starts_two_batch_runs_unless_told(tmp_path):
-    assert Settings.from_env({"ERPSYNC_HOME": str(tmp_path)}).batch_runs == 2
+def test_a_backlog_starts_one_batch_run_unless_told(tmp_path):
+    assert Settings.from_env({"ERPSYNC_HOME": str(tmp_path)}).batch_runs == 1
     assert Settings.from_env({"ERPSYNC_HOME": str(tmp_path), "ERPSYNC_BATCH_RUNS": "3"}).batch_runs == 3
