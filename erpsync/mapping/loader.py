@@ -242,20 +242,16 @@ def _source_models() -> dict | None:
 
 
 def is_mapping_file(path: Path) -> bool:
-    return path.suffix == ".yaml" and not path.name.endswith((TEST_SUFFIX, _LEGACY_CASES_SUFFIX))
+    return _is_mapping_name(path.name)
+
+
+def _is_mapping_name(name: str) -> bool:
+    return name.endswith(".yaml") and not name.endswith((TEST_SUFFIX, _LEGACY_CASES_SUFFIX))
 
 
 def discover_mappings(directory: str | Path) -> list[Path]:
-    """The mapping files in a folder: ``*.yaml`` except the ``*_test.yaml`` case files beside them; none when the
-    folder does not exist. (One ``scandir``: this runs twice for every event, and ``Path.glob`` cost ten times
-    as much.)"""
-    folder = Path(directory)
-    try:
-        with os.scandir(folder) as entries:
-            names = [entry.name for entry in entries if entry.name.endswith(".yaml")]
-    except (FileNotFoundError, NotADirectoryError):
-        return []
-    return sorted(path for path in map(folder.joinpath, names) if is_mapping_file(path))
+    """The mapping files in a folder: ``*.yaml`` except the ``*_test.yaml`` case files beside them."""
+    return sorted(p for p in Path(directory).glob("*.yaml") if is_mapping_file(p))
 
 
 # Loaded mappings by file, valid while the file and its tables keep their size and modification time:
@@ -277,9 +273,7 @@ def _stamp(path: Path, tables: list[Path]) -> tuple:
 
 def load_mapping_cached(path: Path) -> Mapping:
     """``load_mapping``, reusing the last result while neither the file nor its tables changed."""
-    # Keyed by the absolute path, not the resolved one: resolving costs a system call per part of the path, for
-    # every file, for every event; the stamps below follow links all the same.
-    key = Path(os.path.abspath(path))
+    key = path.resolve()
     with _LOADED_LOCK:
         cached = _LOADED.get(key)
     if cached is not None:
@@ -302,8 +296,7 @@ def _folder_stamp(folder: str, tables: tuple[str, ...]) -> tuple:
     try:
         with os.scandir(folder) as entries:
             files = sorted((entry.name, entry.stat().st_mtime_ns, entry.stat().st_size) for entry in entries
-                           if entry.name.endswith(".yaml")
-                           and not entry.name.endswith((TEST_SUFFIX, _LEGACY_CASES_SUFFIX)))
+                           if _is_mapping_name(entry.name))
         return (*files, *((os.stat(t).st_mtime_ns, os.stat(t).st_size) for t in tables))
     except OSError:
         return ()  # never equal to a stamp taken when every file was there

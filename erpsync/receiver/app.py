@@ -143,8 +143,8 @@ class DispatchQueue:
 
     Backlog: when more than ``batch_threshold`` events wait for dispatch, one run per event cannot keep up (a run
     takes seconds to start), so ``batch_runs`` `sync-batch` runs are started instead and the events are left in
-    the inbox for them; while any batch run is active, new events go to it too. When the last one ends, what is still waiting
-    is dispatched again (a batch run for many, one run each for a few).
+    the inbox for them; while any batch run is active, new events go to it too. When the last one ends, what is
+    still waiting is dispatched again (a batch run for many, one run each for a few).
     """
 
     # How often the state of the batch runs is asked of Prefect while relying on them.
@@ -314,8 +314,8 @@ def create_app(
     topics = HandledTopics(mappings_dir)
     rate = RateLimiter(limits.rate_per_second, limits.rate_burst)
     document = openapi_document(sorted(registry), limits)
-    queue = DispatchQueue(ledger, dispatcher, batch_threshold=batch_threshold,
-                                                 batch_runs=batch_runs) if dispatcher is not None else None
+    queue = (DispatchQueue(ledger, dispatcher, batch_threshold=batch_threshold, batch_runs=batch_runs)
+             if dispatcher is not None else None)
     writer = InboxWriter(ledger, body_signed_sources=frozenset(
         name for name, source in registry.items() if getattr(source, "signs_body_only", False)))
     # Admission (secrets, HMAC, JSON checks) runs off the event loop on a few threads of its own. Not Starlette's
