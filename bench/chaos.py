@@ -418,7 +418,20 @@ def _stuck_runs(api: str, rows: list) -> str:
                 except (httpx.HTTPError, ValueError) as exc:
                     state = f"run {row.flow_run_id[:8]} unknown ({type(exc).__name__})"
             described.append(f"event {row.id} {row.state}: {state}")
+        if any(not row.flow_run_id for row in rows):
+            described.append(_runs_of(http, api, "sync-batch") + "; " + _runs_of(http, api, "sweep-inbox"))
     return "; ".join(described)
+
+
+def _runs_of(http: httpx.Client, api: str, flow: str) -> str:
+    """The last runs of one flow and their states: events without a run wait for a batch run or the sweep."""
+    try:
+        runs = http.post(f"{api}/flow_runs/filter", json={"flows": {"name": {"any_": [flow]}},
+                                                            "sort": "EXPECTED_START_TIME_DESC", "limit": 6}).json()
+        states = [f"{run['id'][:8]} {run.get('state_type')}/{run.get('state_name')}" for run in runs]
+    except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+        return f"{flow} runs unknown ({type(exc).__name__})"
+    return f"last {flow} runs: {', '.join(states) or 'none'}"
 
 
 def _reason_kind(reason: str) -> str:

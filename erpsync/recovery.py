@@ -15,7 +15,9 @@ the orchestrator marks its run crashed and the event stays ``received`` in the i
       completed               rescheduled: it ended without finishing the event (a batch run cut short)
       anything else           left alone: running, scheduled, or cancelled by someone on purpose
 
-A `sync-batch` run that crashed is rescheduled the same way, once; it resumes the events it had taken.
+A `sync-batch` run that crashed is rescheduled the same way, once; it resumes the events it had taken. A batch
+run left pending by a dead worker before it took any event is rescheduled too: no event names it, yet the receiver
+and the sweep leave the whole backlog to it while it counts as active (``RunControl.active_batches``).
 
 Re-running is safe at any point of a crash: the pipeline's steps are idempotent (dedupe, upsert by external id).
 An event whose run crashed ``max_recoveries`` times is dead-lettered rather than re-run forever: an event that
@@ -55,6 +57,7 @@ RECOVERED = "recovered"
 @dataclass
 class RecoveryReport:
     rescheduled: list[int] = field(default_factory=list)
+    batches_restarted: list[str] = field(default_factory=list)
     redispatched: list[int] = field(default_factory=list)
     dead_lettered: list[int] = field(default_factory=list)
     claims_freed: int = 0
@@ -63,6 +66,7 @@ class RecoveryReport:
     def as_dict(self) -> dict[str, object]:
         return {"crashed_rescheduled": len(self.rescheduled), "vanished_redispatched": len(self.redispatched),
                 "crash_dead_lettered": len(self.dead_lettered), "dead_run_claims_freed": self.claims_freed,
+                "stuck_batch_runs_rescheduled": len(self.batches_restarted),
                 **({"recovery_error": self.error} if self.error else {})}
 
 
@@ -73,6 +77,7 @@ def recover(ledger: Ledger, runs: RunControl, *, limit: int = 500,
     try:
         report.claims_freed = free_claims_of_finished_runs(ledger, runs)
         _rerun_dead_runs(ledger, runs, report, limit=limit, max_recoveries=max_recoveries)
+        _restart_stuck_batches(runs, report)
     except ErpsyncError as exc:
         report.error = f"{type(exc).__name__}: {exc}"
         log.warning("recovery stopped early, the next sweep goes on: %s", report.error)
@@ -129,6 +134,23 @@ def _rerun_dead_runs(ledger: Ledger, runs: RunControl, report: RecoveryReport, *
             rescheduled_runs.add(run_id)
         report.rescheduled.append(event_id)
         log.warning("event %s: %s", event_id, note)
+
+
+def _restart_stuck_batches(runs: RunControl, report: RecoveryReport) -> None:
+    """Reschedule batch runs pending for STUCK_PENDING_SECONDS, whatever events they hold (none, often)."""
+    active = runs.active_batches()
+    if not active:
+        return
+    pending = [run_id for run_id, state in runs.run_states(active).items() if state == RunState.PENDING]
+    if not pending:
+        return
+    for run_id, age in sorted(runs.state_ages(pending).items()):
+        if age < STUCK_PENDING_SECONDS or run_id in report.batches_restarted:
+            continue
+        runs.reschedule(run_id, message=f"erpsync recovery: batch run pending for {age:.0f} s (its worker died "
+                                        f"before starting it); rescheduled")
+        report.batches_restarted.append(run_id)
+        log.warning("sync-batch run %s was pending for %.0f s: rescheduled", run_id, age)
 
 
 def unfinished_with_runs(ledger: Ledger, *, limit: int) -> list[tuple[int, str, str]]:

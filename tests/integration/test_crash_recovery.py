@@ -11,7 +11,7 @@ import pytest
 
 from erpsync.ledger import EntityKey
 from erpsync.recovery import RECOVERED, STUCK_PENDING_SECONDS, recover
-from erpsync.run_control import RunState
+from erpsync.run_control import FINISHED, RunState
 
 KEY = EntityKey("shopify", "order", "4242", "netsuite")
 
@@ -24,6 +24,7 @@ class RunTable:
         self.ages: dict[str, float] = {}
         self.rescheduled: list[str] = []
         self.dispatched: list[int] = []
+        self.batches: set[str] = set()
 
     def run(self, state: RunState) -> str:
         run_id = str(uuid.uuid4())
@@ -40,6 +41,9 @@ class RunTable:
         assert "recovery" in message
         self.states[flow_run_id] = RunState.SCHEDULED
         self.rescheduled.append(flow_run_id)
+
+    def active_batches(self):
+        return [run_id for run_id in self.batches if self.states[run_id] not in FINISHED]
 
     def dispatch(self, event_id):
         self.dispatched.append(event_id)
@@ -165,3 +169,19 @@ def test_a_run_left_pending_by_a_dead_worker_is_rescheduled_a_fresh_one_is_not(l
     report = recover(ledger, runs)
     assert report.rescheduled == [stuck] and runs.rescheduled == [stuck_run]
     assert ledger.outcomes(fresh) == []
+
+
+def test_a_batch_run_left_pending_before_it_took_any_event_is_rescheduled(ledger):
+    # The receiver and the sweep leave a backlog to an active batch run; one its worker died with before starting
+    # it names no event, and would hold the whole backlog back for good.
+    runs = RunTable()
+    stuck, fresh, running = runs.run(RunState.PENDING), runs.run(RunState.PENDING), runs.run(RunState.RUNNING)
+    runs.batches.update({stuck, fresh, running})
+    runs.ages.update({stuck: STUCK_PENDING_SECONDS + 1, running: STUCK_PENDING_SECONDS + 1})
+    waiting = ledger.record_delivery(source="shopify", delivery_id=str(uuid.uuid4()), topic="orders/create",
+                                     shop=None, triggered_at=None, body=b"{}", payload_sha256="h").event_id
+    report = recover(ledger, runs)
+    assert runs.rescheduled == [stuck] and report.batches_restarted == [stuck]
+    assert report.as_dict()["stuck_batch_runs_rescheduled"] == 1
+    assert ledger.outcomes(waiting) == []  # left for the batch run, now queued again
+    assert recover(ledger, runs).batches_restarted == []  # queued now, not pending: left alone
