@@ -17,6 +17,16 @@ from erpsync.errors import ConfigError
 from erpsync.settings import private_folder
 
 
+def dialect_insert(connection: Connection):
+    """The INSERT construct of the connection's database, which has ``on_conflict_do_nothing`` and
+    ``on_conflict_do_update`` (both backends the ledger runs on spell ``ON CONFLICT`` alike)."""
+    if connection.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
 def normalise_url(url: str) -> str:
     """Accept the URLs people paste (``postgres://``, ``postgresql://``) and use the psycopg 3 driver."""
     for prefix in ("postgres://", "postgresql://"):

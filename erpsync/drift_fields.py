@@ -17,6 +17,7 @@ from sqlalchemy import Column, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Field, SQLModel
 
+from erpsync.db import dialect_insert
 from erpsync.ledger import UTCDateTime, utcnow
 
 
@@ -35,10 +36,7 @@ class DriftField(SQLModel, table=True):
 def _insert_new(connection: Connection, mapping: str, fields: Iterable[str], now: datetime) -> list[str]:
     """Insert the fields not yet remembered; the ones this call inserted. Another worker inserting the same field
     at the same moment is no error: one of the two inserts it, and only that one calls it new."""
-    if connection.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = dialect_insert(connection)
     table = DriftField.__table__
     new = []
     for name in sorted(set(fields)):

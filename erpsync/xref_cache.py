@@ -19,11 +19,11 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import Column
+from sqlalchemy import Column, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel
 
+from erpsync.db import dialect_insert
 from erpsync.errors import ConfigError, ErpRejected, MappingError
 from erpsync.ledger import UTCDateTime, utcnow
 from erpsync.mapping.xref_resolvers import check_xref_field
@@ -74,11 +74,15 @@ class LedgerXref:
         check_xref_field(record_type, field)  # the only gate before the names reach a query text
         # The value is checked before the cache is asked too: a NUL byte is no text PostgreSQL can compare.
         check_lookup_value(value, field)
-        with Session(self.engine) as session:
-            key = (self.system, record_type, field, _cache_key(field, value, self.case_insensitive))
-            row = session.get(XrefEntry, key)
-            if row is not None and utcnow() - row.fetched_at < self.ttl:
-                return row.record_id
+        # Core statements, not the ORM: this runs for every key of every event, and the ORM's identity map and
+        # unit of work cost more than the query (bench/batch_steps.py).
+        table = XrefEntry.__table__
+        with self.engine.connect() as connection:
+            row = connection.execute(select(table.c.record_id, table.c.fetched_at).where(
+                table.c.system == self.system, table.c.record_type == record_type, table.c.field == field,
+                table.c.value == _cache_key(field, value, self.case_insensitive))).first()
+        if row is not None and utcnow() - row.fetched_at < self.ttl:
+            return row.record_id
         erp_id = self._ask_erp(record_type, field, value)
         if erp_id is not None:
             self._store(record_type, field, value, erp_id)
@@ -116,15 +120,16 @@ class LedgerXref:
         return self.erp.find_id(record_type, field, value)
 
     def _store(self, record_type: str, field: str, value: str, erp_id: str) -> None:
-        with Session(self.engine) as session:
-            session.merge(XrefEntry(system=self.system, record_type=record_type, field=field,
-                                  value=_cache_key(field, value, self.case_insensitive),
-                                  record_id=erp_id, fetched_at=utcnow()))
-            try:
-                session.commit()
-            except IntegrityError:
-                # Another worker cached the same key between our read and write; its answer is as good.
-                session.rollback()
+        # One upsert: another worker caching the same key at the same moment is no error, the last answer stays.
+        table = XrefEntry.__table__
+        now = utcnow()
+        with self.engine.begin() as connection:
+            insert = dialect_insert(connection)
+            connection.execute(insert(table).values(
+                system=self.system, record_type=record_type, field=field,
+                value=_cache_key(field, value, self.case_insensitive), record_id=erp_id, fetched_at=now,
+            ).on_conflict_do_update(index_elements=[c.name for c in table.primary_key],
+                                    set_={"record_id": erp_id, "fetched_at": now}))
 
 
 class CachedXref:
