@@ -33,6 +33,7 @@ from sqlalchemy import (
     delete,
     false,
     func,
+    insert,
     not_,
     or_,
     text,
@@ -372,10 +373,10 @@ class Ledger:
                 duplicate_of=None, flow_run_id=None, dispatched_at=None))
         try:
             with self.engine.begin() as connection:
-                insert = dialect_insert(connection)
+                insert_new = dialect_insert(connection)
                 originals, copies = (_split_replays(connection, rows, set(replays)) if replays
                                      else (sorted(rows), []))
-                statement = (insert(table).on_conflict_do_nothing(index_elements=["source", "delivery_id"])
+                statement = (insert_new(table).on_conflict_do_nothing(index_elements=["source", "delivery_id"])
                              .returning(table.c.id, table.c.source, table.c.delivery_id))
                 # In key order: two processes inserting overlapping ids then wait on each other in the same
                 # order instead of deadlocking (PostgreSQL detected one when they arrived in another order).
@@ -821,49 +822,36 @@ class Ledger:
         write per event is saved (a burst makes thousands).
         """
         now = utcnow()
+        # Core statements on the session's connection, not the ORM's unit of work: this runs once per event, and
+        # the ORM's bookkeeping cost more than the statements (bench/batch_steps.py).
         with self.session() as session:
-            session.add(
-                Outcome(
-                    event_id=event_id,
-                    source=source,
-                    entity_type=key.entity_type if key else None,
-                    entity_id=key.entity_id if key else None,
-                    external_id=external_id,
-                    to_system=key.to_system if key else None,
-                    to_id=to_id,
-                    outcome=outcome,
-                    reason=reason,
-                    mapping_version=mapping_version,
-                    payload_sha256=payload_sha256,
-                    at=now,
-                )
-            )
+            connection = session.connection()
+            connection.execute(insert(Outcome.__table__).values(
+                event_id=event_id, source=source, entity_type=key.entity_type if key else None,
+                entity_id=key.entity_id if key else None, external_id=external_id,
+                to_system=key.to_system if key else None, to_id=to_id, outcome=outcome, reason=reason,
+                mapping_version=mapping_version, payload_sha256=payload_sha256, at=now))
             # An event once synced stays synced: a later re-run of it (sweep, trigger, a retry of a Completed
             # run) is logged as a duplicate outcome but does not rewrite the event's state.
-            session.exec(_bulk(update(InboxEvent)
-                         .where(InboxEvent.id == event_id, InboxEvent.state != "synced")
-                         .values(state=outcome)))
+            inbox = InboxEvent.__table__
+            connection.execute(update(inbox).where(inbox.c.id == event_id, inbox.c.state != "synced")
+                               .values(state=outcome))
             if applied is not None and key is not None:
                 record_type, version = applied
-                state = session.get(EntityState, _key_tuple(key), with_for_update=True)
-                if state is None:
-                    state = EntityState(**_key(key), to_record_type=record_type, external_id=external_id,
-                                        to_id=to_id, last_version=version, last_payload_sha256=payload_sha256,
-                                        mapping_version=mapping_version, updated_at=now)
+                entity = EntityState.__table__
+                where = _key_where(entity.c, key)
+                stored = connection.execute(select(entity.c.last_version).where(*where).with_for_update()).first()
+                values = dict(to_record_type=record_type, external_id=external_id, to_id=to_id, last_version=version,
+                              last_payload_sha256=payload_sha256, mapping_version=mapping_version, updated_at=now)
+                if stored is None:
+                    connection.execute(insert(entity).values(**_key(key), **values))
                 # A version older than the stored one can only arrive if a stale claim was taken over while
                 # its holder still ran: the cross-reference never moves back.
-                elif version >= state.last_version:
-                    state.to_record_type = record_type
-                    state.external_id = external_id
-                    state.to_id = to_id
-                    state.last_version = version
-                    state.last_payload_sha256 = payload_sha256
-                    state.mapping_version = mapping_version
-                    state.updated_at = now
-                session.add(state)
+                elif version >= stored.last_version:
+                    connection.execute(update(entity).where(*where).values(**values))
             if release and key is not None:
-                session.exec(_bulk(delete(EntityClaim).where(*_key_where(EntityClaim, key),
-                                                       EntityClaim.event_id == event_id)))
+                claims = EntityClaim.__table__
+                connection.execute(delete(claims).where(*_key_where(claims.c, key), claims.c.event_id == event_id))
             session.commit()
 
     def record_conflicts(self, conflicts: Sequence[FieldConflict]) -> None:
