@@ -688,8 +688,10 @@ class Ledger:
         and refreshes it. A claim older than ``stale_after`` belongs to a crashed run and is taken over.
         """
         with self.session() as session:
-            session.add(EntityClaim(**_key(key), event_id=event_id, claimed_at=utcnow(), flow_run_id=flow_run_id))
             try:
+                # A Core insert, not the ORM's unit of work: once per event (bench/batch_steps.py).
+                session.connection().execute(insert(EntityClaim.__table__).values(
+                    **_key(key), event_id=event_id, claimed_at=utcnow(), flow_run_id=flow_run_id))
                 session.commit()
                 return True
             except IntegrityError:
