@@ -54,6 +54,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--orders", type=int, default=600, help="orders per run (default 600)")
     p.add_argument("--chunks-in-flight", type=int, default=CHUNKS_IN_FLIGHT,
                    help=f"chunks at once (default {CHUNKS_IN_FLIGHT}, as sync-batch)")
+    p.add_argument("--threads", type=int, default=THREADS,
+                   help=f"threads per chunk (default {THREADS}, the ERP's concurrency); 1 with --chunks-in-flight 1 "
+                        f"runs the events one after another, the steadiest figure for comparing two versions")
     p.add_argument("--postgres-url", help="a PostgreSQL server for the ledger (a database of its own is made)")
     args = p.parse_args(argv)
     if args.runs < 1 or args.orders < 1:
@@ -77,13 +80,14 @@ def cpu_seconds() -> float:
     return times.user + times.system
 
 
-def one_run(pipeline: SyncPipeline, event_ids: list[int], *, run_id: str, in_flight: int) -> dict:
+def one_run(pipeline: SyncPipeline, event_ids: list[int], *, run_id: str, in_flight: int,
+            threads: int) -> dict:
     started, cpu_before = time.perf_counter(), cpu_seconds()
     outcomes: Counter[str] = Counter()
     chunks = [event_ids[start:start + CHUNK] for start in range(0, len(event_ids), CHUNK)]
     # As `sync-batch` does: ``in_flight`` chunks at once, each on THREADS threads.
     with ThreadPoolExecutor(max_workers=in_flight) as pool:
-        for result in pool.map(lambda ids: run_chunk(pipeline, ids, run_id=run_id, threads=THREADS), chunks):
+        for result in pool.map(lambda ids: run_chunk(pipeline, ids, run_id=run_id, threads=threads), chunks):
             outcomes.update(result.outcomes)
             outcomes["handed_off"] += len(result.handed_off)
     cpu, seconds = cpu_seconds() - cpu_before, time.perf_counter() - started
@@ -115,11 +119,12 @@ def main(argv: list[str] | None = None) -> int:
                                 writers=lambda target: open_writer(target, settings.database_url))
         # A warm-up chunk: imports, the mapping cache, connections; a running batch run has these already.
         one_run(pipeline, store_orders(ledger, CHUNK, seed=1000), run_id="batch-steps-warm-up",
-                in_flight=args.chunks_in_flight)
+                in_flight=args.chunks_in_flight, threads=args.threads)
         runs = []
         for n in range(args.runs):
             ids = store_orders(ledger, args.orders, seed=2000 + n)
-            run = one_run(pipeline, ids, run_id=f"batch-steps-{n}", in_flight=args.chunks_in_flight)
+            run = one_run(pipeline, ids, run_id=f"batch-steps-{n}", in_flight=args.chunks_in_flight,
+                          threads=args.threads)
             runs.append(run)
             print(f"run {n + 1}/{args.runs}: {run['cpu_ms_per_event']} ms CPU/event, {run['events_per_second']} "
                   f"events/s, outcomes {run['outcomes']}, load average {run['load_average']}", flush=True)
