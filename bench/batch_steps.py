@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import logging
 import os
 import shutil
 import statistics
@@ -57,6 +58,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=THREADS,
                    help=f"threads per chunk (default {THREADS}, the ERP's concurrency); 1 with --chunks-in-flight 1 "
                         f"runs the events one after another, the steadiest figure for comparing two versions")
+    p.add_argument("--log", action="store_true",
+                   help="log to stderr at INFO, as `erpsync worker` sets up its runs (its cost per event)")
     p.add_argument("--postgres-url", help="a PostgreSQL server for the ledger (a database of its own is made)")
     args = p.parse_args(argv)
     if args.runs < 1 or args.orders < 1:
@@ -85,7 +88,7 @@ def one_run(pipeline: SyncPipeline, event_ids: list[int], *, run_id: str, in_fli
     started, cpu_before = time.perf_counter(), cpu_seconds()
     outcomes: Counter[str] = Counter()
     chunks = [event_ids[start:start + CHUNK] for start in range(0, len(event_ids), CHUNK)]
-    # As `sync-batch` does: ``in_flight`` chunks at once, each on THREADS threads.
+    # As `sync-batch` does: ``in_flight`` chunks at once, each on ``threads`` threads.
     with ThreadPoolExecutor(max_workers=in_flight) as pool:
         for result in pool.map(lambda ids: run_chunk(pipeline, ids, run_id=run_id, threads=threads), chunks):
             outcomes.update(result.outcomes)
@@ -98,6 +101,9 @@ def one_run(pipeline: SyncPipeline, event_ids: list[int], *, run_id: str, in_fli
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.log:  # erpsync/cli.py's set-up, which the worker's forked runs inherit
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.getLogger("httpx").setLevel(logging.WARNING)
     shutil.rmtree(HOME, ignore_errors=True)
     HOME.mkdir(parents=True)
     with ExitStack() as cleanup:
@@ -129,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"run {n + 1}/{args.runs}: {run['cpu_ms_per_event']} ms CPU/event, {run['events_per_second']} "
                   f"events/s, outcomes {run['outcomes']}, load average {run['load_average']}", flush=True)
     figures = [r["cpu_ms_per_event"] for r in runs]
-    summary = {"backend": "postgresql" if args.postgres_url else "sqlite", "orders": args.orders, "runs": runs,
+    summary = {"backend": "postgresql" if args.postgres_url else "sqlite", "orders": args.orders, "log": args.log,
+               "runs": runs,
                "cpu_ms_per_event_median": statistics.median(figures), "min": min(figures), "max": max(figures)}
     out = HOME.parent / "batch_steps.json"
     out.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")

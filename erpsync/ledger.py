@@ -527,9 +527,9 @@ class Ledger:
                     .order_by(InboxEvent.id).limit(limit)
                     .with_for_update(skip_locked=True))
             taken = session.exec(_bulk(update(InboxEvent)
-                                 .where(InboxEvent.id.in_(free.scalar_subquery()))
-                                 .values(flow_run_id=flow_run_id, dispatched_at=now)
-                                 .returning(InboxEvent.id))).scalars().all()
+                                       .where(InboxEvent.id.in_(free.scalar_subquery()))
+                                       .values(flow_run_id=flow_run_id, dispatched_at=now)
+                                       .returning(InboxEvent.id))).scalars().all()
             session.commit()
         return sorted(taken)
 
@@ -537,7 +537,7 @@ class Ledger:
         """Take the event back from a batch run, to give it a run of its own (or leave it to the sweep)."""
         with self.session() as session:
             session.exec(_bulk(update(InboxEvent).where(InboxEvent.id == event_id)
-                         .values(flow_run_id=None, dispatched_at=None)))
+                               .values(flow_run_id=None, dispatched_at=None)))
             session.commit()
 
     def release_batch(self, flow_run_id: str) -> int:
@@ -545,8 +545,8 @@ class Ledger:
         the sweep dispatches them. Returns how many."""
         with self.session() as session:
             result = session.exec(_bulk(update(InboxEvent)
-                                  .where(InboxEvent.flow_run_id == flow_run_id, InboxEvent.state == "received")
-                                  .values(flow_run_id=None, dispatched_at=None)))
+                                        .where(InboxEvent.flow_run_id == flow_run_id, InboxEvent.state == "received")
+                                        .values(flow_run_id=None, dispatched_at=None)))
             session.commit()
             return result.rowcount
 
@@ -616,8 +616,8 @@ class Ledger:
             for start in range(0, len(event_ids), 500):
                 chunk = list(event_ids[start:start + 500])
                 emptied += session.exec(_bulk(update(InboxEvent).where(InboxEvent.id.in_(chunk),
-                                                                 func.length(InboxEvent.body) > 0)
-                                        .values(body=b""))).rowcount
+                                                                       func.length(InboxEvent.body) > 0)
+                                              .values(body=b""))).rowcount
                 if not texts:
                     continue
                 for outcome in session.exec(select(Outcome).where(Outcome.event_id.in_(chunk),
@@ -770,8 +770,8 @@ class Ledger:
         """
         with self.session() as session:
             result = session.exec(_bulk(update(EntityState).where(*_key_where(EntityState, key),
-                                                            EntityState.last_payload_sha256 != "")
-                                  .values(last_payload_sha256="")))
+                                                                  EntityState.last_payload_sha256 != "")
+                                        .values(last_payload_sha256="")))
             session.commit()
             return result.rowcount == 1
 

@@ -49,12 +49,6 @@ from erpsync.write_context import event_identity, writing_for
 from erpsync.xref_cache import LedgerXref
 
 log = logging.getLogger(__name__)
-# One line per event's outcome (synced, duplicate, superseded, skipped). A `sync-event` run's log shows it. A
-# `sync-batch` run turns it down (flows/sync_batch.py): its table artifact lists every event, its chunk threads
-# carry no run context (the lines reached only the worker's stderr), and a line per event cost about 2 ms of CPU,
-# a quarter of the steps' own (bench/batch_steps.py with logging to stderr on).
-EVENT_LOG = "erpsync.events"
-event_log = logging.getLogger(EVENT_LOG)
 
 # A claim older than this belongs to a run that died without releasing it. Longer than the slowest live
 # push (connector retries × timeout, plus the push task's retries), and matched by dedupe's wait in tasks/.
@@ -454,11 +448,11 @@ class SyncPipeline:
         failpoints.hit("confirm.after")
         elements = transformed.elements
         if elements is not None:
-            event_log.info("event %s synced: %s → ERP %d %s records (%d elements left out)", event.event_id,
-                           event.key, len(elements.records), transformed.record.record_type, len(elements.skipped))
+            log.info("event %s synced: %s → ERP %d %s records (%d elements left out)", event.event_id, event.key,
+                     len(elements.records), transformed.record.record_type, len(elements.skipped))
         else:
-            event_log.info("event %s synced: %s → ERP %s %s", event.event_id, event.key,
-                           transformed.record.record_type, erp_id)
+            log.info("event %s synced: %s → ERP %s %s", event.event_id, event.key,
+                     transformed.record.record_type, erp_id)
 
     def skip(self, event: ValidEvent, exc: SkipEvent) -> str:
         state = self.ledger.entity_state(event.key)
@@ -473,7 +467,7 @@ class SyncPipeline:
             payload_sha256=event.payload_sha256,
             release=True,
         )
-        event_log.info("event %s %s: %s", event.event_id, exc.outcome, exc)
+        log.info("event %s %s: %s", event.event_id, exc.outcome, exc)
         return exc.outcome
 
     def fail(self, event_id: int, exc: BaseException, *, event: ValidEvent | None = None,

@@ -106,9 +106,7 @@ def _rerun_dead_runs(ledger: Ledger, runs: RunControl, report: RecoveryReport, *
         return
     run_ids = sorted({run_id for _, run_id, _ in pending})
     states: dict[str, str] = dict(runs.run_states(run_ids))
-    if any(state == RunState.PENDING for state in states.values()):
-        ages = runs.state_ages([run_id for run_id, state in states.items() if state == RunState.PENDING])
-        states.update({run_id: PENDING_STUCK for run_id, age in ages.items() if age >= STUCK_PENDING_SECONDS})
+    states.update({run_id: PENDING_STUCK for run_id in _pending_too_long(runs, states)})
     rescheduled_runs: set[str] = set()  # a sync-batch run holds many events; it is rescheduled once
     for event_id, run_id, source in pending:
         state = states.get(run_id)
@@ -141,16 +139,20 @@ def _restart_stuck_batches(runs: RunControl, report: RecoveryReport) -> None:
     active = runs.active_batches()
     if not active:
         return
-    pending = [run_id for run_id, state in runs.run_states(active).items() if state == RunState.PENDING]
-    if not pending:
-        return
-    for run_id, age in sorted(runs.state_ages(pending).items()):
-        if age < STUCK_PENDING_SECONDS or run_id in report.batches_restarted:
-            continue
-        runs.reschedule(run_id, message=f"erpsync recovery: batch run pending for {age:.0f} s (its worker died "
-                                        f"before starting it); rescheduled")
+    for run_id in sorted(_pending_too_long(runs, runs.run_states(active))):
+        runs.reschedule(run_id, message=f"erpsync recovery: batch run pending for over {STUCK_PENDING_SECONDS} s "
+                                        f"(its worker died before starting it); rescheduled")
         report.batches_restarted.append(run_id)
-        log.warning("sync-batch run %s was pending for %.0f s: rescheduled", run_id, age)
+        log.warning("sync-batch run %s was pending for over %d s: rescheduled", run_id, STUCK_PENDING_SECONDS)
+
+
+def _pending_too_long(runs: RunControl, states: dict[str, str]) -> set[str]:
+    """The runs of ``states`` Pending for STUCK_PENDING_SECONDS: their worker died between taking and starting
+    them, and nothing else will start them."""
+    pending = [run_id for run_id, state in states.items() if state == RunState.PENDING]
+    if not pending:
+        return set()
+    return {run_id for run_id, age in runs.state_ages(pending).items() if age >= STUCK_PENDING_SECONDS}
 
 
 def unfinished_with_runs(ledger: Ledger, *, limit: int) -> list[tuple[int, str, str]]:

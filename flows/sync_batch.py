@@ -12,7 +12,6 @@ in words (log line and `sync-batch` artifact), and the `sync-batch-events` table
 
 from __future__ import annotations
 
-import logging
 import os
 from collections import deque
 
@@ -25,7 +24,6 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from erpsync.batch import ChunkResult, batch_summary, hand_off, table_rows
 from erpsync.errors import ErpsyncError
 from erpsync.event_refs import BATCH_ARTIFACT_KEY, batch_run_name
-from erpsync.pipeline import EVENT_LOG
 from orchestration.runs import PrefectRunControl
 from tasks.batch import sync_chunk
 from tasks.sync import pipeline
@@ -41,9 +39,6 @@ def sync_batch(chunk_size: int = 50, max_events: int = 20000, threads: int | Non
     """Sync up to ``max_events`` waiting inbox events, ``chunk_size`` at a time, on ``threads`` threads per chunk
     (default: the ERP's concurrency limit, ERPSYNC_NETSUITE_CONCURRENCY, else 5)."""
     logger = get_run_logger()
-    # No line per event: the sync-batch-events table has each one, and at thousands of events the lines cost CPU
-    # (erpsync/pipeline.py, EVENT_LOG). Warnings and the summary stay.
-    logging.getLogger(EVENT_LOG).setLevel(logging.WARNING)
     run_id = str(flow_run.id)
     threads = threads or int(os.environ.get("ERPSYNC_NETSUITE_CONCURRENCY") or 5) or 5
     ledger = pipeline().ledger
