@@ -60,4 +60,5 @@ def writer_from_block(database_url: str, environ=os.environ) -> NetSuiteClient:
                           f"credentials for the workers, or create the block '{name}' "
                           f"(erpsync-netsuite-connection)") from None
     settings = block.settings()
-    return block.get_client(ErpSlots.for_database(database_url, settings.concurrency_limit, name=settings.base_url))
+    return block.get_client(ErpSlots.for_database(database_url, settings.concurrency_limit,
+                                                  name=settings.base_url, linger=settings.timeout_seconds))

@@ -13,10 +13,12 @@ import pytest
 
 from erpsync.erp_slots import ErpSlots
 from erpsync.errors import TransientError
+from erpsync.retry import RetryPolicy
+from erpsync.systems.netsuite.client import NetSuiteClient, NetSuiteSettings
 from erpsync_dev.processes import Managed, ProcessGroup, python_module, tail
 from tests.conftest import REPO
 from tests.erp_load_proc import SLOT_NAME
-from tests.sandbox_procs import start_erp_sandbox
+from tests.sandbox_procs import ERP_CLIENT_ID, ERP_CLIENT_SECRET, start_erp_sandbox
 
 LIMIT = 3
 PROCESSES, THREADS, CALLS = 3, 6, 4
@@ -51,21 +53,61 @@ def test_processes_sharing_the_limit_never_exceed_it_and_draw_no_429(database_ur
     assert all(report["timeouts"] == 0 for report in reports)
 
 
-def test_a_killed_holder_frees_its_slot(database_url, group):
+def test_a_killed_holder_frees_its_slot_after_its_call_could_have_ended(database_url, group):
+    """The lock goes with the process at once, but the call it was making may still run at the ERP: the next
+    taker finds the slot still marked held and leaves it alone for ``linger`` seconds (every process does)."""
     start(group, "holder", "--hold", database_url, "1")
     assert json.loads(group.wait_line("holder", '{"holding"', timeout=60))["holding"] == 0
-    slots = ErpSlots.for_database(database_url, 1, name=SLOT_NAME, max_wait=0.3)
+    slots = ErpSlots.for_database(database_url, 1, name=SLOT_NAME, max_wait=0.3, linger=2.0)
+    other = ErpSlots.for_database(database_url, 1, name=SLOT_NAME, max_wait=0.3, linger=2.0)
     try:
         assert slots.shared
         with pytest.raises(TransientError, match="all 1 slots stayed busy"):
             slots.acquire()
         group.kill("holder")
         slots.max_wait = 30  # the kernel (file lock) or the server (advisory lock) lets go on its own
+        waited = time.monotonic()
         with slots.hold() as slot:
+            waited = time.monotonic() - waited
             assert slot == 0
+        assert waited >= 1.9, f"the dead holder's slot was used after {waited:.2f}s, within its linger"
+        assert slots.stats.rested_after_death == 1
         assert slots.stats.timeouts == 1 and slots.stats.acquired == 1
+        # Given back cleanly, it is free at once, to this store and to another.
+        with other.hold() as slot:
+            assert slot == 0
+        assert other.stats.rested_after_death == 0
     finally:
         slots.close()
+        other.close()
+
+
+def test_a_call_killed_in_flight_draws_no_429_from_the_next_caller(database_url, tmp_path, group):
+    """A worker killed while its request is at the ERP: the ERP carries the request out and counts it against
+    the limit. The next caller's request must not arrive before it ends (the sandbox would answer 429)."""
+    with start_erp_sandbox(tmp_path, "--concurrency", "1", "--latency-ms", "2500", "--retry-after", "0") as erp:
+        settings = NetSuiteSettings(base_url=erp, client_id=ERP_CLIENT_ID, client_secret=ERP_CLIENT_SECRET,
+                                    concurrency_limit=1, timeout_seconds=5)
+        slots = ErpSlots.for_database(database_url, 1, name=SLOT_NAME, linger=settings.timeout_seconds)
+        with NetSuiteClient(settings, retry=RetryPolicy(max_attempts=1), slots=slots) as client:
+            client.suiteql("SELECT id FROM item WHERE id = ?", [98])  # its token, so its next call goes at once
+            start(group, "caller", erp, database_url, "1", "1", "1", "killed")
+            # The caller's SuiteQL call (after its token), then its upsert: killed while the upsert is at the ERP.
+            deadline = time.monotonic() + 60
+            while True:
+                stats = httpx.get(f"{erp}/_sandbox/stats").json()
+                if stats["api_requests"] >= 3 and stats["in_flight"] == 1:
+                    break
+                assert time.monotonic() < deadline, stats
+                time.sleep(0.05)
+            group.kill("caller")
+            client.upsert("salesOrder", "after-the-kill",
+                          {"entity": {"id": "110"}, "item": {"items": [{"item": {"id": 98}, "quantity": 1}]}})
+        stats = httpx.get(f"{erp}/_sandbox/stats").json()
+        records = httpx.get(f"{erp}/_sandbox/records", params={"type": "salesOrder"}).json()["records"]
+    assert stats["throttled_by_limit"] == 0 and stats["peak_offered"] == 1, stats
+    assert slots.stats.rested_after_death == 1
+    assert len(records) == 2  # the killed caller's request was carried out, as NetSuite would
 
 
 def test_the_slots_of_different_erp_accounts_are_apart(database_url):

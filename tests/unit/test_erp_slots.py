@@ -6,6 +6,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 import pytest
 
 from erpsync.erp_slots import ErpSlots
@@ -65,3 +66,33 @@ def test_a_bad_limit_names_the_variable(value):
 def test_an_in_memory_ledger_keeps_the_slots_in_process():
     assert not ErpSlots.for_database("sqlite://", 2).shared
     assert not ErpSlots.for_database("sqlite:///:memory:", 2).shared
+
+
+def test_a_call_that_timed_out_keeps_its_slot_while_the_erp_may_still_run_it():
+    slots = ErpSlots.in_process(1, max_wait=0.1, linger=3.0)
+    with pytest.raises(httpx.ReadTimeout):
+        with slots.hold():
+            raise httpx.ReadTimeout("no answer")
+    with pytest.raises(TransientError):
+        slots.acquire()  # the request may still hold the ERP's slot
+    assert slots.stats.lingered == 1
+    slots.max_wait = 30
+    with slots.hold() as slot:  # given back once the linger is over
+        assert slot == 0
+    slots.close()
+
+
+@pytest.mark.parametrize("error", [httpx.ConnectError("refused"), httpx.PoolTimeout("pool"), ValueError("ours")])
+def test_a_call_that_never_reached_the_erp_frees_its_slot_at_once(error):
+    slots = ErpSlots.in_process(1, max_wait=0.1, linger=30.0)
+    with pytest.raises(type(error)):
+        with slots.hold():
+            raise error
+    with slots.hold() as slot:
+        assert slot == 0
+    assert slots.stats.lingered == 0
+
+
+def test_a_negative_linger_is_refused():
+    with pytest.raises(ConfigError, match="linger must be 0 or more"):
+        ErpSlots.in_process(1, linger=-1)

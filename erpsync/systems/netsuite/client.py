@@ -384,7 +384,9 @@ class NetSuiteClient:
     ) -> None:
         self.settings = settings
         self.retry = retry if retry is not None else RetryPolicy()
-        self.slots = slots if slots is not None else ErpSlots.in_process(settings.concurrency_limit)
+        if slots is None:
+            slots = ErpSlots.in_process(settings.concurrency_limit, linger=settings.timeout_seconds)
+        self.slots = slots
         self._clock = clock
         self._private_key = load_private_key(settings) if settings.uses_certificate else None
         self._http = httpx.Client(
@@ -402,7 +404,8 @@ class NetSuiteClient:
         """The connection of ``ERPSYNC_NETSUITE_*``, under the account's limit shared with every worker and
         process through the ledger's database (erpsync/erp_slots.py): every caller of the ERP counts."""
         settings = NetSuiteSettings.from_env(environ)
-        slots = ErpSlots.for_database(database_url, settings.concurrency_limit, name=settings.base_url)
+        slots = ErpSlots.for_database(database_url, settings.concurrency_limit, name=settings.base_url,
+                                      linger=settings.timeout_seconds)
         return cls(settings, slots=slots)
 
     def __enter__(self) -> NetSuiteClient:

@@ -111,7 +111,8 @@ class TrytonClient:
     def from_env(cls, database_url: str, environ: Mapping[str, str]) -> TrytonClient:
         """From ``ERPSYNC_TRYTON_*``, its calls under the ERP slots shared through the ledger's database."""
         settings = TrytonSettings.from_env(environ)
-        slots = ErpSlots.for_database(database_url, settings.concurrency_limit, name=settings.rpc_url)
+        slots = ErpSlots.for_database(database_url, settings.concurrency_limit, name=settings.rpc_url,
+                                      linger=settings.timeout_seconds)
         return cls(settings, slots=slots)
 
     def __enter__(self) -> TrytonClient:

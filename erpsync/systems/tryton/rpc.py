@@ -109,7 +109,9 @@ class TrytonRpc:
                  transport: httpx.BaseTransport | None = None) -> None:
         self.settings = settings
         self.retry = retry if retry is not None else RetryPolicy()
-        self.slots = slots if slots is not None else ErpSlots.in_process(settings.concurrency_limit)
+        if slots is None:
+            slots = ErpSlots.in_process(settings.concurrency_limit, linger=settings.timeout_seconds)
+        self.slots = slots
         self.http = httpx.Client(base_url=settings.rpc_url, timeout=settings.timeout_seconds, transport=transport)
         self._lock = threading.Lock()
         self._session: str | None = None
