@@ -86,7 +86,7 @@ class SlotStats:
     held_seconds: float = 0.0
     handed_over: int = 0  # slots passed from a finishing call to a waiting thread without a round trip
     lingered: int = 0  # calls ended without an answer whose slot was kept while the ERP may still run them
-    rested_after_death: int = 0  # slots found with their holder dead and rested
+    rested_after_death: int = 0  # slots found resting (or to rest) because a holder died during a call
 
     def as_dict(self) -> dict[str, float]:
         return {"acquired": self.acquired, "timeouts": self.timeouts, "waited_seconds": round(self.waited_seconds, 4),
@@ -171,18 +171,17 @@ class ErpSlots:
             return
         slot = self.acquire()
         taken = time.monotonic()
+        lingering = False
         try:
             yield slot
         except STILL_RUNNING_AT_ERP:
-            if self.linger:
+            lingering = self.linger > 0
+            raise
+        finally:
+            if lingering:
                 self._release_later(slot, taken)
-                raise
-            self.release(slot, held_for=time.monotonic() - taken)
-            raise
-        except BaseException:
-            self.release(slot, held_for=time.monotonic() - taken)
-            raise
-        self.release(slot, held_for=time.monotonic() - taken)
+            else:
+                self.release(slot, held_for=time.monotonic() - taken)
 
     def _release_later(self, slot: int, taken: float) -> None:
         def release() -> None:
