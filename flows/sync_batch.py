@@ -32,6 +32,10 @@ from tasks.sync import pipeline
 # three in flight, each replaced as soon as it finishes, keep those edges from lining up into moments when no
 # chunk has an ERP call to make (with two, replaced oldest first, the ERP idled ~0.4 s every 100 events).
 CHUNKS_IN_FLIGHT = 3
+# Events per thread in a full chunk, at least. A chunk ends on its slowest event: with one event per thread (50 on
+# 50 threads at a 50-call ERP), each thread idles from its own event's end to the slowest's, and at a long-tailed
+# ERP that is most of the chunk. With four, a thread that finishes early takes the chunk's next event.
+EVENTS_PER_THREAD = 4
 
 
 @flow(name="sync-batch", log_prints=False, task_runner=ThreadPoolTaskRunner(max_workers=CHUNKS_IN_FLIGHT))
@@ -41,6 +45,7 @@ def sync_batch(chunk_size: int = 50, max_events: int = 20000, threads: int | Non
     logger = get_run_logger()
     run_id = str(flow_run.id)
     threads = threads or int(os.environ.get("ERPSYNC_NETSUITE_CONCURRENCY") or 5) or 5
+    chunk_size = max(chunk_size, EVENTS_PER_THREAD * threads)
     ledger = pipeline().ledger
     dispatcher = PrefectRunControl.from_prefect_settings()
     total, in_flight, taken, deferred = ChunkResult(), [], 0, 0
