@@ -40,8 +40,9 @@ EVENTS_PER_THREAD = 4
 
 @flow(name="sync-batch", log_prints=False, task_runner=ThreadPoolTaskRunner(max_workers=CHUNKS_IN_FLIGHT))
 def sync_batch(chunk_size: int = 50, max_events: int = 20000, threads: int | None = None) -> dict:
-    """Sync up to ``max_events`` waiting inbox events, ``chunk_size`` at a time, on ``threads`` threads per chunk
-    (default: the ERP's concurrency limit, ERPSYNC_NETSUITE_CONCURRENCY, else 5)."""
+    """Sync up to ``max_events`` waiting inbox events, ``chunk_size`` at a time (raised to EVENTS_PER_THREAD ×
+    ``threads`` if smaller), on ``threads`` threads per chunk (default: the ERP's concurrency limit,
+    ERPSYNC_NETSUITE_CONCURRENCY, else 5)."""
     logger = get_run_logger()
     run_id = str(flow_run.id)
     threads = threads or int(os.environ.get("ERPSYNC_NETSUITE_CONCURRENCY") or 5) or 5
