@@ -64,6 +64,15 @@ class _BoundedLoader(yaml.SafeLoader):
         if self._depth + height > MAX_YAML_DEPTH:
             self._refuse(f"nested more than {MAX_YAML_DEPTH} levels deep (aliases counted as written out)")
 
+    def fetch_flow_collection_start(self, TokenClass: Any) -> None:
+        # Refused here, at the bracket, rather than in compose_node: an open '[' may start a simple key, so the
+        # scanner reads ahead over every bracket opened after it (up to 1,024 characters), and checks each
+        # pending one at every token; ten thousand '[' cost seconds before the composer saw the 65th level.
+        if self.flow_level >= MAX_YAML_DEPTH:
+            raise yaml.scanner.ScannerError(None, None, f"nested more than {MAX_YAML_DEPTH} levels deep",
+                                            self.get_mark())
+        super().fetch_flow_collection_start(TokenClass)
+
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
             node = super().compose_node(parent, index)  # the anchored node, already composed and counted once
