@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -53,6 +55,9 @@ log = logging.getLogger(__name__)
 # A claim older than this belongs to a run that died without releasing it. Longer than the slowest live
 # push (connector retries × timeout, plus the push task's retries), and matched by dedupe's wait in tasks/.
 CLAIM_STALE_AFTER = timedelta(minutes=15)
+# How long, and for how many events at most, a payload validate read is kept for the transform after it.
+READ_ONCE_SECONDS = 30.0
+READ_ONCE_KEPT = 1000
 # Writes over a field the target keeps changing between erpsync's read and its write, before the event is retried.
 OVERWRITE_ATTEMPTS = 3
 
@@ -150,6 +155,12 @@ class SyncPipeline:
         # pipeline, made under this lock, not one per thread that happened to look first.
         self._lazy = threading.Lock()
         self._drift = DriftMemory(ledger.engine)
+        # The payload validate read, kept for the transform that follows it (erpsync/batch.py runs the two
+        # moments apart; sync-event as consecutive tasks of one process): one read and parse per event, not two.
+        # Taken once, and only for READ_ONCE_SECONDS: a transform retried later reads the inbox again, so a
+        # payload redacted or purged meanwhile is not mapped from memory.
+        self._read_once: OrderedDict[int, tuple[float, dict]] = OrderedDict()
+        self._read_once_lock = threading.Lock()
 
     def close(self) -> None:
         for writer in self._writers.values():
@@ -194,6 +205,19 @@ class SyncPipeline:
                                  f"the source must send it again")
         return event, json.loads(event.body)
 
+    def _keep_for_transform(self, event_id: int, payload: dict) -> None:
+        with self._read_once_lock:
+            self._read_once[event_id] = (time.monotonic(), payload)
+            while len(self._read_once) > READ_ONCE_KEPT:  # events skipped at dedupe never come to take theirs
+                self._read_once.popitem(last=False)
+
+    def _kept_for_transform(self, event_id: int) -> dict | None:
+        with self._read_once_lock:
+            kept = self._read_once.pop(event_id, None)
+        if kept is None or time.monotonic() - kept[0] > READ_ONCE_SECONDS:
+            return None
+        return kept[1]
+
     def mapping_for(self, source: str, topic: str) -> Mapping:
         """The mapping that handles this source and topic, read from disk now (a fixed file applies on retry)."""
         return find_mapping(self.mappings_dir, source, topic)
@@ -221,6 +245,7 @@ class SyncPipeline:
             raise ConfigError(f"{mapping.ref}: entity.version must name a timestamp field; numeric versions "
                               f"are not supported by the ledger yet")
         self._log_drift(mapping, payload)
+        self._keep_for_transform(event_id, payload)
         return ValidEvent(
             event_id=event_id,
             source=event.source,
@@ -295,7 +320,7 @@ class SyncPipeline:
         """The mapped record, checked: SkipEvent when the mapping skips the event (``skip:``), MappingError when
         it cannot be mapped or, for a mapping with ``money:``, when its total is not the source's."""
         mapping = self.mapping_for(event.source, event.topic)
-        _, payload = self._payload(event.event_id)
+        payload = self._kept_for_transform(event.event_id) or self._payload(event.event_id)[1]
         if mapping.config.read:
             # Noted before the read: a notice of the same change delivered again later is judged by it.
             self.ledger.note_read(event.event_id)

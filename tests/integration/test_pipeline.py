@@ -14,13 +14,16 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from erpsync import pipeline as pipeline_module
 from erpsync.errors import (
     ConfigError,
     EntityBusy,
     ErpRejected,
     InvalidPayload,
     MappingError,
+    PermanentError,
 )
+from erpsync.ledger import InboxEvent
 from erpsync.pipeline import SyncPipeline
 from erpsync.retry import RetryPolicy
 from erpsync.settings import PROJECT_DIR
@@ -233,3 +236,26 @@ def test_a_batchs_threads_share_one_erp_client(ledger, erp_url):
         pipeline.close()
         for client in made[1:]:
             client.close()
+
+
+def test_transform_maps_the_payload_validate_read_and_reads_again_once_it_is_old(pipeline, ledger, monkeypatch):
+    # Emptied in the inbox between the steps, as `erpsync purge` does: a transform moments after validate maps
+    # what validate read (one read per event), a transform later than READ_ONCE_SECONDS reads the inbox again.
+    def purge(event_id: int) -> None:
+        with ledger.session() as session:
+            session.get(InboxEvent, event_id).body = b""
+            session.commit()
+
+    soon = store(ledger, sample_order())
+    event = pipeline.validate(soon)
+    purge(soon)
+    assert pipeline.transform(event).record.record_type == "salesOrder"
+    with pytest.raises(PermanentError, match="its payload was purged"):  # taken once: a retry reads again
+        pipeline.transform(event)
+
+    late = store(ledger, sample_order())
+    event = pipeline.validate(late)
+    purge(late)
+    monkeypatch.setattr(pipeline_module, "READ_ONCE_SECONDS", 0.0)
+    with pytest.raises(PermanentError, match="its payload was purged"):
+        pipeline.transform(event)
