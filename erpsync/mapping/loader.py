@@ -65,8 +65,8 @@ class _BoundedLoader(yaml.SafeLoader):
             self._refuse(f"nested more than {MAX_YAML_DEPTH} levels deep (aliases counted as written out)")
 
     def fetch_flow_collection_start(self, TokenClass: Any) -> None:
-        # Refused here, at the bracket, rather than in compose_node: an open '[' may start a simple key, so the
-        # scanner reads ahead over every bracket opened after it (up to 1,024 characters), and checks each
+        # Refused here, at the bracket, rather than in compose_node: an open '[' or '{' may start a simple key, so
+        # the scanner reads ahead over every bracket opened after it (up to 1,024 characters), and checks each
         # pending one at every token; ten thousand '[' cost seconds before the composer saw the 65th level.
         if self.flow_level >= MAX_YAML_DEPTH:
             raise yaml.scanner.ScannerError(None, None, f"nested more than {MAX_YAML_DEPTH} levels deep",

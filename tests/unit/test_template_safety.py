@@ -26,6 +26,7 @@ import yaml
 from erpsync.errors import ConfigError, MappingError
 from erpsync.mapping import load_mapping
 from erpsync.mapping.jinja_sandbox import MAX_OUTPUT, MAX_STEPS, MAX_VALUE
+from erpsync.mapping.loader import MAX_YAML_DEPTH, parse_yaml
 
 TIME_LIMIT = 3.0  # seconds, generous for a loaded CI machine; each case takes well under one
 PEAK_MEMORY = 64 * 1024 * 1024
@@ -200,6 +201,18 @@ def test_a_refusal_does_not_quote_the_payload(tmp_path: Path) -> None:
     assert "Jane Doe" not in str(caught.value) and "has no attribute '<value>'" in str(caught.value)
     with pytest.raises(MappingError, match="has no attribute 'nickname'"):  # the template's own words stay
         mapping.apply({**PAYLOAD, "name": "id", "customer": {"id": 1}})
+
+
+@pytest.mark.parametrize("opening", ["[", "{a: "])
+def test_flow_nesting_is_refused_at_the_bracket_past_the_bound(opening: str) -> None:
+    closing = "]" if opening == "[" else "}"
+    deepest = MAX_YAML_DEPTH - 1  # collections around a scalar: MAX_YAML_DEPTH values deep, the most allowed
+    parse_yaml((opening * deepest + "1" + closing * deepest).encode())
+    with pytest.raises(yaml.YAMLError, match=f"nested more than {MAX_YAML_DEPTH} levels deep") as refused:
+        parse_yaml((opening * 10_000 + "1" + closing * 10_000).encode())
+    # The scanner stops at the first bracket past the bound, not the composer after the scanner read ahead.
+    assert isinstance(refused.value, yaml.scanner.ScannerError), type(refused.value)
+    assert refused.value.problem_mark.column == len(opening) * MAX_YAML_DEPTH
 
 
 @pytest.mark.parametrize("text", [t for _, t in HOSTILE_YAML], ids=[n for n, _ in HOSTILE_YAML])
