@@ -206,10 +206,18 @@ class SyncPipeline:
         return event, json.loads(event.body)
 
     def _keep_for_transform(self, event_id: int, payload: dict) -> None:
+        now = time.monotonic()
         with self._read_once_lock:
-            self._read_once[event_id] = (time.monotonic(), payload)
-            while len(self._read_once) > READ_ONCE_KEPT:  # events skipped at dedupe never come to take theirs
+            self._read_once[event_id] = (now, payload)
+            self._read_once.move_to_end(event_id)  # oldest first, also for an event validated again
+            # Events skipped at dedupe never come to take theirs: dropped, oldest first, once past either bound,
+            # so no customer data stays in memory longer than READ_ONCE_SECONDS after the next event's validate.
+            while len(self._read_once) > READ_ONCE_KEPT or self._oldest_kept_age(now) > READ_ONCE_SECONDS:
                 self._read_once.popitem(last=False)
+
+    def _oldest_kept_age(self, now: float) -> float:
+        kept_at, _ = next(iter(self._read_once.values()))
+        return now - kept_at
 
     def _kept_for_transform(self, event_id: int) -> dict | None:
         with self._read_once_lock:

@@ -238,24 +238,38 @@ def test_a_batchs_threads_share_one_erp_client(ledger, erp_url):
             client.close()
 
 
-def test_transform_maps_the_payload_validate_read_and_reads_again_once_it_is_old(pipeline, ledger, monkeypatch):
-    # Emptied in the inbox between the steps, as `erpsync purge` does: a transform moments after validate maps
-    # what validate read (one read per event), a transform later than READ_ONCE_SECONDS reads the inbox again.
-    def purge(event_id: int) -> None:
-        with ledger.session() as session:
-            session.get(InboxEvent, event_id).body = b""
-            session.commit()
+def purge(ledger, event_id: int) -> None:
+    """The event's payload emptied in the inbox, as `erpsync purge` does."""
+    with ledger.session() as session:
+        session.get(InboxEvent, event_id).body = b""
+        session.commit()
 
+
+def test_transform_maps_the_payload_validate_read_and_reads_again_once_it_is_old(pipeline, ledger, monkeypatch):
+    # Purged between the steps: a transform moments after validate maps what validate read (one read per
+    # event), a transform later than READ_ONCE_SECONDS reads the inbox again.
     soon = store(ledger, sample_order())
     event = pipeline.validate(soon)
-    purge(soon)
+    purge(ledger, soon)
     assert pipeline.transform(event).record.record_type == "salesOrder"
     with pytest.raises(PermanentError, match="its payload was purged"):  # taken once: a retry reads again
         pipeline.transform(event)
 
     late = store(ledger, sample_order())
     event = pipeline.validate(late)
-    purge(late)
+    purge(ledger, late)
     monkeypatch.setattr(pipeline_module, "READ_ONCE_SECONDS", 0.0)
     with pytest.raises(PermanentError, match="its payload was purged"):
+        pipeline.transform(event)
+
+
+def test_a_payload_nobody_takes_is_dropped_at_the_next_validate_once_it_is_old(pipeline, ledger, monkeypatch):
+    # An event skipped at dedupe never reaches transform: its payload must not stay in memory past the bound.
+    untaken = store(ledger, sample_order())
+    event = pipeline.validate(untaken)
+    monkeypatch.setattr(pipeline_module, "READ_ONCE_SECONDS", 0.0)
+    pipeline.validate(store(ledger, sample_order()))  # drops what is older than the bound
+    monkeypatch.setattr(pipeline_module, "READ_ONCE_SECONDS", 30.0)
+    purge(ledger, untaken)
+    with pytest.raises(PermanentError, match="its payload was purged"):  # read from the inbox: nothing kept
         pipeline.transform(event)
